@@ -1,0 +1,73 @@
+// meft predict — logits (and prediction) for each line of a tokenized JSON-lines file.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/cpu_backend.h"
+#include "data/jsonl_examples.h"
+#include "model/checkpoint.h"
+#include "train/metrics.h"
+#include "train/trainer.h"
+
+namespace meft::cli {
+
+namespace {
+struct PredictArgs {
+    std::string model, data, out;
+    int batch_size = 32;
+    int max_seq_length = 512;
+    bool float64 = false;
+};
+
+int run(const PredictArgs& a) {
+    auto backend = make_cpu_backend();
+    LoadReport rep;
+    auto model = load_classifier(a.model, *backend, a.float64 ? DType::F64 : DType::F32, {}, &rep);
+    for (const std::string& n : rep.notices()) std::cerr << n << "\n";
+    const std::vector<Example> ex = read_jsonl_examples(a.data);
+    const int K = model->config().num_labels();
+    const std::vector<double> z = predict_logits(*model, ex, a.batch_size, a.max_seq_length);
+    const std::vector<int> pred = K > 1 ? argmax_rows(z, K) : std::vector<int>{};
+    const auto out = std::filesystem::path(a.out);
+    if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
+    const auto tmp = std::filesystem::path(a.out + ".tmp");
+    {
+        std::ofstream f(tmp);
+        if (!f) throw Error(a.out + ": cannot write");
+        for (std::size_t i = 0; i < ex.size(); ++i) {
+            nlohmann::json j;
+            std::vector<double> row(z.begin() + static_cast<std::ptrdiff_t>(i * K), z.begin() + static_cast<std::ptrdiff_t>((i + 1) * K));
+            j["logits"] = row;
+            if (K > 1) {
+                j["prediction"] = pred[i];
+                j["label"] = model->config().labels[static_cast<std::size_t>(pred[i])];
+            } else {
+                j["prediction"] = row[0];
+            }
+            f << j.dump() << "\n";
+        }
+        if (!f) throw Error(a.out + ": write failed");
+    }
+    std::filesystem::rename(tmp, out);
+    std::fprintf(stderr, "wrote %zu predictions to %s\n", ex.size(), a.out.c_str());
+    return 0;
+}
+}  // namespace
+
+Runner add_predict(CLI::App& app) {
+    auto a = std::make_shared<PredictArgs>();
+    app.add_option("--model", a->model, "Hugging Face model directory (config.json + model.safetensors)")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    app.add_option("--data", a->data, "JSON lines: {\"input_ids\": [...], \"token_type_ids\": [...], \"attention_mask\": [...]}")
+        ->required()
+        ->check(CLI::ExistingFile);
+    app.add_option("--out", a->out, "output JSON lines: {\"logits\": [...], \"prediction\": ...}")->required();
+    app.add_option("--batch-size", a->batch_size, "examples per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
+    app.add_option("--max-seq-length", a->max_seq_length, "longer inputs are truncated")->check(CLI::Range(2, 65536))->capture_default_str();
+    app.add_flag("--float64", a->float64, "compute in float64 (reference precision)");
+    return [a] { return run(*a); };
+}
+
+}  // namespace meft::cli

@@ -1,0 +1,102 @@
+// meft run EXPERIMENT.json — train and evaluate; progress on stderr, final metrics on stdout.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/model_setup.h"
+#include "cli/progress.h"
+#include "core/cpu_backend.h"
+#include "model/checkpoint.h"
+#include "store/experiment.h"
+
+namespace meft::cli {
+
+namespace {
+struct RunArgs {
+    std::string experiment;
+    bool quiet = false;
+    std::string json_out;
+};
+
+void print_table(const Experiment& e, const SequenceClassifier& m, const TrainResult& r) {
+    const auto& c = m.config();
+    std::printf("\n| %-22s | %-28s |\n", "result", "value");
+    std::printf("|%s|%s|\n", std::string(24, '-').c_str(), std::string(30, '-').c_str());
+    auto row = [](const std::string& k, const std::string& v) { std::printf("| %-22s | %-28s |\n", k.c_str(), v.c_str()); };
+    char buf[64];
+    row("experiment", e.name);
+    row("backbone", arch_name(c.arch) + " " + (e.backbone.preset.empty() ? e.backbone.path.filename().string() : e.backbone.preset) +
+                        " (L" + std::to_string(c.num_layers) + " H" + std::to_string(c.hidden_size) + ")");
+    std::snprintf(buf, sizeof buf, "%.2f M / %.2f M", double(m.params().count(true)) / 1e6, double(m.params().count(false)) / 1e6);
+    row("trainable / all params", buf);
+    row("task", e.task.name + " (" + std::to_string(c.num_labels()) + " labels)");
+    row("steps", std::to_string(r.steps) + (r.stopped ? " (stopped)" : ""));
+    std::snprintf(buf, sizeof buf, "%.4f -> %.4f", r.first_loss, r.final_loss);
+    row("train loss (first->last)", buf);
+    std::snprintf(buf, sizeof buf, "%.4f", r.final_eval.loss);
+    row("dev loss", buf);
+    for (const auto& [k, v] : r.final_eval.metrics) {
+        std::snprintf(buf, sizeof buf, "%.4f", v);
+        row("dev " + k, buf);
+    }
+    std::snprintf(buf, sizeof buf, "%.1f s (%.0f tok/s)", r.elapsed_s, r.tokens_per_s);
+    row("time", buf);
+}
+
+void write_results(const std::filesystem::path& file, const Experiment& e, const TrainResult& r) {
+    nlohmann::json j;
+    j["experiment"] = e.name;
+    j["steps"] = r.steps;
+    j["stopped"] = r.stopped;
+    j["train_loss_first"] = r.first_loss;
+    j["train_loss_last"] = r.final_loss;
+    j["dev_loss"] = r.final_eval.loss;
+    j["dev_metrics"] = r.final_eval.metrics;
+    j["elapsed_s"] = r.elapsed_s;
+    j["tokens_per_s"] = r.tokens_per_s;
+    if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+    const auto tmp = std::filesystem::path(file.string() + ".tmp");
+    {
+        std::ofstream out(tmp);
+        if (!out) throw Error(file.string() + ": cannot write");
+        out << j.dump(2) << "\n";
+    }
+    std::filesystem::rename(tmp, file);
+}
+
+int run(const RunArgs& a) {
+    const Experiment e = load_experiment(a.experiment);
+    auto backend = make_cpu_backend();
+    const int labels = e.task.toy.num_labels;
+    auto model = build_model(e, *backend, labels);
+    const TaskData data = make_toy_task(e.task.toy, model->config());
+    if (!a.quiet)
+        std::fprintf(stderr, "meft run: %s — %s, %zu train / %zu dev examples, %d steps, backend %s\n", e.name.c_str(),
+                     e.task.name.c_str(), data.train.size(), data.dev.size(), total_steps_for(e.train, data.train.size()),
+                     backend->name().c_str());
+    ProgressPrinter progress(a.quiet);
+    const TrainResult r = train(*model, data, e.train, &progress);
+    progress.finish();
+    print_table(e, *model, r);
+    if (!e.output_dir.empty()) {
+        write_results(e.output_dir / "results.json", e, r);
+        if (e.save_model) save_classifier(*model, e.output_dir / "model");
+        std::fprintf(stderr, "outputs written to %s\n", e.output_dir.string().c_str());
+    }
+    if (!a.json_out.empty()) write_results(a.json_out, e, r);
+    return 0;
+}
+}  // namespace
+
+Runner add_run(CLI::App& app) {
+    auto a = std::make_shared<RunArgs>();
+    app.add_option("experiment", a->experiment, "experiment file (JSON; see docs/experiment-format.md)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    app.add_flag("-q,--quiet", a->quiet, "no progress bar");
+    app.add_option("--results-json", a->json_out, "also write the final results as JSON to this file");
+    return [a] { return run(*a); };
+}
+
+}  // namespace meft::cli

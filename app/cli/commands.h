@@ -1,0 +1,16 @@
+// commands.h — the meft subcommands. Each registers its options on a CLI11 subcommand and runs
+// when chosen; run functions return the process exit code (0 ok, 1 failure).
+#pragma once
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace meft::cli {
+
+using Runner = std::function<int()>;
+
+Runner add_init_model(CLI::App& app);
+Runner add_run(CLI::App& app);
+Runner add_predict(CLI::App& app);
+
+}  // namespace meft::cli

@@ -1,0 +1,43 @@
+// meft — the headless MEFT Workbench: the same experiments as the GUI, from a terminal.
+// Usage errors (unknown flag, bad value) exit 2; failures while running exit 1.
+#include <iostream>
+#include <map>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"meft — memory-efficient fine-tuning workbench (headless)"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "meft 0.1.0");
+    std::map<CLI::App*, meft::cli::Runner> runners;
+    auto add = [&](const char* name, const char* help, meft::cli::Runner (*fn)(CLI::App&)) {
+        CLI::App* sub = app.add_subcommand(name, help);
+        runners[sub] = fn(*sub);
+    };
+    add("init-model", "write a random-initialised preset model in Hugging Face layout", meft::cli::add_init_model);
+    add("run", "train and evaluate an experiment file", meft::cli::add_run);
+    add("predict", "logits for tokenized JSON-lines inputs", meft::cli::add_predict);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return 2;
+    }
+    try {
+        for (CLI::App* sub : app.get_subcommands()) return runners.at(sub)();
+    } catch (const meft::Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,70 @@
+// arena.h — bump allocators that own the engine's memory, one per role.
+//
+// Roles (DESIGN.md): frozen weights, trainable weights, gradients, optimizer state, activations
+// and scratch. Each allocation carries a (layer, name) tag so the memory report can show what a
+// model keeps for backward, layer by layer. reset() forgets every allocation but keeps the chunks,
+// so a training step re-uses the same memory without calling malloc.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace meft {
+
+// Where an arena's bytes come from: host memory for the CPU backend, device memory for CUDA.
+struct MemorySource {
+    std::function<void*(std::size_t)> allocate;
+    std::function<void(void*)> release;
+    std::function<void(void*, std::size_t)> zero;
+    static MemorySource host();
+};
+
+struct AllocationRecord {
+    int layer;             // -1 embeddings, 0..L-1 encoder layers, L head; see model code
+    std::string name;      // what the tensor is, e.g. "attn.probs"
+    std::size_t bytes;
+};
+
+class Arena {
+public:
+    Arena(std::string name, MemorySource source = MemorySource::host(), std::size_t chunk_bytes = 64u << 20);
+    ~Arena();
+    Arena(const Arena&) = delete;
+    Arena& operator=(const Arena&) = delete;
+
+    // Uninitialised memory, 64-byte aligned.
+    Tensor alloc(DType dtype, Shape shape, int layer = -1, const std::string& name = {});
+    // Same, filled with zeros.
+    Tensor zeros(DType dtype, Shape shape, int layer = -1, const std::string& name = {});
+
+    void reset();                                 // drop all allocations, keep the memory
+    void set_recording(bool on) { recording_ = on; }
+    const std::string& name() const { return name_; }
+    std::size_t bytes_in_use() const { return in_use_; }
+    std::size_t peak_bytes() const { return peak_; }
+    void reset_peak() { peak_ = in_use_; }
+    std::size_t reserved_bytes() const;
+    const std::vector<AllocationRecord>& records() const { return records_; }
+
+private:
+    struct Chunk {
+        void* base;
+        std::size_t size;
+        std::size_t used;
+    };
+    std::string name_;
+    MemorySource source_;
+    std::size_t chunk_bytes_;
+    std::vector<Chunk> chunks_;
+    std::size_t current_ = 0;
+    std::size_t in_use_ = 0;
+    std::size_t peak_ = 0;
+    bool recording_ = true;
+    std::vector<AllocationRecord> records_;
+};
+
+}  // namespace meft

@@ -1,0 +1,102 @@
+// backend.h — the interface every compute backend implements (CPU reference here, CUDA in kernels/).
+//
+// Conventions (llm.c style, see docs/engine.md):
+//  * Argument order: outputs first, then saved tensors, then inputs, then weights, then scalars.
+//  * Dimension letters: B batch, T sequence, C channels (hidden), OC output channels, NH heads,
+//    HS head size (C / NH), K classes, N rows (= B*T when a [B, T, C] tensor is seen as [N, C]).
+//  * Parameter gradients always accumulate (+=), so micro-batches add up. Activation gradients
+//    assign (=) unless the op takes `accumulate`, which the model sets where a tensor feeds two
+//    consumers (the residual stream, the input of q/k/v).
+//  * An empty Tensor (data == nullptr) means "not needed": e.g. no dw for a frozen weight.
+//  * All floating tensors of one call share a dtype: F32 for training, F64 for gradient checks.
+//    Token ids, masks and class labels are I32.
+#pragma once
+#include <string>
+
+#include "core/arena.h"
+#include "core/philox.h"
+#include "core/tensor.h"
+
+namespace meft {
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual std::string name() const = 0;
+    virtual MemorySource memory() = 0;
+    virtual bool is_host() const = 0;
+
+    // ---- data movement --------------------------------------------------------------------
+    virtual void upload(Tensor dst, const void* host_src) = 0;      // dst.bytes() bytes
+    virtual void download(void* host_dst, Tensor src) = 0;
+    virtual void fill(Tensor t, double value) = 0;
+    virtual void copy(Tensor dst, Tensor src) = 0;
+    virtual void accumulate(Tensor dst, Tensor src) = 0;               // dst += src
+    virtual void add(Tensor out, Tensor a, Tensor b) = 0;              // out = a + b (out may alias a or b)
+    virtual void scale(Tensor t, double s) = 0;                        // t *= s
+    virtual double sum_squares(Tensor t) = 0;                          // sum of t^2, in double
+
+    // ---- linear: out[N,OC] = inp[N,C] @ w[OC,C]^T + b[OC] -----------------------------------
+    virtual void linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b) = 0;
+    // dinp[N,C] = dout @ w ; dw[OC,C] += dout^T @ inp ; db[OC] += sum_rows(dout)
+    virtual void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w,
+                                 bool accumulate_dinp) = 0;
+
+    // ---- layernorm over the last dimension: inp, out [N,C]; mean, rstd [N]; w, b [C] ---------
+    virtual void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b,
+                                   double eps) = 0;
+    virtual void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w,
+                                    Tensor mean, Tensor rstd, bool accumulate_dinp) = 0;
+
+    // ---- point-wise activations ---------------------------------------------------------------
+    virtual void gelu_forward(Tensor out, Tensor inp) = 0;             // erf form
+    virtual void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;
+    virtual void tanh_forward(Tensor out, Tensor inp) = 0;
+    virtual void tanh_backward(Tensor dinp, Tensor dout, Tensor out) = 0;
+
+    // ---- dropout: out = inp * keep / (1 - p), keep regenerated from `key` -----------------------
+    // The first dimension is the example index (counter word 1); the rest is flattened (word 0),
+    // so for a [B,T,C] tensor element (t, c) draws offset t*C + c whatever the padded length T.
+    // Attention probabilities [B,NH,T,T] use offset (h*4096 + i)*4096 + j, for the same reason.
+    // `example_offset` is the index of row 0 in the full optimizer-step batch, so micro-batches
+    // draw the same masks as the whole batch. out may alias inp.
+    virtual void dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int example_offset) = 0;
+    virtual void dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int example_offset) = 0;
+
+    // ---- embeddings: out[B,T,C] = wte[ids] + wpe[pos] + wtt[types] ------------------------------
+    virtual void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
+                                    Tensor wtt) = 0;
+    // dtable[V,C] += scatter of dout[B,T,C] rows by ids[B,T]
+    virtual void embedding_backward(Tensor dtable, Tensor dout, Tensor ids) = 0;
+
+    // ---- multi-head self-attention core ---------------------------------------------------------
+    // q, k, v, ctx [B,T,C]; probs [B,NH,T,T] = softmax(q k^T / sqrt(HS)) over keys with
+    // key_mask[B,T] (I32, 1 = attend, 0 = padding) saved for backward; ctx = dropout(probs) v.
+    virtual void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask,
+                                   int n_head, double p, PhiloxKey key, int example_offset) = 0;
+    virtual void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                                    Tensor probs, int n_head, double p, PhiloxKey key, int example_offset) = 0;
+
+    // ---- first token (CLS) of each sequence: out[B,C] = inp[B,0,:] ----------------------------
+    virtual void first_token_forward(Tensor out, Tensor inp) = 0;
+    // dinp[B,T,C]: dout at t = 0, and (unless accumulate) zero elsewhere
+    virtual void first_token_backward(Tensor dinp, Tensor dout, bool accumulate_dinp) = 0;
+
+    // ---- losses: per-example losses[B]; the caller reduces --------------------------------------
+    // logits[B,K], labels[B] I32; probs[B,K] saved.
+    virtual void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) = 0;
+    // dlogits = (probs - onehot(labels)) * scale
+    virtual void cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double scale) = 0;
+    // preds[B,1], targets[B] (floating): losses = (preds - targets)^2
+    virtual void mse_forward(Tensor losses, Tensor preds, Tensor targets) = 0;
+    virtual void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale) = 0;
+
+    // ---- optimizer --------------------------------------------------------------------------------
+    // PyTorch AdamW: p *= 1 - lr*wd; m,v updated; p -= lr/(1-b1^t) * m / (sqrt(v/(1-b2^t)) + eps)
+    virtual void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1,
+                              double beta2, double eps, double weight_decay, int step) = 0;
+
+    virtual void synchronize() {}
+};
+
+}  // namespace meft

@@ -1,0 +1,556 @@
+// cpu_backend.cpp — the CPU reference implementation of Backend.
+// Each op is one templated function over the floating type T (float or double); the class at the
+// bottom only checks shapes and dispatches on dtype.
+#include "core/cpu_backend.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace meft {
+namespace {
+
+// ---- BLAS -------------------------------------------------------------------------------------
+// Row-major C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C
+void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const float* A, int lda, const float* B, int ldb,
+          double beta, float* C, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
+                static_cast<float>(alpha), A, lda, B, ldb, static_cast<float>(beta), C, ldc);
+}
+void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const double* A, int lda, const double* B, int ldb,
+          double beta, double* C, int ldc) {
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+                lda, B, ldb, beta, C, ldc);
+}
+
+int as_int(std::int64_t x) {
+    MEFT_CHECK(x <= std::numeric_limits<int>::max(), "dimension too large for BLAS");
+    return static_cast<int>(x);
+}
+
+// ---- dropout masks ----------------------------------------------------------------------------
+constexpr std::int64_t kAttnRowStride = 4096;
+
+// keep iff the 32-bit draw >= p * 2^32; every backend must use this exact rule.
+std::uint64_t drop_threshold(double p) { return static_cast<std::uint64_t>(std::ldexp(p, 32)); }
+
+// out[j] = in[j] * keep_j * s for elements [offset, offset+count) of example `example`.
+template <typename T>
+void dropout_span(T* out, const T* in, std::int64_t count, std::int64_t offset, std::uint32_t example,
+                  const PhiloxKey& key, std::uint64_t threshold, T s) {
+    std::int64_t j = 0;
+    while (j < count) {
+        const std::int64_t e = offset + j;
+        const auto r = philox_block(key, example, static_cast<std::uint32_t>(e >> 2));
+        for (std::int64_t lane = e & 3; lane < 4 && j < count; ++lane, ++j)
+            out[j] = r[lane] >= threshold ? in[j] * s : T(0);
+    }
+}
+
+template <typename T> struct Ops {
+    ThreadPool& pool;
+    std::vector<T>& scratch;
+
+    T* scratch_buf(std::size_t n) {
+        if (scratch.size() < n) scratch.resize(n);
+        return scratch.data();
+    }
+
+    void linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b) {
+        const std::int64_t OC = w.dim(0), C = w.dim(1), N = inp.numel() / C;
+        T* o = out.ptr<T>();
+        double beta = 0;
+        if (b) {
+            const T* bb = b.ptr<T>();
+            pool.parallel_for(N, [&](std::int64_t r0, std::int64_t r1) {
+                for (std::int64_t r = r0; r < r1; ++r) std::memcpy(o + r * OC, bb, sizeof(T) * OC);
+            }, 64);
+            beta = 1;
+        }
+        gemm(false, true, as_int(N), as_int(OC), as_int(C), 1.0, inp.ptr<T>(), as_int(C), w.ptr<T>(), as_int(C),
+             beta, o, as_int(OC));
+    }
+
+    void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) {
+        const std::int64_t OC = w.dim(0), C = w.dim(1), N = dout.numel() / OC;
+        const T* g = dout.ptr<T>();
+        if (dinp)
+            gemm(false, false, as_int(N), as_int(C), as_int(OC), 1.0, g, as_int(OC), w.ptr<T>(), as_int(C),
+                 acc ? 1.0 : 0.0, dinp.ptr<T>(), as_int(C));
+        if (dw)
+            gemm(true, false, as_int(OC), as_int(C), as_int(N), 1.0, g, as_int(OC), inp.ptr<T>(), as_int(C), 1.0,
+                 dw.ptr<T>(), as_int(C));
+        if (db) {
+            T* d = db.ptr<T>();
+            pool.parallel_for(OC, [&](std::int64_t c0, std::int64_t c1) {
+                for (std::int64_t r = 0; r < N; ++r)
+                    for (std::int64_t c = c0; c < c1; ++c) d[c] += g[r * OC + c];
+            }, 64);
+        }
+    }
+
+    void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) {
+        const std::int64_t C = inp.dim(-1), N = inp.numel() / C;
+        const T *x = inp.ptr<T>(), *ww = w.ptr<T>(), *bb = b.ptr<T>();
+        T *o = out.ptr<T>(), *mu = mean.ptr<T>(), *rs = rstd.ptr<T>();
+        pool.parallel_for(N, [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1; ++r) {
+                const T* xr = x + r * C;
+                T m = 0;
+                for (std::int64_t c = 0; c < C; ++c) m += xr[c];
+                m /= T(C);
+                T var = 0;
+                for (std::int64_t c = 0; c < C; ++c) var += (xr[c] - m) * (xr[c] - m);
+                var /= T(C);
+                const T s = T(1) / std::sqrt(var + T(eps));
+                T* orow = o + r * C;
+                for (std::int64_t c = 0; c < C; ++c) orow[c] = (xr[c] - m) * s * ww[c] + bb[c];
+                mu[r] = m;
+                rs[r] = s;
+            }
+        }, 8);
+    }
+
+    void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
+                            Tensor rstd, bool acc) {
+        const std::int64_t C = inp.dim(-1), N = inp.numel() / C;
+        const T *x = inp.ptr<T>(), *g = dout.ptr<T>(), *ww = w.ptr<T>(), *mu = mean.ptr<T>(), *rs = rstd.ptr<T>();
+        if (dinp) {
+            T* dx = dinp.ptr<T>();
+            pool.parallel_for(N, [&](std::int64_t r0, std::int64_t r1) {
+                for (std::int64_t r = r0; r < r1; ++r) {
+                    const T *xr = x + r * C, *gr = g + r * C;
+                    const T m = mu[r], s = rs[r];
+                    T sum_dxh = 0, sum_dxh_xh = 0;
+                    for (std::int64_t c = 0; c < C; ++c) {
+                        const T dxh = gr[c] * ww[c];
+                        sum_dxh += dxh;
+                        sum_dxh_xh += dxh * (xr[c] - m) * s;
+                    }
+                    sum_dxh /= T(C);
+                    sum_dxh_xh /= T(C);
+                    T* dr = dx + r * C;
+                    for (std::int64_t c = 0; c < C; ++c) {
+                        const T v = s * (gr[c] * ww[c] - sum_dxh - (xr[c] - m) * s * sum_dxh_xh);
+                        dr[c] = acc ? dr[c] + v : v;
+                    }
+                }
+            }, 8);
+        }
+        if (dw || db) {
+            T* dww = dw ? dw.ptr<T>() : nullptr;
+            T* dbb = db ? db.ptr<T>() : nullptr;
+            pool.parallel_for(C, [&](std::int64_t c0, std::int64_t c1) {
+                for (std::int64_t r = 0; r < N; ++r) {
+                    const T *xr = x + r * C, *gr = g + r * C;
+                    const T m = mu[r], s = rs[r];
+                    for (std::int64_t c = c0; c < c1; ++c) {
+                        if (dww) dww[c] += gr[c] * (xr[c] - m) * s;
+                        if (dbb) dbb[c] += gr[c];
+                    }
+                }
+            }, 64);
+        }
+    }
+
+    template <typename F> void map2(Tensor out, Tensor a, F f) {
+        T* o = out.ptr<T>();
+        const T* x = a.ptr<T>();
+        pool.parallel_for(out.numel(), [&](std::int64_t i0, std::int64_t i1) {
+            for (std::int64_t i = i0; i < i1; ++i) o[i] = f(x[i]);
+        }, 4096);
+    }
+    template <typename F> void map3(Tensor out, Tensor a, Tensor b, F f) {
+        T* o = out.ptr<T>();
+        const T *x = a.ptr<T>(), *y = b.ptr<T>();
+        pool.parallel_for(out.numel(), [&](std::int64_t i0, std::int64_t i1) {
+            for (std::int64_t i = i0; i < i1; ++i) o[i] = f(x[i], y[i]);
+        }, 4096);
+    }
+
+    void gelu_forward(Tensor out, Tensor inp) {
+        map2(out, inp, [](T x) { return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2))); });
+    }
+    void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) {
+        const T k = T(0.5) * T(M_2_SQRTPI) * T(M_SQRT1_2);  // 1/sqrt(2 pi)
+        map3(dinp, dout, inp, [k](T g, T x) {
+            const T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
+            return g * (cdf + x * k * std::exp(T(-0.5) * x * x));
+        });
+    }
+    void tanh_forward(Tensor out, Tensor inp) { map2(out, inp, [](T x) { return std::tanh(x); }); }
+    void tanh_backward(Tensor dinp, Tensor dout, Tensor out) {
+        map3(dinp, dout, out, [](T g, T y) { return g * (T(1) - y * y); });
+    }
+
+    void dropout(Tensor out, Tensor inp, double p, const PhiloxKey& key, int example_offset) {
+        const std::int64_t B = inp.dim(0), M = inp.numel() / B;
+        const T* x = inp.ptr<T>();
+        T* o = out.ptr<T>();
+        if (p <= 0) {
+            if (o != x) std::memcpy(o, x, inp.bytes());
+            return;
+        }
+        const std::uint64_t th = drop_threshold(p);
+        const T s = T(1) / (T(1) - T(p));
+        // Parallel over 1024-element spans so batch 1 still uses every thread.
+        const std::int64_t span = 1024, spans = (M + span - 1) / span;
+        pool.parallel_for(B * spans, [&](std::int64_t i0, std::int64_t i1) {
+            for (std::int64_t i = i0; i < i1; ++i) {
+                const std::int64_t b = i / spans, off = (i % spans) * span, n = std::min(span, M - off);
+                dropout_span(o + b * M + off, x + b * M + off, n, off, static_cast<std::uint32_t>(b + example_offset),
+                             key, th, s);
+            }
+        }, 4);
+    }
+
+    // Dropout on attention probabilities [B,NH,T,T]: element (h, i, j) of an example draws the
+    // counter at logical offset (h*R + i)*R + j with R = kAttnRowStride, so masks do not depend on
+    // how far a batch is padded.
+    void attention_dropout(T* out, const T* in, std::int64_t B, std::int64_t NH, std::int64_t T_, double p,
+                           const PhiloxKey& key, int example_offset) {
+        MEFT_CHECK(T_ <= kAttnRowStride, "attention dropout supports sequences up to 4096 tokens");
+        const std::uint64_t th = drop_threshold(p);
+        const T s = T(1) / (T(1) - T(p));
+        pool.parallel_for(B * NH * T_, [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1; ++r) {
+                const std::int64_t b = r / (NH * T_), h = (r / T_) % NH, i = r % T_;
+                dropout_span(out + r * T_, in + r * T_, T_, (h * kAttnRowStride + i) * kAttnRowStride,
+                             static_cast<std::uint32_t>(b + example_offset), key, th, s);
+            }
+        }, 16);
+    }
+
+    void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe, Tensor wtt) {
+        const std::int64_t C = wte.dim(1), N = ids.numel();
+        const std::int32_t *id = ids.ptr<std::int32_t>(), *ps = pos.ptr<std::int32_t>(), *ty = types.ptr<std::int32_t>();
+        const T *te = wte.ptr<T>(), *pe = wpe.ptr<T>(), *ye = wtt.ptr<T>();
+        T* o = out.ptr<T>();
+        pool.parallel_for(N, [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1; ++r) {
+                const T *a = te + std::int64_t(id[r]) * C, *b = pe + std::int64_t(ps[r]) * C,
+                        *c = ye + std::int64_t(ty[r]) * C;
+                for (std::int64_t j = 0; j < C; ++j) o[r * C + j] = a[j] + b[j] + c[j];
+            }
+        }, 16);
+    }
+
+    void embedding_backward(Tensor dtable, Tensor dout, Tensor ids) {
+        const std::int64_t C = dtable.dim(1), N = ids.numel();
+        const std::int32_t* id = ids.ptr<std::int32_t>();
+        const T* g = dout.ptr<T>();
+        T* d = dtable.ptr<T>();
+        // Parallel over channel slices: two rows with the same id never race.
+        pool.parallel_for(C, [&](std::int64_t c0, std::int64_t c1) {
+            for (std::int64_t r = 0; r < N; ++r) {
+                T* dr = d + std::int64_t(id[r]) * C;
+                for (std::int64_t c = c0; c < c1; ++c) dr[c] += g[r * C + c];
+            }
+        }, 64);
+    }
+
+    // Head h of example b: rows stride C, columns [h*HS, (h+1)*HS).
+    void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int NH, double p,
+                           const PhiloxKey& key, int example_offset) {
+        const std::int64_t B = q.dim(0), T_ = q.dim(1), C = q.dim(2), HS = C / NH;
+        const int iT = as_int(T_), iC = as_int(C), iHS = as_int(HS);
+        const double scale = 1.0 / std::sqrt(double(HS));
+        const T *Q = q.ptr<T>(), *K = k.ptr<T>(), *V = v.ptr<T>();
+        const std::int32_t* mask = key_mask.ptr<std::int32_t>();
+        T* P = probs.ptr<T>();
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t h = 0; h < NH; ++h)
+                gemm(false, true, iT, iT, iHS, scale, Q + b * T_ * C + h * HS, iC, K + b * T_ * C + h * HS, iC, 0.0,
+                     P + (b * NH + h) * T_ * T_, iT);
+        // Softmax over keys; padded keys get probability exactly 0.
+        pool.parallel_for(B * NH * T_, [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1; ++r) {
+                const std::int32_t* m = mask + (r / (NH * T_)) * T_;
+                T* row = P + r * T_;
+                T mx = -std::numeric_limits<T>::infinity();
+                for (std::int64_t j = 0; j < T_; ++j)
+                    if (m[j]) mx = std::max(mx, row[j]);
+                T sum = 0;
+                for (std::int64_t j = 0; j < T_; ++j) {
+                    row[j] = m[j] ? std::exp(row[j] - mx) : T(0);
+                    sum += row[j];
+                }
+                const T inv = sum > 0 ? T(1) / sum : T(0);
+                for (std::int64_t j = 0; j < T_; ++j) row[j] *= inv;
+            }
+        }, 16);
+        const T* Pd = P;
+        if (p > 0) {
+            T* buf = scratch_buf(static_cast<std::size_t>(probs.numel()));
+            attention_dropout(buf, P, B, NH, T_, p, key, example_offset);
+            Pd = buf;
+        }
+        T* O = ctx.ptr<T>();
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t h = 0; h < NH; ++h)
+                gemm(false, false, iT, iHS, iT, 1.0, Pd + (b * NH + h) * T_ * T_, iT, V + b * T_ * C + h * HS, iC,
+                     0.0, O + b * T_ * C + h * HS, iC);
+    }
+
+    void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
+                            int NH, double p, const PhiloxKey& key, int example_offset) {
+        const std::int64_t B = q.dim(0), T_ = q.dim(1), C = q.dim(2), HS = C / NH;
+        const int iT = as_int(T_), iC = as_int(C), iHS = as_int(HS);
+        const double scale = 1.0 / std::sqrt(double(HS));
+        const std::size_t PN = static_cast<std::size_t>(probs.numel());
+        const T *Q = q.ptr<T>(), *K = k.ptr<T>(), *V = v.ptr<T>(), *G = dctx.ptr<T>(), *P = probs.ptr<T>();
+        T* buf = scratch_buf(p > 0 ? 2 * PN : PN);
+        T* dP = buf;  // [B,NH,T,T] gradient w.r.t. the (dropped) probabilities, then w.r.t. scores
+        const T* Pd = P;
+        if (p > 0) {
+            attention_dropout(buf + PN, P, B, NH, T_, p, key, example_offset);
+            Pd = buf + PN;
+        }
+        T *DQ = dq.ptr<T>(), *DK = dk.ptr<T>(), *DV = dv.ptr<T>();
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t h = 0; h < NH; ++h) {
+                const std::int64_t hp = (b * NH + h) * T_ * T_, ho = b * T_ * C + h * HS;
+                gemm(true, false, iT, iHS, iT, 1.0, Pd + hp, iT, G + ho, iC, 0.0, DV + ho, iC);
+                gemm(false, true, iT, iT, iHS, 1.0, G + ho, iC, V + ho, iC, 0.0, dP + hp, iT);
+            }
+        if (p > 0) attention_dropout(dP, dP, B, NH, T_, p, key, example_offset);
+        pool.parallel_for(B * NH * T_, [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1; ++r) {
+                const T* pr = P + r * T_;
+                T* gr = dP + r * T_;
+                T dot = 0;
+                for (std::int64_t j = 0; j < T_; ++j) dot += pr[j] * gr[j];
+                for (std::int64_t j = 0; j < T_; ++j) gr[j] = pr[j] * (gr[j] - dot);
+            }
+        }, 16);
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t h = 0; h < NH; ++h) {
+                const std::int64_t hp = (b * NH + h) * T_ * T_, ho = b * T_ * C + h * HS;
+                gemm(false, false, iT, iHS, iT, scale, dP + hp, iT, K + ho, iC, 0.0, DQ + ho, iC);
+                gemm(true, false, iT, iHS, iT, scale, dP + hp, iT, Q + ho, iC, 0.0, DK + ho, iC);
+            }
+    }
+
+    void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) {
+        const std::int64_t B = logits.dim(0), K = logits.dim(1);
+        const T* z = logits.ptr<T>();
+        const std::int32_t* y = labels.ptr<std::int32_t>();
+        T *pr = probs.ptr<T>(), *l = losses.ptr<T>();
+        for (std::int64_t b = 0; b < B; ++b) {
+            MEFT_CHECK(y[b] >= 0 && y[b] < K, "label out of range");
+            const T* zr = z + b * K;
+            const T mx = *std::max_element(zr, zr + K);
+            T sum = 0;
+            for (std::int64_t j = 0; j < K; ++j) sum += std::exp(zr[j] - mx);
+            for (std::int64_t j = 0; j < K; ++j) pr[b * K + j] = std::exp(zr[j] - mx) / sum;
+            l[b] = std::log(sum) + mx - zr[y[b]];
+        }
+    }
+    void cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double scale) {
+        const std::int64_t B = probs.dim(0), K = probs.dim(1);
+        const T* pr = probs.ptr<T>();
+        const std::int32_t* y = labels.ptr<std::int32_t>();
+        T* d = dlogits.ptr<T>();
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t j = 0; j < K; ++j) d[b * K + j] = (pr[b * K + j] - (j == y[b] ? T(1) : T(0))) * T(scale);
+    }
+    void mse_forward(Tensor losses, Tensor preds, Tensor targets) {
+        const T *x = preds.ptr<T>(), *t = targets.ptr<T>();
+        T* l = losses.ptr<T>();
+        for (std::int64_t b = 0; b < preds.dim(0); ++b) l[b] = (x[b] - t[b]) * (x[b] - t[b]);
+    }
+    void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale) {
+        const T *x = preds.ptr<T>(), *t = targets.ptr<T>();
+        T* d = dpreds.ptr<T>();
+        for (std::int64_t b = 0; b < preds.dim(0); ++b) d[b] = T(2) * (x[b] - t[b]) * T(scale);
+    }
+
+    void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double b1, double b2, double eps,
+                      double wd, int step) {
+        T *pp = param.ptr<T>(), *mm = m.ptr<T>(), *vv = v.ptr<T>();
+        const T* g = grad.ptr<T>();
+        const T bc1 = T(1) - T(std::pow(b1, step)), bc2 = T(1) - T(std::pow(b2, step));
+        const T step_size = T(lr) / bc1, decay = T(1) - T(lr * wd), sqrt_bc2 = std::sqrt(bc2);
+        const T tb1 = T(b1), tb2 = T(b2), teps = T(eps);
+        pool.parallel_for(param.numel(), [&](std::int64_t i0, std::int64_t i1) {
+            for (std::int64_t i = i0; i < i1; ++i) {
+                mm[i] = tb1 * mm[i] + (T(1) - tb1) * g[i];
+                vv[i] = tb2 * vv[i] + (T(1) - tb2) * g[i] * g[i];
+                pp[i] = pp[i] * decay - step_size * mm[i] / (std::sqrt(vv[i]) / sqrt_bc2 + teps);
+            }
+        }, 4096);
+    }
+};
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(ThreadPool& pool) : pool_(pool) {}
+
+    std::string name() const override { return "cpu"; }
+    MemorySource memory() override { return MemorySource::host(); }
+    bool is_host() const override { return true; }
+
+    void upload(Tensor dst, const void* src) override { std::memcpy(dst.data, src, dst.bytes()); }
+    void download(void* dst, Tensor src) override { std::memcpy(dst, src.data, src.bytes()); }
+    void fill(Tensor t, double value) override {
+        dispatch(t, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            std::fill_n(t.ptr<T>(), t.numel(), T(value));
+        });
+    }
+    void copy(Tensor dst, Tensor src) override {
+        same(dst, src, "copy");
+        if (dst.data != src.data) std::memcpy(dst.data, src.data, src.bytes());
+    }
+    void accumulate(Tensor dst, Tensor src) override {
+        same(dst, src, "accumulate");
+        dispatch(dst, [&](auto ops) { ops.get().map3(dst, dst, src, [](auto a, auto b) { return a + b; }); });
+    }
+    void add(Tensor out, Tensor a, Tensor b) override {
+        same(out, a, "add");
+        same(out, b, "add");
+        dispatch(out, [&](auto ops) { ops.get().map3(out, a, b, [](auto x, auto y) { return x + y; }); });
+    }
+    void scale(Tensor t, double s) override {
+        dispatch(t, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            ops.get().map2(t, t, [s](T x) { return x * T(s); });
+        });
+    }
+    double sum_squares(Tensor t) override {
+        double total = 0;
+        dispatch(t, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            const T* x = t.ptr<T>();
+            for (std::int64_t i = 0; i < t.numel(); ++i) total += double(x[i]) * double(x[i]);
+        });
+        return total;
+    }
+
+    void linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b) override {
+        MEFT_CHECK(inp.dim(-1) == w.dim(1) && out.dim(-1) == w.dim(0) && out.numel() / w.dim(0) == inp.numel() / w.dim(1),
+                   "linear_forward shapes " + out.shape.str() + " " + inp.shape.str() + " " + w.shape.str());
+        dispatch(out, [&](auto ops) { ops.get().linear_forward(out, inp, w, b); });
+    }
+    void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) override {
+        dispatch(dout, [&](auto ops) { ops.get().linear_backward(dinp, dw, db, dout, inp, w, acc); });
+    }
+    void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) override {
+        same(out, inp, "layernorm_forward");
+        dispatch(out, [&](auto ops) { ops.get().layernorm_forward(out, mean, rstd, inp, w, b, eps); });
+    }
+    void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
+                            Tensor rstd, bool acc) override {
+        dispatch(dout, [&](auto ops) { ops.get().layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, acc); });
+    }
+    void gelu_forward(Tensor out, Tensor inp) override {
+        same(out, inp, "gelu_forward");
+        dispatch(out, [&](auto ops) { ops.get().gelu_forward(out, inp); });
+    }
+    void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) override {
+        dispatch(dout, [&](auto ops) { ops.get().gelu_backward(dinp, dout, inp); });
+    }
+    void tanh_forward(Tensor out, Tensor inp) override {
+        same(out, inp, "tanh_forward");
+        dispatch(out, [&](auto ops) { ops.get().tanh_forward(out, inp); });
+    }
+    void tanh_backward(Tensor dinp, Tensor dout, Tensor out) override {
+        dispatch(dout, [&](auto ops) { ops.get().tanh_backward(dinp, dout, out); });
+    }
+    void dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int off) override {
+        same(out, inp, "dropout_forward");
+        dispatch(out, [&](auto ops) { ops.get().dropout(out, inp, p, key, off); });
+    }
+    void dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int off) override {
+        same(dinp, dout, "dropout_backward");
+        dispatch(dout, [&](auto ops) { ops.get().dropout(dinp, dout, p, key, off); });
+    }
+    void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
+                            Tensor wtt) override {
+        dispatch(out, [&](auto ops) { ops.get().embeddings_forward(out, ids, pos, types, wte, wpe, wtt); });
+    }
+    void embedding_backward(Tensor dtable, Tensor dout, Tensor ids) override {
+        dispatch(dout, [&](auto ops) { ops.get().embedding_backward(dtable, dout, ids); });
+    }
+    void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
+                           double p, PhiloxKey key, int off) override {
+        MEFT_CHECK(q.dim(2) % n_head == 0, "hidden size not divisible by heads");
+        dispatch(ctx, [&](auto ops) { ops.get().attention_forward(ctx, probs, q, k, v, key_mask, n_head, p, key, off); });
+    }
+    void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
+                            int n_head, double p, PhiloxKey key, int off) override {
+        dispatch(dctx, [&](auto ops) {
+            ops.get().attention_backward(dq, dk, dv, dctx, q, k, v, probs, n_head, p, key, off);
+        });
+    }
+    void first_token_forward(Tensor out, Tensor inp) override {
+        const std::int64_t B = inp.dim(0), TC = inp.numel() / B, C = inp.dim(-1);
+        const std::size_t row = static_cast<std::size_t>(C) * dtype_size(inp.dtype);
+        for (std::int64_t b = 0; b < B; ++b)
+            std::memcpy(static_cast<char*>(out.data) + b * row,
+                        static_cast<const char*>(inp.data) + static_cast<std::size_t>(b * TC) * dtype_size(inp.dtype), row);
+    }
+    void first_token_backward(Tensor dinp, Tensor dout, bool acc) override {
+        if (!acc) fill(dinp, 0.0);
+        dispatch(dout, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            const std::int64_t B = dinp.dim(0), TC = dinp.numel() / B, C = dinp.dim(-1);
+            T* d = dinp.ptr<T>();
+            const T* g = dout.ptr<T>();
+            for (std::int64_t b = 0; b < B; ++b)
+                for (std::int64_t c = 0; c < C; ++c) d[b * TC + c] += g[b * C + c];
+        });
+    }
+    void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) override {
+        dispatch(logits, [&](auto ops) { ops.get().cross_entropy_forward(losses, probs, logits, labels); });
+    }
+    void cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double scale) override {
+        dispatch(probs, [&](auto ops) { ops.get().cross_entropy_backward(dlogits, probs, labels, scale); });
+    }
+    void mse_forward(Tensor losses, Tensor preds, Tensor targets) override {
+        dispatch(preds, [&](auto ops) { ops.get().mse_forward(losses, preds, targets); });
+    }
+    void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale) override {
+        dispatch(preds, [&](auto ops) { ops.get().mse_backward(dpreds, preds, targets, scale); });
+    }
+    void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double b1, double b2, double eps,
+                      double wd, int step) override {
+        same(param, grad, "adamw_update");
+        dispatch(param, [&](auto ops) { ops.get().adamw_update(param, grad, m, v, lr, b1, b2, eps, wd, step); });
+    }
+
+private:
+    template <typename T> struct Handle {
+        using Scalar = T;
+        Ops<T>* ops;
+        Ops<T>& get() const { return *ops; }
+    };
+    template <typename F> void dispatch(const Tensor& t, F&& f) {
+        if (t.dtype == DType::F32) {
+            Ops<float> ops{pool_, scratch_f32_};
+            f(Handle<float>{&ops});
+        } else if (t.dtype == DType::F64) {
+            Ops<double> ops{pool_, scratch_f64_};
+            f(Handle<double>{&ops});
+        } else {
+            throw Error(std::string("cpu backend: unsupported dtype ") + std::string(dtype_name(t.dtype)));
+        }
+    }
+    static void same(const Tensor& a, const Tensor& b, const char* op) {
+        MEFT_CHECK(a.dtype == b.dtype && a.numel() == b.numel(),
+                   std::string(op) + ": tensors " + a.shape.str() + " and " + b.shape.str() + " differ");
+    }
+
+    ThreadPool& pool_;
+    std::vector<float> scratch_f32_;
+    std::vector<double> scratch_f64_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool) { return std::make_unique<CpuBackend>(pool); }
+
+}  // namespace meft

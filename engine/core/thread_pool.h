@@ -1,0 +1,42 @@
+// thread_pool.h — a fixed pool of worker threads for the CPU backend's element-wise and row-wise
+// loops (GEMMs use OpenBLAS's own threads). parallel_for splits [0, n) into one contiguous range
+// per thread and blocks until all ranges are done.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace meft {
+
+class ThreadPool {
+public:
+    explicit ThreadPool(int threads);  // threads <= 0: hardware concurrency
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    int size() const { return static_cast<int>(workers_.size()) + 1; }
+    // fn(begin, end) over disjoint ranges covering [0, n). Ranges below `grain` items run inline.
+    void parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn,
+                      std::int64_t grain = 1);
+
+private:
+    void worker(int index);
+    std::vector<std::thread> workers_;
+    std::mutex mu_;
+    std::condition_variable start_cv_, done_cv_;
+    const std::function<void(std::int64_t, std::int64_t)>* job_ = nullptr;
+    std::int64_t job_n_ = 0;
+    int job_parts_ = 0;
+    std::uint64_t generation_ = 0;
+    int pending_ = 0;
+    bool stop_ = false;
+};
+
+// The process-wide pool used by the CPU backend.
+ThreadPool& default_thread_pool();
+
+}  // namespace meft

@@ -1,0 +1,19 @@
+// batch.h — one batch of tokenized examples as the host prepares it.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace meft {
+
+struct HostBatch {
+    int B = 0;                                  // examples
+    int T = 0;                                  // padded sequence length
+    std::vector<std::int32_t> input_ids;        // [B*T]
+    std::vector<std::int32_t> token_type_ids;   // [B*T]
+    std::vector<std::int32_t> attention_mask;   // [B*T], 1 = token, 0 = padding
+    std::vector<std::int32_t> labels;           // [B] class ids (classification)
+    std::vector<double> targets;                // [B] values (regression)
+    int example_offset = 0;                     // index of row 0 within its optimizer step
+};
+
+}  // namespace meft

@@ -1,0 +1,157 @@
+#include "model/checkpoint.h"
+
+#include <set>
+
+#include "core/error.h"
+#include "model/safetensors.h"
+
+namespace meft {
+
+std::vector<std::string> LoadReport::notices() const {
+    std::vector<std::string> out;
+    for (const auto& n : initialised) out.push_back("notice: " + n + " not in the checkpoint; initialised N(0, initializer_range)");
+    if (!ignored.empty()) {
+        std::string s = "notice: " + std::to_string(ignored.size()) + " checkpoint tensor(s) not used by the model:";
+        for (std::size_t i = 0; i < ignored.size() && i < 8; ++i) s += " " + ignored[i];
+        if (ignored.size() > 8) s += " ...";
+        out.push_back(s);
+    }
+    return out;
+}
+
+namespace {
+// Names under which a parameter may be stored: as named, without the model prefix (bare
+// BertModel / RobertaModel checkpoints), and with old TF-era LayerNorm names gamma / beta.
+std::vector<std::string> candidate_names(const std::string& name, const std::string& prefix) {
+    std::vector<std::string> c{name};
+    if (name.rfind(prefix, 0) == 0) c.push_back(name.substr(prefix.size()));
+    const std::size_t n = c.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::string& s = c[i];
+        const auto ln = s.find("LayerNorm.");
+        if (ln == std::string::npos) continue;
+        std::string old = s;
+        if (s.size() >= 7 && s.compare(s.size() - 7, 7, ".weight") == 0) old = s.substr(0, s.size() - 7) + ".gamma";
+        if (s.size() >= 5 && s.compare(s.size() - 5, 5, ".bias") == 0) old = s.substr(0, s.size() - 5) + ".beta";
+        c.push_back(old);
+    }
+    return c;
+}
+
+std::string shape_str(const std::vector<std::int64_t>& s) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+}  // namespace
+
+std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path& dir, Backend& backend, DType dtype,
+                                                    const LoadOptions& opts, LoadReport* report) {
+    ModelConfig cfg = load_model_config(dir);
+    if (opts.num_labels > 0 && opts.num_labels != cfg.num_labels()) cfg.set_num_labels(opts.num_labels);
+    const SafetensorsReader reader = SafetensorsReader::open_dir(dir);
+    auto model = std::make_unique<SequenceClassifier>(cfg, backend, dtype);
+    ParameterStore& ps = model->params();
+    if (opts.freeze)
+        for (Parameter& prm : ps.all()) opts.freeze(prm);
+    ps.materialize();
+
+    LoadReport local;
+    LoadReport& rep = report ? *report : local;
+    std::set<std::string> used;
+    std::vector<double> host64;
+    std::vector<float> host32;
+    const std::string where = reader.source();
+    for (Parameter& prm : ps.all()) {
+        std::string found;
+        for (const std::string& c : candidate_names(prm.name, model->prefix()))
+            if (reader.contains(c)) {
+                found = c;
+                break;
+            }
+        const bool label_resized = opts.num_labels > 0 && model->is_head_parameter(prm.name) &&
+                                   prm.name.rfind("classifier.", 0) == 0 && !found.empty() &&
+                                   reader.info(found).numel() != prm.shape.numel();
+        if (found.empty() || label_resized) {
+            if (!model->is_head_parameter(prm.name))
+                throw Error(where + ": missing tensor '" + prm.name + "' (expected shape " + prm.shape.str() + ")");
+            rep.initialised.push_back(prm.name);
+            if (!found.empty()) used.insert(found);
+            continue;
+        }
+        used.insert(found);
+        const TensorInfo& info = reader.info(found);
+        if (Shape s = prm.shape; static_cast<int>(info.shape.size()) != s.ndim || info.numel() != s.numel() ||
+                                 [&] {
+                                     for (int i = 0; i < s.ndim; ++i)
+                                         if (info.shape[static_cast<std::size_t>(i)] != s[i]) return true;
+                                     return false;
+                                 }())
+            throw Error(info.file + ": tensor '" + found + "' has shape " + shape_str(info.shape) + ", expected " +
+                        prm.shape.str() + " from config.json");
+        const std::size_t n = static_cast<std::size_t>(prm.shape.numel());
+        if (dtype == DType::F64) {
+            host64.resize(n);
+            reader.read_into(found, DType::F64, host64.data(), n);
+            backend.upload(prm.value, host64.data());
+        } else {
+            host32.resize(n);
+            reader.read_into(found, DType::F32, host32.data(), n);
+            backend.upload(prm.value, host32.data());
+        }
+    }
+    for (const std::string& n : reader.names())
+        if (!used.count(n)) rep.ignored.push_back(n);
+    if (!rep.initialised.empty()) model->init_parameters(rep.initialised, opts.head_seed);
+    return model;
+}
+
+void save_classifier(SequenceClassifier& model, const std::filesystem::path& dir, DType file_dtype,
+                     std::size_t max_shard_bytes) {
+    MEFT_CHECK(file_dtype == DType::F32 || file_dtype == DType::F16 || file_dtype == DType::BF16 ||
+                   file_dtype == DType::F64,
+               "unsupported checkpoint dtype");
+    std::filesystem::create_directories(dir);
+    Backend& be = model.backend();
+    std::vector<std::vector<std::byte>> buffers;
+    std::vector<TensorRecord> records;
+    buffers.reserve(static_cast<std::size_t>(model.params().size()));
+    for (const Parameter& prm : model.params().all()) {
+        const std::size_t n = static_cast<std::size_t>(prm.shape.numel());
+        std::vector<double> v(n);
+        if (prm.value.dtype == DType::F64) {
+            be.download(v.data(), prm.value);
+        } else {
+            std::vector<float> f(n);
+            be.download(f.data(), prm.value);
+            std::copy(f.begin(), f.end(), v.begin());
+        }
+        std::vector<std::byte> bytes(n * dtype_size(file_dtype));
+        for (std::size_t i = 0; i < n; ++i) {
+            switch (file_dtype) {
+                case DType::F64: std::memcpy(&bytes[i * 8], &v[i], 8); break;
+                case DType::F32: {
+                    const float f = static_cast<float>(v[i]);
+                    std::memcpy(&bytes[i * 4], &f, 4);
+                    break;
+                }
+                case DType::F16: {
+                    const std::uint16_t h = float_to_half(static_cast<float>(v[i]));
+                    std::memcpy(&bytes[i * 2], &h, 2);
+                    break;
+                }
+                default: {
+                    const std::uint16_t h = float_to_bf16(static_cast<float>(v[i]));
+                    std::memcpy(&bytes[i * 2], &h, 2);
+                }
+            }
+        }
+        buffers.push_back(std::move(bytes));
+        std::vector<std::int64_t> shape(prm.shape.d.begin(), prm.shape.d.begin() + prm.shape.ndim);
+        records.push_back(TensorRecord{prm.name, file_dtype, shape, buffers.back().data()});
+    }
+    write_checkpoint_tensors(dir, records, max_shard_bytes);
+    save_model_config(model.config(), dir);
+}
+
+}  // namespace meft

@@ -1,0 +1,32 @@
+// checkpoint.h — load and save a SequenceClassifier in the Hugging Face directory layout
+// (config.json + model.safetensors or a sharded index), with HF tensor names.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/sequence_classifier.h"
+
+namespace meft {
+
+struct LoadReport {
+    std::vector<std::string> initialised;  // head tensors absent from the checkpoint, drawn N(0, init_range)
+    std::vector<std::string> ignored;      // tensors in the checkpoint the model does not use
+    std::vector<std::string> notices() const;  // human-readable lines for the above
+};
+
+struct LoadOptions {
+    int num_labels = 0;            // > 0: override config.json's labels (a fresh head of this size)
+    std::uint64_t head_seed = 0;   // seed for a missing head
+    std::function<void(Parameter&)> freeze;  // optional: mark parameters frozen before allocation
+};
+
+std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path& dir, Backend& backend, DType dtype,
+                                                    const LoadOptions& opts = {}, LoadReport* report = nullptr);
+
+// Writes config.json and model.safetensors (F32, or F16/BF16 when asked); tensors keep HF names.
+void save_classifier(SequenceClassifier& model, const std::filesystem::path& dir, DType file_dtype = DType::F32,
+                     std::size_t max_shard_bytes = 0);
+
+}  // namespace meft

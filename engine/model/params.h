@@ -1,0 +1,65 @@
+// params.h — a model's named parameters and the arenas that hold them.
+//
+// A model first declares its parameters (name, shape); the caller may then freeze some; finally
+// materialize() allocates values in the frozen or the trainable arena, and gradients and AdamW
+// state (m, v) only for trainable ones. Names are the Hugging Face tensor names, so they are
+// also the checkpoint keys.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/arena.h"
+#include "core/backend.h"
+
+namespace meft {
+
+struct Parameter {
+    std::string name;
+    Shape shape;
+    bool trainable = true;
+    bool decay = true;        // AdamW weight decay applies (not to biases and LayerNorm)
+    Tensor value, grad, m, v;  // grad, m, v empty when frozen
+};
+
+class ParameterStore {
+public:
+    ParameterStore(Backend& backend, DType dtype);
+
+    int declare(const std::string& name, Shape shape);   // returns the parameter's index
+    void set_trainable(const std::function<bool(const Parameter&)>& pred);
+    void materialize();                                   // allocate; values are zero
+    bool materialized() const { return materialized_; }
+
+    Parameter& at(int i) { return params_[static_cast<std::size_t>(i)]; }
+    const Parameter& at(int i) const { return params_[static_cast<std::size_t>(i)]; }
+    Parameter* find(const std::string& name);
+    int size() const { return static_cast<int>(params_.size()); }
+    std::vector<Parameter>& all() { return params_; }
+    const std::vector<Parameter>& all() const { return params_; }
+
+    Tensor value(int i) const { return at(i).value; }
+    Tensor grad(int i) const { return at(i).grad; }   // empty when frozen
+
+    void zero_grads();
+    std::int64_t count(bool trainable_only) const;
+    DType dtype() const { return dtype_; }
+    Backend& backend() { return backend_; }
+
+    Arena& frozen_arena() { return *frozen_; }
+    Arena& trainable_arena() { return *trainable_; }
+    Arena& grad_arena() { return *grads_; }
+    Arena& optimizer_arena() { return *optim_; }
+
+private:
+    Backend& backend_;
+    DType dtype_;
+    std::vector<Parameter> params_;
+    std::map<std::string, int> index_;
+    bool materialized_ = false;
+    std::unique_ptr<Arena> frozen_, trainable_, grads_, optim_;
+};
+
+}  // namespace meft

@@ -1,0 +1,99 @@
+// sequence_classifier.h — BERT / RoBERTa encoder with a sequence classification (or regression)
+// head, exactly as Hugging Face's BertForSequenceClassification / RobertaForSequenceClassification
+// compute it, with explicit forward and backward passes (no autograd).
+//
+// Dimensions: B batch, T tokens, C hidden, NH heads, I intermediate, K labels, L layers, N = B*T.
+// Activation tags: layer -1 is the embeddings, 0..L-1 the encoder layers, L the head.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/arena.h"
+#include "core/backend.h"
+#include "model/batch.h"
+#include "model/config.h"
+#include "model/params.h"
+
+namespace meft {
+
+struct ForwardOptions {
+    bool train = false;          // dropout on, activations kept for backward
+    std::uint64_t seed = 0;      // dropout stream
+    std::uint32_t step = 0;      // optimizer step: part of every dropout key
+};
+
+class SequenceClassifier {
+public:
+    SequenceClassifier(ModelConfig config, Backend& backend, DType dtype);
+
+    const ModelConfig& config() const { return config_; }
+    ParameterStore& params() { return params_; }
+    const ParameterStore& params() const { return params_; }
+    Backend& backend() { return backend_; }
+    DType dtype() const { return params_.dtype(); }
+    // Hugging Face prefix of backbone tensors: "bert." or "roberta."
+    std::string prefix() const { return arch_name(config_.arch) + "."; }
+    bool is_head_parameter(const std::string& name) const;
+    // One dropout rate for hidden states, attention probabilities and the head (experiment override).
+    void set_dropout(double p) {
+        config_.hidden_dropout = config_.attention_dropout = p;
+        config_.classifier_dropout = -1;
+    }
+
+    // N(0, initializer_range) weights, zero biases, unit LayerNorm, zero padding rows (HF init).
+    void init_weights(std::uint64_t seed);
+    // Re-draw only the named parameters (used for a checkpoint's missing head).
+    void init_parameters(const std::vector<std::string>& names, std::uint64_t seed);
+
+    // Forward pass; returns logits [B,K] (device tensor, valid until the next forward).
+    Tensor forward(const HostBatch& batch, const ForwardOptions& opts);
+    // forward + loss + backward. Parameter gradients accumulate loss_scale * d(sum of losses).
+    // Returns the sum of the batch's per-example losses.
+    double forward_backward(const HostBatch& batch, const ForwardOptions& opts, double loss_scale);
+    std::vector<double> logits_to_host(Tensor logits);
+
+    Arena& activations() { return *acts_; }
+
+private:
+    struct LayerWeights {
+        int q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b;
+    };
+    struct LayerActs {  // what one layer keeps for backward
+        Tensor x, q, k, v, probs, ctx, res1, mean1, rstd1, h1, pre, act, res2, mean2, rstd2, out;
+    };
+    struct HeadActs {
+        Tensor cls, a, b, c, logits, losses, probs;  // BERT: a=pooler pre-act, b=tanh, c=dropped
+    };
+
+    void declare_parameters();
+    void upload_inputs(const HostBatch& batch);
+    void layer_forward(int l, LayerActs& a, Tensor x, const ForwardOptions& o, int off);
+    void layer_backward(int l, const LayerActs& a, const ForwardOptions& o, int off);
+    void head_forward(Tensor h, const ForwardOptions& o, int off);
+    void head_backward(Tensor dlogits, const ForwardOptions& o, int off);
+    Tensor p(int i) const { return params_.value(i); }
+    Tensor g(int i) const { return params_.grad(i); }
+    PhiloxKey key(const ForwardOptions& o, int layer, int position) const;
+    double drop(const ForwardOptions& o, double p) const { return o.train ? p : 0.0; }
+
+    ModelConfig config_;
+    Backend& backend_;
+    ParameterStore params_;
+    std::unique_ptr<Arena> acts_;     // saved activations of the current step
+    std::unique_ptr<Arena> scratch_;  // backward's activation gradients
+
+    int wte_, wpe_, wtt_, emb_ln_w_, emb_ln_b_;
+    std::vector<LayerWeights> layers_;
+    int pool_w_ = -1, pool_b_ = -1, cls_w_, cls_b_, dense_w_ = -1, dense_b_ = -1;
+
+    // current step's inputs and activations
+    int B_ = 0, T_ = 0;
+    Tensor ids_, pos_, types_, mask_, labels_, targets_;
+    Tensor emb_sum_, emb_mean_, emb_rstd_;
+    std::vector<LayerActs> la_;
+    HeadActs head_;
+    Tensor grad_stream_, grad_tmp_, grad_ctx_, grad_q_, grad_k_, grad_v_, grad_inter_;  // backward buffers
+};
+
+}  // namespace meft

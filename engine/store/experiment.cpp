@@ -1,0 +1,171 @@
+#include "store/experiment.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace meft {
+
+namespace {
+
+// Reads typed values out of one JSON object, remembering which keys were used so that the
+// leftovers can be reported as unknown.
+class Section {
+public:
+    Section(const nlohmann::json& j, std::string where, std::string path)
+        : j_(j), where_(std::move(where)), path_(std::move(path)) {
+        if (!j_.is_object()) fail(path_.empty() ? "the file" : "'" + path_ + "'", "must be a JSON object");
+    }
+    bool has(const std::string& k) {
+        seen_.insert(k);
+        return j_.contains(k) && !j_[k].is_null();
+    }
+    double number(const std::string& k, double def, double lo, double hi) {
+        if (!has(k)) return def;
+        if (!j_[k].is_number()) fail(key(k), "must be a number, found " + j_[k].dump());
+        const double v = j_[k].get<double>();
+        if (v < lo || v > hi) fail(key(k), "must be in [" + fmt(lo) + ", " + fmt(hi) + "], found " + fmt(v));
+        return v;
+    }
+    long long integer(const std::string& k, long long def, long long lo, long long hi) {
+        if (!has(k)) return def;
+        if (!j_[k].is_number_integer()) fail(key(k), "must be an integer, found " + j_[k].dump());
+        const long long v = j_[k].get<long long>();
+        if (v < lo || v > hi) fail(key(k), "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " + std::to_string(v));
+        return v;
+    }
+    std::string string(const std::string& k, const std::string& def) {
+        if (!has(k)) return def;
+        if (!j_[k].is_string()) fail(key(k), "must be a string, found " + j_[k].dump());
+        return j_[k].get<std::string>();
+    }
+    bool boolean(const std::string& k, bool def) {
+        if (!has(k)) return def;
+        if (!j_[k].is_boolean()) fail(key(k), "must be true or false, found " + j_[k].dump());
+        return j_[k].get<bool>();
+    }
+    Section child(const std::string& k) {
+        seen_.insert(k);
+        static const nlohmann::json empty = nlohmann::json::object();
+        return Section(j_.contains(k) ? j_[k] : empty, where_, key(k));
+    }
+    void finish(const std::string& allowed) {
+        for (auto it = j_.begin(); it != j_.end(); ++it)
+            if (!seen_.count(it.key())) fail(key(it.key()), "is not a known key (expected one of: " + allowed + ")");
+    }
+    [[noreturn]] void fail(const std::string& what, const std::string& msg) const {
+        throw Error(where_ + ": " + what + " " + msg);
+    }
+    std::string key(const std::string& k) const { return "'" + (path_.empty() ? k : path_ + "." + k) + "'"; }
+
+private:
+    static std::string fmt(double v) {
+        std::ostringstream s;
+        s << v;
+        return s.str();
+    }
+    const nlohmann::json& j_;
+    std::string where_, path_;
+    std::set<std::string> seen_;
+};
+
+}  // namespace
+
+Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
+    Experiment e;
+    Section top(j, where, "");
+    e.name = top.string("name", "experiment");
+
+    Section bb = top.child("backbone");
+    const std::string arch = bb.string("arch", "bert");
+    if (arch != "bert" && arch != "roberta") bb.fail(bb.key("arch"), "must be \"bert\" or \"roberta\", found \"" + arch + "\"");
+    e.backbone.arch = parse_arch(arch);
+    e.backbone.preset = bb.string("preset", "");
+    e.backbone.path = bb.string("path", "");
+    e.backbone.init_seed = static_cast<std::uint64_t>(bb.integer("seed", 0, 0, 1ll << 53));
+    if (e.backbone.preset.empty() == e.backbone.path.empty())
+        bb.fail("'backbone'", "needs exactly one of \"preset\" (toy, tiny, base) or \"path\" (a Hugging Face model directory)");
+    if (!e.backbone.preset.empty() && e.backbone.preset != "toy" && e.backbone.preset != "tiny" &&
+        e.backbone.preset != "base")
+        bb.fail(bb.key("preset"), "must be toy, tiny or base, found \"" + e.backbone.preset + "\"");
+    bb.finish("arch, preset, path, seed");
+
+    Section task = top.child("task");
+    e.task.name = task.string("name", "toy");
+    if (e.task.name != "toy") task.fail(task.key("name"), "must be \"toy\" (GLUE and QA tasks arrive with the data issue), found \"" + e.task.name + "\"");
+    ToyTaskConfig& t = e.task.toy;
+    t.num_labels = static_cast<int>(task.integer("num_labels", t.num_labels, 2, 100));
+    t.train_examples = static_cast<int>(task.integer("train_examples", t.train_examples, 1, 10000000));
+    t.dev_examples = static_cast<int>(task.integer("dev_examples", t.dev_examples, 1, 10000000));
+    t.min_length = static_cast<int>(task.integer("min_length", t.min_length, 3, 100000));
+    t.max_length = static_cast<int>(task.integer("max_length", t.max_length, 3, 100000));
+    t.seed = static_cast<std::uint64_t>(task.integer("seed", static_cast<long long>(t.seed), 0, 1ll << 53));
+    if (t.max_length < t.min_length) task.fail(task.key("max_length"), "must be >= min_length");
+    task.finish("name, num_labels, train_examples, dev_examples, min_length, max_length, seed");
+
+    Section tr = top.child("training");
+    TrainConfig& c = e.train;
+    c.learning_rate = tr.number("learning_rate", c.learning_rate, 0.0, 10.0);
+    c.batch_size = static_cast<int>(tr.integer("batch_size", c.batch_size, 1, 1 << 20));
+    c.gradient_accumulation = static_cast<int>(tr.integer("gradient_accumulation_steps", c.gradient_accumulation, 1, 1 << 20));
+    if (c.gradient_accumulation > c.batch_size) tr.fail(tr.key("gradient_accumulation_steps"), "must not exceed batch_size");
+    c.epochs = static_cast<int>(tr.integer("epochs", c.epochs, 1, 100000));
+    c.max_steps = static_cast<int>(tr.integer("max_steps", c.max_steps, 0, 1 << 30));
+    c.max_seq_length = static_cast<int>(tr.integer("max_seq_length", c.max_seq_length, 2, 1 << 16));
+    c.warmup_ratio = tr.number("warmup_ratio", c.warmup_ratio, 0.0, 1.0);
+    c.adamw.weight_decay = tr.number("weight_decay", c.adamw.weight_decay, 0.0, 10.0);
+    c.adamw.beta1 = tr.number("adam_beta1", c.adamw.beta1, 0.0, 0.999999);
+    c.adamw.beta2 = tr.number("adam_beta2", c.adamw.beta2, 0.0, 0.999999999);
+    c.adamw.eps = tr.number("adam_epsilon", c.adamw.eps, 0.0, 1.0);
+    c.max_grad_norm = tr.number("max_grad_norm", c.max_grad_norm, 0.0, 1e9);
+    c.seed = static_cast<std::uint64_t>(tr.integer("seed", static_cast<long long>(c.seed), 0, 1ll << 53));
+    c.eval_every = static_cast<int>(tr.integer("eval_every", c.eval_every, 0, 1 << 30));
+    c.eval_batch_size = static_cast<int>(tr.integer("eval_batch_size", c.eval_batch_size, 1, 1 << 20));
+    if (tr.has("dropout")) e.dropout = tr.number("dropout", 0.1, 0.0, 0.99);
+    const std::string dt = tr.string("dtype", "float32");
+    if (dt == "float32") e.dtype = DType::F32;
+    else if (dt == "float64") e.dtype = DType::F64;
+    else tr.fail(tr.key("dtype"), "must be \"float32\" or \"float64\", found \"" + dt + "\"");
+    tr.finish("learning_rate, batch_size, gradient_accumulation_steps, epochs, max_steps, max_seq_length, "
+              "warmup_ratio, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm, seed, eval_every, "
+              "eval_batch_size, dropout, dtype");
+
+    Section out = top.child("output");
+    e.output_dir = out.string("dir", "");
+    e.save_model = out.boolean("save_model", false);
+    if (e.save_model && e.output_dir.empty()) out.fail("'output.save_model'", "needs 'output.dir'");
+    out.finish("dir, save_model");
+
+    top.finish("name, backbone, task, training, output");
+    return e;
+}
+
+Experiment load_experiment(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw Error(file.string() + ": cannot open experiment file");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& err) {
+        // Turn the byte offset into line:column for the message.
+        std::size_t line = 1, col = 1;
+        for (std::size_t i = 0; i + 1 < err.byte && i < text.size(); ++i) {
+            if (text[i] == '\n') ++line, col = 1;
+            else ++col;
+        }
+        std::string what = err.what();
+        const auto p = what.find("parse error");
+        throw Error(file.string() + ":" + std::to_string(line) + ":" + std::to_string(col) + ": invalid JSON: " +
+                    (p == std::string::npos ? what : what.substr(p)));
+    }
+    Experiment e = parse_experiment(j, file.string());
+    e.file = file;
+    const auto base = file.parent_path();
+    if (!e.backbone.path.empty() && e.backbone.path.is_relative()) e.backbone.path = base / e.backbone.path;
+    return e;
+}
+
+}  // namespace meft

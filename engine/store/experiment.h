@@ -1,0 +1,44 @@
+// experiment.h — the experiment file: backbone, task and training settings as one JSON object.
+// Format and defaults: docs/experiment-format.md. Every key is checked: an unknown key, a wrong
+// type or an out-of-range value is an Error naming the file, the key path and what was expected.
+#pragma once
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "data/toy_task.h"
+#include "model/config.h"
+#include "train/trainer.h"
+
+namespace meft {
+
+struct BackboneSpec {
+    Arch arch = Arch::Bert;
+    std::string preset;             // "toy" | "tiny" | "base", or empty when `path` is set
+    std::filesystem::path path;     // a Hugging Face model directory
+    std::uint64_t init_seed = 0;    // preset weights / missing head
+};
+
+struct TaskSpec {
+    std::string name = "toy";
+    ToyTaskConfig toy;
+};
+
+struct Experiment {
+    std::string name;
+    std::filesystem::path file;     // where it was read from ("" when built in code)
+    BackboneSpec backbone;
+    TaskSpec task;
+    TrainConfig train;
+    std::optional<double> dropout;  // overrides the backbone's hidden/attention/classifier dropout
+    DType dtype = DType::F32;
+    std::filesystem::path output_dir;  // "" = do not write outputs
+    bool save_model = false;
+};
+
+Experiment parse_experiment(const nlohmann::json& j, const std::string& where);
+Experiment load_experiment(const std::filesystem::path& file);  // relative paths resolve against the file's folder
+
+}  // namespace meft

@@ -1,0 +1,167 @@
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+#include "data/batching.h"
+#include "train/metrics.h"
+#include "train/schedule.h"
+
+namespace meft {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double host_loss(const std::vector<double>& logits, int K, const Example& e, std::size_t row) {
+    const double* z = logits.data() + row * static_cast<std::size_t>(K);
+    if (K == 1) return (z[0] - e.target) * (z[0] - e.target);
+    const double mx = *std::max_element(z, z + K);
+    double s = 0;
+    for (int j = 0; j < K; ++j) s += std::exp(z[j] - mx);
+    return std::log(s) + mx - z[e.label];
+}
+}  // namespace
+
+int total_steps_for(const TrainConfig& cfg, std::size_t n) {
+    if (cfg.max_steps > 0) return cfg.max_steps;
+    const std::size_t per_epoch = (n + static_cast<std::size_t>(cfg.batch_size) - 1) / static_cast<std::size_t>(cfg.batch_size);
+    return static_cast<int>(per_epoch) * cfg.epochs;
+}
+
+std::vector<double> predict_logits(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size,
+                                   int max_seq_length) {
+    // Sort by length so batches carry little padding; results go back to input order.
+    std::vector<std::size_t> order(examples.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return examples[a].input_ids.size() < examples[b].input_ids.size();
+    });
+    const int K = model.config().num_labels();
+    std::vector<double> out(examples.size() * static_cast<std::size_t>(K));
+    ForwardOptions eval;  // train = false: no dropout
+    for (std::size_t s = 0; s < order.size(); s += static_cast<std::size_t>(batch_size)) {
+        const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(batch_size), order.size() - s);
+        const std::span<const std::size_t> idx(order.data() + s, n);
+        const HostBatch b = make_batch(examples, idx, model.config().pad_token_id, max_seq_length);
+        const std::vector<double> z = model.logits_to_host(model.forward(b, eval));
+        for (std::size_t r = 0; r < n; ++r)
+            std::copy_n(z.begin() + static_cast<std::ptrdiff_t>(r * static_cast<std::size_t>(K)), K,
+                        out.begin() + static_cast<std::ptrdiff_t>(idx[r] * static_cast<std::size_t>(K)));
+    }
+    return out;
+}
+
+EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size,
+                    int max_seq_length) {
+    EvalReport r;
+    const int K = model.config().num_labels();
+    const std::vector<double> z = predict_logits(model, examples, batch_size, max_seq_length);
+    std::vector<int> labels;
+    std::vector<double> targets;
+    double loss = 0;
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+        labels.push_back(examples[i].label);
+        targets.push_back(examples[i].target);
+        loss += host_loss(z, K, examples[i], i);
+    }
+    r.loss = examples.empty() ? 0.0 : loss / double(examples.size());
+    r.metrics = task_metrics(z, K, labels, targets);
+    return r;
+}
+
+double accumulate_gradients(SequenceClassifier& model, const std::vector<Example>& examples,
+                            const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
+                            std::uint64_t seed, std::uint32_t step, std::int64_t* tokens) {
+    const std::size_t n = indices.size();
+    micro_batches = std::max(1, std::min<int>(micro_batches, static_cast<int>(n)));
+    ForwardOptions o{true, seed, step};
+    double loss = 0;
+    for (int m = 0; m < micro_batches; ++m) {
+        const std::size_t b = n * static_cast<std::size_t>(m) / static_cast<std::size_t>(micro_batches);
+        const std::size_t e = n * static_cast<std::size_t>(m + 1) / static_cast<std::size_t>(micro_batches);
+        HostBatch batch = make_batch(examples, std::span<const std::size_t>(indices.data() + b, e - b),
+                                     model.config().pad_token_id, max_seq_length);
+        batch.example_offset = static_cast<int>(b);  // same dropout masks however the step is split
+        loss += model.forward_backward(batch, o, 1.0 / double(n));
+        if (tokens) *tokens += std::int64_t(batch.B) * batch.T;
+    }
+    return loss;
+}
+
+TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer) {
+    if (data.train.empty()) throw Error("training set is empty");
+    if (cfg.batch_size < 1) throw Error("batch_size must be at least 1");
+    if (cfg.gradient_accumulation < 1 || cfg.gradient_accumulation > cfg.batch_size)
+        throw Error("gradient_accumulation_steps must be in [1, batch_size]");
+    const int total = total_steps_for(cfg, data.train.size());
+    const LinearSchedule sched{cfg.learning_rate, warmup_steps_for(cfg.warmup_ratio, total), total};
+    AdamW opt(model.params(), cfg.adamw);
+    ParameterStore& ps = model.params();
+
+    TrainResult res;
+    std::vector<double> losses;
+    std::int64_t tokens = 0;
+    const auto t0 = Clock::now();
+    const std::size_t bs = static_cast<std::size_t>(cfg.batch_size);
+    std::vector<std::size_t> order;
+    std::size_t cursor = 0;
+    int epoch = 0;
+    for (int step = 0; step < total; ++step) {
+        if (cursor >= order.size()) {  // new epoch: reshuffle
+            order = shuffled_indices(data.train.size(), cfg.seed + 1000003ull * static_cast<std::uint64_t>(epoch));
+            cursor = 0;
+            ++epoch;
+        }
+        const std::size_t n = std::min(bs, order.size() - cursor);
+        const std::vector<std::size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(cursor),
+                                           order.begin() + static_cast<std::ptrdiff_t>(cursor + n));
+        cursor += n;
+
+        ps.zero_grads();
+        const double loss_sum = accumulate_gradients(model, data.train, idx, cfg.gradient_accumulation,
+                                                     cfg.max_seq_length, cfg.seed, static_cast<std::uint32_t>(step), &tokens);
+        const double norm = clip_grad_norm(ps, cfg.max_grad_norm);
+        const double lr = sched.lr(step);
+        opt.step(lr);
+
+        StepReport r;
+        r.step = step + 1;
+        r.total_steps = total;
+        r.epoch = epoch;
+        r.loss = loss_sum / double(n);
+        r.learning_rate = lr;
+        r.grad_norm = norm;
+        r.tokens = tokens;
+        r.elapsed_s = seconds_since(t0);
+        if (!std::isfinite(r.loss)) throw Error("loss became " + std::to_string(r.loss) + " at step " + std::to_string(r.step));
+        losses.push_back(r.loss);
+        if (observer) observer->on_step(r);
+
+        const bool epoch_end = cursor >= order.size();
+        const bool last = step + 1 == total;
+        const bool due = cfg.eval_every > 0 ? (r.step % cfg.eval_every == 0) : epoch_end;
+        if ((due || last) && !data.dev.empty()) {
+            EvalReport ev = evaluate(model, data.dev, cfg.eval_batch_size, cfg.max_seq_length);
+            ev.step = r.step;
+            res.final_eval = ev;
+            if (observer) observer->on_eval(ev);
+        }
+        if (observer && observer->should_stop()) {
+            res.stopped = true;
+            break;
+        }
+    }
+    res.steps = static_cast<int>(losses.size());
+    const std::size_t k = std::max<std::size_t>(1, losses.size() / 10);
+    res.first_loss = std::accumulate(losses.begin(), losses.begin() + static_cast<std::ptrdiff_t>(k), 0.0) / double(k);
+    res.final_loss = std::accumulate(losses.end() - static_cast<std::ptrdiff_t>(k), losses.end(), 0.0) / double(k);
+    res.elapsed_s = seconds_since(t0);
+    res.tokens_per_s = res.elapsed_s > 0 ? double(tokens) / res.elapsed_s : 0.0;
+    return res;
+}
+
+}  // namespace meft

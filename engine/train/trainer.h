@@ -1,0 +1,77 @@
+// trainer.h — the training loop: batches -> forward/backward -> clip -> AdamW, with periodic
+// evaluation. Reports through a plain observer interface (the GUI and CLI adapt it).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/example.h"
+#include "model/sequence_classifier.h"
+#include "train/optimizer.h"
+
+namespace meft {
+
+struct TrainConfig {
+    double learning_rate = 5e-4;
+    int batch_size = 32;                 // examples per optimizer step
+    int gradient_accumulation = 1;       // micro-batches per step (batch_size split evenly)
+    int epochs = 3;
+    int max_steps = 0;                   // > 0 overrides epochs
+    int max_seq_length = 128;
+    double warmup_ratio = 0.1;
+    double max_grad_norm = 1.0;          // <= 0: no clipping
+    std::uint64_t seed = 42;
+    int eval_every = 0;                  // steps; 0: at the end of each epoch
+    int eval_batch_size = 64;
+    AdamWConfig adamw;
+};
+
+struct StepReport {
+    int step = 0, total_steps = 0, epoch = 0;
+    double loss = 0;          // mean loss of this step's examples
+    double learning_rate = 0; // the rate this update used
+    double grad_norm = 0;     // before clipping
+    std::int64_t tokens = 0;  // padded tokens processed so far
+    double elapsed_s = 0;
+};
+
+struct EvalReport {
+    int step = 0;
+    double loss = 0;
+    std::map<std::string, double> metrics;
+};
+
+struct TrainResult {
+    int steps = 0;
+    double first_loss = 0, final_loss = 0;   // mean over the first / last 10% of steps (at least one)
+    EvalReport final_eval;
+    double elapsed_s = 0;
+    double tokens_per_s = 0;
+    bool stopped = false;
+};
+
+class TrainObserver {
+public:
+    virtual ~TrainObserver() = default;
+    virtual void on_step(const StepReport&) {}
+    virtual void on_eval(const EvalReport&) {}
+    virtual bool should_stop() { return false; }
+};
+
+int total_steps_for(const TrainConfig& cfg, std::size_t train_examples);
+
+// Logits for every example, in order (eval mode).
+std::vector<double> predict_logits(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size,
+                                   int max_seq_length);
+EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size, int max_seq_length);
+
+TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer);
+
+// One optimizer step's gradient over `examples[indices]`, accumulated in micro-batches; returns
+// the summed loss. Exposed for tests (gradient accumulation equivalence).
+double accumulate_gradients(SequenceClassifier& model, const std::vector<Example>& examples,
+                            const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
+                            std::uint64_t seed, std::uint32_t step, std::int64_t* tokens = nullptr);
+
+}  // namespace meft

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# installer/setup.sh — idempotent set-up on Debian 12: installs the missing Debian packages
+# (through sudo when not root), then configures and builds the Release preset.
+# Sourced by run.sh and test.sh; usable alone: bash installer/setup.sh
+set -euo pipefail
+
+MEFT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MEFT_BUILD="${MEFT_BUILD:-$MEFT_ROOT/build/release}"
+
+packages=(
+  build-essential cmake ninja-build pkg-config   # toolchain (CMake >= 3.25 on Debian 12)
+  libopenblas-dev                                # sgemm/dgemm for the CPU backend
+  nlohmann-json3-dev                             # experiment files, safetensors headers
+  libcli11-dev                                   # meft command-line parsing
+  libgtest-dev                                   # test suites
+  python3 python3-numpy                          # independent reference implementation in tests/
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S "$MEFT_ROOT" -B "$MEFT_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >/dev/null
+cmake --build "$MEFT_BUILD" -j"$(nproc)"

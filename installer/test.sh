@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# installer/test.sh — sets up and builds, then runs the whole ctest suite.
+# Exit status is non-zero on any failure.
+set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/setup.sh"
+ctest --test-dir "$MEFT_BUILD" --output-on-failure -j"$(nproc)" "$@"

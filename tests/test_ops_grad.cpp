@@ -1,0 +1,248 @@
+// Finite-difference gradient checks (float64) for every op of the CPU reference backend, plus
+// the accumulate-vs-assign rules of the backward ops and float32/float64 agreement.
+#include <gtest/gtest.h>
+
+#include "core/cpu_backend.h"
+#include "gradcheck.h"
+
+using namespace meft;
+using meft::test::Buf;
+using meft::test::check_grad;
+using meft::test::dot;
+using meft::test::randn;
+
+namespace {
+
+constexpr double kTol = 1e-6;
+
+class OpsGrad : public ::testing::Test {
+protected:
+    std::unique_ptr<Backend> be = make_cpu_backend();
+};
+
+TEST_F(OpsGrad, Linear) {
+    const int N = 5, C = 4, OC = 3;
+    Buf x = randn({N, C}, 1), w = randn({OC, C}, 2), b = randn({OC}, 3), g = randn({N, OC}, 4);
+    auto loss = [&] {
+        Buf out({N, OC});
+        be->linear_forward(out.t(), x.t(), w.t(), b.t());
+        return dot(out.v, g.v);
+    };
+    Buf dx({N, C}), dw({OC, C}), db({OC});
+    be->linear_backward(dx.t(), dw.t(), db.t(), g.t(), x.t(), w.t(), false);
+    EXPECT_LT(check_grad(x.v, dx.v, loss).rel(), kTol);
+    EXPECT_LT(check_grad(w.v, dw.v, loss).rel(), kTol);
+    EXPECT_LT(check_grad(b.v, db.v, loss).rel(), kTol);
+
+    // Parameter gradients accumulate; the input gradient assigns unless asked to accumulate.
+    Buf dx2({N, C}, 7.0), dw2 = dw, db2 = db;
+    be->linear_backward(dx2.t(), dw2.t(), db2.t(), g.t(), x.t(), w.t(), false);
+    for (std::size_t i = 0; i < dw.v.size(); ++i) EXPECT_NEAR(dw2.v[i], 2 * dw.v[i], 1e-12);
+    for (std::size_t i = 0; i < db.v.size(); ++i) EXPECT_NEAR(db2.v[i], 2 * db.v[i], 1e-12);
+    for (std::size_t i = 0; i < dx.v.size(); ++i) EXPECT_NEAR(dx2.v[i], dx.v[i], 1e-12);
+    be->linear_backward(dx2.t(), Tensor{}, Tensor{}, g.t(), x.t(), w.t(), true);
+    for (std::size_t i = 0; i < dx.v.size(); ++i) EXPECT_NEAR(dx2.v[i], 2 * dx.v[i], 1e-12);
+}
+
+TEST_F(OpsGrad, LayerNorm) {
+    const int N = 4, C = 6;
+    Buf x = randn({N, C}, 5), w = randn({C}, 6), b = randn({C}, 7), g = randn({N, C}, 8);
+    auto fwd = [&](Buf& out, Buf& mean, Buf& rstd) { be->layernorm_forward(out.t(), mean.t(), rstd.t(), x.t(), w.t(), b.t(), 1e-5); };
+    auto loss = [&] {
+        Buf out({N, C}), mean({N}), rstd({N});
+        fwd(out, mean, rstd);
+        return dot(out.v, g.v);
+    };
+    Buf out({N, C}), mean({N}), rstd({N});
+    fwd(out, mean, rstd);
+    // normalised rows: mean 0, variance 1 before the affine part
+    Buf dx({N, C}), dw({C}), db({C});
+    be->layernorm_backward(dx.t(), dw.t(), db.t(), g.t(), x.t(), w.t(), mean.t(), rstd.t(), false);
+    EXPECT_LT(check_grad(x.v, dx.v, loss).rel(), kTol);
+    EXPECT_LT(check_grad(w.v, dw.v, loss).rel(), kTol);
+    EXPECT_LT(check_grad(b.v, db.v, loss).rel(), kTol);
+}
+
+TEST_F(OpsGrad, GeluAndTanh) {
+    Buf x = randn({3, 7}, 9, 2.0), g = randn({3, 7}, 10);
+    {
+        auto loss = [&] {
+            Buf out({3, 7});
+            be->gelu_forward(out.t(), x.t());
+            return dot(out.v, g.v);
+        };
+        Buf dx({3, 7});
+        be->gelu_backward(dx.t(), g.t(), x.t());
+        EXPECT_LT(check_grad(x.v, dx.v, loss).rel(), kTol);
+        // erf form, not the tanh approximation: gelu(1) = 0.5 * (1 + erf(1/sqrt(2)))
+        Buf one({1}, 1.0), y({1});
+        be->gelu_forward(y.t(), one.t());
+        EXPECT_NEAR(y.v[0], 0.8413447460685429, 1e-15);
+    }
+    {
+        auto loss = [&] {
+            Buf out({3, 7});
+            be->tanh_forward(out.t(), x.t());
+            return dot(out.v, g.v);
+        };
+        Buf y({3, 7}), dx({3, 7});
+        be->tanh_forward(y.t(), x.t());
+        be->tanh_backward(dx.t(), g.t(), y.t());
+        EXPECT_LT(check_grad(x.v, dx.v, loss).rel(), kTol);
+    }
+}
+
+TEST_F(OpsGrad, DropoutMasksAreRegeneratedExactly) {
+    const int B = 4, M = 1000;
+    const double p = 0.3;
+    const PhiloxKey key = philox_key(123, 7, dropout_site(2, 1));
+    Buf x = randn({B, M}, 11), g = randn({B, M}, 12);
+    auto loss = [&] {
+        Buf out({B, M});
+        be->dropout_forward(out.t(), x.t(), p, key, 0);
+        return dot(out.v, g.v);
+    };
+    Buf out({B, M}), dx({B, M});
+    be->dropout_forward(out.t(), x.t(), p, key, 0);
+    be->dropout_backward(dx.t(), g.t(), p, key, 0);
+    EXPECT_LT(check_grad(x.v, dx.v, loss, {0, 1, 2, 3, 500, 999, 1000, 3999}).rel(), kTol);
+    int dropped = 0;
+    for (std::size_t i = 0; i < out.v.size(); ++i) {
+        if (out.v[i] == 0.0) {
+            ++dropped;
+            EXPECT_EQ(dx.v[i], 0.0);  // the same elements are dropped in backward
+        } else {
+            EXPECT_NEAR(out.v[i], x.v[i] / (1 - p), 1e-15);
+            EXPECT_NEAR(dx.v[i], g.v[i] / (1 - p), 1e-15);
+        }
+    }
+    EXPECT_NEAR(dropped / double(B * M), p, 0.03);
+    // Rows keep their masks when the batch is split: row 2 alone with example_offset 2.
+    Buf row2({1, M}), x2({1, M});
+    std::copy(x.v.begin() + 2 * M, x.v.begin() + 3 * M, x2.v.begin());
+    be->dropout_forward(row2.t(), x2.t(), p, key, 2);
+    for (int j = 0; j < M; ++j) EXPECT_EQ(row2.v[j], out.v[2 * M + j]);
+    // A different step gives a different mask.
+    Buf other({B, M});
+    be->dropout_forward(other.t(), x.t(), p, philox_key(123, 8, dropout_site(2, 1)), 0);
+    int same = 0;
+    for (std::size_t i = 0; i < out.v.size(); ++i) same += (out.v[i] == 0.0) == (other.v[i] == 0.0);
+    EXPECT_LT(same, static_cast<int>(out.v.size()) - 100);
+}
+
+TEST_F(OpsGrad, Embeddings) {
+    const int B = 2, T = 5, C = 3, V = 7, P = 6, TV = 2;
+    std::vector<std::int32_t> ids = {1, 3, 3, 0, 6, 2, 2, 5, 1, 1}, pos = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4},
+                              types = {0, 0, 1, 1, 1, 0, 1, 0, 1, 0};
+    Tensor tid{DType::I32, {B, T}, ids.data()}, tpos{DType::I32, {B, T}, pos.data()}, ttyp{DType::I32, {B, T}, types.data()};
+    Buf wte = randn({V, C}, 13), wpe = randn({P, C}, 14), wtt = randn({TV, C}, 15), g = randn({B, T, C}, 16);
+    auto loss = [&] {
+        Buf out({B, T, C});
+        be->embeddings_forward(out.t(), tid, tpos, ttyp, wte.t(), wpe.t(), wtt.t());
+        return dot(out.v, g.v);
+    };
+    Buf dte({V, C}), dpe({P, C}), dtt({TV, C});
+    be->embedding_backward(dte.t(), g.t(), tid);
+    be->embedding_backward(dpe.t(), g.t(), tpos);
+    be->embedding_backward(dtt.t(), g.t(), ttyp);
+    EXPECT_LT(check_grad(wte.v, dte.v, loss).rel(), kTol);
+    EXPECT_LT(check_grad(wpe.v, dpe.v, loss).rel(), kTol);
+    EXPECT_LT(check_grad(wtt.v, dtt.v, loss).rel(), kTol);
+}
+
+void attention_case(Backend& be, double p) {
+    const int B = 2, T = 5, NH = 2, C = 6;
+    std::vector<std::int32_t> mask = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    Tensor tm{DType::I32, {B, T}, mask.data()};
+    const PhiloxKey key = philox_key(99, 3, dropout_site(0, 0));
+    Buf q = randn({B, T, C}, 17), k = randn({B, T, C}, 18), v = randn({B, T, C}, 19), g = randn({B, T, C}, 20);
+    auto loss = [&] {
+        Buf ctx({B, T, C}), probs({B, NH, T, T});
+        be.attention_forward(ctx.t(), probs.t(), q.t(), k.t(), v.t(), tm, NH, p, key, 0);
+        return dot(ctx.v, g.v);
+    };
+    Buf ctx({B, T, C}), probs({B, NH, T, T});
+    be.attention_forward(ctx.t(), probs.t(), q.t(), k.t(), v.t(), tm, NH, p, key, 0);
+    // padded keys get exactly zero probability; rows sum to one
+    for (int h = 0; h < NH; ++h)
+        for (int i = 0; i < T; ++i) {
+            const double* row = probs.v.data() + ((1 * NH + h) * T + i) * T;
+            EXPECT_EQ(row[3], 0.0);
+            EXPECT_EQ(row[4], 0.0);
+            EXPECT_NEAR(row[0] + row[1] + row[2], 1.0, 1e-14);
+        }
+    Buf dq({B, T, C}), dk({B, T, C}), dv({B, T, C});
+    be.attention_backward(dq.t(), dk.t(), dv.t(), g.t(), q.t(), k.t(), v.t(), probs.t(), NH, p, key, 0);
+    EXPECT_LT(check_grad(q.v, dq.v, loss).rel(), kTol) << "p=" << p;
+    EXPECT_LT(check_grad(k.v, dk.v, loss).rel(), kTol) << "p=" << p;
+    EXPECT_LT(check_grad(v.v, dv.v, loss).rel(), kTol) << "p=" << p;
+    // keys that are padding receive no gradient
+    for (int t = 3; t < 5; ++t)
+        for (int c = 0; c < C; ++c) EXPECT_EQ(dk.v[(1 * T + t) * C + c], 0.0);
+}
+
+TEST_F(OpsGrad, AttentionWithPaddingMask) { attention_case(*be, 0.0); }
+TEST_F(OpsGrad, AttentionWithDropout) { attention_case(*be, 0.25); }
+
+TEST_F(OpsGrad, FirstToken) {
+    Buf x = randn({2, 3, 4}, 21), g = randn({2, 4}, 22);
+    auto loss = [&] {
+        Buf out({2, 4});
+        be->first_token_forward(out.t(), x.t());
+        return dot(out.v, g.v);
+    };
+    Buf dx({2, 3, 4}, 5.0);
+    be->first_token_backward(dx.t(), g.t(), false);
+    EXPECT_LT(check_grad(x.v, dx.v, loss).rel(), kTol);
+}
+
+TEST_F(OpsGrad, CrossEntropyAndMse) {
+    const int B = 4, K = 3;
+    std::vector<std::int32_t> labels = {0, 2, 1, 2};
+    Tensor tl{DType::I32, {B}, labels.data()};
+    Buf z = randn({B, K}, 23);
+    const double scale = 0.25;
+    auto ce = [&] {
+        Buf l({B}), pr({B, K});
+        be->cross_entropy_forward(l.t(), pr.t(), z.t(), tl);
+        return scale * (l.v[0] + l.v[1] + l.v[2] + l.v[3]);
+    };
+    Buf l({B}), pr({B, K}), dz({B, K});
+    be->cross_entropy_forward(l.t(), pr.t(), z.t(), tl);
+    be->cross_entropy_backward(dz.t(), pr.t(), tl, scale);
+    EXPECT_LT(check_grad(z.v, dz.v, ce).rel(), kTol);
+    // a known value: uniform logits give log(K)
+    Buf zero({1, K}), l1({1}), p1({1, K});
+    be->cross_entropy_forward(l1.t(), p1.t(), zero.t(), Tensor{DType::I32, {1}, labels.data()});
+    EXPECT_NEAR(l1.v[0], std::log(3.0), 1e-15);
+
+    Buf y = randn({B, 1}, 24), t = randn({B}, 25);
+    auto mse = [&] {
+        Buf ll({B});
+        be->mse_forward(ll.t(), y.t(), t.t());
+        return scale * (ll.v[0] + ll.v[1] + ll.v[2] + ll.v[3]);
+    };
+    Buf dy({B, 1});
+    be->mse_backward(dy.t(), y.t(), t.t(), scale);
+    EXPECT_LT(check_grad(y.v, dy.v, mse).rel(), kTol);
+}
+
+// The float32 kernels compute the same function as the float64 ones.
+TEST_F(OpsGrad, Float32MatchesFloat64) {
+    const int N = 6, C = 8, OC = 5;
+    Buf x = randn({N, C}, 31), w = randn({OC, C}, 32), b = randn({OC}, 33), lw = randn({OC}, 34), lb = randn({OC}, 35);
+    auto f32 = [](const Buf& s) { return std::vector<float>(s.v.begin(), s.v.end()); };
+    std::vector<float> x32 = f32(x), w32 = f32(w), b32 = f32(b), lw32 = f32(lw), lb32 = f32(lb), o32(N * OC), n32(N * OC),
+                       m32(N), r32(N), gl32(N * OC);
+    Buf o({N, OC}), n({N, OC}), m({N}), r({N}), gl({N, OC});
+    be->linear_forward(o.t(), x.t(), w.t(), b.t());
+    be->layernorm_forward(n.t(), m.t(), r.t(), o.t(), lw.t(), lb.t(), 1e-12);
+    be->gelu_forward(gl.t(), n.t());
+    auto T32 = [](std::vector<float>& v, Shape s) { return Tensor{DType::F32, s, v.data()}; };
+    be->linear_forward(T32(o32, {N, OC}), T32(x32, {N, C}), T32(w32, {OC, C}), T32(b32, {OC}));
+    be->layernorm_forward(T32(n32, {N, OC}), T32(m32, {N}), T32(r32, {N}), T32(o32, {N, OC}), T32(lw32, {OC}), T32(lb32, {OC}), 1e-12);
+    be->gelu_forward(T32(gl32, {N, OC}), T32(n32, {N, OC}));
+    for (int i = 0; i < N * OC; ++i) EXPECT_NEAR(gl32[i], gl.v[i], 2e-5 * (1 + std::abs(gl.v[i])));
+}
+
+}  // namespace
