@@ -1,5 +1,6 @@
 #include "model/checkpoint.h"
 
+#include <cstring>
 #include <set>
 
 #include "core/error.h"
@@ -36,6 +37,26 @@ std::vector<std::string> candidate_names(const std::string& name, const std::str
         c.push_back(old);
     }
     return c;
+}
+
+// Host values of the model's dtype -> little-endian bytes of the checkpoint's dtype.
+template <typename T> std::vector<std::byte> encode(const T* v, std::size_t n, DType to) {
+    std::vector<std::byte> out(n * dtype_size(to));
+    for (std::size_t i = 0; i < n; ++i) {
+        std::byte* dst = out.data() + i * dtype_size(to);
+        if (to == DType::F64) {
+            const double d = static_cast<double>(v[i]);
+            std::memcpy(dst, &d, 8);
+        } else if (to == DType::F32) {
+            const float f = static_cast<float>(v[i]);
+            std::memcpy(dst, &f, 4);
+        } else {
+            const std::uint16_t h = to == DType::F16 ? float_to_half(static_cast<float>(v[i]))
+                                                     : float_to_bf16(static_cast<float>(v[i]));
+            std::memcpy(dst, &h, 2);
+        }
+    }
+    return out;
 }
 
 std::string shape_str(const std::vector<std::int64_t>& s) {
@@ -118,40 +139,20 @@ void save_classifier(SequenceClassifier& model, const std::filesystem::path& dir
     buffers.reserve(static_cast<std::size_t>(model.params().size()));
     for (const Parameter& prm : model.params().all()) {
         const std::size_t n = static_cast<std::size_t>(prm.shape.numel());
-        std::vector<double> v(n);
-        if (prm.value.dtype == DType::F64) {
-            be.download(v.data(), prm.value);
-        } else {
-            std::vector<float> f(n);
-            be.download(f.data(), prm.value);
-            std::copy(f.begin(), f.end(), v.begin());
-        }
-        std::vector<std::byte> bytes(n * dtype_size(file_dtype));
-        for (std::size_t i = 0; i < n; ++i) {
-            switch (file_dtype) {
-                case DType::F64: std::memcpy(&bytes[i * 8], &v[i], 8); break;
-                case DType::F32: {
-                    const float f = static_cast<float>(v[i]);
-                    std::memcpy(&bytes[i * 4], &f, 4);
-                    break;
-                }
-                case DType::F16: {
-                    const std::uint16_t h = float_to_half(static_cast<float>(v[i]));
-                    std::memcpy(&bytes[i * 2], &h, 2);
-                    break;
-                }
-                default: {
-                    const std::uint16_t h = float_to_bf16(static_cast<float>(v[i]));
-                    std::memcpy(&bytes[i * 2], &h, 2);
-                }
-            }
-        }
+        std::vector<std::byte> host(prm.value.bytes());
+        be.download(host.data(), prm.value);
+        std::vector<std::byte> bytes = prm.value.dtype == DType::F64
+                                           ? encode(reinterpret_cast<const double*>(host.data()), n, file_dtype)
+                                           : encode(reinterpret_cast<const float*>(host.data()), n, file_dtype);
         buffers.push_back(std::move(bytes));
         std::vector<std::int64_t> shape(prm.shape.d.begin(), prm.shape.d.begin() + prm.shape.ndim);
         records.push_back(TensorRecord{prm.name, file_dtype, shape, buffers.back().data()});
     }
     write_checkpoint_tensors(dir, records, max_shard_bytes);
-    save_model_config(model.config(), dir);
+    ModelConfig cfg = model.config();
+    cfg.torch_dtype = file_dtype == DType::F16 ? "float16" : file_dtype == DType::BF16 ? "bfloat16"
+                    : file_dtype == DType::F64 ? "float64" : "float32";
+    save_model_config(cfg, dir);
 }
 
 }  // namespace meft

@@ -132,7 +132,7 @@ nlohmann::json ModelConfig::to_json() const {
     j["id2label"] = id2label;
     j["label2id"] = label2id;
     if (!problem_type.empty()) j["problem_type"] = problem_type;
-    j["torch_dtype"] = "float32";
+    j["torch_dtype"] = torch_dtype;
     j["use_cache"] = true;
     return j;
 }

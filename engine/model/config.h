@@ -31,6 +31,7 @@ struct ModelConfig {
     std::string hidden_act = "gelu";
     std::vector<std::string> labels = {"LABEL_0", "LABEL_1"};  // id2label in id order
     std::string problem_type;          // "", "single_label_classification" or "regression"
+    std::string torch_dtype = "float32";  // written to config.json: the checkpoint's tensor dtype
 
     int num_labels() const { return static_cast<int>(labels.size()); }
     bool is_regression() const { return problem_type == "regression" || (problem_type.empty() && num_labels() == 1); }

@@ -49,7 +49,7 @@ public:
     Section child(const std::string& k) {
         seen_.insert(k);
         static const nlohmann::json empty = nlohmann::json::object();
-        return Section(j_.contains(k) ? j_[k] : empty, where_, key(k));
+        return Section(j_.contains(k) ? j_[k] : empty, where_, path_.empty() ? k : path_ + "." + k);
     }
     void finish(const std::string& allowed) {
         for (auto it = j_.begin(); it != j_.end(); ++it)

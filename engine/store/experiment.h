@@ -39,6 +39,8 @@ struct Experiment {
 };
 
 Experiment parse_experiment(const nlohmann::json& j, const std::string& where);
-Experiment load_experiment(const std::filesystem::path& file);  // relative paths resolve against the file's folder
+// A relative backbone.path resolves against the file's folder (the model travels with the
+// experiment); a relative output.dir against the working directory (where the user runs).
+Experiment load_experiment(const std::filesystem::path& file);
 
 }  // namespace meft

@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// meft-bench — time full CPU training steps of the engine, the same work the trainer does per
+// optimizer step (one micro-batch): zero_grads; forward_backward with loss_scale 1/B;
+// clip_grad_norm(1.0); AdamW.step. Every parameter is trainable. Prints a markdown table that
+// lines up with bench/torch_bert_step.py (same presets and shapes).
+//
+//   meft-bench [--config PRESET:BATCH:SEQ]... [--arch bert|roberta] [--steps N] [--warmup N]
+//              [--dtype float32|float64] [--threads N] [--no-phases] [--ops]
+//
+// Columns: ms/step is the mean over the timed steps; tokens/s counts padded tokens (B*T);
+// peak activation MiB is the activation arena's high-water mark (what forward keeps for backward;
+// backward's own gradient buffers live in a separate scratch arena and are not included).
+// The phase columns split the step: forward is timed in one extra forward(train) call on the
+// same batch, backward is the mean forward_backward time minus that, and update is
+// zero_grads + clip_grad_norm + AdamW.step, timed inside every timed step.
+// --ops wraps the backend in a timer and adds, per config, a table of wall time per backend op.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "core/cpu_backend.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "model/batch.h"
+#include "model/config.h"
+#include "model/sequence_classifier.h"
+#include "train/optimizer.h"
+
+// OpenBLAS's thread controls, when the BLAS the engine links is OpenBLAS (weak: absent otherwise).
+extern "C" int openblas_get_num_threads(void) __attribute__((weak));
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+struct BenchConfig {
+    std::string preset;
+    int batch = 0;
+    int seq = 0;
+};
+
+BenchConfig parse_config(const std::string& s) {
+    const std::size_t a = s.find(':');
+    const std::size_t b = a == std::string::npos ? a : s.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos || s.find(':', b + 1) != std::string::npos)
+        throw CLI::ValidationError("--config", "'" + s + "': expected PRESET:BATCH:SEQ");
+    BenchConfig c;
+    c.preset = s.substr(0, a);
+    try {
+        std::size_t used = 0;
+        const std::string bs = s.substr(a + 1, b - a - 1), ts = s.substr(b + 1);
+        c.batch = std::stoi(bs, &used);
+        if (used != bs.size()) throw std::invalid_argument(bs);
+        c.seq = std::stoi(ts, &used);
+        if (used != ts.size()) throw std::invalid_argument(ts);
+    } catch (const std::exception&) {
+        throw CLI::ValidationError("--config", "'" + s + "': BATCH and SEQ must be integers");
+    }
+    if (c.batch < 1 || c.seq < 1) throw CLI::ValidationError("--config", "'" + s + "': BATCH and SEQ must be >= 1");
+    const std::vector<std::string> names = meft::preset_names();
+    if (std::find(names.begin(), names.end(), c.preset) == names.end()) {
+        std::string list;
+        for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+        throw CLI::ValidationError("--config", "'" + s + "': unknown preset '" + c.preset + "' (expected " + list + ")");
+    }
+    return c;
+}
+
+std::string cpu_model() {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("model name", 0) == 0) {
+            const std::size_t colon = line.find(':');
+            if (colon != std::string::npos) {
+                std::size_t start = line.find_first_not_of(" \t", colon + 1);
+                return start == std::string::npos ? std::string("unknown CPU") : line.substr(start);
+            }
+        }
+    }
+    return "unknown CPU";
+}
+
+std::string now_utc() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+// Random token ids in [1000, 20000) (inside both vocabularies and clear of special tokens),
+// full attention mask, token type 0, labels 0/1.
+meft::HostBatch random_batch(int B, int T, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<std::int32_t> tok(1000, 19999), lab(0, 1);
+    meft::HostBatch b;
+    b.B = B;
+    b.T = T;
+    const std::size_t n = static_cast<std::size_t>(B) * static_cast<std::size_t>(T);
+    b.input_ids.resize(n);
+    for (auto& id : b.input_ids) id = tok(rng);
+    b.token_type_ids.assign(n, 0);
+    b.attention_mask.assign(n, 1);
+    b.labels.resize(static_cast<std::size_t>(B));
+    for (auto& l : b.labels) l = lab(rng);
+    return b;
+}
+
+// Forwards every op to another backend and adds up wall time per op name (--ops). One clock
+// read pair per call: a few hundred calls per step, negligible next to the ops themselves.
+class TimingBackend final : public meft::Backend {
+public:
+    struct Stat {
+        std::int64_t calls = 0;
+        double ms = 0;
+    };
+    explicit TimingBackend(meft::Backend& inner) : in_(inner) {}
+    void clear() { stats_.clear(); }
+    const std::map<std::string, Stat>& stats() const { return stats_; }
+
+    std::string name() const override { return in_.name() + "+timing"; }
+    meft::MemorySource memory() override { return in_.memory(); }
+    bool is_host() const override { return in_.is_host(); }
+    void synchronize() override { in_.synchronize(); }
+
+    void upload(meft::Tensor d, const void* s) override { run("upload", [&] { in_.upload(d, s); }); }
+    void download(void* d, meft::Tensor s) override { run("download", [&] { in_.download(d, s); }); }
+    void fill(meft::Tensor t, double v) override { run("fill", [&] { in_.fill(t, v); }); }
+    void copy(meft::Tensor d, meft::Tensor s) override { run("copy", [&] { in_.copy(d, s); }); }
+    void accumulate(meft::Tensor d, meft::Tensor s) override { run("accumulate", [&] { in_.accumulate(d, s); }); }
+    void add(meft::Tensor o, meft::Tensor a, meft::Tensor b) override { run("add", [&] { in_.add(o, a, b); }); }
+    void scale(meft::Tensor t, double f) override { run("scale", [&] { in_.scale(t, f); }); }
+    double sum_squares(meft::Tensor t) override {
+        double r = 0;
+        run("sum_squares", [&] { r = in_.sum_squares(t); });
+        return r;
+    }
+    void linear_forward(meft::Tensor o, meft::Tensor i, meft::Tensor w, meft::Tensor b) override {
+        run("linear_forward", [&] { in_.linear_forward(o, i, w, b); });
+    }
+    void linear_backward(meft::Tensor di, meft::Tensor dw, meft::Tensor db, meft::Tensor g, meft::Tensor i,
+                         meft::Tensor w, bool acc) override {
+        run("linear_backward", [&] { in_.linear_backward(di, dw, db, g, i, w, acc); });
+    }
+    void layernorm_forward(meft::Tensor o, meft::Tensor m, meft::Tensor r, meft::Tensor i, meft::Tensor w,
+                           meft::Tensor b, double eps) override {
+        run("layernorm_forward", [&] { in_.layernorm_forward(o, m, r, i, w, b, eps); });
+    }
+    void layernorm_backward(meft::Tensor di, meft::Tensor dw, meft::Tensor db, meft::Tensor g, meft::Tensor i,
+                            meft::Tensor w, meft::Tensor m, meft::Tensor r, bool acc) override {
+        run("layernorm_backward", [&] { in_.layernorm_backward(di, dw, db, g, i, w, m, r, acc); });
+    }
+    void gelu_forward(meft::Tensor o, meft::Tensor i) override { run("gelu_forward", [&] { in_.gelu_forward(o, i); }); }
+    void gelu_backward(meft::Tensor di, meft::Tensor g, meft::Tensor i) override {
+        run("gelu_backward", [&] { in_.gelu_backward(di, g, i); });
+    }
+    void tanh_forward(meft::Tensor o, meft::Tensor i) override { run("tanh_forward", [&] { in_.tanh_forward(o, i); }); }
+    void tanh_backward(meft::Tensor di, meft::Tensor g, meft::Tensor o) override {
+        run("tanh_backward", [&] { in_.tanh_backward(di, g, o); });
+    }
+    void dropout_forward(meft::Tensor o, meft::Tensor i, double p, meft::PhiloxKey k, int off) override {
+        run("dropout_forward", [&] { in_.dropout_forward(o, i, p, k, off); });
+    }
+    void dropout_backward(meft::Tensor di, meft::Tensor g, double p, meft::PhiloxKey k, int off) override {
+        run("dropout_backward", [&] { in_.dropout_backward(di, g, p, k, off); });
+    }
+    void embeddings_forward(meft::Tensor o, meft::Tensor ids, meft::Tensor pos, meft::Tensor types, meft::Tensor wte,
+                            meft::Tensor wpe, meft::Tensor wtt) override {
+        run("embeddings_forward", [&] { in_.embeddings_forward(o, ids, pos, types, wte, wpe, wtt); });
+    }
+    void embedding_backward(meft::Tensor dt, meft::Tensor g, meft::Tensor ids) override {
+        run("embedding_backward", [&] { in_.embedding_backward(dt, g, ids); });
+    }
+    void attention_forward(meft::Tensor ctx, meft::Tensor probs, meft::Tensor q, meft::Tensor k, meft::Tensor v,
+                           meft::Tensor mask, int nh, double p, meft::PhiloxKey key, int off) override {
+        run("attention_forward", [&] { in_.attention_forward(ctx, probs, q, k, v, mask, nh, p, key, off); });
+    }
+    void attention_backward(meft::Tensor dq, meft::Tensor dk, meft::Tensor dv, meft::Tensor dctx, meft::Tensor q,
+                            meft::Tensor k, meft::Tensor v, meft::Tensor probs, int nh, double p, meft::PhiloxKey key,
+                            int off) override {
+        run("attention_backward", [&] { in_.attention_backward(dq, dk, dv, dctx, q, k, v, probs, nh, p, key, off); });
+    }
+    void first_token_forward(meft::Tensor o, meft::Tensor i) override {
+        run("first_token_forward", [&] { in_.first_token_forward(o, i); });
+    }
+    void first_token_backward(meft::Tensor di, meft::Tensor g, bool acc) override {
+        run("first_token_backward", [&] { in_.first_token_backward(di, g, acc); });
+    }
+    void cross_entropy_forward(meft::Tensor l, meft::Tensor p, meft::Tensor z, meft::Tensor y) override {
+        run("cross_entropy_forward", [&] { in_.cross_entropy_forward(l, p, z, y); });
+    }
+    void cross_entropy_backward(meft::Tensor dz, meft::Tensor p, meft::Tensor y, double s) override {
+        run("cross_entropy_backward", [&] { in_.cross_entropy_backward(dz, p, y, s); });
+    }
+    void mse_forward(meft::Tensor l, meft::Tensor x, meft::Tensor t) override {
+        run("mse_forward", [&] { in_.mse_forward(l, x, t); });
+    }
+    void mse_backward(meft::Tensor d, meft::Tensor x, meft::Tensor t, double s) override {
+        run("mse_backward", [&] { in_.mse_backward(d, x, t, s); });
+    }
+    void adamw_update(meft::Tensor p, meft::Tensor g, meft::Tensor m, meft::Tensor v, double lr, double b1, double b2,
+                      double eps, double wd, int step) override {
+        run("adamw_update", [&] { in_.adamw_update(p, g, m, v, lr, b1, b2, eps, wd, step); });
+    }
+
+private:
+    template <typename F> void run(const char* op, F&& f) {
+        const auto t0 = Clock::now();
+        f();
+        Stat& s = stats_[op];
+        ++s.calls;
+        s.ms += ms_since(t0);
+    }
+    meft::Backend& in_;
+    std::map<std::string, Stat> stats_;
+};
+
+struct Result {
+    double step_ms = 0;        // mean full step
+    double fb_ms = 0;          // mean forward_backward
+    double update_ms = 0;      // mean zero_grads + clip + AdamW
+    double forward_ms = -1;    // one extra forward(train) call; < 0 when not measured
+    std::size_t peak_act = 0;  // bytes
+    std::int64_t params = 0;
+    std::map<std::string, TimingBackend::Stat> ops;  // --ops: totals over the timed steps
+};
+
+Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, int steps, int warmup, bool phases,
+                 meft::Backend& backend, TimingBackend* timing) {
+    meft::ModelConfig cfg = meft::preset_config(arch, bc.preset);
+    cfg.set_num_labels(2);
+    meft::SequenceClassifier model(cfg, backend, dt);
+    model.init_weights(42);
+    meft::ParameterStore& ps = model.params();
+    meft::AdamW opt(ps, meft::AdamWConfig{});
+    const meft::HostBatch batch = random_batch(bc.batch, bc.seq, 1234);
+    const double lr = 2e-5;
+    const std::uint64_t seed = 42;
+
+    Result r;
+    r.params = ps.count(false);
+    double step_total = 0, fb_total = 0, upd_total = 0;
+    for (int s = 0; s < warmup + steps; ++s) {
+        const meft::ForwardOptions o{true, seed, static_cast<std::uint32_t>(s)};
+        if (timing && s == warmup) timing->clear();  // op times cover the timed steps only
+        const auto t0 = Clock::now();
+        ps.zero_grads();
+        const double t_zero = ms_since(t0);
+        const auto t1 = Clock::now();
+        model.forward_backward(batch, o, 1.0 / double(batch.B));
+        backend.synchronize();
+        const double t_fb = ms_since(t1);
+        const auto t2 = Clock::now();
+        meft::clip_grad_norm(ps, 1.0);
+        opt.step(lr);
+        backend.synchronize();
+        const double t_upd = ms_since(t2);
+        const double t_step = ms_since(t0);
+        if (s >= warmup) {
+            step_total += t_step;
+            fb_total += t_fb;
+            upd_total += t_zero + t_upd;
+        }
+    }
+    r.step_ms = step_total / steps;
+    r.fb_ms = fb_total / steps;
+    r.update_ms = upd_total / steps;
+    r.peak_act = model.activations().peak_bytes();
+    if (timing) r.ops = timing->stats();  // before the extra forward call
+    if (phases) {
+        const meft::ForwardOptions o{true, seed, static_cast<std::uint32_t>(warmup + steps)};
+        const auto t0 = Clock::now();
+        model.forward(batch, o);
+        backend.synchronize();
+        r.forward_ms = ms_since(t0);
+    }
+    return r;
+}
+
+std::string fixed(double v, int digits) {
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(digits) << v;
+    return s.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"meft-bench — time full CPU training steps (forward, backward, clip, AdamW)"};
+    std::vector<std::string> config_strs;
+    std::string arch_str = "bert", dtype_str = "float32";
+    int steps = 5, warmup = 1, threads = 0;
+    bool no_phases = false, want_ops = false;
+    app.add_option("--config", config_strs, "PRESET:BATCH:SEQ, repeatable (default: toy:8:128 toy:32:64 toy:8:256 base:8:128)");
+    app.add_option("--arch", arch_str, "backbone family")->check(CLI::IsMember({"bert", "roberta"}))->capture_default_str();
+    app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--warmup", warmup, "untimed warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--dtype", dtype_str, "parameter and activation type")->check(CLI::IsMember({"float32", "float64"}))->capture_default_str();
+    app.add_option("--threads", threads, "element-wise pool and OpenBLAS threads (0: leave the defaults)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_flag("--no-phases", no_phases, "skip the extra forward call that splits forward from backward");
+    app.add_flag("--ops", want_ops, "also time every backend op and print a per-op table for each config");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return 2;
+    }
+
+    std::vector<BenchConfig> configs;
+    try {
+        if (config_strs.empty()) config_strs = {"toy:8:128", "toy:32:64", "toy:8:256", "base:8:128"};
+        for (const std::string& s : config_strs) configs.push_back(parse_config(s));
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return 2;
+    }
+
+    try {
+        const meft::Arch arch = meft::parse_arch(arch_str);
+        for (const BenchConfig& c : configs) {  // fail before the header, not halfway through the table
+            const meft::ModelConfig mc = meft::preset_config(arch, c.preset);
+            const int max_t = mc.max_position_embeddings - (arch == meft::Arch::Roberta ? mc.pad_token_id + 1 : 0);
+            if (c.seq > max_t)
+                throw meft::Error("--config " + c.preset + ":" + std::to_string(c.batch) + ":" + std::to_string(c.seq) +
+                                  ": sequence length exceeds the " + arch_str + " maximum of " + std::to_string(max_t));
+        }
+        const meft::DType dt = dtype_str == "float64" ? meft::DType::F64 : meft::DType::F32;
+        std::unique_ptr<meft::ThreadPool> own_pool;
+        meft::ThreadPool* pool = &meft::default_thread_pool();
+        if (threads > 0) {
+            own_pool = std::make_unique<meft::ThreadPool>(threads);
+            pool = own_pool.get();
+            if (openblas_set_num_threads) openblas_set_num_threads(threads);
+        }
+        std::unique_ptr<meft::Backend> cpu = meft::make_cpu_backend(*pool);
+        std::unique_ptr<TimingBackend> timing = want_ops ? std::make_unique<TimingBackend>(*cpu) : nullptr;
+        meft::Backend* backend = timing ? static_cast<meft::Backend*>(timing.get()) : cpu.get();
+        std::vector<std::pair<BenchConfig, Result>> op_tables;
+
+        std::string command;
+        for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+        const std::string blas_threads =
+            openblas_get_num_threads ? std::to_string(openblas_get_num_threads()) : std::string("?");
+        std::cout << "<!-- meft-bench: " << cpu_model() << ", " << std::thread::hardware_concurrency()
+                  << " logical cores; " << now_utc() << "; " << command << " -->\n"
+                  << "<!-- " << backend->name() << " backend, " << arch_str << ", " << dtype_str
+                  << ", pool threads=" << pool->size() << ", OpenBLAS threads=" << blas_threads
+                  << ", forward+backward+clip+AdamW, steps=" << steps << " warmup=" << warmup << " -->\n";
+        std::cout << "| preset | batch | seq | ms/step | tokens/s | peak activation MiB | parameters"
+                  << (no_phases ? "" : " | forward ms | backward ms | zero+clip+AdamW ms") << " |\n"
+                  << "|---|---|---|---|---|---|---" << (no_phases ? "" : "|---|---|---") << "|\n"
+                  << std::flush;
+        for (const BenchConfig& c : configs) {
+            const Result r = bench_one(c, arch, dt, steps, warmup, !no_phases, *backend, timing.get());
+            const double tok_s = double(c.batch) * c.seq / (r.step_ms / 1000.0);
+            if (want_ops) op_tables.emplace_back(c, r);
+            std::cout << "| " << c.preset << " | " << c.batch << " | " << c.seq << " | " << fixed(r.step_ms, 1)
+                      << " | " << fixed(tok_s, 0) << " | " << fixed(double(r.peak_act) / (1024.0 * 1024.0), 1)
+                      << " | " << r.params;
+            if (!no_phases)
+                std::cout << " | " << fixed(r.forward_ms, 1) << " | " << fixed(r.fb_ms - r.forward_ms, 1) << " | "
+                          << fixed(r.update_ms, 1);
+            std::cout << " |\n" << std::flush;
+        }
+        for (const auto& [c, r] : op_tables) {
+            std::vector<std::pair<std::string, TimingBackend::Stat>> rows(r.ops.begin(), r.ops.end());
+            std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+            double covered = 0;
+            for (const auto& row : rows) covered += row.second.ms;
+            std::cout << "\n<!-- ops of " << c.preset << ":" << c.batch << ":" << c.seq << ", per timed step; "
+                      << fixed(covered / steps, 1) << " of " << fixed(r.step_ms, 1) << " ms/step inside backend ops -->\n"
+                      << "| op | calls/step | ms/step | % of step |\n|---|---|---|---|\n";
+            for (const auto& [name, st] : rows)
+                std::cout << "| " << name << " | " << st.calls / steps << " | " << fixed(st.ms / steps, 2) << " | "
+                          << fixed(100.0 * st.ms / steps / r.step_ms, 1) << " |\n";
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
