@@ -41,7 +41,6 @@
 
 // OpenBLAS's thread controls, when the BLAS the engine links is OpenBLAS (weak: absent otherwise).
 extern "C" int openblas_get_num_threads(void) __attribute__((weak));
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace {
 
@@ -316,7 +315,7 @@ int main(int argc, char** argv) {
     app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--warmup", warmup, "untimed warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--dtype", dtype_str, "parameter and activation type")->check(CLI::IsMember({"float32", "float64"}))->capture_default_str();
-    app.add_option("--threads", threads, "element-wise pool and OpenBLAS threads (0: leave the defaults)")
+    app.add_option("--threads", threads, "CPU backend threads (0: all cores); OpenBLAS runs single-threaded inside them")
         ->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_flag("--no-phases", no_phases, "skip the extra forward call that splits forward from backward");
     app.add_flag("--ops", want_ops, "also time every backend op and print a per-op table for each config");
@@ -353,7 +352,6 @@ int main(int argc, char** argv) {
         if (threads > 0) {
             own_pool = std::make_unique<meft::ThreadPool>(threads);
             pool = own_pool.get();
-            if (openblas_set_num_threads) openblas_set_num_threads(threads);
         }
         std::unique_ptr<meft::Backend> cpu = meft::make_cpu_backend(*pool);
         std::unique_ptr<TimingBackend> timing = want_ops ? std::make_unique<TimingBackend>(*cpu) : nullptr;

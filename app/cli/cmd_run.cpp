@@ -21,9 +21,9 @@ struct RunArgs {
 
 void print_table(const Experiment& e, const SequenceClassifier& m, const TrainResult& r) {
     const auto& c = m.config();
-    std::printf("\n| %-22s | %-28s |\n", "result", "value");
-    std::printf("|%s|%s|\n", std::string(24, '-').c_str(), std::string(30, '-').c_str());
-    auto row = [](const std::string& k, const std::string& v) { std::printf("| %-22s | %-28s |\n", k.c_str(), v.c_str()); };
+    std::printf("\n| %-26s | %-30s |\n", "result", "value");
+    std::printf("|%s|%s|\n", std::string(28, '-').c_str(), std::string(32, '-').c_str());
+    auto row = [](const std::string& k, const std::string& v) { std::printf("| %-26s | %-30s |\n", k.c_str(), v.c_str()); };
     char buf[64];
     row("experiment", e.name);
     row("backbone", arch_name(c.arch) + " " + (e.backbone.preset.empty() ? e.backbone.path.filename().string() : e.backbone.preset) +

@@ -5,10 +5,15 @@
 
 #include <cblas.h>
 
+#include "core/cpu_vector_math.h"
+
+extern "C" void openblas_set_num_threads(int num_threads);  // OpenBLAS extension (declared here: netlib's cblas.h lacks it)
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 namespace meft {
 namespace {
@@ -29,6 +34,34 @@ void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const double* A, 
 int as_int(std::int64_t x) {
     MEFT_CHECK(x <= std::numeric_limits<int>::max(), "dimension too large for BLAS");
     return static_cast<int>(x);
+}
+
+// All CPU parallelism is the pool's: OpenBLAS runs single-threaded inside pool tasks (set in the
+// backend's constructor), so its threads never compete with ours for the cores.
+// C[M,N] is split into row blocks (or column blocks when N > M) of whole multiples of 16.
+template <typename T>
+void par_gemm(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, double alpha, const T* A, int lda, const T* B,
+              int ldb, double beta, T* C, int ldc) {
+    const bool by_rows = M >= N;
+    const int extent = by_rows ? M : N;
+    const std::int64_t flops = std::int64_t(M) * N * K;
+    const int parts = flops < (1 << 18) ? 1 : std::min(pool.size(), std::max(1, extent / 16));
+    if (parts <= 1) {
+        gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    pool.parallel_for(parts, [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+            const int b = static_cast<int>(extent * p / parts) / 16 * 16;
+            const int e = p + 1 == parts ? extent : static_cast<int>(extent * (p + 1) / parts) / 16 * 16;
+            if (e <= b) continue;
+            if (by_rows)  // rows of op(A) and C
+                gemm(ta, tb, e - b, N, K, alpha, ta ? A + b : A + std::int64_t(b) * lda, lda, B, ldb, beta,
+                     C + std::int64_t(b) * ldc, ldc);
+            else  // columns of op(B) and C
+                gemm(ta, tb, M, e - b, K, alpha, A, lda, tb ? B + std::int64_t(b) * ldb : B + b, ldb, beta, C + b, ldc);
+        }
+    });
 }
 
 // ---- dropout masks ----------------------------------------------------------------------------
@@ -70,18 +103,18 @@ template <typename T> struct Ops {
             }, 64);
             beta = 1;
         }
-        gemm(false, true, as_int(N), as_int(OC), as_int(C), 1.0, inp.ptr<T>(), as_int(C), w.ptr<T>(), as_int(C),
-             beta, o, as_int(OC));
+        par_gemm(pool, false, true, as_int(N), as_int(OC), as_int(C), 1.0, inp.ptr<T>(), as_int(C), w.ptr<T>(),
+                 as_int(C), beta, o, as_int(OC));
     }
 
     void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) {
         const std::int64_t OC = w.dim(0), C = w.dim(1), N = dout.numel() / OC;
         const T* g = dout.ptr<T>();
         if (dinp)
-            gemm(false, false, as_int(N), as_int(C), as_int(OC), 1.0, g, as_int(OC), w.ptr<T>(), as_int(C),
+            par_gemm(pool, false, false, as_int(N), as_int(C), as_int(OC), 1.0, g, as_int(OC), w.ptr<T>(), as_int(C),
                  acc ? 1.0 : 0.0, dinp.ptr<T>(), as_int(C));
         if (dw)
-            gemm(true, false, as_int(OC), as_int(C), as_int(N), 1.0, g, as_int(OC), inp.ptr<T>(), as_int(C), 1.0,
+            par_gemm(pool, true, false, as_int(OC), as_int(C), as_int(N), 1.0, g, as_int(OC), inp.ptr<T>(), as_int(C), 1.0,
                  dw.ptr<T>(), as_int(C));
         if (db) {
             T* d = db.ptr<T>();
@@ -172,9 +205,21 @@ template <typename T> struct Ops {
     }
 
     void gelu_forward(Tensor out, Tensor inp) {
+        if constexpr (std::is_same_v<T, float>) {
+            float* o = out.ptr<float>();
+            const float* x = inp.ptr<float>();
+            pool.parallel_for(out.numel(), [&](std::int64_t i0, std::int64_t i1) { vecmath::gelu_forward(o + i0, x + i0, i1 - i0); }, 4096);
+            return;
+        }
         map2(out, inp, [](T x) { return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2))); });
     }
     void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) {
+        if constexpr (std::is_same_v<T, float>) {
+            float* d = dinp.ptr<float>();
+            const float *g = dout.ptr<float>(), *x = inp.ptr<float>();
+            pool.parallel_for(dinp.numel(), [&](std::int64_t i0, std::int64_t i1) { vecmath::gelu_backward(d + i0, g + i0, x + i0, i1 - i0); }, 4096);
+            return;
+        }
         const T k = T(0.5) * T(M_2_SQRTPI) * T(M_SQRT1_2);  // 1/sqrt(2 pi)
         map3(dinp, dout, inp, [k](T g, T x) {
             const T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
@@ -207,23 +252,6 @@ template <typename T> struct Ops {
         }, 4);
     }
 
-    // Dropout on attention probabilities [B,NH,T,T]: element (h, i, j) of an example draws the
-    // counter at logical offset (h*R + i)*R + j with R = kAttnRowStride, so masks do not depend on
-    // how far a batch is padded.
-    void attention_dropout(T* out, const T* in, std::int64_t B, std::int64_t NH, std::int64_t T_, double p,
-                           const PhiloxKey& key, int example_offset) {
-        MEFT_CHECK(T_ <= kAttnRowStride, "attention dropout supports sequences up to 4096 tokens");
-        const std::uint64_t th = drop_threshold(p);
-        const T s = T(1) / (T(1) - T(p));
-        pool.parallel_for(B * NH * T_, [&](std::int64_t r0, std::int64_t r1) {
-            for (std::int64_t r = r0; r < r1; ++r) {
-                const std::int64_t b = r / (NH * T_), h = (r / T_) % NH, i = r % T_;
-                dropout_span(out + r * T_, in + r * T_, T_, (h * kAttnRowStride + i) * kAttnRowStride,
-                             static_cast<std::uint32_t>(b + example_offset), key, th, s);
-            }
-        }, 16);
-    }
-
     void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe, Tensor wtt) {
         const std::int64_t C = wte.dim(1), N = ids.numel();
         const std::int32_t *id = ids.ptr<std::int32_t>(), *ps = pos.ptr<std::int32_t>(), *ty = types.ptr<std::int32_t>();
@@ -252,86 +280,99 @@ template <typename T> struct Ops {
         }, 64);
     }
 
-    // Head h of example b: rows stride C, columns [h*HS, (h+1)*HS).
+    // Dropout of one head's probabilities P[T,T] (example b, head h); see attention_dropout.
+    void head_dropout(T* out, const T* in, std::int64_t b, std::int64_t h, std::int64_t T_, double p,
+                      const PhiloxKey& key, int example_offset) {
+        MEFT_CHECK(T_ <= kAttnRowStride, "attention dropout supports sequences up to 4096 tokens");
+        const std::uint64_t th = drop_threshold(p);
+        const T s = T(1) / (T(1) - T(p));
+        for (std::int64_t i = 0; i < T_; ++i)
+            dropout_span(out + i * T_, in + i * T_, T_, (h * kAttnRowStride + i) * kAttnRowStride,
+                         static_cast<std::uint32_t>(b + example_offset), key, th, s);
+    }
+
+    // Softmax of one row over keys; padded keys get probability exactly 0.
+    static void masked_softmax_row(T* row, const std::int32_t* m, std::int64_t n) {
+        T mx = -std::numeric_limits<T>::infinity();
+        for (std::int64_t j = 0; j < n; ++j)
+            if (m[j]) mx = std::max(mx, row[j]);
+        if (mx == -std::numeric_limits<T>::infinity()) {  // every key is padding
+            std::fill_n(row, n, T(0));
+            return;
+        }
+        for (std::int64_t j = 0; j < n; ++j)
+            if (!m[j]) row[j] = mx - T(200);  // exp underflows to exactly 0
+        T sum;
+        if constexpr (std::is_same_v<T, float>) {
+            sum = vecmath::exp_shifted_sum(row, mx, n);
+        } else {
+            sum = 0;
+            for (std::int64_t j = 0; j < n; ++j) sum += (row[j] = std::exp(row[j] - mx));
+        }
+        const T inv = T(1) / sum;
+        for (std::int64_t j = 0; j < n; ++j) row[j] = m[j] ? row[j] * inv : T(0);
+    }
+
+    // One task per (example, head): its GEMMs run single-threaded inside the task. Head h of
+    // example b is the [T, HS] slice at columns h*HS of a [B,T,C] tensor (leading dimension C).
     void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int NH, double p,
                            const PhiloxKey& key, int example_offset) {
-        const std::int64_t B = q.dim(0), T_ = q.dim(1), C = q.dim(2), HS = C / NH;
+        const std::int64_t B = q.dim(0), T_ = q.dim(1), C = q.dim(2), HS = C / NH, TT = T_ * T_;
         const int iT = as_int(T_), iC = as_int(C), iHS = as_int(HS);
         const double scale = 1.0 / std::sqrt(double(HS));
         const T *Q = q.ptr<T>(), *K = k.ptr<T>(), *V = v.ptr<T>();
         const std::int32_t* mask = key_mask.ptr<std::int32_t>();
-        T* P = probs.ptr<T>();
-        for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t h = 0; h < NH; ++h)
-                gemm(false, true, iT, iT, iHS, scale, Q + b * T_ * C + h * HS, iC, K + b * T_ * C + h * HS, iC, 0.0,
-                     P + (b * NH + h) * T_ * T_, iT);
-        // Softmax over keys; padded keys get probability exactly 0.
-        pool.parallel_for(B * NH * T_, [&](std::int64_t r0, std::int64_t r1) {
-            for (std::int64_t r = r0; r < r1; ++r) {
-                const std::int32_t* m = mask + (r / (NH * T_)) * T_;
-                T* row = P + r * T_;
-                T mx = -std::numeric_limits<T>::infinity();
-                for (std::int64_t j = 0; j < T_; ++j)
-                    if (m[j]) mx = std::max(mx, row[j]);
-                T sum = 0;
-                for (std::int64_t j = 0; j < T_; ++j) {
-                    row[j] = m[j] ? std::exp(row[j] - mx) : T(0);
-                    sum += row[j];
+        T *P = probs.ptr<T>(), *O = ctx.ptr<T>();
+        T* drop_buf = p > 0 ? scratch_buf(static_cast<std::size_t>(probs.numel())) : nullptr;
+        pool.parallel_for(B * NH, [&](std::int64_t t0, std::int64_t t1) {
+            for (std::int64_t t = t0; t < t1; ++t) {
+                const std::int64_t b = t / NH, h = t % NH, ho = b * T_ * C + h * HS;
+                T* Pt = P + t * TT;
+                gemm(false, true, iT, iT, iHS, scale, Q + ho, iC, K + ho, iC, 0.0, Pt, iT);
+                for (std::int64_t i = 0; i < T_; ++i) masked_softmax_row(Pt + i * T_, mask + b * T_, T_);
+                const T* Pd = Pt;
+                if (p > 0) {
+                    head_dropout(drop_buf + t * TT, Pt, b, h, T_, p, key, example_offset);
+                    Pd = drop_buf + t * TT;
                 }
-                const T inv = sum > 0 ? T(1) / sum : T(0);
-                for (std::int64_t j = 0; j < T_; ++j) row[j] *= inv;
+                gemm(false, false, iT, iHS, iT, 1.0, Pd, iT, V + ho, iC, 0.0, O + ho, iC);
             }
-        }, 16);
-        const T* Pd = P;
-        if (p > 0) {
-            T* buf = scratch_buf(static_cast<std::size_t>(probs.numel()));
-            attention_dropout(buf, P, B, NH, T_, p, key, example_offset);
-            Pd = buf;
-        }
-        T* O = ctx.ptr<T>();
-        for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t h = 0; h < NH; ++h)
-                gemm(false, false, iT, iHS, iT, 1.0, Pd + (b * NH + h) * T_ * T_, iT, V + b * T_ * C + h * HS, iC,
-                     0.0, O + b * T_ * C + h * HS, iC);
+        });
     }
 
     void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
                             int NH, double p, const PhiloxKey& key, int example_offset) {
-        const std::int64_t B = q.dim(0), T_ = q.dim(1), C = q.dim(2), HS = C / NH;
+        const std::int64_t B = q.dim(0), T_ = q.dim(1), C = q.dim(2), HS = C / NH, TT = T_ * T_;
         const int iT = as_int(T_), iC = as_int(C), iHS = as_int(HS);
         const double scale = 1.0 / std::sqrt(double(HS));
         const std::size_t PN = static_cast<std::size_t>(probs.numel());
         const T *Q = q.ptr<T>(), *K = k.ptr<T>(), *V = v.ptr<T>(), *G = dctx.ptr<T>(), *P = probs.ptr<T>();
-        T* buf = scratch_buf(p > 0 ? 2 * PN : PN);
-        T* dP = buf;  // [B,NH,T,T] gradient w.r.t. the (dropped) probabilities, then w.r.t. scores
-        const T* Pd = P;
-        if (p > 0) {
-            attention_dropout(buf + PN, P, B, NH, T_, p, key, example_offset);
-            Pd = buf + PN;
-        }
+        T* buf = scratch_buf(p > 0 ? 2 * PN : PN);  // [dP | dropped P]
         T *DQ = dq.ptr<T>(), *DK = dk.ptr<T>(), *DV = dv.ptr<T>();
-        for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t h = 0; h < NH; ++h) {
-                const std::int64_t hp = (b * NH + h) * T_ * T_, ho = b * T_ * C + h * HS;
-                gemm(true, false, iT, iHS, iT, 1.0, Pd + hp, iT, G + ho, iC, 0.0, DV + ho, iC);
-                gemm(false, true, iT, iT, iHS, 1.0, G + ho, iC, V + ho, iC, 0.0, dP + hp, iT);
+        pool.parallel_for(B * NH, [&](std::int64_t t0, std::int64_t t1) {
+            for (std::int64_t t = t0; t < t1; ++t) {
+                const std::int64_t b = t / NH, h = t % NH, ho = b * T_ * C + h * HS;
+                const T* Pt = P + t * TT;
+                T* dP = buf + t * TT;
+                const T* Pd = Pt;
+                if (p > 0) {
+                    head_dropout(buf + PN + t * TT, Pt, b, h, T_, p, key, example_offset);
+                    Pd = buf + PN + t * TT;
+                }
+                gemm(true, false, iT, iHS, iT, 1.0, Pd, iT, G + ho, iC, 0.0, DV + ho, iC);   // dV = Pd^T dctx
+                gemm(false, true, iT, iT, iHS, 1.0, G + ho, iC, V + ho, iC, 0.0, dP, iT);    // dPd = dctx V^T
+                if (p > 0) head_dropout(dP, dP, b, h, T_, p, key, example_offset);        // dP = mask * dPd
+                for (std::int64_t i = 0; i < T_; ++i) {                                    // dS = P (dP - <P, dP>)
+                    const T* pr = Pt + i * T_;
+                    T* gr = dP + i * T_;
+                    T dot = 0;
+                    for (std::int64_t j = 0; j < T_; ++j) dot += pr[j] * gr[j];
+                    for (std::int64_t j = 0; j < T_; ++j) gr[j] = pr[j] * (gr[j] - dot);
+                }
+                gemm(false, false, iT, iHS, iT, scale, dP, iT, K + ho, iC, 0.0, DQ + ho, iC);  // dQ = dS K / sqrt(HS)
+                gemm(true, false, iT, iHS, iT, scale, dP, iT, Q + ho, iC, 0.0, DK + ho, iC);   // dK = dS^T Q / sqrt(HS)
             }
-        if (p > 0) attention_dropout(dP, dP, B, NH, T_, p, key, example_offset);
-        pool.parallel_for(B * NH * T_, [&](std::int64_t r0, std::int64_t r1) {
-            for (std::int64_t r = r0; r < r1; ++r) {
-                const T* pr = P + r * T_;
-                T* gr = dP + r * T_;
-                T dot = 0;
-                for (std::int64_t j = 0; j < T_; ++j) dot += pr[j] * gr[j];
-                for (std::int64_t j = 0; j < T_; ++j) gr[j] = pr[j] * (gr[j] - dot);
-            }
-        }, 16);
-        for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t h = 0; h < NH; ++h) {
-                const std::int64_t hp = (b * NH + h) * T_ * T_, ho = b * T_ * C + h * HS;
-                gemm(false, false, iT, iHS, iT, scale, dP + hp, iT, K + ho, iC, 0.0, DQ + ho, iC);
-                gemm(true, false, iT, iHS, iT, scale, dP + hp, iT, Q + ho, iC, 0.0, DK + ho, iC);
-            }
+        });
     }
 
     void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) {
@@ -387,7 +428,7 @@ template <typename T> struct Ops {
 
 class CpuBackend final : public Backend {
 public:
-    explicit CpuBackend(ThreadPool& pool) : pool_(pool) {}
+    explicit CpuBackend(ThreadPool& pool) : pool_(pool) { openblas_set_num_threads(1); }
 
     std::string name() const override { return "cpu"; }
     MemorySource memory() override { return MemorySource::host(); }
@@ -421,12 +462,22 @@ public:
         });
     }
     double sum_squares(Tensor t) override {
-        double total = 0;
+        constexpr int kParts = 64;  // fixed split: the sum does not depend on the thread count
+        double partial[kParts] = {};
         dispatch(t, [&](auto ops) {
             using T = typename decltype(ops)::Scalar;
             const T* x = t.ptr<T>();
-            for (std::int64_t i = 0; i < t.numel(); ++i) total += double(x[i]) * double(x[i]);
+            const std::int64_t n = t.numel();
+            pool_.parallel_for(kParts, [&](std::int64_t p0, std::int64_t p1) {
+                for (std::int64_t p = p0; p < p1; ++p) {
+                    double s = 0;
+                    for (std::int64_t i = n * p / kParts; i < n * (p + 1) / kParts; ++i) s += double(x[i]) * double(x[i]);
+                    partial[p] = s;
+                }
+            });
         });
+        double total = 0;
+        for (double s : partial) total += s;
         return total;
     }
 
