@@ -5,6 +5,8 @@
 #include "model/checkpoint.h"
 
 #include <gtest/gtest.h>
+
+#include "test_support.h"
 #include <unistd.h>
 
 #include <cmath>
@@ -105,27 +107,14 @@ std::vector<TensorRecord> records_of(const SafetensorsReader& reader, std::vecto
     return out;
 }
 
-template <typename F> std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "expected meft::Error, nothing was thrown";
-    return {};
-}
+using meft::test::error_of;
 
-class CheckpointTest : public ::testing::Test {
+class CheckpointTest : public meft::test::TempDirTest {
 protected:
     void SetUp() override {
-        static int counter = 0;
-        dir_ = fs::temp_directory_path() /
-               ("meft_checkpoint_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
+        TempDirTest::SetUp();
         be_ = make_cpu_backend();
     }
-    void TearDown() override { fs::remove_all(dir_); }
 
     std::unique_ptr<SequenceClassifier> fresh(const ModelConfig& c, std::uint64_t seed = 11, DType dt = DType::F32) {
         auto m = std::make_unique<SequenceClassifier>(c, *be_, dt);
@@ -154,7 +143,6 @@ protected:
         for (std::size_t i = 0; i < za.size(); ++i) EXPECT_EQ(za[i], zb[i]) << "logit " << i;
     }
 
-    fs::path dir_;
     std::unique_ptr<Backend> be_;
 };
 

@@ -5,6 +5,8 @@
 #include "store/experiment.h"
 
 #include <gtest/gtest.h>
+
+#include "test_support.h"
 #include <unistd.h>
 
 #include <fstream>
@@ -19,15 +21,7 @@ using nlohmann::json;
 
 namespace {
 
-template <typename F> std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "expected meft::Error, nothing was thrown";
-    return {};
-}
+using meft::test::error_of;
 
 // A minimal valid experiment.
 json minimal() { return json{{"backbone", {{"arch", "bert"}, {"preset", "tiny"}}}}; }
@@ -38,16 +32,8 @@ std::string parse_error(const json& j) {
 
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
-class ExperimentFileTest : public ::testing::Test {
+class ExperimentFileTest : public meft::test::TempDirTest {
 protected:
-    void SetUp() override {
-        static int counter = 0;
-        dir_ = fs::temp_directory_path() /
-               ("meft_experiment_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
-    }
-    void TearDown() override { fs::remove_all(dir_); }
     fs::path write(const std::string& name, const std::string& text) {
         const fs::path p = dir_ / name;
         std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -55,7 +41,6 @@ protected:
         EXPECT_TRUE(out.good());
         return p;
     }
-    fs::path dir_;
 };
 
 TEST(Experiment, ShippedQuickstartParses) {

@@ -2,6 +2,8 @@
 #include "model/safetensors.h"
 
 #include <gtest/gtest.h>
+
+#include "test_support.h"
 #include <unistd.h>
 
 #include <cmath>
@@ -25,19 +27,7 @@ using meft::TensorRecord;
 
 namespace {
 
-class SafetensorsTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        static int counter = 0;
-        dir_ = fs::temp_directory_path() /
-               ("meft_safetensors_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
-    }
-    void TearDown() override { fs::remove_all(dir_); }
-
-    fs::path dir_;
-};
+using SafetensorsTest = meft::test::TempDirTest;
 
 void write_bytes(const fs::path& p, const std::string& bytes) {
     std::ofstream out(p, std::ios::binary | std::ios::trunc);

@@ -1,10 +1,10 @@
 // meft predict — logits (and prediction) for each line of a tokenized JSON-lines file.
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "core/cpu_backend.h"
+#include "core/file_io.h"
 #include "data/jsonl_examples.h"
 #include "model/checkpoint.h"
 #include "train/metrics.h"
@@ -29,27 +29,21 @@ int run(const PredictArgs& a) {
     const int K = model->config().num_labels();
     const std::vector<double> z = predict_logits(*model, ex, a.batch_size, a.max_seq_length);
     const std::vector<int> pred = K > 1 ? argmax_rows(z, K) : std::vector<int>{};
-    const auto out = std::filesystem::path(a.out);
-    if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
-    const auto tmp = std::filesystem::path(a.out + ".tmp");
-    {
-        std::ofstream f(tmp);
-        if (!f) throw Error(a.out + ": cannot write");
-        for (std::size_t i = 0; i < ex.size(); ++i) {
-            nlohmann::json j;
-            std::vector<double> row(z.begin() + static_cast<std::ptrdiff_t>(i * K), z.begin() + static_cast<std::ptrdiff_t>((i + 1) * K));
-            j["logits"] = row;
-            if (K > 1) {
-                j["prediction"] = pred[i];
-                j["label"] = model->config().labels[static_cast<std::size_t>(pred[i])];
-            } else {
-                j["prediction"] = row[0];
-            }
-            f << j.dump() << "\n";
+    std::string lines;
+    for (std::size_t i = 0; i < ex.size(); ++i) {
+        nlohmann::json j;
+        const std::vector<double> row(z.begin() + static_cast<std::ptrdiff_t>(i * K),
+                                      z.begin() + static_cast<std::ptrdiff_t>((i + 1) * K));
+        j["logits"] = row;
+        if (K > 1) {
+            j["prediction"] = pred[i];
+            j["label"] = model->config().labels[static_cast<std::size_t>(pred[i])];
+        } else {
+            j["prediction"] = row[0];
         }
-        if (!f) throw Error(a.out + ": write failed");
+        lines += j.dump() + "\n";
     }
-    std::filesystem::rename(tmp, out);
+    write_file_atomically(a.out, lines);
     std::fprintf(stderr, "wrote %zu predictions to %s\n", ex.size(), a.out.c_str());
     return 0;
 }

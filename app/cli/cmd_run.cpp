@@ -1,12 +1,12 @@
 // meft run EXPERIMENT.json — train and evaluate; progress on stderr, final metrics on stdout.
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/model_setup.h"
 #include "cli/progress.h"
 #include "core/cpu_backend.h"
+#include "core/file_io.h"
 #include "model/checkpoint.h"
 #include "store/experiment.h"
 
@@ -55,14 +55,7 @@ void write_results(const std::filesystem::path& file, const Experiment& e, const
     j["dev_metrics"] = r.final_eval.metrics;
     j["elapsed_s"] = r.elapsed_s;
     j["tokens_per_s"] = r.tokens_per_s;
-    if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
-    const auto tmp = std::filesystem::path(file.string() + ".tmp");
-    {
-        std::ofstream out(tmp);
-        if (!out) throw Error(file.string() + ": cannot write");
-        out << j.dump(2) << "\n";
-    }
-    std::filesystem::rename(tmp, file);
+    write_file_atomically(file, j.dump(2) + "\n");
 }
 
 int run(const RunArgs& a) {

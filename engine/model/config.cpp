@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace meft {
 
@@ -151,16 +152,7 @@ ModelConfig load_model_config(const std::filesystem::path& dir) {
 }
 
 void save_model_config(const ModelConfig& c, const std::filesystem::path& dir) {
-    std::filesystem::create_directories(dir);
-    const auto file = dir / "config.json";
-    const auto tmp = dir / "config.json.tmp";
-    {
-        std::ofstream out(tmp);
-        if (!out) throw Error(file.string() + ": cannot write");
-        out << c.to_json().dump(2) << "\n";
-        if (!out) throw Error(file.string() + ": write failed");
-    }
-    std::filesystem::rename(tmp, file);
+    write_file_atomically(dir / "config.json", c.to_json().dump(2) + "\n");
 }
 
 std::vector<std::string> preset_names() { return {"toy", "tiny", "base"}; }
