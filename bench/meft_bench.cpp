@@ -147,7 +147,14 @@ public:
     void fill(meft::Tensor t, double v) override { run("fill", [&] { in_.fill(t, v); }); }
     void copy(meft::Tensor d, meft::Tensor s) override { run("copy", [&] { in_.copy(d, s); }); }
     void accumulate(meft::Tensor d, meft::Tensor s) override { run("accumulate", [&] { in_.accumulate(d, s); }); }
+    void axpy(meft::Tensor d, meft::Tensor s, double a) override { run("axpy", [&] { in_.axpy(d, s, a); }); }
     void add(meft::Tensor o, meft::Tensor a, meft::Tensor b) override { run("add", [&] { in_.add(o, a, b); }); }
+    void channel_scale_forward(meft::Tensor o, meft::Tensor i, meft::Tensor s) override {
+        run("channel_scale_forward", [&] { in_.channel_scale_forward(o, i, s); });
+    }
+    void channel_scale_backward(meft::Tensor di, meft::Tensor ds, meft::Tensor g, meft::Tensor i, meft::Tensor s) override {
+        run("channel_scale_backward", [&] { in_.channel_scale_backward(di, ds, g, i, s); });
+    }
     void scale(meft::Tensor t, double f) override { run("scale", [&] { in_.scale(t, f); }); }
     double sum_squares(meft::Tensor t) override {
         double r = 0;

@@ -28,8 +28,11 @@ void print_table(const Experiment& e, const SequenceClassifier& m, const TrainRe
     row("experiment", e.name);
     row("backbone", arch_name(c.arch) + " " + (e.backbone.preset.empty() ? e.backbone.path.filename().string() : e.backbone.preset) +
                         " (L" + std::to_string(c.num_layers) + " H" + std::to_string(c.hidden_size) + ")");
-    std::snprintf(buf, sizeof buf, "%.2f M / %.2f M", double(m.params().count(true)) / 1e6, double(m.params().count(false)) / 1e6);
+    std::snprintf(buf, sizeof buf, "%.3f M / %.2f M (%.2f%%)", double(m.params().count(true)) / 1e6,
+                  double(m.params().count(false)) / 1e6,
+                  100.0 * double(m.params().count(true)) / double(m.params().count(false)));
     row("trainable / all params", buf);
+    row("method", m.method().name() + (m.method().gradient_checkpointing ? " + checkpointing" : ""));
     row("task", e.task.name + " (" + std::to_string(c.num_labels()) + " labels)");
     row("steps", std::to_string(r.steps) + (r.stopped ? " (stopped)" : ""));
     std::snprintf(buf, sizeof buf, "%.4f -> %.4f", r.first_loss, r.final_loss);

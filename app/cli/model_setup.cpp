@@ -12,12 +12,13 @@ std::unique_ptr<SequenceClassifier> build_model(const Experiment& e, Backend& ba
         ModelConfig cfg = preset_config(e.backbone.arch, e.backbone.preset);
         cfg.set_num_labels(num_labels);
         if (e.dropout) cfg.hidden_dropout = cfg.attention_dropout = *e.dropout;
-        model = std::make_unique<SequenceClassifier>(cfg, backend, e.dtype);
+        model = std::make_unique<SequenceClassifier>(cfg, backend, e.dtype, e.method);
         model->init_weights(e.backbone.init_seed);
     } else {
         LoadOptions lo;
         lo.num_labels = num_labels;
         lo.head_seed = e.backbone.init_seed;
+        lo.method = e.method;
         LoadReport rep;
         model = load_classifier(e.backbone.path, backend, e.dtype, lo, &rep);
         for (const std::string& n : rep.notices()) std::cerr << n << "\n";

@@ -32,6 +32,7 @@ public:
     virtual void fill(Tensor t, double value) = 0;
     virtual void copy(Tensor dst, Tensor src) = 0;
     virtual void accumulate(Tensor dst, Tensor src) = 0;               // dst += src
+    virtual void axpy(Tensor dst, Tensor src, double alpha) = 0;       // dst += alpha * src
     virtual void add(Tensor out, Tensor a, Tensor b) = 0;              // out = a + b (out may alias a or b)
     virtual void scale(Tensor t, double s) = 0;                        // t *= s
     virtual double sum_squares(Tensor t) = 0;                          // sum of t^2, in double
@@ -53,6 +54,11 @@ public:
     virtual void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;
     virtual void tanh_forward(Tensor out, Tensor inp) = 0;
     virtual void tanh_backward(Tensor dinp, Tensor dout, Tensor out) = 0;
+
+    // ---- per-channel scaling ((IA)3): out[N,C] = inp[N,C] * scale[C] ----------------------------
+    virtual void channel_scale_forward(Tensor out, Tensor inp, Tensor scale) = 0;
+    // dinp = dout * scale (assign); dscale[C] += sum_rows(dout * inp); either may be empty
+    virtual void channel_scale_backward(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) = 0;
 
     // ---- dropout: out = inp * keep / (1 - p), keep regenerated from `key` -----------------------
     // The first dimension is the example index (counter word 1); the rest is flattened (word 0),

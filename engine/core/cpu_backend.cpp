@@ -450,6 +450,48 @@ public:
         same(dst, src, "accumulate");
         dispatch(dst, [&](auto ops) { ops.get().map3(dst, dst, src, [](auto a, auto b) { return a + b; }); });
     }
+    void axpy(Tensor dst, Tensor src, double alpha) override {
+        same(dst, src, "axpy");
+        dispatch(dst, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            const T a = T(alpha);
+            ops.get().map3(dst, dst, src, [a](T x, T y) { return x + a * y; });
+        });
+    }
+    void channel_scale_forward(Tensor out, Tensor inp, Tensor scale) override {
+        same(out, inp, "channel_scale_forward");
+        dispatch(out, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            const std::int64_t C = scale.numel(), N = inp.numel() / C;
+            const T *x = inp.ptr<T>(), *s = scale.ptr<T>();
+            T* o = out.ptr<T>();
+            pool_.parallel_for(N, [&](std::int64_t r0, std::int64_t r1) {
+                for (std::int64_t r = r0; r < r1; ++r)
+                    for (std::int64_t c = 0; c < C; ++c) o[r * C + c] = x[r * C + c] * s[c];
+            }, 16);
+        });
+    }
+    void channel_scale_backward(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) override {
+        dispatch(dout, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            const std::int64_t C = scale.numel(), N = dout.numel() / C;
+            const T *g = dout.ptr<T>(), *x = inp.ptr<T>(), *s = scale.ptr<T>();
+            if (dscale) {
+                T* ds = dscale.ptr<T>();
+                pool_.parallel_for(C, [&](std::int64_t c0, std::int64_t c1) {
+                    for (std::int64_t r = 0; r < N; ++r)
+                        for (std::int64_t c = c0; c < c1; ++c) ds[c] += g[r * C + c] * x[r * C + c];
+                }, 64);
+            }
+            if (dinp) {
+                T* d = dinp.ptr<T>();
+                pool_.parallel_for(N, [&](std::int64_t r0, std::int64_t r1) {
+                    for (std::int64_t r = r0; r < r1; ++r)
+                        for (std::int64_t c = 0; c < C; ++c) d[r * C + c] = g[r * C + c] * s[c];
+                }, 16);
+            }
+        });
+    }
     void add(Tensor out, Tensor a, Tensor b) override {
         same(out, a, "add");
         same(out, b, "add");

@@ -34,6 +34,12 @@ struct Shape {
             if (d[i] != o.d[i]) return false;
         return true;
     }
+    // The same shape with the last dimension replaced, e.g. [B,T,C] -> [B,T,r].
+    Shape with_last(std::int64_t n) const {
+        Shape s = *this;
+        s.d[ndim - 1] = n;
+        return s;
+    }
     std::string str() const {
         std::string s = "[";
         for (int i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(d[i]);

@@ -71,11 +71,10 @@ std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path&
     ModelConfig cfg = load_model_config(dir);
     if (opts.num_labels > 0 && opts.num_labels != cfg.num_labels()) cfg.set_num_labels(opts.num_labels);
     const SafetensorsReader reader = SafetensorsReader::open_dir(dir);
-    auto model = std::make_unique<SequenceClassifier>(cfg, backend, dtype);
+    auto model = std::make_unique<SequenceClassifier>(cfg, backend, dtype, opts.method);
     ParameterStore& ps = model->params();
-    if (opts.freeze)
-        for (Parameter& prm : ps.all()) opts.freeze(prm);
     ps.materialize();
+    std::vector<std::string> method_params;
 
     LoadReport local;
     LoadReport& rep = report ? *report : local;
@@ -93,6 +92,10 @@ std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path&
         const bool label_resized = opts.num_labels > 0 && model->is_head_parameter(prm.name) &&
                                    prm.name.rfind("classifier.", 0) == 0 && !found.empty() &&
                                    reader.info(found).numel() != prm.shape.numel();
+        if (found.empty() && prm.added) {
+            method_params.push_back(prm.name);
+            continue;
+        }
         if (found.empty() || label_resized) {
             if (!model->is_head_parameter(prm.name))
                 throw Error(where + ": missing tensor '" + prm.name + "' (expected shape " + prm.shape.str() + ")");
@@ -124,6 +127,8 @@ std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path&
     for (const std::string& n : reader.names())
         if (!used.count(n)) rep.ignored.push_back(n);
     if (!rep.initialised.empty()) model->init_parameters(rep.initialised, opts.head_seed);
+    model->init_parameters(method_params, opts.head_seed);
+    rep.method_initialised = static_cast<int>(method_params.size());
     return model;
 }
 

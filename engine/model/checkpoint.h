@@ -13,13 +13,14 @@ namespace meft {
 struct LoadReport {
     std::vector<std::string> initialised;  // head tensors absent from the checkpoint, drawn N(0, init_range)
     std::vector<std::string> ignored;      // tensors in the checkpoint the model does not use
+    int method_initialised = 0;            // parameters a fine-tuning method adds, drawn from their Init
     std::vector<std::string> notices() const;  // human-readable lines for the above
 };
 
 struct LoadOptions {
+    MethodConfig method;           // the fine-tuning method applied on top of the backbone
     int num_labels = 0;            // > 0: override config.json's labels (a fresh head of this size)
     std::uint64_t head_seed = 0;   // seed for a missing head
-    std::function<void(Parameter&)> freeze;  // optional: mark parameters frozen before allocation
 };
 
 std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path& dir, Backend& backend, DType dtype,

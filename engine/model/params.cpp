@@ -1,5 +1,10 @@
 #include "model/params.h"
 
+#include <array>
+#include <cmath>
+
+#include "core/philox.h"
+
 namespace meft {
 
 namespace {
@@ -18,13 +23,15 @@ ParameterStore::ParameterStore(Backend& backend, DType dtype) : backend_(backend
     optim_ = std::make_unique<Arena>("optimizer state", backend.memory());
 }
 
-int ParameterStore::declare(const std::string& name, Shape shape) {
+int ParameterStore::declare(const std::string& name, Shape shape, Init init, bool added) {
     MEFT_CHECK(!materialized_, "declare after materialize: " + name);
     MEFT_CHECK(!index_.count(name), "parameter declared twice: " + name);
     const int i = static_cast<int>(params_.size());
     Parameter p;
     p.name = name;
     p.shape = shape;
+    p.init = init;
+    p.added = added;
     p.decay = decays(name);
     params_.push_back(p);
     index_[name] = i;
@@ -48,6 +55,46 @@ void ParameterStore::materialize() {
         }
     }
     materialized_ = true;
+}
+
+namespace {
+// Deterministic uniform in (0, 1] and [0, 1) pairs from Philox, keyed by (seed, stream, i).
+std::array<double, 2> uniform_pair(std::uint64_t seed, std::uint32_t stream, std::uint64_t i) {
+    const auto r = philox4x32({static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i >> 32), stream, 0x5eed},
+                              static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
+    return {(static_cast<double>(r[0]) + 1.0) / 4294967296.0, static_cast<double>(r[1]) / 4294967296.0};
+}
+}  // namespace
+
+void ParameterStore::initialize(int index, std::uint64_t seed) {
+    MEFT_CHECK(materialized_, "initialize before materialize");
+    Parameter& p = at(index);
+    std::vector<double> host(static_cast<std::size_t>(p.shape.numel()), 0.0);
+    const auto stream = static_cast<std::uint32_t>(index);
+    switch (p.init.kind) {
+        case Init::Zeros: break;
+        case Init::Ones: std::fill(host.begin(), host.end(), 1.0); break;
+        case Init::Normal:  // Box-Muller
+            for (std::size_t i = 0; i < host.size(); ++i) {
+                const auto [u1, u2] = uniform_pair(seed, stream, i);
+                host[i] = p.init.scale * std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+            }
+            if (p.init.zero_row >= 0) {
+                const std::int64_t C = p.shape[p.shape.ndim - 1];
+                std::fill_n(host.begin() + p.init.zero_row * C, C, 0.0);
+            }
+            break;
+        case Init::Uniform:
+            for (std::size_t i = 0; i < host.size(); ++i)
+                host[i] = p.init.scale * (2.0 * uniform_pair(seed, stream, i)[1] - 1.0);
+            break;
+    }
+    if (dtype_ == DType::F64) {
+        backend_.upload(p.value, host.data());
+    } else {
+        const std::vector<float> f(host.begin(), host.end());
+        backend_.upload(p.value, f.data());
+    }
 }
 
 Parameter* ParameterStore::find(const std::string& name) {

@@ -16,9 +16,22 @@
 
 namespace meft {
 
+// How a parameter is drawn when it is not loaded from a checkpoint.
+struct Init {
+    enum Kind { Zeros, Ones, Normal, Uniform } kind = Zeros;
+    double scale = 0;      // Normal: standard deviation; Uniform: bound b of U(-b, b)
+    int zero_row = -1;     // Normal: a row left at zero (nn.Embedding's padding_idx)
+    static Init zeros() { return {Zeros, 0, -1}; }
+    static Init ones() { return {Ones, 0, -1}; }
+    static Init normal(double std, int zero_row = -1) { return {Normal, std, zero_row}; }
+    static Init uniform(double bound) { return {Uniform, bound, -1}; }
+};
+
 struct Parameter {
     std::string name;
     Shape shape;
+    Init init;
+    bool added = false;       // added by a fine-tuning method: never in a backbone checkpoint
     bool trainable = true;
     bool decay = true;        // AdamW weight decay applies (not to biases and LayerNorm)
     Tensor value, grad, m, v;  // grad, m, v empty when frozen
@@ -28,9 +41,11 @@ class ParameterStore {
 public:
     ParameterStore(Backend& backend, DType dtype);
 
-    int declare(const std::string& name, Shape shape);   // returns the parameter's index
+    int declare(const std::string& name, Shape shape, Init init = {}, bool added = false);  // returns the index
     void set_trainable(const std::function<bool(const Parameter&)>& pred);
     void materialize();                                   // allocate; values are zero
+    // Draws the parameter from its Init with a deterministic stream keyed by (seed, index).
+    void initialize(int index, std::uint64_t seed);
     bool materialized() const { return materialized_; }
 
     Parameter& at(int i) { return params_[static_cast<std::size_t>(i)]; }

@@ -12,54 +12,47 @@ namespace meft {
 
 namespace {
 // Dropout positions inside one layer (part of the Philox key).
-enum Site { kAttnProbs = 0, kAttnOut = 1, kFfnOut = 2, kEmbed = 0, kHeadFirst = 0, kHeadSecond = 1 };
+// Dropout positions of the embeddings (layer -1) and the head (layer L); the encoder layers'
+// positions are in encoder_layer.cpp.
+enum Site { kEmbed = 0, kHeadFirst = 0, kHeadSecond = 1 };
 }  // namespace
 
-SequenceClassifier::SequenceClassifier(ModelConfig config, Backend& backend, DType dtype)
-    : config_(std::move(config)), backend_(backend), params_(backend, dtype) {
+SequenceClassifier::SequenceClassifier(ModelConfig config, Backend& backend, DType dtype, MethodConfig method)
+    : config_(std::move(config)), method_(std::move(method)), backend_(backend), params_(backend, dtype) {
     config_.validate("model config");
     acts_ = std::make_unique<Arena>("activations", backend.memory());
     scratch_ = std::make_unique<Arena>("backward scratch", backend.memory());
+    tmp_ = std::make_unique<Arena>("layer temporaries", backend.memory(), 16u << 20);
+    recompute_ = std::make_unique<Arena>("recomputed layer", backend.memory(), 16u << 20);
     declare_parameters();
+    params_.set_trainable([&](const Parameter& p) { return p.added || method_.backbone_trainable(p.name); });
 }
 
 void SequenceClassifier::declare_parameters() {
-    const std::int64_t C = config_.hidden_size, I = config_.intermediate_size, K = config_.num_labels();
+    const std::int64_t C = config_.hidden_size, K = config_.num_labels();
+    const Init w_init = Init::normal(config_.initializer_range);
     const std::string e = prefix() + "embeddings.";
-    wte_ = params_.declare(e + "word_embeddings.weight", {config_.vocab_size, C});
-    wpe_ = params_.declare(e + "position_embeddings.weight", {config_.max_position_embeddings, C});
-    wtt_ = params_.declare(e + "token_type_embeddings.weight", {config_.type_vocab_size, C});
-    emb_ln_w_ = params_.declare(e + "LayerNorm.weight", {C});
-    emb_ln_b_ = params_.declare(e + "LayerNorm.bias", {C});
-    for (int l = 0; l < config_.num_layers; ++l) {
-        const std::string s = prefix() + "encoder.layer." + std::to_string(l) + ".";
-        LayerWeights w{};
-        auto lin = [&](const std::string& n, std::int64_t out, std::int64_t in, int& wi, int& bi) {
-            wi = params_.declare(s + n + ".weight", {out, in});
-            bi = params_.declare(s + n + ".bias", {out});
-        };
-        lin("attention.self.query", C, C, w.q_w, w.q_b);
-        lin("attention.self.key", C, C, w.k_w, w.k_b);
-        lin("attention.self.value", C, C, w.v_w, w.v_b);
-        lin("attention.output.dense", C, C, w.o_w, w.o_b);
-        w.ln1_w = params_.declare(s + "attention.output.LayerNorm.weight", {C});
-        w.ln1_b = params_.declare(s + "attention.output.LayerNorm.bias", {C});
-        lin("intermediate.dense", I, C, w.i_w, w.i_b);
-        lin("output.dense", C, I, w.f_w, w.f_b);
-        w.ln2_w = params_.declare(s + "output.LayerNorm.weight", {C});
-        w.ln2_b = params_.declare(s + "output.LayerNorm.bias", {C});
-        layers_.push_back(w);
-    }
-    if (config_.arch == Arch::Bert) {
-        pool_w_ = params_.declare(prefix() + "pooler.dense.weight", {C, C});
-        pool_b_ = params_.declare(prefix() + "pooler.dense.bias", {C});
-        cls_w_ = params_.declare("classifier.weight", {K, C});
-        cls_b_ = params_.declare("classifier.bias", {K});
+    const bool roberta = config_.arch == Arch::Roberta;
+    // nn.Embedding(padding_idx=pad): HF zeroes the padding row of word (and RoBERTa position) tables.
+    wte_ = params_.declare(e + "word_embeddings.weight", {config_.vocab_size, C},
+                           Init::normal(config_.initializer_range, config_.pad_token_id));
+    wpe_ = params_.declare(e + "position_embeddings.weight", {config_.max_position_embeddings, C},
+                           Init::normal(config_.initializer_range, roberta ? config_.pad_token_id : -1));
+    wtt_ = params_.declare(e + "token_type_embeddings.weight", {config_.type_vocab_size, C}, w_init);
+    emb_ln_w_ = params_.declare(e + "LayerNorm.weight", {C}, Init::ones());
+    emb_ln_b_ = params_.declare(e + "LayerNorm.bias", {C}, Init::zeros());
+    layers_.reserve(static_cast<std::size_t>(config_.num_layers));
+    for (int l = 0; l < config_.num_layers; ++l) layers_.emplace_back(l, config_, method_, params_, prefix());
+    if (!roberta) {
+        pool_w_ = params_.declare(prefix() + "pooler.dense.weight", {C, C}, w_init);
+        pool_b_ = params_.declare(prefix() + "pooler.dense.bias", {C}, Init::zeros());
+        cls_w_ = params_.declare("classifier.weight", {K, C}, w_init);
+        cls_b_ = params_.declare("classifier.bias", {K}, Init::zeros());
     } else {  // RobertaClassificationHead; RobertaForSequenceClassification has no pooler
-        dense_w_ = params_.declare("classifier.dense.weight", {C, C});
-        dense_b_ = params_.declare("classifier.dense.bias", {C});
-        cls_w_ = params_.declare("classifier.out_proj.weight", {K, C});
-        cls_b_ = params_.declare("classifier.out_proj.bias", {K});
+        dense_w_ = params_.declare("classifier.dense.weight", {C, C}, w_init);
+        dense_b_ = params_.declare("classifier.dense.bias", {C}, Init::zeros());
+        cls_w_ = params_.declare("classifier.out_proj.weight", {K, C}, w_init);
+        cls_b_ = params_.declare("classifier.out_proj.bias", {K}, Init::zeros());
     }
 }
 
@@ -69,53 +62,20 @@ bool SequenceClassifier::is_head_parameter(const std::string& name) const {
 
 // ---- initialisation ---------------------------------------------------------------------------
 
-namespace {
-// Deterministic N(0, 1) draw for element i of parameter `stream` (Box-Muller over Philox).
-double normal_draw(std::uint64_t seed, std::uint32_t stream, std::uint64_t i) {
-    const auto r = philox4x32({static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i >> 32), stream, 0x5eed},
-                              static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
-    const double u1 = (static_cast<double>(r[0]) + 1.0) / 4294967296.0;  // (0, 1]
-    const double u2 = static_cast<double>(r[1]) / 4294967296.0;
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
-}
-}  // namespace
-
 void SequenceClassifier::init_parameters(const std::vector<std::string>& names, std::uint64_t seed) {
     MEFT_CHECK(params_.materialized(), "init before materialize");
     for (const std::string& name : names) {
         int idx = -1;
-        for (int i = 0; i < params_.size(); ++i)
+        for (int i = 0; i < params_.size() && idx < 0; ++i)
             if (params_.at(i).name == name) idx = i;
         MEFT_CHECK(idx >= 0, "unknown parameter " + name);
-        const Parameter& prm = params_.at(idx);
-        std::vector<double> host(static_cast<std::size_t>(prm.shape.numel()), 0.0);
-        const bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-        if (name.find("LayerNorm.weight") != std::string::npos) {
-            std::fill(host.begin(), host.end(), 1.0);
-        } else if (!is_bias) {
-            for (std::size_t i = 0; i < host.size(); ++i)
-                host[i] = config_.initializer_range * normal_draw(seed, static_cast<std::uint32_t>(idx), i);
-            // nn.Embedding(padding_idx=pad): HF zeroes the padding row of word (and RoBERTa position) tables.
-            const bool word = idx == wte_, roberta_pos = idx == wpe_ && config_.arch == Arch::Roberta;
-            if (word || roberta_pos) {
-                const std::int64_t C = prm.shape[1];
-                for (std::int64_t c = 0; c < C; ++c) host[static_cast<std::size_t>(config_.pad_token_id * C + c)] = 0.0;
-            }
-        }
-        if (dtype() == DType::F64) {
-            backend_.upload(prm.value, host.data());
-        } else {
-            std::vector<float> f(host.begin(), host.end());
-            backend_.upload(prm.value, f.data());
-        }
+        params_.initialize(idx, seed);
     }
 }
 
 void SequenceClassifier::init_weights(std::uint64_t seed) {
     if (!params_.materialized()) params_.materialize();
-    std::vector<std::string> names;
-    for (const Parameter& prm : params_.all()) names.push_back(prm.name);
-    init_parameters(names, seed);
+    for (int i = 0; i < params_.size(); ++i) params_.initialize(i, seed);
 }
 
 // ---- inputs -----------------------------------------------------------------------------------
@@ -186,52 +146,30 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
     backend_.layernorm_forward(x, emb_mean_, emb_rstd_, emb_sum_, p(emb_ln_w_), p(emb_ln_b_), config_.layer_norm_eps);
     backend_.dropout_forward(x, x, drop(o, config_.hidden_dropout), key(o, -1, kEmbed), off);
 
-    la_.assign(static_cast<std::size_t>(config_.num_layers), LayerActs{});
+    la_.assign(static_cast<std::size_t>(config_.num_layers), EncoderLayer::Acts{});
+    const bool checkpoint = method_.gradient_checkpointing && o.train;
     for (int l = 0; l < config_.num_layers; ++l) {
-        layer_forward(l, la_[static_cast<std::size_t>(l)], x, o, off);
-        x = la_[static_cast<std::size_t>(l)].out;
+        EncoderLayer::Acts& a = la_[static_cast<std::size_t>(l)];
+        tmp_->reset();
+        if (checkpoint) {  // run in the recompute arena; keep only the layer's output (= next input)
+            recompute_->reset();
+            layers_[static_cast<std::size_t>(l)].forward(a, x, layer_context(*recompute_, o, off));
+            Tensor out = A.alloc(dt, {B_, T_, C}, l, "checkpoint.out");
+            backend_.copy(out, a.out);
+            a = EncoderLayer::Acts{};
+            a.x = x;
+            x = out;
+        } else {
+            layers_[static_cast<std::size_t>(l)].forward(a, x, layer_context(A, o, off));
+            x = a.out;
+        }
     }
     head_forward(x, o, off);
     return head_.logits;
 }
 
-void SequenceClassifier::layer_forward(int l, LayerActs& a, Tensor x, const ForwardOptions& o, int off) {
-    const LayerWeights& w = layers_[static_cast<std::size_t>(l)];
-    const std::int64_t C = config_.hidden_size, I = config_.intermediate_size, N = std::int64_t(B_) * T_;
-    const DType dt = dtype();
-    Arena& A = *acts_;
-    a.x = x;                                                                  // [B,T,C] (owned by the layer below)
-    a.q = A.alloc(dt, {B_, T_, C}, l, "attn.q");
-    a.k = A.alloc(dt, {B_, T_, C}, l, "attn.k");
-    a.v = A.alloc(dt, {B_, T_, C}, l, "attn.v");
-    a.probs = A.alloc(dt, {B_, config_.num_heads, T_, T_}, l, "attn.probs");
-    a.ctx = A.alloc(dt, {B_, T_, C}, l, "attn.ctx");
-    a.res1 = A.alloc(dt, {B_, T_, C}, l, "attn.residual");
-    a.mean1 = A.alloc(dt, {N}, l, "attn.ln_mean");
-    a.rstd1 = A.alloc(dt, {N}, l, "attn.ln_rstd");
-    a.h1 = A.alloc(dt, {B_, T_, C}, l, "attn.out");
-    a.pre = A.alloc(dt, {B_, T_, I}, l, "ffn.pre_gelu");
-    a.act = A.alloc(dt, {B_, T_, I}, l, "ffn.gelu");
-    a.res2 = A.alloc(dt, {B_, T_, C}, l, "ffn.residual");
-    a.mean2 = A.alloc(dt, {N}, l, "ffn.ln_mean");
-    a.rstd2 = A.alloc(dt, {N}, l, "ffn.ln_rstd");
-    a.out = A.alloc(dt, {B_, T_, C}, l, "ffn.out");
-
-    backend_.linear_forward(a.q, x, p(w.q_w), p(w.q_b));
-    backend_.linear_forward(a.k, x, p(w.k_w), p(w.k_b));
-    backend_.linear_forward(a.v, x, p(w.v_w), p(w.v_b));
-    backend_.attention_forward(a.ctx, a.probs, a.q, a.k, a.v, mask_, config_.num_heads,
-                               drop(o, config_.attention_dropout), key(o, l, kAttnProbs), off);
-    backend_.linear_forward(a.res1, a.ctx, p(w.o_w), p(w.o_b));
-    backend_.dropout_forward(a.res1, a.res1, drop(o, config_.hidden_dropout), key(o, l, kAttnOut), off);
-    backend_.add(a.res1, a.res1, x);
-    backend_.layernorm_forward(a.h1, a.mean1, a.rstd1, a.res1, p(w.ln1_w), p(w.ln1_b), config_.layer_norm_eps);
-    backend_.linear_forward(a.pre, a.h1, p(w.i_w), p(w.i_b));
-    backend_.gelu_forward(a.act, a.pre);
-    backend_.linear_forward(a.res2, a.act, p(w.f_w), p(w.f_b));
-    backend_.dropout_forward(a.res2, a.res2, drop(o, config_.hidden_dropout), key(o, l, kFfnOut), off);
-    backend_.add(a.res2, a.res2, a.h1);
-    backend_.layernorm_forward(a.out, a.mean2, a.rstd2, a.res2, p(w.ln2_w), p(w.ln2_b), config_.layer_norm_eps);
+LayerContext SequenceClassifier::layer_context(Arena& saved, const ForwardOptions& o, int off) {
+    return LayerContext{backend_, params_, saved, *tmp_, mask_, o.train, o.seed, o.step, off};
 }
 
 void SequenceClassifier::head_forward(Tensor h, const ForwardOptions& o, int off) {
@@ -314,18 +252,26 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
 
     // Backward buffers: reused by every layer.
     scratch_->reset();
-    const std::int64_t C = config_.hidden_size, I = config_.intermediate_size;
+    const std::int64_t C = config_.hidden_size;
     grad_stream_ = scratch_->alloc(dt, {B_, T_, C}, -1, "d.stream");
     grad_tmp_ = scratch_->alloc(dt, {B_, T_, C}, -1, "d.tmp");
-    grad_ctx_ = scratch_->alloc(dt, {B_, T_, C}, -1, "d.ctx");
-    grad_q_ = scratch_->alloc(dt, {B_, T_, C}, -1, "d.q");
-    grad_k_ = scratch_->alloc(dt, {B_, T_, C}, -1, "d.k");
-    grad_v_ = scratch_->alloc(dt, {B_, T_, C}, -1, "d.v");
-    grad_inter_ = scratch_->alloc(dt, {B_, T_, I}, -1, "d.inter");
 
     const int off = batch.example_offset;
     head_backward(dlogits, o, off);
-    for (int l = L - 1; l >= 0; --l) layer_backward(l, la_[static_cast<std::size_t>(l)], o, off);
+    const bool checkpoint = method_.gradient_checkpointing && o.train;
+    for (int l = L - 1; l >= 0; --l) {
+        const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
+        EncoderLayer::Acts& a = la_[static_cast<std::size_t>(l)];
+        tmp_->reset();
+        if (checkpoint) {  // recompute this layer's activations from its input, same dropout keys
+            recompute_->reset();
+            layer.forward(a, a.x, layer_context(*recompute_, o, off));
+            tmp_->reset();
+            layer.backward(a, grad_stream_, layer_context(*recompute_, o, off));
+        } else {
+            layer.backward(a, grad_stream_, layer_context(*acts_, o, off));
+        }
+    }
 
     // embeddings: grad_stream_ holds d(embeddings.out)
     Tensor d = grad_stream_;
@@ -355,26 +301,6 @@ void SequenceClassifier::head_backward(Tensor dlogits, const ForwardOptions& o, 
         backend_.dropout_backward(d1, d1, pd, key(o, L, kHeadFirst), off);
     }
     backend_.first_token_backward(grad_stream_, d1, false);
-}
-
-void SequenceClassifier::layer_backward(int l, const LayerActs& a, const ForwardOptions& o, int off) {
-    const LayerWeights& w = layers_[static_cast<std::size_t>(l)];
-    Tensor G = grad_stream_, D = grad_tmp_;  // G: d(out) in, d(x) out
-    backend_.layernorm_backward(D, g(w.ln2_w), g(w.ln2_b), G, a.res2, p(w.ln2_w), a.mean2, a.rstd2, false);
-    backend_.copy(G, D);  // residual: d(h1) starts as d(res2)
-    backend_.dropout_backward(D, D, drop(o, config_.hidden_dropout), key(o, l, kFfnOut), off);
-    backend_.linear_backward(grad_inter_, g(w.f_w), g(w.f_b), D, a.act, p(w.f_w), false);
-    backend_.gelu_backward(grad_inter_, grad_inter_, a.pre);
-    backend_.linear_backward(G, g(w.i_w), g(w.i_b), grad_inter_, a.h1, p(w.i_w), true);
-    backend_.layernorm_backward(D, g(w.ln1_w), g(w.ln1_b), G, a.res1, p(w.ln1_w), a.mean1, a.rstd1, false);
-    backend_.copy(G, D);  // residual: d(x) starts as d(res1)
-    backend_.dropout_backward(D, D, drop(o, config_.hidden_dropout), key(o, l, kAttnOut), off);
-    backend_.linear_backward(grad_ctx_, g(w.o_w), g(w.o_b), D, a.ctx, p(w.o_w), false);
-    backend_.attention_backward(grad_q_, grad_k_, grad_v_, grad_ctx_, a.q, a.k, a.v, a.probs, config_.num_heads,
-                                drop(o, config_.attention_dropout), key(o, l, kAttnProbs), off);
-    backend_.linear_backward(G, g(w.q_w), g(w.q_b), grad_q_, a.x, p(w.q_w), true);
-    backend_.linear_backward(G, g(w.k_w), g(w.k_b), grad_k_, a.x, p(w.k_w), true);
-    backend_.linear_backward(G, g(w.v_w), g(w.v_b), grad_v_, a.x, p(w.v_w), true);
 }
 
 }  // namespace meft

@@ -13,7 +13,9 @@
 #include "core/backend.h"
 #include "model/batch.h"
 #include "model/config.h"
+#include "model/encoder_layer.h"
 #include "model/params.h"
+#include "peft/method.h"
 
 namespace meft {
 
@@ -25,9 +27,12 @@ struct ForwardOptions {
 
 class SequenceClassifier {
 public:
-    SequenceClassifier(ModelConfig config, Backend& backend, DType dtype);
+    // Declares the backbone's and the method's parameters and marks which train; weights are
+    // allocated on init_weights() (or by the checkpoint loader).
+    SequenceClassifier(ModelConfig config, Backend& backend, DType dtype, MethodConfig method = {});
 
     const ModelConfig& config() const { return config_; }
+    const MethodConfig& method() const { return method_; }
     ParameterStore& params() { return params_; }
     const ParameterStore& params() const { return params_; }
     Backend& backend() { return backend_; }
@@ -41,9 +46,10 @@ public:
         config_.classifier_dropout = -1;
     }
 
-    // N(0, initializer_range) weights, zero biases, unit LayerNorm, zero padding rows (HF init).
+    // Every parameter from its Init: N(0, initializer_range) weights, zero biases, unit
+    // LayerNorm, zero padding rows (HF init); method parameters as the method defines.
     void init_weights(std::uint64_t seed);
-    // Re-draw only the named parameters (used for a checkpoint's missing head).
+    // Re-draw only the named parameters (a checkpoint's missing head, a method's parameters).
     void init_parameters(const std::vector<std::string>& names, std::uint64_t seed);
 
     // Forward pass; returns logits [B,K] (device tensor, valid until the next forward).
@@ -56,20 +62,13 @@ public:
     Arena& activations() { return *acts_; }
 
 private:
-    struct LayerWeights {
-        int q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b;
-    };
-    struct LayerActs {  // what one layer keeps for backward
-        Tensor x, q, k, v, probs, ctx, res1, mean1, rstd1, h1, pre, act, res2, mean2, rstd2, out;
-    };
     struct HeadActs {
         Tensor cls, a, b, c, logits, losses, probs;  // BERT: a=pooler pre-act, b=tanh, c=dropped
     };
 
     void declare_parameters();
     void upload_inputs(const HostBatch& batch);
-    void layer_forward(int l, LayerActs& a, Tensor x, const ForwardOptions& o, int off);
-    void layer_backward(int l, const LayerActs& a, const ForwardOptions& o, int off);
+    LayerContext layer_context(Arena& saved, const ForwardOptions& o, int off);
     void head_forward(Tensor h, const ForwardOptions& o, int off);
     void head_backward(Tensor dlogits, const ForwardOptions& o, int off);
     Tensor p(int i) const { return params_.value(i); }
@@ -78,22 +77,25 @@ private:
     double drop(const ForwardOptions& o, double p) const { return o.train ? p : 0.0; }
 
     ModelConfig config_;
+    MethodConfig method_;
     Backend& backend_;
     ParameterStore params_;
     std::unique_ptr<Arena> acts_;     // saved activations of the current step
     std::unique_ptr<Arena> scratch_;  // backward's activation gradients
+    std::unique_ptr<Arena> tmp_;      // one layer's temporaries
+    std::unique_ptr<Arena> recompute_;  // gradient checkpointing: one layer's recomputed activations
 
     int wte_, wpe_, wtt_, emb_ln_w_, emb_ln_b_;
-    std::vector<LayerWeights> layers_;
+    std::vector<EncoderLayer> layers_;
     int pool_w_ = -1, pool_b_ = -1, cls_w_, cls_b_, dense_w_ = -1, dense_b_ = -1;
 
     // current step's inputs and activations
     int B_ = 0, T_ = 0;
     Tensor ids_, pos_, types_, mask_, labels_, targets_;
     Tensor emb_sum_, emb_mean_, emb_rstd_;
-    std::vector<LayerActs> la_;
+    std::vector<EncoderLayer::Acts> la_;  // with checkpointing only .x (the layer input) is kept
     HeadActs head_;
-    Tensor grad_stream_, grad_tmp_, grad_ctx_, grad_q_, grad_k_, grad_v_, grad_inter_;  // backward buffers
+    Tensor grad_stream_, grad_tmp_;  // backward: the residual stream's gradient and one temporary
 };
 
 }  // namespace meft

@@ -105,6 +105,9 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     if (t.max_length < t.min_length) task.fail(task.key("max_length"), "must be >= min_length");
     task.finish("name, num_labels, train_examples, dev_examples, min_length, max_length, seed");
 
+    top.has("method");  // validated by parse_method, which names its own keys
+    if (j.is_object() && j.contains("method")) e.method = parse_method(j["method"], where);
+
     Section tr = top.child("training");
     TrainConfig& c = e.train;
     c.learning_rate = tr.number("learning_rate", c.learning_rate, 0.0, 10.0);
@@ -138,7 +141,7 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     if (e.save_model && e.output_dir.empty()) out.fail("'output.save_model'", "needs 'output.dir'");
     out.finish("dir, save_model");
 
-    top.finish("name, backbone, task, training, output");
+    top.finish("name, backbone, task, method, training, output");
     return e;
 }
 

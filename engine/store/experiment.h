@@ -10,6 +10,7 @@
 
 #include "data/toy_task.h"
 #include "model/config.h"
+#include "peft/method.h"
 #include "train/trainer.h"
 
 namespace meft {
@@ -31,6 +32,7 @@ struct Experiment {
     std::filesystem::path file;     // where it was read from ("" when built in code)
     BackboneSpec backbone;
     TaskSpec task;
+    MethodConfig method;
     TrainConfig train;
     std::optional<double> dropout;  // overrides the backbone's hidden/attention/classifier dropout
     DType dtype = DType::F32;

@@ -1,0 +1,210 @@
+#include "model/encoder_layer.h"
+
+namespace meft {
+
+namespace {
+// Dropout positions inside a layer (low byte of the Philox site id).
+enum Position {
+    kAttnProbs = 0, kAttnOut = 1, kFfnOut = 2,
+    kLoraFirst = 3,  // + slot: query, key, value, attention_output, ffn_in, ffn_out
+    kAdapterAttn = 9, kAdapterFfn = 10, kAdapterPar = 11,
+};
+enum Slot { kQ = 0, kK, kV, kO, kFin, kFout };
+const char* kSiteNames[6] = {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"};
+}  // namespace
+
+EncoderLayer::EncoderLayer(int index, const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
+                           const std::string& prefix)
+    : index_(index), cfg_(cfg), method_(method) {
+    const int C = cfg.hidden_size, I = cfg.intermediate_size;
+    const std::string s = prefix + "encoder.layer." + std::to_string(index) + ".";
+    const Init w_init = Init::normal(cfg.initializer_range);
+    auto lin = [&](Linear& l, const std::string& n, int out, int in, int slot) {
+        l.w = ps.declare(s + n + ".weight", {out, in}, w_init);
+        l.b = ps.declare(s + n + ".bias", {out}, Init::zeros());
+        l.site = kLoraFirst + slot;
+        if (method.lora_on(kSiteNames[slot])) l.lora = declare_lora(ps, s + n, in, out, method.lora);
+    };
+    lin(q_, "attention.self.query", C, C, kQ);
+    lin(k_, "attention.self.key", C, C, kK);
+    lin(v_, "attention.self.value", C, C, kV);
+    lin(o_, "attention.output.dense", C, C, kO);
+    ln1_w_ = ps.declare(s + "attention.output.LayerNorm.weight", {C}, Init::ones());
+    ln1_b_ = ps.declare(s + "attention.output.LayerNorm.bias", {C}, Init::zeros());
+    lin(fin_, "intermediate.dense", I, C, kFin);
+    lin(fout_, "output.dense", C, I, kFout);
+    ln2_w_ = ps.declare(s + "output.LayerNorm.weight", {C}, Init::ones());
+    ln2_b_ = ps.declare(s + "output.LayerNorm.bias", {C}, Init::zeros());
+    if (method.ia3()) {  // names as in HF PEFT's (IA)3
+        ia3_k_ = ps.declare(s + "attention.self.key.ia3_l", {C}, Init::ones(), true);
+        ia3_v_ = ps.declare(s + "attention.self.value.ia3_l", {C}, Init::ones(), true);
+        ia3_ff_ = ps.declare(s + "output.dense.ia3_l", {I}, Init::ones(), true);
+    }
+    if (method.adapter_after_attention())
+        adapter_attn_ = declare_adapter(ps, s + "attention.output.adapter", C, method.adapter);
+    if (method.adapter_after_ffn()) adapter_ffn_ = declare_adapter(ps, s + "output.adapter", C, method.adapter);
+    if (method.parallel_ffn_adapter())
+        adapter_par_ = declare_adapter(ps, s + "output.parallel_adapter", C, method.adapter);
+}
+
+PhiloxKey EncoderLayer::key(const LayerContext& c, int position) const {
+    return philox_key(c.seed, c.step, dropout_site(index_, position));
+}
+
+void EncoderLayer::linear_forward(const Linear& l, int slot, Tensor out, Tensor x, Acts& a, const LayerContext& c,
+                                  const char* tag) const {
+    c.be.linear_forward(out, x, c.ps.value(l.w), c.ps.value(l.b));
+    if (l.lora) {
+        const LoraCall call{c.be, c.ps, c.tmp, c.train ? method_.lora.dropout : 0.0, key(c, l.site), c.example_offset};
+        a.lora_xa[slot] = lora_forward(call, l.lora, out, x, c.saved, index_, tag);
+    }
+}
+
+void EncoderLayer::linear_backward(const Linear& l, int slot, Tensor dx, Tensor dout, Tensor x, const Acts& a,
+                                   const LayerContext& c, bool accumulate) const {
+    c.be.linear_backward(dx, c.ps.grad(l.w), c.ps.grad(l.b), dout, x, c.ps.value(l.w), accumulate);
+    if (l.lora) {
+        const LoraCall call{c.be, c.ps, c.tmp, c.train ? method_.lora.dropout : 0.0, key(c, l.site), c.example_offset};
+        lora_backward(call, l.lora, dx, dout, x, a.lora_xa[slot]);
+    }
+}
+
+void EncoderLayer::forward(Acts& a, Tensor x, const LayerContext& c) const {
+    const std::int64_t B = x.dim(0), T = x.dim(1), C = cfg_.hidden_size, I = cfg_.intermediate_size;
+    const DType dt = x.dtype;
+    Arena& S = c.saved;
+    const int l = index_;
+    Backend& be = c.be;
+    auto act = [&](Shape sh, const char* name) { return S.alloc(dt, sh, l, name); };
+    a = Acts{};
+    a.x = x;
+    a.q = act({B, T, C}, "attn.q");
+    a.k = act({B, T, C}, "attn.k");
+    a.v = act({B, T, C}, "attn.v");
+    a.probs = act({B, cfg_.num_heads, T, T}, "attn.probs");
+    a.ctx = act({B, T, C}, "attn.ctx");
+    a.res1 = act({B, T, C}, "attn.residual");
+    a.mean1 = act({B * T}, "attn.ln_mean");
+    a.rstd1 = act({B * T}, "attn.ln_rstd");
+    a.h1 = act({B, T, C}, "attn.out");
+
+    linear_forward(q_, kQ, a.q, x, a, c, "attn.q");
+    if (ia3_k_ >= 0) {  // (IA)3 rescales keys and values
+        a.k_pre = act({B, T, C}, "attn.k_unscaled");
+        a.v_pre = act({B, T, C}, "attn.v_unscaled");
+        linear_forward(k_, kK, a.k_pre, x, a, c, "attn.k");
+        linear_forward(v_, kV, a.v_pre, x, a, c, "attn.v");
+        be.channel_scale_forward(a.k, a.k_pre, c.ps.value(ia3_k_));
+        be.channel_scale_forward(a.v, a.v_pre, c.ps.value(ia3_v_));
+    } else {
+        linear_forward(k_, kK, a.k, x, a, c, "attn.k");
+        linear_forward(v_, kV, a.v, x, a, c, "attn.v");
+    }
+    be.attention_forward(a.ctx, a.probs, a.q, a.k, a.v, c.key_mask, cfg_.num_heads,
+                         c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset);
+    Tensor d = adapter_attn_ ? act({B, T, C}, "attn.dense_out") : a.res1;
+    linear_forward(o_, kO, d, a.ctx, a, c, "attn.out");
+    be.dropout_forward(d, d, p_hidden(c), key(c, kAttnOut), c.example_offset);
+    if (adapter_attn_) {  // sequential adapter with its own skip: d + A(d)
+        a.d = d;
+        a.adapter_attn.inp = d;
+        const AdapterCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
+        adapter_forward(call, adapter_attn_, a.adapter_attn, S, l, "attn.adapter", a.res1, 1.0, false);
+        be.accumulate(a.res1, d);
+    }
+    be.accumulate(a.res1, x);
+    be.layernorm_forward(a.h1, a.mean1, a.rstd1, a.res1, c.ps.value(ln1_w_), c.ps.value(ln1_b_), cfg_.layer_norm_eps);
+
+    a.pre = act({B, T, I}, "ffn.pre_gelu");
+    a.act = act({B, T, I}, "ffn.gelu");
+    a.res2 = act({B, T, C}, "ffn.residual");
+    a.mean2 = act({B * T}, "ffn.ln_mean");
+    a.rstd2 = act({B * T}, "ffn.ln_rstd");
+    a.out = act({B, T, C}, "ffn.out");
+    linear_forward(fin_, kFin, a.pre, a.h1, a, c, "ffn.in");
+    Tensor ffn_in = a.act;
+    if (ia3_ff_ >= 0) {
+        a.act_pre = act({B, T, I}, "ffn.gelu_unscaled");
+        be.gelu_forward(a.act_pre, a.pre);
+        be.channel_scale_forward(a.act, a.act_pre, c.ps.value(ia3_ff_));
+    } else {
+        be.gelu_forward(a.act, a.pre);
+    }
+    Tensor f = adapter_ffn_ ? act({B, T, C}, "ffn.dense_out") : a.res2;
+    linear_forward(fout_, kFout, f, ffn_in, a, c, "ffn.out");
+    be.dropout_forward(f, f, p_hidden(c), key(c, kFfnOut), c.example_offset);
+    if (adapter_ffn_) {
+        a.f = f;
+        a.adapter_ffn.inp = f;
+        const AdapterCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterFfn), c.example_offset};
+        adapter_forward(call, adapter_ffn_, a.adapter_ffn, S, l, "ffn.adapter", a.res2, 1.0, false);
+        be.accumulate(a.res2, f);
+    }
+    if (adapter_par_) {  // parallel to the FFN, reading its input
+        a.adapter_par.inp = a.h1;
+        const AdapterCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
+        adapter_forward(call, adapter_par_, a.adapter_par, S, l, "ffn.parallel_adapter", a.res2, method_.adapter.scaling,
+                        true);
+    }
+    be.accumulate(a.res2, a.h1);
+    be.layernorm_forward(a.out, a.mean2, a.rstd2, a.res2, c.ps.value(ln2_w_), c.ps.value(ln2_b_), cfg_.layer_norm_eps);
+}
+
+void EncoderLayer::backward(const Acts& a, Tensor G, const LayerContext& c) const {
+    Backend& be = c.be;
+    const DType dt = G.dtype;
+    const Shape hs = a.x.shape, is = a.pre.shape;
+    ParameterStore& ps = c.ps;
+    Tensor D = c.tmp.alloc(dt, hs);   // gradient of a residual sum
+    Tensor DI = c.tmp.alloc(dt, is);  // gradient in the FFN's inner width
+
+    // ---- FFN block: G = d(out)
+    be.layernorm_backward(D, ps.grad(ln2_w_), ps.grad(ln2_b_), G, a.res2, ps.value(ln2_w_), a.mean2, a.rstd2, false);
+    be.copy(G, D);  // d(h1) through the residual
+    if (adapter_par_) {
+        const AdapterCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
+        adapter_backward(call, adapter_par_, a.adapter_par, G, D, method_.adapter.scaling);
+    }
+    if (adapter_ffn_) {  // res2 = h1 + f + A(f): d(f) = D + A'(f)^T D
+        const AdapterCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterFfn), c.example_offset};
+        Tensor df = c.tmp.alloc(dt, hs);
+        be.copy(df, D);
+        adapter_backward(call, adapter_ffn_, a.adapter_ffn, df, D, 1.0);
+        D = df;
+    }
+    be.dropout_backward(D, D, p_hidden(c), key(c, kFfnOut), c.example_offset);
+    linear_backward(fout_, kFout, DI, D, a.act, a, c, false);
+    if (ia3_ff_ >= 0) {
+        be.channel_scale_backward(DI, ps.grad(ia3_ff_), DI, a.act_pre, ps.value(ia3_ff_));
+        be.gelu_backward(DI, DI, a.pre);
+    } else {
+        be.gelu_backward(DI, DI, a.pre);
+    }
+    linear_backward(fin_, kFin, G, DI, a.h1, a, c, true);
+
+    // ---- attention block: G = d(h1)
+    Tensor D1 = c.tmp.alloc(dt, hs);
+    be.layernorm_backward(D1, ps.grad(ln1_w_), ps.grad(ln1_b_), G, a.res1, ps.value(ln1_w_), a.mean1, a.rstd1, false);
+    be.copy(G, D1);  // d(x) through the residual
+    if (adapter_attn_) {
+        const AdapterCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
+        Tensor dd = c.tmp.alloc(dt, hs);
+        be.copy(dd, D1);
+        adapter_backward(call, adapter_attn_, a.adapter_attn, dd, D1, 1.0);
+        D1 = dd;
+    }
+    be.dropout_backward(D1, D1, p_hidden(c), key(c, kAttnOut), c.example_offset);
+    Tensor dctx = c.tmp.alloc(dt, hs), dq = c.tmp.alloc(dt, hs), dk = c.tmp.alloc(dt, hs), dv = c.tmp.alloc(dt, hs);
+    linear_backward(o_, kO, dctx, D1, a.ctx, a, c, false);
+    be.attention_backward(dq, dk, dv, dctx, a.q, a.k, a.v, a.probs, cfg_.num_heads,
+                          c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset);
+    if (ia3_k_ >= 0) {
+        be.channel_scale_backward(dk, ps.grad(ia3_k_), dk, a.k_pre, ps.value(ia3_k_));
+        be.channel_scale_backward(dv, ps.grad(ia3_v_), dv, a.v_pre, ps.value(ia3_v_));
+    }
+    linear_backward(q_, kQ, G, dq, a.x, a, c, true);
+    linear_backward(k_, kK, G, dk, a.x, a, c, true);
+    linear_backward(v_, kV, G, dv, a.x, a, c, true);
+}
+
+}  // namespace meft

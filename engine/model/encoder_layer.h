@@ -1,0 +1,75 @@
+// encoder_layer.h — one post-LN transformer encoder layer (BERT / RoBERTa) with the edits a
+// fine-tuning method makes to it: LoRA on any of its six linears, (IA)3 scalings, sequential
+// adapters after attention and/or FFN (Houlsby, Pfeiffer), a parallel FFN adapter.
+//
+//   attention block: q,k,v = x W + b (LoRA, IA3 on k,v) ; ctx = MHSA ; d = Dropout(ctx Wo + bo)
+//                    [d += A_attn(d)] ; h1 = LN1(x + d)
+//   FFN block:       a = GELU(h1 W1 + b1) [* l_ff] ; f = Dropout(a W2 + b2) [f += A_ffn(f)]
+//                    [f += s * A_par(h1)] ; out = LN2(h1 + f)
+//
+// Dropout positions inside a layer (part of every Philox key) are fixed in encoder_layer.cpp.
+#pragma once
+#include <string>
+
+#include "core/arena.h"
+#include "core/backend.h"
+#include "model/config.h"
+#include "model/params.h"
+#include "peft/adapter.h"
+#include "peft/lora.h"
+#include "peft/method.h"
+
+namespace meft {
+
+struct LayerContext {
+    Backend& be;
+    ParameterStore& ps;
+    Arena& saved;           // activations kept for backward
+    Arena& tmp;             // temporaries, reset between layers
+    Tensor key_mask;        // [B,T] I32
+    bool train;
+    std::uint64_t seed;
+    std::uint32_t step;
+    int example_offset;
+};
+
+class EncoderLayer {
+public:
+    EncoderLayer(int index, const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
+                 const std::string& prefix);
+
+    struct Linear {         // a base linear and its optional LoRA
+        int w = -1, b = -1;
+        LoraWeights lora;
+        int site = 0;       // dropout position of the LoRA branch
+    };
+    struct Acts {           // what the layer keeps for backward
+        Tensor x, q, k, v, k_pre, v_pre, probs, ctx, d, res1, mean1, rstd1, h1, pre, act, act_pre, f, res2, mean2,
+            rstd2, out;
+        Tensor lora_xa[6];
+        AdapterActs adapter_attn, adapter_ffn, adapter_par;
+    };
+
+    // x [B,T,C] (kept by reference). Everything else is allocated in ctx.saved, tagged by layer.
+    void forward(Acts& a, Tensor x, const LayerContext& ctx) const;
+    // G [B,T,C]: in d(out), out d(x). Parameter gradients accumulate.
+    void backward(const Acts& a, Tensor G, const LayerContext& ctx) const;
+
+private:
+    void linear_forward(const Linear& l, int slot, Tensor out, Tensor x, Acts& a, const LayerContext& c,
+                        const char* tag) const;
+    void linear_backward(const Linear& l, int slot, Tensor dx, Tensor dout, Tensor x, const Acts& a,
+                         const LayerContext& c, bool accumulate) const;
+    PhiloxKey key(const LayerContext& c, int position) const;
+    double p_hidden(const LayerContext& c) const { return c.train ? cfg_.hidden_dropout : 0.0; }
+
+    int index_;
+    ModelConfig cfg_;
+    MethodConfig method_;
+    Linear q_, k_, v_, o_, fin_, fout_;
+    int ln1_w_, ln1_b_, ln2_w_, ln2_b_;
+    int ia3_k_ = -1, ia3_v_ = -1, ia3_ff_ = -1;
+    AdapterWeights adapter_attn_, adapter_ffn_, adapter_par_;
+};
+
+}  // namespace meft

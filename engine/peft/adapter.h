@@ -1,0 +1,44 @@
+// adapter.h — the bottleneck adapter A(x) = W_up · Dropout(GELU(W_down · x + b_down)) + b_up
+// (Houlsby et al. 2019; MEFT spec §3), used sequentially (x + A(x)), in parallel to a FFN, and as
+// MEFT's reversible F or G.
+#pragma once
+#include <string>
+
+#include "core/backend.h"
+#include "model/params.h"
+#include "peft/method.h"
+
+namespace meft {
+
+struct AdapterWeights {
+    int down_w = -1, down_b = -1, up_w = -1, up_b = -1;
+    explicit operator bool() const { return down_w >= 0; }
+};
+
+// Declares `<prefix>.down.{weight,bias}` [r,C]/[r] and `<prefix>.up.{weight,bias}` [C,r]/[C].
+AdapterWeights declare_adapter(ParameterStore& ps, const std::string& prefix, int C, const AdapterSettings& s);
+
+struct AdapterActs {
+    Tensor inp;   // [N,C] (owned by the caller)
+    Tensor pre;   // [N,r] W_down x + b_down
+    Tensor act;   // [N,r] GELU(pre); dropout is regenerated
+};
+
+struct AdapterCall {
+    Backend& be;
+    ParameterStore& ps;
+    Arena& tmp;              // temporaries, reset by the caller between layers
+    double dropout;
+    PhiloxKey key;
+    int example_offset;
+};
+
+// Allocates acts.pre and acts.act [N,r] in `saved` (kept for backward).
+// out[N,C] = scale * A(inp), or out += scale * A(inp) when `accumulate`.
+void adapter_forward(const AdapterCall& c, const AdapterWeights& w, AdapterActs& a, Arena& saved, int layer,
+                     const std::string& tag, Tensor out, double scale, bool accumulate);
+// dinp[N,C] += (d(scale * A)/d(inp))^T dout; parameter gradients accumulate.
+void adapter_backward(const AdapterCall& c, const AdapterWeights& w, const AdapterActs& a, Tensor dinp, Tensor dout,
+                      double scale);
+
+}  // namespace meft

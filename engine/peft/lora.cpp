@@ -1,0 +1,41 @@
+#include "peft/lora.h"
+
+#include <cmath>
+
+namespace meft {
+
+LoraWeights declare_lora(ParameterStore& ps, const std::string& prefix, int in, int out, const LoraSettings& s) {
+    LoraWeights w;
+    w.a = ps.declare(prefix + ".lora_A.weight", {s.r, in}, Init::uniform(1.0 / std::sqrt(double(in))), true);
+    w.b = ps.declare(prefix + ".lora_B.weight", {out, s.r}, Init::zeros(), true);
+    w.scale = s.alpha / s.r;
+    return w;
+}
+
+Tensor lora_forward(const LoraCall& c, const LoraWeights& w, Tensor out, Tensor x, Arena& saved, int layer,
+                    const std::string& tag) {
+    // Shapes keep the leading [B, T] so dropout sees examples in dimension 0.
+    const std::int64_t r = c.ps.at(w.a).shape[0];
+    Tensor xa = saved.alloc(x.dtype, x.shape.with_last(r), layer, tag + ".lora_xa");
+    Tensor xd = c.tmp.alloc(x.dtype, x.shape), y = c.tmp.alloc(x.dtype, out.shape);
+    c.be.dropout_forward(xd, x, c.dropout, c.key, c.example_offset);
+    c.be.linear_forward(xa, xd, c.ps.value(w.a), Tensor{});
+    c.be.linear_forward(y, xa, c.ps.value(w.b), Tensor{});
+    c.be.axpy(out, y, w.scale);
+    return xa;
+}
+
+void lora_backward(const LoraCall& c, const LoraWeights& w, Tensor dx, Tensor dout, Tensor x, Tensor xa) {
+    Backend& be = c.be;
+    Tensor g = c.tmp.alloc(dout.dtype, dout.shape), dxa = c.tmp.alloc(dout.dtype, xa.shape);
+    Tensor xd = c.tmp.alloc(dout.dtype, x.shape), dxd = c.tmp.alloc(dout.dtype, x.shape);
+    be.copy(g, dout);
+    be.scale(g, w.scale);                                                        // d(branch) = scale * dout
+    be.linear_backward(dxa, c.ps.grad(w.b), Tensor{}, g, xa, c.ps.value(w.b), false);
+    be.dropout_forward(xd, x, c.dropout, c.key, c.example_offset);  // regenerate Dropout(x)
+    be.linear_backward(dxd, c.ps.grad(w.a), Tensor{}, dxa, xd, c.ps.value(w.a), false);
+    be.dropout_backward(dxd, dxd, c.dropout, c.key, c.example_offset);
+    be.accumulate(dx, dxd);
+}
+
+}  // namespace meft

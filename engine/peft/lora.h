@@ -1,0 +1,38 @@
+// lora.h — LoRA (Hu et al. 2021) on a linear layer: out += (alpha / r) · B · A · Dropout(x), with
+// A [r, IN] drawn U(-1/sqrt(IN), 1/sqrt(IN)) and B [OUT, r] zero, so training starts exactly at the
+// backbone (Hugging Face PEFT's defaults).
+#pragma once
+#include <string>
+
+#include "core/backend.h"
+#include "model/params.h"
+#include "peft/method.h"
+
+namespace meft {
+
+struct LoraWeights {
+    int a = -1, b = -1;
+    double scale = 0;  // alpha / r
+    explicit operator bool() const { return a >= 0; }
+};
+
+// Declares `<prefix>.lora_A.weight` [r, in] and `<prefix>.lora_B.weight` [out, r] (HF PEFT names).
+LoraWeights declare_lora(ParameterStore& ps, const std::string& prefix, int in, int out, const LoraSettings& s);
+
+struct LoraCall {
+    Backend& be;
+    ParameterStore& ps;
+    Arena& tmp;              // temporaries, reset by the caller between layers
+    double dropout;
+    PhiloxKey key;
+    int example_offset;
+};
+
+// out[N,OUT] += scale · (Dropout(x) A^T) B^T. Returns xa = Dropout(x) A^T [N,r], allocated in
+// `saved` for backward.
+Tensor lora_forward(const LoraCall& c, const LoraWeights& w, Tensor out, Tensor x, Arena& saved, int layer,
+                    const std::string& tag);
+// dx += the LoRA branch's input gradient; dA and dB accumulate.
+void lora_backward(const LoraCall& c, const LoraWeights& w, Tensor dx, Tensor dout, Tensor x, Tensor xa);
+
+}  // namespace meft

@@ -1,0 +1,50 @@
+// method.h — a fine-tuning method as an edit of the backbone: which parameters it adds, which
+// parameters train, and how the layer computes. Names, knobs and defaults: docs/methods.md.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace meft {
+
+enum class MethodKind { Full, BitFit, LoRA, Houlsby, Pfeiffer, Parallel, IA3 };
+
+struct LoraSettings {
+    int r = 8;
+    double alpha = 16;          // the update is scaled by alpha / r
+    double dropout = 0.1;       // on the LoRA branch's input
+    // among query, key, value, attention_output, ffn_in, ffn_out
+    std::vector<std::string> targets = {"query", "value"};
+    bool targets_site(const std::string& site) const;
+};
+
+struct AdapterSettings {
+    int bottleneck = 64;        // r: W_down is [r, C], W_up is [C, r]
+    double init_std = 0.02;     // N(0, std^2) for both projections (biases zero), as MEFT's adapters
+    bool zero_init_up = false;  // W_up = 0: the edited model starts exactly at the backbone
+    double scaling = 1.0;       // parallel adapters: output multiplied by this (He et al. use 4)
+};
+
+struct MethodConfig {
+    MethodKind kind = MethodKind::Full;
+    LoraSettings lora;
+    AdapterSettings adapter;
+    bool gradient_checkpointing = false;  // keep only each layer's input; recompute in backward
+
+    std::string name() const;
+    // Houlsby: after attention and FFN; Pfeiffer: after FFN; sequential (own skip).
+    bool adapter_after_attention() const { return kind == MethodKind::Houlsby; }
+    bool adapter_after_ffn() const { return kind == MethodKind::Houlsby || kind == MethodKind::Pfeiffer; }
+    bool parallel_ffn_adapter() const { return kind == MethodKind::Parallel; }
+    bool lora_on(const std::string& site) const { return kind == MethodKind::LoRA && lora.targets_site(site); }
+    bool ia3() const { return kind == MethodKind::IA3; }
+    // Whether a backbone parameter (HF name) trains under this method. Added parameters always train.
+    bool backbone_trainable(const std::string& name) const;
+};
+
+// `where` names the file and key path for error messages.
+MethodConfig parse_method(const nlohmann::json& j, const std::string& where);
+std::vector<std::string> method_names();
+
+}  // namespace meft
