@@ -33,6 +33,8 @@ void print_table(const Experiment& e, const SequenceClassifier& m, const TrainRe
                   100.0 * double(m.params().count(true)) / double(m.params().count(false)));
     row("trainable / all params", buf);
     row("method", m.method().name() + (m.method().gradient_checkpointing ? " + checkpointing" : ""));
+    std::snprintf(buf, sizeof buf, "%.3g", r.start_deviation);
+    row("starting-point deviation", buf);
     row("task", e.task.name + " (" + std::to_string(c.num_labels()) + " labels)");
     row("steps", std::to_string(r.steps) + (r.stopped ? " (stopped)" : ""));
     std::snprintf(buf, sizeof buf, "%.4f -> %.4f", r.first_loss, r.final_loss);
@@ -51,6 +53,8 @@ void write_results(const std::filesystem::path& file, const Experiment& e, const
     nlohmann::json j;
     j["experiment"] = e.name;
     j["steps"] = r.steps;
+    j["method"] = e.method.name();
+    j["starting_point_deviation"] = r.start_deviation;
     j["stopped"] = r.stopped;
     j["train_loss_first"] = r.first_loss;
     j["train_loss_last"] = r.final_loss;

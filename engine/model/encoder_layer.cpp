@@ -54,7 +54,7 @@ PhiloxKey EncoderLayer::key(const LayerContext& c, int position) const {
 void EncoderLayer::linear_forward(const Linear& l, int slot, Tensor out, Tensor x, Acts& a, const LayerContext& c,
                                   const char* tag) const {
     c.be.linear_forward(out, x, c.ps.value(l.w), c.ps.value(l.b));
-    if (l.lora) {
+    if (l.lora && !c.backbone_only) {
         const LoraCall call{c.be, c.ps, c.tmp, c.train ? method_.lora.dropout : 0.0, key(c, l.site), c.example_offset};
         a.lora_xa[slot] = lora_forward(call, l.lora, out, x, c.saved, index_, tag);
     }
@@ -89,7 +89,10 @@ void EncoderLayer::forward(Acts& a, Tensor x, const LayerContext& c) const {
     a.h1 = act({B, T, C}, "attn.out");
 
     linear_forward(q_, kQ, a.q, x, a, c, "attn.q");
-    if (ia3_k_ >= 0) {  // (IA)3 rescales keys and values
+    const bool ia3 = ia3_k_ >= 0 && !c.backbone_only;
+    const bool adapter_attn = adapter_attn_ && !c.backbone_only, adapter_ffn = adapter_ffn_ && !c.backbone_only;
+    const bool adapter_par = adapter_par_ && !c.backbone_only;
+    if (ia3) {  // (IA)3 rescales keys and values
         a.k_pre = act({B, T, C}, "attn.k_unscaled");
         a.v_pre = act({B, T, C}, "attn.v_unscaled");
         linear_forward(k_, kK, a.k_pre, x, a, c, "attn.k");
@@ -102,10 +105,10 @@ void EncoderLayer::forward(Acts& a, Tensor x, const LayerContext& c) const {
     }
     be.attention_forward(a.ctx, a.probs, a.q, a.k, a.v, c.key_mask, cfg_.num_heads,
                          c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset);
-    Tensor d = adapter_attn_ ? act({B, T, C}, "attn.dense_out") : a.res1;
+    Tensor d = adapter_attn ? act({B, T, C}, "attn.dense_out") : a.res1;
     linear_forward(o_, kO, d, a.ctx, a, c, "attn.out");
     be.dropout_forward(d, d, p_hidden(c), key(c, kAttnOut), c.example_offset);
-    if (adapter_attn_) {  // sequential adapter with its own skip: d + A(d)
+    if (adapter_attn) {  // sequential adapter with its own skip: d + A(d)
         a.d = d;
         a.adapter_attn.inp = d;
         const AdapterCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
@@ -123,24 +126,24 @@ void EncoderLayer::forward(Acts& a, Tensor x, const LayerContext& c) const {
     a.out = act({B, T, C}, "ffn.out");
     linear_forward(fin_, kFin, a.pre, a.h1, a, c, "ffn.in");
     Tensor ffn_in = a.act;
-    if (ia3_ff_ >= 0) {
+    if (ia3) {
         a.act_pre = act({B, T, I}, "ffn.gelu_unscaled");
         be.gelu_forward(a.act_pre, a.pre);
         be.channel_scale_forward(a.act, a.act_pre, c.ps.value(ia3_ff_));
     } else {
         be.gelu_forward(a.act, a.pre);
     }
-    Tensor f = adapter_ffn_ ? act({B, T, C}, "ffn.dense_out") : a.res2;
+    Tensor f = adapter_ffn ? act({B, T, C}, "ffn.dense_out") : a.res2;
     linear_forward(fout_, kFout, f, ffn_in, a, c, "ffn.out");
     be.dropout_forward(f, f, p_hidden(c), key(c, kFfnOut), c.example_offset);
-    if (adapter_ffn_) {
+    if (adapter_ffn) {
         a.f = f;
         a.adapter_ffn.inp = f;
         const AdapterCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterFfn), c.example_offset};
         adapter_forward(call, adapter_ffn_, a.adapter_ffn, S, l, "ffn.adapter", a.res2, 1.0, false);
         be.accumulate(a.res2, f);
     }
-    if (adapter_par_) {  // parallel to the FFN, reading its input
+    if (adapter_par) {  // parallel to the FFN, reading its input
         a.adapter_par.inp = a.h1;
         const AdapterCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
         adapter_forward(call, adapter_par_, a.adapter_par, S, l, "ffn.parallel_adapter", a.res2, method_.adapter.scaling,

@@ -31,6 +31,7 @@ struct LayerContext {
     std::uint64_t seed;
     std::uint32_t step;
     int example_offset;
+    bool backbone_only = false;  // skip the method's edits: the backbone's own function
 };
 
 class EncoderLayer {

@@ -164,12 +164,14 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
             x = a.out;
         }
     }
+    last_hidden_ = x;
     head_forward(x, o, off);
     return head_.logits;
 }
 
 LayerContext SequenceClassifier::layer_context(Arena& saved, const ForwardOptions& o, int off) {
-    return LayerContext{backend_, params_, saved, *tmp_, mask_, o.train, o.seed, o.step, off};
+    MEFT_CHECK(!(o.backbone_only && o.train), "backbone_only is for inference");
+    return LayerContext{backend_, params_, saved, *tmp_, mask_, o.train, o.seed, o.step, off, o.backbone_only};
 }
 
 void SequenceClassifier::head_forward(Tensor h, const ForwardOptions& o, int off) {

@@ -23,6 +23,7 @@ struct ForwardOptions {
     bool train = false;          // dropout on, activations kept for backward
     std::uint64_t seed = 0;      // dropout stream
     std::uint32_t step = 0;      // optimizer step: part of every dropout key
+    bool backbone_only = false;  // skip the method's edits (inference only): the backbone's function
 };
 
 class SequenceClassifier {
@@ -58,6 +59,8 @@ public:
     // Returns the sum of the batch's per-example losses.
     double forward_backward(const HostBatch& batch, const ForwardOptions& opts, double loss_scale);
     std::vector<double> logits_to_host(Tensor logits);
+    // The encoder's output [B,T,C] of the last forward (valid until the next forward).
+    Tensor last_hidden() const { return last_hidden_; }
 
     Arena& activations() { return *acts_; }
 
@@ -92,7 +95,7 @@ private:
     // current step's inputs and activations
     int B_ = 0, T_ = 0;
     Tensor ids_, pos_, types_, mask_, labels_, targets_;
-    Tensor emb_sum_, emb_mean_, emb_rstd_;
+    Tensor emb_sum_, emb_mean_, emb_rstd_, last_hidden_;
     std::vector<EncoderLayer::Acts> la_;  // with checkpointing only .x (the layer input) is kept
     HeadActs head_;
     Tensor grad_stream_, grad_tmp_;  // backward: the residual stream's gradient and one temporary

@@ -32,6 +32,24 @@ int total_steps_for(const TrainConfig& cfg, std::size_t n) {
     return static_cast<int>(per_epoch) * cfg.epochs;
 }
 
+double starting_point_deviation(SequenceClassifier& model, const HostBatch& batch) {
+    auto hidden = [&](bool backbone_only) {
+        ForwardOptions o;
+        o.backbone_only = backbone_only;
+        model.forward(batch, o);
+        return model.logits_to_host(model.last_hidden());  // [B*T*C] as doubles
+    };
+    const std::vector<double> edited = hidden(false), base = hidden(true);
+    const std::size_t C = static_cast<std::size_t>(model.config().hidden_size);
+    double diff = 0, norm = 0;
+    for (std::size_t i = 0; i < base.size(); ++i) {
+        if (!batch.attention_mask[i / C]) continue;
+        diff += (edited[i] - base[i]) * (edited[i] - base[i]);
+        norm += base[i] * base[i];
+    }
+    return norm > 0 ? std::sqrt(diff / norm) : 0.0;
+}
+
 std::vector<double> predict_logits(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size,
                                    int max_seq_length) {
     // Sort by length so batches carry little padding; results go back to input order.
@@ -103,6 +121,13 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
     ParameterStore& ps = model.params();
 
     TrainResult res;
+    {  // the method's starting point, on the first evaluation batch
+        const std::vector<Example>& probe = data.dev.empty() ? data.train : data.dev;
+        std::vector<std::size_t> idx;
+        for (std::size_t i = 0; i < probe.size() && i < static_cast<std::size_t>(cfg.eval_batch_size); ++i) idx.push_back(i);
+        res.start_deviation = starting_point_deviation(
+            model, make_batch(probe, idx, model.config().pad_token_id, cfg.max_seq_length));
+    }
     std::vector<double> losses;
     std::int64_t tokens = 0;
     const auto t0 = Clock::now();

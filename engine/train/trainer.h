@@ -44,6 +44,7 @@ struct EvalReport {
 
 struct TrainResult {
     int steps = 0;
+    double start_deviation = 0;              // starting_point_deviation on the first evaluation batch
     double first_loss = 0, final_loss = 0;   // mean over the first / last 10% of steps (at least one)
     EvalReport final_eval;
     double elapsed_s = 0;
@@ -60,6 +61,11 @@ public:
 };
 
 int total_steps_for(const TrainConfig& cfg, std::size_t train_examples);
+
+// How far the method's edits move the model at its current weights:
+// ||h_method - h_backbone|| / ||h_backbone|| over the encoder outputs of the batch's real tokens
+// (eval mode). 0 for methods that start exactly at the backbone (LoRA, (IA)3, zero-init adapters).
+double starting_point_deviation(SequenceClassifier& model, const HostBatch& batch);
 
 // Logits for every example, in order (eval mode).
 std::vector<double> predict_logits(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size,
