@@ -149,6 +149,14 @@ public:
     void accumulate(meft::Tensor d, meft::Tensor s) override { run("accumulate", [&] { in_.accumulate(d, s); }); }
     void axpy(meft::Tensor d, meft::Tensor s, double a) override { run("axpy", [&] { in_.axpy(d, s, a); }); }
     void add(meft::Tensor o, meft::Tensor a, meft::Tensor b) override { run("add", [&] { in_.add(o, a, b); }); }
+    void coupling_forward(meft::Tensor s, meft::Tensor r, meft::Tensor f, int m) override {
+        run("coupling_forward", [&] { in_.coupling_forward(s, r, f, m); });
+    }
+    void coupling_inverse(meft::Tensor s, meft::Tensor r, meft::Tensor f, int m) override {
+        run("coupling_inverse", [&] { in_.coupling_inverse(s, r, f, m); });
+    }
+    void stream_read(meft::Tensor o, meft::Tensor s) override { run("stream_read", [&] { in_.stream_read(o, s); }); }
+    void stream_write(meft::Tensor s, meft::Tensor i) override { run("stream_write", [&] { in_.stream_write(s, i); }); }
     void channel_scale_forward(meft::Tensor o, meft::Tensor i, meft::Tensor s) override {
         run("channel_scale_forward", [&] { in_.channel_scale_forward(o, i, s); });
     }

@@ -19,6 +19,14 @@
 
 namespace meft {
 
+constexpr int kStreamFractionBits = 40;  // I64 streams: 2^-40 resolution, |value| < 2^23
+
+// Packed remainders of a division by m: 1, 2, 4 or 8 bits each.
+constexpr int remainder_bits(int m) { return m <= 2 ? 1 : m <= 4 ? 2 : m <= 16 ? 4 : 8; }
+constexpr std::int64_t remainder_bytes(std::int64_t n, int m) {
+    return m <= 1 ? 0 : (n * remainder_bits(m) + 7) / 8;
+}
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -96,6 +104,18 @@ public:
     // preds[B,1], targets[B] (floating): losses = (preds - targets)^2
     virtual void mse_forward(Tensor losses, Tensor preds, Tensor targets) = 0;
     virtual void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale) = 0;
+
+    // ---- reversible coupling (MEFT) ------------------------------------------------------------
+    // A stream is I64 fixed point (value = X * 2^-kStreamFractionBits), exactly invertible, or
+    // F64 (value = X), invertible up to rounding. f is in the compute dtype, same element count.
+    // Forward, in place: x <- x / m + f. For I64: x <- floor(x / m) + round(f * 2^bits), and the
+    // remainder x - m*floor(x/m) in [0, m) goes to rem (U8, remainder_bytes(n, m) bytes, packed
+    // remainder_bits(m) bits each). m = 1 needs no rem (pass an empty tensor).
+    virtual void coupling_forward(Tensor stream, Tensor rem, Tensor f, int m) = 0;
+    // Inverse, in place: x <- m * (x - f) + rem, recovering the forward's input bit for bit (I64).
+    virtual void coupling_inverse(Tensor stream, Tensor rem, Tensor f, int m) = 0;
+    virtual void stream_read(Tensor out, Tensor stream) = 0;   // compute-dtype value of a stream
+    virtual void stream_write(Tensor stream, Tensor in) = 0;   // stream <- value (rounded for I64)
 
     // ---- optimizer --------------------------------------------------------------------------------
     // PyTorch AdamW: p *= 1 - lr*wd; m,v updated; p -= lr/(1-b1^t) * m / (sqrt(v/(1-b2^t)) + eps)

@@ -609,6 +609,48 @@ public:
     void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale) override {
         dispatch(preds, [&](auto ops) { ops.get().mse_backward(dpreds, preds, targets, scale); });
     }
+    void coupling_forward(Tensor stream, Tensor rem, Tensor f, int m) override {
+        coupling(stream, rem, f, m, false);
+    }
+    void coupling_inverse(Tensor stream, Tensor rem, Tensor f, int m) override {
+        coupling(stream, rem, f, m, true);
+    }
+    void stream_read(Tensor out, Tensor stream) override {
+        MEFT_CHECK(out.numel() == stream.numel(), "stream_read: sizes differ");
+        dispatch(out, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            T* o = out.ptr<T>();
+            const std::int64_t n = out.numel();
+            if (stream.dtype == DType::F64) {
+                const double* x = stream.ptr<double>();
+                pool_.parallel_for(n, [&](std::int64_t i0, std::int64_t i1) {
+                    for (std::int64_t i = i0; i < i1; ++i) o[i] = T(x[i]);
+                }, 4096);
+            } else {
+                const std::int64_t* x = stream.ptr<std::int64_t>();
+                const double s = std::ldexp(1.0, -kStreamFractionBits);
+                pool_.parallel_for(n, [&](std::int64_t i0, std::int64_t i1) {
+                    for (std::int64_t i = i0; i < i1; ++i) o[i] = T(double(x[i]) * s);
+                }, 4096);
+            }
+        });
+    }
+    void stream_write(Tensor stream, Tensor in) override {
+        MEFT_CHECK(in.numel() == stream.numel(), "stream_write: sizes differ");
+        dispatch(in, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            const T* v = in.ptr<T>();
+            const std::int64_t n = in.numel();
+            if (stream.dtype == DType::F64) {
+                double* x = stream.ptr<double>();
+                for (std::int64_t i = 0; i < n; ++i) x[i] = double(v[i]);
+            } else {
+                std::int64_t* x = stream.ptr<std::int64_t>();
+                for (std::int64_t i = 0; i < n; ++i) x[i] = to_fixed(double(v[i]));
+            }
+        });
+    }
+
     void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double b1, double b2, double eps,
                       double wd, int step) override {
         same(param, grad, "adamw_update");
@@ -616,6 +658,51 @@ public:
     }
 
 private:
+    static std::int64_t to_fixed(double v) {
+        const double scaled = std::ldexp(v, kStreamFractionBits);
+        if (!(std::abs(scaled) < 9.2e18)) throw Error("MEFT stream value " + std::to_string(v) + " outside the fixed-point range");
+        return std::llround(scaled);
+    }
+
+    // Shared body of coupling_forward / coupling_inverse (see backend.h).
+    void coupling(Tensor stream, Tensor rem, Tensor f, int m, bool inverse) {
+        MEFT_CHECK(m >= 1 && m <= 256, "coupling divisor out of range");
+        MEFT_CHECK(stream.numel() == f.numel(), "coupling: sizes differ");
+        dispatch(f, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            const T* fv = f.ptr<T>();
+            const std::int64_t n = f.numel();
+            if (stream.dtype == DType::F64) {
+                double* x = stream.ptr<double>();
+                const double dm = m;
+                for (std::int64_t i = 0; i < n; ++i) x[i] = inverse ? (x[i] - double(fv[i])) * dm : x[i] / dm + double(fv[i]);
+                return;
+            }
+            MEFT_CHECK(stream.dtype == DType::I64, "coupling: streams are I64 or F64");
+            std::int64_t* x = stream.ptr<std::int64_t>();
+            std::uint8_t* r = (m > 1 && rem.data) ? rem.ptr_u8() : nullptr;  // none: vanilla layers discard it
+            const int bits = remainder_bits(m), per_byte = 8 / bits;
+            const std::uint8_t mask = static_cast<std::uint8_t>((1u << bits) - 1u);
+            // Whole bytes of packed remainders per task, so no two tasks write one byte.
+            const std::int64_t chunk = 4096 * per_byte;
+            pool_.parallel_for((n + chunk - 1) / chunk, [&](std::int64_t c0, std::int64_t c1) {
+                for (std::int64_t i = c0 * chunk; i < std::min(n, c1 * chunk); ++i) {
+                    const std::int64_t q = to_fixed(double(fv[i]));
+                    const std::int64_t byte = i / per_byte, shift = (i % per_byte) * bits;
+                    if (!inverse) {
+                        std::int64_t d = x[i] / m, rr = x[i] % m;
+                        if (rr < 0) rr += m, d -= 1;  // floor division
+                        x[i] = d + q;
+                        if (r) r[byte] = static_cast<std::uint8_t>((r[byte] & ~(mask << shift)) | (rr << shift));
+                    } else {
+                        const std::int64_t rr = r ? (r[byte] >> shift) & mask : 0;
+                        x[i] = (x[i] - q) * m + rr;
+                    }
+                }
+            });
+        });
+    }
+
     template <typename T> struct Handle {
         using Scalar = T;
         Ops<T>* ops;

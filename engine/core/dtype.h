@@ -1,6 +1,7 @@
 // dtype.h — element types the engine stores and computes in.
 // F32 is the compute type; F64 runs the same CPU kernels for gradient checks; F16/BF16 appear
-// only in checkpoint files and are widened on load; I32 holds token ids and labels.
+// only in checkpoint files and are widened on load; I32 holds token ids and labels; I64 holds
+// MEFT's fixed-point streams and U8 their packed division remainders.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -9,7 +10,7 @@
 
 namespace meft {
 
-enum class DType : std::uint8_t { F32, F64, F16, BF16, I32, I64 };
+enum class DType : std::uint8_t { F32, F64, F16, BF16, I32, I64, U8 };
 
 constexpr std::size_t dtype_size(DType t) {
     switch (t) {
@@ -19,6 +20,7 @@ constexpr std::size_t dtype_size(DType t) {
         case DType::BF16: return 2;
         case DType::I32: return 4;
         case DType::I64: return 8;
+        case DType::U8: return 1;
     }
     return 0;
 }
@@ -32,6 +34,7 @@ constexpr std::string_view dtype_name(DType t) {
         case DType::BF16: return "BF16";
         case DType::I32: return "I32";
         case DType::I64: return "I64";
+        case DType::U8: return "U8";
     }
     return "?";
 }

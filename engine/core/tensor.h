@@ -61,6 +61,10 @@ struct Tensor {
         MEFT_CHECK(dtype == dtype_of<T>(), "tensor dtype mismatch");
         return static_cast<T*>(data);
     }
+    std::uint8_t* ptr_u8() const {
+        MEFT_CHECK(dtype == DType::U8, "tensor is not U8");
+        return static_cast<std::uint8_t*>(data);
+    }
     // The same memory seen with another shape of equal element count.
     Tensor view(Shape s) const {
         MEFT_CHECK(s.numel() == numel(), "view " + s.str() + " of tensor " + shape.str());

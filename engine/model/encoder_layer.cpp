@@ -69,14 +69,13 @@ void EncoderLayer::linear_backward(const Linear& l, int slot, Tensor dx, Tensor 
     }
 }
 
-void EncoderLayer::forward(Acts& a, Tensor x, const LayerContext& c) const {
-    const std::int64_t B = x.dim(0), T = x.dim(1), C = cfg_.hidden_size, I = cfg_.intermediate_size;
+void EncoderLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) const {
+    const std::int64_t B = x.dim(0), T = x.dim(1), C = cfg_.hidden_size;
     const DType dt = x.dtype;
     Arena& S = c.saved;
     const int l = index_;
     Backend& be = c.be;
     auto act = [&](Shape sh, const char* name) { return S.alloc(dt, sh, l, name); };
-    a = Acts{};
     a.x = x;
     a.q = act({B, T, C}, "attn.q");
     a.k = act({B, T, C}, "attn.k");
@@ -90,8 +89,7 @@ void EncoderLayer::forward(Acts& a, Tensor x, const LayerContext& c) const {
 
     linear_forward(q_, kQ, a.q, x, a, c, "attn.q");
     const bool ia3 = ia3_k_ >= 0 && !c.backbone_only;
-    const bool adapter_attn = adapter_attn_ && !c.backbone_only, adapter_ffn = adapter_ffn_ && !c.backbone_only;
-    const bool adapter_par = adapter_par_ && !c.backbone_only;
+    const bool adapter_attn = adapter_attn_ && !c.backbone_only;
     if (ia3) {  // (IA)3 rescales keys and values
         a.k_pre = act({B, T, C}, "attn.k_unscaled");
         a.v_pre = act({B, T, C}, "attn.v_unscaled");
@@ -117,7 +115,18 @@ void EncoderLayer::forward(Acts& a, Tensor x, const LayerContext& c) const {
     }
     be.accumulate(a.res1, x);
     be.layernorm_forward(a.h1, a.mean1, a.rstd1, a.res1, c.ps.value(ln1_w_), c.ps.value(ln1_b_), cfg_.layer_norm_eps);
+}
 
+void EncoderLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) const {
+    const std::int64_t B = h1.dim(0), T = h1.dim(1), C = cfg_.hidden_size, I = cfg_.intermediate_size;
+    const DType dt = h1.dtype;
+    Arena& S = c.saved;
+    const int l = index_;
+    Backend& be = c.be;
+    auto act = [&](Shape sh, const char* name) { return S.alloc(dt, sh, l, name); };
+    const bool ia3 = ia3_k_ >= 0 && !c.backbone_only;
+    const bool adapter_ffn = adapter_ffn_ && !c.backbone_only, adapter_par = adapter_par_ && !c.backbone_only;
+    a.h1 = h1;
     a.pre = act({B, T, I}, "ffn.pre_gelu");
     a.act = act({B, T, I}, "ffn.gelu");
     a.res2 = act({B, T, C}, "ffn.residual");
@@ -153,15 +162,15 @@ void EncoderLayer::forward(Acts& a, Tensor x, const LayerContext& c) const {
     be.layernorm_forward(a.out, a.mean2, a.rstd2, a.res2, c.ps.value(ln2_w_), c.ps.value(ln2_b_), cfg_.layer_norm_eps);
 }
 
-void EncoderLayer::backward(const Acts& a, Tensor G, const LayerContext& c) const {
+void EncoderLayer::ffn_backward(const Acts& a, Tensor G, const LayerContext& c) const {
     Backend& be = c.be;
     const DType dt = G.dtype;
-    const Shape hs = a.x.shape, is = a.pre.shape;
+    const Shape hs = a.h1.shape, is = a.pre.shape;
     ParameterStore& ps = c.ps;
     Tensor D = c.tmp.alloc(dt, hs);   // gradient of a residual sum
     Tensor DI = c.tmp.alloc(dt, is);  // gradient in the FFN's inner width
 
-    // ---- FFN block: G = d(out)
+    // G = d(out)
     be.layernorm_backward(D, ps.grad(ln2_w_), ps.grad(ln2_b_), G, a.res2, ps.value(ln2_w_), a.mean2, a.rstd2, false);
     be.copy(G, D);  // d(h1) through the residual
     if (adapter_par_) {
@@ -184,8 +193,14 @@ void EncoderLayer::backward(const Acts& a, Tensor G, const LayerContext& c) cons
         be.gelu_backward(DI, DI, a.pre);
     }
     linear_backward(fin_, kFin, G, DI, a.h1, a, c, true);
+}
 
-    // ---- attention block: G = d(h1)
+void EncoderLayer::attention_backward(const Acts& a, Tensor G, const LayerContext& c) const {
+    Backend& be = c.be;
+    const DType dt = G.dtype;
+    const Shape hs = a.x.shape;
+    ParameterStore& ps = c.ps;
+    // G = d(h1)
     Tensor D1 = c.tmp.alloc(dt, hs);
     be.layernorm_backward(D1, ps.grad(ln1_w_), ps.grad(ln1_b_), G, a.res1, ps.value(ln1_w_), a.mean1, a.rstd1, false);
     be.copy(G, D1);  // d(x) through the residual

@@ -52,9 +52,21 @@ public:
     };
 
     // x [B,T,C] (kept by reference). Everything else is allocated in ctx.saved, tagged by layer.
-    void forward(Acts& a, Tensor x, const LayerContext& ctx) const;
+    void forward(Acts& a, Tensor x, const LayerContext& ctx) const {
+        attention_forward(a, x, ctx);
+        ffn_forward(a, a.h1, ctx);
+    }
     // G [B,T,C]: in d(out), out d(x). Parameter gradients accumulate.
-    void backward(const Acts& a, Tensor G, const LayerContext& ctx) const;
+    void backward(const Acts& a, Tensor G, const LayerContext& ctx) const {
+        ffn_backward(a, G, ctx);
+        attention_backward(a, G, ctx);
+    }
+    // The two blocks alone (MEFT3 makes them F and G of a reversible coupling).
+    void attention_forward(Acts& a, Tensor x, const LayerContext& ctx) const;  // x -> a.h1
+    void ffn_forward(Acts& a, Tensor h1, const LayerContext& ctx) const;       // h1 -> a.out
+    void attention_backward(const Acts& a, Tensor G, const LayerContext& ctx) const;  // d(h1) -> d(x)
+    void ffn_backward(const Acts& a, Tensor G, const LayerContext& ctx) const;        // d(out) -> d(h1)
+    int index() const { return index_; }
 
 private:
     void linear_forward(const Linear& l, int slot, Tensor out, Tensor x, Acts& a, const LayerContext& c,

@@ -174,6 +174,7 @@ void convert_to(DType src_dtype, const std::byte* src, D* dst, std::size_t n) {
         case DType::F64: cast_copy<double>(src, dst, n); break;
         case DType::I32: cast_copy<std::int32_t>(src, dst, n); break;
         case DType::I64: cast_copy<std::int64_t>(src, dst, n); break;
+        case DType::U8: cast_copy<std::uint8_t>(src, dst, n); break;
         case DType::F16: {
             const float* table = half_table();
             for (std::size_t i = 0; i < n; ++i) {

@@ -42,7 +42,12 @@ void SequenceClassifier::declare_parameters() {
     emb_ln_w_ = params_.declare(e + "LayerNorm.weight", {C}, Init::ones());
     emb_ln_b_ = params_.declare(e + "LayerNorm.bias", {C}, Init::zeros());
     layers_.reserve(static_cast<std::size_t>(config_.num_layers));
-    for (int l = 0; l < config_.num_layers; ++l) layers_.emplace_back(l, config_, method_, params_, prefix());
+    for (int l = 0; l < config_.num_layers; ++l) {
+        // MEFT's frozen prefix layers are the plain backbone: no adapters.
+        const bool plain = method_.is_meft() && l < method_.meft.frozen_prefix;
+        layers_.emplace_back(l, config_, plain ? MethodConfig{} : method_, params_, prefix());
+    }
+    if (method_.is_meft()) meft_ = std::make_unique<MeftEncoder>(config_, method_, params_, prefix(), layers_);
     if (!roberta) {
         pool_w_ = params_.declare(prefix() + "pooler.dense.weight", {C, C}, w_init);
         pool_b_ = params_.declare(prefix() + "pooler.dense.bias", {C}, Init::zeros());
@@ -130,6 +135,7 @@ PhiloxKey SequenceClassifier::key(const ForwardOptions& o, int layer, int positi
 Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions& o) {
     MEFT_CHECK(params_.materialized(), "forward before the parameters were materialized");
     acts_->reset();
+    scratch_->reset();
     B_ = batch.B;
     T_ = batch.T;
     upload_inputs(batch);
@@ -148,7 +154,9 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
 
     la_.assign(static_cast<std::size_t>(config_.num_layers), EncoderLayer::Acts{});
     const bool checkpoint = method_.gradient_checkpointing && o.train;
-    for (int l = 0; l < config_.num_layers; ++l) {
+    const bool coupled = meft_ && !o.backbone_only;  // backbone_only: the plain layers, no coupling
+    if (coupled) x = meft_->forward(x, meft_env(o, off));
+    for (int l = 0; l < config_.num_layers && !coupled; ++l) {
         EncoderLayer::Acts& a = la_[static_cast<std::size_t>(l)];
         tmp_->reset();
         if (checkpoint) {  // run in the recompute arena; keep only the layer's output (= next input)
@@ -167,6 +175,10 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
     last_hidden_ = x;
     head_forward(x, o, off);
     return head_.logits;
+}
+
+MeftEnv SequenceClassifier::meft_env(const ForwardOptions& o, int off) {
+    return MeftEnv{backend_, params_, *acts_, *scratch_, *recompute_, *tmp_, mask_, o.train, o.seed, o.step, off};
 }
 
 LayerContext SequenceClassifier::layer_context(Arena& saved, const ForwardOptions& o, int off) {
@@ -261,7 +273,8 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
     const int off = batch.example_offset;
     head_backward(dlogits, o, off);
     const bool checkpoint = method_.gradient_checkpointing && o.train;
-    for (int l = L - 1; l >= 0; --l) {
+    if (meft_) meft_->backward(grad_stream_, meft_env(o, off));
+    for (int l = L - 1; l >= 0 && !meft_; --l) {
         const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
         EncoderLayer::Acts& a = la_[static_cast<std::size_t>(l)];
         tmp_->reset();
@@ -275,7 +288,8 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
         }
     }
 
-    // embeddings: grad_stream_ holds d(embeddings.out)
+    // embeddings: grad_stream_ holds d(embeddings.out); nothing to do when they are frozen
+    if (!g(wte_) && !g(wpe_) && !g(wtt_) && !g(emb_ln_w_) && !g(emb_ln_b_)) return sum;
     Tensor d = grad_stream_;
     backend_.dropout_backward(d, d, drop(o, config_.hidden_dropout), key(o, -1, kEmbed), off);
     backend_.layernorm_backward(grad_tmp_, g(emb_ln_w_), g(emb_ln_b_), d, emb_sum_, p(emb_ln_w_), emb_mean_, emb_rstd_,

@@ -14,6 +14,7 @@
 #include "model/batch.h"
 #include "model/config.h"
 #include "model/encoder_layer.h"
+#include "model/meft_encoder.h"
 #include "model/params.h"
 #include "peft/method.h"
 
@@ -63,6 +64,7 @@ public:
     Tensor last_hidden() const { return last_hidden_; }
 
     Arena& activations() { return *acts_; }
+    const MeftEncoder* meft_encoder() const { return meft_.get(); }
 
 private:
     struct HeadActs {
@@ -72,6 +74,7 @@ private:
     void declare_parameters();
     void upload_inputs(const HostBatch& batch);
     LayerContext layer_context(Arena& saved, const ForwardOptions& o, int off);
+    MeftEnv meft_env(const ForwardOptions& o, int off);
     void head_forward(Tensor h, const ForwardOptions& o, int off);
     void head_backward(Tensor dlogits, const ForwardOptions& o, int off);
     Tensor p(int i) const { return params_.value(i); }
@@ -90,6 +93,7 @@ private:
 
     int wte_, wpe_, wtt_, emb_ln_w_, emb_ln_b_;
     std::vector<EncoderLayer> layers_;
+    std::unique_ptr<MeftEncoder> meft_;  // MEFT methods: the reversible encoder over layers_
     int pool_w_ = -1, pool_b_ = -1, cls_w_, cls_b_, dense_w_ = -1, dense_b_ = -1;
 
     // current step's inputs and activations

@@ -1,6 +1,7 @@
 #include "peft/method.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -10,7 +11,8 @@ namespace {
 const std::vector<std::pair<std::string, MethodKind>> kNames = {
     {"full", MethodKind::Full},         {"bitfit", MethodKind::BitFit},     {"lora", MethodKind::LoRA},
     {"houlsby", MethodKind::Houlsby},   {"pfeiffer", MethodKind::Pfeiffer}, {"parallel", MethodKind::Parallel},
-    {"ia3", MethodKind::IA3}};
+    {"ia3", MethodKind::IA3},           {"meft1", MethodKind::MEFT1},       {"meft2", MethodKind::MEFT2},
+    {"meft3", MethodKind::MEFT3}};
 const std::vector<std::string> kLoraSites = {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"};
 
 bool ends_with(const std::string& s, const std::string& t) {
@@ -44,7 +46,10 @@ bool MethodConfig::backbone_trainable(const std::string& name) const {
         case MethodKind::Pfeiffer:
         case MethodKind::Parallel: return head || name.find("LayerNorm") != std::string::npos;
         case MethodKind::LoRA:
-        case MethodKind::IA3: return head;
+        case MethodKind::IA3:
+        case MethodKind::MEFT1:
+        case MethodKind::MEFT2:
+        case MethodKind::MEFT3: return head;  // MEFT: only adapters and the classifier (spec §3)
     }
     return false;
 }
@@ -71,7 +76,7 @@ MethodConfig parse_method(const nlohmann::json& j, const std::string& where) {
                 fail(path + it.key(), "is not a known key (expected one of: " + list + ")");
             }
     };
-    check_keys(j, "", {"name", "lora", "adapter", "gradient_checkpointing"});
+    check_keys(j, "", {"name", "lora", "adapter", "meft", "gradient_checkpointing"});
     const std::string name = j.value("name", std::string("full"));
     bool found = false;
     for (const auto& [n, k] : kNames)
@@ -80,6 +85,41 @@ MethodConfig parse_method(const nlohmann::json& j, const std::string& where) {
         std::string list;
         for (const auto& n : method_names()) list += (list.empty() ? "" : ", ") + n;
         fail("name", "must be one of " + list + ", found \"" + name + "\"");
+    }
+    if (m.is_meft()) {  // the spec's defaults (§2, §3, §7): r = 8, sigma = 0.02, variant factors
+        m.adapter.bottleneck = 8;
+        m.adapter.init_std = 0.02;
+        m.meft.lambda_inverse = m.kind == MethodKind::MEFT2 ? 1 : 10;
+        m.meft.beta_inverse = m.kind == MethodKind::MEFT1 ? 1 : 10;
+    }
+    if (j.contains("meft")) {
+        if (!m.is_meft()) fail("meft", "applies only to meft1, meft2 and meft3");
+        const auto& o = j["meft"];
+        if (!o.is_object()) fail("meft", "must be a JSON object");
+        check_keys(o, "meft.", {"lambda", "beta", "reversible_layers", "frozen_prefix", "streams", "vanilla_gradient",
+                                "keep_true_inputs"});
+        auto inverse_of = [&](const char* key, int def) {
+            const double v = num(o, "meft.", key, 1.0 / def, 1.0 / 256, 1.0);
+            const double inv = 1.0 / v;
+            if (std::abs(inv - std::round(inv)) > 1e-9)
+                fail(std::string("meft.") + key, "must be 1/m for an integer m in [1, 256] (e.g. 0.1, 0.125, 0.5, 1)");
+            return static_cast<int>(std::round(inv));
+        };
+        m.meft.lambda_inverse = inverse_of("lambda", m.meft.lambda_inverse);
+        m.meft.beta_inverse = inverse_of("beta", m.meft.beta_inverse);
+        for (const char* k : {"reversible_layers", "frozen_prefix"})
+            if (o.contains(k) && !o[k].is_number_integer()) fail(std::string("meft.") + k, "must be an integer");
+        m.meft.reversible_layers = static_cast<int>(num(o, "meft.", "reversible_layers", -1, -1, 1000));
+        m.meft.frozen_prefix = static_cast<int>(num(o, "meft.", "frozen_prefix", 0, 0, 1000));
+        if (o.contains("streams")) {
+            const std::string st = o["streams"].is_string() ? o["streams"].get<std::string>() : o["streams"].dump();
+            if (st != "exact" && st != "float64") fail("meft.streams", "must be \"exact\" or \"float64\", found " + st);
+            m.meft.exact = st == "exact";
+        }
+        for (const char* k : {"vanilla_gradient", "keep_true_inputs"})
+            if (o.contains(k) && !o[k].is_boolean()) fail(std::string("meft.") + k, "must be true or false");
+        m.meft.vanilla_gradient = o.value("vanilla_gradient", false);
+        m.meft.keep_true_inputs = o.value("keep_true_inputs", false);
     }
     if (j.contains("gradient_checkpointing")) {
         if (!j["gradient_checkpointing"].is_boolean()) fail("gradient_checkpointing", "must be true or false");

@@ -8,7 +8,7 @@
 
 namespace meft {
 
-enum class MethodKind { Full, BitFit, LoRA, Houlsby, Pfeiffer, Parallel, IA3 };
+enum class MethodKind { Full, BitFit, LoRA, Houlsby, Pfeiffer, Parallel, IA3, MEFT1, MEFT2, MEFT3 };
 
 struct LoraSettings {
     int r = 8;
@@ -26,17 +26,36 @@ struct AdapterSettings {
     double scaling = 1.0;       // parallel adapters: output multiplied by this (He et al. use 4)
 };
 
+// MEFT (Liao, Tan & Monz 2023; ../shared/docs/meft-spec.md): the backbone made reversible.
+// λ = 1/lambda_inverse, β = 1/beta_inverse, so the exact (fixed-point) inverse is integer arithmetic.
+struct MeftSettings {
+    int lambda_inverse = 10;        // MEFT1 λ = 0.1; MEFT2 λ = 1; MEFT3 λ = 0.1
+    int beta_inverse = 1;           // MEFT1 β = 1;   MEFT2 β = 0.1; MEFT3 β = 0.1
+    int reversible_layers = -1;     // counted from the bottom (after the frozen prefix); -1: all
+    int frozen_prefix = 0;          // plain frozen layers below the coupling, nothing stored
+    bool exact = true;              // fixed-point int64 streams with stored remainders; else float64 streams
+    bool vanilla_gradient = false;  // same architecture, ordinary backprop (no reconstruction)
+    bool keep_true_inputs = false;  // diagnostic: keep the forward's streams, report reconstruction error
+    double lambda() const { return 1.0 / lambda_inverse; }
+    double beta() const { return 1.0 / beta_inverse; }
+};
+
 struct MethodConfig {
     MethodKind kind = MethodKind::Full;
     LoraSettings lora;
     AdapterSettings adapter;
+    MeftSettings meft;
     bool gradient_checkpointing = false;  // keep only each layer's input; recompute in backward
 
     std::string name() const;
     // Houlsby: after attention and FFN; Pfeiffer: after FFN; sequential (own skip).
-    bool adapter_after_attention() const { return kind == MethodKind::Houlsby; }
+    bool is_meft() const { return kind == MethodKind::MEFT1 || kind == MethodKind::MEFT2 || kind == MethodKind::MEFT3; }
+    int meft_variant() const { return kind == MethodKind::MEFT1 ? 1 : kind == MethodKind::MEFT2 ? 2 : kind == MethodKind::MEFT3 ? 3 : 0; }
+    // MEFT3's F is the attention block with a sequential adapter (spec §2.1).
+    bool adapter_after_attention() const { return kind == MethodKind::Houlsby || kind == MethodKind::MEFT3; }
     bool adapter_after_ffn() const { return kind == MethodKind::Houlsby || kind == MethodKind::Pfeiffer; }
-    bool parallel_ffn_adapter() const { return kind == MethodKind::Parallel; }
+    // Every MEFT variant puts a parallel adapter beside the FFN (spec §2.1).
+    bool parallel_ffn_adapter() const { return kind == MethodKind::Parallel || is_meft(); }
     bool lora_on(const std::string& site) const { return kind == MethodKind::LoRA && lora.targets_site(site); }
     bool ia3() const { return kind == MethodKind::IA3; }
     // Whether a backbone parameter (HF name) trains under this method. Added parameters always train.

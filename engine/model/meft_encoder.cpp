@@ -1,0 +1,237 @@
+#include "model/meft_encoder.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace meft {
+
+namespace {
+constexpr int kRevAdapterPosition = 12;  // dropout position of the reversible adapter (after encoder_layer's)
+}
+
+MeftEncoder::MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
+                         const std::string& prefix, const std::vector<EncoderLayer>& layers)
+    : cfg_(cfg), method_(method), layers_(layers) {
+    const MeftSettings& s = method.meft;
+    const int N = cfg.num_layers;
+    prefix_ = s.frozen_prefix;
+    if (prefix_ >= N)
+        throw Error("method.meft.frozen_prefix (" + std::to_string(prefix_) + ") must leave at least one of the " +
+                    std::to_string(N) + " layers");
+    reversible_ = s.reversible_layers < 0 ? N - prefix_ : s.reversible_layers;
+    if (reversible_ > N - prefix_)
+        throw Error("method.meft.reversible_layers (" + std::to_string(reversible_) + ") exceeds the " +
+                    std::to_string(N - prefix_) + " layers above the frozen prefix");
+    if (s.vanilla_gradient) reversible_ = 0;
+    vanilla_ = N - prefix_ - reversible_;
+    if (method.gradient_checkpointing) throw Error("method: gradient_checkpointing does not combine with MEFT");
+    switch (method.meft_variant()) {
+        case 1: f_fn_ = Fn::Layer, g_fn_ = Fn::Adapter, swap_ = true; break;
+        case 2: f_fn_ = Fn::Adapter, g_fn_ = Fn::Layer, swap_ = true; break;
+        default: f_fn_ = Fn::Attention, g_fn_ = Fn::Ffn, swap_ = false; break;
+    }
+    rev_adapters_.resize(static_cast<std::size_t>(N));
+    if (f_fn_ == Fn::Adapter || g_fn_ == Fn::Adapter)
+        for (int l = prefix_; l < N; ++l)
+            rev_adapters_[static_cast<std::size_t>(l)] = declare_adapter(
+                ps, prefix + "encoder.layer." + std::to_string(l) + ".rev_adapter", cfg.hidden_size, method.adapter);
+}
+
+LayerContext MeftEncoder::context(const MeftEnv& env, Arena& tape) const {
+    return LayerContext{env.be, env.ps, tape, env.tmp, env.key_mask, env.train, env.seed, env.step, env.example_offset,
+                        false};
+}
+
+Tensor MeftEncoder::run_forward(Fn fn, int l, EncoderLayer::Acts& acts, AdapterActs& aa, Tensor in,
+                                const MeftEnv& env, Arena& tape) const {
+    env.tmp.reset();
+    const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
+    const LayerContext c = context(env, tape);
+    switch (fn) {
+        case Fn::Layer: layer.forward(acts, in, c); return acts.out;
+        case Fn::Attention: layer.attention_forward(acts, in, c); return acts.h1;
+        case Fn::Ffn: layer.ffn_forward(acts, in, c); return acts.out;
+        case Fn::Adapter: break;
+    }
+    aa.inp = in;
+    Tensor out = tape.alloc(in.dtype, in.shape, l, "meft.adapter_out");
+    const AdapterCall call{env.be, env.ps, env.tmp, env.train ? cfg_.hidden_dropout : 0.0,
+                           philox_key(env.seed, env.step, dropout_site(l, kRevAdapterPosition)), env.example_offset};
+    adapter_forward(call, rev_adapters_[static_cast<std::size_t>(l)], aa, tape, l, "meft.rev_adapter", out, 1.0, false);
+    return out;
+}
+
+void MeftEncoder::run_backward(Fn fn, int l, const EncoderLayer::Acts& acts, const AdapterActs& aa, Tensor g,
+                               Tensor din, const MeftEnv& env, Arena& tape) const {
+    env.tmp.reset();
+    const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
+    const LayerContext c = context(env, tape);
+    if (fn == Fn::Adapter) {
+        env.be.fill(din, 0.0);
+        const AdapterCall call{env.be, env.ps, env.tmp, env.train ? cfg_.hidden_dropout : 0.0,
+                               philox_key(env.seed, env.step, dropout_site(l, kRevAdapterPosition)), env.example_offset};
+        adapter_backward(call, rev_adapters_[static_cast<std::size_t>(l)], aa, din, g, 1.0);
+        return;
+    }
+    env.be.copy(din, g);
+    if (fn == Fn::Layer) layer.backward(acts, din, c);
+    else if (fn == Fn::Attention) layer.attention_backward(acts, din, c);
+    else layer.ffn_backward(acts, din, c);
+}
+
+Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
+    const std::int64_t B = h0.dim(0), T = h0.dim(1), C = h0.dim(2), n = h0.numel();
+    const DType dt = h0.dtype, sdt = method_.meft.exact ? DType::I64 : DType::F64;
+    const int N = cfg_.num_layers, ml = method_.meft.lambda_inverse, mb = method_.meft.beta_inverse;
+    const Shape hs{B, T, C};
+    Backend& be = env.be;
+
+    // Frozen prefix: plain layers, nothing kept (ping-pong through two scratch buffers).
+    Tensor x = h0;
+    Tensor ping[2] = {env.scratch.alloc(dt, hs), env.scratch.alloc(dt, hs)};
+    for (int l = 0; l < prefix_; ++l) {
+        env.tape.reset();
+        env.tmp.reset();
+        EncoderLayer::Acts a;
+        layers_[static_cast<std::size_t>(l)].forward(a, x, context(env, env.tape));
+        be.copy(ping[l % 2], a.out);
+        x = ping[l % 2];
+    }
+
+    s1_ = env.saved.alloc(sdt, hs, prefix_, "meft.stream1");
+    s2_ = env.saved.alloc(sdt, hs, prefix_, "meft.stream2");
+    be.stream_write(s1_, x);  // duplicate: x1 = x2 = h
+    be.stream_write(s2_, x);
+    state_.assign(static_cast<std::size_t>(N), LayerState{});
+    Tensor buf[2] = {s1_, s2_};
+    int b1 = 0;  // which buffer holds x1
+    for (int l = prefix_; l < N; ++l) {
+        LayerState& st = state_[static_cast<std::size_t>(l)];
+        const bool rev = l < prefix_ + reversible_;
+        Arena& tape = rev ? env.tape : env.saved;
+        Tensor X1 = buf[b1], X2 = buf[1 - b1];
+        st.b1 = b1;
+        if (method_.meft.keep_true_inputs && rev) {
+            st.true_x1 = env.saved.alloc(sdt, hs, l, "meft.debug_inputs");
+            st.true_x2 = env.saved.alloc(sdt, hs, l, "meft.debug_inputs");
+            be.copy(st.true_x1, X1);
+            be.copy(st.true_x2, X2);
+        }
+        // y1 = λ x1 + F(x2)
+        if (rev) env.tape.reset();
+        Tensor xin = tape.alloc(dt, hs, l, "meft.f_input");
+        be.stream_read(xin, X2);
+        Tensor f = run_forward(f_fn_, l, st.f_acts, st.f_adapter, xin, env, tape);
+        if (rev && method_.meft.exact && ml > 1)
+            st.rem1 = env.saved.alloc(DType::U8, {remainder_bytes(n, ml)}, l, "meft.remainder");
+        be.coupling_forward(X1, st.rem1, f, ml);
+        // y2 = β x2 + G(y1)
+        if (rev) env.tape.reset();
+        Tensor yin = tape.alloc(dt, hs, l, "meft.g_input");
+        be.stream_read(yin, X1);
+        Tensor g = run_forward(g_fn_, l, st.g_acts, st.g_adapter, yin, env, tape);
+        if (rev && method_.meft.exact && mb > 1)
+            st.rem2 = env.saved.alloc(DType::U8, {remainder_bytes(n, mb)}, l, "meft.remainder");
+        be.coupling_forward(X2, st.rem2, g, mb);
+        if (rev) {  // the tape is gone; backward rebuilds it
+            st.f_acts = EncoderLayer::Acts{};
+            st.g_acts = EncoderLayer::Acts{};
+        } else {
+            st.f_in = xin;
+            st.g_in = yin;
+        }
+        if (swap_) b1 = 1 - b1;
+        if (l == prefix_ + reversible_ - 1 && vanilla_ > 0) {  // keep the reversible segment's output
+            boundary1_ = env.saved.alloc(sdt, hs, l, "meft.segment_output");
+            boundary2_ = env.saved.alloc(sdt, hs, l, "meft.segment_output");
+            be.copy(boundary1_, s1_);
+            be.copy(boundary2_, s2_);
+        }
+    }
+    // Top merge (BERT): (x1 + x2) / 2
+    Tensor merged = env.saved.alloc(dt, hs, N, "meft.merged");
+    Tensor other = env.tmp.alloc(dt, hs);
+    be.stream_read(merged, s1_);
+    be.stream_read(other, s2_);
+    be.add(merged, merged, other);
+    be.scale(merged, 0.5);
+    return merged;
+}
+
+void MeftEncoder::backward(Tensor d, const MeftEnv& env) {
+    Backend& be = env.be;
+    const Shape hs = d.shape;
+    const DType dt = d.dtype;
+    const int N = cfg_.num_layers, ml = method_.meft.lambda_inverse, mb = method_.meft.beta_inverse;
+    Tensor dS[2] = {env.scratch.alloc(dt, hs, -1, "meft.d_stream1"), env.scratch.alloc(dt, hs, -1, "meft.d_stream2")};
+    Tensor du = env.scratch.alloc(dt, hs, -1, "meft.d_g_input"), dv = env.scratch.alloc(dt, hs, -1, "meft.d_f_input");
+    be.copy(dS[0], d);
+    be.scale(dS[0], 0.5);  // merge: d(x1) = d(x2) = d / 2
+    be.copy(dS[1], dS[0]);
+    Tensor buf[2] = {s1_, s2_};
+    recon_error_.assign(static_cast<std::size_t>(N), 0.0);
+    for (int l = N - 1; l >= prefix_; --l) {
+        LayerState& st = state_[static_cast<std::size_t>(l)];
+        const bool rev = l < prefix_ + reversible_;
+        if (l == prefix_ + reversible_ - 1 && vanilla_ > 0) {  // back into the reversible segment
+            be.copy(s1_, boundary1_);
+            be.copy(s2_, boundary2_);
+        }
+        const int b1 = st.b1;
+        Tensor Y1 = buf[b1], Y2 = buf[1 - b1], dY1 = dS[b1], dY2 = dS[1 - b1];
+        // G: u = J_G^T dY2, G's parameter gradients; rebuild x2 = (y2 - G(y1)) / β
+        if (rev) {
+            env.tape.reset();
+            Tensor yin = env.tape.alloc(dt, hs, l, "meft.g_input");
+            be.stream_read(yin, Y1);
+            Tensor g = run_forward(g_fn_, l, st.g_acts, st.g_adapter, yin, env, env.tape);
+            run_backward(g_fn_, l, st.g_acts, st.g_adapter, dY2, du, env, env.tape);
+            be.coupling_inverse(Y2, st.rem2, g, mb);
+        } else {
+            run_backward(g_fn_, l, st.g_acts, st.g_adapter, dY2, du, env, env.saved);
+        }
+        be.accumulate(dY1, du);  // z = dY1 + u: y1 feeds the output and G
+        // F: v = J_F^T z, F's parameter gradients; rebuild x1 = (y1 - F(x2)) / λ
+        if (rev) {
+            env.tape.reset();
+            Tensor xin = env.tape.alloc(dt, hs, l, "meft.f_input");
+            be.stream_read(xin, Y2);
+            Tensor f = run_forward(f_fn_, l, st.f_acts, st.f_adapter, xin, env, env.tape);
+            run_backward(f_fn_, l, st.f_acts, st.f_adapter, dY1, dv, env, env.tape);
+            be.coupling_inverse(Y1, st.rem1, f, ml);
+        } else {
+            run_backward(f_fn_, l, st.f_acts, st.f_adapter, dY1, dv, env, env.saved);
+        }
+        be.scale(dY1, method_.meft.lambda());  // d(x1) = λ z
+        be.scale(dY2, method_.meft.beta());    // d(x2) = β dY2 + v
+        be.accumulate(dY2, dv);
+        if (st.true_x1) {  // diagnostic: how far the rebuilt inputs are from the forward's
+            auto host = [&](Tensor s) {
+                std::vector<double> v(static_cast<std::size_t>(s.numel()));
+                if (s.dtype == DType::F64) {
+                    be.download(v.data(), s);
+                } else {
+                    std::vector<std::int64_t> raw(v.size());
+                    be.download(raw.data(), s);
+                    for (std::size_t i = 0; i < v.size(); ++i) v[i] = std::ldexp(double(raw[i]), -kStreamFractionBits);
+                }
+                return v;
+            };
+            double err = 0, norm = 0;
+            for (auto [rebuilt, truth] : {std::pair{Y1, st.true_x1}, std::pair{Y2, st.true_x2}}) {
+                const std::vector<double> a = host(rebuilt), b = host(truth);
+                for (std::size_t i = 0; i < a.size(); ++i) err += (a[i] - b[i]) * (a[i] - b[i]), norm += b[i] * b[i];
+            }
+            recon_error_[static_cast<std::size_t>(l)] = norm > 0 ? std::sqrt(err / norm) : 0.0;
+        }
+    }
+    // h was duplicated into both streams. Below a frozen prefix nothing trains: stop there.
+    if (prefix_ == 0) {
+        be.add(d, dS[0], dS[1]);
+    } else {
+        be.fill(d, 0.0);
+    }
+}
+
+}  // namespace meft

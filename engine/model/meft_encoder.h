@@ -1,0 +1,85 @@
+// meft_encoder.h — the encoder made reversible (MEFT, docs/meft.md and ../shared/docs/meft-spec.md).
+//
+//   h0 -> [frozen prefix: plain layers, nothing stored] -> duplicate (x1 = x2 = h)
+//      -> [reversible layers: store only remainders; rebuild inputs in backward]
+//      -> [vanilla layers: same coupling, ordinary backprop with stored tapes]
+//      -> merge (x1 + x2) / 2 -> head
+//
+// Coupling per layer: y1 = λ·x1 + F(x2), y2 = β·x2 + G(y1); MEFT1/2 emit [y2 | y1] (swap).
+//   MEFT1: F = PLM layer with a parallel FFN adapter, G = adapter;   λ = 0.1, β = 1
+//   MEFT2: F = adapter, G = PLM layer with a parallel FFN adapter;   λ = 1,   β = 0.1
+//   MEFT3: F = attention block + adapter, G = FFN block + parallel adapter; λ = β = 0.1, no swap
+//
+// Streams are int64 fixed point (exact: x1 = m·(y1 − F(x2)) + remainder, integer arithmetic) or
+// float64 (x1 = (y1 − F(x2))·m, drifts with depth). F and G are recomputed with the same kernels
+// and the same Philox keys, so in exact mode the rebuilt inputs equal the forward's bit for bit.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "model/encoder_layer.h"
+
+namespace meft {
+
+struct MeftEnv {                // what one forward/backward needs from the model
+    Backend& be;
+    ParameterStore& ps;
+    Arena& saved;               // activations kept until backward (tagged per layer)
+    Arena& scratch;             // backward's gradient buffers
+    Arena& tape;                // one sub-function's recomputed tape (reset per use)
+    Arena& tmp;                 // temporaries (reset per use)
+    Tensor key_mask;
+    bool train;
+    std::uint64_t seed;
+    std::uint32_t step;
+    int example_offset;
+};
+
+class MeftEncoder {
+public:
+    // Declares the reversible adapters (G for MEFT1, F for MEFT2) of the coupled layers.
+    MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps, const std::string& prefix,
+                const std::vector<EncoderLayer>& layers);
+
+    // h0 [B,T,C] (embedding output) -> merged hidden [B,T,C], allocated in env.saved.
+    Tensor forward(Tensor h0, const MeftEnv& env);
+    // d(merged) [B,T,C] -> dh0 (written into `d`), adding parameter gradients.
+    void backward(Tensor d, const MeftEnv& env);
+
+    int first_coupled() const { return prefix_; }
+    int first_vanilla() const { return prefix_ + reversible_; }
+    // keep_true_inputs: relative error ||x̂ − x|| / ||x|| of the rebuilt streams (x1 and x2 together)
+    // per coupled layer, from the last backward; empty otherwise.
+    const std::vector<double>& reconstruction_error() const { return recon_error_; }
+
+private:
+    enum class Fn { Layer, Adapter, Attention, Ffn };
+    struct LayerState {           // per coupled layer
+        int b1 = 0;               // which stream buffer holds x1 (and so y1)
+        Tensor rem1, rem2;        // packed remainders (exact mode, m > 1)
+        EncoderLayer::Acts f_acts, g_acts;  // tapes (vanilla layers only)
+        AdapterActs f_adapter, g_adapter;
+        Tensor f_in, g_in;        // compute-dtype inputs of F and G (vanilla layers only)
+        Tensor true_x1, true_x2;  // diagnostic copies of the inputs
+    };
+    Tensor run_forward(Fn fn, int l, EncoderLayer::Acts& acts, AdapterActs& aa, Tensor in, const MeftEnv& env,
+                       Arena& tape) const;
+    void run_backward(Fn fn, int l, const EncoderLayer::Acts& acts, const AdapterActs& aa, Tensor g, Tensor din,
+                      const MeftEnv& env, Arena& tape) const;
+    LayerContext context(const MeftEnv& env, Arena& tape) const;
+
+    ModelConfig cfg_;
+    MethodConfig method_;
+    const std::vector<EncoderLayer>& layers_;
+    std::vector<AdapterWeights> rev_adapters_;  // indexed by layer; empty for MEFT3 and the prefix
+    Fn f_fn_, g_fn_;
+    bool swap_;
+    int prefix_, reversible_, vanilla_;
+    // state of the current step
+    std::vector<LayerState> state_;
+    Tensor s1_, s2_;              // the two stream buffers
+    Tensor boundary1_, boundary2_;  // reversible segment output, when vanilla layers follow
+    std::vector<double> recon_error_;
+};
+
+}  // namespace meft

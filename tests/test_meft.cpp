@@ -1,0 +1,265 @@
+// MEFT: reversible fine-tuning. Finite-difference gradients of every adapter, reversible backward
+// against ordinary backprop of the same architecture, bit-exact inverses at depth (exact streams)
+// next to the float64-stream drift, memory that does not grow with depth, and parameter counts.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/cpu_backend.h"
+#include "gradcheck.h"
+#include "model/sequence_classifier.h"
+#include "train/trainer.h"
+
+using namespace meft;
+
+namespace {
+
+ModelConfig cfg_small(int layers, int hidden = 8, int heads = 2, int inter = 16) {
+    ModelConfig c;
+    c.vocab_size = 40;
+    c.hidden_size = hidden;
+    c.num_heads = heads;
+    c.num_layers = layers;
+    c.intermediate_size = inter;
+    c.max_position_embeddings = 64;
+    c.hidden_dropout = c.attention_dropout = 0.1;
+    c.initializer_range = 0.5;
+    c.set_num_labels(3);
+    return c;
+}
+
+HostBatch random_batch(const ModelConfig& c, int B, int T, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    HostBatch b;
+    b.B = B;
+    b.T = T;
+    for (int i = 0; i < B; ++i) {
+        const int len = T - static_cast<int>(rng() % 3);
+        for (int t = 0; t < T; ++t) {
+            b.input_ids.push_back(t < len ? 1 + static_cast<int>(rng() % (c.vocab_size - 1)) : c.pad_token_id);
+            b.attention_mask.push_back(t < len);
+            b.token_type_ids.push_back(0);
+        }
+        b.labels.push_back(static_cast<int>(rng() % 3));
+        b.targets.push_back(0);
+    }
+    return b;
+}
+
+MethodConfig meft(int variant, const nlohmann::json& knobs = nlohmann::json::object(), double init_std = 0.5) {
+    nlohmann::json j = {{"name", "meft" + std::to_string(variant)}, {"adapter", {{"init_std", init_std}, {"bottleneck", 3}}}};
+    if (!knobs.empty()) j["meft"] = knobs;
+    return parse_method(j, "test");
+}
+
+double host_loss(SequenceClassifier& m, const HostBatch& b, const ForwardOptions& o) {
+    const std::vector<double> z = m.logits_to_host(m.forward(b, o));
+    const int K = m.config().num_labels();
+    double s = 0;
+    for (int i = 0; i < b.B; ++i) {
+        const double* r = z.data() + i * K;
+        double mx = r[0];
+        for (int j = 1; j < K; ++j) mx = std::max(mx, r[j]);
+        double e = 0;
+        for (int j = 0; j < K; ++j) e += std::exp(r[j] - mx);
+        s += std::log(e) + mx - r[b.labels[i]];
+    }
+    return s;
+}
+
+std::vector<double> trainable_grads(SequenceClassifier& m) {
+    std::vector<double> g;
+    for (const Parameter& p : m.params().all()) {
+        if (!p.trainable) continue;
+        if (p.grad.dtype == DType::F64) {
+            g.insert(g.end(), p.grad.ptr<double>(), p.grad.ptr<double>() + p.shape.numel());
+        } else {
+            g.insert(g.end(), p.grad.ptr<float>(), p.grad.ptr<float>() + p.shape.numel());
+        }
+    }
+    return g;
+}
+
+double rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
+    double d = 0, n = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]), n += b[i] * b[i];
+    return std::sqrt(d / std::max(n, 1e-300));
+}
+
+// ---- finite differences ----------------------------------------------------------------------
+
+struct GradCase {
+    int variant;
+    std::string streams;  // "float64" (reversible backward) or "vanilla"
+};
+
+void PrintTo(const GradCase& c, std::ostream* os) { *os << "MEFT" << c.variant << " " << c.streams; }
+
+class MeftGrad : public ::testing::TestWithParam<GradCase> {};
+
+TEST_P(MeftGrad, AdaptersAndHeadMatchFiniteDifferences) {
+    const GradCase& tc = GetParam();
+    auto be = make_cpu_backend();
+    const ModelConfig cfg = cfg_small(2);
+    const nlohmann::json knobs = tc.streams == "vanilla" ? nlohmann::json{{"vanilla_gradient", true}}
+                                                         : nlohmann::json{{"streams", "float64"}};
+    SequenceClassifier m(cfg, *be, DType::F64, meft(tc.variant, knobs));
+    m.init_weights(7);
+    const HostBatch b = random_batch(cfg, 2, 5, 1);
+    const ForwardOptions o{true, 55, 3};
+    m.params().zero_grads();
+    const double loss = m.forward_backward(b, o, 1.0);
+    EXPECT_NEAR(loss, host_loss(m, b, o), 1e-12);
+    int checked = 0;
+    for (Parameter& p : m.params().all()) {
+        if (!p.trainable) continue;
+        EXPECT_TRUE(p.added || p.name.rfind("classifier.", 0) == 0) << p.name << " should be frozen under MEFT";
+        const std::size_t n = static_cast<std::size_t>(p.shape.numel());
+        std::vector<double> analytic(p.grad.ptr<double>(), p.grad.ptr<double>() + n);
+        double* v = p.value.ptr<double>();
+        std::vector<double> x(v, v + n);
+        auto f = [&] {
+            std::copy(x.begin(), x.end(), v);
+            return host_loss(m, b, o);
+        };
+        const auto e = meft::test::check_grad(x, analytic, f);
+        std::copy(x.begin(), x.end(), v);
+        EXPECT_LT(e.rel(), 1e-6) << p.name << " abs err " << e.max_abs << " scale " << e.scale;
+        EXPECT_GT(e.scale, 1e-10) << p.name << " has no gradient";
+        ++checked;
+    }
+    // two adapters per layer (rev + parallel, or attention + parallel) x 4 tensors x 2 layers + head
+    EXPECT_EQ(checked, 2 * 4 * 2 + 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, MeftGrad,
+                         ::testing::Values(GradCase{1, "float64"}, GradCase{2, "float64"}, GradCase{3, "float64"},
+                                           GradCase{1, "vanilla"}, GradCase{2, "vanilla"}, GradCase{3, "vanilla"}),
+                         [](const auto& info) { return "meft" + std::to_string(info.param.variant) + "_" + info.param.streams; });
+
+// ---- reversible backward vs ordinary backprop -------------------------------------------------
+
+std::vector<double> grads_of(Backend& be, const ModelConfig& cfg, DType dt, int variant, const nlohmann::json& knobs,
+                             const HostBatch& b, double init_std) {
+    SequenceClassifier m(cfg, be, dt, meft(variant, knobs, init_std));
+    m.init_weights(21);
+    m.params().zero_grads();
+    m.forward_backward(b, {true, 9, 4}, 1.0 / b.B);
+    return trainable_grads(m);
+}
+
+TEST(MeftReversible, MatchesVanillaBackpropFloat64FourLayers) {
+    auto be = make_cpu_backend();
+    ModelConfig cfg = cfg_small(4, 16, 2, 32);
+    cfg.initializer_range = 0.1;
+    const HostBatch b = random_batch(cfg, 3, 7, 2);
+    for (int variant : {1, 2, 3}) {
+        const auto vanilla = grads_of(*be, cfg, DType::F64, variant, {{"vanilla_gradient", true}}, b, 0.1);
+        const auto exact = grads_of(*be, cfg, DType::F64, variant, {{"streams", "exact"}}, b, 0.1);
+        const auto f64 = grads_of(*be, cfg, DType::F64, variant, {{"streams", "float64"}}, b, 0.1);
+        const auto f64_vanilla = grads_of(*be, cfg, DType::F64, variant, {{"streams", "float64"}, {"vanilla_gradient", true}}, b, 0.1);
+        EXPECT_EQ(exact, vanilla) << "MEFT" << variant << ": exact reversible backward is bit-identical";
+        EXPECT_LT(rel_diff(f64, f64_vanilla), 1e-10) << "MEFT" << variant;
+        std::printf("MEFT%d float64 at 4 layers: exact vs vanilla %.1e, float64 streams vs vanilla %.1e\n", variant,
+                    rel_diff(exact, vanilla), rel_diff(f64, f64_vanilla));
+    }
+}
+
+TEST(MeftReversible, MatchesVanillaBackpropFloat32TwentyFourLayers) {
+    auto be = make_cpu_backend();
+    ModelConfig cfg = cfg_small(24, 32, 4, 64);
+    cfg.initializer_range = 0.02;
+    const HostBatch b = random_batch(cfg, 4, 16, 3);
+    for (int variant : {1, 2, 3}) {
+        const auto vanilla = grads_of(*be, cfg, DType::F32, variant, {{"vanilla_gradient", true}}, b, 0.02);
+        const auto exact = grads_of(*be, cfg, DType::F32, variant, {}, b, 0.02);
+        EXPECT_LT(rel_diff(exact, vanilla), 1e-6) << "MEFT" << variant;
+        EXPECT_EQ(exact, vanilla) << "MEFT" << variant;
+    }
+}
+
+// ---- exact inverse at depth -------------------------------------------------------------------
+
+TEST(MeftReversible, ExactInverseIsBitIdenticalAtTwentyFourLayers) {
+    auto be = make_cpu_backend();
+    ModelConfig cfg = cfg_small(24, 256, 4, 512);
+    cfg.max_position_embeddings = 512;
+    cfg.initializer_range = 0.02;
+    cfg.vocab_size = 1000;
+    const HostBatch b = random_batch(cfg, 16, 256, 4);  // 16 x 256 x 256 = 1,048,576 stream elements
+    for (int variant : {1, 2, 3}) {
+        for (const char* streams : {"exact", "float64"}) {
+            SequenceClassifier m(cfg, *be, DType::F32, meft(variant, {{"streams", streams}, {"keep_true_inputs", true}}, 0.02));
+            m.init_weights(5);
+            m.params().zero_grads();
+            m.forward_backward(b, {true, 11, 0}, 1.0 / b.B);
+            const std::vector<double>& err = m.meft_encoder()->reconstruction_error();
+            ASSERT_EQ(err.size(), 24u);
+            if (std::string(streams) == "exact") {
+                for (int l = 0; l < 24; ++l) EXPECT_EQ(err[static_cast<std::size_t>(l)], 0.0) << "MEFT" << variant << " layer " << l;
+            }
+            std::printf("MEFT%d %-7s streams, 24 layers, reconstruction error (relative) at layer 0 / 12 / 23: %.2e / %.2e / %.2e\n",
+                        variant, streams, err[0], err[12], err[23]);
+        }
+    }
+}
+
+// ---- memory -----------------------------------------------------------------------------------
+
+std::size_t saved_bytes(Backend& be, int layers, const MethodConfig& method) {
+    ModelConfig cfg = cfg_small(layers, 32, 4, 64);
+    SequenceClassifier m(cfg, be, DType::F32, method);
+    m.init_weights(1);
+    const HostBatch b = random_batch(cfg, 4, 16, 5);
+    m.forward(b, {true, 1, 0});
+    return m.activations().bytes_in_use();
+}
+
+TEST(MeftMemory, SavedActivationsDoNotGrowWithDepth) {
+    auto be = make_cpu_backend();
+    const std::int64_t n = 4 * 16 * 32;  // stream elements
+    // float64 streams keep only the two streams and the merge: the same at 4 and 12 layers
+    const MethodConfig f64 = meft(1, {{"streams", "float64"}});
+    EXPECT_EQ(saved_bytes(*be, 4, f64), saved_bytes(*be, 12, f64));
+    // exact streams add only the packed remainders: 4 bits per element per division by 10
+    for (int variant : {1, 2, 3}) {
+        const MethodConfig ex = meft(variant);
+        const int divisions = variant == 3 ? 2 : 1;
+        EXPECT_EQ(saved_bytes(*be, 12, ex) - saved_bytes(*be, 4, ex),
+                  static_cast<std::size_t>(8 * divisions * remainder_bytes(n, 10)))
+            << "MEFT" << variant;
+    }
+    // full fine-tuning grows by a whole layer's activations per layer: linearly
+    const std::size_t full4 = saved_bytes(*be, 4, MethodConfig{}), full5 = saved_bytes(*be, 5, MethodConfig{}),
+                      full12 = saved_bytes(*be, 12, MethodConfig{});
+    EXPECT_EQ(full12 - full4, 8 * (full5 - full4));
+    EXPECT_GT(full5 - full4, static_cast<std::size_t>(8 * n * 4));  // at least eight [B,T,C] float tensors a layer
+}
+
+TEST(MeftCounts, BertBaseAdapters) {
+    auto be = make_cpu_backend();
+    const ModelConfig base = preset_config(Arch::Bert, "base");
+    for (const char* name : {"meft1", "meft2", "meft3"}) {
+        SequenceClassifier m(base, *be, DType::F32, parse_method({{"name", name}}, "test"));
+        EXPECT_EQ(m.params().count(true), 313536 + 768 * 2 + 2) << name;  // spec §3, plus the classifier
+    }
+}
+
+TEST(MeftOptions, FrozenPrefixAndPartialReversibility) {
+    auto be = make_cpu_backend();
+    ModelConfig cfg = cfg_small(4);
+    const HostBatch b = random_batch(cfg, 2, 5, 6);
+    // a frozen prefix of 1 layer, 2 reversible, 1 vanilla: reversible backward equals plain backprop
+    const auto mixed = grads_of(*be, cfg, DType::F64, 1, {{"frozen_prefix", 1}, {"reversible_layers", 2}}, b, 0.5);
+    const auto vanilla = grads_of(*be, cfg, DType::F64, 1, {{"frozen_prefix", 1}, {"vanilla_gradient", true}}, b, 0.5);
+    EXPECT_EQ(mixed, vanilla);
+    SequenceClassifier m(cfg, *be, DType::F64, meft(1, {{"frozen_prefix", 1}}));
+    for (const Parameter& p : m.params().all())
+        EXPECT_EQ(p.name.find("encoder.layer.0.") != std::string::npos && p.added, false) << p.name << ": prefix layers have no adapters";
+    EXPECT_THROW(SequenceClassifier(cfg, *be, DType::F64, meft(1, {{"frozen_prefix", 4}})), Error);
+    EXPECT_THROW(SequenceClassifier(cfg, *be, DType::F64, meft(1, {{"reversible_layers", 5}})), Error);
+    EXPECT_THROW(parse_method({{"name", "meft1"}, {"meft", {{"lambda", 0.3}}}}, "test"), Error);
+}
+
+}  // namespace
