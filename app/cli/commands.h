@@ -12,5 +12,6 @@ using Runner = std::function<int()>;
 Runner add_init_model(CLI::App& app);
 Runner add_run(CLI::App& app);
 Runner add_predict(CLI::App& app);
+Runner add_plan(CLI::App& app);
 
 }  // namespace meft::cli

@@ -23,8 +23,8 @@ MemorySource MemorySource::host() {
     return s;
 }
 
-Arena::Arena(std::string name, MemorySource source, std::size_t chunk_bytes)
-    : name_(std::move(name)), source_(std::move(source)), chunk_bytes_(chunk_bytes) {}
+Arena::Arena(std::string name, MemorySource source, std::size_t chunk_bytes, MemoryMeter* meter)
+    : name_(std::move(name)), source_(std::move(source)), chunk_bytes_(chunk_bytes), meter_(meter) {}
 
 Arena::~Arena() {
     for (Chunk& c : chunks_) source_.release(c.base);
@@ -43,6 +43,7 @@ Tensor Arena::alloc(DType dtype, Shape shape, int layer, const std::string& name
     c.used += need;
     in_use_ += bytes;
     if (in_use_ > peak_) peak_ = in_use_;
+    if (meter_) meter_->add(bytes);
     if (recording_) records_.push_back(AllocationRecord{layer, name, bytes});
     return Tensor{dtype, shape, p};
 }
@@ -56,6 +57,7 @@ Tensor Arena::zeros(DType dtype, Shape shape, int layer, const std::string& name
 void Arena::reset() {
     for (Chunk& c : chunks_) c.used = 0;
     current_ = 0;
+    if (meter_) meter_->sub(in_use_);
     in_use_ = 0;
     records_.clear();
 }

@@ -29,9 +29,22 @@ struct AllocationRecord {
     std::size_t bytes;
 };
 
+// Bytes in use across a group of arenas and their joint peak (the activation memory of a step
+// spans the saved-activation, gradient-scratch, temporary and recompute arenas).
+struct MemoryMeter {
+    std::size_t current = 0, peak = 0;
+    void add(std::size_t n) {
+        current += n;
+        if (current > peak) peak = current;
+    }
+    void sub(std::size_t n) { current -= n; }
+    void reset_peak() { peak = current; }
+};
+
 class Arena {
 public:
-    Arena(std::string name, MemorySource source = MemorySource::host(), std::size_t chunk_bytes = 64u << 20);
+    Arena(std::string name, MemorySource source = MemorySource::host(), std::size_t chunk_bytes = 64u << 20,
+          MemoryMeter* meter = nullptr);
     ~Arena();
     Arena(const Arena&) = delete;
     Arena& operator=(const Arena&) = delete;
@@ -65,6 +78,7 @@ private:
     std::size_t peak_ = 0;
     bool recording_ = true;
     std::vector<AllocationRecord> records_;
+    MemoryMeter* meter_ = nullptr;
 };
 
 }  // namespace meft

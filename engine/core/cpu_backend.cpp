@@ -85,12 +85,15 @@ void dropout_span(T* out, const T* in, std::int64_t count, std::int64_t offset, 
 
 template <typename T> struct Ops {
     ThreadPool& pool;
-    std::vector<T>& scratch;
 
-    T* scratch_buf(std::size_t n) {
-        if (scratch.size() < n) scratch.resize(n);
-        return scratch.data();
+    // One head's workspace per pool thread (the attention tasks of a thread run one at a time),
+    // so attention needs threads x 2 x T^2 extra elements, not B x NH x T^2.
+    static T* thread_workspace(std::size_t n) {
+        thread_local std::vector<T> ws;
+        if (ws.size() < n) ws.resize(n);
+        return ws.data();
     }
+
 
     void linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b) {
         const std::int64_t OC = w.dim(0), C = w.dim(1), N = inp.numel() / C;
@@ -323,8 +326,8 @@ template <typename T> struct Ops {
         const T *Q = q.ptr<T>(), *K = k.ptr<T>(), *V = v.ptr<T>();
         const std::int32_t* mask = key_mask.ptr<std::int32_t>();
         T *P = probs.ptr<T>(), *O = ctx.ptr<T>();
-        T* drop_buf = p > 0 ? scratch_buf(static_cast<std::size_t>(probs.numel())) : nullptr;
         pool.parallel_for(B * NH, [&](std::int64_t t0, std::int64_t t1) {
+            T* drop_buf = p > 0 ? thread_workspace(static_cast<std::size_t>(TT)) : nullptr;
             for (std::int64_t t = t0; t < t1; ++t) {
                 const std::int64_t b = t / NH, h = t % NH, ho = b * T_ * C + h * HS;
                 T* Pt = P + t * TT;
@@ -332,8 +335,8 @@ template <typename T> struct Ops {
                 for (std::int64_t i = 0; i < T_; ++i) masked_softmax_row(Pt + i * T_, mask + b * T_, T_);
                 const T* Pd = Pt;
                 if (p > 0) {
-                    head_dropout(drop_buf + t * TT, Pt, b, h, T_, p, key, example_offset);
-                    Pd = drop_buf + t * TT;
+                    head_dropout(drop_buf, Pt, b, h, T_, p, key, example_offset);
+                    Pd = drop_buf;
                 }
                 gemm(false, false, iT, iHS, iT, 1.0, Pd, iT, V + ho, iC, 0.0, O + ho, iC);
             }
@@ -345,19 +348,18 @@ template <typename T> struct Ops {
         const std::int64_t B = q.dim(0), T_ = q.dim(1), C = q.dim(2), HS = C / NH, TT = T_ * T_;
         const int iT = as_int(T_), iC = as_int(C), iHS = as_int(HS);
         const double scale = 1.0 / std::sqrt(double(HS));
-        const std::size_t PN = static_cast<std::size_t>(probs.numel());
         const T *Q = q.ptr<T>(), *K = k.ptr<T>(), *V = v.ptr<T>(), *G = dctx.ptr<T>(), *P = probs.ptr<T>();
-        T* buf = scratch_buf(p > 0 ? 2 * PN : PN);  // [dP | dropped P]
         T *DQ = dq.ptr<T>(), *DK = dk.ptr<T>(), *DV = dv.ptr<T>();
         pool.parallel_for(B * NH, [&](std::int64_t t0, std::int64_t t1) {
+            T* ws = thread_workspace(static_cast<std::size_t>(2 * TT));  // [dP | dropped P] of one head
             for (std::int64_t t = t0; t < t1; ++t) {
                 const std::int64_t b = t / NH, h = t % NH, ho = b * T_ * C + h * HS;
                 const T* Pt = P + t * TT;
-                T* dP = buf + t * TT;
+                T* dP = ws;
                 const T* Pd = Pt;
                 if (p > 0) {
-                    head_dropout(buf + PN + t * TT, Pt, b, h, T_, p, key, example_offset);
-                    Pd = buf + PN + t * TT;
+                    head_dropout(ws + TT, Pt, b, h, T_, p, key, example_offset);
+                    Pd = ws + TT;
                 }
                 gemm(true, false, iT, iHS, iT, 1.0, Pd, iT, G + ho, iC, 0.0, DV + ho, iC);   // dV = Pd^T dctx
                 gemm(false, true, iT, iT, iHS, 1.0, G + ho, iC, V + ho, iC, 0.0, dP, iT);    // dPd = dctx V^T
@@ -710,10 +712,10 @@ private:
     };
     template <typename F> void dispatch(const Tensor& t, F&& f) {
         if (t.dtype == DType::F32) {
-            Ops<float> ops{pool_, scratch_f32_};
+            Ops<float> ops{pool_};
             f(Handle<float>{&ops});
         } else if (t.dtype == DType::F64) {
-            Ops<double> ops{pool_, scratch_f64_};
+            Ops<double> ops{pool_};
             f(Handle<double>{&ops});
         } else {
             throw Error(std::string("cpu backend: unsupported dtype ") + std::string(dtype_name(t.dtype)));
@@ -725,8 +727,6 @@ private:
     }
 
     ThreadPool& pool_;
-    std::vector<float> scratch_f32_;
-    std::vector<double> scratch_f64_;
 };
 
 }  // namespace

@@ -81,7 +81,10 @@ void EncoderLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) c
     a.k = act({B, T, C}, "attn.k");
     a.v = act({B, T, C}, "attn.v");
     a.probs = act({B, cfg_.num_heads, T, T}, "attn.probs");
-    a.ctx = act({B, T, C}, "attn.ctx");
+    // A linear's input is needed in backward only for its weight gradient (or LoRA): when the
+    // output projection is frozen, ctx is a temporary.
+    const bool keep_ctx = c.ps.at(o_.w).trainable || o_.lora;
+    a.ctx = keep_ctx ? act({B, T, C}, "attn.ctx") : c.tmp.alloc(dt, {B, T, C});
     a.res1 = act({B, T, C}, "attn.residual");
     a.mean1 = act({B * T}, "attn.ln_mean");
     a.rstd1 = act({B * T}, "attn.ln_rstd");
@@ -128,7 +131,8 @@ void EncoderLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) const 
     const bool adapter_ffn = adapter_ffn_ && !c.backbone_only, adapter_par = adapter_par_ && !c.backbone_only;
     a.h1 = h1;
     a.pre = act({B, T, I}, "ffn.pre_gelu");
-    a.act = act({B, T, I}, "ffn.gelu");
+    const bool keep_act = c.ps.at(fout_.w).trainable || fout_.lora;  // likewise the FFN output's input
+    a.act = keep_act ? act({B, T, I}, "ffn.gelu") : c.tmp.alloc(dt, {B, T, I});
     a.res2 = act({B, T, C}, "ffn.residual");
     a.mean2 = act({B * T}, "ffn.ln_mean");
     a.rstd2 = act({B * T}, "ffn.ln_rstd");
@@ -177,12 +181,9 @@ void EncoderLayer::ffn_backward(const Acts& a, Tensor G, const LayerContext& c) 
         const AdapterCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
         adapter_backward(call, adapter_par_, a.adapter_par, G, D, method_.adapter.scaling);
     }
-    if (adapter_ffn_) {  // res2 = h1 + f + A(f): d(f) = D + A'(f)^T D
+    if (adapter_ffn_) {  // res2 = h1 + f + A(f): d(f) = D + A'(f)^T D, in place
         const AdapterCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterFfn), c.example_offset};
-        Tensor df = c.tmp.alloc(dt, hs);
-        be.copy(df, D);
-        adapter_backward(call, adapter_ffn_, a.adapter_ffn, df, D, 1.0);
-        D = df;
+        adapter_backward(call, adapter_ffn_, a.adapter_ffn, D, D, 1.0);
     }
     be.dropout_backward(D, D, p_hidden(c), key(c, kFfnOut), c.example_offset);
     linear_backward(fout_, kFout, DI, D, a.act, a, c, false);
@@ -204,16 +205,14 @@ void EncoderLayer::attention_backward(const Acts& a, Tensor G, const LayerContex
     Tensor D1 = c.tmp.alloc(dt, hs);
     be.layernorm_backward(D1, ps.grad(ln1_w_), ps.grad(ln1_b_), G, a.res1, ps.value(ln1_w_), a.mean1, a.rstd1, false);
     be.copy(G, D1);  // d(x) through the residual
-    if (adapter_attn_) {
+    if (adapter_attn_) {  // d(d) = D1 + A'(d)^T D1, in place
         const AdapterCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
-        Tensor dd = c.tmp.alloc(dt, hs);
-        be.copy(dd, D1);
-        adapter_backward(call, adapter_attn_, a.adapter_attn, dd, D1, 1.0);
-        D1 = dd;
+        adapter_backward(call, adapter_attn_, a.adapter_attn, D1, D1, 1.0);
     }
     be.dropout_backward(D1, D1, p_hidden(c), key(c, kAttnOut), c.example_offset);
-    Tensor dctx = c.tmp.alloc(dt, hs), dq = c.tmp.alloc(dt, hs), dk = c.tmp.alloc(dt, hs), dv = c.tmp.alloc(dt, hs);
+    Tensor dctx = c.tmp.alloc(dt, hs), dk = c.tmp.alloc(dt, hs), dv = c.tmp.alloc(dt, hs);
     linear_backward(o_, kO, dctx, D1, a.ctx, a, c, false);
+    Tensor dq = D1;  // D1 is consumed: its buffer takes the query gradient
     be.attention_backward(dq, dk, dv, dctx, a.q, a.k, a.v, a.probs, cfg_.num_heads,
                           c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset);
     if (ia3_k_ >= 0) {

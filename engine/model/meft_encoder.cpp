@@ -80,6 +80,55 @@ void MeftEncoder::run_backward(Fn fn, int l, const EncoderLayer::Acts& acts, con
     else layer.ffn_backward(acts, din, c);
 }
 
+Tensor MeftEncoder::output_only(Fn fn, int l, Tensor in, const MeftEnv& env) const {
+    env.tape.reset();
+    EncoderLayer::Acts a;
+    AdapterActs aa;
+    if (fn != Fn::Layer) return run_forward(fn, l, a, aa, in, env, env.tape);
+    const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
+    const LayerContext c = context(env, env.tape);
+    env.tmp.reset();
+    layer.attention_forward(a, in, c);  // one block's tape at a time
+    env.be.copy(h1_buf_, a.h1);
+    env.tape.reset();
+    env.tmp.reset();
+    layer.ffn_forward(a, h1_buf_, c);
+    return a.out;
+}
+
+void MeftEncoder::recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, const MeftEnv& env,
+                                     const std::function<void(Tensor)>& rebuild) const {
+    const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
+    const LayerContext c = context(env, env.tape);
+    env.tape.reset();
+    env.tmp.reset();
+    if (fn == Fn::Layer) {
+        EncoderLayer::Acts a;
+        layer.attention_forward(a, in, c);  // phase 1: h1 only
+        env.be.copy(h1_buf_, a.h1);
+        env.tape.reset();
+        env.tmp.reset();
+        EncoderLayer::Acts b;
+        layer.ffn_forward(b, h1_buf_, c);   // phase 2: the FFN block's tape
+        rebuild(b.out);
+        env.be.copy(din, g);
+        layer.ffn_backward(b, din, c);      // din = d(h1)
+        env.tape.reset();
+        env.tmp.reset();
+        EncoderLayer::Acts a2;
+        layer.attention_forward(a2, in, c);  // phase 3: the attention block's tape
+        layer.attention_backward(a2, din, c);
+    } else {
+        EncoderLayer::Acts a;
+        AdapterActs aa;
+        Tensor out = run_forward(fn, l, a, aa, in, env, env.tape);
+        rebuild(out);
+        run_backward(fn, l, a, aa, g, din, env, env.tape);
+    }
+    env.tape.reset();
+    env.tmp.reset();
+}
+
 Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
     const std::int64_t B = h0.dim(0), T = h0.dim(1), C = h0.dim(2), n = h0.numel();
     const DType dt = h0.dtype, sdt = method_.meft.exact ? DType::I64 : DType::F64;
@@ -99,6 +148,8 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
         x = ping[l % 2];
     }
 
+    in_buf_ = env.scratch.alloc(dt, hs);  // reversible layers' F/G input (forward only; backward re-allocates)
+    if (f_fn_ == Fn::Layer || g_fn_ == Fn::Layer) h1_buf_ = env.scratch.alloc(dt, hs);
     s1_ = env.saved.alloc(sdt, hs, prefix_, "meft.stream1");
     s2_ = env.saved.alloc(sdt, hs, prefix_, "meft.stream2");
     be.stream_write(s1_, x);  // duplicate: x1 = x2 = h
@@ -120,17 +171,17 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
         }
         // y1 = λ x1 + F(x2)
         if (rev) env.tape.reset();
-        Tensor xin = tape.alloc(dt, hs, l, "meft.f_input");
+        Tensor xin = rev ? in_buf_ : tape.alloc(dt, hs, l, "meft.f_input");
         be.stream_read(xin, X2);
-        Tensor f = run_forward(f_fn_, l, st.f_acts, st.f_adapter, xin, env, tape);
+        Tensor f = rev ? output_only(f_fn_, l, xin, env) : run_forward(f_fn_, l, st.f_acts, st.f_adapter, xin, env, tape);
         if (rev && method_.meft.exact && ml > 1)
             st.rem1 = env.saved.alloc(DType::U8, {remainder_bytes(n, ml)}, l, "meft.remainder");
         be.coupling_forward(X1, st.rem1, f, ml);
         // y2 = β x2 + G(y1)
         if (rev) env.tape.reset();
-        Tensor yin = tape.alloc(dt, hs, l, "meft.g_input");
+        Tensor yin = rev ? in_buf_ : tape.alloc(dt, hs, l, "meft.g_input");
         be.stream_read(yin, X1);
-        Tensor g = run_forward(g_fn_, l, st.g_acts, st.g_adapter, yin, env, tape);
+        Tensor g = rev ? output_only(g_fn_, l, yin, env) : run_forward(g_fn_, l, st.g_acts, st.g_adapter, yin, env, tape);
         if (rev && method_.meft.exact && mb > 1)
             st.rem2 = env.saved.alloc(DType::U8, {remainder_bytes(n, mb)}, l, "meft.remainder");
         be.coupling_forward(X2, st.rem2, g, mb);
@@ -149,8 +200,9 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
             be.copy(boundary2_, s2_);
         }
     }
-    // Top merge (BERT): (x1 + x2) / 2
-    Tensor merged = env.saved.alloc(dt, hs, N, "meft.merged");
+    if (reversible_ > 0) env.tape.reset();
+    // Top merge (BERT): (x1 + x2) / 2. Only the head reads it, in forward: scratch, not saved.
+    Tensor merged = env.scratch.alloc(dt, hs);
     Tensor other = env.tmp.alloc(dt, hs);
     be.stream_read(merged, s1_);
     be.stream_read(other, s2_);
@@ -164,12 +216,15 @@ void MeftEncoder::backward(Tensor d, const MeftEnv& env) {
     const Shape hs = d.shape;
     const DType dt = d.dtype;
     const int N = cfg_.num_layers, ml = method_.meft.lambda_inverse, mb = method_.meft.beta_inverse;
-    Tensor dS[2] = {env.scratch.alloc(dt, hs, -1, "meft.d_stream1"), env.scratch.alloc(dt, hs, -1, "meft.d_stream2")};
-    Tensor du = env.scratch.alloc(dt, hs, -1, "meft.d_g_input"), dv = env.scratch.alloc(dt, hs, -1, "meft.d_f_input");
-    be.copy(dS[0], d);
+    // d itself carries the first stream's gradient; du (G's input gradient) is consumed before
+    // F's input gradient is written, so one buffer serves both.
+    Tensor dS[2] = {d, env.scratch.alloc(dt, hs, -1, "meft.d_stream2")};
+    Tensor du = env.scratch.alloc(dt, hs, -1, "meft.d_sub_input"), dv = du;
     be.scale(dS[0], 0.5);  // merge: d(x1) = d(x2) = d / 2
     be.copy(dS[1], dS[0]);
     Tensor buf[2] = {s1_, s2_};
+    in_buf_ = env.scratch.alloc(dt, hs, -1, "meft.sub_input");
+    if (f_fn_ == Fn::Layer || g_fn_ == Fn::Layer) h1_buf_ = env.scratch.alloc(dt, hs, -1, "meft.h1");
     recon_error_.assign(static_cast<std::size_t>(N), 0.0);
     for (int l = N - 1; l >= prefix_; --l) {
         LayerState& st = state_[static_cast<std::size_t>(l)];
@@ -180,29 +235,24 @@ void MeftEncoder::backward(Tensor d, const MeftEnv& env) {
         }
         const int b1 = st.b1;
         Tensor Y1 = buf[b1], Y2 = buf[1 - b1], dY1 = dS[b1], dY2 = dS[1 - b1];
+        const std::size_t start = env.meter ? env.meter->current : 0;
+        if (env.meter) env.meter->reset_peak();
         // G: u = J_G^T dY2, G's parameter gradients; rebuild x2 = (y2 - G(y1)) / β
         if (rev) {
-            env.tape.reset();
-            Tensor yin = env.tape.alloc(dt, hs, l, "meft.g_input");
-            be.stream_read(yin, Y1);
-            Tensor g = run_forward(g_fn_, l, st.g_acts, st.g_adapter, yin, env, env.tape);
-            run_backward(g_fn_, l, st.g_acts, st.g_adapter, dY2, du, env, env.tape);
-            be.coupling_inverse(Y2, st.rem2, g, mb);
+            be.stream_read(in_buf_, Y1);
+            recompute_backward(g_fn_, l, in_buf_, dY2, du, env, [&](Tensor g) { be.coupling_inverse(Y2, st.rem2, g, mb); });
         } else {
             run_backward(g_fn_, l, st.g_acts, st.g_adapter, dY2, du, env, env.saved);
         }
         be.accumulate(dY1, du);  // z = dY1 + u: y1 feeds the output and G
         // F: v = J_F^T z, F's parameter gradients; rebuild x1 = (y1 - F(x2)) / λ
         if (rev) {
-            env.tape.reset();
-            Tensor xin = env.tape.alloc(dt, hs, l, "meft.f_input");
-            be.stream_read(xin, Y2);
-            Tensor f = run_forward(f_fn_, l, st.f_acts, st.f_adapter, xin, env, env.tape);
-            run_backward(f_fn_, l, st.f_acts, st.f_adapter, dY1, dv, env, env.tape);
-            be.coupling_inverse(Y1, st.rem1, f, ml);
+            be.stream_read(in_buf_, Y2);  // x2, rebuilt
+            recompute_backward(f_fn_, l, in_buf_, dY1, dv, env, [&](Tensor f) { be.coupling_inverse(Y1, st.rem1, f, ml); });
         } else {
             run_backward(f_fn_, l, st.f_acts, st.f_adapter, dY1, dv, env, env.saved);
         }
+        if (env.meter && env.transient) (*env.transient)[static_cast<std::size_t>(l + 1)] = env.meter->peak - start;
         be.scale(dY1, method_.meft.lambda());  // d(x1) = λ z
         be.scale(dY2, method_.meft.beta());    // d(x2) = β dY2 + v
         be.accumulate(dY2, dv);
@@ -228,7 +278,7 @@ void MeftEncoder::backward(Tensor d, const MeftEnv& env) {
     }
     // h was duplicated into both streams. Below a frozen prefix nothing trains: stop there.
     if (prefix_ == 0) {
-        be.add(d, dS[0], dS[1]);
+        be.add(d, d, dS[1]);  // dS[0] is d
     } else {
         be.fill(d, 0.0);
     }

@@ -14,6 +14,7 @@
 // float64 (x1 = (y1 − F(x2))·m, drifts with depth). F and G are recomputed with the same kernels
 // and the same Philox keys, so in exact mode the rebuilt inputs equal the forward's bit for bit.
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -33,6 +34,8 @@ struct MeftEnv {                // what one forward/backward needs from the mode
     std::uint64_t seed;
     std::uint32_t step;
     int example_offset;
+    MemoryMeter* meter = nullptr;                 // optional: per-layer backward transients
+    std::vector<std::size_t>* transient = nullptr;  // indexed by layer + 1
 };
 
 class MeftEncoder {
@@ -66,6 +69,13 @@ private:
                        Arena& tape) const;
     void run_backward(Fn fn, int l, const EncoderLayer::Acts& acts, const AdapterActs& aa, Tensor g, Tensor din,
                       const MeftEnv& env, Arena& tape) const;
+    // Reversible layers' forward: fn(in) on the tape, nothing kept (a PLM layer block by block).
+    Tensor output_only(Fn fn, int l, Tensor in, const MeftEnv& env) const;
+    // Reversible layers: recompute fn(in) on the tape, hand its output to `rebuild` (the coupling
+    // inverse), then backpropagate g -> din. A whole PLM layer is recomputed in two phases (FFN
+    // block, then attention block) so only one block's tape is alive at a time.
+    void recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, const MeftEnv& env,
+                            const std::function<void(Tensor)>& rebuild) const;
     LayerContext context(const MeftEnv& env, Arena& tape) const;
 
     ModelConfig cfg_;
@@ -78,6 +88,7 @@ private:
     // state of the current step
     std::vector<LayerState> state_;
     Tensor s1_, s2_;              // the two stream buffers
+    Tensor in_buf_, h1_buf_;      // backward: a sub-function's input, a recomputed layer's h1
     Tensor boundary1_, boundary2_;  // reversible segment output, when vanilla layers follow
     std::vector<double> recon_error_;
 };

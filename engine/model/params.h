@@ -67,6 +67,10 @@ public:
     Arena& trainable_arena() { return *trainable_; }
     Arena& grad_arena() { return *grads_; }
     Arena& optimizer_arena() { return *optim_; }
+    const Arena& frozen_arena() const { return *frozen_; }
+    const Arena& trainable_arena() const { return *trainable_; }
+    const Arena& grad_arena() const { return *grads_; }
+    const Arena& optimizer_arena() const { return *optim_; }
 
 private:
     Backend& backend_;

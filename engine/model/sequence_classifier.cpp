@@ -3,6 +3,7 @@
 // is allocated from the activation arena under its (layer, name) tag.
 #include "model/sequence_classifier.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -20,10 +21,10 @@ enum Site { kEmbed = 0, kHeadFirst = 0, kHeadSecond = 1 };
 SequenceClassifier::SequenceClassifier(ModelConfig config, Backend& backend, DType dtype, MethodConfig method)
     : config_(std::move(config)), method_(std::move(method)), backend_(backend), params_(backend, dtype) {
     config_.validate("model config");
-    acts_ = std::make_unique<Arena>("activations", backend.memory());
-    scratch_ = std::make_unique<Arena>("backward scratch", backend.memory());
-    tmp_ = std::make_unique<Arena>("layer temporaries", backend.memory(), 16u << 20);
-    recompute_ = std::make_unique<Arena>("recomputed layer", backend.memory(), 16u << 20);
+    acts_ = std::make_unique<Arena>("activations", backend.memory(), 64u << 20, &meter_);
+    scratch_ = std::make_unique<Arena>("backward scratch", backend.memory(), 64u << 20, &meter_);
+    tmp_ = std::make_unique<Arena>("layer temporaries", backend.memory(), 16u << 20, &meter_);
+    recompute_ = std::make_unique<Arena>("recomputed layer", backend.memory(), 16u << 20, &meter_);
     declare_parameters();
     params_.set_trainable([&](const Parameter& p) { return p.added || method_.backbone_trainable(p.name); });
 }
@@ -136,6 +137,10 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
     MEFT_CHECK(params_.materialized(), "forward before the parameters were materialized");
     acts_->reset();
     scratch_->reset();
+    tmp_->reset();
+    recompute_->reset();
+    meter_.reset_peak();
+    transient_.assign(static_cast<std::size_t>(config_.num_layers + 2), 0);
     B_ = batch.B;
     T_ = batch.T;
     upload_inputs(batch);
@@ -144,10 +149,15 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
     const int off = batch.example_offset;
     Arena& A = *acts_;
 
-    emb_sum_ = A.alloc(dt, {B_, T_, C}, -1, "embeddings.sum");
-    emb_mean_ = A.alloc(dt, {B_ * T_}, -1, "embeddings.ln_mean");
-    emb_rstd_ = A.alloc(dt, {B_ * T_}, -1, "embeddings.ln_rstd");
-    Tensor x = A.alloc(dt, {B_, T_, C}, -1, "embeddings.out");
+    // Frozen embeddings need nothing for backward; under MEFT their output is copied into the
+    // streams. What backward does not read goes to scratch (reset before backward), not saved.
+    const bool emb_trains = params_.at(wte_).trainable || params_.at(wpe_).trainable || params_.at(wtt_).trainable ||
+                            params_.at(emb_ln_w_).trainable || params_.at(emb_ln_b_).trainable;
+    Arena& E = emb_trains ? A : *scratch_;
+    emb_sum_ = E.alloc(dt, {B_, T_, C}, -1, "embeddings.sum");
+    emb_mean_ = E.alloc(dt, {B_ * T_}, -1, "embeddings.ln_mean");
+    emb_rstd_ = E.alloc(dt, {B_ * T_}, -1, "embeddings.ln_rstd");
+    Tensor x = (meft_ && !o.backbone_only ? *scratch_ : A).alloc(dt, {B_, T_, C}, -1, "embeddings.out");
     backend_.embeddings_forward(emb_sum_, ids_, pos_, types_, p(wte_), p(wpe_), p(wtt_));
     backend_.layernorm_forward(x, emb_mean_, emb_rstd_, emb_sum_, p(emb_ln_w_), p(emb_ln_b_), config_.layer_norm_eps);
     backend_.dropout_forward(x, x, drop(o, config_.hidden_dropout), key(o, -1, kEmbed), off);
@@ -178,7 +188,8 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
 }
 
 MeftEnv SequenceClassifier::meft_env(const ForwardOptions& o, int off) {
-    return MeftEnv{backend_, params_, *acts_, *scratch_, *recompute_, *tmp_, mask_, o.train, o.seed, o.step, off};
+    return MeftEnv{backend_, params_, *acts_, *scratch_, *recompute_, *tmp_, mask_, o.train, o.seed, o.step, off,
+                   &meter_, &transient_};
 }
 
 LayerContext SequenceClassifier::layer_context(Arena& saved, const ForwardOptions& o, int off) {
@@ -226,6 +237,34 @@ std::vector<double> SequenceClassifier::logits_to_host(Tensor logits) {
     return out;
 }
 
+MemoryReport SequenceClassifier::memory_report() const {
+    MemoryReport r;
+    const int L = config_.num_layers;
+    for (int l = -1; l <= L; ++l) {
+        LayerMemory m;
+        m.layer = l;
+        m.label = l < 0 ? "embeddings" : l == L ? "head" : "layer " + std::to_string(l);
+        m.transient = l + 1 < static_cast<int>(transient_.size()) ? transient_[static_cast<std::size_t>(l + 1)] : 0;
+        r.layers.push_back(m);
+    }
+    for (const AllocationRecord& rec : acts_->records()) {
+        r.held_total += rec.bytes;
+        if (rec.name.rfind("meft.stream", 0) == 0 || rec.name == "meft.segment_output" || rec.name == "meft.merged") {
+            r.stored_streams += rec.bytes;
+            continue;
+        }
+        if (rec.name == "meft.remainder") r.remainders += rec.bytes;
+        const int idx = std::clamp(rec.layer, -1, L) + 1;
+        r.layers[static_cast<std::size_t>(idx)].held += rec.bytes;
+    }
+    r.activation_peak = meter_.peak;
+    r.frozen_weights = params_.frozen_arena().bytes_in_use();
+    r.trainable_weights = params_.trainable_arena().bytes_in_use();
+    r.gradients = params_.grad_arena().bytes_in_use();
+    r.optimizer_state = params_.optimizer_arena().bytes_in_use();
+    return r;
+}
+
 // ---- loss and backward ------------------------------------------------------------------------
 
 double SequenceClassifier::forward_backward(const HostBatch& batch, const ForwardOptions& o, double loss_scale) {
@@ -266,18 +305,22 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
 
     // Backward buffers: reused by every layer.
     scratch_->reset();
+    std::size_t start = meter_.current;
+    meter_.reset_peak();
     const std::int64_t C = config_.hidden_size;
     grad_stream_ = scratch_->alloc(dt, {B_, T_, C}, -1, "d.stream");
-    grad_tmp_ = scratch_->alloc(dt, {B_, T_, C}, -1, "d.tmp");
 
     const int off = batch.example_offset;
     head_backward(dlogits, o, off);
+    transient_[static_cast<std::size_t>(L + 1)] = meter_.peak - start;
     const bool checkpoint = method_.gradient_checkpointing && o.train;
     if (meft_) meft_->backward(grad_stream_, meft_env(o, off));
     for (int l = L - 1; l >= 0 && !meft_; --l) {
         const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
         EncoderLayer::Acts& a = la_[static_cast<std::size_t>(l)];
         tmp_->reset();
+        start = meter_.current;
+        meter_.reset_peak();
         if (checkpoint) {  // recompute this layer's activations from its input, same dropout keys
             recompute_->reset();
             layer.forward(a, a.x, layer_context(*recompute_, o, off));
@@ -286,17 +329,22 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
         } else {
             layer.backward(a, grad_stream_, layer_context(*acts_, o, off));
         }
+        transient_[static_cast<std::size_t>(l + 1)] = meter_.peak - start;
     }
 
     // embeddings: grad_stream_ holds d(embeddings.out); nothing to do when they are frozen
     if (!g(wte_) && !g(wpe_) && !g(wtt_) && !g(emb_ln_w_) && !g(emb_ln_b_)) return sum;
     Tensor d = grad_stream_;
+    start = meter_.current;
+    meter_.reset_peak();
+    grad_tmp_ = scratch_->alloc(dtype(), {B_, T_, config_.hidden_size}, -1, "d.tmp");
     backend_.dropout_backward(d, d, drop(o, config_.hidden_dropout), key(o, -1, kEmbed), off);
     backend_.layernorm_backward(grad_tmp_, g(emb_ln_w_), g(emb_ln_b_), d, emb_sum_, p(emb_ln_w_), emb_mean_, emb_rstd_,
                                 false);
     if (g(wte_)) backend_.embedding_backward(g(wte_), grad_tmp_, ids_);
     if (g(wpe_)) backend_.embedding_backward(g(wpe_), grad_tmp_, pos_);
     if (g(wtt_)) backend_.embedding_backward(g(wtt_), grad_tmp_, types_);
+    transient_[0] = meter_.peak - start;
     return sum;
 }
 

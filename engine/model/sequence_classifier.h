@@ -15,6 +15,7 @@
 #include "model/config.h"
 #include "model/encoder_layer.h"
 #include "model/meft_encoder.h"
+#include "model/memory_report.h"
 #include "model/params.h"
 #include "peft/method.h"
 
@@ -64,6 +65,8 @@ public:
     Tensor last_hidden() const { return last_hidden_; }
 
     Arena& activations() { return *acts_; }
+    // The last forward_backward's memory, layer by layer (see memory_report.h).
+    MemoryReport memory_report() const;
     const MeftEncoder* meft_encoder() const { return meft_.get(); }
 
 private:
@@ -86,6 +89,8 @@ private:
     MethodConfig method_;
     Backend& backend_;
     ParameterStore params_;
+    MemoryMeter meter_;               // joint use of the four activation arenas below
+    std::vector<std::size_t> transient_;  // per layer + 2 (index layer + 1): backward transients
     std::unique_ptr<Arena> acts_;     // saved activations of the current step
     std::unique_ptr<Arena> scratch_;  // backward's activation gradients
     std::unique_ptr<Arena> tmp_;      // one layer's temporaries

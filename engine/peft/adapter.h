@@ -37,7 +37,8 @@ struct AdapterCall {
 // out[N,C] = scale * A(inp), or out += scale * A(inp) when `accumulate`.
 void adapter_forward(const AdapterCall& c, const AdapterWeights& w, AdapterActs& a, Arena& saved, int layer,
                      const std::string& tag, Tensor out, double scale, bool accumulate);
-// dinp[N,C] += (d(scale * A)/d(inp))^T dout; parameter gradients accumulate.
+// dinp[N,C] += (d(scale * A)/d(inp))^T dout; parameter gradients accumulate. dinp may be dout
+// (dout is read in full before dinp is written).
 void adapter_backward(const AdapterCall& c, const AdapterWeights& w, const AdapterActs& a, Tensor dinp, Tensor dout,
                       double scale);
 

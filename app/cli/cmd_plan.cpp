@@ -1,0 +1,89 @@
+// meft plan EXPERIMENT.json — the activation memory of one training step, layer by layer,
+// computed on the shape-only backend (nothing is allocated or computed), so any model size
+// plans in milliseconds; the numbers equal what `meft run` measures on the CPU backend.
+#include <chrono>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "store/experiment.h"
+#include "train/memory_plan.h"
+
+namespace meft::cli {
+
+namespace {
+struct PlanArgs {
+    std::string experiment, dtype = "fp32";
+    int batch = 0, seq = 0;
+    bool all_methods = false;
+};
+
+double mib(std::size_t b) { return double(b) / (1024.0 * 1024.0); }
+
+MethodConfig named_method(const std::string& name) { return parse_method({{"name", name}}, "plan"); }
+
+void print_layers(const MemoryPlanResult& r) {
+    const MemoryReport& m = r.report;
+    std::printf("| %-16s | %14s | %22s |\n", "part", "held MiB", "backward transient MiB");
+    std::printf("|%s|%s|%s|\n", std::string(18, '-').c_str(), std::string(16, '-').c_str(), std::string(24, '-').c_str());
+    for (const LayerMemory& l : m.layers)
+        std::printf("| %-16s | %14.2f | %22.2f |\n", l.label.c_str(), mib(l.held), mib(l.transient));
+    if (m.stored_streams) std::printf("| %-16s | %14.2f | %22s |\n", "stored streams", mib(m.stored_streams), "");
+    std::printf("| %-16s | %14.2f | %22s |\n", "total held", mib(m.held_total), "");
+    if (m.remainders) std::printf("(of which packed MEFT remainders: %.2f MiB)\n", mib(m.remainders));
+    std::printf("\nactivation memory (peak over the step): %.2f MiB\n", mib(m.activation_peak));
+    std::printf("resident: frozen weights %.2f MiB, trainable weights %.2f MiB, gradients %.2f MiB, optimizer state %.2f MiB\n",
+                mib(m.frozen_weights), mib(m.trainable_weights), mib(m.gradients), mib(m.optimizer_state));
+    std::printf("peak = resident + activations = %.2f MiB; trainable parameters %lld of %lld (%.3f%%)\n", mib(m.peak()),
+                static_cast<long long>(r.trainable_parameters), static_cast<long long>(r.parameters),
+                100.0 * double(r.trainable_parameters) / double(r.parameters));
+}
+
+int run(const PlanArgs& a) {
+    const Experiment e = load_experiment(a.experiment);
+    ModelConfig cfg = e.backbone.preset.empty() ? load_model_config(e.backbone.path)
+                                                : preset_config(e.backbone.arch, e.backbone.preset);
+    cfg.set_num_labels(e.task.toy.num_labels);
+    const int B = a.batch > 0 ? a.batch : e.train.batch_size;
+    const int T = a.seq > 0 ? a.seq : e.train.max_seq_length;
+    const DType dt = a.dtype == "fp64" ? DType::F64 : a.dtype == "bf16" ? DType::BF16 : DType::F32;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::printf("meft plan: %s (L%d H%d), batch %d x seq %d, %s — shape-only backend, nothing computed\n\n",
+                arch_name(cfg.arch).c_str(), cfg.num_layers, cfg.hidden_size, B, T, a.dtype.c_str());
+    if (!a.all_methods) {
+        std::printf("method: %s\n\n", e.method.name().c_str());
+        print_layers(plan_memory(cfg, e.method, dt, B, T));
+    } else {
+        const MemoryPlanResult full = plan_memory(cfg, named_method("full"), dt, B, T);
+        std::printf("| %-10s | %12s | %9s | %16s | %14s |\n", "method", "trainable", "share", "activation MiB", "vs full FT");
+        std::printf("|%s|%s|%s|%s|%s|\n", std::string(12, '-').c_str(), std::string(14, '-').c_str(),
+                    std::string(11, '-').c_str(), std::string(18, '-').c_str(), std::string(16, '-').c_str());
+        for (const std::string& name : method_names()) {
+            const MemoryPlanResult r = name == "full" ? full : plan_memory(cfg, named_method(name), dt, B, T);
+            std::printf("| %-10s | %12lld | %8.3f%% | %16.1f | %13.1f%% |\n", name.c_str(),
+                        static_cast<long long>(r.trainable_parameters),
+                        100.0 * double(r.trainable_parameters) / double(r.parameters), mib(r.report.activation_peak),
+                        100.0 * double(r.report.activation_peak) / double(full.report.activation_peak));
+        }
+    }
+    std::printf("\nplanned in %.0f ms\n",
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    return 0;
+}
+}  // namespace
+
+Runner add_plan(CLI::App& app) {
+    auto a = std::make_shared<PlanArgs>();
+    app.add_option("experiment", a->experiment, "experiment file (its backbone and method are planned)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    app.add_option("--batch", a->batch, "batch size (default: the experiment's)")->check(CLI::Range(1, 1 << 20));
+    app.add_option("--seq", a->seq, "sequence length (default: the experiment's max_seq_length)")->check(CLI::Range(2, 1 << 16));
+    app.add_option("--dtype", a->dtype, "activation and weight precision")
+        ->check(CLI::IsMember({"fp32", "bf16", "fp64"}))
+        ->capture_default_str();
+    app.add_flag("--all-methods", a->all_methods, "compare every method's activation memory with full fine-tuning");
+    return [a] { return run(*a); };
+}
+
+}  // namespace meft::cli

@@ -1,0 +1,83 @@
+// Memory accounting: `meft plan` (shape-only backend) equals what the CPU backend measures, byte
+// for byte and layer by layer, for every method; the report adds up.
+#include <gtest/gtest.h>
+
+#include "core/cpu_backend.h"
+#include "train/memory_plan.h"
+
+using namespace meft;
+
+namespace {
+
+ModelConfig small() {
+    ModelConfig c = preset_config(Arch::Bert, "tiny");
+    c.vocab_size = 500;
+    c.num_layers = 3;
+    c.hidden_size = 32;
+    c.num_heads = 4;
+    c.intermediate_size = 64;
+    c.set_num_labels(2);
+    return c;
+}
+
+void expect_same(const MemoryReport& a, const MemoryReport& b, const std::string& what) {
+    ASSERT_EQ(a.layers.size(), b.layers.size()) << what;
+    for (std::size_t i = 0; i < a.layers.size(); ++i) {
+        EXPECT_EQ(a.layers[i].held, b.layers[i].held) << what << " " << a.layers[i].label;
+        EXPECT_EQ(a.layers[i].transient, b.layers[i].transient) << what << " " << a.layers[i].label;
+    }
+    EXPECT_EQ(a.stored_streams, b.stored_streams) << what;
+    EXPECT_EQ(a.remainders, b.remainders) << what;
+    EXPECT_EQ(a.held_total, b.held_total) << what;
+    EXPECT_EQ(a.activation_peak, b.activation_peak) << what;
+    EXPECT_EQ(a.frozen_weights, b.frozen_weights) << what;
+    EXPECT_EQ(a.trainable_weights, b.trainable_weights) << what;
+    EXPECT_EQ(a.gradients, b.gradients) << what;
+    EXPECT_EQ(a.optimizer_state, b.optimizer_state) << what;
+}
+
+TEST(MemoryPlan, EqualsMeasurementForEveryMethod) {
+    auto cpu = make_cpu_backend();
+    const ModelConfig cfg = small();
+    std::vector<nlohmann::json> methods;
+    for (const std::string& n : method_names()) methods.push_back({{"name", n}});
+    methods.push_back({{"name", "houlsby"}, {"gradient_checkpointing", true}});
+    methods.push_back({{"name", "lora"}, {"lora", {{"targets", {"query", "attention_output", "ffn_out"}}}}});
+    methods.push_back({{"name", "meft1"}, {"meft", {{"frozen_prefix", 1}, {"reversible_layers", 1}}}});
+    methods.push_back({{"name", "meft2"}, {"meft", {{"streams", "float64"}}}});
+    methods.push_back({{"name", "meft3"}, {"meft", {{"vanilla_gradient", true}}}});
+    for (const nlohmann::json& j : methods) {
+        const MethodConfig m = parse_method(j, "test");
+        const MemoryPlanResult measured = measure_memory(*cpu, cfg, m, DType::F32, 4, 24);
+        const MemoryPlanResult planned = plan_memory(cfg, m, DType::F32, 4, 24);
+        expect_same(measured.report, planned.report, j.dump());
+        EXPECT_EQ(measured.trainable_parameters, planned.trainable_parameters);
+        // the report adds up: layers + stored streams = everything saved
+        std::size_t sum = planned.report.stored_streams;
+        for (const LayerMemory& l : planned.report.layers) sum += l.held;
+        EXPECT_EQ(sum, planned.report.held_total) << j.dump();
+        EXPECT_GE(planned.report.activation_peak, planned.report.held_total) << j.dump();
+    }
+}
+
+TEST(MemoryPlan, MeftNeedsAtMostATenthOfFullFineTuningAtBertBase) {
+    const ModelConfig base = preset_config(Arch::Bert, "base");
+    const std::size_t full = plan_memory(base, parse_method({{"name", "full"}}, "t"), DType::F32, 32, 512).report.activation_peak;
+    for (const char* n : {"meft1", "meft2", "meft3"}) {
+        const std::size_t m = plan_memory(base, parse_method({{"name", n}}, "t"), DType::F32, 32, 512).report.activation_peak;
+        EXPECT_LT(m * 10, full) << n << ": " << m << " vs full " << full;
+    }
+}
+
+TEST(MemoryPlan, PlansLargeModelsQuickly) {
+    ModelConfig large = preset_config(Arch::Bert, "base");  // BERT-large shapes
+    large.num_layers = 24;
+    large.hidden_size = 1024;
+    large.num_heads = 16;
+    large.intermediate_size = 4096;
+    const MemoryPlanResult r = plan_memory(large, parse_method({{"name", "meft1"}}, "t"), DType::F32, 32, 512);
+    EXPECT_GT(r.parameters, 330000000);
+    EXPECT_GT(r.report.activation_peak, 0u);
+}
+
+}  // namespace
