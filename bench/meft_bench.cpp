@@ -155,6 +155,12 @@ public:
     void coupling_inverse(meft::Tensor s, meft::Tensor r, meft::Tensor f, int m) override {
         run("coupling_inverse", [&] { in_.coupling_inverse(s, r, f, m); });
     }
+    void prefix_concat_forward(meft::Tensor o, meft::Tensor p, meft::Tensor x) override {
+        run("prefix_concat_forward", [&] { in_.prefix_concat_forward(o, p, x); });
+    }
+    void prefix_concat_backward(meft::Tensor dp, meft::Tensor dx, meft::Tensor g, bool acc) override {
+        run("prefix_concat_backward", [&] { in_.prefix_concat_backward(dp, dx, g, acc); });
+    }
     void stream_read(meft::Tensor o, meft::Tensor s) override { run("stream_read", [&] { in_.stream_read(o, s); }); }
     void stream_write(meft::Tensor s, meft::Tensor i) override { run("stream_write", [&] { in_.stream_write(s, i); }); }
     void channel_scale_forward(meft::Tensor o, meft::Tensor i, meft::Tensor s) override {
@@ -255,15 +261,15 @@ struct Result {
     double update_ms = 0;      // mean zero_grads + clip + AdamW
     double forward_ms = -1;    // one extra forward(train) call; < 0 when not measured
     std::size_t peak_act = 0;  // bytes
-    std::int64_t params = 0;
+    std::int64_t params = 0, trainable = 0;
     std::map<std::string, TimingBackend::Stat> ops;  // --ops: totals over the timed steps
 };
 
-Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, int steps, int warmup, bool phases,
-                 meft::Backend& backend, TimingBackend* timing) {
+Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, const meft::MethodConfig& method, int steps,
+                 int warmup, bool phases, meft::Backend& backend, TimingBackend* timing) {
     meft::ModelConfig cfg = meft::preset_config(arch, bc.preset);
     cfg.set_num_labels(2);
-    meft::SequenceClassifier model(cfg, backend, dt);
+    meft::SequenceClassifier model(cfg, backend, dt, method);
     model.init_weights(42);
     meft::ParameterStore& ps = model.params();
     meft::AdamW opt(ps, meft::AdamWConfig{});
@@ -273,6 +279,7 @@ Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, int ste
 
     Result r;
     r.params = ps.count(false);
+    r.trainable = ps.count(true);
     double step_total = 0, fb_total = 0, upd_total = 0;
     for (int s = 0; s < warmup + steps; ++s) {
         const meft::ForwardOptions o{true, seed, static_cast<std::uint32_t>(s)};
@@ -299,7 +306,7 @@ Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, int ste
     r.step_ms = step_total / steps;
     r.fb_ms = fb_total / steps;
     r.update_ms = upd_total / steps;
-    r.peak_act = model.activations().peak_bytes();
+    r.peak_act = model.memory_report().activation_peak;
     if (timing) r.ops = timing->stats();  // before the extra forward call
     if (phases) {
         const meft::ForwardOptions o{true, seed, static_cast<std::uint32_t>(warmup + steps)};
@@ -324,8 +331,11 @@ int main(int argc, char** argv) {
     std::vector<std::string> config_strs;
     std::string arch_str = "bert", dtype_str = "float32";
     int steps = 5, warmup = 1, threads = 0;
+    std::vector<std::string> methods;
     bool no_phases = false, want_ops = false;
     app.add_option("--config", config_strs, "PRESET:BATCH:SEQ, repeatable (default: toy:8:128 toy:32:64 toy:8:256 base:8:128)");
+    app.add_option("--method", methods, "fine-tuning method, repeatable (default: full)")
+        ->check(CLI::IsMember(meft::method_names()));
     app.add_option("--arch", arch_str, "backbone family")->check(CLI::IsMember({"bert", "roberta"}))->capture_default_str();
     app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--warmup", warmup, "untimed warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -354,6 +364,7 @@ int main(int argc, char** argv) {
 
     try {
         const meft::Arch arch = meft::parse_arch(arch_str);
+        if (methods.empty()) methods = {"full"};
         for (const BenchConfig& c : configs) {  // fail before the header, not halfway through the table
             const meft::ModelConfig mc = meft::preset_config(arch, c.preset);
             const int max_t = mc.max_position_embeddings - (arch == meft::Arch::Roberta ? mc.pad_token_id + 1 : 0);
@@ -382,17 +393,19 @@ int main(int argc, char** argv) {
                   << "<!-- " << backend->name() << " backend, " << arch_str << ", " << dtype_str
                   << ", pool threads=" << pool->size() << ", OpenBLAS threads=" << blas_threads
                   << ", forward+backward+clip+AdamW, steps=" << steps << " warmup=" << warmup << " -->\n";
-        std::cout << "| preset | batch | seq | ms/step | tokens/s | peak activation MiB | parameters"
+        std::cout << "| method | preset | batch | seq | ms/step | tokens/s | activation MiB | trainable | parameters"
                   << (no_phases ? "" : " | forward ms | backward ms | zero+clip+AdamW ms") << " |\n"
-                  << "|---|---|---|---|---|---|---" << (no_phases ? "" : "|---|---|---") << "|\n"
+                  << "|---|---|---|---|---|---|---|---|---" << (no_phases ? "" : "|---|---|---") << "|\n"
                   << std::flush;
+        for (const std::string& method_name : methods)
         for (const BenchConfig& c : configs) {
-            const Result r = bench_one(c, arch, dt, steps, warmup, !no_phases, *backend, timing.get());
+            const meft::MethodConfig method = meft::parse_method({{"name", method_name}}, "--method");
+            const Result r = bench_one(c, arch, dt, method, steps, warmup, !no_phases, *backend, timing.get());
             const double tok_s = double(c.batch) * c.seq / (r.step_ms / 1000.0);
             if (want_ops) op_tables.emplace_back(c, r);
-            std::cout << "| " << c.preset << " | " << c.batch << " | " << c.seq << " | " << fixed(r.step_ms, 1)
+            std::cout << "| " << method_name << " | " << c.preset << " | " << c.batch << " | " << c.seq << " | " << fixed(r.step_ms, 1)
                       << " | " << fixed(tok_s, 0) << " | " << fixed(double(r.peak_act) / (1024.0 * 1024.0), 1)
-                      << " | " << r.params;
+                      << " | " << r.trainable << " | " << r.params;
             if (!no_phases)
                 std::cout << " | " << fixed(r.forward_ms, 1) << " | " << fixed(r.fb_ms - r.forward_ms, 1) << " | "
                           << fixed(r.update_ms, 1);

@@ -51,6 +51,9 @@ MethodConfig method(const std::string& name, bool checkpointing = false) {
     if (name == "lora")
         j["lora"] = {{"r", 2}, {"alpha", 4}, {"dropout", 0.1},
                      {"targets", {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"}}};
+    if (name == "prefix") j["prefix"] = {{"length", 3}, {"init_std", 0.5}};
+    if (name == "prefix_mlp") j = {{"name", "prefix"}, {"gradient_checkpointing", checkpointing},
+                                  {"prefix", {{"length", 3}, {"init_std", 0.5}, {"reparameterize", true}, {"hidden", 5}}}};
     if (name == "houlsby" || name == "pfeiffer" || name == "parallel")
         j["adapter"] = {{"bottleneck", 3}, {"init_std", 0.5}, {"scaling", 2.0}};
     return parse_method(j, "test");
@@ -136,9 +139,9 @@ TEST_P(MethodGrad, TrainableParametersMatchFiniteDifferences) {
 
 std::vector<Case> cases() {
     std::vector<Case> out;
-    for (const char* n : {"full", "bitfit", "lora", "houlsby", "pfeiffer", "parallel", "ia3"})
+    for (const char* n : {"full", "bitfit", "lora", "houlsby", "pfeiffer", "parallel", "prefix", "prefix_mlp", "ia3"})
         for (bool ckpt : {false, true}) out.push_back({n, ckpt, Arch::Bert});
-    for (const char* n : {"lora", "houlsby", "ia3"}) out.push_back({n, false, Arch::Roberta});
+    for (const char* n : {"lora", "houlsby", "prefix", "ia3"}) out.push_back({n, false, Arch::Roberta});
     return out;
 }
 
@@ -171,6 +174,11 @@ TEST(MethodCounts, BertBaseClosedForms) {
     EXPECT_EQ(count({{"name", "houlsby"}, {"adapter", {{"bottleneck", 8}}}}) - layer_norms - head, 313536);
     // BitFit: every bias (per layer q,k,v,o,LN1,ffn_in,ffn_out,LN2) + embeddings LN + pooler + head
     EXPECT_EQ(count({{"name", "bitfit"}}), 12 * (4 * 768 + 768 + 3072 + 768 + 768) + 768 + 768 + head);
+    // prefix-tuning, 20 virtual tokens: a key and a value prefix [20, 768] per layer
+    EXPECT_EQ(count({{"name", "prefix"}}), 12 * 2 * 20 * 768 + head);
+    // reparameterised: P' [20,768] -> Linear(768, 512) -> tanh -> Linear(512, 2*12*768)
+    EXPECT_EQ(count({{"name", "prefix"}, {"prefix", {{"reparameterize", true}}}}),
+              20 * 768 + 512 * 768 + 512 + 18432 * 512 + 18432 + head);
     // (IA)3: l_k, l_v (768 each), l_ff (3072) per layer
     EXPECT_EQ(count({{"name", "ia3"}}), 12 * (768 + 768 + 3072) + head);
 }

@@ -45,6 +45,9 @@ void print_table(const Experiment& e, const SequenceClassifier& m, const TrainRe
         std::snprintf(buf, sizeof buf, "%.4f", v);
         row("dev " + k, buf);
     }
+    std::snprintf(buf, sizeof buf, "%.1f MiB (held %.1f MiB)", double(r.memory.activation_peak) / 1048576.0,
+                  double(r.memory.held_total) / 1048576.0);
+    row("activation memory", buf);
     std::snprintf(buf, sizeof buf, "%.1f s (%.0f tok/s)", r.elapsed_s, r.tokens_per_s);
     row("time", buf);
 }
@@ -62,6 +65,8 @@ void write_results(const std::filesystem::path& file, const Experiment& e, const
     j["dev_metrics"] = r.final_eval.metrics;
     j["elapsed_s"] = r.elapsed_s;
     j["tokens_per_s"] = r.tokens_per_s;
+    j["activation_peak_bytes"] = r.memory.activation_peak;
+    j["activation_held_bytes"] = r.memory.held_total;
     write_file_atomically(file, j.dump(2) + "\n");
 }
 

@@ -20,6 +20,7 @@ ProgressPrinter::ProgressPrinter(bool quiet) : quiet_(quiet), tty_(isatty(STDERR
 void ProgressPrinter::on_step(const StepReport& r) {
     smoothed_loss_ = smoothed_loss_ < 0 ? r.loss : 0.9 * smoothed_loss_ + 0.1 * r.loss;
     if (quiet_) return;
+    if (!r.reconstruction_error.empty()) on_reconstruction(r);
     const auto now = std::chrono::steady_clock::now();
     const bool last = r.step == r.total_steps;
     if (tty_) {
@@ -40,6 +41,15 @@ void ProgressPrinter::on_step(const StepReport& r) {
                  bar.c_str(), r.step, r.total_steps, smoothed_loss_, tps, per_step,
                  format_duration(per_step * (r.total_steps - r.step)).c_str(), tty_ ? "\033[K" : "\n");
     std::fflush(stderr);
+}
+
+void ProgressPrinter::on_reconstruction(const StepReport& r) {
+    double worst = 0;
+    std::size_t at = 0;
+    for (std::size_t l = 0; l < r.reconstruction_error.size(); ++l)
+        if (r.reconstruction_error[l] > worst) worst = r.reconstruction_error[l], at = l;
+    std::fprintf(stderr, "%sreconstruction @ step %d: largest relative error %.3g (layer %zu)%s\n", tty_ ? "\r\033[K" : "",
+                 r.step, worst, at, worst == 0 ? " — bit-exact" : "");
 }
 
 void ProgressPrinter::on_eval(const EvalReport& r) {

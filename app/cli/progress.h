@@ -13,6 +13,7 @@ public:
     void on_step(const StepReport& r) override;
     void on_eval(const EvalReport& r) override;
     void finish();
+    void on_reconstruction(const StepReport& r);
 
 private:
     bool quiet_, tty_;

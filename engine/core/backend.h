@@ -84,12 +84,18 @@ public:
     virtual void embedding_backward(Tensor dtable, Tensor dout, Tensor ids) = 0;
 
     // ---- multi-head self-attention core ---------------------------------------------------------
-    // q, k, v, ctx [B,T,C]; probs [B,NH,T,T] = softmax(q k^T / sqrt(HS)) over keys with
-    // key_mask[B,T] (I32, 1 = attend, 0 = padding) saved for backward; ctx = dropout(probs) v.
+    // q, ctx [B,Tq,C]; k, v [B,Tk,C] (Tk = Tq, or more with prefix keys); probs [B,NH,Tq,Tk] =
+    // softmax(q k^T / sqrt(HS)) over keys with key_mask[B,Tk] (I32, 1 = attend, 0 = padding),
+    // saved for backward; ctx = dropout(probs) v.
     virtual void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask,
                                    int n_head, double p, PhiloxKey key, int example_offset) = 0;
     virtual void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
                                     Tensor probs, int n_head, double p, PhiloxKey key, int example_offset) = 0;
+
+    // ---- prefix-tuning: out[B,P+T,C] = [prefix[P,C] for every example; x[B,T,C]] --------------
+    virtual void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) = 0;
+    // dprefix[P,C] += sum_b dout[b,:P]; dx = dout[:,P:] (+= when accumulate); dprefix may be empty
+    virtual void prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool accumulate) = 0;
 
     // ---- first token (CLS) of each sequence: out[B,C] = inp[B,0,:] ----------------------------
     virtual void first_token_forward(Tensor out, Tensor inp) = 0;

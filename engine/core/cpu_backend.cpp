@@ -284,13 +284,15 @@ template <typename T> struct Ops {
     }
 
     // Dropout of one head's probabilities P[T,T] (example b, head h); see attention_dropout.
-    void head_dropout(T* out, const T* in, std::int64_t b, std::int64_t h, std::int64_t T_, double p,
+    // Dropout of one head's probabilities P[Tq,Tk] (example b, head h): element (i, j) draws the
+    // counter at offset (h*4096 + i)*4096 + j, independent of how far the batch is padded.
+    void head_dropout(T* out, const T* in, std::int64_t b, std::int64_t h, std::int64_t Tq, std::int64_t Tk, double p,
                       const PhiloxKey& key, int example_offset) {
-        MEFT_CHECK(T_ <= kAttnRowStride, "attention dropout supports sequences up to 4096 tokens");
+        MEFT_CHECK(Tq <= kAttnRowStride && Tk <= kAttnRowStride, "attention dropout supports sequences up to 4096 tokens");
         const std::uint64_t th = drop_threshold(p);
         const T s = T(1) / (T(1) - T(p));
-        for (std::int64_t i = 0; i < T_; ++i)
-            dropout_span(out + i * T_, in + i * T_, T_, (h * kAttnRowStride + i) * kAttnRowStride,
+        for (std::int64_t i = 0; i < Tq; ++i)
+            dropout_span(out + i * Tk, in + i * Tk, Tk, (h * kAttnRowStride + i) * kAttnRowStride,
                          static_cast<std::uint32_t>(b + example_offset), key, th, s);
     }
 
@@ -318,10 +320,11 @@ template <typename T> struct Ops {
 
     // One task per (example, head): its GEMMs run single-threaded inside the task. Head h of
     // example b is the [T, HS] slice at columns h*HS of a [B,T,C] tensor (leading dimension C).
+    // Queries have Tq rows, keys and values Tk >= Tq (prefix-tuning prepends keys).
     void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int NH, double p,
                            const PhiloxKey& key, int example_offset) {
-        const std::int64_t B = q.dim(0), T_ = q.dim(1), C = q.dim(2), HS = C / NH, TT = T_ * T_;
-        const int iT = as_int(T_), iC = as_int(C), iHS = as_int(HS);
+        const std::int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), C = q.dim(2), HS = C / NH, TT = Tq * Tk;
+        const int iq = as_int(Tq), ik = as_int(Tk), iC = as_int(C), iHS = as_int(HS);
         const double scale = 1.0 / std::sqrt(double(HS));
         const T *Q = q.ptr<T>(), *K = k.ptr<T>(), *V = v.ptr<T>();
         const std::int32_t* mask = key_mask.ptr<std::int32_t>();
@@ -329,52 +332,79 @@ template <typename T> struct Ops {
         pool.parallel_for(B * NH, [&](std::int64_t t0, std::int64_t t1) {
             T* drop_buf = p > 0 ? thread_workspace(static_cast<std::size_t>(TT)) : nullptr;
             for (std::int64_t t = t0; t < t1; ++t) {
-                const std::int64_t b = t / NH, h = t % NH, ho = b * T_ * C + h * HS;
+                const std::int64_t b = t / NH, h = t % NH, qo = b * Tq * C + h * HS, ko = b * Tk * C + h * HS;
                 T* Pt = P + t * TT;
-                gemm(false, true, iT, iT, iHS, scale, Q + ho, iC, K + ho, iC, 0.0, Pt, iT);
-                for (std::int64_t i = 0; i < T_; ++i) masked_softmax_row(Pt + i * T_, mask + b * T_, T_);
+                gemm(false, true, iq, ik, iHS, scale, Q + qo, iC, K + ko, iC, 0.0, Pt, ik);
+                for (std::int64_t i = 0; i < Tq; ++i) masked_softmax_row(Pt + i * Tk, mask + b * Tk, Tk);
                 const T* Pd = Pt;
                 if (p > 0) {
-                    head_dropout(drop_buf, Pt, b, h, T_, p, key, example_offset);
+                    head_dropout(drop_buf, Pt, b, h, Tq, Tk, p, key, example_offset);
                     Pd = drop_buf;
                 }
-                gemm(false, false, iT, iHS, iT, 1.0, Pd, iT, V + ho, iC, 0.0, O + ho, iC);
+                gemm(false, false, iq, iHS, ik, 1.0, Pd, ik, V + ko, iC, 0.0, O + qo, iC);
             }
         });
     }
 
     void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
                             int NH, double p, const PhiloxKey& key, int example_offset) {
-        const std::int64_t B = q.dim(0), T_ = q.dim(1), C = q.dim(2), HS = C / NH, TT = T_ * T_;
-        const int iT = as_int(T_), iC = as_int(C), iHS = as_int(HS);
+        const std::int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), C = q.dim(2), HS = C / NH, TT = Tq * Tk;
+        const int iq = as_int(Tq), ik = as_int(Tk), iC = as_int(C), iHS = as_int(HS);
         const double scale = 1.0 / std::sqrt(double(HS));
         const T *Q = q.ptr<T>(), *K = k.ptr<T>(), *V = v.ptr<T>(), *G = dctx.ptr<T>(), *P = probs.ptr<T>();
         T *DQ = dq.ptr<T>(), *DK = dk.ptr<T>(), *DV = dv.ptr<T>();
         pool.parallel_for(B * NH, [&](std::int64_t t0, std::int64_t t1) {
             T* ws = thread_workspace(static_cast<std::size_t>(2 * TT));  // [dP | dropped P] of one head
             for (std::int64_t t = t0; t < t1; ++t) {
-                const std::int64_t b = t / NH, h = t % NH, ho = b * T_ * C + h * HS;
+                const std::int64_t b = t / NH, h = t % NH, qo = b * Tq * C + h * HS, ko = b * Tk * C + h * HS;
                 const T* Pt = P + t * TT;
                 T* dP = ws;
                 const T* Pd = Pt;
                 if (p > 0) {
-                    head_dropout(ws + TT, Pt, b, h, T_, p, key, example_offset);
+                    head_dropout(ws + TT, Pt, b, h, Tq, Tk, p, key, example_offset);
                     Pd = ws + TT;
                 }
-                gemm(true, false, iT, iHS, iT, 1.0, Pd, iT, G + ho, iC, 0.0, DV + ho, iC);   // dV = Pd^T dctx
-                gemm(false, true, iT, iT, iHS, 1.0, G + ho, iC, V + ho, iC, 0.0, dP, iT);    // dPd = dctx V^T
-                if (p > 0) head_dropout(dP, dP, b, h, T_, p, key, example_offset);        // dP = mask * dPd
-                for (std::int64_t i = 0; i < T_; ++i) {                                    // dS = P (dP - <P, dP>)
-                    const T* pr = Pt + i * T_;
-                    T* gr = dP + i * T_;
+                gemm(true, false, ik, iHS, iq, 1.0, Pd, ik, G + qo, iC, 0.0, DV + ko, iC);    // dV = Pd^T dctx
+                gemm(false, true, iq, ik, iHS, 1.0, G + qo, iC, V + ko, iC, 0.0, dP, ik);     // dPd = dctx V^T
+                if (p > 0) head_dropout(dP, dP, b, h, Tq, Tk, p, key, example_offset);     // dP = mask * dPd
+                for (std::int64_t i = 0; i < Tq; ++i) {                                     // dS = P (dP - <P, dP>)
+                    const T* pr = Pt + i * Tk;
+                    T* gr = dP + i * Tk;
                     T dot = 0;
-                    for (std::int64_t j = 0; j < T_; ++j) dot += pr[j] * gr[j];
-                    for (std::int64_t j = 0; j < T_; ++j) gr[j] = pr[j] * (gr[j] - dot);
+                    for (std::int64_t j = 0; j < Tk; ++j) dot += pr[j] * gr[j];
+                    for (std::int64_t j = 0; j < Tk; ++j) gr[j] = pr[j] * (gr[j] - dot);
                 }
-                gemm(false, false, iT, iHS, iT, scale, dP, iT, K + ho, iC, 0.0, DQ + ho, iC);  // dQ = dS K / sqrt(HS)
-                gemm(true, false, iT, iHS, iT, scale, dP, iT, Q + ho, iC, 0.0, DK + ho, iC);   // dK = dS^T Q / sqrt(HS)
+                gemm(false, false, iq, iHS, ik, scale, dP, ik, K + ko, iC, 0.0, DQ + qo, iC);  // dQ = dS K / sqrt(HS)
+                gemm(true, false, ik, iHS, iq, scale, dP, ik, Q + qo, iC, 0.0, DK + ko, iC);   // dK = dS^T Q / sqrt(HS)
             }
         });
+    }
+
+    // out[B,P+T,C] = [prefix (the same for every example); x]
+    void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) {
+        const std::int64_t B = x.dim(0), T_ = x.dim(1), C = x.dim(2), P_ = prefix.dim(0);
+        const T *pr = prefix.ptr<T>(), *xs = x.ptr<T>();
+        T* o = out.ptr<T>();
+        for (std::int64_t b = 0; b < B; ++b) {
+            std::memcpy(o + b * (P_ + T_) * C, pr, sizeof(T) * P_ * C);
+            std::memcpy(o + (b * (P_ + T_) + P_) * C, xs + b * T_ * C, sizeof(T) * T_ * C);
+        }
+    }
+    // dprefix[P,C] += sum over examples of dout[b, :P]; dx[B,T,C] (+)= dout[:, P:]
+    void prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool acc) {
+        const std::int64_t B = dx.dim(0), T_ = dx.dim(1), C = dx.dim(2), P_ = dout.dim(1) - T_;
+        const T* g = dout.ptr<T>();
+        T* d = dx.ptr<T>();
+        if (dprefix) {
+            T* dp = dprefix.ptr<T>();
+            for (std::int64_t b = 0; b < B; ++b)
+                for (std::int64_t i = 0; i < P_ * C; ++i) dp[i] += g[b * (P_ + T_) * C + i];
+        }
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t i = 0; i < T_ * C; ++i) {
+                const T v = g[(b * (P_ + T_) + P_) * C + i];
+                d[b * T_ * C + i] = acc ? d[b * T_ * C + i] + v : v;
+            }
     }
 
     void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) {
@@ -580,6 +610,13 @@ public:
         dispatch(dctx, [&](auto ops) {
             ops.get().attention_backward(dq, dk, dv, dctx, q, k, v, probs, n_head, p, key, off);
         });
+    }
+    void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) override {
+        MEFT_CHECK(out.dim(1) == prefix.dim(0) + x.dim(1), "prefix_concat_forward shapes");
+        dispatch(out, [&](auto ops) { ops.get().prefix_concat_forward(out, prefix, x); });
+    }
+    void prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override {
+        dispatch(dout, [&](auto ops) { ops.get().prefix_concat_backward(dprefix, dx, dout, acc); });
     }
     void first_token_forward(Tensor out, Tensor inp) override {
         const std::int64_t B = inp.dim(0), TC = inp.numel() / B, C = inp.dim(-1);

@@ -47,6 +47,8 @@ public:
     void attention_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int, double, PhiloxKey, int) override {}
     void attention_backward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int, double, PhiloxKey,
                             int) override {}
+    void prefix_concat_forward(Tensor, Tensor, Tensor) override {}
+    void prefix_concat_backward(Tensor, Tensor, Tensor, bool) override {}
     void first_token_forward(Tensor, Tensor) override {}
     void first_token_backward(Tensor, Tensor, bool) override {}
     void cross_entropy_forward(Tensor, Tensor, Tensor, Tensor) override {}

@@ -14,8 +14,8 @@ const char* kSiteNames[6] = {"query", "key", "value", "attention_output", "ffn_i
 }  // namespace
 
 EncoderLayer::EncoderLayer(int index, const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
-                           const std::string& prefix)
-    : index_(index), cfg_(cfg), method_(method) {
+                           const std::string& prefix, int prefix_w2, int prefix_b2)
+    : index_(index), cfg_(cfg), method_(method), prefix_w2_(prefix_w2), prefix_b2_(prefix_b2) {
     const int C = cfg.hidden_size, I = cfg.intermediate_size;
     const std::string s = prefix + "encoder.layer." + std::to_string(index) + ".";
     const Init w_init = Init::normal(cfg.initializer_range);
@@ -40,6 +40,11 @@ EncoderLayer::EncoderLayer(int index, const ModelConfig& cfg, const MethodConfig
         ia3_v_ = ps.declare(s + "attention.self.value.ia3_l", {C}, Init::ones(), true);
         ia3_ff_ = ps.declare(s + "output.dense.ia3_l", {I}, Init::ones(), true);
     }
+    if (method.is_prefix() && prefix_w2 < 0) {
+        const std::int64_t P = method.prefix.length;
+        prefix_k_ = ps.declare(s + "attention.self.prefix_key", {P, C}, Init::normal(method.prefix.init_std), true);
+        prefix_v_ = ps.declare(s + "attention.self.prefix_value", {P, C}, Init::normal(method.prefix.init_std), true);
+    }
     if (method.adapter_after_attention())
         adapter_attn_ = declare_adapter(ps, s + "attention.output.adapter", C, method.adapter);
     if (method.adapter_after_ffn()) adapter_ffn_ = declare_adapter(ps, s + "output.adapter", C, method.adapter);
@@ -49,6 +54,21 @@ EncoderLayer::EncoderLayer(int index, const ModelConfig& cfg, const MethodConfig
 
 PhiloxKey EncoderLayer::key(const LayerContext& c, int position) const {
     return philox_key(c.seed, c.step, dropout_site(index_, position));
+}
+
+void EncoderLayer::prefix_kv(Tensor& pk, Tensor& pv, const LayerContext& c) const {
+    if (prefix_k_ >= 0) {
+        pk = c.ps.value(prefix_k_);
+        pv = c.ps.value(prefix_v_);
+        return;
+    }
+    const std::int64_t P = method_.prefix.length, C = cfg_.hidden_size, l2 = 2 * index_;
+    const DType dt = c.prefix_hidden.dtype;
+    pk = c.tmp.alloc(dt, {P, C});
+    pv = c.tmp.alloc(dt, {P, C});
+    c.be.linear_forward(pk, c.prefix_hidden, c.ps.value(prefix_w2_).rows(l2 * C, C), c.ps.value(prefix_b2_).rows(l2 * C, C));
+    c.be.linear_forward(pv, c.prefix_hidden, c.ps.value(prefix_w2_).rows((l2 + 1) * C, C),
+                        c.ps.value(prefix_b2_).rows((l2 + 1) * C, C));
 }
 
 void EncoderLayer::linear_forward(const Linear& l, int slot, Tensor out, Tensor x, Acts& a, const LayerContext& c,
@@ -80,7 +100,7 @@ void EncoderLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) c
     a.q = act({B, T, C}, "attn.q");
     a.k = act({B, T, C}, "attn.k");
     a.v = act({B, T, C}, "attn.v");
-    a.probs = act({B, cfg_.num_heads, T, T}, "attn.probs");
+    if (!method_.is_prefix() || c.backbone_only) a.probs = act({B, cfg_.num_heads, T, T}, "attn.probs");
     // A linear's input is needed in backward only for its weight gradient (or LoRA): when the
     // output projection is frozen, ctx is a temporary.
     const bool keep_ctx = c.ps.at(o_.w).trainable || o_.lora;
@@ -104,7 +124,19 @@ void EncoderLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) c
         linear_forward(k_, kK, a.k, x, a, c, "attn.k");
         linear_forward(v_, kV, a.v, x, a, c, "attn.v");
     }
-    be.attention_forward(a.ctx, a.probs, a.q, a.k, a.v, c.key_mask, cfg_.num_heads,
+    Tensor keys = a.k, values = a.v, mask = c.key_mask;
+    if (method_.is_prefix() && !c.backbone_only) {  // prepend the P virtual keys and values
+        const std::int64_t P = method_.prefix.length;
+        Tensor pk, pv;
+        prefix_kv(pk, pv, c);
+        a.kf = act({B, P + T, C}, "attn.k_prefixed");
+        a.vf = act({B, P + T, C}, "attn.v_prefixed");
+        be.prefix_concat_forward(a.kf, pk, a.k);
+        be.prefix_concat_forward(a.vf, pv, a.v);
+        keys = a.kf, values = a.vf, mask = c.prefix_mask;
+        a.probs = act({B, cfg_.num_heads, T, P + T}, "attn.probs");
+    }
+    be.attention_forward(a.ctx, a.probs, a.q, keys, values, mask, cfg_.num_heads,
                          c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset);
     Tensor d = adapter_attn ? act({B, T, C}, "attn.dense_out") : a.res1;
     linear_forward(o_, kO, d, a.ctx, a, c, "attn.out");
@@ -213,8 +245,30 @@ void EncoderLayer::attention_backward(const Acts& a, Tensor G, const LayerContex
     Tensor dctx = c.tmp.alloc(dt, hs), dk = c.tmp.alloc(dt, hs), dv = c.tmp.alloc(dt, hs);
     linear_backward(o_, kO, dctx, D1, a.ctx, a, c, false);
     Tensor dq = D1;  // D1 is consumed: its buffer takes the query gradient
-    be.attention_backward(dq, dk, dv, dctx, a.q, a.k, a.v, a.probs, cfg_.num_heads,
-                          c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset);
+    if (a.kf) {  // prefix-tuning: gradients of the prefixed keys/values split into prefix and tokens
+        Tensor dkf = c.tmp.alloc(dt, a.kf.shape), dvf = c.tmp.alloc(dt, a.vf.shape);
+        be.attention_backward(dq, dkf, dvf, dctx, a.q, a.kf, a.vf, a.probs, cfg_.num_heads,
+                              c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset);
+        const Shape ps_shape{std::int64_t{method_.prefix.length}, hs[2]};
+        if (prefix_k_ >= 0) {
+            be.prefix_concat_backward(ps.grad(prefix_k_), dk, dkf, false);
+            be.prefix_concat_backward(ps.grad(prefix_v_), dv, dvf, false);
+        } else {  // reparameterised: through this layer's rows of the shared MLP's output layer
+            const std::int64_t C = hs[2], l2 = 2 * index_;
+            for (int kv = 0; kv < 2; ++kv) {
+                Tensor dp = c.tmp.zeros(dt, ps_shape);
+                be.prefix_concat_backward(dp, kv ? dv : dk, kv ? dvf : dkf, false);
+                Tensor w = ps.value(prefix_w2_).rows((l2 + kv) * C, C), b = ps.value(prefix_b2_).rows((l2 + kv) * C, C);
+                Tensor dw = ps.grad(prefix_w2_) ? ps.grad(prefix_w2_).rows((l2 + kv) * C, C) : Tensor{};
+                Tensor db = ps.grad(prefix_b2_) ? ps.grad(prefix_b2_).rows((l2 + kv) * C, C) : Tensor{};
+                (void)b;
+                be.linear_backward(c.prefix_dhidden, dw, db, dp, c.prefix_hidden, w, true);
+            }
+        }
+    } else {
+        be.attention_backward(dq, dk, dv, dctx, a.q, a.k, a.v, a.probs, cfg_.num_heads,
+                              c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset);
+    }
     if (ia3_k_ >= 0) {
         be.channel_scale_backward(dk, ps.grad(ia3_k_), dk, a.k_pre, ps.value(ia3_k_));
         be.channel_scale_backward(dv, ps.grad(ia3_v_), dv, a.v_pre, ps.value(ia3_v_));

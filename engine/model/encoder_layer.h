@@ -32,12 +32,17 @@ struct LayerContext {
     std::uint32_t step;
     int example_offset;
     bool backbone_only = false;  // skip the method's edits: the backbone's own function
+    Tensor prefix_mask;     // [B,P+T] I32: prefix-tuning's keys (P ones, then key_mask)
+    Tensor prefix_hidden;   // [P,H] reparameterised prefix-tuning: the shared MLP's hidden layer
+    Tensor prefix_dhidden;  // [P,H] its gradient, accumulated by every layer's backward
 };
 
 class EncoderLayer {
 public:
+    // prefix_w2 / prefix_b2: the reparameterised prefix MLP's output layer [2·L·C, H] / [2·L·C]
+    // (declared by the model, shared by all layers), or -1.
     EncoderLayer(int index, const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
-                 const std::string& prefix);
+                 const std::string& prefix, int prefix_w2 = -1, int prefix_b2 = -1);
 
     struct Linear {         // a base linear and its optional LoRA
         int w = -1, b = -1;
@@ -45,7 +50,7 @@ public:
         int site = 0;       // dropout position of the LoRA branch
     };
     struct Acts {           // what the layer keeps for backward
-        Tensor x, q, k, v, k_pre, v_pre, probs, ctx, d, res1, mean1, rstd1, h1, pre, act, act_pre, f, res2, mean2,
+        Tensor x, q, k, v, k_pre, v_pre, kf, vf, probs, ctx, d, res1, mean1, rstd1, h1, pre, act, act_pre, f, res2, mean2,
             rstd2, out;
         Tensor lora_xa[6];
         AdapterActs adapter_attn, adapter_ffn, adapter_par;
@@ -82,6 +87,9 @@ private:
     Linear q_, k_, v_, o_, fin_, fout_;
     int ln1_w_, ln1_b_, ln2_w_, ln2_b_;
     int ia3_k_ = -1, ia3_v_ = -1, ia3_ff_ = -1;
+    int prefix_k_ = -1, prefix_v_ = -1;        // prefix-tuning: this layer's [P,C] keys and values
+    int prefix_w2_ = -1, prefix_b2_ = -1;      // or rows of the shared MLP's output layer
+    void prefix_kv(Tensor& pk, Tensor& pv, const LayerContext& c) const;
     AdapterWeights adapter_attn_, adapter_ffn_, adapter_par_;
 };
 

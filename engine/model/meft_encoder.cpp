@@ -163,7 +163,7 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
         Arena& tape = rev ? env.tape : env.saved;
         Tensor X1 = buf[b1], X2 = buf[1 - b1];
         st.b1 = b1;
-        if (method_.meft.keep_true_inputs && rev) {
+        if ((method_.meft.keep_true_inputs || env.check_reconstruction) && rev) {
             st.true_x1 = env.saved.alloc(sdt, hs, l, "meft.debug_inputs");
             st.true_x2 = env.saved.alloc(sdt, hs, l, "meft.debug_inputs");
             be.copy(st.true_x1, X1);
@@ -225,7 +225,8 @@ void MeftEncoder::backward(Tensor d, const MeftEnv& env) {
     Tensor buf[2] = {s1_, s2_};
     in_buf_ = env.scratch.alloc(dt, hs, -1, "meft.sub_input");
     if (f_fn_ == Fn::Layer || g_fn_ == Fn::Layer) h1_buf_ = env.scratch.alloc(dt, hs, -1, "meft.h1");
-    recon_error_.assign(static_cast<std::size_t>(N), 0.0);
+    recon_error_.clear();
+    if (method_.meft.keep_true_inputs || env.check_reconstruction) recon_error_.assign(static_cast<std::size_t>(N), 0.0);
     for (int l = N - 1; l >= prefix_; --l) {
         LayerState& st = state_[static_cast<std::size_t>(l)];
         const bool rev = l < prefix_ + reversible_;

@@ -36,6 +36,7 @@ struct MeftEnv {                // what one forward/backward needs from the mode
     int example_offset;
     MemoryMeter* meter = nullptr;                 // optional: per-layer backward transients
     std::vector<std::size_t>* transient = nullptr;  // indexed by layer + 1
+    bool check_reconstruction = false;            // keep true inputs this step (diagnostic)
 };
 
 class MeftEncoder {
@@ -51,8 +52,9 @@ public:
 
     int first_coupled() const { return prefix_; }
     int first_vanilla() const { return prefix_ + reversible_; }
-    // keep_true_inputs: relative error ||x̂ − x|| / ||x|| of the rebuilt streams (x1 and x2 together)
-    // per coupled layer, from the last backward; empty otherwise.
+    // With keep_true_inputs or a step's check_reconstruction: relative error ||x̂ − x|| / ||x|| of
+    // the rebuilt streams (x1 and x2 together) per layer (0 for non-reversible ones), from the
+    // last backward; empty otherwise.
     const std::vector<double>& reconstruction_error() const { return recon_error_; }
 
 private:

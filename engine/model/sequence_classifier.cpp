@@ -42,11 +42,19 @@ void SequenceClassifier::declare_parameters() {
     wtt_ = params_.declare(e + "token_type_embeddings.weight", {config_.type_vocab_size, C}, w_init);
     emb_ln_w_ = params_.declare(e + "LayerNorm.weight", {C}, Init::ones());
     emb_ln_b_ = params_.declare(e + "LayerNorm.bias", {C}, Init::zeros());
+    if (method_.is_prefix() && method_.prefix.reparameterize) {  // HF PEFT's PrefixEncoder names
+        const std::int64_t P = method_.prefix.length, H = method_.prefix.hidden, L2C = 2 * config_.num_layers * C;
+        prefix_emb_ = params_.declare("prefix_encoder.embedding.weight", {P, C}, Init::normal(method_.prefix.init_std), true);
+        prefix_w1_ = params_.declare("prefix_encoder.transform.0.weight", {H, C}, w_init, true);
+        prefix_b1_ = params_.declare("prefix_encoder.transform.0.bias", {H}, Init::zeros(), true);
+        prefix_w2_ = params_.declare("prefix_encoder.transform.2.weight", {L2C, H}, w_init, true);
+        prefix_b2_ = params_.declare("prefix_encoder.transform.2.bias", {L2C}, Init::zeros(), true);
+    }
     layers_.reserve(static_cast<std::size_t>(config_.num_layers));
     for (int l = 0; l < config_.num_layers; ++l) {
         // MEFT's frozen prefix layers are the plain backbone: no adapters.
         const bool plain = method_.is_meft() && l < method_.meft.frozen_prefix;
-        layers_.emplace_back(l, config_, plain ? MethodConfig{} : method_, params_, prefix());
+        layers_.emplace_back(l, config_, plain ? MethodConfig{} : method_, params_, prefix(), prefix_w2_, prefix_b2_);
     }
     if (method_.is_meft()) meft_ = std::make_unique<MeftEncoder>(config_, method_, params_, prefix(), layers_);
     if (!roberta) {
@@ -141,6 +149,7 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
     recompute_->reset();
     meter_.reset_peak();
     transient_.assign(static_cast<std::size_t>(config_.num_layers + 2), 0);
+    prefix_mask_ = prefix_pre_ = prefix_hidden_ = prefix_dhidden_ = Tensor{};
     B_ = batch.B;
     T_ = batch.T;
     upload_inputs(batch);
@@ -148,6 +157,7 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
     const DType dt = dtype();
     const int off = batch.example_offset;
     Arena& A = *acts_;
+    if (method_.is_prefix() && !o.backbone_only) prefix_forward(batch);
 
     // Frozen embeddings need nothing for backward; under MEFT their output is copied into the
     // streams. What backward does not read goes to scratch (reset before backward), not saved.
@@ -189,12 +199,28 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
 
 MeftEnv SequenceClassifier::meft_env(const ForwardOptions& o, int off) {
     return MeftEnv{backend_, params_, *acts_, *scratch_, *recompute_, *tmp_, mask_, o.train, o.seed, o.step, off,
-                   &meter_, &transient_};
+                   &meter_, &transient_, o.check_reconstruction};
+}
+
+void SequenceClassifier::prefix_forward(const HostBatch& batch) {
+    const int P = method_.prefix.length, T = batch.T;
+    std::vector<std::int32_t> mask(static_cast<std::size_t>(batch.B) * (P + T), 1);  // prefixes are always attended
+    for (int b = 0; b < batch.B; ++b)
+        std::copy_n(batch.attention_mask.begin() + std::ptrdiff_t(b) * T, T, mask.begin() + std::ptrdiff_t(b) * (P + T) + P);
+    prefix_mask_ = acts_->alloc(DType::I32, {batch.B, P + T}, -1, "prefix.mask");
+    backend_.upload(prefix_mask_, mask.data());
+    if (!method_.prefix.reparameterize) return;
+    const std::int64_t H = method_.prefix.hidden;
+    prefix_pre_ = acts_->alloc(dtype(), {P, H}, -1, "prefix.mlp_pre");
+    prefix_hidden_ = acts_->alloc(dtype(), {P, H}, -1, "prefix.mlp_hidden");
+    backend_.linear_forward(prefix_pre_, p(prefix_emb_), p(prefix_w1_), p(prefix_b1_));
+    backend_.tanh_forward(prefix_hidden_, prefix_pre_);
 }
 
 LayerContext SequenceClassifier::layer_context(Arena& saved, const ForwardOptions& o, int off) {
     MEFT_CHECK(!(o.backbone_only && o.train), "backbone_only is for inference");
-    return LayerContext{backend_, params_, saved, *tmp_, mask_, o.train, o.seed, o.step, off, o.backbone_only};
+    return LayerContext{backend_, params_, saved, *tmp_, mask_, o.train, o.seed, o.step, off, o.backbone_only,
+                        prefix_mask_, prefix_hidden_, prefix_dhidden_};
 }
 
 void SequenceClassifier::head_forward(Tensor h, const ForwardOptions& o, int off) {
@@ -313,6 +339,7 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
     const int off = batch.example_offset;
     head_backward(dlogits, o, off);
     transient_[static_cast<std::size_t>(L + 1)] = meter_.peak - start;
+    if (prefix_hidden_) prefix_dhidden_ = scratch_->zeros(dt, prefix_hidden_.shape, -1, "d.prefix_hidden");
     const bool checkpoint = method_.gradient_checkpointing && o.train;
     if (meft_) meft_->backward(grad_stream_, meft_env(o, off));
     for (int l = L - 1; l >= 0 && !meft_; --l) {
@@ -332,6 +359,11 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
         transient_[static_cast<std::size_t>(l + 1)] = meter_.peak - start;
     }
 
+    if (prefix_hidden_) {  // the prefix MLP, after every layer added its part of d(hidden)
+        Tensor dpre = scratch_->alloc(dt, prefix_pre_.shape, -1, "d.prefix_pre");
+        backend_.tanh_backward(dpre, prefix_dhidden_, prefix_hidden_);
+        backend_.linear_backward(g(prefix_emb_), g(prefix_w1_), g(prefix_b1_), dpre, p(prefix_emb_), p(prefix_w1_), true);
+    }
     // embeddings: grad_stream_ holds d(embeddings.out); nothing to do when they are frozen
     if (!g(wte_) && !g(wpe_) && !g(wtt_) && !g(emb_ln_w_) && !g(emb_ln_b_)) return sum;
     Tensor d = grad_stream_;

@@ -26,6 +26,7 @@ struct ForwardOptions {
     std::uint64_t seed = 0;      // dropout stream
     std::uint32_t step = 0;      // optimizer step: part of every dropout key
     bool backbone_only = false;  // skip the method's edits (inference only): the backbone's function
+    bool check_reconstruction = false;  // MEFT: keep the true layer inputs, measure the rebuilt ones
 };
 
 class SequenceClassifier {
@@ -77,6 +78,7 @@ private:
     void declare_parameters();
     void upload_inputs(const HostBatch& batch);
     LayerContext layer_context(Arena& saved, const ForwardOptions& o, int off);
+    void prefix_forward(const HostBatch& batch);  // prefix-tuning's key mask and MLP
     MeftEnv meft_env(const ForwardOptions& o, int off);
     void head_forward(Tensor h, const ForwardOptions& o, int off);
     void head_backward(Tensor dlogits, const ForwardOptions& o, int off);
@@ -100,6 +102,8 @@ private:
     std::vector<EncoderLayer> layers_;
     std::unique_ptr<MeftEncoder> meft_;  // MEFT methods: the reversible encoder over layers_
     int pool_w_ = -1, pool_b_ = -1, cls_w_, cls_b_, dense_w_ = -1, dense_b_ = -1;
+    int prefix_emb_ = -1, prefix_w1_ = -1, prefix_b1_ = -1, prefix_w2_ = -1, prefix_b2_ = -1;  // prefix MLP
+    Tensor prefix_mask_, prefix_pre_, prefix_hidden_, prefix_dhidden_;
 
     // current step's inputs and activations
     int B_ = 0, T_ = 0;

@@ -11,7 +11,7 @@ namespace {
 const std::vector<std::pair<std::string, MethodKind>> kNames = {
     {"full", MethodKind::Full},         {"bitfit", MethodKind::BitFit},     {"lora", MethodKind::LoRA},
     {"houlsby", MethodKind::Houlsby},   {"pfeiffer", MethodKind::Pfeiffer}, {"parallel", MethodKind::Parallel},
-    {"ia3", MethodKind::IA3},           {"meft1", MethodKind::MEFT1},       {"meft2", MethodKind::MEFT2},
+    {"prefix", MethodKind::Prefix},     {"ia3", MethodKind::IA3},           {"meft1", MethodKind::MEFT1},       {"meft2", MethodKind::MEFT2},
     {"meft3", MethodKind::MEFT3}};
 const std::vector<std::string> kLoraSites = {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"};
 
@@ -46,6 +46,7 @@ bool MethodConfig::backbone_trainable(const std::string& name) const {
         case MethodKind::Pfeiffer:
         case MethodKind::Parallel: return head || name.find("LayerNorm") != std::string::npos;
         case MethodKind::LoRA:
+        case MethodKind::Prefix:
         case MethodKind::IA3:
         case MethodKind::MEFT1:
         case MethodKind::MEFT2:
@@ -76,7 +77,7 @@ MethodConfig parse_method(const nlohmann::json& j, const std::string& where) {
                 fail(path + it.key(), "is not a known key (expected one of: " + list + ")");
             }
     };
-    check_keys(j, "", {"name", "lora", "adapter", "meft", "gradient_checkpointing"});
+    check_keys(j, "", {"name", "lora", "adapter", "meft", "prefix", "gradient_checkpointing"});
     const std::string name = j.value("name", std::string("full"));
     bool found = false;
     for (const auto& [n, k] : kNames)
@@ -120,6 +121,21 @@ MethodConfig parse_method(const nlohmann::json& j, const std::string& where) {
             if (o.contains(k) && !o[k].is_boolean()) fail(std::string("meft.") + k, "must be true or false");
         m.meft.vanilla_gradient = o.value("vanilla_gradient", false);
         m.meft.keep_true_inputs = o.value("keep_true_inputs", false);
+    }
+    if (j.contains("prefix")) {
+        if (!m.is_prefix()) fail("prefix", "applies only to the prefix method");
+        const auto& o = j["prefix"];
+        if (!o.is_object()) fail("prefix", "must be a JSON object");
+        check_keys(o, "prefix.", {"length", "reparameterize", "hidden", "init_std"});
+        for (const char* k : {"length", "hidden"})
+            if (o.contains(k) && !o[k].is_number_integer()) fail(std::string("prefix.") + k, "must be an integer");
+        m.prefix.length = static_cast<int>(num(o, "prefix.", "length", m.prefix.length, 1, 1024));
+        m.prefix.hidden = static_cast<int>(num(o, "prefix.", "hidden", m.prefix.hidden, 1, 65536));
+        m.prefix.init_std = num(o, "prefix.", "init_std", m.prefix.init_std, 0, 10);
+        if (o.contains("reparameterize")) {
+            if (!o["reparameterize"].is_boolean()) fail("prefix.reparameterize", "must be true or false");
+            m.prefix.reparameterize = o["reparameterize"].get<bool>();
+        }
     }
     if (j.contains("gradient_checkpointing")) {
         if (!j["gradient_checkpointing"].is_boolean()) fail("gradient_checkpointing", "must be true or false");

@@ -8,7 +8,14 @@
 
 namespace meft {
 
-enum class MethodKind { Full, BitFit, LoRA, Houlsby, Pfeiffer, Parallel, IA3, MEFT1, MEFT2, MEFT3 };
+enum class MethodKind { Full, BitFit, LoRA, Houlsby, Pfeiffer, Parallel, Prefix, IA3, MEFT1, MEFT2, MEFT3 };
+
+struct PrefixSettings {
+    int length = 20;                // P virtual key/value positions per layer
+    bool reparameterize = false;    // P' [P,C] -> Linear(C,H) -> tanh -> Linear(H, 2·L·C) (Li & Liang 2021)
+    int hidden = 512;               // H of the reparameterisation MLP
+    double init_std = 0.02;         // N(0, std^2) for the prefixes (or the MLP's input embedding)
+};
 
 struct LoraSettings {
     int r = 8;
@@ -45,6 +52,7 @@ struct MethodConfig {
     LoraSettings lora;
     AdapterSettings adapter;
     MeftSettings meft;
+    PrefixSettings prefix;
     bool gradient_checkpointing = false;  // keep only each layer's input; recompute in backward
 
     std::string name() const;
@@ -58,6 +66,7 @@ struct MethodConfig {
     bool parallel_ffn_adapter() const { return kind == MethodKind::Parallel || is_meft(); }
     bool lora_on(const std::string& site) const { return kind == MethodKind::LoRA && lora.targets_site(site); }
     bool ia3() const { return kind == MethodKind::IA3; }
+    bool is_prefix() const { return kind == MethodKind::Prefix; }
     // Whether a backbone parameter (HF name) trains under this method. Added parameters always train.
     bool backbone_trainable(const std::string& name) const;
 };

@@ -126,6 +126,7 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     c.seed = static_cast<std::uint64_t>(tr.integer("seed", static_cast<long long>(c.seed), 0, 1ll << 53));
     c.eval_every = static_cast<int>(tr.integer("eval_every", c.eval_every, 0, 1 << 30));
     c.eval_batch_size = static_cast<int>(tr.integer("eval_batch_size", c.eval_batch_size, 1, 1 << 20));
+    c.reconstruction_check_every = static_cast<int>(tr.integer("reconstruction_check_every", 0, 0, 1 << 30));
     if (tr.has("dropout")) e.dropout = tr.number("dropout", 0.1, 0.0, 0.99);
     const std::string dt = tr.string("dtype", "float32");
     if (dt == "float32") e.dtype = DType::F32;
@@ -133,7 +134,7 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     else tr.fail(tr.key("dtype"), "must be \"float32\" or \"float64\", found \"" + dt + "\"");
     tr.finish("learning_rate, batch_size, gradient_accumulation_steps, epochs, max_steps, max_seq_length, "
               "warmup_ratio, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm, seed, eval_every, "
-              "eval_batch_size, dropout, dtype");
+              "eval_batch_size, reconstruction_check_every, dropout, dtype");
 
     Section out = top.child("output");
     e.output_dir = out.string("dir", "");

@@ -93,10 +93,12 @@ EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examp
 
 double accumulate_gradients(SequenceClassifier& model, const std::vector<Example>& examples,
                             const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
-                            std::uint64_t seed, std::uint32_t step, std::int64_t* tokens) {
+                            std::uint64_t seed, std::uint32_t step, std::int64_t* tokens,
+                            bool check_reconstruction) {
     const std::size_t n = indices.size();
     micro_batches = std::max(1, std::min<int>(micro_batches, static_cast<int>(n)));
     ForwardOptions o{true, seed, step};
+    o.check_reconstruction = check_reconstruction;
     double loss = 0;
     for (int m = 0; m < micro_batches; ++m) {
         const std::size_t b = n * static_cast<std::size_t>(m) / static_cast<std::size_t>(micro_batches);
@@ -147,8 +149,10 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
         cursor += n;
 
         ps.zero_grads();
-        const double loss_sum = accumulate_gradients(model, data.train, idx, cfg.gradient_accumulation,
-                                                     cfg.max_seq_length, cfg.seed, static_cast<std::uint32_t>(step), &tokens);
+        const bool check = cfg.reconstruction_check_every > 0 && model.meft_encoder() &&
+                           (step + 1) % cfg.reconstruction_check_every == 0;
+        const double loss_sum = accumulate_gradients(model, data.train, idx, cfg.gradient_accumulation, cfg.max_seq_length,
+                                                     cfg.seed, static_cast<std::uint32_t>(step), &tokens, check);
         const double norm = clip_grad_norm(ps, cfg.max_grad_norm);
         const double lr = sched.lr(step);
         opt.step(lr);
@@ -162,6 +166,7 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
         r.grad_norm = norm;
         r.tokens = tokens;
         r.elapsed_s = seconds_since(t0);
+        if (check) r.reconstruction_error = model.meft_encoder()->reconstruction_error();
         if (!std::isfinite(r.loss)) throw Error("loss became " + std::to_string(r.loss) + " at step " + std::to_string(r.step));
         losses.push_back(r.loss);
         if (observer) observer->on_step(r);
@@ -181,6 +186,7 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
         }
     }
     res.steps = static_cast<int>(losses.size());
+    res.memory = model.memory_report();
     const std::size_t k = std::max<std::size_t>(1, losses.size() / 10);
     res.first_loss = std::accumulate(losses.begin(), losses.begin() + static_cast<std::ptrdiff_t>(k), 0.0) / double(k);
     res.final_loss = std::accumulate(losses.end() - static_cast<std::ptrdiff_t>(k), losses.end(), 0.0) / double(k);

@@ -8,6 +8,7 @@
 
 #include "data/example.h"
 #include "model/sequence_classifier.h"
+#include "model/memory_report.h"
 #include "train/optimizer.h"
 
 namespace meft {
@@ -24,6 +25,7 @@ struct TrainConfig {
     std::uint64_t seed = 42;
     int eval_every = 0;                  // steps; 0: at the end of each epoch
     int eval_batch_size = 64;
+    int reconstruction_check_every = 0;  // MEFT: every N steps measure the rebuilt inputs (0: never)
     AdamWConfig adamw;
 };
 
@@ -34,6 +36,7 @@ struct StepReport {
     double grad_norm = 0;     // before clipping
     std::int64_t tokens = 0;  // padded tokens processed so far
     double elapsed_s = 0;
+    std::vector<double> reconstruction_error;  // per layer, on reconstruction-check steps (MEFT)
 };
 
 struct EvalReport {
@@ -45,6 +48,7 @@ struct EvalReport {
 struct TrainResult {
     int steps = 0;
     double start_deviation = 0;              // starting_point_deviation on the first evaluation batch
+    MemoryReport memory;                     // the last step's memory
     double first_loss = 0, final_loss = 0;   // mean over the first / last 10% of steps (at least one)
     EvalReport final_eval;
     double elapsed_s = 0;
@@ -78,6 +82,7 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
 // the summed loss. Exposed for tests (gradient accumulation equivalence).
 double accumulate_gradients(SequenceClassifier& model, const std::vector<Example>& examples,
                             const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
-                            std::uint64_t seed, std::uint32_t step, std::int64_t* tokens = nullptr);
+                            std::uint64_t seed, std::uint32_t step, std::int64_t* tokens = nullptr,
+                            bool check_reconstruction = false);
 
 }  // namespace meft
