@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "core/cpu_backend.h"
-#include "gradcheck.h"
+#include "model_gradcheck.h"
 #include "model/sequence_classifier.h"
 #include "train/optimizer.h"
 #include "train/trainer.h"
@@ -16,22 +16,7 @@ using namespace meft;
 
 namespace {
 
-ModelConfig small(Arch arch) {
-    ModelConfig c;
-    c.arch = arch;
-    c.vocab_size = 40;
-    c.hidden_size = 8;
-    c.num_heads = 2;
-    c.num_layers = 2;
-    c.intermediate_size = 16;
-    c.max_position_embeddings = 16;
-    c.type_vocab_size = arch == Arch::Bert ? 2 : 1;
-    c.pad_token_id = arch == Arch::Bert ? 0 : 1;
-    c.hidden_dropout = c.attention_dropout = 0.1;
-    c.initializer_range = 0.5;
-    c.set_num_labels(3);
-    return c;
-}
+ModelConfig small(Arch arch) { return meft::test::tiny_model_config(arch); }
 
 HostBatch batch_for(const ModelConfig& c) {
     HostBatch b;
@@ -57,21 +42,6 @@ MethodConfig method(const std::string& name, bool checkpointing = false) {
     if (name == "houlsby" || name == "pfeiffer" || name == "parallel")
         j["adapter"] = {{"bottleneck", 3}, {"init_std", 0.5}, {"scaling", 2.0}};
     return parse_method(j, "test");
-}
-
-double host_loss(SequenceClassifier& m, const HostBatch& b, const ForwardOptions& o) {
-    const std::vector<double> z = m.logits_to_host(m.forward(b, o));
-    const int K = m.config().num_labels();
-    double s = 0;
-    for (int i = 0; i < b.B; ++i) {
-        const double* r = z.data() + i * K;
-        double mx = r[0];
-        for (int j = 1; j < K; ++j) mx = std::max(mx, r[j]);
-        double e = 0;
-        for (int j = 0; j < K; ++j) e += std::exp(r[j] - mx);
-        s += std::log(e) + mx - r[b.labels[i]];
-    }
-    return s;
 }
 
 // Random values for the parameters a method starts at zero or one (LoRA B, (IA)3 vectors), so
@@ -105,36 +75,8 @@ TEST_P(MethodGrad, TrainableParametersMatchFiniteDifferences) {
     SequenceClassifier m(cfg, *be, DType::F64, method(tc.name, tc.checkpointing));
     m.init_weights(3);
     perturb_method_parameters(m);
-    const HostBatch b = batch_for(cfg);
-    const ForwardOptions o{true, 4321, 2};
-    m.params().zero_grads();
-    const double loss = m.forward_backward(b, o, 1.0);
-    EXPECT_NEAR(loss, host_loss(m, b, o), 1e-12);
-    int trainable = 0;
-    for (Parameter& p : m.params().all()) {
-        if (!p.trainable) {
-            EXPECT_FALSE(p.grad) << p.name << " is frozen but has a gradient buffer";
-            continue;
-        }
-        ++trainable;
-        const std::size_t n = static_cast<std::size_t>(p.shape.numel());
-        std::vector<double> analytic(p.grad.ptr<double>(), p.grad.ptr<double>() + n);
-        double* v = p.value.ptr<double>();
-        std::vector<double> x(v, v + n);
-        auto f = [&] {
-            std::copy(x.begin(), x.end(), v);
-            return host_loss(m, b, o);
-        };
-        const auto e = meft::test::check_grad(x, analytic, f);
-        std::copy(x.begin(), x.end(), v);
-        if (p.name.find("attention.self.key.bias") != std::string::npos) {
-            EXPECT_LT(e.max_abs, 1e-9) << p.name;  // softmax shift invariance: exactly zero
-        } else {
-            EXPECT_LT(e.rel(), 1e-6) << p.name << " abs err " << e.max_abs << " scale " << e.scale;
-            EXPECT_GT(e.scale, 1e-8) << p.name << " has no gradient";
-        }
-    }
-    EXPECT_GT(trainable, 0);
+    const auto r = meft::test::check_trainable_gradients(m, batch_for(cfg), {true, 4321, 2});
+    EXPECT_GT(r.checked, 0);
 }
 
 std::vector<Case> cases() {

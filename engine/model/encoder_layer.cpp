@@ -75,7 +75,7 @@ void EncoderLayer::linear_forward(const Linear& l, int slot, Tensor out, Tensor 
                                   const char* tag) const {
     c.be.linear_forward(out, x, c.ps.value(l.w), c.ps.value(l.b));
     if (l.lora && !c.backbone_only) {
-        const LoraCall call{c.be, c.ps, c.tmp, c.train ? method_.lora.dropout : 0.0, key(c, l.site), c.example_offset};
+        const PeftCall call{c.be, c.ps, c.tmp, c.train ? method_.lora.dropout : 0.0, key(c, l.site), c.example_offset};
         a.lora_xa[slot] = lora_forward(call, l.lora, out, x, c.saved, index_, tag);
     }
 }
@@ -84,7 +84,7 @@ void EncoderLayer::linear_backward(const Linear& l, int slot, Tensor dx, Tensor 
                                    const LayerContext& c, bool accumulate) const {
     c.be.linear_backward(dx, c.ps.grad(l.w), c.ps.grad(l.b), dout, x, c.ps.value(l.w), accumulate);
     if (l.lora) {
-        const LoraCall call{c.be, c.ps, c.tmp, c.train ? method_.lora.dropout : 0.0, key(c, l.site), c.example_offset};
+        const PeftCall call{c.be, c.ps, c.tmp, c.train ? method_.lora.dropout : 0.0, key(c, l.site), c.example_offset};
         lora_backward(call, l.lora, dx, dout, x, a.lora_xa[slot]);
     }
 }
@@ -144,7 +144,7 @@ void EncoderLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) c
     if (adapter_attn) {  // sequential adapter with its own skip: d + A(d)
         a.d = d;
         a.adapter_attn.inp = d;
-        const AdapterCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
+        const PeftCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
         adapter_forward(call, adapter_attn_, a.adapter_attn, S, l, "attn.adapter", a.res1, 1.0, false);
         be.accumulate(a.res1, d);
     }
@@ -184,13 +184,13 @@ void EncoderLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) const 
     if (adapter_ffn) {
         a.f = f;
         a.adapter_ffn.inp = f;
-        const AdapterCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterFfn), c.example_offset};
+        const PeftCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterFfn), c.example_offset};
         adapter_forward(call, adapter_ffn_, a.adapter_ffn, S, l, "ffn.adapter", a.res2, 1.0, false);
         be.accumulate(a.res2, f);
     }
     if (adapter_par) {  // parallel to the FFN, reading its input
         a.adapter_par.inp = a.h1;
-        const AdapterCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
+        const PeftCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
         adapter_forward(call, adapter_par_, a.adapter_par, S, l, "ffn.parallel_adapter", a.res2, method_.adapter.scaling,
                         true);
     }
@@ -210,11 +210,11 @@ void EncoderLayer::ffn_backward(const Acts& a, Tensor G, const LayerContext& c) 
     be.layernorm_backward(D, ps.grad(ln2_w_), ps.grad(ln2_b_), G, a.res2, ps.value(ln2_w_), a.mean2, a.rstd2, false);
     be.copy(G, D);  // d(h1) through the residual
     if (adapter_par_) {
-        const AdapterCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
+        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
         adapter_backward(call, adapter_par_, a.adapter_par, G, D, method_.adapter.scaling);
     }
     if (adapter_ffn_) {  // res2 = h1 + f + A(f): d(f) = D + A'(f)^T D, in place
-        const AdapterCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterFfn), c.example_offset};
+        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterFfn), c.example_offset};
         adapter_backward(call, adapter_ffn_, a.adapter_ffn, D, D, 1.0);
     }
     be.dropout_backward(D, D, p_hidden(c), key(c, kFfnOut), c.example_offset);
@@ -238,7 +238,7 @@ void EncoderLayer::attention_backward(const Acts& a, Tensor G, const LayerContex
     be.layernorm_backward(D1, ps.grad(ln1_w_), ps.grad(ln1_b_), G, a.res1, ps.value(ln1_w_), a.mean1, a.rstd1, false);
     be.copy(G, D1);  // d(x) through the residual
     if (adapter_attn_) {  // d(d) = D1 + A'(d)^T D1, in place
-        const AdapterCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
+        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
         adapter_backward(call, adapter_attn_, a.adapter_attn, D1, D1, 1.0);
     }
     be.dropout_backward(D1, D1, p_hidden(c), key(c, kAttnOut), c.example_offset);

@@ -56,7 +56,7 @@ Tensor MeftEncoder::run_forward(Fn fn, int l, EncoderLayer::Acts& acts, AdapterA
     }
     aa.inp = in;
     Tensor out = tape.alloc(in.dtype, in.shape, l, "meft.adapter_out");
-    const AdapterCall call{env.be, env.ps, env.tmp, env.train ? cfg_.hidden_dropout : 0.0,
+    const PeftCall call{env.be, env.ps, env.tmp, env.train ? cfg_.hidden_dropout : 0.0,
                            philox_key(env.seed, env.step, dropout_site(l, kRevAdapterPosition)), env.example_offset};
     adapter_forward(call, rev_adapters_[static_cast<std::size_t>(l)], aa, tape, l, "meft.rev_adapter", out, 1.0, false);
     return out;
@@ -69,7 +69,7 @@ void MeftEncoder::run_backward(Fn fn, int l, const EncoderLayer::Acts& acts, con
     const LayerContext c = context(env, tape);
     if (fn == Fn::Adapter) {
         env.be.fill(din, 0.0);
-        const AdapterCall call{env.be, env.ps, env.tmp, env.train ? cfg_.hidden_dropout : 0.0,
+        const PeftCall call{env.be, env.ps, env.tmp, env.train ? cfg_.hidden_dropout : 0.0,
                                philox_key(env.seed, env.step, dropout_site(l, kRevAdapterPosition)), env.example_offset};
         adapter_backward(call, rev_adapters_[static_cast<std::size_t>(l)], aa, din, g, 1.0);
         return;

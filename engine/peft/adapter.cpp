@@ -12,7 +12,7 @@ AdapterWeights declare_adapter(ParameterStore& ps, const std::string& prefix, in
     return w;
 }
 
-void adapter_forward(const AdapterCall& c, const AdapterWeights& w, AdapterActs& a, Arena& saved, int layer,
+void adapter_forward(const PeftCall& c, const AdapterWeights& w, AdapterActs& a, Arena& saved, int layer,
                      const std::string& tag, Tensor out, double scale, bool accumulate) {
     Backend& be = c.be;
     // Shapes keep the leading [B, T] so dropout sees examples in dimension 0.
@@ -33,7 +33,7 @@ void adapter_forward(const AdapterCall& c, const AdapterWeights& w, AdapterActs&
     be.axpy(out, y, scale);
 }
 
-void adapter_backward(const AdapterCall& c, const AdapterWeights& w, const AdapterActs& a, Tensor dinp, Tensor dout,
+void adapter_backward(const PeftCall& c, const AdapterWeights& w, const AdapterActs& a, Tensor dinp, Tensor dout,
                       double scale) {
     Backend& be = c.be;
     Tensor g = dout;

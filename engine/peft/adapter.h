@@ -6,6 +6,7 @@
 
 #include "core/backend.h"
 #include "model/params.h"
+#include "peft/call.h"
 #include "peft/method.h"
 
 namespace meft {
@@ -24,22 +25,14 @@ struct AdapterActs {
     Tensor act;   // [N,r] GELU(pre); dropout is regenerated
 };
 
-struct AdapterCall {
-    Backend& be;
-    ParameterStore& ps;
-    Arena& tmp;              // temporaries, reset by the caller between layers
-    double dropout;
-    PhiloxKey key;
-    int example_offset;
-};
 
 // Allocates acts.pre and acts.act [N,r] in `saved` (kept for backward).
 // out[N,C] = scale * A(inp), or out += scale * A(inp) when `accumulate`.
-void adapter_forward(const AdapterCall& c, const AdapterWeights& w, AdapterActs& a, Arena& saved, int layer,
+void adapter_forward(const PeftCall& c, const AdapterWeights& w, AdapterActs& a, Arena& saved, int layer,
                      const std::string& tag, Tensor out, double scale, bool accumulate);
 // dinp[N,C] += (d(scale * A)/d(inp))^T dout; parameter gradients accumulate. dinp may be dout
 // (dout is read in full before dinp is written).
-void adapter_backward(const AdapterCall& c, const AdapterWeights& w, const AdapterActs& a, Tensor dinp, Tensor dout,
+void adapter_backward(const PeftCall& c, const AdapterWeights& w, const AdapterActs& a, Tensor dinp, Tensor dout,
                       double scale);
 
 }  // namespace meft

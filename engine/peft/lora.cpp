@@ -12,7 +12,7 @@ LoraWeights declare_lora(ParameterStore& ps, const std::string& prefix, int in, 
     return w;
 }
 
-Tensor lora_forward(const LoraCall& c, const LoraWeights& w, Tensor out, Tensor x, Arena& saved, int layer,
+Tensor lora_forward(const PeftCall& c, const LoraWeights& w, Tensor out, Tensor x, Arena& saved, int layer,
                     const std::string& tag) {
     // Shapes keep the leading [B, T] so dropout sees examples in dimension 0.
     const std::int64_t r = c.ps.at(w.a).shape[0];
@@ -25,7 +25,7 @@ Tensor lora_forward(const LoraCall& c, const LoraWeights& w, Tensor out, Tensor 
     return xa;
 }
 
-void lora_backward(const LoraCall& c, const LoraWeights& w, Tensor dx, Tensor dout, Tensor x, Tensor xa) {
+void lora_backward(const PeftCall& c, const LoraWeights& w, Tensor dx, Tensor dout, Tensor x, Tensor xa) {
     Backend& be = c.be;
     Tensor g = c.tmp.alloc(dout.dtype, dout.shape), dxa = c.tmp.alloc(dout.dtype, xa.shape);
     Tensor xd = c.tmp.alloc(dout.dtype, x.shape), dxd = c.tmp.alloc(dout.dtype, x.shape);

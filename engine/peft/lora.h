@@ -6,6 +6,7 @@
 
 #include "core/backend.h"
 #include "model/params.h"
+#include "peft/call.h"
 #include "peft/method.h"
 
 namespace meft {
@@ -19,20 +20,12 @@ struct LoraWeights {
 // Declares `<prefix>.lora_A.weight` [r, in] and `<prefix>.lora_B.weight` [out, r] (HF PEFT names).
 LoraWeights declare_lora(ParameterStore& ps, const std::string& prefix, int in, int out, const LoraSettings& s);
 
-struct LoraCall {
-    Backend& be;
-    ParameterStore& ps;
-    Arena& tmp;              // temporaries, reset by the caller between layers
-    double dropout;
-    PhiloxKey key;
-    int example_offset;
-};
 
 // out[N,OUT] += scale · (Dropout(x) A^T) B^T. Returns xa = Dropout(x) A^T [N,r], allocated in
 // `saved` for backward.
-Tensor lora_forward(const LoraCall& c, const LoraWeights& w, Tensor out, Tensor x, Arena& saved, int layer,
+Tensor lora_forward(const PeftCall& c, const LoraWeights& w, Tensor out, Tensor x, Arena& saved, int layer,
                     const std::string& tag);
 // dx += the LoRA branch's input gradient; dA and dB accumulate.
-void lora_backward(const LoraCall& c, const LoraWeights& w, Tensor dx, Tensor dout, Tensor x, Tensor xa);
+void lora_backward(const PeftCall& c, const LoraWeights& w, Tensor dx, Tensor dout, Tensor x, Tensor xa);
 
 }  // namespace meft

@@ -1,0 +1,100 @@
+// model_gradcheck.h — whole-model finite-difference checks shared by the model, method and MEFT
+// suites: a tiny float64 model, its loss recomputed on the host, and the check of every
+// trainable parameter.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "gradcheck.h"
+#include "model/sequence_classifier.h"
+
+namespace meft::test {
+
+// 2-layer (by default) BERT or RoBERTa with hidden 8, 2 heads, dropout 0.1 and large weights
+// (initializer_range 0.5) so every path carries a visible gradient.
+inline ModelConfig tiny_model_config(Arch arch, int labels = 3, int layers = 2) {
+    ModelConfig c;
+    c.arch = arch;
+    c.vocab_size = 40;
+    c.hidden_size = 8;
+    c.num_heads = 2;
+    c.num_layers = layers;
+    c.intermediate_size = 16;
+    c.max_position_embeddings = 64;
+    c.type_vocab_size = arch == Arch::Bert ? 2 : 1;
+    c.pad_token_id = arch == Arch::Bert ? 0 : 1;
+    c.layer_norm_eps = arch == Arch::Bert ? 1e-12 : 1e-5;
+    c.hidden_dropout = c.attention_dropout = 0.1;
+    c.initializer_range = 0.5;
+    c.set_num_labels(labels);
+    if (labels == 1) c.problem_type = "regression";
+    return c;
+}
+
+// The batch's summed loss (cross-entropy, or squared error for one label) from the model's logits.
+inline double host_loss(SequenceClassifier& m, const HostBatch& b, const ForwardOptions& o) {
+    const std::vector<double> z = m.logits_to_host(m.forward(b, o));
+    const int K = m.config().num_labels();
+    double s = 0;
+    for (int i = 0; i < b.B; ++i) {
+        const double* r = z.data() + i * K;
+        if (K == 1) {
+            s += (r[0] - b.targets[static_cast<std::size_t>(i)]) * (r[0] - b.targets[static_cast<std::size_t>(i)]);
+            continue;
+        }
+        double mx = r[0];
+        for (int j = 1; j < K; ++j) mx = std::max(mx, r[j]);
+        double e = 0;
+        for (int j = 0; j < K; ++j) e += std::exp(r[j] - mx);
+        s += std::log(e) + mx - r[b.labels[static_cast<std::size_t>(i)]];
+    }
+    return s;
+}
+
+struct ModelGradResult {
+    int checked = 0;
+    double worst = 0;
+    std::string worst_name;
+};
+
+// Runs forward_backward (float64 model), then compares every element of every trainable
+// parameter with central finite differences of host_loss (relative error < 1e-6, and a
+// gradient that is not zero). The attention key bias is the exception: softmax ignores a shift
+// shared by all keys of a row, so its gradient is exactly zero. Frozen parameters must have no
+// gradient buffer.
+inline ModelGradResult check_trainable_gradients(SequenceClassifier& m, const HostBatch& b, const ForwardOptions& o) {
+    m.params().zero_grads();
+    const double loss = m.forward_backward(b, o, 1.0);
+    EXPECT_NEAR(loss, host_loss(m, b, o), 1e-12);
+    ModelGradResult r;
+    for (Parameter& p : m.params().all()) {
+        if (!p.trainable) {
+            EXPECT_FALSE(p.grad) << p.name << " is frozen but has a gradient buffer";
+            continue;
+        }
+        const std::size_t n = static_cast<std::size_t>(p.shape.numel());
+        std::vector<double> analytic(p.grad.ptr<double>(), p.grad.ptr<double>() + n);
+        double* v = p.value.ptr<double>();
+        std::vector<double> x(v, v + n);
+        auto f = [&] {
+            std::copy(x.begin(), x.end(), v);  // the perturbed copy goes into the model
+            return host_loss(m, b, o);
+        };
+        const GradError e = check_grad(x, analytic, f);
+        std::copy(x.begin(), x.end(), v);
+        ++r.checked;
+        if (p.name.find("attention.self.key.bias") != std::string::npos) {
+            for (double a : analytic) EXPECT_LT(std::abs(a), 1e-12) << p.name;
+            EXPECT_LT(e.max_abs, 1e-9) << p.name;
+            continue;
+        }
+        EXPECT_LT(e.rel(), 1e-6) << p.name << " max abs err " << e.max_abs << " scale " << e.scale;
+        EXPECT_GT(e.scale, 1e-10) << p.name << " has no gradient";
+        if (e.rel() > r.worst) r.worst = e.rel(), r.worst_name = p.name;
+    }
+    return r;
+}
+
+}  // namespace meft::test
