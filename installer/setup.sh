@@ -12,6 +12,7 @@ packages=(
   libopenblas-dev                                # sgemm/dgemm for the CPU backend
   nlohmann-json3-dev                             # experiment files, safetensors headers
   libcli11-dev                                   # meft command-line parsing
+  libutf8proc-dev                                # Unicode categories and normalisation for tokenizers
   libgtest-dev                                   # test suites
   python3 python3-numpy                          # independent reference implementation in tests/
 )

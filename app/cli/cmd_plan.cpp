@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/model_setup.h"
 #include "core/error.h"
 #include "store/experiment.h"
 #include "train/memory_plan.h"
@@ -43,7 +44,7 @@ int run(const PlanArgs& a) {
     const Experiment e = load_experiment(a.experiment);
     ModelConfig cfg = e.backbone.preset.empty() ? load_model_config(e.backbone.path)
                                                 : preset_config(e.backbone.arch, e.backbone.preset);
-    cfg.set_num_labels(e.task.toy.num_labels);
+    cfg.set_num_labels(task_num_labels(e));
     const int B = a.batch > 0 ? a.batch : e.train.batch_size;
     const int T = a.seq > 0 ? a.seq : e.train.max_seq_length;
     const DType dt = a.dtype == "fp64" ? DType::F64 : a.dtype == "bf16" ? DType::BF16 : DType::F32;

@@ -6,6 +6,7 @@
 #include "core/cpu_backend.h"
 #include "core/file_io.h"
 #include "data/jsonl_examples.h"
+#include "data/tokenizer.h"
 #include "model/checkpoint.h"
 #include "train/metrics.h"
 #include "train/trainer.h"
@@ -14,7 +15,7 @@ namespace meft::cli {
 
 namespace {
 struct PredictArgs {
-    std::string model, data, out;
+    std::string model, data, out, tokenizer;
     int batch_size = 32;
     int max_seq_length = 512;
     bool float64 = false;
@@ -25,7 +26,18 @@ int run(const PredictArgs& a) {
     LoadReport rep;
     auto model = load_classifier(a.model, *backend, a.float64 ? DType::F64 : DType::F32, {}, &rep);
     for (const std::string& n : rep.notices()) std::cerr << n << "\n";
-    const std::vector<Example> ex = read_jsonl_examples(a.data);
+    // Text lines need a tokenizer: --tokenizer, or the model folder's own tokenizer files.
+    std::unique_ptr<Tokenizer> tok;
+    if (!a.tokenizer.empty()) {
+        tok = load_tokenizer(a.tokenizer);
+    } else {
+        try {
+            tok = load_tokenizer(a.model);
+        } catch (const Error&) {
+            // no tokenizer beside the model: fine as long as every line is already tokenized
+        }
+    }
+    const std::vector<Example> ex = read_jsonl_examples(a.data, tok.get(), a.max_seq_length);
     const int K = model->config().num_labels();
     const std::vector<double> z = predict_logits(*model, ex, a.batch_size, a.max_seq_length);
     const std::vector<int> pred = K > 1 ? argmax_rows(z, K) : std::vector<int>{};
@@ -58,6 +70,8 @@ Runner add_predict(CLI::App& app) {
         ->required()
         ->check(CLI::ExistingFile);
     app.add_option("--out", a->out, "output JSON lines: {\"logits\": [...], \"prediction\": ...}")->required();
+    app.add_option("--tokenizer", a->tokenizer, "tokenizer folder for text lines (default: the model folder)")
+        ->check(CLI::ExistingDirectory);
     app.add_option("--batch-size", a->batch_size, "examples per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
     app.add_option("--max-seq-length", a->max_seq_length, "longer inputs are truncated")->check(CLI::Range(2, 65536))->capture_default_str();
     app.add_flag("--float64", a->float64, "compute in float64 (reference precision)");

@@ -35,7 +35,7 @@ void print_table(const Experiment& e, const SequenceClassifier& m, const TrainRe
     row("method", m.method().name() + (m.method().gradient_checkpointing ? " + checkpointing" : ""));
     std::snprintf(buf, sizeof buf, "%.3g", r.start_deviation);
     row("starting-point deviation", buf);
-    row("task", e.task.name + " (" + std::to_string(c.num_labels()) + " labels)");
+    row("task", e.task.name + (c.num_labels() == 1 ? " (regression)" : " (" + std::to_string(c.num_labels()) + " labels)"));
     row("steps", std::to_string(r.steps) + (r.stopped ? " (stopped)" : ""));
     std::snprintf(buf, sizeof buf, "%.4f -> %.4f", r.first_loss, r.final_loss);
     row("train loss (first->last)", buf);
@@ -73,9 +73,8 @@ void write_results(const std::filesystem::path& file, const Experiment& e, const
 int run(const RunArgs& a) {
     const Experiment e = load_experiment(a.experiment);
     auto backend = make_cpu_backend();
-    const int labels = e.task.toy.num_labels;
-    auto model = build_model(e, *backend, labels);
-    const TaskData data = make_toy_task(e.task.toy, model->config());
+    auto model = build_model(e, *backend, task_num_labels(e));
+    const TaskData data = build_task(e, model->config());
     if (!a.quiet)
         std::fprintf(stderr, "meft run: %s — %s, %zu train / %zu dev examples, %d steps, backend %s\n", e.name.c_str(),
                      e.task.name.c_str(), data.train.size(), data.dev.size(), total_steps_for(e.train, data.train.size()),

@@ -13,5 +13,6 @@ Runner add_init_model(CLI::App& app);
 Runner add_run(CLI::App& app);
 Runner add_predict(CLI::App& app);
 Runner add_plan(CLI::App& app);
+Runner add_tokenize(CLI::App& app);
 
 }  // namespace meft::cli

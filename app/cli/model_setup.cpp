@@ -2,6 +2,11 @@
 
 #include <iostream>
 
+#include "core/error.h"
+#include "data/glue.h"
+#include "data/text_task.h"
+#include "data/tokenizer.h"
+#include "data/toy_task.h"
 #include "model/checkpoint.h"
 
 namespace meft::cli {
@@ -25,6 +30,35 @@ std::unique_ptr<SequenceClassifier> build_model(const Experiment& e, Backend& ba
         if (e.dropout) model->set_dropout(*e.dropout);
     }
     return model;
+}
+
+int task_num_labels(const Experiment& e) {
+    if (e.task.is_toy()) return e.task.toy.num_labels;
+    const GlueTaskInfo& g = glue_task(e.task.name);
+    return g.regression ? 1 : g.num_labels();
+}
+
+TaskData build_task(const Experiment& e, const ModelConfig& model) {
+    if (e.task.is_toy()) return make_toy_task(e.task.toy, model);
+    const std::filesystem::path tok_dir = !e.backbone.tokenizer.empty() ? e.backbone.tokenizer : e.backbone.path;
+    if (tok_dir.empty())
+        throw Error(e.file.string() + ": task '" + e.task.name +
+                    "' needs a tokenizer: set backbone.tokenizer to a tokenizer folder (vocab.txt, or vocab.json + merges.txt, or tokenizer.json)");
+    const auto tok = load_tokenizer(tok_dir);
+    if (tok->vocab_size() > model.vocab_size)
+        throw Error(tok_dir.string() + ": the tokenizer has " + std::to_string(tok->vocab_size()) +
+                    " tokens but the model's vocabulary has " + std::to_string(model.vocab_size));
+    GlueTaskRequest r;
+    r.task = e.task.name;
+    r.dir = e.task.data_dir;
+    r.dev_split = e.task.dev_split;
+    r.max_train_examples = e.task.max_train_examples;
+    r.max_dev_examples = e.task.max_dev_examples;
+    r.max_seq_length = e.train.max_seq_length;
+    std::vector<std::string> warnings;
+    TaskData t = load_glue_task(r, *tok, &warnings);
+    for (const std::string& w : warnings) std::cerr << "notice: " << w << "\n";
+    return t;
 }
 
 }  // namespace meft::cli

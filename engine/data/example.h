@@ -17,6 +17,7 @@ struct Example {
 struct TaskData {
     std::string name;
     int num_labels = 2;            // 1 = regression
+    std::string metric_task;       // GLUE task whose metrics evaluation reports ("" = accuracy / pearson)
     std::vector<Example> train;
     std::vector<Example> dev;
     bool regression() const { return num_labels == 1; }

@@ -27,7 +27,7 @@ std::vector<std::int32_t> int_array(const nlohmann::json& j, const char* key, co
 }
 }  // namespace
 
-std::vector<Example> read_jsonl_examples(const std::filesystem::path& file) {
+std::vector<Example> read_jsonl_examples(const std::filesystem::path& file, const Tokenizer* tok, int max_length) {
     std::ifstream in(file);
     if (!in) throw Error(file.string() + ": cannot open");
     std::vector<Example> out;
@@ -45,15 +45,28 @@ std::vector<Example> read_jsonl_examples(const std::filesystem::path& file) {
         for (auto it = j.begin(); it != j.end(); ++it) {
             const std::string& k = it.key();
             if (k != "input_ids" && k != "token_type_ids" && k != "attention_mask" && k != "label" && k != "target" &&
-                k != "id")
+                k != "id" && k != "text" && k != "text_pair")
                 throw Error(where + ": unknown key '" + k +
-                            "' (expected input_ids, token_type_ids, attention_mask, label, target, id)");
+                            "' (expected input_ids, token_type_ids, attention_mask, or text, text_pair; label, target, id)");
         }
-        if (!j.contains("input_ids")) throw Error(where + ": missing key 'input_ids'");
         Example e;
-        e.input_ids = int_array(j, "input_ids", where);
-        e.token_type_ids = int_array(j, "token_type_ids", where);
-        e.attention_mask = int_array(j, "attention_mask", where);
+        if (j.contains("text")) {
+            if (j.contains("input_ids")) throw Error(where + ": give either 'text' or 'input_ids', not both");
+            if (!tok) throw Error(where + ": has 'text' but no tokenizer was given (pass --tokenizer, or keep the tokenizer files beside the model)");
+            if (!j["text"].is_string()) throw Error(where + ": 'text' must be a string");
+            if (j.contains("text_pair") && !j["text_pair"].is_string()) throw Error(where + ": 'text_pair' must be a string");
+            const std::string a = j["text"].get<std::string>();
+            const std::string b = j.contains("text_pair") ? j["text_pair"].get<std::string>() : std::string();
+            Encoding enc = tok->encode(a, j.contains("text_pair") ? std::optional<std::string_view>(b) : std::nullopt, max_length);
+            e.input_ids = std::move(enc.input_ids);
+            e.token_type_ids = std::move(enc.token_type_ids);
+            e.attention_mask = std::move(enc.attention_mask);
+        } else {
+            if (!j.contains("input_ids")) throw Error(where + ": missing key 'input_ids' (or 'text')");
+            e.input_ids = int_array(j, "input_ids", where);
+            e.token_type_ids = int_array(j, "token_type_ids", where);
+            e.attention_mask = int_array(j, "attention_mask", where);
+        }
         if (e.input_ids.empty()) throw Error(where + ": 'input_ids' is empty");
         const std::size_t n = e.input_ids.size();
         if (!e.token_type_ids.empty() && e.token_type_ids.size() != n)

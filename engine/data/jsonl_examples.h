@@ -6,10 +6,14 @@
 #include <vector>
 
 #include "data/example.h"
+#include "data/tokenizer.h"
 
 namespace meft {
 
-// Throws Error naming the file, the line and the key for every malformed line.
-std::vector<Example> read_jsonl_examples(const std::filesystem::path& file);
+// Lines may instead carry text: {"text": "...", "text_pair": "...", "label": 1}, encoded with `tok`
+// (truncated longest-first to max_length). Throws Error naming the file, the line and the key for
+// every malformed line, and for text lines when no tokenizer is given.
+std::vector<Example> read_jsonl_examples(const std::filesystem::path& file, const Tokenizer* tok = nullptr,
+                                         int max_length = 512);
 
 }  // namespace meft

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "data/glue.h"
 
 namespace meft {
 
@@ -85,25 +86,42 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     e.backbone.preset = bb.string("preset", "");
     e.backbone.path = bb.string("path", "");
     e.backbone.init_seed = static_cast<std::uint64_t>(bb.integer("seed", 0, 0, 1ll << 53));
+    e.backbone.tokenizer = bb.string("tokenizer", "");
     if (e.backbone.preset.empty() == e.backbone.path.empty())
         bb.fail("'backbone'", "needs exactly one of \"preset\" (toy, tiny, base) or \"path\" (a Hugging Face model directory)");
     if (!e.backbone.preset.empty() && e.backbone.preset != "toy" && e.backbone.preset != "tiny" &&
         e.backbone.preset != "base")
         bb.fail(bb.key("preset"), "must be toy, tiny or base, found \"" + e.backbone.preset + "\"");
-    bb.finish("arch, preset, path, seed");
+    bb.finish("arch, preset, path, seed, tokenizer");
 
     Section task = top.child("task");
     e.task.name = task.string("name", "toy");
-    if (e.task.name != "toy") task.fail(task.key("name"), "must be \"toy\" (GLUE and QA tasks arrive with the data issue), found \"" + e.task.name + "\"");
-    ToyTaskConfig& t = e.task.toy;
-    t.num_labels = static_cast<int>(task.integer("num_labels", t.num_labels, 2, 100));
-    t.train_examples = static_cast<int>(task.integer("train_examples", t.train_examples, 1, 10000000));
-    t.dev_examples = static_cast<int>(task.integer("dev_examples", t.dev_examples, 1, 10000000));
-    t.min_length = static_cast<int>(task.integer("min_length", t.min_length, 3, 100000));
-    t.max_length = static_cast<int>(task.integer("max_length", t.max_length, 3, 100000));
-    t.seed = static_cast<std::uint64_t>(task.integer("seed", static_cast<long long>(t.seed), 0, 1ll << 53));
-    if (t.max_length < t.min_length) task.fail(task.key("max_length"), "must be >= min_length");
-    task.finish("name, num_labels, train_examples, dev_examples, min_length, max_length, seed");
+    if (!e.task.is_toy()) {
+        try {
+            e.task.name = glue_task(e.task.name).name;  // canonical spelling
+        } catch (const Error&) {
+            std::string names = "toy";
+            for (const GlueTaskInfo& g : glue_tasks()) names += ", " + g.name;
+            task.fail(task.key("name"), "must be one of " + names + ", found \"" + e.task.name + "\"");
+        }
+        e.task.data_dir = task.string("data_dir", "");
+        if (e.task.data_dir.empty()) task.fail("'task'", "needs \"data_dir\": the GLUE task's folder (train.tsv, dev.tsv)");
+        e.task.dev_split = task.string("dev_split", "");
+        e.task.max_train_examples = static_cast<int>(task.integer("max_train_examples", 0, 0, 1 << 30));
+        e.task.max_dev_examples = static_cast<int>(task.integer("max_dev_examples", 0, 0, 1 << 30));
+        task.finish("name, data_dir, dev_split, max_train_examples, max_dev_examples");
+    }
+    if (e.task.is_toy()) {
+        ToyTaskConfig& t = e.task.toy;
+        t.num_labels = static_cast<int>(task.integer("num_labels", t.num_labels, 2, 100));
+        t.train_examples = static_cast<int>(task.integer("train_examples", t.train_examples, 1, 10000000));
+        t.dev_examples = static_cast<int>(task.integer("dev_examples", t.dev_examples, 1, 10000000));
+        t.min_length = static_cast<int>(task.integer("min_length", t.min_length, 3, 100000));
+        t.max_length = static_cast<int>(task.integer("max_length", t.max_length, 3, 100000));
+        t.seed = static_cast<std::uint64_t>(task.integer("seed", static_cast<long long>(t.seed), 0, 1ll << 53));
+        if (t.max_length < t.min_length) task.fail(task.key("max_length"), "must be >= min_length");
+        task.finish("name, num_labels, train_examples, dev_examples, min_length, max_length, seed");
+    }
 
     top.has("method");  // validated by parse_method, which names its own keys
     if (j.is_object() && j.contains("method")) e.method = parse_method(j["method"], where);
@@ -169,6 +187,8 @@ Experiment load_experiment(const std::filesystem::path& file) {
     e.file = file;
     const auto base = file.parent_path();
     if (!e.backbone.path.empty() && e.backbone.path.is_relative()) e.backbone.path = base / e.backbone.path;
+    if (!e.backbone.tokenizer.empty() && e.backbone.tokenizer.is_relative()) e.backbone.tokenizer = base / e.backbone.tokenizer;
+    if (!e.task.data_dir.empty() && e.task.data_dir.is_relative()) e.task.data_dir = base / e.task.data_dir;
     return e;
 }
 

@@ -20,11 +20,17 @@ struct BackboneSpec {
     std::string preset;             // "toy" | "tiny" | "base", or empty when `path` is set
     std::filesystem::path path;     // a Hugging Face model directory
     std::uint64_t init_seed = 0;    // preset weights / missing head
+    std::filesystem::path tokenizer; // text tasks: a tokenizer folder ("" = the model folder)
 };
 
 struct TaskSpec {
-    std::string name = "toy";
+    std::string name = "toy";          // "toy" or a GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli)
     ToyTaskConfig toy;
+    std::filesystem::path data_dir;    // GLUE: the task's folder (train.tsv, dev.tsv ...)
+    std::string dev_split;             // "" = the task's dev split (MNLI: dev_matched)
+    int max_train_examples = 0;        // > 0: only the first N training examples
+    int max_dev_examples = 0;          // > 0: only the first N evaluation examples
+    bool is_toy() const { return name == "toy"; }
 };
 
 struct Experiment {

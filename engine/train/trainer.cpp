@@ -74,7 +74,7 @@ std::vector<double> predict_logits(SequenceClassifier& model, const std::vector<
 }
 
 EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size,
-                    int max_seq_length) {
+                    int max_seq_length, const std::string& metric_task) {
     EvalReport r;
     const int K = model.config().num_labels();
     const std::vector<double> z = predict_logits(model, examples, batch_size, max_seq_length);
@@ -87,7 +87,7 @@ EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examp
         loss += host_loss(z, K, examples[i], i);
     }
     r.loss = examples.empty() ? 0.0 : loss / double(examples.size());
-    r.metrics = task_metrics(z, K, labels, targets);
+    r.metrics = metric_task.empty() ? task_metrics(z, K, labels, targets) : glue_metrics(metric_task, z, K, labels, targets);
     return r;
 }
 
@@ -175,7 +175,7 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
         const bool last = step + 1 == total;
         const bool due = cfg.eval_every > 0 ? (r.step % cfg.eval_every == 0) : epoch_end;
         if ((due || last) && !data.dev.empty()) {
-            EvalReport ev = evaluate(model, data.dev, cfg.eval_batch_size, cfg.max_seq_length);
+            EvalReport ev = evaluate(model, data.dev, cfg.eval_batch_size, cfg.max_seq_length, data.metric_task);
             ev.step = r.step;
             res.final_eval = ev;
             if (observer) observer->on_eval(ev);

@@ -74,7 +74,9 @@ double starting_point_deviation(SequenceClassifier& model, const HostBatch& batc
 // Logits for every example, in order (eval mode).
 std::vector<double> predict_logits(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size,
                                    int max_seq_length);
-EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size, int max_seq_length);
+// metric_task: a GLUE task name to report its metrics (glue_metrics); "" = accuracy / pearson.
+EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size, int max_seq_length,
+                    const std::string& metric_task = "");
 
 TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer);
 
