@@ -46,6 +46,32 @@ void train_toy(Arch arch) {
 }
 
 TEST(Training, BertTinyLearnsToyTask) { train_toy(Arch::Bert); }
+
+// MNLI-style tasks evaluate two dev sets and report both (accuracy_matched, accuracy_mismatched).
+TEST(Training, SecondDevSplitIsReportedUnderItsName) {
+    auto be = make_cpu_backend();
+    ModelConfig c = preset_config(Arch::Bert, "tiny");
+    c.set_num_labels(3);
+    SequenceClassifier m(c, *be, DType::F32);
+    m.init_weights(0);
+    ToyTaskConfig tc;
+    tc.num_labels = 3;
+    tc.train_examples = 64;
+    tc.dev_examples = 32;
+    TaskData data = make_toy_task(tc, c);
+    data.metric_task = "mnli";
+    data.dev_extra = std::vector<Example>(data.dev.begin(), data.dev.begin() + 16);
+    data.dev_name = "matched";
+    data.dev_extra_name = "mismatched";
+    TrainConfig t;
+    t.max_steps = 2;
+    t.batch_size = 16;
+    const TrainResult r = train(m, data, t, nullptr);
+    ASSERT_EQ(r.final_eval.metrics.count("accuracy_matched"), 1u);
+    ASSERT_EQ(r.final_eval.metrics.count("accuracy_mismatched"), 1u);
+    const EvalReport direct = evaluate(m, data.dev_extra, 64, t.max_seq_length, "mnli");
+    EXPECT_EQ(r.final_eval.metrics.at("accuracy_mismatched"), direct.metrics.at("accuracy"));
+}
 TEST(Training, RobertaTinyLearnsToyTask) { train_toy(Arch::Roberta); }
 
 }  // namespace

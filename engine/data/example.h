@@ -20,6 +20,10 @@ struct TaskData {
     std::string metric_task;       // GLUE task whose metrics evaluation reports ("" = accuracy / pearson)
     std::vector<Example> train;
     std::vector<Example> dev;
+    // A second evaluation split (MNLI: dev_mismatched). When present, metrics are reported as
+    // "<metric>_<dev_name>" and "<metric>_<dev_extra_name>" (accuracy_matched, accuracy_mismatched).
+    std::vector<Example> dev_extra;
+    std::string dev_name, dev_extra_name;
     bool regression() const { return num_labels == 1; }
 };
 

@@ -34,6 +34,11 @@ TaskData load_glue_task(const GlueTaskRequest& r, const Tokenizer& tok, std::vec
     t.num_labels = info.regression ? 1 : info.num_labels();
     t.train = load("train", r.max_train_examples);
     t.dev = load(r.dev_split.empty() ? "dev" : r.dev_split, r.max_dev_examples);
+    if (info.name == "mnli" && r.dev_split.empty()) {  // papers report both MNLI dev sets
+        t.dev_extra = load("dev_mismatched", r.max_dev_examples);
+        t.dev_name = "matched";
+        t.dev_extra_name = "mismatched";
+    }
     return t;
 }
 

@@ -91,6 +91,17 @@ EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examp
     return r;
 }
 
+EvalReport evaluate_task(SequenceClassifier& model, const TaskData& data, int batch_size, int max_seq_length) {
+    EvalReport r = evaluate(model, data.dev, batch_size, max_seq_length, data.metric_task);
+    if (data.dev_extra.empty()) return r;
+    const EvalReport extra = evaluate(model, data.dev_extra, batch_size, max_seq_length, data.metric_task);
+    std::map<std::string, double> named;
+    for (const auto& [k, v] : r.metrics) named[k + "_" + data.dev_name] = v;
+    for (const auto& [k, v] : extra.metrics) named[k + "_" + data.dev_extra_name] = v;
+    r.metrics = std::move(named);
+    return r;
+}
+
 double accumulate_gradients(SequenceClassifier& model, const std::vector<Example>& examples,
                             const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
                             std::uint64_t seed, std::uint32_t step, std::int64_t* tokens,
@@ -175,7 +186,7 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
         const bool last = step + 1 == total;
         const bool due = cfg.eval_every > 0 ? (r.step % cfg.eval_every == 0) : epoch_end;
         if ((due || last) && !data.dev.empty()) {
-            EvalReport ev = evaluate(model, data.dev, cfg.eval_batch_size, cfg.max_seq_length, data.metric_task);
+            EvalReport ev = evaluate_task(model, data, cfg.eval_batch_size, cfg.max_seq_length);
             ev.step = r.step;
             res.final_eval = ev;
             if (observer) observer->on_eval(ev);

@@ -77,6 +77,8 @@ std::vector<double> predict_logits(SequenceClassifier& model, const std::vector<
 // metric_task: a GLUE task name to report its metrics (glue_metrics); "" = accuracy / pearson.
 EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size, int max_seq_length,
                     const std::string& metric_task = "");
+// The task's dev split, and its second one when it has one (metric names then get suffixes).
+EvalReport evaluate_task(SequenceClassifier& model, const TaskData& data, int batch_size, int max_seq_length);
 
 TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer);
 
