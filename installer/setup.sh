@@ -13,6 +13,7 @@ packages=(
   nlohmann-json3-dev                             # experiment files, safetensors headers
   libcli11-dev                                   # meft command-line parsing
   libutf8proc-dev                                # Unicode categories and normalisation for tokenizers
+  libsqlite3-dev                                 # the experiment database
   libgtest-dev                                   # test suites
   python3 python3-numpy                          # independent reference implementation in tests/
 )

@@ -5,16 +5,20 @@
 #include "cli/commands.h"
 #include "cli/model_setup.h"
 #include "cli/progress.h"
+#include "cli/run_recorder.h"
 #include "core/cpu_backend.h"
 #include "core/file_io.h"
 #include "model/checkpoint.h"
+#include "store/database.h"
 #include "store/experiment.h"
+
+#include <thread>
 
 namespace meft::cli {
 
 namespace {
 struct RunArgs {
-    std::string experiment;
+    std::string experiment, db;
     bool quiet = false;
     std::string json_out;
 };
@@ -52,6 +56,10 @@ void print_table(const Experiment& e, const SequenceClassifier& m, const TrainRe
     row("time", buf);
 }
 
+std::string db_path_for_message(const RunArgs& a) {
+    return a.db.empty() ? ExperimentDb::default_path().string() : a.db;
+}
+
 void write_results(const std::filesystem::path& file, const Experiment& e, const TrainResult& r) {
     nlohmann::json j;
     j["experiment"] = e.name;
@@ -70,19 +78,62 @@ void write_results(const std::filesystem::path& file, const Experiment& e, const
     write_file_atomically(file, j.dump(2) + "\n");
 }
 
+nlohmann::json environment(const Backend& backend) {
+    return {{"program", "meft 0.1.0"}, {"git_commit", MEFT_GIT_COMMIT}, {"backend", backend.name()},
+            {"device", "cpu"}, {"threads", static_cast<int>(std::thread::hardware_concurrency())}};
+}
+
+nlohmann::json final_metrics(const TrainResult& r) {
+    nlohmann::json j = r.final_eval.metrics;
+    j["dev_loss"] = r.final_eval.loss;
+    j["train_loss_first"] = r.first_loss;
+    j["train_loss_last"] = r.final_loss;
+    j["steps"] = r.steps;
+    j["starting_point_deviation"] = r.start_deviation;
+    j["activation_peak_bytes"] = r.memory.activation_peak;
+    j["tokens_per_s"] = r.tokens_per_s;
+    return j;
+}
+
 int run(const RunArgs& a) {
+    // Everything is validated and loaded before a run row exists: a bad file records nothing.
     const Experiment e = load_experiment(a.experiment);
+    ExperimentDb db(a.db.empty() ? ExperimentDb::default_path() : std::filesystem::path(a.db));
     auto backend = make_cpu_backend();
     auto model = build_model(e, *backend, task_num_labels(e));
     const TaskData data = build_task(e, model->config());
+
+    std::string tags;
+    for (const std::string& t : e.tags) tags += (tags.empty() ? "" : ",") + t;
+    const std::int64_t exp_id = db.add_experiment(e.name, e.file.string(), e.source, tags, e.notes);
+    const std::int64_t run_id = db.add_run(exp_id, resolved_config(e), environment(*backend));
+    db.set_status(run_id, "running");
     if (!a.quiet)
-        std::fprintf(stderr, "meft run: %s — %s, %zu train / %zu dev examples, %d steps, backend %s\n", e.name.c_str(),
-                     e.task.name.c_str(), data.train.size(), data.dev.size(), total_steps_for(e.train, data.train.size()),
-                     backend->name().c_str());
+        std::fprintf(stderr, "meft run: %s — run %lld — %s, %zu train / %zu dev examples, %d steps, backend %s\n",
+                     e.name.c_str(), static_cast<long long>(run_id), e.task.name.c_str(), data.train.size(),
+                     data.dev.size(), total_steps_for(e.train, data.train.size()), backend->name().c_str());
+    RunRecorder::install_interrupt_handler();
     ProgressPrinter progress(a.quiet);
-    const TrainResult r = train(*model, data, e.train, &progress);
+    RunRecorder recorder(db, run_id, &progress);
+    TrainResult r;
+    try {
+        r = train(*model, data, e.train, &recorder);
+        recorder.flush();
+    } catch (const std::exception& ex) {
+        recorder.flush();
+        db.add_event(run_id, "error", ex.what());
+        db.finish(run_id, "failed", nlohmann::json::object(), ex.what());
+        throw;
+    }
     progress.finish();
+    for (const LayerMemory& l : r.memory.layers)
+        db.add_layer_memory(run_id, "measured", l.layer, l.label, static_cast<std::int64_t>(l.held),
+                            static_cast<std::int64_t>(l.transient));
+    db.finish(run_id, r.stopped ? "cancelled" : "finished", final_metrics(r),
+              r.stopped ? "interrupted by the user (Ctrl-C) after step " + std::to_string(r.steps) : "");
     print_table(e, *model, r);
+    std::fprintf(stderr, "run %lld %s in %s\n", static_cast<long long>(run_id), r.stopped ? "cancelled" : "recorded",
+                 db_path_for_message(a).c_str());
     if (!e.output_dir.empty()) {
         write_results(e.output_dir / "results.json", e, r);
         if (e.save_model) save_classifier(*model, e.output_dir / "model");
@@ -99,6 +150,7 @@ Runner add_run(CLI::App& app) {
         ->required()
         ->check(CLI::ExistingFile);
     app.add_flag("-q,--quiet", a->quiet, "no progress bar");
+    app.add_option("--db", a->db, "experiment database (default: $MEFT_DB or ~/.local/share/meft-workbench/experiments.sqlite)");
     app.add_option("--results-json", a->json_out, "also write the final results as JSON to this file");
     return [a] { return run(*a); };
 }

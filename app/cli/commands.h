@@ -14,5 +14,6 @@ Runner add_run(CLI::App& app);
 Runner add_predict(CLI::App& app);
 Runner add_plan(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
+Runner add_runs(CLI::App& app);
 
 }  // namespace meft::cli

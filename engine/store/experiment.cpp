@@ -154,14 +154,57 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
               "warmup_ratio, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm, seed, eval_every, "
               "eval_batch_size, reconstruction_check_every, dropout, dtype");
 
+    if (top.has("tags")) {
+        const auto& t = j["tags"];
+        if (!t.is_array()) top.fail("'tags'", "must be an array of strings");
+        for (const auto& x : t) {
+            if (!x.is_string() || x.get<std::string>().empty() || x.get<std::string>().find(',') != std::string::npos)
+                top.fail("'tags'", "must hold non-empty strings without commas, found " + x.dump());
+            e.tags.push_back(x.get<std::string>());
+        }
+    }
+    e.notes = top.string("notes", "");
+    e.source = j;
+
     Section out = top.child("output");
     e.output_dir = out.string("dir", "");
     e.save_model = out.boolean("save_model", false);
     if (e.save_model && e.output_dir.empty()) out.fail("'output.save_model'", "needs 'output.dir'");
     out.finish("dir, save_model");
 
-    top.finish("name, backbone, task, method, training, output");
+    top.finish("name, backbone, task, method, training, output, tags, notes");
     return e;
+}
+
+nlohmann::json resolved_config(const Experiment& e) {
+    nlohmann::json j;
+    j["name"] = e.name;
+    j["backbone"] = {{"arch", arch_name(e.backbone.arch)}, {"preset", e.backbone.preset}, {"path", e.backbone.path.string()},
+                     {"seed", e.backbone.init_seed}, {"tokenizer", e.backbone.tokenizer.string()}};
+    if (e.task.is_toy()) {
+        const ToyTaskConfig& t = e.task.toy;
+        j["task"] = {{"name", "toy"}, {"num_labels", t.num_labels}, {"train_examples", t.train_examples},
+                     {"dev_examples", t.dev_examples}, {"min_length", t.min_length}, {"max_length", t.max_length},
+                     {"seed", t.seed}};
+    } else {
+        j["task"] = {{"name", e.task.name}, {"data_dir", e.task.data_dir.string()}, {"dev_split", e.task.dev_split},
+                     {"max_train_examples", e.task.max_train_examples}, {"max_dev_examples", e.task.max_dev_examples}};
+    }
+    j["method"] = e.source.contains("method") ? e.source["method"] : nlohmann::json{{"name", "full"}};
+    j["method"]["name"] = e.method.name();
+    const TrainConfig& c = e.train;
+    j["training"] = {{"learning_rate", c.learning_rate}, {"batch_size", c.batch_size},
+                     {"gradient_accumulation_steps", c.gradient_accumulation}, {"epochs", c.epochs},
+                     {"max_steps", c.max_steps}, {"max_seq_length", c.max_seq_length}, {"warmup_ratio", c.warmup_ratio},
+                     {"weight_decay", c.adamw.weight_decay}, {"adam_beta1", c.adamw.beta1}, {"adam_beta2", c.adamw.beta2},
+                     {"adam_epsilon", c.adamw.eps}, {"max_grad_norm", c.max_grad_norm}, {"seed", c.seed},
+                     {"eval_every", c.eval_every}, {"eval_batch_size", c.eval_batch_size},
+                     {"reconstruction_check_every", c.reconstruction_check_every},
+                     {"dtype", e.dtype == DType::F64 ? "float64" : "float32"}};
+    if (e.dropout) j["training"]["dropout"] = *e.dropout;
+    j["tags"] = e.tags;
+    j["notes"] = e.notes;
+    return j;
 }
 
 Experiment load_experiment(const std::filesystem::path& file) {

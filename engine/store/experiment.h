@@ -43,10 +43,15 @@ struct Experiment {
     std::optional<double> dropout;  // overrides the backbone's hidden/attention/classifier dropout
     DType dtype = DType::F32;
     std::filesystem::path output_dir;  // "" = do not write outputs
+    std::vector<std::string> tags;
+    std::string notes;
+    nlohmann::json source;          // the file's JSON as written
     bool save_model = false;
 };
 
 Experiment parse_experiment(const nlohmann::json& j, const std::string& where);
+// The resolved settings (defaults filled in) as recorded with each run.
+nlohmann::json resolved_config(const Experiment& e);
 // A relative backbone.path resolves against the file's folder (the model travels with the
 // experiment); a relative output.dir against the working directory (where the user runs).
 Experiment load_experiment(const std::filesystem::path& file);

@@ -1,0 +1,32 @@
+// run_recorder.h — records a training run into the experiment database as it goes: step rows in
+// batched transactions, evaluations, reconstruction checks; Ctrl-C asks the trainer to stop.
+#pragma once
+#include <chrono>
+#include <vector>
+
+#include "store/database.h"
+#include "train/trainer.h"
+
+namespace meft::cli {
+
+class RunRecorder : public TrainObserver {
+public:
+    RunRecorder(ExperimentDb& db, std::int64_t run, TrainObserver* also);
+    ~RunRecorder() override;
+    void on_step(const StepReport& r) override;
+    void on_eval(const EvalReport& r) override;
+    bool should_stop() override;
+    void flush();
+
+    static void install_interrupt_handler();  // SIGINT / SIGTERM -> stop after the current step
+    static bool interrupted();
+
+private:
+    ExperimentDb& db_;
+    std::int64_t run_;
+    TrainObserver* also_;
+    std::vector<StepRow> pending_;
+    std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace meft::cli

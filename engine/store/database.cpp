@@ -1,0 +1,331 @@
+#include "store/database.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace meft {
+
+namespace {
+
+// A prepared statement that finalizes itself; bind by position from 1.
+class Stmt {
+public:
+    Stmt(sqlite3* db, const std::string& sql, const std::string& where) : db_(db), where_(where) {
+        if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr) != SQLITE_OK)
+            throw Error(where + ": " + sqlite3_errmsg(db) + " (preparing: " + sql + ")");
+    }
+    ~Stmt() { sqlite3_finalize(s_); }
+    Stmt& bind(int i, std::int64_t v) { return check(sqlite3_bind_int64(s_, i, v)); }
+    Stmt& bind(int i, int v) { return check(sqlite3_bind_int64(s_, i, v)); }
+    Stmt& bind(int i, double v) { return check(sqlite3_bind_double(s_, i, v)); }
+    Stmt& bind(int i, const std::string& v) { return check(sqlite3_bind_text(s_, i, v.c_str(), -1, SQLITE_TRANSIENT)); }
+    bool step() {
+        const int rc = sqlite3_step(s_);
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) return false;
+        throw Error(where_ + ": " + sqlite3_errmsg(db_));
+    }
+    void run() {
+        step();
+        sqlite3_reset(s_);
+        sqlite3_clear_bindings(s_);
+    }
+    std::int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
+    double f64(int c) const { return sqlite3_column_double(s_, c); }
+    std::string text(int c) const {
+        const unsigned char* t = sqlite3_column_text(s_, c);
+        return t ? reinterpret_cast<const char*>(t) : "";
+    }
+
+private:
+    Stmt& check(int rc) {
+        if (rc != SQLITE_OK) throw Error(where_ + ": " + sqlite3_errmsg(db_));
+        return *this;
+    }
+    sqlite3* db_;
+    sqlite3_stmt* s_ = nullptr;
+    std::string where_;
+};
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back when an exception leaves the scope.
+class Transaction {
+public:
+    explicit Transaction(ExperimentDb& db, sqlite3* h) : h_(h) {
+        (void)db;
+        if (sqlite3_exec(h_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+            throw Error(std::string("experiment database: cannot begin a transaction: ") + sqlite3_errmsg(h_));
+    }
+    void commit() {
+        if (sqlite3_exec(h_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+            throw Error(std::string("experiment database: commit failed: ") + sqlite3_errmsg(h_));
+        done_ = true;
+    }
+    ~Transaction() {
+        if (!done_) sqlite3_exec(h_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+
+private:
+    sqlite3* h_;
+    bool done_ = false;
+};
+
+nlohmann::json parse_or_null(const std::string& s) {
+    if (s.empty()) return nullptr;
+    try {
+        return nlohmann::json::parse(s);
+    } catch (const nlohmann::json::parse_error&) {
+        return s;
+    }
+}
+
+// Schema version 1. Later versions append migrations; never edit a shipped one.
+const char* kMigrations[] = {
+    R"sql(
+    CREATE TABLE experiments (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, file TEXT, spec TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '', notes TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY, experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        status TEXT NOT NULL CHECK (status IN ('queued','running','finished','failed','interrupted','cancelled')),
+        config TEXT NOT NULL, environment TEXT NOT NULL, pid INTEGER, host TEXT,
+        message TEXT NOT NULL DEFAULT '', final_metrics TEXT,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), finished_at TEXT);
+    CREATE TABLE steps (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, step INTEGER NOT NULL,
+        loss REAL, learning_rate REAL, grad_norm REAL, tokens_per_s REAL, elapsed_s REAL, activation_bytes INTEGER,
+        PRIMARY KEY (run_id, step));
+    CREATE TABLE evals (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, step INTEGER NOT NULL,
+        metric TEXT NOT NULL, value REAL, PRIMARY KEY (run_id, step, metric));
+    CREATE TABLE layer_memory (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, kind TEXT NOT NULL,
+        layer INTEGER NOT NULL, label TEXT NOT NULL, held INTEGER NOT NULL, transient INTEGER NOT NULL);
+    CREATE TABLE reconstruction (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, step INTEGER NOT NULL,
+        layer INTEGER NOT NULL, relative_error REAL NOT NULL);
+    CREATE TABLE events (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, kind TEXT NOT NULL, message TEXT NOT NULL,
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));
+    CREATE INDEX runs_by_status ON runs(status);
+    )sql",
+};
+
+}  // namespace
+
+std::filesystem::path ExperimentDb::default_path() {
+    if (const char* p = std::getenv("MEFT_DB"); p && *p) return p;
+    std::filesystem::path base;
+    if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) base = x;
+    else if (const char* h = std::getenv("HOME"); h && *h) base = std::filesystem::path(h) / ".local" / "share";
+    else base = ".";
+    return base / "meft-workbench" / "experiments.sqlite";
+}
+
+ExperimentDb::ExperimentDb(const std::filesystem::path& file) : path_(file.string()) {
+    std::error_code ec;
+    if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+    if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+        const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw Error(path_ + ": cannot open the experiment database: " + msg);
+    }
+    sqlite3_busy_timeout(db_, 10000);  // wait for a writer instead of failing with "database is locked"
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    exec("PRAGMA foreign_keys=ON");
+    migrate();
+    mark_dead_runs_interrupted();
+}
+
+ExperimentDb::~ExperimentDb() { sqlite3_close(db_); }
+
+void ExperimentDb::exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+        const std::string msg = err ? err : "unknown error";
+        sqlite3_free(err);
+        throw Error(path_ + ": " + msg);
+    }
+}
+
+int ExperimentDb::schema_version() const {
+    Stmt s(db_, "PRAGMA user_version", path_);
+    s.step();
+    return static_cast<int>(s.i64(0));
+}
+
+void ExperimentDb::migrate() {
+    const int have = schema_version();
+    if (have > kSchemaVersion)
+        throw Error(path_ + ": the database has schema version " + std::to_string(have) + ", newer than this program's " +
+                    std::to_string(kSchemaVersion) + " (upgrade meft)");
+    for (int v = have; v < kSchemaVersion; ++v) {
+        Transaction t(*this, db_);
+        exec(kMigrations[v]);
+        exec("PRAGMA user_version=" + std::to_string(v + 1));
+        t.commit();
+    }
+}
+
+void ExperimentDb::mark_dead_runs_interrupted() {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    std::vector<std::int64_t> dead;
+    {
+        Stmt s(db_, "SELECT id, pid, host FROM runs WHERE status IN ('running','queued')", path_);
+        while (s.step()) {
+            const auto pid = static_cast<pid_t>(s.i64(1));
+            const bool here = s.text(2) == host;
+            const bool alive = here && pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+            if (here && !alive) dead.push_back(s.i64(0));
+        }
+    }
+    for (std::int64_t id : dead) {
+        set_status(id, "interrupted", "the process running it stopped without finishing");
+        add_event(id, "interrupted", "found running with no live process when the database was opened");
+    }
+}
+
+std::int64_t ExperimentDb::add_experiment(const std::string& name, const std::string& file, const nlohmann::json& spec,
+                                          const std::string& tags, const std::string& notes) {
+    Stmt s(db_, "INSERT INTO experiments(name, file, spec, tags, notes) VALUES (?,?,?,?,?)", path_);
+    s.bind(1, name).bind(2, file).bind(3, spec.dump()).bind(4, tags).bind(5, notes).run();
+    return sqlite3_last_insert_rowid(db_);
+}
+
+std::int64_t ExperimentDb::add_run(std::int64_t experiment_id, const nlohmann::json& config,
+                                   const nlohmann::json& environment) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    Stmt s(db_, "INSERT INTO runs(experiment_id, status, config, environment, pid, host) VALUES (?, 'queued', ?, ?, ?, ?)",
+           path_);
+    s.bind(1, experiment_id).bind(2, config.dump()).bind(3, environment.dump()).bind(4, std::int64_t{getpid()}).bind(5, std::string(host)).run();
+    return sqlite3_last_insert_rowid(db_);
+}
+
+void ExperimentDb::set_status(std::int64_t run, const std::string& status, const std::string& message) {
+    Stmt s(db_, "UPDATE runs SET status = ?, message = ?, pid = ? WHERE id = ?", path_);
+    s.bind(1, status).bind(2, message).bind(3, std::int64_t{getpid()}).bind(4, run).run();
+}
+
+void ExperimentDb::add_steps(std::int64_t run, const std::vector<StepRow>& rows) {
+    if (rows.empty()) return;
+    Transaction t(*this, db_);
+    Stmt s(db_,
+           "INSERT OR REPLACE INTO steps(run_id, step, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, "
+           "activation_bytes) VALUES (?,?,?,?,?,?,?,?)",
+           path_);
+    for (const StepRow& r : rows)
+        s.bind(1, run).bind(2, r.step).bind(3, r.loss).bind(4, r.learning_rate).bind(5, r.grad_norm)
+            .bind(6, r.tokens_per_s).bind(7, r.elapsed_s).bind(8, r.activation_bytes).run();
+    t.commit();
+}
+
+void ExperimentDb::add_eval(std::int64_t run, int step, const std::map<std::string, double>& metrics, double loss) {
+    Transaction t(*this, db_);
+    Stmt s(db_, "INSERT OR REPLACE INTO evals(run_id, step, metric, value) VALUES (?,?,?,?)", path_);
+    s.bind(1, run).bind(2, step).bind(3, std::string("loss")).bind(4, loss).run();
+    for (const auto& [k, v] : metrics) s.bind(1, run).bind(2, step).bind(3, k).bind(4, v).run();
+    t.commit();
+}
+
+void ExperimentDb::add_layer_memory(std::int64_t run, const std::string& kind, int layer, const std::string& label,
+                                    std::int64_t held, std::int64_t transient) {
+    Stmt s(db_, "INSERT INTO layer_memory(run_id, kind, layer, label, held, transient) VALUES (?,?,?,?,?,?)", path_);
+    s.bind(1, run).bind(2, kind).bind(3, layer).bind(4, label).bind(5, held).bind(6, transient).run();
+}
+
+void ExperimentDb::add_reconstruction(std::int64_t run, int step, const std::vector<double>& per_layer) {
+    Transaction t(*this, db_);
+    Stmt s(db_, "INSERT INTO reconstruction(run_id, step, layer, relative_error) VALUES (?,?,?,?)", path_);
+    for (std::size_t l = 0; l < per_layer.size(); ++l)
+        s.bind(1, run).bind(2, step).bind(3, static_cast<int>(l)).bind(4, per_layer[l]).run();
+    t.commit();
+}
+
+void ExperimentDb::add_event(std::int64_t run, const std::string& kind, const std::string& message) {
+    Stmt s(db_, "INSERT INTO events(run_id, kind, message) VALUES (?,?,?)", path_);
+    s.bind(1, run).bind(2, kind).bind(3, message).run();
+}
+
+void ExperimentDb::finish(std::int64_t run, const std::string& status, const nlohmann::json& final_metrics,
+                          const std::string& message) {
+    Stmt s(db_,
+           "UPDATE runs SET status = ?, final_metrics = ?, message = ?, "
+           "finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?",
+           path_);
+    s.bind(1, status).bind(2, final_metrics.dump()).bind(3, message).bind(4, run).run();
+}
+
+std::vector<RunInfo> ExperimentDb::runs(const std::string& status, const std::string& tag) const {
+    Stmt s(db_,
+           "SELECT r.id, r.experiment_id, e.name, r.status, r.message, r.created_at, IFNULL(r.finished_at,''), e.tags, "
+           "r.config, r.environment, IFNULL(r.final_metrics,''), (SELECT COUNT(*) FROM steps WHERE run_id = r.id) "
+           "FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+           "WHERE (?1 = '' OR r.status = ?1) AND (?2 = '' OR (',' || e.tags || ',') LIKE ('%,' || ?2 || ',%')) "
+           "ORDER BY r.id",
+           path_);
+    s.bind(1, status).bind(2, tag);
+    std::vector<RunInfo> out;
+    while (s.step()) {
+        RunInfo r;
+        r.id = s.i64(0);
+        r.experiment_id = s.i64(1);
+        r.experiment = s.text(2);
+        r.status = s.text(3);
+        r.message = s.text(4);
+        r.created_at = s.text(5);
+        r.finished_at = s.text(6);
+        r.tags = s.text(7);
+        r.config = parse_or_null(s.text(8));
+        r.environment = parse_or_null(s.text(9));
+        r.final_metrics = parse_or_null(s.text(10));
+        r.steps = static_cast<int>(s.i64(11));
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::optional<RunInfo> ExperimentDb::run(std::int64_t id) const {
+    for (RunInfo& r : runs())
+        if (r.id == id) return r;
+    return std::nullopt;
+}
+
+std::vector<StepRow> ExperimentDb::steps(std::int64_t run) const {
+    Stmt s(db_,
+           "SELECT step, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, activation_bytes FROM steps "
+           "WHERE run_id = ? ORDER BY step",
+           path_);
+    s.bind(1, run);
+    std::vector<StepRow> out;
+    while (s.step()) out.push_back(StepRow{static_cast<int>(s.i64(0)), s.f64(1), s.f64(2), s.f64(3), s.f64(4), s.f64(5), s.i64(6)});
+    return out;
+}
+
+std::vector<std::pair<int, std::map<std::string, double>>> ExperimentDb::evals(std::int64_t run) const {
+    Stmt s(db_, "SELECT step, metric, value FROM evals WHERE run_id = ? ORDER BY step, metric", path_);
+    s.bind(1, run);
+    std::vector<std::pair<int, std::map<std::string, double>>> out;
+    while (s.step()) {
+        const int step = static_cast<int>(s.i64(0));
+        if (out.empty() || out.back().first != step) out.push_back({step, {}});
+        out.back().second[s.text(1)] = s.f64(2);
+    }
+    return out;
+}
+
+void ExperimentDb::delete_run(std::int64_t run) {
+    Stmt s(db_, "DELETE FROM runs WHERE id = ?", path_);
+    s.bind(1, run).run();
+}
+
+}  // namespace meft

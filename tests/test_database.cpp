@@ -1,0 +1,135 @@
+// The experiment database: schema and WAL, the run lifecycle, batched steps that readers see
+// whole, dead runs marked interrupted on open, filters, and a clear error for newer schemas.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "store/database.h"
+#include "test_support.h"
+
+using namespace meft;
+
+namespace {
+
+using DatabaseTest = meft::test::TempDirTest;
+
+TEST_F(DatabaseTest, CreatesSchemaInWalMode) {
+    ExperimentDb db(dir_ / "x.sqlite");
+    EXPECT_EQ(db.schema_version(), ExperimentDb::kSchemaVersion);
+    sqlite3_stmt* s = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db.handle(), "PRAGMA journal_mode", -1, &s, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
+    EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)), "wal");
+    sqlite3_finalize(s);
+}
+
+TEST_F(DatabaseTest, RecordsARunFromStartToFinish) {
+    ExperimentDb db(dir_ / "x.sqlite");
+    const auto e = db.add_experiment("exp", "exp.json", {{"name", "exp"}}, "paper,glue", "a note");
+    const auto r = db.add_run(e, {{"task", {{"name", "sst2"}}}, {"method", {{"name", "lora"}}}}, {{"backend", "cpu"}});
+    db.set_status(r, "running");
+    std::vector<StepRow> rows;
+    for (int i = 1; i <= 30; ++i) rows.push_back(StepRow{i, 1.0 / i, 1e-3, 0.5, 1000, 0.1 * i, 1 << 20});
+    db.add_steps(r, rows);
+    db.add_eval(r, 30, {{"accuracy", 0.75}}, 0.5);
+    db.finish(r, "finished", {{"accuracy", 0.75}});
+    const auto info = db.run(r);
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->status, "finished");
+    EXPECT_EQ(info->steps, 30);
+    EXPECT_EQ(info->final_metrics["accuracy"], 0.75);
+    EXPECT_EQ(info->config["method"]["name"], "lora");
+    EXPECT_FALSE(info->finished_at.empty());
+    const auto steps = db.steps(r);
+    ASSERT_EQ(steps.size(), 30u);
+    EXPECT_DOUBLE_EQ(steps[9].loss, 0.1);
+    const auto ev = db.evals(r);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_DOUBLE_EQ(ev[0].second.at("accuracy"), 0.75);
+    EXPECT_DOUBLE_EQ(ev[0].second.at("loss"), 0.5);
+    EXPECT_EQ(db.runs("finished").size(), 1u);
+    EXPECT_EQ(db.runs("failed").size(), 0u);
+    EXPECT_EQ(db.runs("", "glue").size(), 1u);
+    EXPECT_EQ(db.runs("", "glu").size(), 0u);  // whole tags only
+    db.delete_run(r);
+    EXPECT_FALSE(db.run(r));
+    EXPECT_TRUE(db.steps(r).empty());  // cascaded
+}
+
+TEST_F(DatabaseTest, DeadRunningRunsAreMarkedInterruptedOnOpen) {
+    std::int64_t r = 0;
+    {
+        ExperimentDb db(dir_ / "x.sqlite");
+        r = db.add_run(db.add_experiment("e", "", nlohmann::json::object(), "", ""), nlohmann::json::object(),
+                       nlohmann::json::object());
+        db.set_status(r, "running");
+        // pretend the process that ran it has died
+        ASSERT_EQ(sqlite3_exec(db.handle(), "UPDATE runs SET pid = 2147483000", nullptr, nullptr, nullptr), SQLITE_OK);
+    }
+    ExperimentDb again(dir_ / "x.sqlite");
+    EXPECT_EQ(again.run(r)->status, "interrupted");
+    // a running run whose process is alive (this one) is left alone
+    const auto live = again.add_run(again.add_experiment("f", "", nlohmann::json::object(), "", ""),
+                                    nlohmann::json::object(), nlohmann::json::object());
+    again.set_status(live, "running");
+    ExperimentDb third(dir_ / "x.sqlite");
+    EXPECT_EQ(third.run(live)->status, "running");
+}
+
+TEST_F(DatabaseTest, ReadersSeeOnlyWholeBatchesAndNoLockErrors) {
+    const auto file = dir_ / "x.sqlite";
+    ExperimentDb writer(file);
+    const auto r = writer.add_run(writer.add_experiment("e", "", nlohmann::json::object(), "", ""),
+                                  nlohmann::json::object(), nlohmann::json::object());
+    std::atomic<bool> done{false};
+    std::atomic<int> bad{0}, reads{0};
+    std::string last_error;
+    std::thread reader([&] {
+        ExperimentDb db(file);
+        while (!done.load()) {
+            try {
+                const std::size_t n = db.steps(r).size();
+                if (n % 25 != 0) ++bad;  // steps arrive in transactions of 25
+                ++reads;
+            } catch (const Error& e) {
+                last_error = e.what();
+                ++bad;
+            }
+        }
+    });
+    while (reads.load() == 0) std::this_thread::yield();  // the reader is polling
+    for (int batch = 0; batch < 40; ++batch) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        std::vector<StepRow> rows;
+        for (int i = 0; i < 25; ++i) rows.push_back(StepRow{batch * 25 + i + 1, 1.0, 0, 0, 0, 0, 0});
+        writer.add_steps(r, rows);
+    }
+    done = true;
+    reader.join();
+    EXPECT_EQ(bad.load(), 0) << last_error;
+    EXPECT_GT(reads.load(), 40);
+    EXPECT_EQ(writer.steps(r).size(), 1000u);
+}
+
+TEST_F(DatabaseTest, NewerSchemaIsAClearError) {
+    {
+        ExperimentDb db(dir_ / "x.sqlite");
+        ASSERT_EQ(sqlite3_exec(db.handle(), "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
+    }
+    const std::string msg = meft::test::error_of([&] { ExperimentDb db(dir_ / "x.sqlite"); });
+    EXPECT_NE(msg.find("schema version 99"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("x.sqlite"), std::string::npos) << msg;
+}
+
+TEST_F(DatabaseTest, DefaultPathFollowsTheEnvironment) {
+    setenv("MEFT_DB", "/tmp/somewhere.sqlite", 1);
+    EXPECT_EQ(ExperimentDb::default_path(), "/tmp/somewhere.sqlite");
+    unsetenv("MEFT_DB");
+    setenv("XDG_DATA_HOME", "/data", 1);
+    EXPECT_EQ(ExperimentDb::default_path(), "/data/meft-workbench/experiments.sqlite");
+}
+
+}  // namespace

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# meft run and meft runs against the experiment database: runs are recorded; a bad experiment
+# records nothing; Ctrl-C marks a run cancelled; kill -9 leaves a consistent database whose run
+# reads "interrupted" when it is next opened.
+# Usage: test_runs_cli.sh MEFT
+set -euo pipefail
+MEFT="$1"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+DB="$TMP/runs.sqlite"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+count_runs() { "$MEFT" runs --db "$DB" list | tail -n +3 | grep -c '^|' || true; }
+status_of() { "$MEFT" runs --db "$DB" list | awk -F'|' -v id="$1" '$2+0 == id {gsub(/ /, "", $4); print $4}'; }
+
+experiment() {  # experiment NAME MAX_STEPS
+    cat >"$TMP/$1.json" <<JSON
+{"name": "$1", "tags": ["test", "cli"], "notes": "from test_runs_cli",
+ "backbone": {"arch": "bert", "preset": "tiny"},
+ "task": {"name": "toy", "train_examples": 400, "dev_examples": 50},
+ "training": {"max_steps": $2, "batch_size": 8, "max_seq_length": 32}}
+JSON
+}
+
+echo "check: a run is recorded with its steps and final metrics"
+experiment quick 5
+"$MEFT" run "$TMP/quick.json" --db "$DB" --quiet >/dev/null
+[[ "$(status_of 1)" == finished ]] || fail "run 1 is '$(status_of 1)', expected finished"
+"$MEFT" runs --db "$DB" show 1 >"$TMP/show.json"
+grep -q '"steps_recorded": 5' "$TMP/show.json" || fail "run 1 does not have 5 recorded steps"
+grep -q '"accuracy"' "$TMP/show.json" || fail "run 1 has no accuracy"
+[[ $("$MEFT" runs --db "$DB" list --tag cli | tail -n +3 | wc -l) -eq 1 ]] || fail "tag filter"
+
+echo "check: an invalid experiment is rejected before any run row exists"
+echo '{"backbone": {"preset": "tiny"}, "training": {"lerning_rate": 1}}' >"$TMP/bad.json"
+set +e; "$MEFT" run "$TMP/bad.json" --db "$DB" --quiet >/dev/null 2>&1; rc=$?; set -e
+[[ $rc -eq 1 ]] || fail "bad experiment exited $rc, expected 1"
+[[ $(count_runs) -eq 1 ]] || fail "a bad experiment created a run row"
+
+echo "check: Ctrl-C stops after the current step and marks the run cancelled"
+experiment long 100000
+"$MEFT" run "$TMP/long.json" --db "$DB" --quiet >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [[ "$(status_of 2)" == running ]] && break; sleep 0.1; done
+sleep 1
+kill -INT "$pid"
+wait "$pid" || fail "meft run exited non-zero after Ctrl-C"
+[[ "$(status_of 2)" == cancelled ]] || fail "run 2 is '$(status_of 2)', expected cancelled"
+
+echo "check: kill -9 leaves a consistent database and an interrupted run"
+"$MEFT" run "$TMP/long.json" --db "$DB" --quiet >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [[ "$(status_of 3)" == running ]] && break; sleep 0.1; done
+sleep 1.5
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+[[ "$(status_of 3)" == interrupted ]] || fail "run 3 is '$(status_of 3)', expected interrupted"
+/usr/bin/python3 - "$DB" <<'PY' || fail "integrity check failed"
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+n = con.execute("select count(*) from steps where run_id = 3").fetchone()[0]
+assert n > 0, "no committed steps of the killed run"
+steps = [r[0] for r in con.execute("select step from steps where run_id = 3 order by step")]
+assert steps == list(range(1, n + 1)), "committed steps have gaps"
+PY
+
+echo "check: runs delete"
+"$MEFT" runs --db "$DB" delete 2 2>/dev/null
+[[ $(count_runs) -eq 2 ]] || fail "delete left $(count_runs) runs"
+
+echo "OK: all runs CLI checks passed"
