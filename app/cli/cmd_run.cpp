@@ -49,6 +49,11 @@ void print_table(const Experiment& e, const SequenceClassifier& m, const TrainRe
         std::snprintf(buf, sizeof buf, "%.4f", v);
         row("dev " + k, buf);
     }
+    for (const auto& [k, v] : r.best_eval.metrics) {
+        std::snprintf(buf, sizeof buf, "%.4f (step %d)", v, r.best_eval.step);
+        row("best dev " + k, buf);
+    }
+    if (r.early_stopped) row("early stopping", "stopped after step " + std::to_string(r.steps));
     std::snprintf(buf, sizeof buf, "%.1f MiB (held %.1f MiB)", double(r.memory.activation_peak) / 1048576.0,
                   double(r.memory.held_total) / 1048576.0);
     row("activation memory", buf);
@@ -89,6 +94,9 @@ nlohmann::json final_metrics(const TrainResult& r) {
     j["train_loss_first"] = r.first_loss;
     j["train_loss_last"] = r.final_loss;
     j["steps"] = r.steps;
+    j["early_stopped"] = r.early_stopped;
+    j["best_step"] = r.best_eval.step;
+    for (const auto& [k, v] : r.best_eval.metrics) j["best_" + k] = v;
     j["starting_point_deviation"] = r.start_deviation;
     j["activation_peak_bytes"] = r.memory.activation_peak;
     j["tokens_per_s"] = r.tokens_per_s;

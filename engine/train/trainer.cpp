@@ -143,6 +143,8 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
     }
     std::vector<double> losses;
     std::int64_t tokens = 0;
+    double best_value = 0;
+    int evals_without_improvement = 0;
     const auto t0 = Clock::now();
     const std::size_t bs = static_cast<std::size_t>(cfg.batch_size);
     std::vector<std::size_t> order;
@@ -190,6 +192,30 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
             ev.step = r.step;
             res.final_eval = ev;
             if (observer) observer->on_eval(ev);
+            const std::string metric = !cfg.early_stopping_metric.empty() ? cfg.early_stopping_metric
+                                       : ev.metrics.empty()             ? std::string("loss")
+                                                                        : ev.metrics.begin()->first;
+            const bool lower_is_better = metric == "loss" || metric == "mse";
+            double value = ev.loss;
+            if (metric != "loss") {
+                const auto it = ev.metrics.find(metric);
+                if (it == ev.metrics.end()) {
+                    std::string have = "loss";
+                    for (const auto& [k, v] : ev.metrics) have += ", " + k;
+                    throw Error("early_stopping.metric '" + metric + "' is not reported by task " + data.name +
+                                " (it reports: " + have + ")");
+                }
+                value = it->second;
+            }
+            const bool improved = res.best_eval.step == 0 || (lower_is_better ? value < best_value : value > best_value);
+            if (improved) {
+                best_value = value;
+                res.best_eval = ev;
+                evals_without_improvement = 0;
+            } else if (++evals_without_improvement >= cfg.early_stopping_patience && cfg.early_stopping_patience > 0) {
+                res.early_stopped = true;
+                break;
+            }
         }
         if (observer && observer->should_stop()) {
             res.stopped = true;

@@ -26,6 +26,10 @@ struct TrainConfig {
     int eval_every = 0;                  // steps; 0: at the end of each epoch
     int eval_batch_size = 64;
     int reconstruction_check_every = 0;  // MEFT: every N steps measure the rebuilt inputs (0: never)
+    // Early stopping: stop when `metric` (a reported dev metric, or "loss") has not improved for
+    // `patience` evaluations in a row (0: never). The best evaluation is kept either way.
+    std::string early_stopping_metric;
+    int early_stopping_patience = 0;
     AdamWConfig adamw;
 };
 
@@ -51,6 +55,8 @@ struct TrainResult {
     MemoryReport memory;                     // the last step's memory
     double first_loss = 0, final_loss = 0;   // mean over the first / last 10% of steps (at least one)
     EvalReport final_eval;
+    EvalReport best_eval;                    // by early_stopping_metric (default: the first metric)
+    bool early_stopped = false;
     double elapsed_s = 0;
     double tokens_per_s = 0;
     bool stopped = false;
