@@ -295,3 +295,41 @@ TEST_F(ExperimentFileTest, RelativeBackbonePathResolvesAgainstTheFile) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ExperimentSweeps, ListsExpandIntoTheGridInKeyOrder) {
+    const nlohmann::json j = {{"backbone", {{"preset", "tiny"}}},
+                              {"tags", {"a", "b"}},
+                              {"method", {{"name", {"lora", "ia3"}}, {"lora", {{"targets", {"query", "value"}}}}}},
+                              {"training", {{"learning_rate", {0.1, 0.2, 0.3}}, {"seed", 7}}}};
+    const auto points = meft::expand_sweeps(j);
+    ASSERT_EQ(points.size(), 6u);
+    EXPECT_EQ(points[0].label, "method.name=lora, training.learning_rate=0.1");
+    EXPECT_EQ(points[5].label, "method.name=ia3, training.learning_rate=0.3");
+    for (const auto& p : points) {
+        EXPECT_TRUE(p.config["tags"].is_array());                      // lists by nature stay lists
+        EXPECT_TRUE(p.config["method"]["lora"]["targets"].is_array());
+        EXPECT_TRUE(p.config["training"]["learning_rate"].is_number());
+        EXPECT_NO_THROW(meft::parse_experiment(p.config, "sweep"));
+    }
+    const nlohmann::json none = {{"backbone", {{"preset", "tiny"}}}};
+    ASSERT_EQ(meft::expand_sweeps(none).size(), 1u);
+    EXPECT_EQ(meft::expand_sweeps(none)[0].label, "");
+    const nlohmann::json empty = {{"training", {{"seed", nlohmann::json::array()}}}};
+    EXPECT_THROW(meft::expand_sweeps(empty), meft::Error);
+}
+
+TEST(ExperimentSweeps, EveryExpansionIsValidatedBeforeAnyRuns) {
+    const auto dir = std::filesystem::temp_directory_path() / ("meft_sweep_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    {
+        std::ofstream(dir / "s.json") << R"({"backbone": {"preset": "tiny"}, "training": {"batch_size": [8, 0]}})";
+    }
+    const std::string msg = meft::test::error_of([&] { meft::load_experiments(dir / "s.json"); });
+    EXPECT_NE(msg.find("training.batch_size=0"), std::string::npos) << msg;   // names the expansion
+    EXPECT_NE(msg.find("training.batch_size"), std::string::npos) << msg;
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace

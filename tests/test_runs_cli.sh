@@ -68,4 +68,14 @@ echo "check: runs delete"
 "$MEFT" runs --db "$DB" delete 2 2>/dev/null
 [[ $(count_runs) -eq 2 ]] || fail "delete left $(count_runs) runs"
 
+echo "check: a seed list runs once per seed and reports mean ± std"
+cat >"$TMP/sweep.json" <<JSON
+{"name": "sweep", "backbone": {"arch": "bert", "preset": "tiny"},
+ "task": {"name": "toy", "train_examples": 100, "dev_examples": 20},
+ "training": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32, "seed": [1, 2]}}
+JSON
+out=$("$MEFT" run "$TMP/sweep.json" --db "$DB" --quiet 2>/dev/null)
+[[ "$out" == *"| (all) | 2 | accuracy | "*"±"* ]] || fail "no mean ± std over the two seeds: $out"
+[[ $(count_runs) -eq 4 ]] || fail "the sweep recorded $(( $(count_runs) - 2 )) runs, expected 2"
+
 echo "OK: all runs CLI checks passed"

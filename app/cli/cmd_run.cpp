@@ -12,6 +12,11 @@
 #include "store/database.h"
 #include "store/experiment.h"
 
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
 #include <thread>
 
 namespace meft::cli {
@@ -65,6 +70,11 @@ std::string db_path_for_message(const RunArgs& a) {
     return a.db.empty() ? ExperimentDb::default_path().string() : a.db;
 }
 
+nlohmann::json read_source(const std::string& file) {
+    std::ifstream in(file);
+    return nlohmann::json::parse(in, nullptr, false);
+}
+
 void write_results(const std::filesystem::path& file, const Experiment& e, const TrainResult& r) {
     nlohmann::json j;
     j["experiment"] = e.name;
@@ -103,24 +113,19 @@ nlohmann::json final_metrics(const TrainResult& r) {
     return j;
 }
 
-int run(const RunArgs& a) {
-    // Everything is validated and loaded before a run row exists: a bad file records nothing.
-    const Experiment e = load_experiment(a.experiment);
-    ExperimentDb db(a.db.empty() ? ExperimentDb::default_path() : std::filesystem::path(a.db));
+// One expansion of the experiment: load, record, train. Returns its final metrics.
+nlohmann::json run_one(const Experiment& e, ExperimentDb& db, const std::function<std::int64_t()>& experiment_id,
+                       const RunArgs& a) {
     auto backend = make_cpu_backend();
     auto model = build_model(e, *backend, task_num_labels(e));
     const TaskData data = build_task(e, model->config());
-
-    std::string tags;
-    for (const std::string& t : e.tags) tags += (tags.empty() ? "" : ",") + t;
-    const std::int64_t exp_id = db.add_experiment(e.name, e.file.string(), e.source, tags, e.notes);
-    const std::int64_t run_id = db.add_run(exp_id, resolved_config(e), environment(*backend));
+    const std::int64_t run_id = db.add_run(experiment_id(), resolved_config(e), environment(*backend));
     db.set_status(run_id, "running");
     if (!a.quiet)
-        std::fprintf(stderr, "meft run: %s — run %lld — %s, %zu train / %zu dev examples, %d steps, backend %s\n",
-                     e.name.c_str(), static_cast<long long>(run_id), e.task.name.c_str(), data.train.size(),
-                     data.dev.size(), total_steps_for(e.train, data.train.size()), backend->name().c_str());
-    RunRecorder::install_interrupt_handler();
+        std::fprintf(stderr, "meft run: %s%s — run %lld — %s, %zu train / %zu dev examples, %d steps, backend %s\n",
+                     e.name.c_str(), e.sweep_label.empty() ? "" : (" [" + e.sweep_label + "]").c_str(),
+                     static_cast<long long>(run_id), e.task.name.c_str(), data.train.size(), data.dev.size(),
+                     total_steps_for(e.train, data.train.size()), backend->name().c_str());
     ProgressPrinter progress(a.quiet);
     RunRecorder recorder(db, run_id, &progress);
     TrainResult r;
@@ -137,7 +142,8 @@ int run(const RunArgs& a) {
     for (const LayerMemory& l : r.memory.layers)
         db.add_layer_memory(run_id, "measured", l.layer, l.label, static_cast<std::int64_t>(l.held),
                             static_cast<std::int64_t>(l.transient));
-    db.finish(run_id, r.stopped ? "cancelled" : "finished", final_metrics(r),
+    const nlohmann::json metrics = final_metrics(r);
+    db.finish(run_id, r.stopped ? "cancelled" : "finished", metrics,
               r.stopped ? "interrupted by the user (Ctrl-C) after step " + std::to_string(r.steps) : "");
     print_table(e, *model, r);
     std::fprintf(stderr, "run %lld %s in %s\n", static_cast<long long>(run_id), r.stopped ? "cancelled" : "recorded",
@@ -148,6 +154,72 @@ int run(const RunArgs& a) {
         std::fprintf(stderr, "outputs written to %s\n", e.output_dir.string().c_str());
     }
     if (!a.json_out.empty()) write_results(a.json_out, e, r);
+    return metrics;
+}
+
+// Sweeps: one row per configuration (seeds pooled), each dev metric as mean ± std over seeds.
+void print_aggregate(const std::vector<Experiment>& exps, const std::vector<nlohmann::json>& metrics) {
+    std::map<std::string, std::vector<std::size_t>> groups;  // label without the seed -> runs
+    std::vector<std::string> order;
+    for (std::size_t i = 0; i < exps.size(); ++i) {
+        std::string label;
+        std::size_t start = 0;
+        const std::string& l = exps[i].sweep_label;
+        while (start < l.size()) {  // drop "training.seed=..." from the label
+            std::size_t end = l.find(", ", start);
+            if (end == std::string::npos) end = l.size();
+            const std::string part = l.substr(start, end - start);
+            if (part.rfind("training.seed=", 0) != 0) label += (label.empty() ? "" : ", ") + part;
+            start = end + 2;
+        }
+        if (label.empty()) label = "(all)";
+        if (!groups.count(label)) order.push_back(label);
+        groups[label].push_back(i);
+    }
+    std::printf("\n| configuration | runs | metric | mean ± std |\n|---|---|---|---|\n");
+    for (const std::string& label : order) {
+        const auto& idx = groups[label];
+        std::map<std::string, std::vector<double>> values;
+        for (std::size_t i : idx)
+            for (auto it = metrics[i].begin(); it != metrics[i].end(); ++it) {
+                static const std::set<std::string> not_scores = {"train_loss_first", "train_loss_last", "steps",
+                                                                 "starting_point_deviation", "activation_peak_bytes",
+                                                                 "tokens_per_s", "early_stopped", "best_step"};
+                if (it.key().rfind("best_", 0) == 0 || not_scores.count(it.key()) || !it.value().is_number()) continue;
+                values[it.key()].push_back(it.value().get<double>());
+            }
+        for (const auto& [k, v] : values) {
+            double mean = 0, var = 0;
+            for (double x : v) mean += x;
+            mean /= double(v.size());
+            for (double x : v) var += (x - mean) * (x - mean);
+            const double sd = v.size() > 1 ? std::sqrt(var / double(v.size() - 1)) : 0.0;
+            std::printf("| %s | %zu | %s | %.4f ± %.4f |\n", label.c_str(), v.size(), k.c_str(), mean, sd);
+        }
+    }
+}
+
+int run(const RunArgs& a) {
+    // Every expansion is validated, and the database opened, before anything runs.
+    const std::vector<Experiment> exps = load_experiments(a.experiment);
+    ExperimentDb db(a.db.empty() ? ExperimentDb::default_path() : std::filesystem::path(a.db));
+    const Experiment& first = exps.front();
+    std::string tags;
+    for (const std::string& t : first.tags) tags += (tags.empty() ? "" : ",") + t;
+    if (exps.size() > 1 && !a.quiet)
+        std::fprintf(stderr, "meft run: %s expands into %zu runs\n", a.experiment.c_str(), exps.size());
+    RunRecorder::install_interrupt_handler();
+    std::int64_t exp_id = 0;
+    std::vector<nlohmann::json> metrics;
+    for (const Experiment& e : exps) {
+        if (RunRecorder::interrupted()) break;
+        const auto make_experiment = [&] {  // created with the first run, once its model and data loaded
+            if (exp_id == 0) exp_id = db.add_experiment(first.name, first.file.string(), read_source(a.experiment), tags, first.notes);
+            return exp_id;
+        };
+        metrics.push_back(run_one(e, db, make_experiment, a));
+    }
+    if (exps.size() > 1) print_aggregate(exps, metrics);
     return 0;
 }
 }  // namespace

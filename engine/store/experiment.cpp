@@ -214,7 +214,82 @@ nlohmann::json resolved_config(const Experiment& e) {
     return j;
 }
 
+namespace {
+bool list_by_nature(const std::string& path) { return path == "tags" || path == "method.lora.targets"; }
+
+void collect_axes(const nlohmann::json& j, const std::string& path, std::vector<std::string>& axes) {
+    if (j.is_object()) {
+        for (auto it = j.begin(); it != j.end(); ++it)
+            collect_axes(it.value(), path.empty() ? it.key() : path + "." + it.key(), axes);
+    } else if (j.is_array() && !list_by_nature(path)) {
+        axes.push_back(path);
+    }
+}
+
+nlohmann::json::json_pointer pointer_of(const std::string& path) {
+    std::string p;
+    std::size_t start = 0;
+    while (start <= path.size()) {
+        const std::size_t dot = path.find('.', start);
+        p += "/" + path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+    }
+    return nlohmann::json::json_pointer(p);
+}
+}  // namespace
+
+std::vector<SweepPoint> expand_sweeps(const nlohmann::json& j) {
+    if (!j.is_object()) return {{j, ""}};  // parse_experiment reports it
+    std::vector<std::string> axes;
+    collect_axes(j, "", axes);
+    std::vector<SweepPoint> out{{j, ""}};
+    for (const std::string& axis : axes) {
+        const nlohmann::json values = j.at(pointer_of(axis));
+        if (values.empty()) throw Error("'" + axis + "' is an empty list: a sweep needs at least one value");
+        std::vector<SweepPoint> next;
+        for (const SweepPoint& p : out)
+            for (const auto& v : values) {
+                SweepPoint q = p;
+                q.config[pointer_of(axis)] = v;
+                q.label += (q.label.empty() ? "" : ", ") + axis + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+                next.push_back(std::move(q));
+            }
+        out = std::move(next);
+    }
+    return out;
+}
+
+namespace {
+nlohmann::json read_experiment_json(const std::filesystem::path& file);
+void resolve_paths(Experiment& e, const std::filesystem::path& file);
+}  // namespace
+
+std::vector<Experiment> load_experiments(const std::filesystem::path& file) {
+    const nlohmann::json j = read_experiment_json(file);
+    std::vector<SweepPoint> points;
+    try {
+        points = expand_sweeps(j);
+    } catch (const Error& e) {
+        throw Error(file.string() + ": " + e.what());
+    }
+    std::vector<Experiment> out;
+    for (const SweepPoint& p : points) {
+        Experiment e = parse_experiment(p.config, file.string() + (p.label.empty() ? "" : " [" + p.label + "]"));
+        e.sweep_label = p.label;
+        resolve_paths(e, file);
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
 Experiment load_experiment(const std::filesystem::path& file) {
+    std::vector<Experiment> all = load_experiments(file);
+    return std::move(all.front());
+}
+
+namespace {
+nlohmann::json read_experiment_json(const std::filesystem::path& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw Error(file.string() + ": cannot open experiment file");
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -233,13 +308,16 @@ Experiment load_experiment(const std::filesystem::path& file) {
         throw Error(file.string() + ":" + std::to_string(line) + ":" + std::to_string(col) + ": invalid JSON: " +
                     (p == std::string::npos ? what : what.substr(p)));
     }
-    Experiment e = parse_experiment(j, file.string());
+    return j;
+}
+
+void resolve_paths(Experiment& e, const std::filesystem::path& file) {
     e.file = file;
     const auto base = file.parent_path();
     if (!e.backbone.path.empty() && e.backbone.path.is_relative()) e.backbone.path = base / e.backbone.path;
     if (!e.backbone.tokenizer.empty() && e.backbone.tokenizer.is_relative()) e.backbone.tokenizer = base / e.backbone.tokenizer;
     if (!e.task.data_dir.empty() && e.task.data_dir.is_relative()) e.task.data_dir = base / e.task.data_dir;
-    return e;
 }
+}  // namespace
 
 }  // namespace meft

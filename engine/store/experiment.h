@@ -45,13 +45,26 @@ struct Experiment {
     std::filesystem::path output_dir;  // "" = do not write outputs
     std::vector<std::string> tags;
     std::string notes;
-    nlohmann::json source;          // the file's JSON as written
+    nlohmann::json source;          // the file's JSON as written (this expansion's)
+    std::string sweep_label;        // which expansion of a sweep this is ("" when the file has none)
     bool save_model = false;
 };
 
 Experiment parse_experiment(const nlohmann::json& j, const std::string& where);
 // The resolved settings (defaults filled in) as recorded with each run.
 nlohmann::json resolved_config(const Experiment& e);
+// Sweeps: wherever a single value is expected, a list of values expands the file into the grid
+// of all combinations (in the order the keys appear); `tags` and `method.lora.targets` are
+// lists by nature and never expand. Each expansion is validated before any of them runs.
+struct SweepPoint {
+    nlohmann::json config;        // one fully expanded experiment object
+    std::string label;            // "training.learning_rate=0.001, training.seed=2" ("" without sweeps)
+};
+std::vector<SweepPoint> expand_sweeps(const nlohmann::json& j);
+
+// Every expansion of the file, parsed (relative paths resolved as below).
+std::vector<Experiment> load_experiments(const std::filesystem::path& file);
+
 // A relative backbone.path resolves against the file's folder (the model travels with the
 // experiment); a relative output.dir against the working directory (where the user runs).
 Experiment load_experiment(const std::filesystem::path& file);
