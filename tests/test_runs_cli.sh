@@ -78,4 +78,12 @@ out=$("$MEFT" run "$TMP/sweep.json" --db "$DB" --quiet 2>/dev/null)
 [[ "$out" == *"| (all) | 2 | accuracy | "*"±"* ]] || fail "no mean ± std over the two seeds: $out"
 [[ $(count_runs) -eq 4 ]] || fail "the sweep recorded $(( $(count_runs) - 2 )) runs, expected 2"
 
+echo "check: runs compare shows the differing config keys; runs export pools seeds"
+read -r s1 s2 < <("$MEFT" runs --db "$DB" list | tail -2 | awk -F'|' '{printf "%d ", $2} END {print ""}')
+"$MEFT" runs --db "$DB" compare "$s1" "$s2" | grep -q '^| training.seed | 1 | 2 |' || fail "compare does not show the seeds"
+"$MEFT" runs --db "$DB" export "$s1" "$s2" --format csv | grep -q '^full,toy,accuracy,2,' || fail "export did not pool the two seeds"
+"$MEFT" runs --db "$DB" export "$s1" "$s2" --format latex | grep -q 'textbf' || fail "latex export lacks the best mark"
+set +e; "$MEFT" runs --db "$DB" export 99 >/dev/null 2>&1; rc=$?; set -e
+[[ $rc -eq 1 ]] || fail "export of a missing run exited $rc, expected 1"
+
 echo "OK: all runs CLI checks passed"
