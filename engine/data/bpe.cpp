@@ -851,44 +851,14 @@ std::vector<std::int32_t> ByteLevelBpeTokenizer::encode_text(std::string_view te
     return out;
 }
 
-int ByteLevelBpeTokenizer::num_special_tokens(bool pair) const {
-    int n = 0;
-    for (const auto& p : pair ? pair_ : single_)
-        if (p.sequence < 0) n += static_cast<int>(p.ids.size());
-    return n;
-}
+int ByteLevelBpeTokenizer::num_special_tokens(bool pair) const { return template_special_tokens(pair ? pair_ : single_); }
 
 Encoding ByteLevelBpeTokenizer::encode(std::string_view a, std::optional<std::string_view> b, int max_length) const {
-    if (max_length < 0) throw Error("tokenizer: max_length " + std::to_string(max_length) + " is negative");
-    std::vector<std::int32_t> ids_a = encode_text(a);
-    std::vector<std::int32_t> ids_b;
-    if (b) ids_b = encode_text(*b);
-    const bool pair = b.has_value();
-    if (max_length > 0) {
-        const int specials = num_special_tokens(pair);
-        if (max_length < specials)
-            throw Error("tokenizer: max_length " + std::to_string(max_length) + " leaves no room for the " +
-                        std::to_string(specials) + " special tokens");
-        const auto budget = static_cast<std::size_t>(max_length - specials);
-        // Hugging Face tokenizers 0.23 behaves as if each text were first cut to max_length tokens;
-        // the Rust source of 0.13-0.22 (followed here) does not. They differ by at most one token
-        // moved between a and b, and only when a text alone exceeds max_length.
-        if (pair) {
-            const auto [na, nb] = longest_first_lengths(ids_a.size(), ids_b.size(), budget);
-            ids_a.resize(na);
-            ids_b.resize(nb);
-        } else if (ids_a.size() > budget) {
-            ids_a.resize(budget);
-        }
-    }
-    Encoding e;
-    for (const auto& p : pair ? pair_ : single_) {
-        const auto& src = p.sequence < 0 ? p.ids : (p.sequence == 0 ? ids_a : ids_b);
-        e.input_ids.insert(e.input_ids.end(), src.begin(), src.end());
-        e.token_type_ids.insert(e.token_type_ids.end(), src.size(), p.type_id);
-    }
-    e.attention_mask.assign(e.input_ids.size(), 1);
-    return e;
+    // Truncation follows the Rust source of tokenizers 0.13-0.22; 0.23 behaves as if each text were
+    // first cut to max_length tokens. They differ by at most one token moved between a and b, and
+    // only when a text alone exceeds max_length.
+    return apply_template(b ? pair_ : single_, encode_text(a),
+                          b ? std::optional<std::vector<std::int32_t>>(encode_text(*b)) : std::nullopt, max_length);
 }
 
 std::string ByteLevelBpeTokenizer::token(std::int32_t id) const {

@@ -95,11 +95,6 @@ public:
     // GPT-2's byte -> character table, as UTF-8 (byte 0x20 -> "Ġ").
     static const std::array<std::string, 256>& byte_alphabet();
 
-    struct TemplatePiece {
-        int sequence = -1;                 // -1: special tokens, 0: text a, 1: text b
-        std::vector<std::int32_t> ids;     // the special ids when sequence == -1
-        std::int32_t type_id = 0;
-    };
     struct AddedToken {
         std::string content;
         std::int32_t id = 0;

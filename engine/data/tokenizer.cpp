@@ -30,6 +30,40 @@ std::pair<std::size_t, std::size_t> longest_first_lengths(std::size_t n1, std::s
     return swap ? std::pair{longer, shorter} : std::pair{shorter, longer};
 }
 
+int template_special_tokens(const std::vector<TemplatePiece>& tmpl) {
+    int n = 0;
+    for (const TemplatePiece& p : tmpl)
+        if (p.sequence < 0) n += static_cast<int>(p.ids.size());
+    return n;
+}
+
+Encoding apply_template(const std::vector<TemplatePiece>& tmpl, std::vector<std::int32_t> a,
+                        std::optional<std::vector<std::int32_t>> b, int max_length) {
+    if (max_length < 0) throw Error("tokenizer: max_length must be >= 0 (0: no limit), got " + std::to_string(max_length));
+    if (max_length > 0) {
+        const int specials = template_special_tokens(tmpl);
+        if (max_length < specials)
+            throw Error("tokenizer: max_length " + std::to_string(max_length) + " leaves no room for the " +
+                        std::to_string(specials) + " special tokens");
+        const auto room = static_cast<std::size_t>(max_length - specials);
+        if (b) {
+            const auto [na, nb] = longest_first_lengths(a.size(), b->size(), room);
+            a.resize(std::min(na, a.size()));
+            b->resize(std::min(nb, b->size()));
+        } else if (a.size() > room) {
+            a.resize(room);
+        }
+    }
+    Encoding e;
+    for (const TemplatePiece& p : tmpl) {
+        const std::vector<std::int32_t>& src = p.sequence < 0 ? p.ids : p.sequence == 0 ? a : *b;
+        e.input_ids.insert(e.input_ids.end(), src.begin(), src.end());
+        e.token_type_ids.insert(e.token_type_ids.end(), src.size(), p.type_id);
+    }
+    e.attention_mask.assign(e.input_ids.size(), 1);
+    return e;
+}
+
 namespace {
 nlohmann::json read_json_if_exists(const std::filesystem::path& file) {
     std::ifstream in(file);

@@ -39,6 +39,21 @@ public:
 // and the one that was longer gets the odd token (the second on a tie).
 std::pair<std::size_t, std::size_t> longest_first_lengths(std::size_t n1, std::size_t n2, std::size_t max_length);
 
+// A post-processor template (Hugging Face's TemplateProcessing): special-token pieces and the
+// two texts, each with its token type.
+struct TemplatePiece {
+    int sequence = -1;                 // -1: special tokens, 0: text a, 1: text b
+    std::vector<std::int32_t> ids;     // the special ids when sequence == -1
+    std::int32_t type_id = 0;
+};
+int template_special_tokens(const std::vector<TemplatePiece>& tmpl);  // ids the template adds
+
+// Truncates a (and b) longest-first so the laid-out template has at most max_length tokens (0: no
+// limit), then lays it out. Throws Error when max_length is negative or leaves no room for the
+// special tokens. Shared by every tokenizer's encode().
+Encoding apply_template(const std::vector<TemplatePiece>& tmpl, std::vector<std::int32_t> a,
+                        std::optional<std::vector<std::int32_t>> b, int max_length);
+
 // dir holds vocab.txt (WordPiece), vocab.json + merges.txt (byte-level BPE), or tokenizer.json
 // (either kind); tokenizer_config.json / special_tokens_map.json / config.json refine the
 // options (lower-casing, accents, add_prefix_space, special tokens, model_type). Throws Error

@@ -727,39 +727,12 @@ std::vector<std::int32_t> WordPieceTokenizer::encode_text(std::string_view text)
 }
 
 int WordPieceTokenizer::num_special_tokens(bool pair) const {
-    int n = 0;
-    for (const auto& piece : pair ? pair_template_ : single_template_) n += static_cast<int>(piece.ids.size());
-    return n;
+    return template_special_tokens(pair ? pair_template_ : single_template_);
 }
 
 Encoding WordPieceTokenizer::encode(std::string_view a, std::optional<std::string_view> b, int max_length) const {
-    if (max_length < 0)
-        throw Error("tokenizer: max_length must be >= 0 (0: no limit), got " + std::to_string(max_length));
-    std::vector<std::int32_t> ids[2];
-    ids[0] = encode_text(a);
-    if (b) ids[1] = encode_text(*b);
-    if (max_length > 0) {
-        const int added = num_special_tokens(b.has_value());
-        if (max_length < added)
-            throw Error("tokenizer: max_length " + std::to_string(max_length) + " leaves no room for the " +
-                        std::to_string(added) + " special tokens");
-        const auto room = static_cast<std::size_t>(max_length - added);
-        if (b) {
-            const auto [n1, n2] = longest_first_lengths(ids[0].size(), ids[1].size(), room);
-            ids[0].resize(std::min(n1, ids[0].size()));
-            ids[1].resize(std::min(n2, ids[1].size()));
-        } else if (ids[0].size() > room) {
-            ids[0].resize(room);
-        }
-    }
-    Encoding e;
-    for (const auto& piece : b ? pair_template_ : single_template_) {
-        const std::vector<std::int32_t>& src = piece.sequence >= 0 ? ids[piece.sequence] : piece.ids;
-        e.input_ids.insert(e.input_ids.end(), src.begin(), src.end());
-        e.token_type_ids.insert(e.token_type_ids.end(), src.size(), piece.type_id);
-    }
-    e.attention_mask.assign(e.input_ids.size(), 1);
-    return e;
+    return apply_template(b ? pair_template_ : single_template_, encode_text(a),
+                          b ? std::optional<std::vector<std::int32_t>>(encode_text(*b)) : std::nullopt, max_length);
 }
 
 std::string WordPieceTokenizer::token(std::int32_t id) const {

@@ -90,11 +90,6 @@ private:
         std::int32_t id = 0;
         bool single_word = false, lstrip = false, rstrip = false, normalized = false;
     };
-    struct TemplatePiece {
-        int sequence = -1;              // 0: A, 1: B, -1: special token
-        std::vector<std::int32_t> ids;  // the special token's ids
-        std::int32_t type_id = 0;
-    };
     struct StringHash {
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
