@@ -333,3 +333,56 @@ TEST(ExperimentSweeps, EveryExpansionIsValidatedBeforeAnyRuns) {
 }
 
 }  // namespace
+
+namespace {
+
+// Malformed experiment files: each is a meft::Error naming the file — never another exception,
+// never a crash (no run row can exist: meft run loads every expansion before opening a run).
+TEST(ExperimentFiles, MalformedFilesAreClearErrors) {
+    const std::vector<std::string> cases = {
+        "",
+        "[]",
+        "null",
+        "{",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"colour\": 1}",
+        "{\"backbone\": {\"preset\": \"tiny\", \"path\": \"x\"}}",
+        "{\"backbone\": {\"preset\": \"huge\"}}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"task\": {\"name\": \"glue-ish\"}}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"task\": {\"name\": \"sst2\"}}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"training\": {\"batch_size\": 0}}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"training\": {\"learning_rate\": \"fast\"}}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"method\": {\"name\": \"magic\"}}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"method\": {\"name\": \"lora\", \"lora\": {\"r\": 0}}}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"method\": {\"name\": \"meft1\", \"meft\": {\"lambda\": 0.3}}}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"training\": {\"seed\": []}}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"tags\": [1, 2]}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"training\": {\"early_stopping\": 3}}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"training\": {\"dropout\": 1.5}}",
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"output\": {\"save_model\": true}}",
+        std::string("\x00\xff\xfe{\"a\"", 6),
+        "{\"backbone\": {\"preset\": \"tiny\"}, \"method\": {\"name\": \"prefix\", \"meft\": {}}}",
+    };
+    const auto dir = std::filesystem::temp_directory_path() / ("meft_bad_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    int i = 0;
+    for (const std::string& text : cases) {
+        const auto file = dir / ("bad" + std::to_string(i++) + ".json");
+        {
+            std::ofstream out(file, std::ios::binary);
+            out << text;
+        }
+        try {
+            meft::load_experiments(file);
+            ADD_FAILURE() << "accepted: " << text;
+        } catch (const meft::Error& e) {
+            EXPECT_NE(std::string(e.what()).find(file.filename().string()), std::string::npos)
+                << "the message does not name the file: " << e.what();
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "not a meft::Error for " << text << ": " << e.what();
+        }
+    }
+    EXPECT_GE(i, 15);
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
