@@ -86,4 +86,26 @@ read -r s1 s2 < <("$MEFT" runs --db "$DB" list | tail -2 | awk -F'|' '{printf "%
 set +e; "$MEFT" runs --db "$DB" export 99 >/dev/null 2>&1; rc=$?; set -e
 [[ $rc -eq 1 ]] || fail "export of a missing run exited $rc, expected 1"
 
+echo "check: a cancelled run resumes from its checkpoint and finishes"
+cat >"$TMP/resumable.json" <<JSON
+{"name": "resumable", "backbone": {"arch": "bert", "preset": "tiny"},
+ "task": {"name": "toy", "train_examples": 200, "dev_examples": 20},
+ "training": {"max_steps": 300, "batch_size": 8, "max_seq_length": 32, "checkpoint_every": 5}}
+JSON
+"$MEFT" run "$TMP/resumable.json" --db "$DB" --quiet >/dev/null 2>&1 &
+pid=$!
+rid=$(( $(count_runs) + 0 ))
+for _ in $(seq 100); do "$MEFT" runs --db "$DB" list --status running | grep -q resumable && break; sleep 0.1; done
+sleep 1
+kill -INT "$pid"
+wait "$pid" || true
+rid=$("$MEFT" runs --db "$DB" list | grep resumable | awk -F'|' '{print $2+0}')
+[[ "$(status_of "$rid")" == cancelled ]] || fail "run $rid is '$(status_of "$rid")', expected cancelled"
+[[ -f "$TMP/checkpoints/run-$rid.safetensors" ]] || fail "no checkpoint for run $rid"
+"$MEFT" resume "$rid" --db "$DB" --quiet >/dev/null 2>&1 || fail "meft resume failed"
+[[ "$(status_of "$rid")" == finished ]] || fail "resumed run $rid is '$(status_of "$rid")', expected finished"
+"$MEFT" runs --db "$DB" show "$rid" | grep -q '"steps_recorded": 300' || fail "the resumed run does not have 300 steps"
+set +e; "$MEFT" resume "$rid" --db "$DB" >/dev/null 2>&1; rc=$?; set -e
+[[ $rc -eq 1 ]] || fail "resuming a finished run exited $rc, expected 1"
+
 echo "OK: all runs CLI checks passed"

@@ -2,7 +2,11 @@
 // accuracy ends far above chance (0.5), for BERT and RoBERTa.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include "core/cpu_backend.h"
 #include "core/error.h"
@@ -122,6 +126,77 @@ TEST(Training, EarlyStoppingStopsWhenTheMetricPlateausAndKeepsTheBest) {
         EXPECT_NE(std::string(e.what()).find("'f1'"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("accuracy"), std::string::npos) << e.what();
     }
+}
+
+}  // namespace
+
+namespace {
+
+std::vector<float> all_trainable(SequenceClassifier& m) {
+    std::vector<float> out;
+    for (const Parameter& p : m.params().all())
+        if (p.trainable)
+            for (const Tensor& t : {p.value, p.m, p.v}) out.insert(out.end(), t.ptr<float>(), t.ptr<float>() + t.numel());
+    return out;
+}
+
+// A run of 10 steps, checkpointed, then resumed for 10 more, ends bit-identical to a run of 20.
+TEST(Training, TenPlusTenStepsEqualTwentyExactly) {
+    auto be = make_cpu_backend();
+    ModelConfig c = preset_config(Arch::Bert, "tiny");
+    c.set_num_labels(2);
+    ToyTaskConfig tc;
+    tc.train_examples = 100;  // 20 steps of 16 cross an epoch boundary (7 steps an epoch)
+    tc.dev_examples = 20;
+    TrainConfig t;
+    t.max_steps = 20;
+    t.batch_size = 16;
+    t.eval_every = 50;
+    const auto dir = std::filesystem::temp_directory_path() / ("meft_resume_" + std::to_string(::getpid()));
+    const auto file = dir / "checkpoint.safetensors";
+
+    SequenceClassifier straight(c, *be, DType::F32, parse_method({{"name", "lora"}}, "t"));
+    straight.init_weights(3);
+    const TaskData data = make_toy_task(tc, straight.config());
+    train(straight, data, t, nullptr);
+
+    struct StopAt : TrainObserver {
+        int at;
+        int seen = 0;
+        void on_step(const StepReport& r) override { seen = r.step; }
+        bool should_stop() override { return seen >= at; }
+    } stop;
+    stop.at = 10;
+    TrainHooks save;
+    save.every = 4;
+    SequenceClassifier first(c, *be, DType::F32, parse_method({{"name", "lora"}}, "t"));
+    first.init_weights(3);
+    save.save = [&](const TrainState& s, const AdamW& opt) { save_training_checkpoint(file, first, opt, s); };
+    const TrainResult r1 = train(first, data, t, &stop, &save);
+    EXPECT_TRUE(r1.stopped);
+    EXPECT_EQ(r1.steps, 10);
+
+    SequenceClassifier second(c, *be, DType::F32, parse_method({{"name", "lora"}}, "t"));
+    second.init_weights(3);
+    int adam = 0;
+    const TrainState state = load_training_checkpoint(file, second, &adam);
+    EXPECT_EQ(state.step, 10);
+    EXPECT_EQ(adam, 10);
+    TrainHooks resume;
+    resume.resume = &state;
+    resume.adam_steps = adam;
+    const TrainResult r2 = train(second, data, t, nullptr, &resume);
+    EXPECT_EQ(r2.steps, 10);
+    EXPECT_EQ(all_trainable(second), all_trainable(straight));
+    std::filesystem::remove_all(dir);
+
+    // a file that is not a training checkpoint is a clear error
+    std::filesystem::create_directories(dir);
+    {
+        std::ofstream(dir / "junk.safetensors") << "not a checkpoint";
+    }
+    EXPECT_THROW(load_training_checkpoint(dir / "junk.safetensors", second, &adam), Error);
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -113,14 +113,26 @@ nlohmann::json final_metrics(const TrainResult& r) {
     return j;
 }
 
-// One expansion of the experiment: load, record, train. Returns its final metrics.
+// One expansion of the experiment: load, record, train. Returns its final metrics. With
+// resume_run > 0 the run continues from its checkpoint instead of starting.
 nlohmann::json run_one(const Experiment& e, ExperimentDb& db, const std::function<std::int64_t()>& experiment_id,
-                       const RunArgs& a) {
+                       const RunArgs& a, std::int64_t resume_run = 0) {
     auto backend = make_cpu_backend();
     auto model = build_model(e, *backend, task_num_labels(e));
     const TaskData data = build_task(e, model->config());
-    const std::int64_t run_id = db.add_run(experiment_id(), resolved_config(e), environment(*backend));
+    TrainHooks hooks;
+    TrainState resume_state;
+    if (resume_run > 0) {
+        resume_state = load_training_checkpoint(db.checkpoint_path(resume_run), *model, &hooks.adam_steps);
+        hooks.resume = &resume_state;
+    }
+    const std::int64_t run_id = resume_run > 0 ? resume_run : db.add_run(experiment_id(), resolved_config(e), environment(*backend));
     db.set_status(run_id, "running");
+    if (resume_run > 0) db.add_event(run_id, "resumed", "from step " + std::to_string(resume_state.step));
+    hooks.every = e.train.checkpoint_every;
+    hooks.save = [&](const TrainState& s, const AdamW& opt) {
+        save_training_checkpoint(db.checkpoint_path(run_id), *model, opt, s);
+    };
     if (!a.quiet)
         std::fprintf(stderr, "meft run: %s%s — run %lld — %s, %zu train / %zu dev examples, %d steps, backend %s\n",
                      e.name.c_str(), e.sweep_label.empty() ? "" : (" [" + e.sweep_label + "]").c_str(),
@@ -130,7 +142,7 @@ nlohmann::json run_one(const Experiment& e, ExperimentDb& db, const std::functio
     RunRecorder recorder(db, run_id, &progress);
     TrainResult r;
     try {
-        r = train(*model, data, e.train, &recorder);
+        r = train(*model, data, e.train, &recorder, &hooks);
         recorder.flush();
     } catch (const std::exception& ex) {
         recorder.flush();
@@ -199,6 +211,23 @@ void print_aggregate(const std::vector<Experiment>& exps, const std::vector<nloh
     }
 }
 
+int resume(const std::string& db_file, std::int64_t id, bool quiet) {
+    ExperimentDb db(db_file.empty() ? ExperimentDb::default_path() : std::filesystem::path(db_file));
+    const auto info = db.run(id);
+    if (!info) throw Error("no run " + std::to_string(id) + " in " + (db_file.empty() ? ExperimentDb::default_path().string() : db_file));
+    if (info->status == "finished" || info->status == "running")
+        throw Error("run " + std::to_string(id) + " is " + info->status + "; only cancelled, interrupted or failed runs resume");
+    if (!std::filesystem::exists(db.checkpoint_path(id)))
+        throw Error("run " + std::to_string(id) + " has no checkpoint (" + db.checkpoint_path(id).string() + ")");
+    Experiment e = parse_experiment(info->config, "run " + std::to_string(id) + " config");
+    RunArgs a;
+    a.db = db_file;
+    a.quiet = quiet;
+    RunRecorder::install_interrupt_handler();
+    run_one(e, db, [] { return std::int64_t{0}; }, a, id);
+    return 0;
+}
+
 int run(const RunArgs& a) {
     // Every expansion is validated, and the database opened, before anything runs.
     const std::vector<Experiment> exps = load_experiments(a.experiment);
@@ -223,6 +252,19 @@ int run(const RunArgs& a) {
     return 0;
 }
 }  // namespace
+
+Runner add_resume(CLI::App& app) {
+    struct ResumeArgs {
+        std::int64_t run = 0;
+        std::string db;
+        bool quiet = false;
+    };
+    auto a = std::make_shared<ResumeArgs>();
+    app.add_option("run", a->run, "the run to continue (cancelled, interrupted or failed)")->required();
+    app.add_option("--db", a->db, "experiment database");
+    app.add_flag("-q,--quiet", a->quiet, "no progress bar");
+    return [a] { return resume(a->db, a->run, a->quiet); };
+}
 
 Runner add_run(CLI::App& app) {
     auto a = std::make_shared<RunArgs>();

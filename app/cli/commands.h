@@ -15,5 +15,6 @@ Runner add_predict(CLI::App& app);
 Runner add_plan(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
 Runner add_runs(CLI::App& app);
+Runner add_resume(CLI::App& app);
 
 }  // namespace meft::cli

@@ -326,6 +326,12 @@ std::vector<std::pair<int, std::map<std::string, double>>> ExperimentDb::evals(s
 void ExperimentDb::delete_run(std::int64_t run) {
     Stmt s(db_, "DELETE FROM runs WHERE id = ?", path_);
     s.bind(1, run).run();
+    std::error_code ec;
+    std::filesystem::remove(checkpoint_path(run), ec);
+}
+
+std::filesystem::path ExperimentDb::checkpoint_path(std::int64_t run) const {
+    return std::filesystem::path(path_).parent_path() / "checkpoints" / ("run-" + std::to_string(run) + ".safetensors");
 }
 
 }  // namespace meft

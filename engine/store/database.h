@@ -44,6 +44,8 @@ public:
     // $MEFT_DB, else $XDG_DATA_HOME/meft-workbench/experiments.sqlite, else
     // ~/.local/share/meft-workbench/experiments.sqlite.
     static std::filesystem::path default_path();
+    // Where a run's training checkpoint lives: <database folder>/checkpoints/run-<id>.safetensors
+    std::filesystem::path checkpoint_path(std::int64_t run) const;
 
     std::int64_t add_experiment(const std::string& name, const std::string& file, const nlohmann::json& spec,
                                 const std::string& tags, const std::string& notes);
@@ -62,7 +64,7 @@ public:
     std::optional<RunInfo> run(std::int64_t id) const;
     std::vector<StepRow> steps(std::int64_t run) const;
     std::vector<std::pair<int, std::map<std::string, double>>> evals(std::int64_t run) const;
-    void delete_run(std::int64_t run);
+    void delete_run(std::int64_t run);   // also removes its checkpoint
 
     sqlite3* handle() { return db_; }
 

@@ -145,6 +145,7 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     c.eval_every = static_cast<int>(tr.integer("eval_every", c.eval_every, 0, 1 << 30));
     c.eval_batch_size = static_cast<int>(tr.integer("eval_batch_size", c.eval_batch_size, 1, 1 << 20));
     c.reconstruction_check_every = static_cast<int>(tr.integer("reconstruction_check_every", 0, 0, 1 << 30));
+    c.checkpoint_every = static_cast<int>(tr.integer("checkpoint_every", 0, 0, 1 << 30));
     if (tr.has("dropout")) e.dropout = tr.number("dropout", 0.1, 0.0, 0.99);
     {
         Section es = tr.child("early_stopping");
@@ -158,7 +159,7 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     else tr.fail(tr.key("dtype"), "must be \"float32\" or \"float64\", found \"" + dt + "\"");
     tr.finish("learning_rate, batch_size, gradient_accumulation_steps, epochs, max_steps, max_seq_length, "
               "warmup_ratio, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm, seed, eval_every, "
-              "eval_batch_size, reconstruction_check_every, early_stopping, dropout, dtype");
+              "eval_batch_size, reconstruction_check_every, early_stopping, checkpoint_every, dropout, dtype");
 
     if (top.has("tags")) {
         const auto& t = j["tags"];
@@ -206,6 +207,7 @@ nlohmann::json resolved_config(const Experiment& e) {
                      {"adam_epsilon", c.adamw.eps}, {"max_grad_norm", c.max_grad_norm}, {"seed", c.seed},
                      {"eval_every", c.eval_every}, {"eval_batch_size", c.eval_batch_size},
                      {"reconstruction_check_every", c.reconstruction_check_every},
+                     {"checkpoint_every", c.checkpoint_every},
                      {"early_stopping", {{"metric", c.early_stopping_metric}, {"patience", c.early_stopping_patience}}},
                      {"dtype", e.dtype == DType::F64 ? "float64" : "float32"}};
     if (e.dropout) j["training"]["dropout"] = *e.dropout;

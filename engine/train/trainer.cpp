@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "data/batching.h"
+#include "model/safetensors.h"
 #include "train/metrics.h"
 #include "train/schedule.h"
 
@@ -102,6 +103,60 @@ EvalReport evaluate_task(SequenceClassifier& model, const TaskData& data, int ba
     return r;
 }
 
+void save_training_checkpoint(const std::filesystem::path& file, SequenceClassifier& model, const AdamW& opt,
+                              const TrainState& state) {
+    Backend& be = model.backend();
+    std::vector<std::vector<std::byte>> buffers;
+    std::vector<TensorRecord> records;
+    for (const Parameter& p : model.params().all()) {
+        if (!p.trainable) continue;
+        const std::vector<std::int64_t> shape(p.shape.d.begin(), p.shape.d.begin() + p.shape.ndim);
+        for (const auto& [suffix, t] : {std::pair<const char*, Tensor>{"", p.value}, {".adam_m", p.m}, {".adam_v", p.v}}) {
+            buffers.emplace_back(t.bytes());
+            be.download(buffers.back().data(), t);
+            records.push_back(TensorRecord{p.name + suffix, t.dtype, shape, buffers.back().data()});
+        }
+    }
+    std::filesystem::create_directories(file.parent_path());
+    write_safetensors(file, records,
+                      {{"format", "meft-training-checkpoint-1"}, {"step", std::to_string(state.step)},
+                       {"epoch", std::to_string(state.epoch)}, {"cursor", std::to_string(state.cursor)},
+                       {"adam_steps", std::to_string(opt.steps_done())}});
+}
+
+TrainState load_training_checkpoint(const std::filesystem::path& file, SequenceClassifier& model, int* adam_steps) {
+    const SafetensorsReader r = SafetensorsReader::open_file(file);
+    const auto& meta = r.metadata();
+    auto number = [&](const char* key) -> long long {
+        const auto it = meta.find(key);
+        if (it == meta.end()) throw Error(file.string() + ": not a training checkpoint (no '" + key + "' in its metadata)");
+        try {
+            return std::stoll(it->second);
+        } catch (const std::exception&) {
+            throw Error(file.string() + ": metadata '" + key + "' is not a number: " + it->second);
+        }
+    };
+    if (meta.count("format") == 0 || meta.at("format") != "meft-training-checkpoint-1")
+        throw Error(file.string() + ": not a meft training checkpoint (format metadata missing or unknown)");
+    Backend& be = model.backend();
+    for (Parameter& p : model.params().all()) {
+        if (!p.trainable) continue;
+        for (const auto& [suffix, t] : {std::pair<const char*, Tensor>{"", p.value}, {".adam_m", p.m}, {".adam_v", p.v}}) {
+            const std::string name = p.name + suffix;
+            if (!r.contains(name)) throw Error(file.string() + ": missing tensor '" + name + "' (a checkpoint of another method or model?)");
+            std::vector<std::byte> host(t.bytes());
+            r.read_into(name, t.dtype, host.data(), static_cast<std::size_t>(t.numel()));
+            be.upload(t, host.data());
+        }
+    }
+    TrainState s;
+    s.step = static_cast<int>(number("step"));
+    s.epoch = static_cast<int>(number("epoch"));
+    s.cursor = static_cast<std::size_t>(number("cursor"));
+    if (adam_steps) *adam_steps = static_cast<int>(number("adam_steps"));
+    return s;
+}
+
 double accumulate_gradients(SequenceClassifier& model, const std::vector<Example>& examples,
                             const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
                             std::uint64_t seed, std::uint32_t step, std::int64_t* tokens,
@@ -123,7 +178,8 @@ double accumulate_gradients(SequenceClassifier& model, const std::vector<Example
     return loss;
 }
 
-TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer) {
+TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer,
+                  const TrainHooks* hooks) {
     if (data.train.empty()) throw Error("training set is empty");
     if (cfg.batch_size < 1) throw Error("batch_size must be at least 1");
     if (cfg.gradient_accumulation < 1 || cfg.gradient_accumulation > cfg.batch_size)
@@ -150,7 +206,18 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
     std::vector<std::size_t> order;
     std::size_t cursor = 0;
     int epoch = 0;
-    for (int step = 0; step < total; ++step) {
+    int first_step = 0;
+    if (hooks && hooks->resume) {  // continue where the checkpoint left off
+        first_step = hooks->resume->step;
+        epoch = hooks->resume->epoch;
+        cursor = hooks->resume->cursor;
+        if (epoch > 0) order = shuffled_indices(data.train.size(), cfg.seed + 1000003ull * static_cast<std::uint64_t>(epoch - 1));
+        opt.set_steps_done(hooks->adam_steps);
+    }
+    auto checkpoint = [&](int steps_done) {
+        if (hooks && hooks->save) hooks->save(TrainState{steps_done, epoch, cursor}, opt);
+    };
+    for (int step = first_step; step < total; ++step) {
         if (cursor >= order.size()) {  // new epoch: reshuffle
             order = shuffled_indices(data.train.size(), cfg.seed + 1000003ull * static_cast<std::uint64_t>(epoch));
             cursor = 0;
@@ -217,13 +284,17 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
                 break;
             }
         }
+        if (hooks && hooks->every > 0 && r.step % hooks->every == 0 && r.step < total) checkpoint(r.step);
         if (observer && observer->should_stop()) {
             res.stopped = true;
+            checkpoint(r.step);
             break;
         }
     }
+    if (!res.stopped && !losses.empty()) checkpoint(first_step + static_cast<int>(losses.size()));
     res.steps = static_cast<int>(losses.size());
     res.memory = model.memory_report();
+    if (losses.empty()) return res;
     const std::size_t k = std::max<std::size_t>(1, losses.size() / 10);
     res.first_loss = std::accumulate(losses.begin(), losses.begin() + static_cast<std::ptrdiff_t>(k), 0.0) / double(k);
     res.final_loss = std::accumulate(losses.end() - static_cast<std::ptrdiff_t>(k), losses.end(), 0.0) / double(k);

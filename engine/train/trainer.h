@@ -2,6 +2,8 @@
 // evaluation. Reports through a plain observer interface (the GUI and CLI adapt it).
 #pragma once
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -30,6 +32,7 @@ struct TrainConfig {
     // `patience` evaluations in a row (0: never). The best evaluation is kept either way.
     std::string early_stopping_metric;
     int early_stopping_patience = 0;
+    int checkpoint_every = 0;            // meft run: a resumable checkpoint every N steps (0: only at the end)
     AdamWConfig adamw;
 };
 
@@ -62,6 +65,23 @@ struct TrainResult {
     bool stopped = false;
 };
 
+// Where training stands between two steps: enough, with the trainable weights and AdamW state,
+// to continue exactly as if never stopped (shuffles and dropout are functions of seed and step).
+struct TrainState {
+    int step = 0;               // optimizer steps done
+    int epoch = 0;              // epochs started
+    std::size_t cursor = 0;     // position in the current epoch's order
+};
+
+// Checkpoints: written every `every` steps (and when training stops) by `save`; `resume` makes
+// training continue from a saved state (weights and optimizer state already restored).
+struct TrainHooks {
+    int every = 0;
+    std::function<void(const TrainState&, const AdamW&)> save;
+    const TrainState* resume = nullptr;
+    int adam_steps = 0;         // with resume: AdamW steps already taken
+};
+
 class TrainObserver {
 public:
     virtual ~TrainObserver() = default;
@@ -86,7 +106,15 @@ EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examp
 // The task's dev split, and its second one when it has one (metric names then get suffixes).
 EvalReport evaluate_task(SequenceClassifier& model, const TaskData& data, int batch_size, int max_seq_length);
 
-TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer);
+TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer,
+                  const TrainHooks* hooks = nullptr);
+
+// A training checkpoint: trainable weights, AdamW m and v, the AdamW step count and the
+// TrainState, as one safetensors file (written through a temporary file and a rename).
+void save_training_checkpoint(const std::filesystem::path& file, SequenceClassifier& model, const AdamW& opt,
+                              const TrainState& state);
+// Restores weights and AdamW state into `model`; returns the state and sets *adam_steps.
+TrainState load_training_checkpoint(const std::filesystem::path& file, SequenceClassifier& model, int* adam_steps);
 
 // One optimizer step's gradient over `examples[indices]`, accumulated in micro-batches; returns
 // the summed loss. Exposed for tests (gradient accumulation equivalence).
