@@ -29,6 +29,12 @@ experiment quick 5
 grep -q '"steps_recorded": 5' "$TMP/show.json" || fail "run 1 does not have 5 recorded steps"
 grep -q '"accuracy"' "$TMP/show.json" || fail "run 1 has no accuracy"
 [[ $("$MEFT" runs --db "$DB" list --tag cli | tail -n +3 | wc -l) -eq 1 ]] || fail "tag filter"
+/usr/bin/python3 - "$DB" <<'PY' || fail "run 1 lacks planned and measured per-layer memory"
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+kinds = dict(con.execute("select kind, count(*) from layer_memory where run_id = 1 group by kind").fetchall())
+assert kinds.get("measured", 0) == kinds.get("planned", 0) == 4, kinds   # embeddings, 2 layers, head
+PY
 
 echo "check: an invalid experiment is rejected before any run row exists"
 echo '{"backbone": {"preset": "tiny"}, "training": {"lerning_rate": 1}}' >"$TMP/bad.json"

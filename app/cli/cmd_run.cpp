@@ -10,6 +10,7 @@
 #include "core/file_io.h"
 #include "model/checkpoint.h"
 #include "store/database.h"
+#include "train/memory_plan.h"
 #include "store/experiment.h"
 
 #include <cmath>
@@ -153,6 +154,11 @@ nlohmann::json run_one(const Experiment& e, ExperimentDb& db, const std::functio
     progress.finish();
     for (const LayerMemory& l : r.memory.layers)
         db.add_layer_memory(run_id, "measured", l.layer, l.label, static_cast<std::int64_t>(l.held),
+                            static_cast<std::int64_t>(l.transient));
+    // The plan for a full-length batch (batch_size x max_seq_length), for comparison.
+    const MemoryPlanResult plan = plan_memory(model->config(), e.method, e.dtype, e.train.batch_size, e.train.max_seq_length);
+    for (const LayerMemory& l : plan.report.layers)
+        db.add_layer_memory(run_id, "planned", l.layer, l.label, static_cast<std::int64_t>(l.held),
                             static_cast<std::int64_t>(l.transient));
     const nlohmann::json metrics = final_metrics(r);
     db.finish(run_id, r.stopped ? "cancelled" : "finished", metrics,
