@@ -20,14 +20,7 @@ namespace {
 
 fs::path glue_root() { return fs::path(MEFT_SHARED_DIR) / "data" / "glue"; }
 
-#define REQUIRE_SHARED_GLUE()                                                                          \
-    do {                                                                                               \
-        if (!fs::is_directory(glue_root())) {                                                          \
-            std::fprintf(stderr, "\n*** SKIPPED: %s not found; the real GLUE files are not tested ***\n", \
-                         glue_root().string().c_str());                                                \
-            GTEST_SKIP() << "shared data missing: " << glue_root();                                    \
-        }                                                                                              \
-    } while (0)
+#define REQUIRE_SHARED_GLUE() MEFT_REQUIRE_DIR(glue_root(), "the real GLUE files are not tested")
 
 std::vector<int> label_counts(const GlueSplit& s, int K) {
     std::vector<int> c(static_cast<std::size_t>(K), 0);

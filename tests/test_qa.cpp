@@ -21,14 +21,7 @@ namespace {
 
 fs::path qa_root() { return fs::path(MEFT_SHARED_DIR) / "data" / "qa"; }
 
-#define REQUIRE_SHARED_QA()                                                                          \
-    do {                                                                                             \
-        if (!fs::is_directory(qa_root())) {                                                          \
-            std::fprintf(stderr, "\n*** SKIPPED: %s not found; the real QA files are not tested ***\n", \
-                         qa_root().string().c_str());                                                \
-            GTEST_SKIP() << "shared data missing: " << qa_root();                                    \
-        }                                                                                            \
-    } while (0)
+#define REQUIRE_SHARED_QA() MEFT_REQUIRE_DIR(qa_root(), "the real QA files are not tested")
 
 std::map<int, int> answer_counts(const std::vector<ChoiceExample>& v) {
     std::map<int, int> c;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -35,5 +36,14 @@ protected:
 
     std::filesystem::path dir_;
 };
+
+// Skips the calling test, loudly, when a folder of ../shared is not there.
+#define MEFT_REQUIRE_DIR(dir, what)                                                                  \
+    do {                                                                                             \
+        if (!std::filesystem::is_directory(dir)) {                                                   \
+            std::fprintf(stderr, "\n*** SKIPPED: %s not found; %s ***\n", (dir).string().c_str(), what); \
+            GTEST_SKIP() << "shared data missing: " << (dir);                                        \
+        }                                                                                            \
+    } while (0)
 
 }  // namespace meft::test

@@ -1,4 +1,5 @@
 #include "data/glue.h"
+#include "data/text_util.h"
 
 #include <algorithm>
 #include <cctype>
@@ -13,20 +14,6 @@
 namespace meft {
 
 namespace {
-
-// Lower case, without '-', '_' and spaces: "SST-2" -> "sst2", "dev_matched" -> "devmatched".
-std::string squash(const std::string& s) {
-    std::string out;
-    for (unsigned char c : s)
-        if (c != '-' && c != '_' && c != ' ') out.push_back(static_cast<char>(std::tolower(c)));
-    return out;
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
-    std::string out;
-    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-    return out;
-}
 
 // The header names of the columns a task's loader reads.
 struct ColumnNames {

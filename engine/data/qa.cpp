@@ -1,4 +1,5 @@
 #include "data/qa.h"
+#include "data/text_util.h"
 
 #include <algorithm>
 #include <cctype>
@@ -17,19 +18,6 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-std::string squash(const std::string& s) {
-    std::string out;
-    for (unsigned char c : s)
-        if (c != '-' && c != '_' && c != ' ') out.push_back(static_cast<char>(std::tolower(c)));
-    return out;
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
-    std::string out;
-    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-    return out;
-}
 
 std::string canonical_split(const QaTaskInfo& task, const std::string& split) {
     const std::string key = squash(split);
