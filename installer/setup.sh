@@ -16,6 +16,9 @@ packages=(
   libsqlite3-dev                                 # the experiment database
   libgtest-dev                                   # test suites
   python3 python3-numpy                          # independent reference implementation in tests/
+  qt6-base-dev libqt6svg6-dev                    # the workbench GUI (Widgets, PrintSupport, Svg export)
+  libqcustomplot-dev                             # its plots (QCustomPlotQt6; pulls Qt 5 dev too, harmless)
+  xvfb xauth                                     # GUI tests and screenshots without a display
 )
 
 missing=()

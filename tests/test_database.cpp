@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "core/error.h"
 #include "store/database.h"
 #include "test_support.h"
 
@@ -112,6 +113,85 @@ TEST_F(DatabaseTest, ReadersSeeOnlyWholeBatchesAndNoLockErrors) {
     EXPECT_EQ(bad.load(), 0) << last_error;
     EXPECT_GT(reads.load(), 40);
     EXPECT_EQ(writer.steps(r).size(), 1000u);
+}
+
+TEST_F(DatabaseTest, RunsCarryTheirOwnTagsNotesMemoryAndReconstruction) {
+    ExperimentDb db(dir_ / "x.sqlite");
+    const auto e = db.add_experiment("exp", "exp.json", {{"name", "exp"}}, "paper,glue", "a note");
+    const auto a = db.add_run(e, {{"name", "a"}}, {});
+    const auto b = db.add_run(e, {{"name", "b"}}, {});
+    EXPECT_EQ(db.run(a)->tags, "paper,glue");  // taken from the experiment
+    EXPECT_EQ(db.run(a)->notes, "a note");
+    db.set_tags(b, {"baseline", "lr-sweep"});
+    db.set_notes(b, "diverged at step 40");
+    EXPECT_EQ(db.run(a)->tags, "paper,glue");  // only the edited run changes
+    EXPECT_EQ(db.run(b)->tags, "baseline,lr-sweep");
+    EXPECT_EQ(db.run(b)->notes, "diverged at step 40");
+    EXPECT_EQ(db.runs("", "baseline").size(), 1u);
+    EXPECT_THROW(db.set_tags(b, {"a,b"}), Error);
+
+    db.add_layer_memory(a, "measured", 0, "layer 0", 100, 10);
+    db.add_layer_memory(a, "planned", 0, "layer 0", 120, 12);
+    db.add_layer_memory(a, "measured", -1, "embeddings", 50, 5);
+    const auto mem = db.layer_memory(a);
+    ASSERT_EQ(mem.size(), 3u);
+    EXPECT_EQ(mem[0].kind, "measured");
+    EXPECT_EQ(mem[0].layer, -1);
+    EXPECT_EQ(mem[2].kind, "planned");
+    EXPECT_EQ(mem[2].held, 120);
+
+    db.add_reconstruction(a, 5, {1e-9, 2e-9});
+    db.add_reconstruction(a, 10, {0, 0});
+    const auto rec = db.reconstruction(a);
+    ASSERT_EQ(rec.size(), 2u);
+    EXPECT_EQ(rec[0].first, 5);
+    EXPECT_DOUBLE_EQ(rec[0].second[1], 2e-9);
+
+    std::vector<StepRow> rows;
+    for (int i = 1; i <= 10; ++i) rows.push_back(StepRow{i, 1.0, 1e-3, 0.5, 1000, 0.1 * i, 1 << 20, 3 << 20});
+    db.add_steps(a, rows);
+    const auto later = db.steps(a, 7);  // what a live view fetches after step 7
+    ASSERT_EQ(later.size(), 3u);
+    EXPECT_EQ(later[0].step, 8);
+    EXPECT_EQ(later[0].resident_bytes, 3 << 20);
+    db.add_event(a, "note", "hello");
+    ASSERT_EQ(db.events(a).size(), 1u);
+    EXPECT_EQ(db.events(a)[0].message, "hello");
+}
+
+// A database written by schema version 1 opens migrated: runs take their experiment's tags.
+TEST_F(DatabaseTest, MigratesVersionOneDatabases) {
+    const auto file = dir_ / "v1.sqlite";
+    {
+        sqlite3* h = nullptr;
+        ASSERT_EQ(sqlite3_open(file.c_str(), &h), SQLITE_OK);
+        const char* v1 = R"sql(
+            CREATE TABLE experiments (id INTEGER PRIMARY KEY, name TEXT NOT NULL, file TEXT, spec TEXT NOT NULL,
+                tags TEXT NOT NULL DEFAULT '', notes TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL DEFAULT '');
+            CREATE TABLE runs (id INTEGER PRIMARY KEY, experiment_id INTEGER NOT NULL, status TEXT NOT NULL,
+                config TEXT NOT NULL, environment TEXT NOT NULL, pid INTEGER, host TEXT, message TEXT NOT NULL DEFAULT '',
+                final_metrics TEXT, created_at TEXT NOT NULL DEFAULT '', finished_at TEXT);
+            CREATE TABLE steps (run_id INTEGER NOT NULL, step INTEGER NOT NULL, loss REAL, learning_rate REAL,
+                grad_norm REAL, tokens_per_s REAL, elapsed_s REAL, activation_bytes INTEGER, PRIMARY KEY (run_id, step));
+            CREATE TABLE evals (run_id INTEGER NOT NULL, step INTEGER NOT NULL, metric TEXT NOT NULL, value REAL);
+            CREATE TABLE layer_memory (run_id INTEGER NOT NULL, kind TEXT NOT NULL, layer INTEGER NOT NULL,
+                label TEXT NOT NULL, held INTEGER NOT NULL, transient INTEGER NOT NULL);
+            CREATE TABLE reconstruction (run_id INTEGER NOT NULL, step INTEGER NOT NULL, layer INTEGER NOT NULL,
+                relative_error REAL NOT NULL);
+            CREATE TABLE events (run_id INTEGER NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, at TEXT NOT NULL DEFAULT '');
+            INSERT INTO experiments(id, name, spec, tags, notes) VALUES (1, 'old', '{}', 'v1,paper', 'from v1');
+            INSERT INTO runs(id, experiment_id, status, config, environment) VALUES (1, 1, 'finished', '{}', '{}');
+            INSERT INTO steps(run_id, step, loss) VALUES (1, 1, 0.5);
+            PRAGMA user_version = 1;)sql";
+        ASSERT_EQ(sqlite3_exec(h, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_close(h);
+    }
+    ExperimentDb db(file);
+    EXPECT_EQ(db.schema_version(), 2);
+    EXPECT_EQ(db.run(1)->tags, "v1,paper");
+    EXPECT_EQ(db.run(1)->notes, "from v1");
+    ASSERT_EQ(db.steps(1).size(), 1u);
+    EXPECT_EQ(db.steps(1)[0].resident_bytes, 0);
 }
 
 TEST_F(DatabaseTest, NewerSchemaIsAClearError) {

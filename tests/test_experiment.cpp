@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "malformed_cases.h"
 #include "test_support.h"
 #include <unistd.h>
 
@@ -284,14 +285,16 @@ TEST_F(ExperimentFileTest, LoadErrorsNameTheFile) {
 }
 
 TEST_F(ExperimentFileTest, RelativeBackbonePathResolvesAgainstTheFile) {
+    fs::create_directories(dir_ / "models/r");
+    write("models/r/config.json", "{}");  // only its presence is checked before the run
     const fs::path p = write("rel.json", R"({"backbone": {"arch": "roberta", "path": "models/r"}})");
     const Experiment e = load_experiment(p);
     EXPECT_EQ(e.backbone.arch, Arch::Roberta);
     EXPECT_TRUE(e.backbone.preset.empty());
     EXPECT_EQ(e.backbone.path, dir_ / "models/r");
 
-    const fs::path q = write("abs.json", R"({"backbone": {"path": "/opt/models/b"}})");
-    EXPECT_EQ(load_experiment(q).backbone.path, fs::path("/opt/models/b"));
+    const fs::path q = write("abs.json", R"({"backbone": {"path": ")" + (dir_ / "models/r").string() + R"("}})");
+    EXPECT_EQ(load_experiment(q).backbone.path, dir_ / "models/r");
 }
 
 }  // namespace
@@ -339,29 +342,7 @@ namespace {
 // Malformed experiment files: each is a meft::Error naming the file — never another exception,
 // never a crash (no run row can exist: meft run loads every expansion before opening a run).
 TEST(ExperimentFiles, MalformedFilesAreClearErrors) {
-    const std::vector<std::string> cases = {
-        "",
-        "[]",
-        "null",
-        "{",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"colour\": 1}",
-        "{\"backbone\": {\"preset\": \"tiny\", \"path\": \"x\"}}",
-        "{\"backbone\": {\"preset\": \"huge\"}}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"task\": {\"name\": \"glue-ish\"}}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"task\": {\"name\": \"sst2\"}}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"training\": {\"batch_size\": 0}}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"training\": {\"learning_rate\": \"fast\"}}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"method\": {\"name\": \"magic\"}}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"method\": {\"name\": \"lora\", \"lora\": {\"r\": 0}}}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"method\": {\"name\": \"meft1\", \"meft\": {\"lambda\": 0.3}}}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"training\": {\"seed\": []}}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"tags\": [1, 2]}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"training\": {\"early_stopping\": 3}}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"training\": {\"dropout\": 1.5}}",
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"output\": {\"save_model\": true}}",
-        std::string("\x00\xff\xfe{\"a\"", 6),
-        "{\"backbone\": {\"preset\": \"tiny\"}, \"method\": {\"name\": \"prefix\", \"meft\": {}}}",
-    };
+    const std::vector<std::string> cases = meft::test::malformed_experiment_texts();
     const auto dir = std::filesystem::temp_directory_path() / ("meft_bad_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     int i = 0;

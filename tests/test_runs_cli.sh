@@ -114,4 +114,41 @@ rid=$("$MEFT" runs --db "$DB" list | grep resumable | awk -F'|' '{print $2+0}')
 set +e; "$MEFT" resume "$rid" --db "$DB" >/dev/null 2>&1; rc=$?; set -e
 [[ $rc -eq 1 ]] || fail "resuming a finished run exited $rc, expected 1"
 
+echo "check: --dry-run lists every expansion and records nothing; --set overrides before sweeps"
+before=$(count_runs)
+out=$("$MEFT" run "$TMP/sweep.json" --db "$DB" --dry-run --set 'training.seed=[1,2,3]' --set training.learning_rate=0.002)
+[[ "$out" == *"3 runs; every one validated, nothing recorded"* ]] || fail "dry run did not list 3 runs: $out"
+[[ "$out" == *"| 3 | training.seed=3 | full | toy | 0.002 |"* ]] || fail "dry run row lacks the overrides: $out"
+[[ $(count_runs) -eq $before ]] || fail "a dry run recorded runs"
+set +e; "$MEFT" run "$TMP/sweep.json" --db "$DB" --dry-run --set training.batch_size=0 >/dev/null 2>"$TMP/err"; rc=$?; set -e
+[[ $rc -eq 1 ]] && grep -q "'training.batch_size'" "$TMP/err" || fail "a bad override was not named (rc $rc): $(cat "$TMP/err")"
+set +e; "$MEFT" run "$TMP/sweep.json" --db "$DB" --backend cuda >/dev/null 2>"$TMP/err"; rc=$?; set -e
+if [[ $rc -ne 0 ]]; then
+    grep -q 'backend "cuda" cannot be used' "$TMP/err" || fail "--backend cuda failed without a reason: $(cat "$TMP/err")"
+    [[ $(count_runs) -eq $before ]] || fail "an unusable backend recorded runs"
+fi
+
+echo "check: a NaN loss fails the run with the step and the tensor"
+"$MEFT" init-model --preset tiny --out "$TMP/nan_model" >/dev/null
+/usr/bin/python3 - "$TMP/nan_model/model.safetensors" <<'PY'
+import json, struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+n = struct.unpack("<Q", data[:8])[0]
+info = json.loads(data[8:8 + n])["bert.encoder.layer.1.attention.output.dense.weight"]
+at = 8 + n + info["data_offsets"][0] + 4 * 7
+data[at:at + 4] = struct.pack("<f", float("nan"))
+open(path, "wb").write(bytes(data))
+PY
+cat >"$TMP/nan.json" <<JSON
+{"name": "nan", "backbone": {"arch": "bert", "path": "$TMP/nan_model"},
+ "task": {"name": "toy", "train_examples": 100, "dev_examples": 20},
+ "training": {"max_steps": 5, "batch_size": 8, "max_seq_length": 32}}
+JSON
+set +e; "$MEFT" run "$TMP/nan.json" --db "$DB" --quiet >/dev/null 2>"$TMP/err"; rc=$?; set -e
+[[ $rc -eq 1 ]] || fail "a diverging run exited $rc, expected 1"
+grep -q "step 1: the loss is nan; first non-finite tensor: parameter 'bert.encoder.layer.1.attention.output.dense.weight'" "$TMP/err" || fail "no tensor named: $(cat "$TMP/err")"
+nid=$("$MEFT" runs --db "$DB" list | grep '| nan ' | awk -F'|' '{print $2+0}')
+[[ "$(status_of "$nid")" == failed ]] || fail "the diverging run is '$(status_of "$nid")', expected failed"
+
 echo "OK: all runs CLI checks passed"

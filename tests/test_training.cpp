@@ -200,3 +200,66 @@ TEST(Training, TenPlusTenStepsEqualTwentyExactly) {
 }
 
 }  // namespace
+
+// A NaN or Inf stops training with the step and the tensor where it first appeared, before any
+// weight is updated with it.
+namespace {
+std::string train_error(SequenceClassifier& m, const TaskData& data) {
+    TrainConfig t;
+    t.batch_size = 8;
+    t.max_steps = 3;
+    t.max_seq_length = 16;
+    try {
+        train(m, data, t, nullptr);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    ADD_FAILURE() << "training did not fail";
+    return {};
+}
+
+struct NanSetup {
+    std::unique_ptr<Backend> be = make_cpu_backend();
+    ModelConfig c = [] {
+        ModelConfig c = preset_config(Arch::Bert, "tiny");
+        c.set_num_labels(2);
+        return c;
+    }();
+    SequenceClassifier m{c, *be, DType::F32};
+    TaskData data;
+    NanSetup() {
+        m.init_weights(0);
+        ToyTaskConfig tc;
+        tc.train_examples = 32;
+        tc.dev_examples = 8;
+        tc.max_length = 12;
+        data = make_toy_task(tc, c);
+    }
+    float* values(const std::string& name) { return m.params().find(name)->value.ptr<float>(); }
+};
+}  // namespace
+
+TEST(Training, NanWeightIsNamed) {
+    NanSetup s;
+    s.values("bert.encoder.layer.1.output.LayerNorm.weight")[5] = std::nanf("");
+    const std::string msg = train_error(s.m, s.data);
+    EXPECT_NE(msg.find("step 1: the loss is nan"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("parameter 'bert.encoder.layer.1.output.LayerNorm.weight'"), std::string::npos) << msg;
+}
+
+TEST(Training, OverflowingActivationIsNamedAndNeverReachesTheWeights) {
+    NanSetup s;
+    Parameter* wte = s.m.params().find("bert.embeddings.word_embeddings.weight");
+    const std::int64_t C = wte->value.dim(1);
+    float* w = wte->value.ptr<float>();
+    for (std::int64_t i = 0; i < wte->value.numel(); i += C) w[i] = 3e38f;  // finite, but x + x overflows
+    s.values("bert.embeddings.position_embeddings.weight")[0] = 3e38f;
+    const Parameter* cls = s.m.params().find("classifier.weight");
+    const std::vector<float> before(cls->value.ptr<float>(), cls->value.ptr<float>() + cls->value.numel());
+    const std::string msg = train_error(s.m, s.data);
+    EXPECT_NE(msg.find("step 1: the loss is nan"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("first non-finite tensor: activation '"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("of the embeddings (forward)"), std::string::npos) << msg;
+    const std::vector<float> after(cls->value.ptr<float>(), cls->value.ptr<float>() + cls->value.numel());
+    EXPECT_EQ(before, after);
+}

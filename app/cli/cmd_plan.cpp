@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "cli/model_setup.h"
+#include "store/run_setup.h"
 #include "core/error.h"
 #include "store/experiment.h"
 #include "train/memory_plan.h"
@@ -42,9 +42,7 @@ void print_layers(const MemoryPlanResult& r) {
 
 int run(const PlanArgs& a) {
     const Experiment e = load_experiment(a.experiment);
-    ModelConfig cfg = e.backbone.preset.empty() ? load_model_config(e.backbone.path)
-                                                : preset_config(e.backbone.arch, e.backbone.preset);
-    cfg.set_num_labels(task_num_labels(e));
+    const ModelConfig cfg = experiment_model_config(e);
     const int B = a.batch > 0 ? a.batch : e.train.batch_size;
     const int T = a.seq > 0 ? a.seq : e.train.max_seq_length;
     const DType dt = a.dtype == "fp64" ? DType::F64 : a.dtype == "bf16" ? DType::BF16 : DType::F32;

@@ -3,17 +3,19 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "cli/model_setup.h"
+#include "store/run_setup.h"
 #include "cli/progress.h"
-#include "cli/run_recorder.h"
-#include "core/cpu_backend.h"
+#include "core/backend_select.h"
 #include "core/file_io.h"
 #include "model/checkpoint.h"
 #include "store/database.h"
+#include "store/runner.h"
 #include "train/memory_plan.h"
 #include "store/experiment.h"
 
+#include <atomic>
 #include <cmath>
+#include <csignal>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -26,7 +28,10 @@ namespace {
 struct RunArgs {
     std::string experiment, db;
     bool quiet = false;
+    bool dry_run = false;
     std::string json_out;
+    std::string backend;            // overrides training.backend
+    std::vector<std::string> sets;  // KEY.PATH=VALUE overrides
 };
 
 void print_table(const Experiment& e, const SequenceClassifier& m, const TrainResult& r) {
@@ -94,85 +99,49 @@ void write_results(const std::filesystem::path& file, const Experiment& e, const
     write_file_atomically(file, j.dump(2) + "\n");
 }
 
-nlohmann::json environment(const Backend& backend) {
-    return {{"program", "meft 0.1.0"}, {"git_commit", MEFT_GIT_COMMIT}, {"backend", backend.name()},
-            {"device", "cpu"}, {"threads", static_cast<int>(std::thread::hardware_concurrency())}};
+// Ctrl-C / SIGTERM: stop after the current step; the run is saved and marked cancelled.
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_interrupt(int) { g_interrupted.store(true); }
+void install_interrupt_handler() {
+    std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
 }
 
-nlohmann::json final_metrics(const TrainResult& r) {
-    nlohmann::json j = r.final_eval.metrics;
-    j["dev_loss"] = r.final_eval.loss;
-    j["train_loss_first"] = r.first_loss;
-    j["train_loss_last"] = r.final_loss;
-    j["steps"] = r.steps;
-    j["early_stopped"] = r.early_stopped;
-    j["best_step"] = r.best_eval.step;
-    for (const auto& [k, v] : r.best_eval.metrics) j["best_" + k] = v;
-    j["starting_point_deviation"] = r.start_deviation;
-    j["activation_peak_bytes"] = r.memory.activation_peak;
-    j["tokens_per_s"] = r.tokens_per_s;
-    return j;
-}
+class InterruptibleProgress : public ProgressPrinter {
+public:
+    using ProgressPrinter::ProgressPrinter;
+    bool should_stop() override { return g_interrupted.load(); }
+};
 
 // One expansion of the experiment: load, record, train. Returns its final metrics. With
 // resume_run > 0 the run continues from its checkpoint instead of starting.
 nlohmann::json run_one(const Experiment& e, ExperimentDb& db, const std::function<std::int64_t()>& experiment_id,
                        const RunArgs& a, std::int64_t resume_run = 0) {
-    auto backend = make_cpu_backend();
-    auto model = build_model(e, *backend, task_num_labels(e));
-    const TaskData data = build_task(e, model->config());
-    TrainHooks hooks;
-    TrainState resume_state;
-    if (resume_run > 0) {
-        resume_state = load_training_checkpoint(db.checkpoint_path(resume_run), *model, &hooks.adam_steps);
-        hooks.resume = &resume_state;
-    }
-    const std::int64_t run_id = resume_run > 0 ? resume_run : db.add_run(experiment_id(), resolved_config(e), environment(*backend));
-    db.set_status(run_id, "running");
-    if (resume_run > 0) db.add_event(run_id, "resumed", "from step " + std::to_string(resume_state.step));
-    hooks.every = e.train.checkpoint_every;
-    hooks.save = [&](const TrainState& s, const AdamW& opt) {
-        save_training_checkpoint(db.checkpoint_path(run_id), *model, opt, s);
+    InterruptibleProgress progress(a.quiet);
+    RunOptions o;
+    o.observer = &progress;
+    o.experiment_id = experiment_id;
+    o.resume_run = resume_run;
+    o.on_start = [&](const RunStart& s) {
+        if (!a.quiet)
+            std::fprintf(stderr, "meft run: %s%s — run %lld — %s, %zu train / %zu dev examples, %d steps, backend %s\n",
+                         e.name.c_str(), e.sweep_label.empty() ? "" : (" [" + e.sweep_label + "]").c_str(),
+                         static_cast<long long>(s.run_id), e.task.name.c_str(), s.train_examples, s.dev_examples,
+                         s.total_steps, s.backend.c_str());
     };
-    if (!a.quiet)
-        std::fprintf(stderr, "meft run: %s%s — run %lld — %s, %zu train / %zu dev examples, %d steps, backend %s\n",
-                     e.name.c_str(), e.sweep_label.empty() ? "" : (" [" + e.sweep_label + "]").c_str(),
-                     static_cast<long long>(run_id), e.task.name.c_str(), data.train.size(), data.dev.size(),
-                     total_steps_for(e.train, data.train.size()), backend->name().c_str());
-    ProgressPrinter progress(a.quiet);
-    RunRecorder recorder(db, run_id, &progress);
-    TrainResult r;
-    try {
-        r = train(*model, data, e.train, &recorder, &hooks);
-        recorder.flush();
-    } catch (const std::exception& ex) {
-        recorder.flush();
-        db.add_event(run_id, "error", ex.what());
-        db.finish(run_id, "failed", nlohmann::json::object(), ex.what());
-        throw;
-    }
+    const RunOutcome out = execute_run(e, db, o);
+    const TrainResult& r = out.result;
     progress.finish();
-    for (const LayerMemory& l : r.memory.layers)
-        db.add_layer_memory(run_id, "measured", l.layer, l.label, static_cast<std::int64_t>(l.held),
-                            static_cast<std::int64_t>(l.transient));
-    // The plan for a full-length batch (batch_size x max_seq_length), for comparison.
-    const MemoryPlanResult plan = plan_memory(model->config(), e.method, e.dtype, e.train.batch_size, e.train.max_seq_length);
-    for (const LayerMemory& l : plan.report.layers)
-        db.add_layer_memory(run_id, "planned", l.layer, l.label, static_cast<std::int64_t>(l.held),
-                            static_cast<std::int64_t>(l.transient));
-    const nlohmann::json metrics = final_metrics(r);
-    db.finish(run_id, r.stopped ? "cancelled" : "finished", metrics,
-              r.stopped ? "interrupted by the user (Ctrl-C) after step " + std::to_string(r.steps) : "");
-    print_table(e, *model, r);
-    std::fprintf(stderr, "run %lld %s in %s\n", static_cast<long long>(run_id), r.stopped ? "cancelled" : "recorded",
+    print_table(e, *out.model, r);
+    std::fprintf(stderr, "run %lld %s in %s\n", static_cast<long long>(out.run_id), r.stopped ? "cancelled" : "recorded",
                  db_path_for_message(a).c_str());
     if (!e.output_dir.empty()) {
         write_results(e.output_dir / "results.json", e, r);
-        if (e.save_model) save_classifier(*model, e.output_dir / "model");
+        if (e.save_model) save_classifier(*out.model, e.output_dir / "model");
         std::fprintf(stderr, "outputs written to %s\n", e.output_dir.string().c_str());
     }
     if (!a.json_out.empty()) write_results(a.json_out, e, r);
-    return metrics;
+    return out.metrics;
 }
 
 // Sweeps: one row per configuration (seeds pooled), each dev metric as mean ± std over seeds.
@@ -202,7 +171,8 @@ void print_aggregate(const std::vector<Experiment>& exps, const std::vector<nloh
             for (auto it = metrics[i].begin(); it != metrics[i].end(); ++it) {
                 static const std::set<std::string> not_scores = {"train_loss_first", "train_loss_last", "steps",
                                                                  "starting_point_deviation", "activation_peak_bytes",
-                                                                 "tokens_per_s", "early_stopped", "best_step"};
+                                                                 "tokens_per_s", "early_stopped", "best_step", "resident_bytes",
+                                                                 "trainable_parameters", "all_parameters", "steps_per_epoch"};
                 if (it.key().rfind("best_", 0) == 0 || not_scores.count(it.key()) || !it.value().is_number()) continue;
                 values[it.key()].push_back(it.value().get<double>());
             }
@@ -229,25 +199,46 @@ int resume(const std::string& db_file, std::int64_t id, bool quiet) {
     RunArgs a;
     a.db = db_file;
     a.quiet = quiet;
-    RunRecorder::install_interrupt_handler();
+    install_interrupt_handler();
     run_one(e, db, [] { return std::int64_t{0}; }, a, id);
     return 0;
 }
 
+// --dry-run: what would run, one line per expansion, and nothing recorded.
+void print_plan(const std::vector<Experiment>& exps) {
+    std::printf("| # | run | method | task | lr | batch | steps/epochs | backend |\n|---|---|---|---|---|---|---|---|\n");
+    for (std::size_t i = 0; i < exps.size(); ++i) {
+        const Experiment& e = exps[i];
+        const std::string len = e.train.max_steps > 0 ? std::to_string(e.train.max_steps) + " steps"
+                                                      : std::to_string(e.train.epochs) + " epochs";
+        std::printf("| %zu | %s | %s | %s | %g | %d | %s | %s |\n", i + 1,
+                    e.sweep_label.empty() ? e.name.c_str() : e.sweep_label.c_str(), e.method.name().c_str(),
+                    e.task.name.c_str(), e.train.learning_rate, e.train.batch_size, len.c_str(), e.backend.c_str());
+    }
+    std::printf("\n%zu run%s; every one validated, nothing recorded (--dry-run)\n", exps.size(), exps.size() == 1 ? "" : "s");
+}
+
 int run(const RunArgs& a) {
     // Every expansion is validated, and the database opened, before anything runs.
-    const std::vector<Experiment> exps = load_experiments(a.experiment);
+    std::vector<std::string> overrides = a.sets;
+    if (!a.backend.empty()) overrides.push_back("training.backend=" + a.backend);
+    const std::vector<Experiment> exps = load_experiments(a.experiment, overrides);
+    if (a.dry_run) {
+        print_plan(exps);
+        return 0;
+    }
+    for (const Experiment& e : exps) make_backend(e.backend);  // a backend that cannot run here fails now
     ExperimentDb db(a.db.empty() ? ExperimentDb::default_path() : std::filesystem::path(a.db));
     const Experiment& first = exps.front();
     std::string tags;
     for (const std::string& t : first.tags) tags += (tags.empty() ? "" : ",") + t;
     if (exps.size() > 1 && !a.quiet)
         std::fprintf(stderr, "meft run: %s expands into %zu runs\n", a.experiment.c_str(), exps.size());
-    RunRecorder::install_interrupt_handler();
+    install_interrupt_handler();
     std::int64_t exp_id = 0;
     std::vector<nlohmann::json> metrics;
     for (const Experiment& e : exps) {
-        if (RunRecorder::interrupted()) break;
+        if (g_interrupted.load()) break;
         const auto make_experiment = [&] {  // created with the first run, once its model and data loaded
             if (exp_id == 0) exp_id = db.add_experiment(first.name, first.file.string(), read_source(a.experiment), tags, first.notes);
             return exp_id;
@@ -280,6 +271,13 @@ Runner add_run(CLI::App& app) {
     app.add_flag("-q,--quiet", a->quiet, "no progress bar");
     app.add_option("--db", a->db, "experiment database (default: $MEFT_DB or ~/.local/share/meft-workbench/experiments.sqlite)");
     app.add_option("--results-json", a->json_out, "also write the final results as JSON to this file");
+    app.add_option("--set", a->sets,
+                   "override a key of the file before sweeps expand: KEY.PATH=VALUE (JSON value, else a string), "
+                   "e.g. --set training.learning_rate=3e-4 --set backbone.path=/models/bert-base-uncased; repeatable")
+        ->allow_extra_args(false);
+    app.add_option("--backend", a->backend, "cpu, cuda or auto (overrides training.backend)")
+        ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+    app.add_flag("-n,--dry-run", a->dry_run, "validate the file and list the runs it expands into; run nothing");
     return [a] { return run(*a); };
 }
 

@@ -44,8 +44,9 @@ Tensor Arena::alloc(DType dtype, Shape shape, int layer, const std::string& name
     in_use_ += bytes;
     if (in_use_ > peak_) peak_ = in_use_;
     if (meter_) meter_->add(bytes);
-    if (recording_) records_.push_back(AllocationRecord{layer, name, bytes});
-    return Tensor{dtype, shape, p};
+    const Tensor t{dtype, shape, p};
+    if (recording_) records_.push_back(AllocationRecord{layer, name, bytes, t});
+    return t;
 }
 
 Tensor Arena::zeros(DType dtype, Shape shape, int layer, const std::string& name) {

@@ -27,6 +27,7 @@ struct AllocationRecord {
     int layer;             // -1 embeddings, 0..L-1 encoder layers, L head; see model code
     std::string name;      // what the tensor is, e.g. "attn.probs"
     std::size_t bytes;
+    Tensor tensor;         // the allocation (valid until the arena is reset)
 };
 
 // Bytes in use across a group of arenas and their joint peak (the activation memory of a step

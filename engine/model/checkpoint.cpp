@@ -73,54 +73,69 @@ std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path&
     const SafetensorsReader reader = SafetensorsReader::open_dir(dir);
     auto model = std::make_unique<SequenceClassifier>(cfg, backend, dtype, opts.method);
     ParameterStore& ps = model->params();
-    ps.materialize();
     std::vector<std::string> method_params;
 
     LoadReport local;
     LoadReport& rep = report ? *report : local;
     std::set<std::string> used;
-    std::vector<double> host64;
-    std::vector<float> host32;
     const std::string where = reader.source();
-    for (Parameter& prm : ps.all()) {
-        std::string found;
+    // First match every parameter to its checkpoint tensor and check the shapes, before anything is
+    // allocated: a config.json that disagrees with the weights (or a damaged one asking for a huge
+    // model) is reported here, not by an allocation failure. found[i] is "" for a parameter that
+    // is initialised rather than loaded.
+    std::vector<std::string> found(ps.all().size());
+    for (std::size_t i = 0; i < ps.all().size(); ++i) {
+        const Parameter& prm = ps.all()[i];
+        std::string name;
         for (const std::string& c : candidate_names(prm.name, model->prefix()))
             if (reader.contains(c)) {
-                found = c;
+                name = c;
                 break;
             }
         const bool label_resized = opts.num_labels > 0 && model->is_head_parameter(prm.name) &&
-                                   prm.name.rfind("classifier.", 0) == 0 && !found.empty() &&
-                                   reader.info(found).numel() != prm.shape.numel();
-        if (found.empty() && prm.added) {
+                                   prm.name.rfind("classifier.", 0) == 0 && !name.empty() &&
+                                   reader.info(name).numel() != prm.shape.numel();
+        if (name.empty() && prm.added) {
             method_params.push_back(prm.name);
             continue;
         }
-        if (found.empty() || label_resized) {
+        if (name.empty() || label_resized) {
             if (!model->is_head_parameter(prm.name))
                 throw Error(where + ": missing tensor '" + prm.name + "' (expected shape " + prm.shape.str() + ")");
             rep.initialised.push_back(prm.name);
-            if (!found.empty()) used.insert(found);
+            if (!name.empty()) used.insert(name);
             continue;
         }
-        used.insert(found);
-        const TensorInfo& info = reader.info(found);
+        used.insert(name);
+        const TensorInfo& info = reader.info(name);
         if (Shape s = prm.shape; static_cast<int>(info.shape.size()) != s.ndim || info.numel() != s.numel() ||
                                  [&] {
-                                     for (int i = 0; i < s.ndim; ++i)
-                                         if (info.shape[static_cast<std::size_t>(i)] != s[i]) return true;
+                                     for (int d = 0; d < s.ndim; ++d)
+                                         if (info.shape[static_cast<std::size_t>(d)] != s[d]) return true;
                                      return false;
                                  }())
-            throw Error(info.file + ": tensor '" + found + "' has shape " + shape_str(info.shape) + ", expected " +
+            throw Error(info.file + ": tensor '" + name + "' has shape " + shape_str(info.shape) + ", expected " +
                         prm.shape.str() + " from config.json");
+        if (!info.supported)
+            throw Error(info.file + ": tensor '" + name + "': dtype " + info.dtype_str +
+                        " is not supported (expected one of F32, F64, F16, BF16, I32, I64)");
+        found[i] = name;
+    }
+
+    ps.materialize();
+    std::vector<double> host64;
+    std::vector<float> host32;
+    for (std::size_t i = 0; i < ps.all().size(); ++i) {
+        if (found[i].empty()) continue;
+        Parameter& prm = ps.all()[i];
         const std::size_t n = static_cast<std::size_t>(prm.shape.numel());
         if (dtype == DType::F64) {
             host64.resize(n);
-            reader.read_into(found, DType::F64, host64.data(), n);
+            reader.read_into(found[i], DType::F64, host64.data(), n);
             backend.upload(prm.value, host64.data());
         } else {
             host32.resize(n);
-            reader.read_into(found, DType::F32, host32.data(), n);
+            reader.read_into(found[i], DType::F32, host32.data(), n);
             backend.upload(prm.value, host32.data());
         }
     }

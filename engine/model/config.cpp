@@ -1,6 +1,8 @@
 #include "model/config.h"
 
 #include <fstream>
+#include <limits>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/file_io.h"
@@ -37,16 +39,46 @@ void ModelConfig::validate(const std::string& where) const {
     need(hidden_dropout >= 0 && hidden_dropout < 1, "hidden_dropout_prob must be in [0, 1)");
     need(attention_dropout >= 0 && attention_dropout < 1, "attention_probs_dropout_prob must be in [0, 1)");
     need(pad_token_id >= 0 && pad_token_id < vocab_size, "pad_token_id must be a valid token id");
+    // RoBERTa's padding row is also a row of the position table (nn.Embedding padding_idx).
+    need(arch != Arch::Roberta || pad_token_id < max_position_embeddings,
+         "pad_token_id must be below max_position_embeddings for roberta");
 }
 
 namespace {
+// The value of `key` as a T (int, double or std::string), or `fallback` when absent or null.
+// Strict: a bool, a fraction or an out-of-range number for an int key is the wrong type, not
+// silently converted.
 template <typename T> T get(const nlohmann::json& j, const char* key, T fallback, const std::string& where) {
-    if (!j.contains(key) || j[key].is_null()) return fallback;
-    try {
-        return j[key].get<T>();
-    } catch (const nlohmann::json::exception&) {
-        throw Error(where + ": key '" + key + "' has the wrong type (" + j[key].dump() + ")");
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return fallback;
+    const nlohmann::json& v = *it;
+    const auto wrong = [&](const char* expected) {
+        return Error(where + ": key '" + key + "' has the wrong type (" + v.dump() + ", expected " + expected + ")");
+    };
+    if constexpr (std::is_same_v<T, int>) {
+        if (!v.is_number_integer()) throw wrong("an integer");
+        const bool fits = v.is_number_unsigned()
+                              ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<int>::max())
+                              : v.get<std::int64_t>() >= std::numeric_limits<int>::min() &&
+                                    v.get<std::int64_t>() <= std::numeric_limits<int>::max();
+        if (!fits) throw Error(where + ": key '" + key + "' is out of range (" + v.dump() + ")");
+        return static_cast<int>(v.get<std::int64_t>());
+    } else if constexpr (std::is_same_v<T, double>) {
+        if (!v.is_number()) throw wrong("a number");
+        return v.get<double>();
+    } else {
+        static_assert(std::is_same_v<T, std::string>);
+        if (!v.is_string()) throw wrong("a string");
+        return v.get<std::string>();
     }
+}
+
+// Sizes past these are not a BERT/RoBERTa-family model but a damaged file; refusing them here keeps
+// the model from trying to allocate (or even declare) terabytes.
+void check_limit(int value, int max, const char* key, const std::string& where) {
+    if (value > max)
+        throw Error(where + ": " + key + " = " + std::to_string(value) + " is beyond what this engine accepts (at most " +
+                    std::to_string(max) + ")");
 }
 }  // namespace
 
@@ -80,22 +112,35 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& w
     const std::string pos = get<std::string>(j, "position_embedding_type", "absolute", where);
     if (pos != "absolute")
         throw Error(where + ": position_embedding_type '" + pos + "' is not supported (expected absolute)");
+    check_limit(c.vocab_size, 1 << 24, "vocab_size", where);
+    check_limit(c.hidden_size, 1 << 16, "hidden_size", where);
+    check_limit(c.num_layers, 1024, "num_hidden_layers", where);
+    check_limit(c.num_heads, 1 << 16, "num_attention_heads", where);
+    check_limit(c.intermediate_size, 1 << 20, "intermediate_size", where);
+    check_limit(c.max_position_embeddings, 1 << 20, "max_position_embeddings", where);
+    check_limit(c.type_vocab_size, 1 << 16, "type_vocab_size", where);
+    if (!(c.layer_norm_eps > 0)) throw Error(where + ": layer_norm_eps must be positive");
     if (j.contains("id2label") && j["id2label"].is_object() && !j["id2label"].empty()) {
         const auto& m = j["id2label"];
         c.labels.assign(m.size(), "");
+        std::vector<bool> seen(m.size(), false);
         for (auto it = m.begin(); it != m.end(); ++it) {
-            std::size_t id = 0;
-            try {
-                id = std::stoul(it.key());
-            } catch (const std::exception&) {
-                throw Error(where + ": id2label key '" + it.key() + "' is not a number");
-            }
-            if (id >= c.labels.size())
-                throw Error(where + ": id2label ids must be 0.." + std::to_string(c.labels.size() - 1));
+            const std::string& key = it.key();
+            bool numeric = !key.empty() && key.size() <= 9;
+            for (char ch : key) numeric = numeric && ch >= '0' && ch <= '9';
+            if (!numeric) throw Error(where + ": id2label key '" + key + "' is not a label id (0, 1, ...)");
+            const std::size_t id = std::stoul(key);
+            if (id >= c.labels.size() || seen[id])
+                throw Error(where + ": id2label ids must be 0.." + std::to_string(c.labels.size() - 1) +
+                            ", each once (found '" + key + "')");
+            seen[id] = true;
             c.labels[id] = it.value().is_string() ? it.value().get<std::string>() : it.value().dump();
         }
     } else if (j.contains("num_labels")) {
-        c.set_num_labels(get<int>(j, "num_labels", 2, where));
+        const int n = get<int>(j, "num_labels", 2, where);
+        if (n < 1) throw Error(where + ": num_labels must be at least 1");
+        check_limit(n, 1 << 20, "num_labels", where);
+        c.set_num_labels(n);
     }
     c.validate(where);
     return c;

@@ -40,7 +40,7 @@ MeftEncoder::MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, Par
 
 LayerContext MeftEncoder::context(const MeftEnv& env, Arena& tape) const {
     return LayerContext{env.be, env.ps, tape, env.tmp, env.key_mask, env.train, env.seed, env.step, env.example_offset,
-                        false};
+                        false, {}, {}, {}};
 }
 
 Tensor MeftEncoder::run_forward(Fn fn, int l, EncoderLayer::Acts& acts, AdapterActs& aa, Tensor in,

@@ -439,6 +439,11 @@ void SafetensorsReader::load_file(const fs::path& file, std::map<std::string, En
     }
     if (!header.is_object()) throw Error(prefix + "header is not a JSON object");
 
+    struct Range {
+        std::uint64_t begin, end;
+        std::string name;
+    };
+    std::vector<Range> ranges;  // of the tensors holding at least one byte
     for (const auto& [key, val] : header.items()) {
         if (key == "__metadata__") {
             if (!val.is_object()) throw Error(prefix + "\"__metadata__\" is not a JSON object");
@@ -500,14 +505,26 @@ void SafetensorsReader::load_file(const fs::path& file, std::map<std::string, En
                 throw Error(where + "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
                             "] span " + std::to_string(end - begin) + " bytes, but dtype " + ti.dtype_str +
                             " with shape " + shape_str(ti.shape) + " needs " +
-                            (overflow ? std::string("more than 2^64 bits")
+                            (overflow ? std::string("more than 2^61")
                                       : std::to_string(expected_bits / 8) +
                                             (expected_bits % 8 ? " and a fraction" : "")) +
                             " bytes");
         }
         ti.offset = data_start + begin;
         ti.nbytes = end - begin;
+        if (end > begin) ranges.push_back(Range{begin, end, key});
         entries.insert_or_assign(key, Entry{std::move(ti), map});
+    }
+
+    // Two tensors sharing bytes means a corrupt header (writers lay tensors out back to back).
+    std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+    for (std::size_t i = 1; i < ranges.size(); ++i) {
+        const Range& a = ranges[i - 1];
+        const Range& b = ranges[i];
+        if (b.begin < a.end)
+            throw Error(prefix + "tensors '" + a.name + "' (data_offsets [" + std::to_string(a.begin) + ", " +
+                        std::to_string(a.end) + "]) and '" + b.name + "' (data_offsets [" +
+                        std::to_string(b.begin) + ", " + std::to_string(b.end) + "]) overlap");
     }
 }
 
@@ -636,6 +653,9 @@ void SafetensorsReader::read_into(const std::string& name, DType dst_dtype, void
 
 std::vector<float> SafetensorsReader::read_f32(const std::string& name) const {
     const TensorInfo& ti = info(name);
+    // An unsupported dtype's shape is not checked against its bytes on open: refuse it before
+    // sizing the buffer from that shape.
+    if (!ti.supported) read_into(name, DType::F32, nullptr, static_cast<std::size_t>(ti.numel()));
     std::vector<float> out(static_cast<std::size_t>(ti.numel()));
     read_into(name, DType::F32, out.data(), out.size());
     return out;

@@ -7,8 +7,10 @@
 //
 // Reading memory-maps each file (read-only); the mappings are shared by every copy of a reader
 // and released when the last copy goes away. Every failure a user can cause (a truncated or
-// malformed file, a missing tensor, a wrong element count) throws meft::Error naming the file
-// and the tensor or key involved.
+// malformed file, offsets outside the data section or overlapping another tensor's, a missing
+// tensor, a wrong element count) throws meft::Error naming the file and the tensor or key
+// involved. Offsets are checked without overflow for any u64 value. A dtype the engine does not
+// know still opens (the tensor may never be read); reading it is an Error.
 //
 // Writing goes to a temporary file in the destination directory that is fsync'ed and then renamed
 // over the destination, so an interrupted write never leaves a half-written file behind.

@@ -78,6 +78,7 @@ MethodConfig parse_method(const nlohmann::json& j, const std::string& where) {
             }
     };
     check_keys(j, "", {"name", "lora", "adapter", "meft", "prefix", "gradient_checkpointing"});
+    if (j.contains("name") && !j["name"].is_string()) fail("name", "must be a string, found " + j["name"].dump());
     const std::string name = j.value("name", std::string("full"));
     bool found = false;
     for (const auto& [n, k] : kNames)

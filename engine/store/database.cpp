@@ -1,5 +1,8 @@
 #include "store/database.h"
 
+#include <chrono>
+#include <thread>
+
 #include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -114,6 +117,15 @@ const char* kMigrations[] = {
         at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));
     CREATE INDEX runs_by_status ON runs(status);
     )sql",
+    // Version 2: tags and notes per run (the workbench edits them run by run; existing runs take
+    // their experiment's), and the resident bytes (weights, gradients, optimizer state) per step.
+    R"sql(
+    ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+    UPDATE runs SET tags = (SELECT tags FROM experiments e WHERE e.id = runs.experiment_id),
+                    notes = (SELECT notes FROM experiments e WHERE e.id = runs.experiment_id);
+    ALTER TABLE steps ADD COLUMN resident_bytes INTEGER;
+    )sql",
 };
 
 }  // namespace
@@ -138,7 +150,17 @@ ExperimentDb::ExperimentDb(const std::filesystem::path& file) : path_(file.strin
         throw Error(path_ + ": cannot open the experiment database: " + msg);
     }
     sqlite3_busy_timeout(db_, 10000);  // wait for a writer instead of failing with "database is locked"
-    exec("PRAGMA journal_mode=WAL");
+    // Switching a new file to WAL takes a lock the busy handler does not wait for: retry while
+    // another program is creating the same database.
+    for (int attempt = 0;; ++attempt) {
+        try {
+            exec("PRAGMA journal_mode=WAL");
+            break;
+        } catch (const Error&) {
+            if (attempt >= 200) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10 + attempt % 20));
+        }
+    }
     exec("PRAGMA synchronous=NORMAL");
     exec("PRAGMA foreign_keys=ON");
     migrate();
@@ -169,6 +191,7 @@ void ExperimentDb::migrate() {
                     std::to_string(kSchemaVersion) + " (upgrade meft)");
     for (int v = have; v < kSchemaVersion; ++v) {
         Transaction t(*this, db_);
+        if (schema_version() > v) continue;  // another program migrated it while we waited for the lock
         exec(kMigrations[v]);
         exec("PRAGMA user_version=" + std::to_string(v + 1));
         t.commit();
@@ -205,7 +228,10 @@ std::int64_t ExperimentDb::add_run(std::int64_t experiment_id, const nlohmann::j
                                    const nlohmann::json& environment) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
-    Stmt s(db_, "INSERT INTO runs(experiment_id, status, config, environment, pid, host) VALUES (?, 'queued', ?, ?, ?, ?)",
+    Stmt s(db_,
+           "INSERT INTO runs(experiment_id, status, config, environment, pid, host, tags, notes) "
+           "SELECT ?1, 'queued', ?2, ?3, ?4, ?5, IFNULL(e.tags, ''), IFNULL(e.notes, '') "
+           "FROM (SELECT ?1 AS id) x LEFT JOIN experiments e ON e.id = x.id",
            path_);
     s.bind(1, experiment_id).bind(2, config.dump()).bind(3, environment.dump()).bind(4, std::int64_t{getpid()}).bind(5, std::string(host)).run();
     return sqlite3_last_insert_rowid(db_);
@@ -221,11 +247,11 @@ void ExperimentDb::add_steps(std::int64_t run, const std::vector<StepRow>& rows)
     Transaction t(*this, db_);
     Stmt s(db_,
            "INSERT OR REPLACE INTO steps(run_id, step, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, "
-           "activation_bytes) VALUES (?,?,?,?,?,?,?,?)",
+           "activation_bytes, resident_bytes) VALUES (?,?,?,?,?,?,?,?,?)",
            path_);
     for (const StepRow& r : rows)
         s.bind(1, run).bind(2, r.step).bind(3, r.loss).bind(4, r.learning_rate).bind(5, r.grad_norm)
-            .bind(6, r.tokens_per_s).bind(7, r.elapsed_s).bind(8, r.activation_bytes).run();
+            .bind(6, r.tokens_per_s).bind(7, r.elapsed_s).bind(8, r.activation_bytes).bind(9, r.resident_bytes).run();
     t.commit();
 }
 
@@ -265,12 +291,22 @@ void ExperimentDb::finish(std::int64_t run, const std::string& status, const nlo
     s.bind(1, status).bind(2, final_metrics.dump()).bind(3, message).bind(4, run).run();
 }
 
+void ExperimentDb::finish_with_memory(std::int64_t run, const std::string& status, const nlohmann::json& final_metrics,
+                                      const std::string& message, const std::vector<LayerMemoryRow>& layers) {
+    Transaction t(*this, db_);
+    Stmt del(db_, "DELETE FROM layer_memory WHERE run_id = ?", path_);
+    del.bind(1, run).run();
+    for (const LayerMemoryRow& l : layers) add_layer_memory(run, l.kind, l.layer, l.label, l.held, l.transient);
+    finish(run, status, final_metrics, message);
+    t.commit();
+}
+
 std::vector<RunInfo> ExperimentDb::runs(const std::string& status, const std::string& tag) const {
     Stmt s(db_,
-           "SELECT r.id, r.experiment_id, e.name, r.status, r.message, r.created_at, IFNULL(r.finished_at,''), e.tags, "
-           "r.config, r.environment, IFNULL(r.final_metrics,''), (SELECT COUNT(*) FROM steps WHERE run_id = r.id) "
-           "FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-           "WHERE (?1 = '' OR r.status = ?1) AND (?2 = '' OR (',' || e.tags || ',') LIKE ('%,' || ?2 || ',%')) "
+           "SELECT r.id, r.experiment_id, e.name, r.status, r.message, r.created_at, IFNULL(r.finished_at,''), r.tags, "
+           "r.config, r.environment, IFNULL(r.final_metrics,''), (SELECT COUNT(*) FROM steps WHERE run_id = r.id), "
+           "r.notes FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+           "WHERE (?1 = '' OR r.status = ?1) AND (?2 = '' OR (',' || r.tags || ',') LIKE ('%,' || ?2 || ',%')) "
            "ORDER BY r.id",
            path_);
     s.bind(1, status).bind(2, tag);
@@ -289,6 +325,7 @@ std::vector<RunInfo> ExperimentDb::runs(const std::string& status, const std::st
         r.environment = parse_or_null(s.text(9));
         r.final_metrics = parse_or_null(s.text(10));
         r.steps = static_cast<int>(s.i64(11));
+        r.notes = s.text(12);
         out.push_back(std::move(r));
     }
     return out;
@@ -300,15 +337,60 @@ std::optional<RunInfo> ExperimentDb::run(std::int64_t id) const {
     return std::nullopt;
 }
 
-std::vector<StepRow> ExperimentDb::steps(std::int64_t run) const {
+std::vector<StepRow> ExperimentDb::steps(std::int64_t run, int after_step) const {
     Stmt s(db_,
-           "SELECT step, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, activation_bytes FROM steps "
-           "WHERE run_id = ? ORDER BY step",
+           "SELECT step, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, activation_bytes, "
+           "IFNULL(resident_bytes, 0) FROM steps WHERE run_id = ? AND step > ? ORDER BY step",
            path_);
-    s.bind(1, run);
+    s.bind(1, run).bind(2, after_step);
     std::vector<StepRow> out;
-    while (s.step()) out.push_back(StepRow{static_cast<int>(s.i64(0)), s.f64(1), s.f64(2), s.f64(3), s.f64(4), s.f64(5), s.i64(6)});
+    while (s.step())
+        out.push_back(StepRow{static_cast<int>(s.i64(0)), s.f64(1), s.f64(2), s.f64(3), s.f64(4), s.f64(5), s.i64(6), s.i64(7)});
     return out;
+}
+
+std::vector<LayerMemoryRow> ExperimentDb::layer_memory(std::int64_t run) const {
+    Stmt s(db_, "SELECT kind, layer, label, held, transient FROM layer_memory WHERE run_id = ? ORDER BY kind, layer", path_);
+    s.bind(1, run);
+    std::vector<LayerMemoryRow> out;
+    while (s.step()) out.push_back(LayerMemoryRow{s.text(0), static_cast<int>(s.i64(1)), s.text(2), s.i64(3), s.i64(4)});
+    return out;
+}
+
+std::vector<std::pair<int, std::vector<double>>> ExperimentDb::reconstruction(std::int64_t run) const {
+    Stmt s(db_, "SELECT step, layer, relative_error FROM reconstruction WHERE run_id = ? ORDER BY step, layer", path_);
+    s.bind(1, run);
+    std::vector<std::pair<int, std::vector<double>>> out;
+    while (s.step()) {
+        const int step = static_cast<int>(s.i64(0));
+        if (out.empty() || out.back().first != step) out.push_back({step, {}});
+        out.back().second.push_back(s.f64(2));
+    }
+    return out;
+}
+
+std::vector<EventRow> ExperimentDb::events(std::int64_t run) const {
+    Stmt s(db_, "SELECT at, kind, message FROM events WHERE run_id = ? ORDER BY rowid", path_);
+    s.bind(1, run);
+    std::vector<EventRow> out;
+    while (s.step()) out.push_back(EventRow{s.text(0), s.text(1), s.text(2)});
+    return out;
+}
+
+void ExperimentDb::set_tags(std::int64_t run, const std::vector<std::string>& tags) {
+    std::string joined;
+    for (const std::string& t : tags) {
+        if (t.empty() || t.find(',') != std::string::npos)
+            throw Error("tag \"" + t + "\" must be non-empty and have no comma");
+        joined += (joined.empty() ? "" : ",") + t;
+    }
+    Stmt s(db_, "UPDATE runs SET tags = ? WHERE id = ?", path_);
+    s.bind(1, joined).bind(2, run).run();
+}
+
+void ExperimentDb::set_notes(std::int64_t run, const std::string& notes) {
+    Stmt s(db_, "UPDATE runs SET notes = ? WHERE id = ?", path_);
+    s.bind(1, notes).bind(2, run).run();
 }
 
 std::vector<std::pair<int, std::map<std::string, double>>> ExperimentDb::evals(std::int64_t run) const {
@@ -328,6 +410,16 @@ void ExperimentDb::delete_run(std::int64_t run) {
     s.bind(1, run).run();
     std::error_code ec;
     std::filesystem::remove(checkpoint_path(run), ec);
+    remove_stale_checkpoint_files(run);
+}
+
+void ExperimentDb::remove_stale_checkpoint_files(std::int64_t run) const {
+    // A process killed while writing a checkpoint leaves its temporary file (".run-N.safetensors.tmp.*").
+    const std::filesystem::path cp = checkpoint_path(run);
+    const std::string prefix = "." + cp.filename().string() + ".tmp";
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(cp.parent_path(), ec))
+        if (f.path().filename().string().rfind(prefix, 0) == 0) std::filesystem::remove(f.path(), ec);
 }
 
 std::filesystem::path ExperimentDb::checkpoint_path(std::int64_t run) const {

@@ -20,13 +20,26 @@ namespace meft {
 struct StepRow {
     int step = 0;
     double loss = 0, learning_rate = 0, grad_norm = 0, tokens_per_s = 0, elapsed_s = 0;
-    std::int64_t activation_bytes = 0;
+    std::int64_t activation_bytes = 0;  // the step's activation peak
+    std::int64_t resident_bytes = 0;    // weights, gradients and optimizer state
+};
+
+struct LayerMemoryRow {
+    std::string kind;          // "planned" or "measured"
+    int layer = 0;             // -1 embeddings, 0..L-1, L head
+    std::string label;
+    std::int64_t held = 0, transient = 0;
+};
+
+struct EventRow {
+    std::string at, kind, message;
 };
 
 struct RunInfo {
     std::int64_t id = 0;
     std::int64_t experiment_id = 0;
-    std::string experiment, status, message, created_at, finished_at, tags;
+    std::string experiment, status, message, created_at, finished_at;
+    std::string tags, notes;  // the run's own (comma-separated tags); start as its experiment's
     nlohmann::json config, environment, final_metrics;
     int steps = 0;
 };
@@ -39,7 +52,7 @@ public:
     ExperimentDb(const ExperimentDb&) = delete;
     ExperimentDb& operator=(const ExperimentDb&) = delete;
 
-    static constexpr int kSchemaVersion = 1;
+    static constexpr int kSchemaVersion = 2;
     int schema_version() const;
     // $MEFT_DB, else $XDG_DATA_HOME/meft-workbench/experiments.sqlite, else
     // ~/.local/share/meft-workbench/experiments.sqlite.
@@ -60,11 +73,23 @@ public:
     void finish(std::int64_t run, const std::string& status, const nlohmann::json& final_metrics,
                 const std::string& message = {});
 
+    // The end of a run in one transaction: its per-layer memory (replacing any rows an earlier,
+    // killed attempt left) and finish(). A kill leaves either all of it or none.
+    void finish_with_memory(std::int64_t run, const std::string& status, const nlohmann::json& final_metrics,
+                            const std::string& message, const std::vector<LayerMemoryRow>& layers);
+
     std::vector<RunInfo> runs(const std::string& status = {}, const std::string& tag = {}) const;
     std::optional<RunInfo> run(std::int64_t id) const;
-    std::vector<StepRow> steps(std::int64_t run) const;
+    std::vector<StepRow> steps(std::int64_t run, int after_step = 0) const;  // steps > after_step, in order
+    std::vector<LayerMemoryRow> layer_memory(std::int64_t run) const;
+    std::vector<std::pair<int, std::vector<double>>> reconstruction(std::int64_t run) const;  // step -> per layer
+    std::vector<EventRow> events(std::int64_t run) const;
+    void set_tags(std::int64_t run, const std::vector<std::string>& tags);
+    void set_notes(std::int64_t run, const std::string& notes);
     std::vector<std::pair<int, std::map<std::string, double>>> evals(std::int64_t run) const;
     void delete_run(std::int64_t run);   // also removes its checkpoint
+    // Removes temporary checkpoint files a killed process left for this run (not the checkpoint).
+    void remove_stale_checkpoint_files(std::int64_t run) const;
 
     sqlite3* handle() { return db_; }
 

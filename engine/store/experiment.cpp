@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/backend_select.h"
 #include "core/error.h"
 #include "data/glue.h"
 
@@ -33,6 +34,8 @@ public:
     long long integer(const std::string& k, long long def, long long lo, long long hi) {
         if (!has(k)) return def;
         if (!j_[k].is_number_integer()) fail(key(k), "must be an integer, found " + j_[k].dump());
+        if (j_[k].is_number_unsigned() && j_[k].get<unsigned long long>() > static_cast<unsigned long long>(hi))
+            fail(key(k), "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " + j_[k].dump());
         const long long v = j_[k].get<long long>();
         if (v < lo || v > hi) fail(key(k), "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " + std::to_string(v));
         return v;
@@ -157,9 +160,12 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     if (dt == "float32") e.dtype = DType::F32;
     else if (dt == "float64") e.dtype = DType::F64;
     else tr.fail(tr.key("dtype"), "must be \"float32\" or \"float64\", found \"" + dt + "\"");
+    e.backend = tr.string("backend", "auto");
+    if (!is_backend_name(e.backend))
+        tr.fail(tr.key("backend"), std::string("must be ") + kBackendNames + ", found \"" + e.backend + "\"");
     tr.finish("learning_rate, batch_size, gradient_accumulation_steps, epochs, max_steps, max_seq_length, "
               "warmup_ratio, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm, seed, eval_every, "
-              "eval_batch_size, reconstruction_check_every, early_stopping, checkpoint_every, dropout, dtype");
+              "eval_batch_size, reconstruction_check_every, early_stopping, checkpoint_every, dropout, dtype, backend");
 
     if (top.has("tags")) {
         const auto& t = j["tags"];
@@ -209,7 +215,7 @@ nlohmann::json resolved_config(const Experiment& e) {
                      {"reconstruction_check_every", c.reconstruction_check_every},
                      {"checkpoint_every", c.checkpoint_every},
                      {"early_stopping", {{"metric", c.early_stopping_metric}, {"patience", c.early_stopping_patience}}},
-                     {"dtype", e.dtype == DType::F64 ? "float64" : "float32"}};
+                     {"dtype", e.dtype == DType::F64 ? "float64" : "float32"}, {"backend", e.backend}};
     if (e.dropout) j["training"]["dropout"] = *e.dropout;
     j["tags"] = e.tags;
     j["notes"] = e.notes;
@@ -219,42 +225,36 @@ nlohmann::json resolved_config(const Experiment& e) {
 namespace {
 bool list_by_nature(const std::string& path) { return path == "tags" || path == "method.lora.targets"; }
 
-void collect_axes(const nlohmann::json& j, const std::string& path, std::vector<std::string>& axes) {
+struct Axis {
+    nlohmann::json::json_pointer at;  // exact, whatever characters the keys hold
+    std::string label;                // "training.seed", for messages and run labels
+};
+
+void collect_axes(const nlohmann::json& j, const nlohmann::json::json_pointer& at, const std::string& label,
+                  std::vector<Axis>& axes) {
     if (j.is_object()) {
         for (auto it = j.begin(); it != j.end(); ++it)
-            collect_axes(it.value(), path.empty() ? it.key() : path + "." + it.key(), axes);
-    } else if (j.is_array() && !list_by_nature(path)) {
-        axes.push_back(path);
+            collect_axes(it.value(), at / it.key(), label.empty() ? it.key() : label + "." + it.key(), axes);
+    } else if (j.is_array() && !list_by_nature(label)) {
+        axes.push_back({at, label});
     }
-}
-
-nlohmann::json::json_pointer pointer_of(const std::string& path) {
-    std::string p;
-    std::size_t start = 0;
-    while (start <= path.size()) {
-        const std::size_t dot = path.find('.', start);
-        p += "/" + path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-        if (dot == std::string::npos) break;
-        start = dot + 1;
-    }
-    return nlohmann::json::json_pointer(p);
 }
 }  // namespace
 
 std::vector<SweepPoint> expand_sweeps(const nlohmann::json& j) {
     if (!j.is_object()) return {{j, ""}};  // parse_experiment reports it
-    std::vector<std::string> axes;
-    collect_axes(j, "", axes);
+    std::vector<Axis> axes;
+    collect_axes(j, nlohmann::json::json_pointer(), "", axes);
     std::vector<SweepPoint> out{{j, ""}};
-    for (const std::string& axis : axes) {
-        const nlohmann::json values = j.at(pointer_of(axis));
-        if (values.empty()) throw Error("'" + axis + "' is an empty list: a sweep needs at least one value");
+    for (const Axis& axis : axes) {
+        const nlohmann::json& values = j.at(axis.at);
+        if (values.empty()) throw Error("'" + axis.label + "' is an empty list: a sweep needs at least one value");
         std::vector<SweepPoint> next;
         for (const SweepPoint& p : out)
             for (const auto& v : values) {
                 SweepPoint q = p;
-                q.config[pointer_of(axis)] = v;
-                q.label += (q.label.empty() ? "" : ", ") + axis + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+                q.config[axis.at] = v;
+                q.label += (q.label.empty() ? "" : ", ") + axis.label + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
                 next.push_back(std::move(q));
             }
         out = std::move(next);
@@ -265,10 +265,49 @@ std::vector<SweepPoint> expand_sweeps(const nlohmann::json& j) {
 namespace {
 nlohmann::json read_experiment_json(const std::filesystem::path& file);
 void resolve_paths(Experiment& e, const std::filesystem::path& file);
+void check_paths(Experiment& e, const std::string& where);
 }  // namespace
 
-std::vector<Experiment> load_experiments(const std::filesystem::path& file) {
-    const nlohmann::json j = read_experiment_json(file);
+void apply_overrides(nlohmann::json& j, const std::vector<std::string>& assignments) {
+    for (const std::string& a : assignments) {
+        const std::size_t eq = a.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw Error("override '" + a + "' must read KEY.PATH=VALUE, e.g. training.learning_rate=3e-4");
+        const std::string path = a.substr(0, eq), text = a.substr(eq + 1);
+        nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+        if (value.is_discarded()) value = text;  // not JSON: a plain string such as a path
+        if (!j.is_object()) throw Error("override '" + a + "': the experiment is not a JSON object");
+        nlohmann::json* at = &j;
+        std::size_t start = 0;
+        while (true) {
+            const std::size_t dot = path.find('.', start);
+            const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+            if (key.empty()) throw Error("override '" + a + "': empty key in '" + path + "'");
+            if (dot == std::string::npos) {
+                (*at)[key] = value;
+                break;
+            }
+            nlohmann::json& next = (*at)[key];
+            if (next.is_null()) next = nlohmann::json::object();
+            if (!next.is_object())
+                throw Error("override '" + a + "': '" + path.substr(0, dot) + "' is not an object in the experiment");
+            at = &next;
+            start = dot + 1;
+        }
+    }
+}
+
+std::vector<Experiment> load_experiments(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
+    return experiments_from_json(read_experiment_json(file), file, overrides);
+}
+
+std::vector<Experiment> experiments_from_json(nlohmann::json j, const std::filesystem::path& file,
+                                              const std::vector<std::string>& overrides) {
+    try {
+        apply_overrides(j, overrides);
+    } catch (const Error& e) {
+        throw Error(file.string() + ": " + e.what());
+    }
     std::vector<SweepPoint> points;
     try {
         points = expand_sweeps(j);
@@ -277,9 +316,11 @@ std::vector<Experiment> load_experiments(const std::filesystem::path& file) {
     }
     std::vector<Experiment> out;
     for (const SweepPoint& p : points) {
-        Experiment e = parse_experiment(p.config, file.string() + (p.label.empty() ? "" : " [" + p.label + "]"));
+        const std::string where = file.string() + (p.label.empty() ? "" : " [" + p.label + "]");
+        Experiment e = parse_experiment(p.config, where);
         e.sweep_label = p.label;
         resolve_paths(e, file);
+        check_paths(e, where);
         out.push_back(std::move(e));
     }
     return out;
@@ -319,6 +360,31 @@ void resolve_paths(Experiment& e, const std::filesystem::path& file) {
     if (!e.backbone.path.empty() && e.backbone.path.is_relative()) e.backbone.path = base / e.backbone.path;
     if (!e.backbone.tokenizer.empty() && e.backbone.tokenizer.is_relative()) e.backbone.tokenizer = base / e.backbone.tokenizer;
     if (!e.task.data_dir.empty() && e.task.data_dir.is_relative()) e.task.data_dir = base / e.task.data_dir;
+}
+
+void check_paths(Experiment& e, const std::string& where) {
+    namespace fs = std::filesystem;
+    const auto fail = [&](const std::string& key, const fs::path& p, const std::string& what) {
+        throw Error(where + ": '" + key + "' " + p.string() + " " + what);
+    };
+    if (!e.backbone.path.empty()) {
+        if (!fs::is_directory(e.backbone.path)) fail("backbone.path", e.backbone.path, "is not a directory");
+        if (!fs::exists(e.backbone.path / "config.json"))
+            fail("backbone.path", e.backbone.path, "has no config.json (expected a Hugging Face model directory)");
+    }
+    if (!e.backbone.tokenizer.empty() && !fs::is_directory(e.backbone.tokenizer))
+        fail("backbone.tokenizer", e.backbone.tokenizer, "is not a directory");
+    if (!e.task.is_toy()) {
+        const GlueTaskInfo& g = glue_task(e.task.name);
+        if (!fs::is_directory(e.task.data_dir)) fail("task.data_dir", e.task.data_dir, "is not a directory");
+        const auto has_train = [&](const fs::path& d) { return fs::exists(glue_split_file(g, d, "train")); };
+        if (!has_train(e.task.data_dir)) {
+            if (!has_train(e.task.data_dir / g.dir_name))
+                fail("task.data_dir", e.task.data_dir,
+                     "has neither " + glue_split_file(g, "", "train").string() + " nor a " + g.dir_name + "/ folder with one");
+            e.task.data_dir /= g.dir_name;  // the GLUE download's root folder
+        }
+    }
 }
 }  // namespace
 

@@ -41,7 +41,8 @@ struct Experiment {
     MethodConfig method;
     TrainConfig train;
     std::optional<double> dropout;  // overrides the backbone's hidden/attention/classifier dropout
-    DType dtype = DType::F32;
+    DType dtype = DType::F32;       // training.dtype: the precision
+    std::string backend = "auto";   // training.backend: "cpu", "cuda" or "auto"
     std::filesystem::path output_dir;  // "" = do not write outputs
     std::vector<std::string> tags;
     std::string notes;
@@ -62,8 +63,21 @@ struct SweepPoint {
 };
 std::vector<SweepPoint> expand_sweeps(const nlohmann::json& j);
 
-// Every expansion of the file, parsed (relative paths resolved as below).
-std::vector<Experiment> load_experiments(const std::filesystem::path& file);
+// Command-line overrides ("training.learning_rate=3e-4", "backbone.path=/models/bert"): each
+// sets one key path of the file's JSON before sweeps expand. The value is read as JSON when it
+// parses as JSON (numbers, true, lists: "[1,2]" makes a sweep), else as a string.
+void apply_overrides(nlohmann::json& j, const std::vector<std::string>& assignments);
+
+// Every expansion of the file, parsed (relative paths resolved as below), with `overrides` applied.
+// Paths are checked: a backbone folder needs config.json, a GLUE data_dir its train split (or a
+// sub-folder named as in the GLUE download, e.g. SST-2/, so one data_dir can serve a sweep over tasks).
+std::vector<Experiment> load_experiments(const std::filesystem::path& file,
+                                         const std::vector<std::string>& overrides = {});
+
+// The same from JSON already in memory (the workbench's form): `file` is where it would live —
+// relative paths resolve against its folder and messages name it.
+std::vector<Experiment> experiments_from_json(nlohmann::json j, const std::filesystem::path& file,
+                                              const std::vector<std::string>& overrides = {});
 
 // A relative backbone.path resolves against the file's folder (the model travels with the
 // experiment); a relative output.dir against the working directory (where the user runs).

@@ -9,6 +9,7 @@
 #include "data/batching.h"
 #include "model/safetensors.h"
 #include "train/metrics.h"
+#include "train/non_finite.h"
 #include "train/schedule.h"
 
 namespace meft {
@@ -233,7 +234,17 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
                            (step + 1) % cfg.reconstruction_check_every == 0;
         const double loss_sum = accumulate_gradients(model, data.train, idx, cfg.gradient_accumulation, cfg.max_seq_length,
                                                      cfg.seed, static_cast<std::uint32_t>(step), &tokens, check);
+        // A NaN or Inf fails the run before it reaches the weights, naming where it first appears.
+        const auto fail_non_finite = [&](const std::string& what, double value) {
+            const std::string where = locate_non_finite(model, data.train, idx, cfg.gradient_accumulation,
+                                                        cfg.max_seq_length, cfg.seed, static_cast<std::uint32_t>(step));
+            throw Error("step " + std::to_string(step + 1) + ": the " + what + " is " + (std::isnan(value) ? "nan" : "inf") +
+                        (where.empty() ? std::string("; every weight, activation and gradient looked at is finite")
+                                       : "; first non-finite tensor: " + where));
+        };
+        if (!std::isfinite(loss_sum)) fail_non_finite("loss", loss_sum);
         const double norm = clip_grad_norm(ps, cfg.max_grad_norm);
+        if (!std::isfinite(norm)) fail_non_finite("gradient norm", norm);
         const double lr = sched.lr(step);
         opt.step(lr);
 
@@ -246,8 +257,13 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
         r.grad_norm = norm;
         r.tokens = tokens;
         r.elapsed_s = seconds_since(t0);
+        {
+            const MemoryReport mem = model.memory_report();
+            r.activation_bytes = static_cast<std::int64_t>(mem.activation_peak);
+            r.resident_bytes = static_cast<std::int64_t>(mem.frozen_weights + mem.trainable_weights + mem.gradients +
+                                                         mem.optimizer_state);
+        }
         if (check) r.reconstruction_error = model.meft_encoder()->reconstruction_error();
-        if (!std::isfinite(r.loss)) throw Error("loss became " + std::to_string(r.loss) + " at step " + std::to_string(r.step));
         losses.push_back(r.loss);
         if (observer) observer->on_step(r);
 
@@ -294,6 +310,14 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
     if (!res.stopped && !losses.empty()) checkpoint(first_step + static_cast<int>(losses.size()));
     res.steps = static_cast<int>(losses.size());
     res.memory = model.memory_report();
+    if (losses.empty() && first_step >= total && !data.dev.empty()) {
+        // Resumed from the final checkpoint (the process died before recording the end): the
+        // training is done; evaluate so the run's results are recorded.
+        EvalReport ev = evaluate_task(model, data, cfg.eval_batch_size, cfg.max_seq_length);
+        ev.step = first_step;
+        res.final_eval = res.best_eval = ev;
+        if (observer) observer->on_eval(ev);
+    }
     if (losses.empty()) return res;
     const std::size_t k = std::max<std::size_t>(1, losses.size() / 10);
     res.first_loss = std::accumulate(losses.begin(), losses.begin() + static_cast<std::ptrdiff_t>(k), 0.0) / double(k);

@@ -43,6 +43,8 @@ struct StepReport {
     double grad_norm = 0;     // before clipping
     std::int64_t tokens = 0;  // padded tokens processed so far
     double elapsed_s = 0;
+    std::int64_t activation_bytes = 0;  // this step's activation peak
+    std::int64_t resident_bytes = 0;    // weights, gradients and optimizer state
     std::vector<double> reconstruction_error;  // per layer, on reconstruction-check steps (MEFT)
 };
 

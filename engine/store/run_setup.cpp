@@ -1,4 +1,4 @@
-#include "cli/model_setup.h"
+#include "store/run_setup.h"
 
 #include <iostream>
 
@@ -9,9 +9,18 @@
 #include "data/toy_task.h"
 #include "model/checkpoint.h"
 
-namespace meft::cli {
+namespace meft {
 
-std::unique_ptr<SequenceClassifier> build_model(const Experiment& e, Backend& backend, int num_labels) {
+namespace {
+void tell(const std::function<void(const std::string&)>& notice, const std::string& what) {
+    if (notice) notice(what);
+    else std::cerr << what << "\n";
+}
+}  // namespace
+
+
+std::unique_ptr<SequenceClassifier> build_model(const Experiment& e, Backend& backend, int num_labels,
+                                                const std::function<void(const std::string&)>& notice) {
     std::unique_ptr<SequenceClassifier> model;
     if (!e.backbone.preset.empty()) {
         ModelConfig cfg = preset_config(e.backbone.arch, e.backbone.preset);
@@ -26,10 +35,17 @@ std::unique_ptr<SequenceClassifier> build_model(const Experiment& e, Backend& ba
         lo.method = e.method;
         LoadReport rep;
         model = load_classifier(e.backbone.path, backend, e.dtype, lo, &rep);
-        for (const std::string& n : rep.notices()) std::cerr << n << "\n";
+        for (const std::string& n : rep.notices()) tell(notice, n);
         if (e.dropout) model->set_dropout(*e.dropout);
     }
     return model;
+}
+
+ModelConfig experiment_model_config(const Experiment& e) {
+    ModelConfig cfg = e.backbone.preset.empty() ? load_model_config(e.backbone.path)
+                                                : preset_config(e.backbone.arch, e.backbone.preset);
+    cfg.set_num_labels(task_num_labels(e));
+    return cfg;
 }
 
 int task_num_labels(const Experiment& e) {
@@ -38,7 +54,7 @@ int task_num_labels(const Experiment& e) {
     return g.regression ? 1 : g.num_labels();
 }
 
-TaskData build_task(const Experiment& e, const ModelConfig& model) {
+TaskData build_task(const Experiment& e, const ModelConfig& model, const std::function<void(const std::string&)>& notice) {
     if (e.task.is_toy()) return make_toy_task(e.task.toy, model);
     const std::filesystem::path tok_dir = !e.backbone.tokenizer.empty() ? e.backbone.tokenizer : e.backbone.path;
     if (tok_dir.empty())
@@ -57,8 +73,8 @@ TaskData build_task(const Experiment& e, const ModelConfig& model) {
     r.max_seq_length = e.train.max_seq_length;
     std::vector<std::string> warnings;
     TaskData t = load_glue_task(r, *tok, &warnings);
-    for (const std::string& w : warnings) std::cerr << "notice: " << w << "\n";
+    for (const std::string& w : warnings) tell(notice, "notice: " + w);
     return t;
 }
 
-}  // namespace meft::cli
+}  // namespace meft

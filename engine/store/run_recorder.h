@@ -1,5 +1,7 @@
 // run_recorder.h — records a training run into the experiment database as it goes: step rows in
-// batched transactions, evaluations, reconstruction checks; Ctrl-C asks the trainer to stop.
+// batched transactions (one per 50 steps or per second, and before every evaluation), evaluations
+// and reconstruction checks. Progress views (CLI printer, workbench) chain behind it as `also`;
+// its should_stop() is theirs.
 #pragma once
 #include <chrono>
 #include <vector>
@@ -7,7 +9,7 @@
 #include "store/database.h"
 #include "train/trainer.h"
 
-namespace meft::cli {
+namespace meft {
 
 class RunRecorder : public TrainObserver {
 public:
@@ -18,9 +20,6 @@ public:
     bool should_stop() override;
     void flush();
 
-    static void install_interrupt_handler();  // SIGINT / SIGTERM -> stop after the current step
-    static bool interrupted();
-
 private:
     ExperimentDb& db_;
     std::int64_t run_;
@@ -29,4 +28,4 @@ private:
     std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
 };
 
-}  // namespace meft::cli
+}  // namespace meft

@@ -1,0 +1,39 @@
+// meft-workbench — the Qt workbench. Options: --db FILE (default: $MEFT_DB or the user's data
+// folder), --open EXPERIMENT.json, --screenshots DIR (render each main view to PNG and quit).
+#include <QApplication>
+#include <QCommandLineParser>
+
+#include "gui/main_window.h"
+#include "gui/screenshots.h"
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setApplicationName("meft-workbench");
+    QApplication::setApplicationVersion("0.1.0");
+    QCommandLineParser cli;
+    cli.setApplicationDescription("MEFT Workbench: configure, run, watch and compare fine-tuning experiments");
+    cli.addHelpOption();
+    cli.addVersionOption();
+    cli.addOption({"db", "experiment database", "FILE"});
+    cli.addOption({"open", "experiment file to open", "FILE"});
+    cli.addOption({"screenshots", "render each main view as PNG into DIR and quit", "DIR"});
+    cli.process(app);
+    try {
+        const std::filesystem::path db =
+            cli.isSet("db") ? std::filesystem::path(cli.value("db").toStdString()) : meft::ExperimentDb::default_path();
+        meft::gui::MainWindow w(db);
+        if (cli.isSet("open")) {
+            QString err;
+            if (!w.open_experiment(cli.value("open"), &err)) {
+                fprintf(stderr, "meft-workbench: %s\n", err.toUtf8().constData());
+                return 1;
+            }
+        }
+        if (cli.isSet("screenshots")) return meft::gui::render_screenshots(w, cli.value("screenshots"));
+        w.show();
+        return app.exec();
+    } catch (const std::exception& e) {
+        fprintf(stderr, "meft-workbench: %s\n", e.what());
+        return 1;
+    }
+}

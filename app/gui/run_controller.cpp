@@ -1,0 +1,142 @@
+#include "gui/run_controller.h"
+
+#include <chrono>
+#include <thread>
+
+#include "gui/run_data.h"
+#include "store/runner.h"
+
+namespace meft::gui {
+
+namespace {
+
+// The engine's observer inside the worker: forwards progress as signals (steps batched every
+// 50 ms so a fast toy run does not flood the event loop), and holds the run while paused.
+class SignalObserver : public TrainObserver {
+public:
+    SignalObserver(RunWorker* w, RunFlags& flags) : w_(w), flags_(flags) {}
+    void set_run(std::int64_t run) { run_ = run; }
+    void on_step(const StepReport& r) override {
+        StepRow row{r.step, r.loss, r.learning_rate, r.grad_norm,
+                    r.elapsed_s > 0 ? double(r.tokens) / r.elapsed_s : 0.0, r.elapsed_s, r.activation_bytes, r.resident_bytes};
+        pending_.push_back(row);
+        if (!r.reconstruction_error.empty()) emit w_->reconstruction_ready(run_, r.step, r.reconstruction_error);
+        if (std::chrono::steady_clock::now() - last_ > std::chrono::milliseconds(50)) flush();
+    }
+    void on_eval(const EvalReport& r) override {
+        flush();
+        MetricMap m = r.metrics;
+        m["loss"] = r.loss;
+        emit w_->eval_ready(run_, r.step, m);
+    }
+    bool should_stop() override {
+        while (flags_.paused.load() && !flags_.stop.load()) {
+            flush();
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return flags_.stop.load();
+    }
+    void flush() {
+        if (!pending_.empty()) emit w_->steps_ready(run_, pending_);
+        pending_.clear();
+        last_ = std::chrono::steady_clock::now();
+    }
+
+private:
+    RunWorker* w_;
+    RunFlags& flags_;
+    std::int64_t run_ = 0;
+    std::vector<StepRow> pending_;
+    std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+void RunWorker::run(const QString& experiment_json, const QString& file, const QString& db_path) {
+    try {
+        const nlohmann::json j = nlohmann::json::parse(experiment_json.toStdString());
+        const std::vector<Experiment> exps = experiments_from_json(j, file.toStdString());
+        ExperimentDb db(db_path.toStdString());
+        std::int64_t exp_id = 0;
+        for (const Experiment& e : exps) {
+            if (flags_->stop.load()) break;
+            SignalObserver observer(this, *flags_);
+            RunOptions o;
+            o.observer = &observer;
+            o.notice = [this](const std::string& n) { emit notice(QString::fromStdString(n)); };
+            o.experiment_id = [&] {
+                if (exp_id == 0) {
+                    std::string tags;
+                    for (const std::string& t : e.tags) tags += (tags.empty() ? "" : ",") + t;
+                    exp_id = db.add_experiment(e.name, file.toStdString(), j, tags, e.notes);
+                }
+                return exp_id;
+            };
+            o.environment_extra = {{"frontend", "meft-workbench"}};
+            o.on_start = [&](const RunStart& s) {
+                observer.set_run(s.run_id);
+                emit run_started(s.run_id, s.total_steps, s.first_step, s.steps_per_epoch,
+                                 double(s.trainable_parameters) / double(std::max<std::int64_t>(s.parameters, 1)),
+                                 RunData::label_for(s.run_id, resolved_config(e)) +
+                                     (e.sweep_label.empty() ? QString() : " [" + QString::fromStdString(e.sweep_label) + "]"));
+                emit notice(QString("run %1 started: %2 train / %3 dev examples, %4 steps, backend %5")
+                                .arg(s.run_id).arg(s.train_examples).arg(s.dev_examples).arg(s.total_steps)
+                                .arg(QString::fromStdString(s.backend)));
+            };
+            RunOutcome out;
+            try {
+                out = execute_run(e, db, o);
+            } catch (...) {
+                observer.flush();
+                throw;
+            }
+            observer.flush();
+            emit run_finished(out.run_id, QString::fromStdString(out.status));
+        }
+    } catch (const std::exception& ex) {
+        emit failed(QString::fromStdString(ex.what()));
+    }
+    emit all_done();
+}
+
+RunController::RunController(QObject* parent) : QObject(parent) {
+    qRegisterMetaType<std::vector<meft::StepRow>>();
+    qRegisterMetaType<std::vector<double>>();
+    qRegisterMetaType<MetricMap>();
+    worker_ = new RunWorker(flags_);
+    worker_->moveToThread(&thread_);
+    connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
+    connect(worker_, &RunWorker::all_done, this, [this] {
+        busy_ = false;
+        emit busy_changed(false);
+    });
+    thread_.start();
+}
+
+RunController::~RunController() {
+    flags_->stop.store(true);
+    flags_->paused.store(false);
+    thread_.quit();
+    thread_.wait();
+}
+
+void RunController::start(const nlohmann::json& experiment, const std::filesystem::path& file,
+                          const std::filesystem::path& db) {
+    if (busy_) return;
+    flags_->stop.store(false);
+    flags_->paused.store(false);
+    busy_ = true;
+    emit busy_changed(true);
+    QMetaObject::invokeMethod(worker_, "run", Qt::QueuedConnection, Q_ARG(QString, QString::fromStdString(experiment.dump())),
+                              Q_ARG(QString, QString::fromStdString(file.string())),
+                              Q_ARG(QString, QString::fromStdString(db.string())));
+}
+
+void RunController::pause() { flags_->paused.store(true); }
+void RunController::resume() { flags_->paused.store(false); }
+void RunController::stop() {
+    flags_->stop.store(true);
+    flags_->paused.store(false);
+}
+
+}  // namespace meft::gui

@@ -1,0 +1,49 @@
+// runner.h — one experiment expansion as a recorded run, the same for the CLI and the workbench:
+// build the model and the data (a failure there records nothing), create the run row, train
+// with a RunRecorder in front of the caller's observer, write checkpoints beside the database,
+// record the measured and planned per-layer memory and the final metrics, and mark the run
+// finished, cancelled (the observer asked to stop) or failed (an exception, rethrown).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "store/database.h"
+#include "store/experiment.h"
+#include "train/trainer.h"
+
+namespace meft {
+
+struct RunStart {
+    std::int64_t run_id = 0;
+    std::size_t train_examples = 0, dev_examples = 0;
+    int total_steps = 0, first_step = 0;   // first_step > 0 when resuming
+    int steps_per_epoch = 0;
+    std::int64_t trainable_parameters = 0, parameters = 0;
+    std::string backend;
+};
+
+struct RunOptions {
+    TrainObserver* observer = nullptr;                            // progress; its should_stop() cancels
+    std::function<void(const RunStart&)> on_start;                // after the run row exists
+    std::function<void(const std::string&)> notice;               // loader notices (default: stderr)
+    std::function<std::int64_t()> experiment_id;                  // the experiment row, made on first use
+    std::int64_t resume_run = 0;                                  // > 0: continue that run from its checkpoint
+    nlohmann::json environment_extra = nlohmann::json::object();  // merged into the recorded environment
+};
+
+struct RunOutcome {
+    std::int64_t run_id = 0;
+    std::string status;                                 // "finished" or "cancelled"
+    TrainResult result;
+    nlohmann::json metrics;                             // as recorded in runs.final_metrics
+    std::unique_ptr<SequenceClassifier> model;          // the trained model (its backend lives below)
+    std::unique_ptr<Backend> backend;
+};
+
+RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& options);
+
+}  // namespace meft

@@ -1,0 +1,165 @@
+// The workbench end to end on the offscreen platform: configure through the form (the method's
+// generated knobs, the live plan), run the toy experiment in the worker thread (plots receive
+// points, the window keeps processing events), find the run in the browser, run a second method
+// and compare the two; stop cancels; files round-trip without losing keys or sweeps.
+#include <QComboBox>
+#include <QPushButton>
+#include <QTabWidget>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "gui/compare_view.h"
+#include "gui/experiment_form.h"
+#include "gui/main_window.h"
+#include "gui/method_form.h"
+#include "gui/plan_panel.h"
+#include "gui/run_controller.h"
+#include "gui/run_plots.h"
+#include "gui/runs_browser.h"
+
+using namespace meft::gui;
+using nlohmann::json;
+
+class WorkbenchTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    std::unique_ptr<MainWindow> w_;
+
+    static json quick(const std::string& method, int steps) {
+        json j = ExperimentForm::default_experiment();
+        j["backbone"]["preset"] = "tiny";
+        j["task"]["train_examples"] = 400;
+        j["task"]["dev_examples"] = 80;
+        j["method"] = {{"name", method}};
+        j["training"]["max_steps"] = steps;
+        j["training"]["batch_size"] = 16;
+        j["training"]["eval_every"] = 10;
+        return j;
+    }
+    // Runs what the form holds; returns the statuses of the runs (waiting in the event loop).
+    QStringList run_form(int timeout_ms = 180000) {
+        QSignalSpy done(w_.get(), &MainWindow::runs_done);
+        QSignalSpy completed(w_.get(), &MainWindow::run_completed);
+        w_->start_run();
+        if (!done.wait(timeout_ms)) return {"timeout"};
+        QStringList statuses;
+        for (const auto& args : completed) statuses << args.at(1).toString();
+        return statuses;
+    }
+
+private slots:
+    void initTestCase() {
+        QVERIFY(dir_.isValid());
+        w_ = std::make_unique<MainWindow>((dir_.path() + "/runs.sqlite").toStdString());
+        w_->setProperty("quiet_errors", true);
+        w_->show();
+    }
+
+    void opensWithARunnableDefault() {
+        const json j = w_->form()->to_json();
+        QCOMPARE(QString::fromStdString(j["backbone"]["preset"]), QString("toy"));
+        QCOMPARE(QString::fromStdString(j["task"]["name"]), QString("toy"));
+        QTRY_VERIFY(w_->plan()->trainable() > 0);
+        QVERIFY(w_->plan()->error().isEmpty());
+        QCOMPARE(w_->plan()->layer_bars(), 4 + 2);  // toy: 4 layers + embeddings + head
+        QVERIFY(w_->run_button()->isEnabled());
+    }
+
+    void methodKnobsAreAGeneratedForm() {
+        w_->form()->method_combo()->setCurrentText("lora");
+        MethodForm* mf = w_->form()->method_form();
+        QCOMPARE(QString::fromStdString(mf->method()), QString("lora"));
+        QVERIFY(mf->knob_count() >= 4);
+        auto* r = qobject_cast<QSpinBox*>(mf->editor("lora.r"));
+        QVERIFY(r);
+        QCOMPARE(r->value(), 8);
+        QVERIFY(!r->toolTip().isEmpty());
+        const std::int64_t before = (QTest::qWait(250), w_->plan()->trainable());
+        r->setValue(32);
+        QCOMPARE(w_->form()->to_json()["method"]["lora"]["r"].get<int>(), 32);
+        QTRY_VERIFY(w_->plan()->trainable() > before);  // the plan follows the settings
+        w_->form()->method_combo()->setCurrentText("meft1");
+        QVERIFY(mf->editor("meft.lambda") != nullptr);
+        QVERIFY(mf->editor("lora.r") == nullptr);
+    }
+
+    void aBadSettingIsReportedAndNothingRuns() {
+        json j = quick("lora", 5);
+        j["training"]["lerning_rate"] = 1;  // a typo the form keeps as loaded
+        w_->form()->set_json(j);
+        QTRY_VERIFY(!w_->plan()->error().isEmpty());
+        QVERIFY(w_->plan()->error().contains("training.lerning_rate"));
+        w_->start_run();
+        QVERIFY(!w_->controller()->busy());
+        QVERIFY(w_->log_text().contains("lerning_rate"));
+        w_->browser()->refresh();
+        QCOMPARE(w_->browser()->visible_rows(), 0);
+    }
+
+    void runsTheToyExperimentLive() {
+        w_->form()->set_json(quick("lora", 30));
+        const QStringList statuses = run_form();
+        QCOMPARE(statuses, QStringList{"finished"});
+        QCOMPARE(w_->live_plots()->loss_points(), 30);
+        QVERIFY(w_->live_plots()->eval_points() >= 3);
+        QVERIFY(w_->run_button()->isEnabled());
+        w_->browser()->refresh();
+        QCOMPARE(w_->browser()->visible_rows(), 1);
+    }
+
+    void secondMethodThenCompare() {
+        w_->form()->set_json(quick("full", 30));
+        QCOMPARE(run_form(), QStringList{"finished"});
+        w_->browser()->refresh();
+        QCOMPARE(w_->browser()->visible_rows(), 2);
+        const std::int64_t b = w_->current_run();
+        w_->open_stored_run(b);
+        QCOMPARE(w_->stored_plots()->loss_points(), 30);
+        w_->compare_runs({b - 1, b});
+        QCOMPARE(w_->tabs()->currentIndex(), 2);
+        QVERIFY(w_->compare()->diff_rows() >= 1);  // method.name differs (lora vs full)
+    }
+
+    void stopCancelsTheRunAfterAStep() {
+        w_->form()->set_json(quick("lora", 100000));
+        QSignalSpy done(w_.get(), &MainWindow::runs_done);
+        QSignalSpy completed(w_.get(), &MainWindow::run_completed);
+        w_->start_run();
+        QTRY_VERIFY_WITH_TIMEOUT(w_->live_plots()->loss_points() > 3, 60000);
+        w_->controller()->pause();
+        QTest::qWait(300);
+        const int paused_at = w_->live_plots()->loss_points();
+        QTest::qWait(500);
+        QVERIFY(w_->live_plots()->loss_points() <= paused_at + 1);  // held between two steps
+        w_->controller()->stop();
+        QVERIFY(done.wait(60000));
+        QCOMPARE(completed.size(), 1);
+        QCOMPARE(completed.at(0).at(1).toString(), QString("cancelled"));
+    }
+
+    void filesRoundTripWithoutLosingKeys() {
+        json j = quick("lora", 5);
+        j["training"]["seed"] = json::array({1, 2, 3});         // a sweep the form cannot show
+        j["output"] = {{"dir", "runs/x"}, {"save_model", false}};  // a section the form does not show
+        j["method"]["lora"] = {{"r", 4}, {"targets", {"query", "key"}}};
+        w_->form()->set_json(j);
+        const QString path = dir_.path() + "/saved.json";
+        QVERIFY(w_->save_experiment(path));
+        QVERIFY(w_->open_experiment(path));
+        const json back = w_->form()->to_json();
+        QCOMPARE(back["training"]["seed"].dump(), std::string("[1,2,3]"));
+        QCOMPARE(back["output"]["dir"].get<std::string>(), std::string("runs/x"));
+        QCOMPARE(back["method"]["lora"]["r"].get<int>(), 4);
+        QCOMPARE(back["method"]["lora"]["targets"].dump(), std::string("[\"query\",\"key\"]"));
+        QString err;
+        QVERIFY(!w_->open_experiment(dir_.path() + "/missing.json", &err));
+        QVERIFY(err.contains("missing.json"));
+    }
+
+    void cleanupTestCase() { w_.reset(); }
+};
+
+QTEST_MAIN(WorkbenchTest)
+#include "test_workbench.moc"

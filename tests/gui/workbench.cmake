@@ -1,0 +1,5 @@
+add_executable(test_workbench test_workbench.cpp)
+set_target_properties(test_workbench PROPERTIES AUTOMOC ON)
+target_link_libraries(test_workbench PRIVATE meft_gui Qt6::Test)
+add_test(NAME test_workbench COMMAND test_workbench)
+set_tests_properties(test_workbench PROPERTIES LABELS "gui" ENVIRONMENT "QT_QPA_PLATFORM=offscreen" TIMEOUT 600)
