@@ -83,6 +83,10 @@ JSON
 out=$("$MEFT" run "$TMP/sweep.json" --db "$DB" --quiet 2>/dev/null)
 [[ "$out" == *"| (all) | 2 | accuracy | "*"±"* ]] || fail "no mean ± std over the two seeds: $out"
 [[ $(count_runs) -eq 4 ]] || fail "the sweep recorded $(( $(count_runs) - 2 )) runs, expected 2"
+n=$("$MEFT" runs --db "$DB" list --filter "config.training.seed = 2 and experiment = sweep" | tail -n +3 | grep -c '^|' || true)
+[[ $n -eq 1 ]] || fail "--filter on a config key found $n runs, expected 1"
+set +e; "$MEFT" runs --db "$DB" list --filter "bogus > 1" >/dev/null 2>"$TMP/err"; rc=$?; set -e
+[[ $rc -eq 1 ]] && grep -q "unknown key 'bogus'" "$TMP/err" || fail "a bad --filter was not named (rc $rc)"
 
 echo "check: runs compare shows the differing config keys; runs export pools seeds"
 read -r s1 s2 < <("$MEFT" runs --db "$DB" list | tail -2 | awk -F'|' '{printf "%d ", $2} END {print ""}')

@@ -1,16 +1,18 @@
 // meft runs list | show | compare | export | delete — the runs recorded in the experiment database.
 #include <cstdio>
+#include <optional>
 
 #include "cli/commands.h"
 #include "core/error.h"
 #include "store/database.h"
+#include "store/run_filter.h"
 #include "store/run_table.h"
 
 namespace meft::cli {
 
 namespace {
 struct RunsArgs {
-    std::string db, status, tag, format = "markdown";
+    std::string db, status, tag, filter, format = "markdown";
     std::vector<std::int64_t> ids;
     CLI::App *list = nullptr, *show = nullptr, *del = nullptr, *compare = nullptr, *exp = nullptr;
 };
@@ -56,7 +58,9 @@ int run(const RunsArgs& a) {
         std::printf("| %-5s | %-20s | %-11s | %-10s | %-14s | %-6s | %-22s | %-24s |\n", "run", "experiment", "status",
                     "task", "method", "steps", "dev", "created");
         std::printf("|-------|----------------------|-------------|------------|----------------|--------|------------------------|--------------------------|\n");
+        const std::optional<RunFilter> filter = a.filter.empty() ? std::nullopt : std::optional<RunFilter>(RunFilter(a.filter));
         for (const RunInfo& r : db.runs(a.status, a.tag)) {
+            if (filter && !filter->matches(r)) continue;
             const std::string task = r.config.contains("task") ? r.config["task"].value("name", "") : "";
             const std::string method = r.config.contains("method") ? r.config["method"].value("name", "") : "";
             std::printf("| %-5lld | %-20s | %-11s | %-10s | %-14s | %-6d | %-22s | %-24s |\n", static_cast<long long>(r.id),
@@ -112,7 +116,11 @@ Runner add_runs(CLI::App& app) {
     a->list = app.add_subcommand("list", "one line per run");
     a->list->add_option("--status", a->status, "only runs with this status")
         ->check(CLI::IsMember({"queued", "running", "finished", "failed", "interrupted", "cancelled"}));
-    a->list->add_option("--tag", a->tag, "only runs of experiments with this tag");
+    a->list->add_option("--tag", a->tag, "only runs with this tag");
+    a->list->add_option("--filter", a->filter,
+                        "conditions joined by 'and': KEY OP VALUE, OP one of = != < <= > >= ~ (contains); keys: id, "
+                        "experiment, status, tags, notes, steps, created_at, config.PATH, metrics.NAME, env.NAME "
+                        "(e.g. \"metrics.accuracy >= 0.9 and config.method.name = lora\")");
     a->show = app.add_subcommand("show", "a run's resolved config, environment, evaluations and final metrics (JSON)");
     a->show->add_option("run", a->ids, "run ids")->required();
     a->compare = app.add_subcommand("compare", "the config keys that differ, then final metrics side by side");

@@ -314,15 +314,6 @@ void ComparePlots::flush() {
     for (PlotPanel* p : panels_) p->flush();
 }
 
-bool ComparePlots::save_all(const QString& dir) {
-    if (!QDir().mkpath(dir)) return false;
-    bool ok = true;
-    for (auto it = panels_.begin(); it != panels_.end(); ++it) {
-        QString file = it.key();
-        file.replace(QLatin1Char(' '), QLatin1Char('_'));
-        ok = it.value()->save(QDir(dir).filePath(file + QStringLiteral(".png"))) && ok;
-    }
-    return ok;
-}
+bool ComparePlots::save_all(const QString& dir) { return save_panels(panels_, dir); }
 
 }  // namespace meft::gui

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include <QCheckBox>
+#include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
@@ -478,6 +479,17 @@ void PlotPanel::save_dialog() {
     if (QFileInfo(path).suffix().isEmpty())
         path += filter == pdf ? QStringLiteral(".pdf") : filter == svg ? QStringLiteral(".svg") : QStringLiteral(".png");
     if (!save(path)) QMessageBox::warning(this, tr("Save plot"), tr("Could not write %1.").arg(path));
+}
+
+bool save_panels(const QMap<QString, PlotPanel*>& panels, const QString& dir) {
+    if (!QDir().mkpath(dir)) return false;
+    bool ok = true;
+    for (auto it = panels.begin(); it != panels.end(); ++it) {
+        QString file = it.key();
+        file.replace(QLatin1Char(' '), QLatin1Char('_'));
+        ok = it.value()->save(QDir(dir).filePath(file + QStringLiteral(".png"))) && ok;
+    }
+    return ok;
 }
 
 }  // namespace meft::gui

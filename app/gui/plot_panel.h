@@ -9,6 +9,7 @@
 #include <QColor>
 #include <QString>
 #include <QTimer>
+#include <QMap>
 #include <QWidget>
 
 class QCheckBox;
@@ -43,6 +44,10 @@ inline double to_mib(double bytes) { return bytes / kMiB; }
 
 // A fixed palette (Tableau 10): one colour per run or per metric, stable across views.
 QColor palette_color(int i);
+
+class PlotPanel;
+// Each panel as DIR/<name with _ for spaces>.png; false if any could not be written.
+bool save_panels(const QMap<QString, PlotPanel*>& panels, const QString& dir);
 
 // ---- the panel ----
 
