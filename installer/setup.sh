@@ -16,7 +16,7 @@ packages=(
   libsqlite3-dev                                 # the experiment database
   libgtest-dev                                   # test suites
   python3 python3-numpy                          # independent reference implementation in tests/
-  qt6-base-dev libqt6svg6-dev                    # the workbench GUI (Widgets, PrintSupport, Svg export)
+  qt6-base-dev qt6-svg-dev                       # the workbench GUI (Widgets, PrintSupport, Svg export)
   libqcustomplot-dev                             # its plots (QCustomPlotQt6; pulls Qt 5 dev too, harmless)
   xvfb xauth                                     # GUI tests and screenshots without a display
 )
