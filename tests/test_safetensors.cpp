@@ -29,24 +29,9 @@ namespace {
 
 using SafetensorsTest = meft::test::TempDirTest;
 
-void write_bytes(const fs::path& p, const std::string& bytes) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ASSERT_TRUE(out.good());
-}
-
-std::string read_bytes(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::string u64_le(std::uint64_t n) {
-    std::string s(8, '\0');
-    for (int i = 0; i < 8; ++i) s[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-    return s;
-}
+using meft::test::read_bytes;
+using meft::test::u64_le;
+using meft::test::write_bytes;
 
 // A complete file: length prefix + header text + data bytes.
 std::string st_file(const std::string& header, const std::string& data) {

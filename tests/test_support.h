@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "core/error.h"
@@ -20,6 +23,26 @@ template <typename F> std::string error_of(F&& f) {
     }
     ADD_FAILURE() << "expected meft::Error, nothing was thrown";
     return {};
+}
+
+// Raw bytes in and out of a file, and a little-endian u64 (safetensors' header-length prefix).
+inline void write_bytes(const std::filesystem::path& p, const std::string& bytes) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    ASSERT_TRUE(out.good()) << p;
+}
+
+inline std::string read_bytes(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+inline std::string u64_le(std::uint64_t n) {
+    std::string s(8, '\0');
+    for (std::size_t i = 0; i < 8; ++i) s[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+    return s;
 }
 
 // A fixture with a fresh, empty temporary directory `dir_` per test, removed afterwards.

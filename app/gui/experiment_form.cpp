@@ -27,12 +27,6 @@ namespace meft::gui {
 using nlohmann::json;
 
 namespace {
-json::json_pointer ptr(const char* key) {
-    std::string p = std::string("/") + key;
-    for (char& c : p)
-        if (c == '.') c = '/';
-    return json::json_pointer(p);
-}
 const char* kBrowse = "Browse for a model folder…";
 }  // namespace
 
@@ -60,11 +54,11 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     backbone_->setToolTip(tr("A built-in preset (random weights) or a Hugging Face model folder"));
     arch_ = new QComboBox;
     arch_->addItems({"bert", "roberta"});
-    fields_.push_back({ptr("backbone.arch"), arch_, [this] { return json(arch_->currentText().toStdString()); },
+    fields_.push_back({key_pointer("backbone.arch"), arch_, [this] { return json(arch_->currentText().toStdString()); },
                        [this](const json& v) { if (v.is_string()) arch_->setCurrentText(QString::fromStdString(v)); }});
     tokenizer_ = new QLineEdit;
     tokenizer_->setPlaceholderText(tr("the model folder"));
-    fields_.push_back({ptr("backbone.tokenizer"), tokenizer_,
+    fields_.push_back({key_pointer("backbone.tokenizer"), tokenizer_,
                        [this] { return tokenizer_->text().isEmpty() ? json() : json(tokenizer_->text().toStdString()); },
                        [this](const json& v) { tokenizer_->setText(v.is_string() ? QString::fromStdString(v) : QString()); }});
     auto* tok_row = new QHBoxLayout;
@@ -115,7 +109,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     task_->addItem("toy");
     for (const GlueTaskInfo& g : glue_tasks()) task_->addItem(QString::fromStdString(g.name));
     task_->setToolTip(tr("The generated toy task (runs anywhere) or a GLUE task from its folder"));
-    fields_.push_back({ptr("task.name"), task_, [this] { return json(task_->currentText().toStdString()); },
+    fields_.push_back({key_pointer("task.name"), task_, [this] { return json(task_->currentText().toStdString()); },
                        [this](const json& v) { if (v.is_string()) task_->setCurrentText(QString::fromStdString(v)); }});
     tv->addWidget(task_);
     glue_box_ = new QWidget;
@@ -123,7 +117,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     gf->setContentsMargins(0, 0, 0, 0);
     data_dir_ = new QLineEdit;
     data_dir_->setPlaceholderText(tr("the task's folder, or the GLUE root"));
-    fields_.push_back({ptr("task.data_dir"), data_dir_,
+    fields_.push_back({key_pointer("task.data_dir"), data_dir_,
                        [this] { return data_dir_->text().isEmpty() ? json() : json(data_dir_->text().toStdString()); },
                        [this](const json& v) { data_dir_->setText(v.is_string() ? QString::fromStdString(v) : QString()); }});
     auto* dd_row = new QHBoxLayout;
@@ -175,7 +169,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     rf->addRow(tr("name"), add_line("name"));
     tags_ = new QLineEdit;
     tags_->setPlaceholderText(tr("comma-separated"));
-    fields_.push_back({ptr("tags"), tags_,
+    fields_.push_back({key_pointer("tags"), tags_,
                        [this] {
                            json t = json::array();
                            for (const QString& s : tags_->text().split(',', Qt::SkipEmptyParts))
@@ -192,7 +186,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     connect(tags_, &QLineEdit::textEdited, this, &ExperimentForm::changed);
     notes_ = new QPlainTextEdit;
     notes_->setMaximumHeight(54);
-    fields_.push_back({ptr("notes"), notes_,
+    fields_.push_back({key_pointer("notes"), notes_,
                        [this] { return notes_->toPlainText().isEmpty() ? json() : json(notes_->toPlainText().toStdString()); },
                        [this](const json& v) { notes_->setPlainText(v.is_string() ? QString::fromStdString(v) : QString()); }});
     rf->addRow(tr("tags"), tags_);
@@ -205,7 +199,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
 
 QWidget* ExperimentForm::add_line(const char* key) {
     auto* w = new QLineEdit;
-    fields_.push_back({ptr(key), w, [w] { return json(w->text().toStdString()); },
+    fields_.push_back({key_pointer(key), w, [w] { return json(w->text().toStdString()); },
                        [w](const json& v) { w->setText(v.is_string() ? QString::fromStdString(v) : QString()); }});
     connect(w, &QLineEdit::textEdited, this, &ExperimentForm::changed);
     return w;
@@ -215,7 +209,7 @@ QWidget* ExperimentForm::add_int(const char* key, int lo, int hi) {
     auto* w = new QSpinBox;
     w->setRange(lo, hi);
     const int def = lo;
-    fields_.push_back({ptr(key), w, [w] { return json(w->value()); },
+    fields_.push_back({key_pointer(key), w, [w] { return json(w->value()); },
                        [w, def](const json& v) { w->setValue(v.is_number_integer() ? v.get<int>() : def); }});
     connect(w, &QSpinBox::valueChanged, this, &ExperimentForm::changed);
     return w;
@@ -226,7 +220,7 @@ QWidget* ExperimentForm::add_real(const char* key, double lo, double hi, int dec
     w->setRange(lo, hi);
     w->setDecimals(decimals);
     w->setSingleStep(std::pow(10.0, -std::min(decimals, 4)));
-    fields_.push_back({ptr(key), w, [w] { return json(w->value()); },
+    fields_.push_back({key_pointer(key), w, [w] { return json(w->value()); },
                        [w](const json& v) { if (v.is_number()) w->setValue(v.get<double>()); }});
     connect(w, &QDoubleSpinBox::valueChanged, this, &ExperimentForm::changed);
     return w;
@@ -235,7 +229,7 @@ QWidget* ExperimentForm::add_real(const char* key, double lo, double hi, int dec
 QWidget* ExperimentForm::add_choice(const char* key, const QStringList& items) {
     auto* w = new QComboBox;
     w->addItems(items);
-    fields_.push_back({ptr(key), w, [w] { return json(w->currentText().toStdString()); },
+    fields_.push_back({key_pointer(key), w, [w] { return json(w->currentText().toStdString()); },
                        [w](const json& v) { if (v.is_string()) w->setCurrentText(QString::fromStdString(v)); }});
     connect(w, &QComboBox::currentTextChanged, this, &ExperimentForm::changed);
     return w;
@@ -330,7 +324,7 @@ json ExperimentForm::to_json() const {
     if (base_.contains("method") && base_["method"].is_object() && base_["method"].value("name", "") == m["name"]) {
         json merged = base_["method"];
         for (const MethodKnob& k : method_knobs(method_kind(m["name"]))) {  // knobs back at their default: drop
-            const json::json_pointer p = ptr(k.key.c_str());
+            const json::json_pointer p = key_pointer(k.key);
             if (merged.contains(p) && !m.contains(p)) merged.at(p.parent_pointer()).erase(p.back());
         }
         merged.merge_patch(m);

@@ -8,17 +8,9 @@
 #include <QListWidget>
 #include <QSpinBox>
 
-namespace meft::gui {
+#include "store/experiment.h"
 
-namespace {
-// "lora.r" -> the JSON pointer /lora/r under "method".
-nlohmann::json::json_pointer pointer(const std::string& key) {
-    std::string p = "/" + key;
-    for (char& c : p)
-        if (c == '.') c = '/';
-    return nlohmann::json::json_pointer(p);
-}
-}  // namespace
+namespace meft::gui {
 
 MethodForm::MethodForm(QWidget* parent) : QWidget(parent) {
     form_ = new QFormLayout(this);
@@ -124,7 +116,7 @@ nlohmann::json MethodForm::values() const {
     nlohmann::json m{{"name", method_}};
     for (const Editor& e : knobs_) {
         const nlohmann::json v = e.get();
-        if (v != e.knob.default_value) m[pointer(e.knob.key)] = v;
+        if (v != e.knob.default_value) m[key_pointer(e.knob.key)] = v;
     }
     return m;
 }
@@ -142,7 +134,7 @@ void MethodForm::set_values(const nlohmann::json& method) {
     if (!method.is_object()) return;
     const QSignalBlocker block(this);
     for (Editor& e : knobs_) {
-        const auto p = pointer(e.knob.key);
+        const auto p = key_pointer(e.knob.key);
         e.set(method.contains(p) ? method.at(p) : e.knob.default_value);
     }
     emit changed();

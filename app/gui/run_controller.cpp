@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "gui/run_data.h"
+#include "store/run_recorder.h"
 #include "store/runner.h"
 
 namespace meft::gui {
@@ -17,9 +18,7 @@ public:
     SignalObserver(RunWorker* w, RunFlags& flags) : w_(w), flags_(flags) {}
     void set_run(std::int64_t run) { run_ = run; }
     void on_step(const StepReport& r) override {
-        StepRow row{r.step, r.loss, r.learning_rate, r.grad_norm,
-                    r.elapsed_s > 0 ? double(r.tokens) / r.elapsed_s : 0.0, r.elapsed_s, r.activation_bytes, r.resident_bytes};
-        pending_.push_back(row);
+        pending_.push_back(step_row(r));
         if (!r.reconstruction_error.empty()) emit w_->reconstruction_ready(run_, r.step, r.reconstruction_error);
         if (std::chrono::steady_clock::now() - last_ > std::chrono::milliseconds(50)) flush();
     }

@@ -268,6 +268,17 @@ void resolve_paths(Experiment& e, const std::filesystem::path& file);
 void check_paths(Experiment& e, const std::string& where);
 }  // namespace
 
+nlohmann::json::json_pointer key_pointer(const std::string& dotted) {
+    nlohmann::json::json_pointer p;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t dot = dotted.find('.', start);
+        p /= dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+        if (dot == std::string::npos) return p;
+        start = dot + 1;
+    }
+}
+
 void apply_overrides(nlohmann::json& j, const std::vector<std::string>& assignments) {
     for (const std::string& a : assignments) {
         const std::size_t eq = a.find('=');

@@ -63,6 +63,9 @@ struct SweepPoint {
 };
 std::vector<SweepPoint> expand_sweeps(const nlohmann::json& j);
 
+// "training.learning_rate" -> the JSON pointer /training/learning_rate (keys without dots).
+nlohmann::json::json_pointer key_pointer(const std::string& dotted);
+
 // Command-line overrides ("training.learning_rate=3e-4", "backbone.path=/models/bert"): each
 // sets one key path of the file's JSON before sweeps expand. The value is read as JSON when it
 // parses as JSON (numbers, true, lists: "[1,2]" makes a sweep), else as a string.

@@ -32,17 +32,13 @@ RunRecorder::~RunRecorder() {
     }
 }
 
+StepRow step_row(const StepReport& r) {
+    return StepRow{r.step, r.loss, r.learning_rate, r.grad_norm, r.elapsed_s > 0 ? double(r.tokens) / r.elapsed_s : 0.0,
+                   r.elapsed_s, r.activation_bytes, r.resident_bytes};
+}
+
 void RunRecorder::on_step(const StepReport& r) {
-    StepRow row;
-    row.step = r.step;
-    row.loss = r.loss;
-    row.learning_rate = r.learning_rate;
-    row.grad_norm = r.grad_norm;
-    row.elapsed_s = r.elapsed_s;
-    row.tokens_per_s = r.elapsed_s > 0 ? double(r.tokens) / r.elapsed_s : 0.0;
-    row.activation_bytes = r.activation_bytes;
-    row.resident_bytes = r.resident_bytes;
-    pending_.push_back(row);
+    pending_.push_back(step_row(r));
     if (!r.reconstruction_error.empty()) db_.add_reconstruction(run_, r.step, r.reconstruction_error);
     // Batched: one transaction per second or per 50 steps, and always at the end.
     if (pending_.size() >= 50 || std::chrono::steady_clock::now() - last_flush_ > std::chrono::seconds(1)) flush();

@@ -11,6 +11,9 @@
 
 namespace meft {
 
+// The database row of a step report (throughput = padded tokens so far / elapsed time).
+StepRow step_row(const StepReport& r);
+
 class RunRecorder : public TrainObserver {
 public:
     RunRecorder(ExperimentDb& db, std::int64_t run, TrainObserver* also);
