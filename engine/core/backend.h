@@ -20,6 +20,8 @@
 namespace meft {
 
 constexpr int kStreamFractionBits = 40;  // I64 streams: 2^-40 resolution, |value| < 2^23
+// Attention-probability dropout draws element (i, j) of head h at (h*S + i)*S + j, S = 4096.
+constexpr std::int64_t kAttentionDropoutStride = 4096;
 
 // Packed remainders of a division by m: 1, 2, 4 or 8 bits each.
 constexpr int remainder_bits(int m) { return m <= 2 ? 1 : m <= 4 ? 2 : m <= 16 ? 4 : 8; }
@@ -129,6 +131,13 @@ public:
                               double beta2, double eps, double weight_decay, int step) = 0;
 
     virtual void synchronize() {}
+
+    // Free and total bytes of the device this backend computes on; false for host memory.
+    virtual bool device_memory(std::size_t* free_bytes, std::size_t* total_bytes) {
+        (void)free_bytes;
+        (void)total_bytes;
+        return false;
+    }
 };
 
 }  // namespace meft

@@ -65,10 +65,7 @@ void par_gemm(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, double al
 }
 
 // ---- dropout masks ----------------------------------------------------------------------------
-constexpr std::int64_t kAttnRowStride = 4096;
-
-// keep iff the 32-bit draw >= p * 2^32; every backend must use this exact rule.
-std::uint64_t drop_threshold(double p) { return static_cast<std::uint64_t>(std::ldexp(p, 32)); }
+constexpr std::int64_t kAttnRowStride = kAttentionDropoutStride;
 
 // out[j] = in[j] * keep_j * s for elements [offset, offset+count) of example `example`.
 template <typename T>
@@ -79,7 +76,7 @@ void dropout_span(T* out, const T* in, std::int64_t count, std::int64_t offset, 
         const std::int64_t e = offset + j;
         const auto r = philox_block(key, example, static_cast<std::uint32_t>(e >> 2));
         for (std::int64_t lane = e & 3; lane < 4 && j < count; ++lane, ++j)
-            out[j] = r[lane] >= threshold ? in[j] * s : T(0);
+            out[j] = dropout_keeps(r[lane], threshold) ? in[j] * s : T(0);
     }
 }
 

@@ -5,8 +5,10 @@
 // engine keys every dropout site by (seed, step, layer, site) and counts by (example, element),
 // so a mask does not depend on how a batch is split into micro-batches.
 #pragma once
-#include <array>
+#include <cmath>
 #include <cstdint>
+
+#include "core/host_device.h"
 
 namespace meft {
 
@@ -16,14 +18,21 @@ struct PhiloxKey {
     std::uint32_t site = 0;        // which dropout site: (layer, position in the layer)
 };
 
-inline std::array<std::uint32_t, 4> philox4x32(std::array<std::uint32_t, 4> ctr, std::uint32_t k0, std::uint32_t k1) {
+// Four 32-bit words: a Philox counter or its output. A plain aggregate (not std::array) so the
+// same code compiles for CUDA devices.
+struct PhiloxWords {
+    std::uint32_t w[4];
+    MEFT_HD std::uint32_t operator[](int i) const { return w[i]; }
+};
+
+MEFT_HD inline PhiloxWords philox4x32(PhiloxWords ctr, std::uint32_t k0, std::uint32_t k1) {
     constexpr std::uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
     constexpr std::uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
     for (int round = 0; round < 10; ++round) {
-        const std::uint64_t p0 = static_cast<std::uint64_t>(M0) * ctr[0];
-        const std::uint64_t p1 = static_cast<std::uint64_t>(M1) * ctr[2];
-        ctr = {static_cast<std::uint32_t>(p1 >> 32) ^ ctr[1] ^ k0, static_cast<std::uint32_t>(p1),
-               static_cast<std::uint32_t>(p0 >> 32) ^ ctr[3] ^ k1, static_cast<std::uint32_t>(p0)};
+        const std::uint64_t p0 = static_cast<std::uint64_t>(M0) * ctr.w[0];
+        const std::uint64_t p1 = static_cast<std::uint64_t>(M1) * ctr.w[2];
+        ctr = {static_cast<std::uint32_t>(p1 >> 32) ^ ctr.w[1] ^ k0, static_cast<std::uint32_t>(p1),
+               static_cast<std::uint32_t>(p0 >> 32) ^ ctr.w[3] ^ k1, static_cast<std::uint32_t>(p0)};
         k0 += W0;
         k1 += W1;
     }
@@ -31,9 +40,14 @@ inline std::array<std::uint32_t, 4> philox4x32(std::array<std::uint32_t, 4> ctr,
 }
 
 // Four uniform 32-bit words for block `block` (4 consecutive elements) of example `example`.
-inline std::array<std::uint32_t, 4> philox_block(const PhiloxKey& key, std::uint32_t example, std::uint32_t block) {
+MEFT_HD inline PhiloxWords philox_block(const PhiloxKey& key, std::uint32_t example, std::uint32_t block) {
     return philox4x32({block, example, key.site, key.step}, key.k0, key.k1);
 }
+
+// Dropout keeps an element iff its 32-bit draw is at least `threshold` = floor(p * 2^32)
+// (drop_threshold); every backend applies this exact rule to the same draws.
+inline std::uint64_t drop_threshold(double p) { return static_cast<std::uint64_t>(std::ldexp(p, 32)); }
+MEFT_HD inline bool dropout_keeps(std::uint32_t draw, std::uint64_t threshold) { return draw >= threshold; }
 
 inline PhiloxKey philox_key(std::uint64_t seed, std::uint32_t step, std::uint32_t site) {
     return PhiloxKey{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32), step, site};
