@@ -1,19 +1,31 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// meft-bench — time full CPU training steps of the engine, the same work the trainer does per
-// optimizer step (one micro-batch): zero_grads; forward_backward with loss_scale 1/B;
-// clip_grad_norm(1.0); AdamW.step. Every parameter is trainable. Prints a markdown table that
-// lines up with bench/torch_bert_step.py (same presets and shapes).
+// meft-bench — time full training steps of the engine on a backend (CPU reference, or CUDA when
+// the plugin and a GPU are there), the same work the trainer does per optimizer step (one
+// micro-batch): zero_grads; forward_backward with loss_scale 1/B; clip_grad_norm(1.0);
+// AdamW.step. Each --method is applied as a model edit (its own trainable parameters); the
+// default is full fine-tuning. Prints a markdown table that lines up with
+// bench/torch_gpu_step.py (same presets, shapes, methods and columns).
 //
-//   meft-bench [--config PRESET:BATCH:SEQ]... [--arch bert|roberta] [--steps N] [--warmup N]
-//              [--dtype float32|float64] [--threads N] [--no-phases] [--ops]
+//   meft-bench [--backend cpu|cuda|auto] [--config PRESET:BATCH:SEQ[,...]]... [--method NAME[,...]]...
+//              [--arch bert|roberta] [--steps N] [--warmup N] [--dtype float32|float64]
+//              [--threads N] [--no-phases] [--ops]
 //
-// Columns: ms/step is the mean over the timed steps; tokens/s counts padded tokens (B*T);
-// peak activation MiB is the activation arena's high-water mark (what forward keeps for backward;
-// backward's own gradient buffers live in a separate scratch arena and are not included).
+// Methods: the engine's names (full, bitfit, lora, houlsby, pfeiffer, parallel, prefix, ia3,
+// meft1, meft2, meft3) at their defaults, "checkpointing" (full fine-tuning with gradient
+// checkpointing) and NAME+checkpointing (that method with gradient checkpointing).
+//
+// Columns, one row per (config, method): trainable and total parameter counts; ms/step is the
+// mean over the timed steps (on a device backend the clock is read after synchronize());
+// tokens/s counts padded tokens (B*T); activation MiB is the step's peak over the activation
+// arenas (saved activations + backward's gradient buffers + temporaries + recomputed tapes, as
+// `meft plan` reports it); total MiB adds the resident arenas (weights, gradients, AdamW state)
+// to that peak; device used MiB (only when the backend reports device memory) is the device's
+// total minus free bytes after the last timed step (CUDA context and allocator caches included).
 // The phase columns split the step: forward is timed in one extra forward(train) call on the
 // same batch, backward is the mean forward_backward time minus that, and update is
 // zero_grads + clip_grad_norm + AdamW.step, timed inside every timed step.
-// --ops wraps the backend in a timer and adds, per config, a table of wall time per backend op.
+// --ops wraps the backend in a timer and adds, per config, a table of wall time per backend op
+// (on a device backend every op is followed by synchronize(), which serialises the device).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -27,16 +39,19 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "core/backend_select.h"
 #include "core/cpu_backend.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "model/batch.h"
 #include "model/config.h"
 #include "model/sequence_classifier.h"
+#include "peft/method.h"
 #include "train/optimizer.h"
 
 // OpenBLAS's thread controls, when the BLAS the engine links is OpenBLAS (weak: absent otherwise).
@@ -141,6 +156,9 @@ public:
     meft::MemorySource memory() override { return in_.memory(); }
     bool is_host() const override { return in_.is_host(); }
     void synchronize() override { in_.synchronize(); }
+    bool device_memory(std::size_t* free_bytes, std::size_t* total_bytes) override {
+        return in_.device_memory(free_bytes, total_bytes);
+    }
 
     void upload(meft::Tensor d, const void* s) override { run("upload", [&] { in_.upload(d, s); }); }
     void download(void* d, meft::Tensor s) override { run("download", [&] { in_.download(d, s); }); }
@@ -247,6 +265,7 @@ private:
     template <typename F> void run(const char* op, F&& f) {
         const auto t0 = Clock::now();
         f();
+        if (!in_.is_host()) in_.synchronize();  // a device op has only been queued until then
         Stat& s = stats_[op];
         ++s.calls;
         s.ms += ms_since(t0);
@@ -260,10 +279,42 @@ struct Result {
     double fb_ms = 0;          // mean forward_backward
     double update_ms = 0;      // mean zero_grads + clip + AdamW
     double forward_ms = -1;    // one extra forward(train) call; < 0 when not measured
-    std::size_t peak_act = 0;  // bytes
+    std::size_t peak_act = 0;  // bytes: activation arenas' peak
+    std::size_t total = 0;     // bytes: resident arenas (weights, gradients, AdamW state) + peak_act
+    std::int64_t device_used = -1;  // bytes in use on the device after the last timed step; < 0: not a device
     std::int64_t params = 0, trainable = 0;
     std::map<std::string, TimingBackend::Stat> ops;  // --ops: totals over the timed steps
 };
+
+// A --method entry: the engine's method names, "checkpointing" (= full fine-tuning with
+// gradient checkpointing, as transformers' gradient_checkpointing_enable()) and NAME+checkpointing.
+struct MethodSpec {
+    std::string label;
+    meft::MethodConfig config;
+};
+
+MethodSpec parse_method_spec(const std::string& s) {
+    static const std::string kSuffix = "+checkpointing";
+    std::string base = s;
+    bool checkpointing = false;
+    if (s == "checkpointing") {
+        base = "full";
+        checkpointing = true;
+    } else if (s.size() > kSuffix.size() && s.compare(s.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0) {
+        base = s.substr(0, s.size() - kSuffix.size());
+        checkpointing = true;
+    }
+    const std::vector<std::string> names = meft::method_names();
+    if (std::find(names.begin(), names.end(), base) == names.end()) {
+        std::string list;
+        for (const std::string& n : names) list += n + ", ";
+        throw CLI::ValidationError("--method", "'" + s + "': unknown method (expected one of " + list +
+                                                   "checkpointing, or NAME+checkpointing)");
+    }
+    nlohmann::json j = {{"name", base}};
+    if (checkpointing) j["gradient_checkpointing"] = true;
+    return {s, meft::parse_method(j, "--method " + s)};
+}
 
 Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, const meft::MethodConfig& method, int steps,
                  int warmup, bool phases, meft::Backend& backend, TimingBackend* timing) {
@@ -276,6 +327,7 @@ Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, const m
     const meft::HostBatch batch = random_batch(bc.batch, bc.seq, 1234);
     const double lr = 2e-5;
     const std::uint64_t seed = 42;
+    const bool device = !backend.is_host();
 
     Result r;
     r.params = ps.count(false);
@@ -286,6 +338,7 @@ Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, const m
         if (timing && s == warmup) timing->clear();  // op times cover the timed steps only
         const auto t0 = Clock::now();
         ps.zero_grads();
+        if (device) backend.synchronize();  // else the zeroing would be counted in forward_backward
         const double t_zero = ms_since(t0);
         const auto t1 = Clock::now();
         model.forward_backward(batch, o, 1.0 / double(batch.B));
@@ -306,7 +359,12 @@ Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, const m
     r.step_ms = step_total / steps;
     r.fb_ms = fb_total / steps;
     r.update_ms = upd_total / steps;
-    r.peak_act = model.memory_report().activation_peak;
+    const meft::MemoryReport mem = model.memory_report();
+    r.peak_act = mem.activation_peak;
+    r.total = mem.peak();
+    std::size_t free_b = 0, total_b = 0;
+    if (backend.device_memory(&free_b, &total_b) && total_b >= free_b)
+        r.device_used = static_cast<std::int64_t>(total_b - free_b);
     if (timing) r.ops = timing->stats();  // before the extra forward call
     if (phases) {
         const meft::ForwardOptions o{true, seed, static_cast<std::uint32_t>(warmup + steps)};
@@ -324,18 +382,29 @@ std::string fixed(double v, int digits) {
     return s.str();
 }
 
+double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"meft-bench — time full CPU training steps (forward, backward, clip, AdamW)"};
+    CLI::App app{"meft-bench — time full training steps (forward, backward, clip, AdamW) of every method on a backend"};
     std::vector<std::string> config_strs;
-    std::string arch_str = "bert", dtype_str = "float32";
+    std::string arch_str = "bert", dtype_str = "float32", backend_name = "cpu";
     int steps = 5, warmup = 1, threads = 0;
     std::vector<std::string> methods;
     bool no_phases = false, want_ops = false;
-    app.add_option("--config", config_strs, "PRESET:BATCH:SEQ, repeatable (default: toy:8:128 toy:32:64 toy:8:256 base:8:128)");
-    app.add_option("--method", methods, "fine-tuning method, repeatable (default: full)")
-        ->check(CLI::IsMember(meft::method_names()));
+    app.add_option("--backend", backend_name, "compute backend: cpu, cuda (fails with the reason when unusable) or auto")
+        ->check(CLI::IsMember({"cpu", "cuda", "auto"}))->capture_default_str();
+    app.add_option("--config", config_strs,
+                   "PRESET:BATCH:SEQ, repeatable or comma-separated (default: toy:8:128 toy:32:64 toy:8:256 base:8:128)")
+        ->delimiter(',');
+    app.add_option("--method", methods,
+                   "fine-tuning method, repeatable or comma-separated: " + [] {
+                       std::string l;
+                       for (const std::string& n : meft::method_names()) l += n + ", ";
+                       return l;
+                   }() + "checkpointing or NAME+checkpointing (default: full)")
+        ->delimiter(',');
     app.add_option("--arch", arch_str, "backbone family")->check(CLI::IsMember({"bert", "roberta"}))->capture_default_str();
     app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--warmup", warmup, "untimed warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -354,17 +423,22 @@ int main(int argc, char** argv) {
     }
 
     std::vector<BenchConfig> configs;
+    std::vector<MethodSpec> specs;
     try {
         if (config_strs.empty()) config_strs = {"toy:8:128", "toy:32:64", "toy:8:256", "base:8:128"};
         for (const std::string& s : config_strs) configs.push_back(parse_config(s));
+        if (methods.empty()) methods = {"full"};
+        for (const std::string& m : methods) specs.push_back(parse_method_spec(m));
     } catch (const CLI::ParseError& e) {
         app.exit(e);
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << "\n";
         return 2;
     }
 
     try {
         const meft::Arch arch = meft::parse_arch(arch_str);
-        if (methods.empty()) methods = {"full"};
         for (const BenchConfig& c : configs) {  // fail before the header, not halfway through the table
             const meft::ModelConfig mc = meft::preset_config(arch, c.preset);
             const int max_t = mc.max_position_embeddings - (arch == meft::Arch::Roberta ? mc.pad_token_id + 1 : 0);
@@ -379,44 +453,58 @@ int main(int argc, char** argv) {
             own_pool = std::make_unique<meft::ThreadPool>(threads);
             pool = own_pool.get();
         }
-        std::unique_ptr<meft::Backend> cpu = meft::make_cpu_backend(*pool);
-        std::unique_ptr<TimingBackend> timing = want_ops ? std::make_unique<TimingBackend>(*cpu) : nullptr;
-        meft::Backend* backend = timing ? static_cast<meft::Backend*>(timing.get()) : cpu.get();
-        std::vector<std::pair<BenchConfig, Result>> op_tables;
+        // "cpu" keeps the pool of --threads; "cuda" and "auto" go through the engine's backend
+        // selection (the CUDA plugin), and "auto" that lands on the CPU gets the same pool.
+        std::unique_ptr<meft::Backend> chosen;
+        if (backend_name != "cpu") chosen = meft::make_backend(backend_name);
+        if (!chosen || chosen->is_host()) chosen = meft::make_cpu_backend(*pool);
+        const bool host = chosen->is_host();
+        if (!host && threads > 0) std::cerr << "note: --threads applies to the CPU backend only; ignored\n";
+        std::unique_ptr<TimingBackend> timing = want_ops ? std::make_unique<TimingBackend>(*chosen) : nullptr;
+        meft::Backend* backend = timing ? static_cast<meft::Backend*>(timing.get()) : chosen.get();
+        std::size_t dev_free = 0, dev_total = 0;
+        const bool has_device_memory = backend->device_memory(&dev_free, &dev_total);
+        std::vector<std::tuple<BenchConfig, std::string, Result>> op_tables;
 
         std::string command;
         for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
-        const std::string blas_threads =
-            openblas_get_num_threads ? std::to_string(openblas_get_num_threads()) : std::string("?");
         std::cout << "<!-- meft-bench: " << cpu_model() << ", " << std::thread::hardware_concurrency()
                   << " logical cores; " << now_utc() << "; " << command << " -->\n"
-                  << "<!-- " << backend->name() << " backend, " << arch_str << ", " << dtype_str
-                  << ", pool threads=" << pool->size() << ", OpenBLAS threads=" << blas_threads
-                  << ", forward+backward+clip+AdamW, steps=" << steps << " warmup=" << warmup << " -->\n";
-        std::cout << "| method | preset | batch | seq | ms/step | tokens/s | activation MiB | trainable | parameters"
+                  << "<!-- backend: " << backend->name();
+        if (has_device_memory) std::cout << " (device memory " << fixed(mib(double(dev_total)), 0) << " MiB)";
+        std::cout << "; " << arch_str << ", " << dtype_str;
+        if (host) {
+            const std::string blas_threads =
+                openblas_get_num_threads ? std::to_string(openblas_get_num_threads()) : std::string("?");
+            std::cout << ", pool threads=" << pool->size() << ", OpenBLAS threads=" << blas_threads;
+        }
+        std::cout << ", forward+backward+clip+AdamW, steps=" << steps << " warmup=" << warmup << " -->\n";
+        std::cout << "| preset | batch | seq | method | trainable | parameters | ms/step | tokens/s | activation MiB | total MiB"
+                  << (has_device_memory ? " | device used MiB" : "")
                   << (no_phases ? "" : " | forward ms | backward ms | zero+clip+AdamW ms") << " |\n"
-                  << "|---|---|---|---|---|---|---|---|---" << (no_phases ? "" : "|---|---|---") << "|\n"
+                  << "|---|---|---|---|---|---|---|---|---|---" << (has_device_memory ? "|---" : "")
+                  << (no_phases ? "" : "|---|---|---") << "|\n"
                   << std::flush;
-        for (const std::string& method_name : methods)
-        for (const BenchConfig& c : configs) {
-            const meft::MethodConfig method = meft::parse_method({{"name", method_name}}, "--method");
-            const Result r = bench_one(c, arch, dt, method, steps, warmup, !no_phases, *backend, timing.get());
+        for (const BenchConfig& c : configs)
+        for (const MethodSpec& m : specs) {
+            const Result r = bench_one(c, arch, dt, m.config, steps, warmup, !no_phases, *backend, timing.get());
             const double tok_s = double(c.batch) * c.seq / (r.step_ms / 1000.0);
-            if (want_ops) op_tables.emplace_back(c, r);
-            std::cout << "| " << method_name << " | " << c.preset << " | " << c.batch << " | " << c.seq << " | " << fixed(r.step_ms, 1)
-                      << " | " << fixed(tok_s, 0) << " | " << fixed(double(r.peak_act) / (1024.0 * 1024.0), 1)
-                      << " | " << r.trainable << " | " << r.params;
+            if (want_ops) op_tables.emplace_back(c, m.label, r);
+            std::cout << "| " << c.preset << " | " << c.batch << " | " << c.seq << " | " << m.label << " | " << r.trainable
+                      << " | " << r.params << " | " << fixed(r.step_ms, 1) << " | " << fixed(tok_s, 0) << " | "
+                      << fixed(mib(double(r.peak_act)), 1) << " | " << fixed(mib(double(r.total)), 1);
+            if (has_device_memory) std::cout << " | " << (r.device_used >= 0 ? fixed(mib(double(r.device_used)), 0) : "?");
             if (!no_phases)
                 std::cout << " | " << fixed(r.forward_ms, 1) << " | " << fixed(r.fb_ms - r.forward_ms, 1) << " | "
                           << fixed(r.update_ms, 1);
             std::cout << " |\n" << std::flush;
         }
-        for (const auto& [c, r] : op_tables) {
+        for (const auto& [c, label, r] : op_tables) {
             std::vector<std::pair<std::string, TimingBackend::Stat>> rows(r.ops.begin(), r.ops.end());
             std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
             double covered = 0;
             for (const auto& row : rows) covered += row.second.ms;
-            std::cout << "\n<!-- ops of " << c.preset << ":" << c.batch << ":" << c.seq << ", per timed step; "
+            std::cout << "\n<!-- ops of " << c.preset << ":" << c.batch << ":" << c.seq << " " << label << ", per timed step; "
                       << fixed(covered / steps, 1) << " of " << fixed(r.step_ms, 1) << " ms/step inside backend ops -->\n"
                       << "| op | calls/step | ms/step | % of step |\n|---|---|---|---|\n";
             for (const auto& [name, st] : rows)

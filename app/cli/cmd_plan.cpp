@@ -1,11 +1,17 @@
 // meft plan EXPERIMENT.json — the activation memory of one training step, layer by layer,
 // computed on the shape-only backend (nothing is allocated or computed), so any model size
 // plans in milliseconds; the numbers equal what `meft run` measures on the CPU backend.
+// --backend picks the memory the plan is checked against: the GPU's free memory (cuda), or
+// this computer's available memory (cpu); auto takes the GPU when there is one.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 
 #include "cli/commands.h"
 #include "store/run_setup.h"
+#include "core/backend_select.h"
 #include "core/error.h"
 #include "store/experiment.h"
 #include "train/memory_plan.h"
@@ -17,9 +23,54 @@ struct PlanArgs {
     std::string experiment, dtype = "fp32";
     int batch = 0, seq = 0;
     bool all_methods = false;
+    std::string backend = "auto";
 };
 
 double mib(std::size_t b) { return double(b) / (1024.0 * 1024.0); }
+
+std::string size_text(std::size_t b) {
+    char buf[32];
+    if (mib(b) >= 1024.0) std::snprintf(buf, sizeof buf, "%.1f GiB", mib(b) / 1024.0);
+    else std::snprintf(buf, sizeof buf, "%.1f MiB", mib(b));
+    return buf;
+}
+
+// The memory a run would have: where it computes, free and total bytes.
+struct TargetMemory {
+    std::string where;
+    std::size_t free = 0, total = 0;
+};
+
+TargetMemory target_memory(const std::string& backend) {
+    TargetMemory t;
+    const auto b = make_backend(backend);  // an Error naming the reason when cuda cannot be used here
+    if (b->device_memory(&t.free, &t.total)) {
+        t.where = "the " + b->name() + " device";
+        return t;
+    }
+    t.where = "this computer";
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    t.total = pages > 0 && page > 0 ? std::size_t(pages) * std::size_t(page) : 0;
+    std::ifstream meminfo("/proc/meminfo");  // MemAvailable counts reclaimable caches as free
+    for (std::string key; meminfo >> key;) {
+        std::size_t kib = 0;
+        meminfo >> kib;
+        if (key == "MemAvailable:") t.free = kib * 1024;
+        meminfo.ignore(64, '\n');
+    }
+    if (t.free == 0) t.free = std::size_t(sysconf(_SC_AVPHYS_PAGES)) * std::size_t(page);
+    return t;
+}
+
+void print_fit(const MemoryReport& m, const TargetMemory& t) {
+    if (m.peak() <= t.free)
+        std::printf("fits: %s of the %s free on %s (%s in all)\n", size_text(m.peak()).c_str(), size_text(t.free).c_str(),
+                    t.where.c_str(), size_text(t.total).c_str());
+    else
+        std::printf("does not fit: needs %s (weights + gradients + optimizer %s, activations %s) but %s has %s free of %s\n",
+                    size_text(m.peak()).c_str(), size_text(m.resident()).c_str(), size_text(m.activation_peak).c_str(),
+                    t.where.c_str(), size_text(t.free).c_str(), size_text(t.total).c_str());
+}
 
 MethodConfig named_method(const std::string& name) { return parse_method({{"name", name}}, "plan"); }
 
@@ -46,24 +97,32 @@ int run(const PlanArgs& a) {
     const int B = a.batch > 0 ? a.batch : e.train.batch_size;
     const int T = a.seq > 0 ? a.seq : e.train.max_seq_length;
     const DType dt = a.dtype == "fp64" ? DType::F64 : a.dtype == "bf16" ? DType::BF16 : DType::F32;
+    const TargetMemory target = target_memory(a.backend);
     const auto t0 = std::chrono::steady_clock::now();
     std::printf("meft plan: %s (L%d H%d), batch %d x seq %d, %s — shape-only backend, nothing computed\n\n",
                 arch_name(cfg.arch).c_str(), cfg.num_layers, cfg.hidden_size, B, T, a.dtype.c_str());
     if (!a.all_methods) {
         std::printf("method: %s\n\n", e.method.name().c_str());
-        print_layers(plan_memory(cfg, e.method, dt, B, T));
+        const MemoryPlanResult r = plan_memory(cfg, e.method, dt, B, T);
+        print_layers(r);
+        print_fit(r.report, target);
     } else {
         const MemoryPlanResult full = plan_memory(cfg, named_method("full"), dt, B, T);
-        std::printf("| %-10s | %12s | %9s | %16s | %14s |\n", "method", "trainable", "share", "activation MiB", "vs full FT");
-        std::printf("|%s|%s|%s|%s|%s|\n", std::string(12, '-').c_str(), std::string(14, '-').c_str(),
-                    std::string(11, '-').c_str(), std::string(18, '-').c_str(), std::string(16, '-').c_str());
+        std::printf("| %-10s | %12s | %9s | %16s | %14s | %12s | %4s |\n", "method", "trainable", "share", "activation MiB",
+                    "vs full FT", "peak MiB", "fits");
+        std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(12, '-').c_str(), std::string(14, '-').c_str(),
+                    std::string(11, '-').c_str(), std::string(18, '-').c_str(), std::string(16, '-').c_str(),
+                    std::string(14, '-').c_str(), std::string(6, '-').c_str());
         for (const std::string& name : method_names()) {
             const MemoryPlanResult r = name == "full" ? full : plan_memory(cfg, named_method(name), dt, B, T);
-            std::printf("| %-10s | %12lld | %8.3f%% | %16.1f | %13.1f%% |\n", name.c_str(),
+            std::printf("| %-10s | %12lld | %8.3f%% | %16.1f | %13.1f%% | %12.1f | %4s |\n", name.c_str(),
                         static_cast<long long>(r.trainable_parameters),
                         100.0 * double(r.trainable_parameters) / double(r.parameters), mib(r.report.activation_peak),
-                        100.0 * double(r.report.activation_peak) / double(full.report.activation_peak));
+                        100.0 * double(r.report.activation_peak) / double(full.report.activation_peak),
+                        mib(r.report.peak()), r.report.peak() <= target.free ? "yes" : "no");
         }
+        std::printf("\nfits: peak (weights + gradients + optimizer + activations) within the %s free on %s (%s in all)\n",
+                    size_text(target.free).c_str(), target.where.c_str(), size_text(target.total).c_str());
     }
     std::printf("\nplanned in %.0f ms\n",
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
@@ -82,6 +141,11 @@ Runner add_plan(CLI::App& app) {
         ->check(CLI::IsMember({"fp32", "bf16", "fp64"}))
         ->capture_default_str();
     app.add_flag("--all-methods", a->all_methods, "compare every method's activation memory with full fine-tuning");
+    app.add_option("--backend", a->backend,
+                   "whose free memory the plan is checked against: cuda (the GPU), cpu (this computer) or auto "
+                   "(the GPU when there is one); the plan itself never computes")
+        ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
+        ->capture_default_str();
     return [a] { return run(*a); };
 }
 

@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "core/cpu_backend.h"
+#include "core/backend_select.h"
 #include "core/file_io.h"
 #include "data/jsonl_examples.h"
 #include "data/tokenizer.h"
@@ -19,10 +19,11 @@ struct PredictArgs {
     int batch_size = 32;
     int max_seq_length = 512;
     bool float64 = false;
+    std::string backend = "auto";
 };
 
 int run(const PredictArgs& a) {
-    auto backend = make_cpu_backend();
+    auto backend = make_backend(a.backend);
     LoadReport rep;
     auto model = load_classifier(a.model, *backend, a.float64 ? DType::F64 : DType::F32, {}, &rep);
     for (const std::string& n : rep.notices()) std::cerr << n << "\n";
@@ -75,6 +76,9 @@ Runner add_predict(CLI::App& app) {
     app.add_option("--batch-size", a->batch_size, "examples per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
     app.add_option("--max-seq-length", a->max_seq_length, "longer inputs are truncated")->check(CLI::Range(2, 65536))->capture_default_str();
     app.add_flag("--float64", a->float64, "compute in float64 (reference precision)");
+    app.add_option("--backend", a->backend, "cpu, cuda or auto (CUDA when available, else CPU)")
+        ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
+        ->capture_default_str();
     return [a] { return run(*a); };
 }
 

@@ -187,7 +187,21 @@ void print_aggregate(const std::vector<Experiment>& exps, const std::vector<nloh
     }
 }
 
-int resume(const std::string& db_file, std::int64_t id, bool quiet) {
+// A backend that cannot run here fails now, before anything is recorded. "auto" falling back to
+// the CPU says why when a CUDA plugin is there but unusable (a user who built CUDA expects a GPU).
+void check_backends(const std::vector<Experiment>& exps, bool quiet) {
+    bool told = false;
+    for (const Experiment& e : exps) {
+        const std::string chosen = resolve_backend(e.backend, backend_options(e));
+        const CudaPluginStatus& cuda = cuda_plugin_status();
+        if (e.backend == "auto" && chosen == "cpu" && cuda.found && !quiet && !told) {
+            std::fprintf(stderr, "meft: backend auto uses the CPU: %s\n", cuda.why.c_str());
+            told = true;
+        }
+    }
+}
+
+int resume(const std::string& db_file, std::int64_t id, bool quiet, const std::string& backend) {
     ExperimentDb db(db_file.empty() ? ExperimentDb::default_path() : std::filesystem::path(db_file));
     const auto info = db.run(id);
     if (!info) throw Error("no run " + std::to_string(id) + " in " + (db_file.empty() ? ExperimentDb::default_path().string() : db_file));
@@ -195,7 +209,10 @@ int resume(const std::string& db_file, std::int64_t id, bool quiet) {
         throw Error("run " + std::to_string(id) + " is " + info->status + "; only cancelled, interrupted or failed runs resume");
     if (!std::filesystem::exists(db.checkpoint_path(id)))
         throw Error("run " + std::to_string(id) + " has no checkpoint (" + db.checkpoint_path(id).string() + ")");
-    Experiment e = parse_experiment(info->config, "run " + std::to_string(id) + " config");
+    nlohmann::json config = info->config;
+    if (!backend.empty() && config.is_object()) config["training"]["backend"] = backend;  // as recorded, else
+    Experiment e = parse_experiment(config, "run " + std::to_string(id) + " config");
+    check_backends({e}, quiet);
     RunArgs a;
     a.db = db_file;
     a.quiet = quiet;
@@ -227,7 +244,7 @@ int run(const RunArgs& a) {
         print_plan(exps);
         return 0;
     }
-    for (const Experiment& e : exps) make_backend(e.backend);  // a backend that cannot run here fails now
+    check_backends(exps, a.quiet);
     ExperimentDb db(a.db.empty() ? ExperimentDb::default_path() : std::filesystem::path(a.db));
     const Experiment& first = exps.front();
     std::string tags;
@@ -255,12 +272,15 @@ Runner add_resume(CLI::App& app) {
         std::int64_t run = 0;
         std::string db;
         bool quiet = false;
+        std::string backend;
     };
     auto a = std::make_shared<ResumeArgs>();
     app.add_option("run", a->run, "the run to continue (cancelled, interrupted or failed)")->required();
     app.add_option("--db", a->db, "experiment database");
     app.add_flag("-q,--quiet", a->quiet, "no progress bar");
-    return [a] { return resume(a->db, a->run, a->quiet); };
+    app.add_option("--backend", a->backend, "cpu, cuda or auto (default: the run's training.backend)")
+        ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+    return [a] { return resume(a->db, a->run, a->quiet, a->backend); };
 }
 
 Runner add_run(CLI::App& app) {

@@ -15,8 +15,10 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QVBoxLayout>
 
+#include "core/backend_select.h"
 #include "data/glue.h"
 #include "gui/method_form.h"
 #include "peft/method_knobs.h"
@@ -157,10 +159,14 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     put(4, 0, tr("eval every"), add_int("training.eval_every", 0, 1 << 30));
     put(4, 1, tr("checkpoint"), add_int("training.checkpoint_every", 0, 1 << 30));
     put(5, 0, tr("precision"), add_choice("training.dtype", {"float32", "float64"}));
-    put(5, 1, tr("backend"), add_choice("training.backend", {"auto", "cpu", "cuda"}));
+    backend_ = static_cast<QComboBox*>(add_choice("training.backend", {"auto", "cpu", "cuda"}));
+    put(5, 1, tr("backend"), backend_);
+    gemm_precision_ = static_cast<QComboBox*>(add_choice("training.gemm_precision", {"float32", "tf32", "bf16"}));
+    put(6, 0, tr("GEMM precision"), gemm_precision_);
     grid->itemAtPosition(1, 3)->widget()->setToolTip(tr("train exactly this many steps; 0: use epochs"));
     grid->itemAtPosition(4, 1)->widget()->setToolTip(tr("evaluate every N steps; 0: at the end of every epoch"));
     grid->itemAtPosition(4, 3)->widget()->setToolTip(tr("write a resumable checkpoint every N steps; 0: only at the end"));
+    offer_available_backends();
     outer->addWidget(hg);
 
     // Run
@@ -195,6 +201,26 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     outer->addStretch(1);
 
     set_json(default_experiment());
+}
+
+// What cannot run here stays listed but disabled, its tooltip saying why (a file asking for it
+// still shows it, and `meft run` names the same reason).
+void ExperimentForm::offer_available_backends() {
+    const auto set_item = [](QComboBox* combo, const QString& text, bool enabled, const QString& tip) {
+        const int i = combo->findText(text);
+        if (auto* model = qobject_cast<QStandardItemModel*>(combo->model()); model && i >= 0) model->item(i)->setEnabled(enabled);
+        combo->setItemData(i, tip, Qt::ToolTipRole);
+    };
+    std::string why;
+    const bool cuda = cuda_backend_available(&why);
+    const QString reason = QString::fromStdString(why);
+    set_item(backend_, "auto", true, cuda ? tr("the CUDA backend (a GPU was found)") : tr("the CPU: %1").arg(reason));
+    set_item(backend_, "cpu", true, tr("the reference backend (OpenBLAS)"));
+    set_item(backend_, "cuda", cuda, cuda ? tr("the GPU") : tr("unavailable: %1").arg(reason));
+    set_item(gemm_precision_, "float32", true, tr("exact float32 GEMMs"));
+    set_item(gemm_precision_, "tf32", true, tr("TF32 tensor cores on the GPU (10-bit mantissa operands); exact float32 on the CPU"));
+    set_item(gemm_precision_, "bf16", cuda,
+             cuda ? tr("bf16 operands, float32 accumulation (GPU only)") : tr("needs the CUDA backend, unavailable: %1").arg(reason));
 }
 
 QWidget* ExperimentForm::add_line(const char* key) {

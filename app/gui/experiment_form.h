@@ -42,6 +42,8 @@ public:
     QComboBox* method_combo() const { return method_; }
     QComboBox* backbone_combo() const { return backbone_; }
     QComboBox* task_combo() const { return task_; }
+    QComboBox* backend_combo() const { return backend_; }
+    QComboBox* gemm_precision_combo() const { return gemm_precision_; }
 
 signals:
     void changed();  // any edit (the plan panel re-plans, debounced)
@@ -61,6 +63,7 @@ private:
     void browse_dir(QLineEdit* edit, const QString& title);
     void update_task_widgets();
     void select_backbone(const nlohmann::json& backbone);
+    void offer_available_backends();
 
     std::filesystem::path file_;
     nlohmann::json base_;  // as loaded; to_json() writes the fields over it
@@ -71,6 +74,8 @@ private:
     QLabel* method_summary_ = nullptr;
     MethodForm* method_form_ = nullptr;
     QComboBox* task_ = nullptr;
+    QComboBox* backend_ = nullptr;
+    QComboBox* gemm_precision_ = nullptr;
     QLineEdit* data_dir_ = nullptr;
     QLineEdit* tokenizer_ = nullptr;
     QWidget* toy_box_ = nullptr;

@@ -163,9 +163,21 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     e.backend = tr.string("backend", "auto");
     if (!is_backend_name(e.backend))
         tr.fail(tr.key("backend"), std::string("must be ") + kBackendNames + ", found \"" + e.backend + "\"");
+    // How float32 GEMMs compute; weights, activations and everything else stay in `dtype`.
+    e.gemm_precision = tr.string("gemm_precision", "float32");
+    const std::string& gp = e.gemm_precision;
+    if (gp != "float32" && gp != "tf32" && gp != "bf16")
+        tr.fail(tr.key("gemm_precision"), "must be \"float32\", \"tf32\" or \"bf16\", found \"" + gp + "\"");
+    if (gp != "float32" && e.dtype != DType::F32)
+        tr.fail(tr.key("gemm_precision"), "\"" + gp + "\" needs 'training.dtype' \"float32\", found \"" + dt +
+                                              "\" (float64 is the reference precision: its GEMMs are always exact)");
+    if (gp == "bf16" && e.backend == "cpu")
+        tr.fail(tr.key("gemm_precision"), "\"bf16\" needs the CUDA backend ('training.backend' \"cuda\" or \"auto\"), "
+                                          "found backend \"cpu\"");
     tr.finish("learning_rate, batch_size, gradient_accumulation_steps, epochs, max_steps, max_seq_length, "
               "warmup_ratio, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm, seed, eval_every, "
-              "eval_batch_size, reconstruction_check_every, early_stopping, checkpoint_every, dropout, dtype, backend");
+              "eval_batch_size, reconstruction_check_every, early_stopping, checkpoint_every, dropout, dtype, backend, "
+              "gemm_precision");
 
     if (top.has("tags")) {
         const auto& t = j["tags"];
@@ -187,6 +199,13 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
 
     top.finish("name, backbone, task, method, training, output, tags, notes");
     return e;
+}
+
+BackendOptions backend_options(const Experiment& e) {
+    BackendOptions o;
+    o.tf32 = e.gemm_precision == "tf32";
+    o.bf16_gemm = e.gemm_precision == "bf16";
+    return o;
 }
 
 nlohmann::json resolved_config(const Experiment& e) {
@@ -215,7 +234,8 @@ nlohmann::json resolved_config(const Experiment& e) {
                      {"reconstruction_check_every", c.reconstruction_check_every},
                      {"checkpoint_every", c.checkpoint_every},
                      {"early_stopping", {{"metric", c.early_stopping_metric}, {"patience", c.early_stopping_patience}}},
-                     {"dtype", e.dtype == DType::F64 ? "float64" : "float32"}, {"backend", e.backend}};
+                     {"dtype", e.dtype == DType::F64 ? "float64" : "float32"}, {"backend", e.backend},
+                     {"gemm_precision", e.gemm_precision}};
     if (e.dropout) j["training"]["dropout"] = *e.dropout;
     j["tags"] = e.tags;
     j["notes"] = e.notes;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/backend_select.h"
 #include "data/toy_task.h"
 #include "model/config.h"
 #include "peft/method.h"
@@ -43,6 +44,7 @@ struct Experiment {
     std::optional<double> dropout;  // overrides the backbone's hidden/attention/classifier dropout
     DType dtype = DType::F32;       // training.dtype: the precision
     std::string backend = "auto";   // training.backend: "cpu", "cuda" or "auto"
+    std::string gemm_precision = "float32";  // training.gemm_precision: "float32", "tf32" or "bf16"
     std::filesystem::path output_dir;  // "" = do not write outputs
     std::vector<std::string> tags;
     std::string notes;
@@ -52,6 +54,8 @@ struct Experiment {
 };
 
 Experiment parse_experiment(const nlohmann::json& j, const std::string& where);
+// The backend options the experiment asks for (training.gemm_precision), for make_backend().
+BackendOptions backend_options(const Experiment& e);
 // The resolved settings (defaults filled in) as recorded with each run.
 nlohmann::json resolved_config(const Experiment& e);
 // Sweeps: wherever a single value is expected, a list of values expands the file into the grid

@@ -1,8 +1,11 @@
 #include "store/runner.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <thread>
 
 #include "core/backend_select.h"
+#include "core/error.h"
 #include "store/run_recorder.h"
 #include "store/run_setup.h"
 #include "train/memory_plan.h"
@@ -17,7 +20,8 @@ namespace {
 
 nlohmann::json environment(const Backend& backend, const nlohmann::json& extra) {
     nlohmann::json env = {{"program", "meft 0.1.0"}, {"git_commit", MEFT_GIT_COMMIT}, {"backend", backend.name()},
-                          {"device", "cpu"}, {"threads", static_cast<int>(std::thread::hardware_concurrency())}};
+                          {"device", backend.is_host() ? "cpu" : "cuda"},
+                          {"threads", static_cast<int>(std::thread::hardware_concurrency())}};
     env.update(extra);
     return env;
 }
@@ -41,11 +45,52 @@ nlohmann::json final_metrics(const TrainResult& r, const RunStart& s) {
     return j;
 }
 
+std::string size_text(std::size_t bytes) {
+    char buf[32];
+    const double mib = double(bytes) / (1024.0 * 1024.0);
+    if (mib >= 1024.0) std::snprintf(buf, sizeof buf, "%.1f GiB", mib / 1024.0);
+    else std::snprintf(buf, sizeof buf, "%.1f MiB", mib);
+    return buf;
+}
+
+// Whether a step fits the device: the planner's bytes for the largest micro-batch at the longest
+// sequence the task can produce, against the device's free memory before the model takes any.
+// "" when it fits; else the message the failed run records. (Arena chunk rounding, the CUDA
+// context and evaluation batches are not planned: a run that passes can still run out.)
+std::string device_memory_shortfall(const Experiment& e, std::size_t free_bytes, std::size_t total_bytes) {
+    const TrainConfig& c = e.train;
+    const int B = (c.batch_size + c.gradient_accumulation - 1) / c.gradient_accumulation;
+    const int T = e.task.is_toy() ? std::min(c.max_seq_length, e.task.toy.max_length) : c.max_seq_length;
+    const MemoryPlanResult plan = plan_memory(experiment_model_config(e), e.method, e.dtype, B, T);
+    const MemoryReport& m = plan.report;
+    if (m.peak() <= free_bytes) return "";
+    return "CUDA out of memory: the run plans " + size_text(m.peak()) + " (weights " +
+           size_text(m.frozen_weights + m.trainable_weights) + ", gradients " + size_text(m.gradients) +
+           ", optimizer state " + size_text(m.optimizer_state) + ", activations " + size_text(m.activation_peak) +
+           " for a micro-batch of " + std::to_string(B) + " x " + std::to_string(T) + " tokens) but the device has " +
+           size_text(free_bytes) + " free of " + size_text(total_bytes) +
+           "; lower training.batch_size or training.max_seq_length, raise training.gradient_accumulation_steps, "
+           "or pick a method that keeps fewer activations (meft plan --all-methods compares them)";
+}
+
 }  // namespace
 
 RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& o) {
     RunOutcome out;
-    out.backend = make_backend(e.backend);
+    out.backend = make_backend(e.backend, backend_options(e));
+    std::size_t free_bytes = 0, total_bytes = 0;
+    if (out.backend->device_memory(&free_bytes, &total_bytes)) {
+        // Checked before the model takes its share; a run that cannot fit is recorded as failed.
+        const std::string shortfall = device_memory_shortfall(e, free_bytes, total_bytes);
+        if (!shortfall.empty()) {
+            const std::int64_t run = o.resume_run > 0 ? o.resume_run
+                                                      : db.add_run(o.experiment_id ? o.experiment_id() : 0, resolved_config(e),
+                                                                   environment(*out.backend, o.environment_extra));
+            db.add_event(run, "error", shortfall);
+            db.finish(run, "failed", nlohmann::json::object(), shortfall);
+            throw Error(shortfall);
+        }
+    }
     out.model = build_model(e, *out.backend, task_num_labels(e), o.notice);
     SequenceClassifier& model = *out.model;
     const TaskData data = build_task(e, model.config(), o.notice);
