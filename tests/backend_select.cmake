@@ -33,6 +33,9 @@ meft_backend_scenario(abi AbiMismatch $<TARGET_FILE:fake_cuda_plugin> abi)
 meft_backend_scenario(nodevice NoDevice $<TARGET_FILE:fake_cuda_plugin> nodevice)
 meft_backend_scenario(createfail CreateFails $<TARGET_FILE:fake_cuda_plugin> createfail)
 meft_backend_scenario(fake FakeCuda* $<TARGET_FILE:fake_cuda_plugin>)
+if(TARGET meft_cuda)  # the plugin CI compiles with nvcc must load here, GPU or not
+  meft_backend_scenario(realplugin RealPlugin $<TARGET_FILE:meft_cuda>)
+endif()
 
 # The command line end to end: meft run/resume/predict/plan --backend, with the fake plugin and without one.
 add_test(NAME test_backend_cli

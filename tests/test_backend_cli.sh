@@ -27,24 +27,8 @@ trap 'rm -rf "$TMP"' EXIT
 DB="$TMP/runs.sqlite"
 NONE="$TMP/no-plugin/libmeft_cuda.so"
 
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-check() { echo "check: $*"; }
-# expect_rc CODE DESCRIPTION -- COMMAND...: stdout/stderr to $TMP/out, $TMP/err.
-expect_rc() {
-    local want=$1 what=$2
-    shift 3
-    check "$what (expect exit $want)"
-    local rc=0
-    "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-    if [[ $rc -ne $want ]]; then
-        echo "---- stdout:" >&2; tail -n 20 "$TMP/out" >&2
-        echo "---- stderr:" >&2; tail -n 20 "$TMP/err" >&2
-        fail "$what: exit code $rc, expected $want (command: $*)"
-    fi
-}
+# fail, check, expect_rc
+source "$(dirname "${BASH_SOURCE[0]}")/cli_helpers.sh"
 expect_in() {  # expect_in FILE TEXT
     grep -qF -- "$2" "$1" || fail "'$2' not in $1: $(cat "$1")"
 }

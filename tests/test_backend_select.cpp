@@ -45,7 +45,8 @@ protected:
 };
 
 constexpr char kNone[] = "none", kMissing[] = "missing", kNotALibrary[] = "notalib", kNoSymbol[] = "nosymbol",
-               kAbi[] = "abi", kNoDevice[] = "nodevice", kFake[] = "fake", kCreateFails[] = "createfail";
+               kAbi[] = "abi", kNoDevice[] = "nodevice", kFake[] = "fake", kCreateFails[] = "createfail",
+               kRealPlugin[] = "realplugin";
 
 // Every failure to use CUDA: cuda_backend_available() says why, "cuda" throws that reason,
 // "auto" takes the CPU.
@@ -330,4 +331,22 @@ TEST_F(FakeCudaRun, OutOfMemoryFailsTheRunWithThePlan) {
     EXPECT_EQ(runs[0].message, err);
     EXPECT_EQ(runs[0].environment["backend"], "fake-cuda");
     EXPECT_EQ(runs[0].steps, 0);
+}
+
+// ---- scenario "realplugin": the CUDA plugin this build compiled (kernels/) -----------------
+
+using RealPlugin = ScenarioTest<kRealPlugin>;
+
+// The nvcc-built plugin loads here: its CUDA libraries resolve and its ABI is this engine's. On a
+// machine without a GPU the only thing missing is the device; with one, it makes the backend.
+TEST_F(RealPlugin, LoadsAndEitherFindsAGpuOrSaysThereIsNone) {
+    const CudaPluginStatus& st = cuda_plugin_status();
+    EXPECT_TRUE(st.found) << st.why;
+    EXPECT_EQ(st.path, plugin_);
+    if (st.available) {
+        EXPECT_EQ(make_backend("cuda")->name().rfind("cuda (", 0), 0u);
+        EXPECT_EQ(resolve_backend("auto"), "cuda");
+    } else {
+        expect_unavailable("no CUDA device: ");
+    }
 }

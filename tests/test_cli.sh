@@ -25,26 +25,8 @@ PY=/usr/bin/python3
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/meft_cli_test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-check() { echo "check: $*"; }
-
-# expect_rc CODE DESCRIPTION -- COMMAND...: runs COMMAND (stdout/stderr to $TMP/out, $TMP/err) and
-# fails unless it exits with CODE.
-expect_rc() {
-    local want=$1 what=$2
-    shift 3
-    check "$what (expect exit $want)"
-    local rc=0
-    "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-    if [[ $rc -ne $want ]]; then
-        echo "---- stdout:" >&2; tail -n 20 "$TMP/out" >&2
-        echo "---- stderr:" >&2; tail -n 20 "$TMP/err" >&2
-        fail "$what: exit code $rc, expected $want (command: $*)"
-    fi
-}
+# fail, check, expect_rc
+source "$(dirname "${BASH_SOURCE[0]}")/cli_helpers.sh"
 
 expect_file() {
     [[ -s $1 ]] || fail "expected a non-empty file $1"

@@ -802,6 +802,62 @@ ModelSpec spec(const std::string& label, const ModelConfig& c, const MethodConfi
     return s;
 }
 
+// The reduced-precision GEMM modes (training.gemm_precision): TF32 and bf16 operands stay close
+// to exact float32, and bf16 really rounds (its result is not the exact one). A backend per mode.
+std::unique_ptr<Backend> candidate_with(bool tf32, bool bf16) {
+#if defined(MEFT_CUDA_HOST_EMULATION)
+    if (backends().emulated)
+        return cuda::make_cuda_backend({0, bf16 ? cuda::GemmPrecision::BF16
+                                           : tf32 ? cuda::GemmPrecision::TF32 : cuda::GemmPrecision::Float32});
+#endif
+    BackendOptions o;
+    o.tf32 = tf32;
+    o.bf16_gemm = bf16;
+    return make_backend("cuda", o);
+}
+
+TEST_F(Parity, ReducedPrecisionGemmModes) {
+    if (backends().self_check) GTEST_SKIP() << "GEMM precision modes belong to the CUDA backend";
+    const std::int64_t N = 64, C = 96, OC = 80;
+    std::mt19937_64 rng(7);
+    std::normal_distribution<float> nd;
+    std::vector<float> x(N * C), w(OC * C), b(OC);
+    for (auto* v : {&x, &w, &b})
+        for (float& e : *v) e = nd(rng);
+    auto linear = [&](Backend& be) {
+        Arena a("gemm modes", be.memory());
+        Tensor tx = a.alloc(DType::F32, {N, C}), tw = a.alloc(DType::F32, {OC, C}), tb = a.alloc(DType::F32, {OC});
+        Tensor out = a.alloc(DType::F32, {N, OC}), dx = a.alloc(DType::F32, {N, C}), dw = a.zeros(DType::F32, {OC, C});
+        be.upload(tx, x.data());
+        be.upload(tw, w.data());
+        be.upload(tb, b.data());
+        be.linear_forward(out, tx, tw, tb);
+        be.linear_backward(dx, dw, Tensor{}, out, tx, tw, false);
+        std::vector<float> o(N * OC), g(N * C), gw(OC * C);
+        be.download(o.data(), out);
+        be.download(g.data(), dx);
+        be.download(gw.data(), dw);
+        o.insert(o.end(), g.begin(), g.end());
+        o.insert(o.end(), gw.begin(), gw.end());
+        return o;
+    };
+    const std::vector<float> exact = linear(*ref_);
+    auto nmse = [&](const std::vector<float>& v) {
+        double num = 0, den = 0;
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            num += (double(v[i]) - exact[i]) * (double(v[i]) - exact[i]);
+            den += double(exact[i]) * exact[i];
+        }
+        return num / den;
+    };
+    const double tf32 = nmse(linear(*candidate_with(true, false)));
+    const double bf16 = nmse(linear(*candidate_with(false, true)));
+    std::printf("  linear forward+backward vs exact float32: TF32 NMSE %.2e, bf16 operands NMSE %.2e\n", tf32, bf16);
+    EXPECT_TRUE(tf32 <= 1e-5) << tf32;  // TF32 keeps 10 mantissa bits
+    EXPECT_TRUE(bf16 <= 1e-4) << bf16;  // bf16 keeps 7: relative error ~4e-3 per operand
+    EXPECT_GT(bf16, 1e-9) << "bf16 mode computed exact float32: the operands were not rounded";
+}
+
 class ModelParity : public Parity {
 protected:
     void expect_model(const ModelSpec& s) {
