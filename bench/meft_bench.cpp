@@ -216,6 +216,10 @@ public:
     void tanh_backward(meft::Tensor di, meft::Tensor g, meft::Tensor o) override {
         run("tanh_backward", [&] { in_.tanh_backward(di, g, o); });
     }
+    void relu_forward(meft::Tensor o, meft::Tensor i) override { run("relu_forward", [&] { in_.relu_forward(o, i); }); }
+    void relu_backward(meft::Tensor di, meft::Tensor g, meft::Tensor i) override {
+        run("relu_backward", [&] { in_.relu_backward(di, g, i); });
+    }
     void dropout_forward(meft::Tensor o, meft::Tensor i, double p, meft::PhiloxKey k, int off) override {
         run("dropout_forward", [&] { in_.dropout_forward(o, i, p, k, off); });
     }
@@ -230,8 +234,8 @@ public:
         run("embedding_backward", [&] { in_.embedding_backward(dt, g, ids); });
     }
     void attention_forward(meft::Tensor ctx, meft::Tensor probs, meft::Tensor q, meft::Tensor k, meft::Tensor v,
-                           meft::Tensor mask, int nh, double p, meft::PhiloxKey key, int off) override {
-        run("attention_forward", [&] { in_.attention_forward(ctx, probs, q, k, v, mask, nh, p, key, off); });
+                           meft::Tensor mask, int nh, double p, meft::PhiloxKey key, int off, bool causal) override {
+        run("attention_forward", [&] { in_.attention_forward(ctx, probs, q, k, v, mask, nh, p, key, off, causal); });
     }
     void attention_backward(meft::Tensor dq, meft::Tensor dk, meft::Tensor dv, meft::Tensor dctx, meft::Tensor q,
                             meft::Tensor k, meft::Tensor v, meft::Tensor probs, int nh, double p, meft::PhiloxKey key,

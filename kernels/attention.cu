@@ -8,15 +8,18 @@ namespace {
 
 // One warp per row of P[B*NH*Tq, Tk]; row r belongs to example r / (NH*Tq).
 template <typename T>
-__global__ void masked_softmax_kernel(T* P, const std::int32_t* mask, i64 rows, i64 per_example, i64 Tk) {
+__global__ void masked_softmax_kernel(T* P, const std::int32_t* mask, i64 rows, i64 per_example, i64 Tq, i64 Tk,
+                                      bool causal) {
     const i64 r = warp_row();
     if (r >= rows) return;
     const int lane = warp_lane();
+    // Keys at or after `visible` are never seen (causal attention); else visible = Tk.
+    const i64 i = r % Tq, visible = causal && i + (Tk - Tq) + 1 < Tk ? i + (Tk - Tq) + 1 : Tk;
     T* row = P + r * Tk;
     const std::int32_t* m = mask + (r / per_example) * Tk;
     const T neg_inf = -static_cast<T>(INFINITY);
     T mx = neg_inf;
-    for (i64 j = lane; j < Tk; j += kWarp)
+    for (i64 j = lane; j < visible; j += kWarp)
         if (m[j]) mx = fmax(mx, row[j]);
     mx = warp_max(mx);
     if (mx == neg_inf) {  // every key is padding
@@ -25,12 +28,12 @@ __global__ void masked_softmax_kernel(T* P, const std::int32_t* mask, i64 rows, 
     }
     T sum = 0;
     for (i64 j = lane; j < Tk; j += kWarp) {
-        const T e = m[j] ? d_exp(row[j] - mx) : T(0);
+        const T e = m[j] && j < visible ? d_exp(row[j] - mx) : T(0);
         row[j] = e;
         sum += e;
     }
     const T inv = T(1) / warp_sum(sum);
-    for (i64 j = lane; j < Tk; j += kWarp) row[j] = m[j] ? row[j] * inv : T(0);
+    for (i64 j = lane; j < Tk; j += kWarp) row[j] = m[j] && j < visible ? row[j] * inv : T(0);
 }
 
 template <typename T> __global__ void softmax_backward_kernel(T* dS, const T* P, i64 rows, i64 Tk) {
@@ -52,10 +55,11 @@ __global__ void head_pointers_kernel(const T** ptrs, const T* base, i64 B, i64 N
 
 }  // namespace
 
-template <typename T> void masked_softmax(T* P, const std::int32_t* key_mask, i64 B, i64 NH, i64 Tq, i64 Tk) {
+template <typename T>
+void masked_softmax(T* P, const std::int32_t* key_mask, i64 B, i64 NH, i64 Tq, i64 Tk, bool causal) {
     const i64 rows = B * NH * Tq;
     if (rows == 0) return;
-    MEFT_LAUNCH(masked_softmax_kernel, blocks_for_rows(rows), kThreads, P, key_mask, rows, NH * Tq, Tk);
+    MEFT_LAUNCH(masked_softmax_kernel, blocks_for_rows(rows), kThreads, P, key_mask, rows, NH * Tq, Tq, Tk, causal);
     MEFT_LAUNCHED("attention softmax");
 }
 
@@ -70,8 +74,8 @@ template <typename T> void head_pointers(const T** ptrs, const T* base, i64 B, i
     MEFT_LAUNCHED("attention head pointers");
 }
 
-template void masked_softmax<float>(float*, const std::int32_t*, i64, i64, i64, i64);
-template void masked_softmax<double>(double*, const std::int32_t*, i64, i64, i64, i64);
+template void masked_softmax<float>(float*, const std::int32_t*, i64, i64, i64, i64, bool);
+template void masked_softmax<double>(double*, const std::int32_t*, i64, i64, i64, i64, bool);
 template void softmax_backward<float>(float*, const float*, i64, i64);
 template void softmax_backward<double>(double*, const double*, i64, i64);
 template void head_pointers<float>(const float**, const float*, i64, i64, i64, i64);

@@ -208,6 +208,20 @@ public:
             cuda::tanh_backward(dinp.ptr<T>(), dout.ptr<T>(), out.ptr<T>(), dinp.numel());
         });
     }
+    void relu_forward(Tensor out, Tensor inp) override {
+        same(out, inp, "relu_forward");
+        dispatch(out, [&](auto* p) {
+            using T = std::remove_pointer_t<decltype(p)>;
+            cuda::relu_forward(out.ptr<T>(), inp.ptr<T>(), out.numel());
+        });
+    }
+    void relu_backward(Tensor dinp, Tensor dout, Tensor inp) override {
+        same(dinp, dout, "relu_backward");
+        dispatch(dout, [&](auto* p) {
+            using T = std::remove_pointer_t<decltype(p)>;
+            cuda::relu_backward(dinp.ptr<T>(), dout.ptr<T>(), inp.ptr<T>(), dinp.numel());
+        });
+    }
     void channel_scale_forward(Tensor out, Tensor inp, Tensor scale) override {
         same(out, inp, "channel_scale_forward");
         dispatch(out, [&](auto* p) {
@@ -281,7 +295,7 @@ public:
     // Head h of example b is the [T, HS] slice at column h*HS of a [B, T, C] tensor: every GEMM is
     // one batched cuBLAS call over the B*NH (example, head) pairs through arrays of pointers.
     void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int NH, double p,
-                           PhiloxKey key, int off) override {
+                           PhiloxKey key, int off, bool causal) override {
         MEFT_CHECK(q.dim(2) % NH == 0, "hidden size not divisible by heads");
         dispatch(ctx, [&](auto* tp) {
             using T = std::remove_pointer_t<decltype(tp)>;
@@ -296,7 +310,7 @@ public:
             cuda::head_pointers(ptr + 2 * count, static_cast<const T*>(P), B, NH, NH * TT, TT);
             blas_->gemm_batched<T>(false, true, as_int(Tq), as_int(Tk), as_int(HS), 1.0 / std::sqrt(double(HS)),
                                    ptr, as_int(C), ptr + count, as_int(C), 0.0, mut(ptr + 2 * count), as_int(Tk), count);
-            cuda::masked_softmax(P, key_mask.ptr<std::int32_t>(), B, NH, Tq, Tk);
+            cuda::masked_softmax(P, key_mask.ptr<std::int32_t>(), B, NH, Tq, Tk, causal);
             const T* Pd = P;
             if (p > 0) {
                 T* D = drop_.get<T>(static_cast<std::size_t>(B * NH * TT));

@@ -50,6 +50,12 @@ template <typename T> struct GeluGrad {
 template <typename T> struct Tanh {
     __device__ T operator()(T x) const { return d_tanh(x); }
 };
+template <typename T> struct Relu {
+    __device__ T operator()(T x) const { return x > T(0) ? x : T(0); }
+};
+template <typename T> struct ReluGrad {
+    __device__ T operator()(T g, T x) const { return x > T(0) ? g : T(0); }
+};
 template <typename T> struct TanhGrad {
     __device__ T operator()(T g, T y) const { return g * (T(1) - y * y); }
 };
@@ -103,7 +109,7 @@ template <typename T>
 __global__ void cross_entropy_kernel(T* l, T* pr, const T* z, const std::int32_t* y, i64 B, i64 K, int* bad) {
     MEFT_FOR(b, B) {
         const T* zr = z + b * K;
-        if (y[b] < 0 || y[b] >= K) {
+        if (y[b] >= K) {
             *bad = 1;
             l[b] = T(0);
             continue;
@@ -113,12 +119,15 @@ __global__ void cross_entropy_kernel(T* l, T* pr, const T* z, const std::int32_t
         T sum = 0;
         for (i64 j = 0; j < K; ++j) sum += d_exp(zr[j] - mx);
         for (i64 j = 0; j < K; ++j) pr[b * K + j] = d_exp(zr[j] - mx) / sum;
-        l[b] = d_log(sum) + mx - zr[y[b]];
+        l[b] = y[b] < 0 ? T(0) : d_log(sum) + mx - zr[y[b]];  // negative: an ignored row
     }
 }
 template <typename T>
 __global__ void cross_entropy_grad_kernel(T* d, const T* pr, const std::int32_t* y, i64 B, i64 K, T scale) {
-    MEFT_FOR(i, B * K) d[i] = (pr[i] - (i % K == y[i / K] ? T(1) : T(0))) * scale;
+    MEFT_FOR(i, B * K) {
+        const std::int32_t label = y[i / K];
+        d[i] = label < 0 ? T(0) : (pr[i] - (i % K == label ? T(1) : T(0))) * scale;
+    }
 }
 
 template <typename T>
@@ -148,6 +157,10 @@ template <typename T> void gelu_backward(T* dx, const T* g, const T* x, i64 n) {
 template <typename T> void tanh_forward(T* out, const T* x, i64 n) { map1(out, x, n, Tanh<T>{}, "tanh_forward"); }
 template <typename T> void tanh_backward(T* dx, const T* g, const T* y, i64 n) {
     map2(dx, g, y, n, TanhGrad<T>{}, "tanh_backward");
+}
+template <typename T> void relu_forward(T* out, const T* x, i64 n) { map1(out, x, n, Relu<T>{}, "relu_forward"); }
+template <typename T> void relu_backward(T* dx, const T* g, const T* x, i64 n) {
+    map2(dx, g, x, n, ReluGrad<T>{}, "relu_backward");
 }
 template <typename T> void channel_scale_forward(T* out, const T* x, const T* s, i64 N, i64 C) {
     if (N * C == 0) return;
@@ -230,6 +243,8 @@ void adamw(T* p, const T* g, T* m, T* v, i64 n, T beta1, T beta2, T eps, T step_
     template void gelu_backward<T>(T*, const T*, const T*, i64);                                                 \
     template void tanh_forward<T>(T*, const T*, i64);                                                            \
     template void tanh_backward<T>(T*, const T*, const T*, i64);                                                 \
+    template void relu_forward<T>(T*, const T*, i64);                                                            \
+    template void relu_backward<T>(T*, const T*, const T*, i64);                                                 \
     template void channel_scale_forward<T>(T*, const T*, const T*, i64, i64);                                    \
     template void channel_scale_dinp<T>(T*, const T*, const T*, i64, i64);                                       \
     template void broadcast_rows<T>(T*, const T*, i64, i64);                                                     \

@@ -22,6 +22,8 @@ template <typename T> void gelu_forward(T* out, const T* x, i64 n);
 template <typename T> void gelu_backward(T* dx, const T* g, const T* x, i64 n);
 template <typename T> void tanh_forward(T* out, const T* x, i64 n);
 template <typename T> void tanh_backward(T* dx, const T* g, const T* y, i64 n);
+template <typename T> void relu_forward(T* out, const T* x, i64 n);
+template <typename T> void relu_backward(T* dx, const T* g, const T* x, i64 n);
 template <typename T> void channel_scale_forward(T* out, const T* x, const T* s, i64 N, i64 C);
 template <typename T> void channel_scale_dinp(T* dx, const T* g, const T* s, i64 N, i64 C);
 template <typename T> void broadcast_rows(T* out, const T* row, i64 N, i64 C);  // out[r,:] = row
@@ -67,8 +69,9 @@ template <typename T> void layernorm_backward_dinp(T* dx, const T* g, const T* x
 
 // ---- attention.cu ---------------------------------------------------------------------------
 // In place over rows of P[B*NH*Tq, Tk]: softmax over keys with key_mask[B, Tk]; padded keys get 0,
-// and a row with every key padded is all 0.
-template <typename T> void masked_softmax(T* P, const std::int32_t* key_mask, i64 B, i64 NH, i64 Tq, i64 Tk);
+// and a row with every key padded is all 0. causal: query i sees keys j <= i + (Tk - Tq) only.
+template <typename T>
+void masked_softmax(T* P, const std::int32_t* key_mask, i64 B, i64 NH, i64 Tq, i64 Tk, bool causal);
 // In place over rows: dS = P * (dS - <P, dS>).
 template <typename T> void softmax_backward(T* dS, const T* P, i64 rows, i64 Tk);
 // ptrs[b*NH + h] = base + b*stride_b + h*stride_h, for batched GEMMs over (example, head).

@@ -77,6 +77,8 @@ public:
     void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) override { cpu_->gelu_backward(dinp, dout, inp); }
     void tanh_forward(Tensor out, Tensor inp) override { cpu_->tanh_forward(out, inp); }
     void tanh_backward(Tensor dinp, Tensor dout, Tensor out) override { cpu_->tanh_backward(dinp, dout, out); }
+    void relu_forward(Tensor out, Tensor inp) override { cpu_->relu_forward(out, inp); }
+    void relu_backward(Tensor dinp, Tensor dout, Tensor inp) override { cpu_->relu_backward(dinp, dout, inp); }
     void channel_scale_forward(Tensor out, Tensor inp, Tensor s) override { cpu_->channel_scale_forward(out, inp, s); }
     void channel_scale_backward(Tensor dinp, Tensor ds, Tensor dout, Tensor inp, Tensor s) override {
         cpu_->channel_scale_backward(dinp, ds, dout, inp, s);
@@ -92,8 +94,8 @@ public:
     }
     void embedding_backward(Tensor dtable, Tensor dout, Tensor ids) override { cpu_->embedding_backward(dtable, dout, ids); }
     void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor mask, int nh, double p,
-                           PhiloxKey key, int off) override {
-        cpu_->attention_forward(ctx, probs, q, k, v, mask, nh, p, key, off);
+                           PhiloxKey key, int off, bool causal) override {
+        cpu_->attention_forward(ctx, probs, q, k, v, mask, nh, p, key, off, causal);
     }
     void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
                             int nh, double p, PhiloxKey key, int off) override {

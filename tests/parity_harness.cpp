@@ -541,6 +541,11 @@ void ForwardingBackend::tanh_backward(Tensor dinp, Tensor dout, Tensor o) {
     inner_.tanh_backward(dinp, dout, o);
     after("tanh_backward", dinp);
 }
+void ForwardingBackend::relu_forward(Tensor o, Tensor inp) { inner_.relu_forward(o, inp); after("relu_forward", o); }
+void ForwardingBackend::relu_backward(Tensor dinp, Tensor dout, Tensor inp) {
+    inner_.relu_backward(dinp, dout, inp);
+    after("relu_backward", dinp);
+}
 void ForwardingBackend::channel_scale_forward(Tensor o, Tensor inp, Tensor s) {
     inner_.channel_scale_forward(o, inp, s);
     after("channel_scale_forward", o);
@@ -566,8 +571,8 @@ void ForwardingBackend::embedding_backward(Tensor dtable, Tensor dout, Tensor id
     after("embedding_backward", dtable);
 }
 void ForwardingBackend::attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask,
-                                          int n_head, double p, PhiloxKey key, int off) {
-    inner_.attention_forward(ctx, probs, q, k, v, key_mask, n_head, p, key, off);
+                                          int n_head, double p, PhiloxKey key, int off, bool causal) {
+    inner_.attention_forward(ctx, probs, q, k, v, key_mask, n_head, p, key, off, causal);
     after("attention_forward", ctx);
 }
 void ForwardingBackend::attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,

@@ -185,6 +185,8 @@ public:
     void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) override;
     void tanh_forward(Tensor out, Tensor inp) override;
     void tanh_backward(Tensor dinp, Tensor dout, Tensor out) override;
+    void relu_forward(Tensor out, Tensor inp) override;
+    void relu_backward(Tensor dinp, Tensor dout, Tensor inp) override;
     void channel_scale_forward(Tensor out, Tensor inp, Tensor scale) override;
     void channel_scale_backward(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) override;
     void dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int example_offset) override;
@@ -193,7 +195,7 @@ public:
                             Tensor wtt) override;
     void embedding_backward(Tensor dtable, Tensor dout, Tensor ids) override;
     void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
-                           double p, PhiloxKey key, int example_offset) override;
+                           double p, PhiloxKey key, int example_offset, bool causal) override;
     void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
                             int n_head, double p, PhiloxKey key, int example_offset) override;
     void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) override;

@@ -307,6 +307,10 @@ Cases activation_cases(DType dt) {
                         [](Backend& be, const Ts& t) { be.tanh_forward(t[0], t[1]); }));
         cs.push_back(mk("tanh_backward " + std::string(dn(dt)) + sl, dt, {out("dinp", HostTensor(dt, s)), in("dout", g), in("out", y)},
                         [](Backend& be, const Ts& t) { be.tanh_backward(t[0], t[1], t[2]); }));
+        cs.push_back(mk("relu_forward " + std::string(dn(dt)) + sl, dt, {out("out", HostTensor(dt, s)), in("inp", x)},
+                        [](Backend& be, const Ts& t) { be.relu_forward(t[0], t[1]); }));
+        cs.push_back(mk("relu_backward " + std::string(dn(dt)) + sl, dt, {out("dinp", HostTensor(dt, s)), in("dout", g), in("inp", x)},
+                        [](Backend& be, const Ts& t) { be.relu_backward(t[0], t[1], t[2]); }));
     }
     return cs;
 }
@@ -409,6 +413,7 @@ struct Att {
     int off;
     bool all_padding;     // the last example attends to nothing (probabilities and context 0)
     bool reveal;          // v (forward) and dctx (backward) one-hot, so ctx and dv show the mask
+    bool causal = false;  // decoder attention: query i sees keys j <= i + P
 };
 
 Cases attention_cases(DType dt) {
@@ -417,6 +422,8 @@ Cases attention_cases(DType dt) {
         {2, 9, 5, 40, 4, 0.1, 3, false, false}, {2, 33, 12, 96, 6, 0.1, 0, false, false},
         {1, 1, 0, 8, 2, 0.1, 9, false, false},  {2, 7, 6, 32, 2, 0.25, 6, false, true},
         {2, 5, 0, 32, 2, 0.0, 0, true, true},
+        {3, 7, 0, 39, 3, 0.0, 0, true, false, true},  {2, 9, 5, 40, 4, 0.1, 3, false, false, true},
+        {2, 33, 12, 96, 6, 0.1, 0, false, false, true},
     };
     if (big()) shapes.insert(shapes.end(), {{2, 128, 0, 768, 12, 0.1, 0, false, false}, {2, 128, 20, 768, 12, 0.1, 2, false, false}});
     Cases cs;
@@ -425,7 +432,7 @@ Cases attention_cases(DType dt) {
         const int Tk = a.P + a.Tq, HS = a.C / a.NH;
         const std::string sl = " " + dims({{"B", a.B}, {"Tq", a.Tq}, {"Tk", Tk}, {"C", a.C}, {"NH", a.NH}}) + " p=" + std::to_string(a.p).substr(0, 4) +
                                " example_offset=" + std::to_string(a.off) + (a.all_padding ? " all-padding example" : "") +
-                               (a.reveal ? " mask revealed" : "");
+                               (a.reveal ? " mask revealed" : "") + (a.causal ? " causal" : "");
         std::vector<std::int64_t> mask;
         for (int b = 0; b < a.B; ++b) {
             const int len = b == 0 ? a.Tq : std::max(1, a.Tq - 2 * b - (a.Tq > 64 ? 25 : 0));
@@ -451,11 +458,15 @@ Cases attention_cases(DType dt) {
         ctx.mask = a.reveal;
         const double p = a.p;
         const int NH = a.NH, off = a.off;
+        const bool causal = a.causal;
         cs.push_back(mk("attention_forward " + std::string(dn(dt)) + sl, dt,
                         {ctx, out("probs", HostTensor(dt, ps)), in("q", q), in("k", k), in("v", v), in("key_mask", M)},
-                        [NH, p, off](Backend& be, const Ts& t) { be.attention_forward(t[0], t[1], t[2], t[3], t[4], t[5], NH, p, kKey, off); }));
+                        [NH, p, off, causal](Backend& be, const Ts& t) {
+                            be.attention_forward(t[0], t[1], t[2], t[3], t[4], t[5], NH, p, kKey, off, causal);
+                        }));
         HostTensor ctx_h(dt, {a.B, a.Tq, a.C}), probs(dt, ps), qh = q, kh = k, vh = v, Mh = M;
-        host_cpu().attention_forward(ctx_h.view(), probs.view(), qh.view(), kh.view(), vh.view(), Mh.view(), NH, p, kKey, off);
+        host_cpu().attention_forward(ctx_h.view(), probs.view(), qh.view(), kh.view(), vh.view(), Mh.view(), NH, p, kKey, off,
+                                     causal);
         Slot dv = out("dv", HostTensor(dt, {a.B, Tk, a.C}));
         dv.mask = a.reveal;
         cs.push_back(mk("attention_backward " + std::string(dn(dt)) + sl, dt,
@@ -509,7 +520,7 @@ Cases loss_cases(DType dt) {
     for (const auto& [B, K] : std::vector<std::pair<int, int>>{{3, 2}, {5, 3}, {7, 37}, {1, 1}, {4, 1000}}) {
         const std::string sl = " " + dims({{"B", B}, {"K", K}});
         std::vector<std::int64_t> labels;
-        for (int b = 0; b < B; ++b) labels.push_back((b * 7 + 1) % K);
+        for (int b = 0; b < B; ++b) labels.push_back(b % 5 == 3 ? -100 : (b * 7 + 1) % K);  // -100: an ignored row
         const HostTensor L = from_ints(DType::I32, {B}, labels);
         HostTensor logits = rn(dt, {B, K}, ++seed, 0, 3);
         cs.push_back(mk("cross_entropy_forward " + std::string(dn(dt)) + sl, dt,
@@ -738,7 +749,7 @@ TEST_F(Parity, OutOfRangeStreamValuesAreErrors) {
         });
         EXPECT_FALSE(c.empty());
         for (const GuardedTensor* g : {&f, &s, &rem}) EXPECT_FALSE(check_guards(*be, *g, "t").has_value());
-        // a class label outside [0, K) is an Error too (the engine validates labels first; the op checks again)
+        // a class label at or above K is an Error too (negative labels mark ignored rows)
         const GuardedTensor logits = place_guarded(*be, arena, rn(DType::F32, {2, 3}, 4));
         const GuardedTensor labels = place_guarded(*be, arena, from_ints(DType::I32, {2}, {1, 3}));
         const GuardedTensor losses = place_guarded(*be, arena, HostTensor(DType::F32, {2}));
@@ -1191,8 +1202,8 @@ public:
         ForwardingBackend::dropout_forward(o, x, p, key, off + 1);
     }
     void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor mask, int nh, double p, PhiloxKey key,
-                           int off) override {
-        ForwardingBackend::attention_forward(ctx, probs, q, k, v, mask, nh, p, key, off + 1);
+                           int off, bool causal) override {
+        ForwardingBackend::attention_forward(ctx, probs, q, k, v, mask, nh, p, key, off + 1, causal);
     }
     void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs, int nh,
                             double p, PhiloxKey key, int off) override {

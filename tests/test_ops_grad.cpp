@@ -92,6 +92,25 @@ TEST_F(OpsGrad, GeluAndTanh) {
     }
 }
 
+TEST_F(OpsGrad, Relu) {
+    Buf x = randn({3, 7}, 41, 2.0), g = randn({3, 7}, 42);
+    for (double& e : x.v)
+        if (std::abs(e) < 1e-3) e = 0.5;  // keep finite differences away from the kink
+    auto loss = [&] {
+        Buf out({3, 7});
+        be->relu_forward(out.t(), x.t());
+        return dot(out.v, g.v);
+    };
+    Buf y({3, 7}), dx({3, 7});
+    be->relu_forward(y.t(), x.t());
+    be->relu_backward(dx.t(), g.t(), x.t());
+    EXPECT_LT(check_grad(x.v, dx.v, loss).rel(), kTol);
+    for (std::size_t i = 0; i < x.v.size(); ++i) {
+        EXPECT_EQ(y.v[i], x.v[i] > 0 ? x.v[i] : 0.0);
+        if (x.v[i] < 0) EXPECT_EQ(dx.v[i], 0.0);
+    }
+}
+
 TEST_F(OpsGrad, DropoutMasksAreRegeneratedExactly) {
     const int B = 4, M = 1000;
     const double p = 0.3;
@@ -158,11 +177,11 @@ void attention_case(Backend& be, double p) {
     Buf q = randn({B, T, C}, 17), k = randn({B, T, C}, 18), v = randn({B, T, C}, 19), g = randn({B, T, C}, 20);
     auto loss = [&] {
         Buf ctx({B, T, C}), probs({B, NH, T, T});
-        be.attention_forward(ctx.t(), probs.t(), q.t(), k.t(), v.t(), tm, NH, p, key, 0);
+        be.attention_forward(ctx.t(), probs.t(), q.t(), k.t(), v.t(), tm, NH, p, key, 0, false);
         return dot(ctx.v, g.v);
     };
     Buf ctx({B, T, C}), probs({B, NH, T, T});
-    be.attention_forward(ctx.t(), probs.t(), q.t(), k.t(), v.t(), tm, NH, p, key, 0);
+    be.attention_forward(ctx.t(), probs.t(), q.t(), k.t(), v.t(), tm, NH, p, key, 0, false);
     // padded keys get exactly zero probability; rows sum to one
     for (int h = 0; h < NH; ++h)
         for (int i = 0; i < T; ++i) {
@@ -183,6 +202,47 @@ void attention_case(Backend& be, double p) {
 
 TEST_F(OpsGrad, AttentionWithPaddingMask) { attention_case(*be, 0.0); }
 TEST_F(OpsGrad, AttentionWithDropout) { attention_case(*be, 0.25); }
+
+// Causal attention (decoders), with two prefix keys every query sees: query i attends keys
+// j <= i + 2; later keys get probability exactly 0 and no gradient from that query.
+TEST_F(OpsGrad, CausalAttentionWithPrefixKeys) {
+    const int B = 2, Tq = 4, P = 2, Tk = Tq + P, NH = 2, C = 6;
+    std::vector<std::int32_t> mask = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0};
+    Tensor tm{DType::I32, {B, Tk}, mask.data()};
+    const PhiloxKey key = philox_key(7, 1, dropout_site(0, 0));
+    Buf q = randn({B, Tq, C}, 31), k = randn({B, Tk, C}, 32), v = randn({B, Tk, C}, 33), g = randn({B, Tq, C}, 34);
+    for (double p : {0.0, 0.25}) {
+        auto loss = [&] {
+            Buf ctx({B, Tq, C}), probs({B, NH, Tq, Tk});
+            be->attention_forward(ctx.t(), probs.t(), q.t(), k.t(), v.t(), tm, NH, p, key, 0, true);
+            return dot(ctx.v, g.v);
+        };
+        Buf ctx({B, Tq, C}), probs({B, NH, Tq, Tk});
+        be->attention_forward(ctx.t(), probs.t(), q.t(), k.t(), v.t(), tm, NH, p, key, 0, true);
+        for (int b = 0; b < B; ++b)
+            for (int h = 0; h < NH; ++h)
+                for (int i = 0; i < Tq; ++i) {
+                    const double* row = probs.v.data() + ((b * NH + h) * Tq + i) * Tk;
+                    double sum = 0;
+                    for (int j = 0; j < Tk; ++j) {
+                        if (j > i + P || !mask[b * Tk + j]) EXPECT_EQ(row[j], 0.0) << "b=" << b << " i=" << i << " j=" << j;
+                        sum += row[j];
+                    }
+                    EXPECT_NEAR(sum, 1.0, 1e-14);
+                }
+        // A query's output does not depend on later keys: change the last key and value.
+        Buf k2 = k, v2 = v, ctx2({B, Tq, C}), probs2({B, NH, Tq, Tk});
+        for (int c = 0; c < C; ++c) k2.v[(0 * Tk + Tk - 1) * C + c] += 3.0, v2.v[(0 * Tk + Tk - 1) * C + c] -= 2.0;
+        be->attention_forward(ctx2.t(), probs2.t(), q.t(), k2.t(), v2.t(), tm, NH, p, key, 0, true);
+        for (int i = 0; i + P < Tk - 1; ++i)
+            for (int c = 0; c < C; ++c) EXPECT_EQ(ctx2.v[(0 * Tq + i) * C + c], ctx.v[(0 * Tq + i) * C + c]) << "i=" << i;
+        Buf dq({B, Tq, C}), dk({B, Tk, C}), dv({B, Tk, C});
+        be->attention_backward(dq.t(), dk.t(), dv.t(), g.t(), q.t(), k.t(), v.t(), probs.t(), NH, p, key, 0);
+        EXPECT_LT(check_grad(q.v, dq.v, loss).rel(), kTol) << "p=" << p;
+        EXPECT_LT(check_grad(k.v, dk.v, loss).rel(), kTol) << "p=" << p;
+        EXPECT_LT(check_grad(v.v, dv.v, loss).rel(), kTol) << "p=" << p;
+    }
+}
 
 TEST_F(OpsGrad, FirstToken) {
     Buf x = randn({2, 3, 4}, 21), g = randn({2, 4}, 22);
@@ -215,6 +275,22 @@ TEST_F(OpsGrad, CrossEntropyAndMse) {
     Buf zero({1, K}), l1({1}), p1({1, K});
     be->cross_entropy_forward(l1.t(), p1.t(), zero.t(), Tensor{DType::I32, {1}, labels.data()});
     EXPECT_NEAR(l1.v[0], std::log(3.0), 1e-15);
+    // A negative label (Hugging Face's -100) ignores its row: loss 0, gradient 0, others unchanged.
+    std::vector<std::int32_t> ignored = {0, -100, 1, -100};
+    Tensor ti{DType::I32, {B}, ignored.data()};
+    auto ce_ignored = [&] {
+        Buf li({B}), pi({B, K});
+        be->cross_entropy_forward(li.t(), pi.t(), z.t(), ti);
+        return scale * (li.v[0] + li.v[1] + li.v[2] + li.v[3]);
+    };
+    Buf li({B}), pi({B, K}), dzi({B, K});
+    be->cross_entropy_forward(li.t(), pi.t(), z.t(), ti);
+    be->cross_entropy_backward(dzi.t(), pi.t(), ti, scale);
+    EXPECT_EQ(li.v[1], 0.0);
+    EXPECT_EQ(li.v[3], 0.0);
+    EXPECT_EQ(li.v[0], l.v[0]);
+    for (int j = 0; j < K; ++j) EXPECT_EQ(dzi.v[1 * K + j], 0.0);
+    EXPECT_LT(check_grad(z.v, dzi.v, ce_ignored).rel(), kTol);
 
     Buf y = randn({B, 1}, 24), t = randn({B}, 25);
     auto mse = [&] {

@@ -64,6 +64,8 @@ public:
     virtual void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;
     virtual void tanh_forward(Tensor out, Tensor inp) = 0;
     virtual void tanh_backward(Tensor dinp, Tensor dout, Tensor out) = 0;
+    virtual void relu_forward(Tensor out, Tensor inp) = 0;
+    virtual void relu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;  // dinp = dout where inp > 0, else 0
 
     // ---- per-channel scaling ((IA)3): out[N,C] = inp[N,C] * scale[C] ----------------------------
     virtual void channel_scale_forward(Tensor out, Tensor inp, Tensor scale) = 0;
@@ -88,9 +90,11 @@ public:
     // ---- multi-head self-attention core ---------------------------------------------------------
     // q, ctx [B,Tq,C]; k, v [B,Tk,C] (Tk = Tq, or more with prefix keys); probs [B,NH,Tq,Tk] =
     // softmax(q k^T / sqrt(HS)) over keys with key_mask[B,Tk] (I32, 1 = attend, 0 = padding),
-    // saved for backward; ctx = dropout(probs) v.
+    // saved for backward; ctx = dropout(probs) v. `causal` (decoders): query i also sees only keys
+    // j <= i + (Tk - Tq), so prefix keys stay visible to every query. Backward needs no flag: the
+    // masked probabilities are exactly 0.
     virtual void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask,
-                                   int n_head, double p, PhiloxKey key, int example_offset) = 0;
+                                   int n_head, double p, PhiloxKey key, int example_offset, bool causal) = 0;
     virtual void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
                                     Tensor probs, int n_head, double p, PhiloxKey key, int example_offset) = 0;
 
@@ -105,7 +109,8 @@ public:
     virtual void first_token_backward(Tensor dinp, Tensor dout, bool accumulate_dinp) = 0;
 
     // ---- losses: per-example losses[B]; the caller reduces --------------------------------------
-    // logits[B,K], labels[B] I32; probs[B,K] saved.
+    // logits[B,K], labels[B] I32; probs[B,K] saved. A negative label (Hugging Face's -100) marks a
+    // row that is ignored: its loss and its gradient are 0.
     virtual void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) = 0;
     // dlogits = (probs - onehot(labels)) * scale
     virtual void cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double scale) = 0;

@@ -227,6 +227,10 @@ template <typename T> struct Ops {
         });
     }
     void tanh_forward(Tensor out, Tensor inp) { map2(out, inp, [](T x) { return std::tanh(x); }); }
+    void relu_forward(Tensor out, Tensor inp) { map2(out, inp, [](T x) { return x > T(0) ? x : T(0); }); }
+    void relu_backward(Tensor dinp, Tensor dout, Tensor inp) {
+        map3(dinp, dout, inp, [](T g, T x) { return x > T(0) ? g : T(0); });
+    }
     void tanh_backward(Tensor dinp, Tensor dout, Tensor out) {
         map3(dinp, dout, out, [](T g, T y) { return g * (T(1) - y * y); });
     }
@@ -319,7 +323,7 @@ template <typename T> struct Ops {
     // example b is the [T, HS] slice at columns h*HS of a [B,T,C] tensor (leading dimension C).
     // Queries have Tq rows, keys and values Tk >= Tq (prefix-tuning prepends keys).
     void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int NH, double p,
-                           const PhiloxKey& key, int example_offset) {
+                           const PhiloxKey& key, int example_offset, bool causal) {
         const std::int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), C = q.dim(2), HS = C / NH, TT = Tq * Tk;
         const int iq = as_int(Tq), ik = as_int(Tk), iC = as_int(C), iHS = as_int(HS);
         const double scale = 1.0 / std::sqrt(double(HS));
@@ -332,7 +336,11 @@ template <typename T> struct Ops {
                 const std::int64_t b = t / NH, h = t % NH, qo = b * Tq * C + h * HS, ko = b * Tk * C + h * HS;
                 T* Pt = P + t * TT;
                 gemm(false, true, iq, ik, iHS, scale, Q + qo, iC, K + ko, iC, 0.0, Pt, ik);
-                for (std::int64_t i = 0; i < Tq; ++i) masked_softmax_row(Pt + i * Tk, mask + b * Tk, Tk);
+                for (std::int64_t i = 0; i < Tq; ++i) {  // causal: keys after i (past the prefix) are never seen
+                    const std::int64_t visible = causal ? std::min(Tk, i + (Tk - Tq) + 1) : Tk;
+                    masked_softmax_row(Pt + i * Tk, mask + b * Tk, visible);
+                    std::fill(Pt + i * Tk + visible, Pt + (i + 1) * Tk, T(0));
+                }
                 const T* Pd = Pt;
                 if (p > 0) {
                     head_dropout(drop_buf, Pt, b, h, Tq, Tk, p, key, example_offset);
@@ -410,13 +418,13 @@ template <typename T> struct Ops {
         const std::int32_t* y = labels.ptr<std::int32_t>();
         T *pr = probs.ptr<T>(), *l = losses.ptr<T>();
         for (std::int64_t b = 0; b < B; ++b) {
-            MEFT_CHECK(y[b] >= 0 && y[b] < K, "label out of range");
+            MEFT_CHECK(y[b] < K, "label out of range");
             const T* zr = z + b * K;
             const T mx = *std::max_element(zr, zr + K);
             T sum = 0;
             for (std::int64_t j = 0; j < K; ++j) sum += std::exp(zr[j] - mx);
             for (std::int64_t j = 0; j < K; ++j) pr[b * K + j] = std::exp(zr[j] - mx) / sum;
-            l[b] = std::log(sum) + mx - zr[y[b]];
+            l[b] = y[b] < 0 ? T(0) : std::log(sum) + mx - zr[y[b]];  // negative: an ignored row
         }
     }
     void cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double scale) {
@@ -425,7 +433,8 @@ template <typename T> struct Ops {
         const std::int32_t* y = labels.ptr<std::int32_t>();
         T* d = dlogits.ptr<T>();
         for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t j = 0; j < K; ++j) d[b * K + j] = (pr[b * K + j] - (j == y[b] ? T(1) : T(0))) * T(scale);
+            for (std::int64_t j = 0; j < K; ++j)
+                d[b * K + j] = y[b] < 0 ? T(0) : (pr[b * K + j] - (j == y[b] ? T(1) : T(0))) * T(scale);
     }
     void mse_forward(Tensor losses, Tensor preds, Tensor targets) {
         const T *x = preds.ptr<T>(), *t = targets.ptr<T>();
@@ -582,6 +591,14 @@ public:
     void tanh_backward(Tensor dinp, Tensor dout, Tensor out) override {
         dispatch(dout, [&](auto ops) { ops.get().tanh_backward(dinp, dout, out); });
     }
+    void relu_forward(Tensor out, Tensor inp) override {
+        same(out, inp, "relu_forward");
+        dispatch(out, [&](auto ops) { ops.get().relu_forward(out, inp); });
+    }
+    void relu_backward(Tensor dinp, Tensor dout, Tensor inp) override {
+        same(dinp, dout, "relu_backward");
+        dispatch(dout, [&](auto ops) { ops.get().relu_backward(dinp, dout, inp); });
+    }
     void dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int off) override {
         same(out, inp, "dropout_forward");
         dispatch(out, [&](auto ops) { ops.get().dropout(out, inp, p, key, off); });
@@ -598,9 +615,9 @@ public:
         dispatch(dout, [&](auto ops) { ops.get().embedding_backward(dtable, dout, ids); });
     }
     void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
-                           double p, PhiloxKey key, int off) override {
+                           double p, PhiloxKey key, int off, bool causal) override {
         MEFT_CHECK(q.dim(2) % n_head == 0, "hidden size not divisible by heads");
-        dispatch(ctx, [&](auto ops) { ops.get().attention_forward(ctx, probs, q, k, v, key_mask, n_head, p, key, off); });
+        dispatch(ctx, [&](auto ops) { ops.get().attention_forward(ctx, probs, q, k, v, key_mask, n_head, p, key, off, causal); });
     }
     void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
                             int n_head, double p, PhiloxKey key, int off) override {

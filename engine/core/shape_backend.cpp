@@ -38,13 +38,15 @@ public:
     void gelu_backward(Tensor, Tensor, Tensor) override {}
     void tanh_forward(Tensor, Tensor) override {}
     void tanh_backward(Tensor, Tensor, Tensor) override {}
+    void relu_forward(Tensor, Tensor) override {}
+    void relu_backward(Tensor, Tensor, Tensor) override {}
     void channel_scale_forward(Tensor, Tensor, Tensor) override {}
     void channel_scale_backward(Tensor, Tensor, Tensor, Tensor, Tensor) override {}
     void dropout_forward(Tensor, Tensor, double, PhiloxKey, int) override {}
     void dropout_backward(Tensor, Tensor, double, PhiloxKey, int) override {}
     void embeddings_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) override {}
     void embedding_backward(Tensor, Tensor, Tensor) override {}
-    void attention_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int, double, PhiloxKey, int) override {}
+    void attention_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int, double, PhiloxKey, int, bool) override {}
     void attention_backward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int, double, PhiloxKey,
                             int) override {}
     void prefix_concat_forward(Tensor, Tensor, Tensor) override {}

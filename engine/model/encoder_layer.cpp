@@ -137,7 +137,7 @@ void EncoderLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) c
         a.probs = act({B, cfg_.num_heads, T, P + T}, "attn.probs");
     }
     be.attention_forward(a.ctx, a.probs, a.q, keys, values, mask, cfg_.num_heads,
-                         c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset);
+                         c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset, false);
     Tensor d = adapter_attn ? act({B, T, C}, "attn.dense_out") : a.res1;
     linear_forward(o_, kO, d, a.ctx, a, c, "attn.out");
     be.dropout_forward(d, d, p_hidden(c), key(c, kAttnOut), c.example_offset);
