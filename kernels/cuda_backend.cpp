@@ -254,8 +254,9 @@ public:
                             Tensor wtt) override {
         dispatch(out, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
-            cuda::embeddings_forward(out.ptr<T>(), ids.ptr<std::int32_t>(), pos.ptr<std::int32_t>(),
-                                     types.ptr<std::int32_t>(), wte.ptr<T>(), wpe.ptr<T>(), wtt.ptr<T>(), ids.numel(),
+            cuda::embeddings_forward(out.ptr<T>(), ids.ptr<std::int32_t>(), wpe ? pos.ptr<std::int32_t>() : nullptr,
+                                     wtt ? types.ptr<std::int32_t>() : nullptr, wte.ptr<T>(),
+                                     wpe ? wpe.ptr<T>() : nullptr, wtt ? wtt.ptr<T>() : nullptr, ids.numel(),
                                      wte.dim(1));
         });
     }

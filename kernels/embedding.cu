@@ -10,7 +10,10 @@ __global__ void embeddings_kernel(T* out, const std::int32_t* ids, const std::in
                                   const T* wte, const T* wpe, const T* wtt, i64 N, i64 C) {
     MEFT_FOR(i, N * C) {
         const i64 r = i / C, c = i % C;
-        out[i] = wte[i64(ids[r]) * C + c] + wpe[i64(pos[r]) * C + c] + wtt[i64(types[r]) * C + c];
+        T s = wte[i64(ids[r]) * C + c];  // absent tables (null) add nothing: the CPU's order
+        if (wpe) s += wpe[i64(pos[r]) * C + c];
+        if (wtt) s += wtt[i64(types[r]) * C + c];
+        out[i] = s;
     }
 }
 

@@ -44,14 +44,18 @@ if(MEFT_ASAN_TESTS)
       ${_engine}/model/config.cpp
       ${_engine}/model/safetensors.cpp
       ${_engine}/model/params.cpp
-      ${_engine}/model/encoder_layer.cpp
+      ${_engine}/model/transformer_layer.cpp
       ${_engine}/model/meft_encoder.cpp
+      ${_engine}/model/layer_stack.cpp
+      ${_engine}/model/model.cpp
       ${_engine}/model/sequence_classifier.cpp
+      ${_engine}/model/causal_lm.cpp
       ${_engine}/model/checkpoint.cpp
       ${_engine}/peft/method.cpp
       ${_engine}/peft/lora.cpp
       ${_engine}/peft/adapter.cpp
       ${_engine}/data/glue.cpp
+      ${_engine}/data/qa.cpp
       ${_engine}/store/experiment.cpp
     )
     target_include_directories(meft_parsers_asan PUBLIC ${_engine})

@@ -1,5 +1,5 @@
-// model_gradcheck.h — whole-model finite-difference checks shared by the model, method and MEFT
-// suites: a tiny float64 model, its loss recomputed on the host, and the check of every
+// model_gradcheck.h — whole-model finite-difference checks shared by the model, method, MEFT and
+// OPT suites: a tiny float64 model, its loss recomputed on the host, and the check of every
 // trainable parameter.
 #pragma once
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "gradcheck.h"
-#include "model/sequence_classifier.h"
+#include "model/model.h"
 
 namespace meft::test {
 
@@ -33,9 +33,39 @@ inline ModelConfig tiny_model_config(Arch arch, int labels = 3, int layers = 2) 
     return c;
 }
 
+// Cross-entropy of one row of logits against a label.
+inline double row_cross_entropy(const double* r, int K, int label) {
+    double mx = r[0];
+    for (int j = 1; j < K; ++j) mx = std::max(mx, r[j]);
+    double e = 0;
+    for (int j = 0; j < K; ++j) e += std::exp(r[j] - mx);
+    return std::log(e) + mx - r[label];
+}
+
+// A causal LM's summed loss from its logits [M,V]: the rows are the batch's labelled positions
+// in order (example, then position t predicting token t+1).
+inline double host_lm_loss(Model& m, const HostBatch& b, const ForwardOptions& o) {
+    const Tensor logits = m.forward(b, o);
+    if (!logits) return 0.0;
+    const std::vector<double> z = m.to_host(logits);
+    const int V = m.config().vocab_size;
+    double s = 0;
+    std::size_t row = 0;
+    for (int i = 0; i < b.B; ++i)
+        for (int t = 0; t + 1 < b.T; ++t) {
+            const int label = b.token_labels[static_cast<std::size_t>(i * b.T + t + 1)];
+            if (label < 0) continue;
+            s += row_cross_entropy(z.data() + row * static_cast<std::size_t>(V), V, label);
+            ++row;
+        }
+    EXPECT_EQ(row * static_cast<std::size_t>(V), z.size());
+    return s;
+}
+
 // The batch's summed loss (cross-entropy, or squared error for one label) from the model's logits.
-inline double host_loss(SequenceClassifier& m, const HostBatch& b, const ForwardOptions& o) {
-    const std::vector<double> z = m.logits_to_host(m.forward(b, o));
+inline double host_loss(Model& m, const HostBatch& b, const ForwardOptions& o) {
+    if (m.outputs_per_example() == 1 && !b.token_labels.empty()) return host_lm_loss(m, b, o);
+    const std::vector<double> z = m.to_host(m.forward(b, o));
     const int K = m.config().num_labels();
     double s = 0;
     for (int i = 0; i < b.B; ++i) {
@@ -44,11 +74,7 @@ inline double host_loss(SequenceClassifier& m, const HostBatch& b, const Forward
             s += (r[0] - b.targets[static_cast<std::size_t>(i)]) * (r[0] - b.targets[static_cast<std::size_t>(i)]);
             continue;
         }
-        double mx = r[0];
-        for (int j = 1; j < K; ++j) mx = std::max(mx, r[j]);
-        double e = 0;
-        for (int j = 0; j < K; ++j) e += std::exp(r[j] - mx);
-        s += std::log(e) + mx - r[b.labels[static_cast<std::size_t>(i)]];
+        s += row_cross_entropy(r, K, b.labels[static_cast<std::size_t>(i)]);
     }
     return s;
 }
@@ -62,9 +88,9 @@ struct ModelGradResult {
 // Runs forward_backward (float64 model), then compares every element of every trainable
 // parameter with central finite differences of host_loss (relative error < 1e-6, and a
 // gradient that is not zero). The attention key bias is the exception: softmax ignores a shift
-// shared by all keys of a row, so its gradient is exactly zero. Frozen parameters must have no
-// gradient buffer.
-inline ModelGradResult check_trainable_gradients(SequenceClassifier& m, const HostBatch& b, const ForwardOptions& o) {
+// shared by all keys of a row, so its gradient is exactly zero (BERT's attention.self.key.bias,
+// OPT's self_attn.k_proj.bias). Frozen parameters must have no gradient buffer.
+inline ModelGradResult check_trainable_gradients(Model& m, const HostBatch& b, const ForwardOptions& o) {
     m.params().zero_grads();
     const double loss = m.forward_backward(b, o, 1.0);
     EXPECT_NEAR(loss, host_loss(m, b, o), 1e-12);
@@ -85,7 +111,8 @@ inline ModelGradResult check_trainable_gradients(SequenceClassifier& m, const Ho
         const GradError e = check_grad(x, analytic, f);
         std::copy(x.begin(), x.end(), v);
         ++r.checked;
-        if (p.name.find("attention.self.key.bias") != std::string::npos) {
+        if (p.name.find("attention.self.key.bias") != std::string::npos ||
+            p.name.find("self_attn.k_proj.bias") != std::string::npos) {
             for (double a : analytic) EXPECT_LT(std::abs(a), 1e-12) << p.name;
             EXPECT_LT(e.max_abs, 1e-9) << p.name;
             continue;

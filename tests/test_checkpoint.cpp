@@ -136,8 +136,8 @@ protected:
 
     void expect_same_logits(SequenceClassifier& a, SequenceClassifier& b) {
         const HostBatch batch = small_batch(a.config());
-        const std::vector<double> za = a.logits_to_host(a.forward(batch, {}));
-        const std::vector<double> zb = b.logits_to_host(b.forward(batch, {}));
+        const std::vector<double> za = a.to_host(a.forward(batch, {}));
+        const std::vector<double> zb = b.to_host(b.forward(batch, {}));
         ASSERT_EQ(za.size(), static_cast<std::size_t>(batch.B * a.config().num_labels()));
         ASSERT_EQ(za.size(), zb.size());
         for (std::size_t i = 0; i < za.size(); ++i) EXPECT_EQ(za[i], zb[i]) << "logit " << i;
@@ -154,7 +154,7 @@ TEST_F(CheckpointTest, RoundTripIsBitExactBertAndRoberta) {
         const ModelConfig cfg = small_config(arch);
         auto model = fresh(cfg, 1234);
         const fs::path d = dir_ / arch_name(arch);
-        save_classifier(*model, d);
+        save_model(*model, d);
         ASSERT_TRUE(fs::exists(d / "config.json"));
         ASSERT_TRUE(fs::exists(d / "model.safetensors"));
 
@@ -184,7 +184,7 @@ TEST_F(CheckpointTest, RoundTripIsBitExactBertAndRoberta) {
 
 TEST_F(CheckpointTest, RoundTripFloat64IsBitExact) {
     auto model = fresh(small_config(Arch::Bert, 2), 5, DType::F64);
-    save_classifier(*model, dir_, DType::F64);
+    save_model(*model, dir_, DType::F64);
     const SafetensorsReader r = SafetensorsReader::open_dir(dir_);
     EXPECT_EQ(r.info("classifier.weight").dtype_str, "F64");
     auto loaded = load_classifier(dir_, *be_, DType::F64);
@@ -196,7 +196,7 @@ TEST_F(CheckpointTest, RegressionHeadRoundTrips) {
     ModelConfig c = small_config(Arch::Roberta, 1);
     c.problem_type = "regression";
     auto model = fresh(c, 9);
-    save_classifier(*model, dir_);
+    save_model(*model, dir_);
     auto loaded = load_classifier(dir_, *be_, DType::F32);
     EXPECT_EQ(loaded->config().num_labels(), 1);
     EXPECT_TRUE(loaded->config().is_regression());
@@ -206,7 +206,7 @@ TEST_F(CheckpointTest, RegressionHeadRoundTrips) {
 
 TEST_F(CheckpointTest, SavedFileHoldsF32TensorsUnderModelNames) {
     auto model = fresh(small_config(Arch::Bert), 3);
-    save_classifier(*model, dir_);
+    save_model(*model, dir_);
     const SafetensorsReader r = SafetensorsReader::open_dir(dir_);
     EXPECT_EQ(r.size(), static_cast<std::size_t>(model->params().size()));
     for (const Parameter& p : model->params().all()) {
@@ -301,7 +301,7 @@ void check_base_layout(Backend& be, const fs::path& dir, Arch arch, const Expect
         SequenceClassifier model(cfg, be, DType::F32);
         model.params().set_trainable([](const Parameter&) { return false; });
         model.params().materialize();
-        save_classifier(model, dir);
+        save_model(model, dir);
     }
     const SafetensorsReader r = SafetensorsReader::open_dir(dir);
     const std::vector<std::string> names = r.names();
@@ -381,7 +381,7 @@ TEST_F(CheckpointTest, LoadsF16AndBF16CheckpointsIntoF32AndF64) {
             SCOPED_TRACE(std::string(dtype_name(file_dtype)) + " " + arch_name(arch));
             auto model = fresh(small_config(arch), 77);
             const fs::path d = dir_ / (std::string(dtype_name(file_dtype)) + arch_name(arch));
-            save_classifier(*model, d, file_dtype);
+            save_model(*model, d, file_dtype);
             const SafetensorsReader r = SafetensorsReader::open_dir(d);
             for (const std::string& n : r.names()) EXPECT_EQ(r.info(n).dtype_str, dtype_name(file_dtype)) << n;
 
@@ -415,7 +415,7 @@ TEST_F(CheckpointTest, LoadsF16AndBF16CheckpointsIntoF32AndF64) {
 TEST_F(CheckpointTest, BareBertModelCheckpointGetsAFreshClassifier) {
     auto model = fresh(small_config(Arch::Bert, 2), 21);
     const fs::path full = dir_ / "full", bare = dir_ / "bare";
-    save_classifier(*model, full);
+    save_model(*model, full);
     {
         // HF BertModel: no "bert." prefix, keeps the pooler, has no classifier.
         const SafetensorsReader r = SafetensorsReader::open_dir(full);
@@ -471,7 +471,7 @@ TEST_F(CheckpointTest, BareBertModelCheckpointGetsAFreshClassifier) {
 TEST_F(CheckpointTest, BareRobertaModelCheckpointIgnoresPoolerAndInitialisesHead) {
     auto model = fresh(small_config(Arch::Roberta, 2), 22);
     const fs::path full = dir_ / "full", bare = dir_ / "bare";
-    save_classifier(*model, full);
+    save_model(*model, full);
     {
         // HF RobertaModel: no prefix, a pooler (which RobertaForSequenceClassification drops), no head.
         const SafetensorsReader r = SafetensorsReader::open_dir(full);
@@ -502,7 +502,7 @@ TEST_F(CheckpointTest, BareRobertaModelCheckpointIgnoresPoolerAndInitialisesHead
 
 TEST_F(CheckpointTest, NumLabelsOverrideRedrawsTheClassifierOnly) {
     auto model = fresh(small_config(Arch::Bert, 2), 8);
-    save_classifier(*model, dir_);
+    save_model(*model, dir_);
     LoadOptions lo;
     lo.num_labels = 5;
     LoadReport rep;
@@ -522,7 +522,7 @@ TEST_F(CheckpointTest, NumLabelsOverrideRedrawsTheClassifierOnly) {
 TEST_F(CheckpointTest, MissingBackboneTensorNamesTensorAndShape) {
     auto model = fresh(small_config(Arch::Bert), 2);
     const fs::path full = dir_ / "full", broken = dir_ / "broken";
-    save_classifier(*model, full);
+    save_model(*model, full);
     const std::string victim = "bert.encoder.layer.1.intermediate.dense.weight";
     {
         const SafetensorsReader r = SafetensorsReader::open_dir(full);
@@ -541,7 +541,7 @@ TEST_F(CheckpointTest, MissingBackboneTensorNamesTensorAndShape) {
 TEST_F(CheckpointTest, MisShapedTensorNamesTensorExpectedAndFoundShape) {
     auto model = fresh(small_config(Arch::Roberta), 2);
     const fs::path full = dir_ / "full", broken = dir_ / "broken";
-    save_classifier(*model, full);
+    save_model(*model, full);
     const std::string victim = "roberta.encoder.layer.0.attention.self.key.weight";
     {
         const SafetensorsReader r = SafetensorsReader::open_dir(full);
@@ -561,7 +561,7 @@ TEST_F(CheckpointTest, MisShapedTensorNamesTensorExpectedAndFoundShape) {
 TEST_F(CheckpointTest, MisShapedHeadIsAnErrorWithoutLabelOverride) {
     // A 3-label checkpoint whose config claims 2 labels: the head does not fit and is not silently redrawn.
     auto model = fresh(small_config(Arch::Bert, 3), 2);
-    save_classifier(*model, dir_);
+    save_model(*model, dir_);
     nlohmann::json cfg = read_json(dir_ / "config.json");
     cfg["id2label"] = {{"0", "a"}, {"1", "b"}};
     cfg["label2id"] = {{"a", 0}, {"b", 1}};
@@ -573,7 +573,7 @@ TEST_F(CheckpointTest, MisShapedHeadIsAnErrorWithoutLabelOverride) {
 
 TEST_F(CheckpointTest, ConfigErrorsNameTheFile) {
     auto model = fresh(small_config(Arch::Bert), 2);
-    save_classifier(*model, dir_);
+    save_model(*model, dir_);
     const std::string config = (dir_ / "config.json").string();
     const nlohmann::json good = read_json(dir_ / "config.json");
 
@@ -614,7 +614,7 @@ TEST_F(CheckpointTest, ShardedSaveLoadsBackIdentically) {
         SCOPED_TRACE(arch_name(arch));
         auto model = fresh(small_config(arch), 31);
         const fs::path d = dir_ / arch_name(arch);
-        save_classifier(*model, d, DType::F32, 6000);  // the model is ~31 KB: several shards
+        save_model(*model, d, DType::F32, 6000);  // the model is ~31 KB: several shards
         ASSERT_TRUE(fs::exists(d / "model.safetensors.index.json"));
         EXPECT_FALSE(fs::exists(d / "model.safetensors"));
         int shards = 0;
@@ -636,7 +636,7 @@ TEST_F(CheckpointTest, ShardedSaveLoadsBackIdentically) {
 
         // Saving again unsharded into the same directory replaces the shards.
         auto other = fresh(small_config(arch), 32);
-        save_classifier(*other, d);
+        save_model(*other, d);
         EXPECT_TRUE(fs::exists(d / "model.safetensors"));
         EXPECT_FALSE(fs::exists(d / "model.safetensors.index.json"));
         auto reloaded = load_classifier(d, *be_, DType::F32);

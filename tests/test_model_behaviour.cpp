@@ -51,7 +51,7 @@ TEST_P(ModelBehaviour, PaddingDoesNotChangeLogits) {
     const std::vector<Example> ex = examples_for(c, 5, 1);
     const std::vector<std::size_t> idx = {0, 1, 2, 3, 4};
     HostBatch tight = make_batch(ex, idx, c.pad_token_id, 512);
-    const std::vector<double> a = m.logits_to_host(m.forward(tight, {}));
+    const std::vector<double> a = m.to_host(m.forward(tight, {}));
     // append 9 padding positions to every example
     HostBatch loose;
     loose.B = tight.B;
@@ -65,12 +65,12 @@ TEST_P(ModelBehaviour, PaddingDoesNotChangeLogits) {
             loose.attention_mask.push_back(in ? tight.attention_mask[j] : 0);
         }
     }
-    const std::vector<double> b = m.logits_to_host(m.forward(loose, {}));
+    const std::vector<double> b = m.to_host(m.forward(loose, {}));
     ASSERT_EQ(a.size(), b.size());
     for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5 * (1 + std::abs(a[i])));
     // and an example alone gives the logits it has inside a padded batch
     const std::vector<std::size_t> one = {3};
-    const std::vector<double> alone = m.logits_to_host(m.forward(make_batch(ex, one, c.pad_token_id, 512), {}));
+    const std::vector<double> alone = m.to_host(m.forward(make_batch(ex, one, c.pad_token_id, 512), {}));
     for (int k = 0; k < 3; ++k) EXPECT_NEAR(alone[k], a[3 * 3 + k], 1e-5 * (1 + std::abs(alone[k])));
 }
 
@@ -117,8 +117,8 @@ TEST_P(ModelBehaviour, Float32AgreesWithFloat64) {
     const std::vector<Example> ex = examples_for(c, 4, 3);
     const std::vector<std::size_t> idx = {0, 1, 2, 3};
     const HostBatch b = make_batch(ex, idx, c.pad_token_id, 64);
-    const std::vector<double> a = m32.logits_to_host(m32.forward(b, {}));
-    const std::vector<double> d = m64.logits_to_host(m64.forward(b, {}));
+    const std::vector<double> a = m32.to_host(m32.forward(b, {}));
+    const std::vector<double> d = m64.to_host(m64.forward(b, {}));
     for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], d[i], 1e-4 * (1 + std::abs(d[i])));
 }
 
@@ -131,11 +131,11 @@ TEST_P(ModelBehaviour, DropoutIsDeterministicPerKeyAndOffInEval) {
     const std::vector<Example> ex = examples_for(c, 4, 4);
     const std::vector<std::size_t> idx = {0, 1, 2, 3};
     const HostBatch b = make_batch(ex, idx, c.pad_token_id, 64);
-    const auto t1 = m.logits_to_host(m.forward(b, {true, 1, 1}));
-    const auto t2 = m.logits_to_host(m.forward(b, {true, 1, 1}));
-    const auto t3 = m.logits_to_host(m.forward(b, {true, 1, 2}));
-    const auto e1 = m.logits_to_host(m.forward(b, {}));
-    const auto e2 = m.logits_to_host(m.forward(b, {false, 5, 9}));
+    const auto t1 = m.to_host(m.forward(b, {true, 1, 1}));
+    const auto t2 = m.to_host(m.forward(b, {true, 1, 1}));
+    const auto t3 = m.to_host(m.forward(b, {true, 1, 2}));
+    const auto e1 = m.to_host(m.forward(b, {}));
+    const auto e2 = m.to_host(m.forward(b, {false, 5, 9}));
     EXPECT_EQ(t1, t2);
     EXPECT_NE(t1, t3);
     EXPECT_NE(t1, e1);

@@ -1,4 +1,5 @@
-// meft init-model — a random-initialised preset written as a Hugging Face model directory.
+// meft init-model — a random-initialised preset written as a Hugging Face model directory:
+// BertForSequenceClassification, RobertaForSequenceClassification or OPTForCausalLM.
 #include <cstdio>
 #include <fstream>
 
@@ -43,35 +44,44 @@ int vocab_size_of(const std::filesystem::path& file) {
 }
 
 int run(const InitArgs& a) {
-    ModelConfig cfg = preset_config(parse_arch(a.arch), a.preset);
+    const Arch arch = parse_arch(a.arch);
+    if (a.preset == "1.3b" && arch != Arch::Opt) throw Error("--preset 1.3b is an OPT shape (use --arch opt)");
+    ModelConfig cfg = preset_config(arch, a.preset);
     if (!a.vocab.empty()) cfg.vocab_size = vocab_size_of(a.vocab);
-    cfg.set_num_labels(a.labels);
-    if (a.labels == 1) cfg.problem_type = "regression";
-    auto backend = make_cpu_backend();
-    SequenceClassifier model(cfg, *backend, DType::F32);
-    model.init_weights(a.seed);
-    save_classifier(model, a.out);
-    if (!a.vocab.empty()) {
-        const auto dst = std::filesystem::path(a.out) / std::filesystem::path(a.vocab).filename();
-        std::filesystem::copy_file(a.vocab, dst, std::filesystem::copy_options::overwrite_existing);
+    const bool lm = is_decoder_only(arch);
+    if (!lm) {
+        cfg.set_num_labels(a.labels);
+        if (a.labels == 1) cfg.problem_type = "regression";
     }
-    std::printf("wrote %s %s (%.2f M parameters, vocab %d, %d label%s) to %s\n", a.arch.c_str(), a.preset.c_str(),
-                double(model.params().count(false)) / 1e6, cfg.vocab_size, a.labels, a.labels == 1 ? ", regression" : "s",
-                a.out.c_str());
+    auto backend = make_cpu_backend();
+    std::unique_ptr<Model> model = make_model(cfg, *backend, DType::F32);
+    model->init_weights(a.seed);
+    save_model(*model, a.out);
+    if (!a.vocab.empty()) {  // the tokenizer files beside the weights: vocab.txt, or vocab.json + merges.txt
+        const std::filesystem::path vocab(a.vocab), dir(a.out);
+        std::filesystem::copy_file(vocab, dir / vocab.filename(), std::filesystem::copy_options::overwrite_existing);
+        const auto merges = vocab.parent_path() / "merges.txt";
+        if (vocab.extension() == ".json" && std::filesystem::exists(merges))
+            std::filesystem::copy_file(merges, dir / "merges.txt", std::filesystem::copy_options::overwrite_existing);
+    }
+    const std::string head = lm ? std::string("tied LM head")
+                                : std::to_string(a.labels) + (a.labels == 1 ? " label, regression" : " labels");
+    std::printf("wrote %s %s (%.2f M parameters, vocab %d, %s) to %s\n", a.arch.c_str(), a.preset.c_str(),
+                double(model->params().count(false)) / 1e6, cfg.vocab_size, head.c_str(), a.out.c_str());
     return 0;
 }
 }  // namespace
 
 Runner add_init_model(CLI::App& app) {
     auto a = std::make_shared<InitArgs>();
-    app.add_option("--arch", a->arch, "backbone family")->check(CLI::IsMember({"bert", "roberta"}))->capture_default_str();
-    app.add_option("--preset", a->preset, "shape: toy (4x128), tiny (2x128), base (12x768)")
-        ->check(CLI::IsMember({"toy", "tiny", "base"}))
+    app.add_option("--arch", a->arch, "backbone family")->check(CLI::IsMember(arch_names()))->capture_default_str();
+    app.add_option("--preset", a->preset, "shape: toy (4x128), tiny (2x128), base (12x768), 1.3b (opt: 24x2048)")
+        ->check(CLI::IsMember(preset_names()))
         ->capture_default_str();
     app.add_option("--out", a->out, "output directory (created)")->required();
     app.add_option("--vocab", a->vocab, "vocab.txt or vocab.json: sets vocab_size and is copied beside the model")
         ->check(CLI::ExistingFile);
-    app.add_option("--labels", a->labels, "number of labels (1 = regression)")->check(CLI::Range(1, 1000))->capture_default_str();
+    app.add_option("--labels", a->labels, "number of labels (1 = regression; ignored for opt)")->check(CLI::Range(1, 1000))->capture_default_str();
     app.add_option("--seed", a->seed, "initialisation seed")->capture_default_str();
     return [a] { return run(*a); };
 }

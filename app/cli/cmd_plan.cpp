@@ -96,7 +96,7 @@ int run(const PlanArgs& a) {
     const ModelConfig cfg = experiment_model_config(e);
     const int B = a.batch > 0 ? a.batch : e.train.batch_size;
     const int T = a.seq > 0 ? a.seq : e.train.max_seq_length;
-    const DType dt = a.dtype == "fp64" ? DType::F64 : a.dtype == "bf16" ? DType::BF16 : DType::F32;
+    const DType dt = a.dtype == "fp64" ? DType::F64 : a.dtype == "bf16" ? DType::BF16 : a.dtype == "fp16" ? DType::F16 : DType::F32;
     const TargetMemory target = target_memory(a.backend);
     const auto t0 = std::chrono::steady_clock::now();
     std::printf("meft plan: %s (L%d H%d), batch %d x seq %d, %s — shape-only backend, nothing computed\n\n",
@@ -138,7 +138,7 @@ Runner add_plan(CLI::App& app) {
     app.add_option("--batch", a->batch, "batch size (default: the experiment's)")->check(CLI::Range(1, 1 << 20));
     app.add_option("--seq", a->seq, "sequence length (default: the experiment's max_seq_length)")->check(CLI::Range(2, 1 << 16));
     app.add_option("--dtype", a->dtype, "activation and weight precision")
-        ->check(CLI::IsMember({"fp32", "bf16", "fp64"}))
+        ->check(CLI::IsMember({"fp32", "fp16", "bf16", "fp64"}))
         ->capture_default_str();
     app.add_flag("--all-methods", a->all_methods, "compare every method's activation memory with full fine-tuning");
     app.add_option("--backend", a->backend,

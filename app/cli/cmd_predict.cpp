@@ -40,7 +40,7 @@ int run(const PredictArgs& a) {
     }
     const std::vector<Example> ex = read_jsonl_examples(a.data, tok.get(), a.max_seq_length);
     const int K = model->config().num_labels();
-    const std::vector<double> z = predict_logits(*model, ex, a.batch_size, a.max_seq_length);
+    const std::vector<double> z = predict_outputs(*model, ex, a.batch_size, a.max_seq_length);
     const std::vector<int> pred = K > 1 ? argmax_rows(z, K) : std::vector<int>{};
     std::string lines;
     for (std::size_t i = 0; i < ex.size(); ++i) {

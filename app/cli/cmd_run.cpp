@@ -34,7 +34,7 @@ struct RunArgs {
     std::vector<std::string> sets;  // KEY.PATH=VALUE overrides
 };
 
-void print_table(const Experiment& e, const SequenceClassifier& m, const TrainResult& r) {
+void print_table(const Experiment& e, const Model& m, const TrainResult& r) {
     const auto& c = m.config();
     std::printf("\n| %-26s | %-30s |\n", "result", "value");
     std::printf("|%s|%s|\n", std::string(28, '-').c_str(), std::string(32, '-').c_str());
@@ -137,7 +137,7 @@ nlohmann::json run_one(const Experiment& e, ExperimentDb& db, const std::functio
                  db_path_for_message(a).c_str());
     if (!e.output_dir.empty()) {
         write_results(e.output_dir / "results.json", e, r);
-        if (e.save_model) save_classifier(*out.model, e.output_dir / "model");
+        if (e.save_model) save_model(*out.model, e.output_dir / "model");
         std::fprintf(stderr, "outputs written to %s\n", e.output_dir.string().c_str());
     }
     if (!a.json_out.empty()) write_results(a.json_out, e, r);

@@ -20,6 +20,7 @@
 
 #include "core/backend_select.h"
 #include "data/glue.h"
+#include "data/qa.h"
 #include "gui/method_form.h"
 #include "peft/method_knobs.h"
 #include "store/experiment.h"
@@ -55,7 +56,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     backbone_ = new QComboBox;
     backbone_->setToolTip(tr("A built-in preset (random weights) or a Hugging Face model folder"));
     arch_ = new QComboBox;
-    arch_->addItems({"bert", "roberta"});
+    for (const std::string& a : arch_names()) arch_->addItem(QString::fromStdString(a));
     fields_.push_back({key_pointer("backbone.arch"), arch_, [this] { return json(arch_->currentText().toStdString()); },
                        [this](const json& v) { if (v.is_string()) arch_->setCurrentText(QString::fromStdString(v)); }});
     tokenizer_ = new QLineEdit;
@@ -110,6 +111,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     task_ = new QComboBox;
     task_->addItem("toy");
     for (const GlueTaskInfo& g : glue_tasks()) task_->addItem(QString::fromStdString(g.name));
+    for (const QaTaskInfo& q : qa_tasks()) task_->addItem(QString::fromStdString(q.name));  // opt: QA as causal LM
     task_->setToolTip(tr("The generated toy task (runs anywhere) or a GLUE task from its folder"));
     fields_.push_back({key_pointer("task.name"), task_, [this] { return json(task_->currentText().toStdString()); },
                        [this](const json& v) { if (v.is_string()) task_->setCurrentText(QString::fromStdString(v)); }});
@@ -266,7 +268,8 @@ void ExperimentForm::set_models(const std::vector<FoundModel>& models) {
     const QSignalBlocker block(backbone_);
     backbone_->clear();
     for (const std::string& p : preset_names()) {
-        const char* what = p == "toy" ? "4 layers × 128" : p == "tiny" ? "2 layers × 128" : "BERT-base shape, 12 × 768";
+        const char* what = p == "toy" ? "4 layers × 128" : p == "tiny" ? "2 layers × 128"
+                         : p == "base" ? "BERT-base / OPT-125m shape, 12 × 768" : "OPT-1.3b shape, 24 × 2048; opt only";
         backbone_->addItem(tr("preset %1 (%2, random weights)").arg(QString::fromStdString(p), what),
                            QString::fromStdString(json{{"preset", p}}.dump()));
     }

@@ -66,6 +66,11 @@ public:
     virtual void tanh_backward(Tensor dinp, Tensor dout, Tensor out) = 0;
     virtual void relu_forward(Tensor out, Tensor inp) = 0;
     virtual void relu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;  // dinp = dout where inp > 0, else 0
+    // The backbone's FFN activation (BERT, RoBERTa: GELU; OPT: ReLU).
+    void activation_forward(bool relu, Tensor out, Tensor inp) { relu ? relu_forward(out, inp) : gelu_forward(out, inp); }
+    void activation_backward(bool relu, Tensor dinp, Tensor dout, Tensor inp) {
+        relu ? relu_backward(dinp, dout, inp) : gelu_backward(dinp, dout, inp);
+    }
 
     // ---- per-channel scaling ((IA)3): out[N,C] = inp[N,C] * scale[C] ----------------------------
     virtual void channel_scale_forward(Tensor out, Tensor inp, Tensor scale) = 0;
@@ -82,6 +87,8 @@ public:
     virtual void dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int example_offset) = 0;
 
     // ---- embeddings: out[B,T,C] = wte[ids] + wpe[pos] + wtt[types] ------------------------------
+    // wpe/pos and wtt/types may be empty (absent): OPT has no token types, and with project_in
+    // its token rows are gathered alone.
     virtual void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
                                     Tensor wtt) = 0;
     // dtable[V,C] += scatter of dout[B,T,C] rows by ids[B,T]

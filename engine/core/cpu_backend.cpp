@@ -258,14 +258,23 @@ template <typename T> struct Ops {
 
     void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe, Tensor wtt) {
         const std::int64_t C = wte.dim(1), N = ids.numel();
-        const std::int32_t *id = ids.ptr<std::int32_t>(), *ps = pos.ptr<std::int32_t>(), *ty = types.ptr<std::int32_t>();
-        const T *te = wte.ptr<T>(), *pe = wpe.ptr<T>(), *ye = wtt.ptr<T>();
+        const std::int32_t* id = ids.ptr<std::int32_t>();
+        const std::int32_t* ps = wpe ? pos.ptr<std::int32_t>() : nullptr;
+        const std::int32_t* ty = wtt ? types.ptr<std::int32_t>() : nullptr;
+        const T *te = wte.ptr<T>(), *pe = wpe ? wpe.ptr<T>() : nullptr, *ye = wtt ? wtt.ptr<T>() : nullptr;
         T* o = out.ptr<T>();
         pool.parallel_for(N, [&](std::int64_t r0, std::int64_t r1) {
             for (std::int64_t r = r0; r < r1; ++r) {
-                const T *a = te + std::int64_t(id[r]) * C, *b = pe + std::int64_t(ps[r]) * C,
-                        *c = ye + std::int64_t(ty[r]) * C;
-                for (std::int64_t j = 0; j < C; ++j) o[r * C + j] = a[j] + b[j] + c[j];
+                const T* a = te + std::int64_t(id[r]) * C;
+                for (std::int64_t j = 0; j < C; ++j) o[r * C + j] = a[j];
+                if (pe) {
+                    const T* b = pe + std::int64_t(ps[r]) * C;
+                    for (std::int64_t j = 0; j < C; ++j) o[r * C + j] += b[j];
+                }
+                if (ye) {
+                    const T* c = ye + std::int64_t(ty[r]) * C;
+                    for (std::int64_t j = 0; j < C; ++j) o[r * C + j] += c[j];
+                }
             }
         }, 16);
     }

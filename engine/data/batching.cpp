@@ -18,14 +18,22 @@ HostBatch make_batch(const std::vector<Example>& examples, std::span<const std::
     b.input_ids.assign(n, pad_id);
     b.token_type_ids.assign(n, 0);
     b.attention_mask.assign(n, 0);
+    const bool lm = !indices.empty() && !examples.at(indices[0]).token_labels.empty();
+    if (lm) b.token_labels.assign(n, -100);
     for (int r = 0; r < b.B; ++r) {
         const Example& e = examples[indices[static_cast<std::size_t>(r)]];
         const int len = static_cast<int>(e.input_ids.size());
         const int keep = std::min(len, b.T);
+        if (lm != !e.token_labels.empty() || (lm && e.token_labels.size() != e.input_ids.size()))
+            throw Error("example " + std::to_string(indices[static_cast<std::size_t>(r)]) +
+                        ": token labels missing or not one per token (a batch mixes LM and classification examples?)");
         for (int t = 0; t < keep; ++t) {
-            // when truncating, the last slot takes the example's last token
-            const int src = (len > b.T && t == keep - 1) ? len - 1 : t;
+            // When truncating, a classification example's last slot takes its last token (the
+            // closing separator); a causal LM example loses tokens from its start, so the
+            // labelled continuation stays whole.
+            const int src = lm ? len - keep + t : (len > b.T && t == keep - 1) ? len - 1 : t;
             const std::size_t j = static_cast<std::size_t>(r) * b.T + t;
+            if (lm) b.token_labels[j] = e.token_labels[static_cast<std::size_t>(src)];
             b.input_ids[j] = e.input_ids[static_cast<std::size_t>(src)];
             b.token_type_ids[j] = e.token_type_ids.empty() ? 0 : e.token_type_ids[static_cast<std::size_t>(src)];
             b.attention_mask[j] = e.attention_mask.empty() ? 1 : e.attention_mask[static_cast<std::size_t>(src)];
@@ -34,6 +42,13 @@ HostBatch make_batch(const std::vector<Example>& examples, std::span<const std::
         b.targets.push_back(e.target);
     }
     return b;
+}
+
+int loss_weight(const Example& e) {
+    if (e.token_labels.empty()) return 1;
+    int n = 0;
+    for (std::size_t t = 1; t < e.token_labels.size(); ++t) n += e.token_labels[t] >= 0;
+    return n;
 }
 
 std::vector<std::size_t> shuffled_indices(std::size_t n, std::uint64_t seed) {

@@ -45,11 +45,17 @@ LmSequence lm_sequence(const Tokenizer& tok, const std::string& context, const s
 }
 
 ChoiceScores score_choices(const std::vector<double>& loglik, const std::vector<std::string>& continuations) {
-    MEFT_CHECK(loglik.size() == continuations.size() && !loglik.empty(), "score_choices: one score per choice");
+    std::vector<std::size_t> bytes;
+    for (const std::string& c : continuations) bytes.push_back(c.size());
+    return score_choices(loglik, bytes);
+}
+
+ChoiceScores score_choices(const std::vector<double>& loglik, const std::vector<std::size_t>& lengths) {
+    MEFT_CHECK(loglik.size() == lengths.size() && !loglik.empty(), "score_choices: one score per choice");
     ChoiceScores s;
     s.loglik = loglik;
     for (std::size_t i = 0; i < loglik.size(); ++i) {
-        const double bytes = double(std::max<std::size_t>(1, continuations[i].size()));
+        const double bytes = double(std::max<std::size_t>(1, lengths[i]));
         s.loglik_norm.push_back(loglik[i] / bytes);
         if (s.pred < 0 || loglik[i] > s.loglik[s.pred]) s.pred = static_cast<int>(i);
         if (s.pred_norm < 0 || s.loglik_norm[i] > s.loglik_norm[s.pred_norm]) s.pred_norm = static_cast<int>(i);

@@ -54,5 +54,7 @@ struct ChoiceScores {
     int pred = -1, pred_norm = -1;
 };
 ChoiceScores score_choices(const std::vector<double>& loglik, const std::vector<std::string>& continuations);
+// The same with each continuation's length in bytes given.
+ChoiceScores score_choices(const std::vector<double>& loglik, const std::vector<std::size_t>& bytes);
 
 }  // namespace meft

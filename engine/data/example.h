@@ -12,10 +12,25 @@ struct Example {
     std::vector<std::int32_t> attention_mask;   // empty = all one
     int label = -1;                             // class id (classification); -1 = unknown
     double target = 0.0;                        // value (regression)
+    // Causal LM (OPT QA): one label per token, -100 where nothing is predicted (choice_prompt.h).
+    std::vector<std::int32_t> token_labels;
+    // Multiple choice scored by likelihood: the question this example is a choice of, and which
+    // (label is then 1 for the gold choice, 0 for the others, -1 when unknown).
+    int group = -1;
+    int choice = -1;
+    int continuation_bytes = 0;  // the choice text's length in bytes (acc_norm)
 };
+
+// How much an example weighs in a step's mean loss: 1, or for a causal LM example the number of
+// tokens it predicts (positions t >= 1 with a label), so the mean is per predicted token as in
+// Hugging Face's causal LM loss.
+int loss_weight(const Example& e);
 
 struct TaskData {
     std::string name;
+    // Causal LM multiple choice (OPT): train holds gold sequences, dev every choice of every
+    // question (Example::group / choice); evaluation scores choices by log-likelihood.
+    bool choice_lm = false;
     int num_labels = 2;            // 1 = regression
     std::string metric_task;       // GLUE task whose metrics evaluation reports ("" = accuracy / pearson)
     std::vector<Example> train;

@@ -13,6 +13,9 @@ struct HostBatch {
     std::vector<std::int32_t> attention_mask;   // [B*T], 1 = token, 0 = padding
     std::vector<std::int32_t> labels;           // [B] class ids (classification)
     std::vector<double> targets;                // [B] values (regression)
+    // [B*T] causal LM labels, -100 (kIgnoreLabel) where no token is predicted; empty for
+    // classification. Unshifted, as Hugging Face takes them: position t-1 predicts labels[t].
+    std::vector<std::int32_t> token_labels;
     int example_offset = 0;                     // index of row 0 within its optimizer step
 };
 

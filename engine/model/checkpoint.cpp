@@ -66,12 +66,28 @@ std::string shape_str(const std::vector<std::int64_t>& s) {
 }
 }  // namespace
 
+std::unique_ptr<Model> make_model(const ModelConfig& cfg, Backend& backend, DType dtype, const MethodConfig& method) {
+    if (is_decoder_only(cfg.arch)) return std::make_unique<CausalLM>(cfg, backend, dtype, method);
+    return std::make_unique<SequenceClassifier>(cfg, backend, dtype, method);
+}
+
 std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path& dir, Backend& backend, DType dtype,
                                                     const LoadOptions& opts, LoadReport* report) {
+    const ModelConfig cfg = load_model_config(dir);
+    if (is_decoder_only(cfg.arch))
+        throw Error((dir / "config.json").string() + ": model_type '" + arch_name(cfg.arch) +
+                    "' is a causal language model; a sequence classifier (bert, roberta) is needed here");
+    std::unique_ptr<Model> m = load_model(dir, backend, dtype, opts, report);
+    return std::unique_ptr<SequenceClassifier>(static_cast<SequenceClassifier*>(m.release()));
+}
+
+std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend, DType dtype,
+                                  const LoadOptions& opts, LoadReport* report) {
     ModelConfig cfg = load_model_config(dir);
-    if (opts.num_labels > 0 && opts.num_labels != cfg.num_labels()) cfg.set_num_labels(opts.num_labels);
+    if (opts.num_labels > 0 && opts.num_labels != cfg.num_labels() && !is_decoder_only(cfg.arch))
+        cfg.set_num_labels(opts.num_labels);
     const SafetensorsReader reader = SafetensorsReader::open_dir(dir);
-    auto model = std::make_unique<SequenceClassifier>(cfg, backend, dtype, opts.method);
+    std::unique_ptr<Model> model = make_model(cfg, backend, dtype, opts.method);
     ParameterStore& ps = model->params();
     std::vector<std::string> method_params;
 
@@ -140,15 +156,15 @@ std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path&
         }
     }
     for (const std::string& n : reader.names())
-        if (!used.count(n)) rep.ignored.push_back(n);
+        if (!used.count(n) && !(is_decoder_only(cfg.arch) && n == "lm_head.weight"))  // tied to embed_tokens
+            rep.ignored.push_back(n);
     if (!rep.initialised.empty()) model->init_parameters(rep.initialised, opts.head_seed);
     model->init_parameters(method_params, opts.head_seed);
     rep.method_initialised = static_cast<int>(method_params.size());
     return model;
 }
 
-void save_classifier(SequenceClassifier& model, const std::filesystem::path& dir, DType file_dtype,
-                     std::size_t max_shard_bytes) {
+void save_model(Model& model, const std::filesystem::path& dir, DType file_dtype, std::size_t max_shard_bytes) {
     MEFT_CHECK(file_dtype == DType::F32 || file_dtype == DType::F16 || file_dtype == DType::BF16 ||
                    file_dtype == DType::F64,
                "unsupported checkpoint dtype");

@@ -1,11 +1,12 @@
-// checkpoint.h — load and save a SequenceClassifier in the Hugging Face directory layout
-// (config.json + model.safetensors or a sharded index), with HF tensor names.
+// checkpoint.h — load and save a model (BERT / RoBERTa classifier, OPT causal LM) in the Hugging
+// Face directory layout (config.json + model.safetensors or a sharded index), with HF tensor names.
 #pragma once
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "model/causal_lm.h"
 #include "model/sequence_classifier.h"
 
 namespace meft {
@@ -23,11 +24,19 @@ struct LoadOptions {
     std::uint64_t head_seed = 0;   // seed for a missing head
 };
 
+// The model the config's architecture calls for: a SequenceClassifier for bert / roberta, a
+// CausalLM for opt. Parameters are declared, not allocated.
+std::unique_ptr<Model> make_model(const ModelConfig& cfg, Backend& backend, DType dtype, const MethodConfig& method = {});
+
+std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend, DType dtype,
+                                  const LoadOptions& opts = {}, LoadReport* report = nullptr);
+// load_model for a directory that must hold a classifier (an OPT checkpoint is an Error).
 std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path& dir, Backend& backend, DType dtype,
                                                     const LoadOptions& opts = {}, LoadReport* report = nullptr);
 
 // Writes config.json and model.safetensors (F32, or F16/BF16 when asked); tensors keep HF names.
-void save_classifier(SequenceClassifier& model, const std::filesystem::path& dir, DType file_dtype = DType::F32,
-                     std::size_t max_shard_bytes = 0);
+// OPT's tied LM head is not written (as transformers saves OPTForCausalLM).
+void save_model(Model& model, const std::filesystem::path& dir, DType file_dtype = DType::F32,
+                std::size_t max_shard_bytes = 0);
 
 }  // namespace meft

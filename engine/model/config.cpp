@@ -9,12 +9,15 @@
 
 namespace meft {
 
-std::string arch_name(Arch a) { return a == Arch::Bert ? "bert" : "roberta"; }
+std::string arch_name(Arch a) { return a == Arch::Bert ? "bert" : a == Arch::Roberta ? "roberta" : "opt"; }
+
+std::vector<std::string> arch_names() { return {"bert", "roberta", "opt"}; }
 
 Arch parse_arch(const std::string& s) {
     if (s == "bert") return Arch::Bert;
     if (s == "roberta") return Arch::Roberta;
-    throw Error("unknown architecture '" + s + "' (expected bert or roberta)");
+    if (s == "opt") return Arch::Opt;
+    throw Error("unknown architecture '" + s + "' (expected bert, roberta or opt)");
 }
 
 void ModelConfig::set_num_labels(int n) {
@@ -35,7 +38,12 @@ void ModelConfig::validate(const std::string& where) const {
     need(max_position_embeddings > 0, "max_position_embeddings must be positive");
     need(type_vocab_size > 0, "type_vocab_size must be positive");
     need(num_labels() > 0, "id2label must name at least one label");
-    need(hidden_act == "gelu", "hidden_act '" + hidden_act + "' is not supported (expected gelu)");
+    if (arch == Arch::Opt)
+        need(hidden_act == "relu" || hidden_act == "gelu",
+             "activation_function '" + hidden_act + "' is not supported (expected relu or gelu)");
+    else
+        need(hidden_act == "gelu", "hidden_act '" + hidden_act + "' is not supported (expected gelu)");
+    need(word_embed_proj_dim >= 0, "word_embed_proj_dim must not be negative");
     need(hidden_dropout >= 0 && hidden_dropout < 1, "hidden_dropout_prob must be in [0, 1)");
     need(attention_dropout >= 0 && attention_dropout < 1, "attention_probs_dropout_prob must be in [0, 1)");
     need(pad_token_id >= 0 && pad_token_id < vocab_size, "pad_token_id must be a valid token id");
@@ -82,13 +90,65 @@ void check_limit(int value, int max, const char* key, const std::string& where) 
 }
 }  // namespace
 
+namespace {
+void check_limits(const ModelConfig& c, const std::string& where) {
+    check_limit(c.vocab_size, 1 << 24, "vocab_size", where);
+    check_limit(c.hidden_size, 1 << 16, "hidden_size", where);
+    check_limit(c.num_layers, 1024, "num_hidden_layers", where);
+    check_limit(c.num_heads, 1 << 16, "num_attention_heads", where);
+    check_limit(c.intermediate_size, 1 << 20, c.arch == Arch::Opt ? "ffn_dim" : "intermediate_size", where);
+    check_limit(c.max_position_embeddings, 1 << 20, "max_position_embeddings", where);
+    check_limit(c.type_vocab_size, 1 << 16, "type_vocab_size", where);
+    check_limit(c.word_embed_proj_dim, 1 << 16, "word_embed_proj_dim", where);
+}
+
+// OPT's config.json (transformers' OPTConfig): other key names, and switches this engine does
+// not implement are refused by name rather than silently ignored.
+ModelConfig opt_from_json(const nlohmann::json& j, const std::string& where) {
+    ModelConfig c = preset_config(Arch::Opt, "base");
+    c.vocab_size = get<int>(j, "vocab_size", c.vocab_size, where);
+    c.hidden_size = get<int>(j, "hidden_size", c.hidden_size, where);
+    c.num_layers = get<int>(j, "num_hidden_layers", c.num_layers, where);
+    c.num_heads = get<int>(j, "num_attention_heads", c.num_heads, where);
+    c.intermediate_size = get<int>(j, "ffn_dim", c.intermediate_size, where);
+    c.max_position_embeddings = get<int>(j, "max_position_embeddings", c.max_position_embeddings, where);
+    c.pad_token_id = get<int>(j, "pad_token_id", c.pad_token_id, where);
+    c.bos_token_id = get<int>(j, "bos_token_id", c.bos_token_id, where);
+    c.eos_token_id = get<int>(j, "eos_token_id", c.eos_token_id, where);
+    c.hidden_dropout = get<double>(j, "dropout", c.hidden_dropout, where);
+    c.attention_dropout = get<double>(j, "attention_dropout", c.attention_dropout, where);
+    c.initializer_range = get<double>(j, "init_std", c.initializer_range, where);
+    c.hidden_act = get<std::string>(j, "activation_function", c.hidden_act, where);
+    c.word_embed_proj_dim = get<int>(j, "word_embed_proj_dim", c.hidden_size, where);
+    c.torch_dtype = get<std::string>(j, "torch_dtype", c.torch_dtype, where);
+    auto flag = [&](const char* key, bool fallback) {
+        const auto it = j.find(key);
+        if (it == j.end() || it->is_null()) return fallback;
+        if (!it->is_boolean()) throw Error(where + ": key '" + key + "' has the wrong type (" + it->dump() + ", expected true or false)");
+        return it->get<bool>();
+    };
+    c.pre_layer_norm = flag("do_layer_norm_before", true);
+    c.final_layer_norm = c.pre_layer_norm && !flag("_remove_final_layer_norm", false);
+    if (!flag("enable_bias", true)) throw Error(where + ": enable_bias = false is not supported (OPT linears have biases)");
+    if (!flag("layer_norm_elementwise_affine", true))
+        throw Error(where + ": layer_norm_elementwise_affine = false is not supported");
+    if (get<double>(j, "activation_dropout", 0.0, where) != 0.0)
+        throw Error(where + ": activation_dropout other than 0 is not supported");
+    if (get<double>(j, "layerdrop", 0.0, where) != 0.0) throw Error(where + ": layerdrop other than 0 is not supported");
+    check_limits(c, where);
+    c.validate(where);
+    return c;
+}
+}  // namespace
+
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& where) {
     if (!j.is_object()) throw Error(where + ": expected a JSON object");
     ModelConfig c;
     const std::string type = get<std::string>(j, "model_type", "", where);
-    if (type.empty()) throw Error(where + ": missing key 'model_type' (expected \"bert\" or \"roberta\")");
-    if (type != "bert" && type != "roberta")
-        throw Error(where + ": model_type '" + type + "' is not supported (expected bert or roberta)");
+    if (type.empty()) throw Error(where + ": missing key 'model_type' (expected \"bert\", \"roberta\" or \"opt\")");
+    if (type != "bert" && type != "roberta" && type != "opt")
+        throw Error(where + ": model_type '" + type + "' is not supported (expected bert, roberta or opt)");
+    if (type == "opt") return opt_from_json(j, where);
     c.arch = parse_arch(type);
     if (c.arch == Arch::Roberta) {  // HF defaults differ for RoBERTa
         c.pad_token_id = 1;
@@ -112,13 +172,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& w
     const std::string pos = get<std::string>(j, "position_embedding_type", "absolute", where);
     if (pos != "absolute")
         throw Error(where + ": position_embedding_type '" + pos + "' is not supported (expected absolute)");
-    check_limit(c.vocab_size, 1 << 24, "vocab_size", where);
-    check_limit(c.hidden_size, 1 << 16, "hidden_size", where);
-    check_limit(c.num_layers, 1024, "num_hidden_layers", where);
-    check_limit(c.num_heads, 1 << 16, "num_attention_heads", where);
-    check_limit(c.intermediate_size, 1 << 20, "intermediate_size", where);
-    check_limit(c.max_position_embeddings, 1 << 20, "max_position_embeddings", where);
-    check_limit(c.type_vocab_size, 1 << 16, "type_vocab_size", where);
+    check_limits(c, where);
     if (!(c.layer_norm_eps > 0)) throw Error(where + ": layer_norm_eps must be positive");
     if (j.contains("id2label") && j["id2label"].is_object() && !j["id2label"].empty()) {
         const auto& m = j["id2label"];
@@ -146,7 +200,40 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& w
     return c;
 }
 
+namespace {
+nlohmann::json opt_to_json(const ModelConfig& c) {
+    nlohmann::json j;
+    j["architectures"] = {"OPTForCausalLM"};
+    j["model_type"] = "opt";
+    j["vocab_size"] = c.vocab_size;
+    j["hidden_size"] = c.hidden_size;
+    j["num_hidden_layers"] = c.num_layers;
+    j["num_attention_heads"] = c.num_heads;
+    j["ffn_dim"] = c.intermediate_size;
+    j["word_embed_proj_dim"] = c.embed_width();
+    j["max_position_embeddings"] = c.max_position_embeddings;
+    j["activation_function"] = c.hidden_act;
+    j["do_layer_norm_before"] = c.pre_layer_norm;
+    j["_remove_final_layer_norm"] = c.pre_layer_norm && !c.final_layer_norm;
+    j["dropout"] = c.hidden_dropout;
+    j["attention_dropout"] = c.attention_dropout;
+    j["activation_dropout"] = 0.0;
+    j["layerdrop"] = 0.0;
+    j["init_std"] = c.initializer_range;
+    j["enable_bias"] = true;
+    j["layer_norm_elementwise_affine"] = true;
+    j["pad_token_id"] = c.pad_token_id;
+    j["bos_token_id"] = c.bos_token_id;
+    j["eos_token_id"] = c.eos_token_id;
+    j["prefix"] = "</s>";
+    j["torch_dtype"] = c.torch_dtype;
+    j["use_cache"] = true;
+    return j;
+}
+}  // namespace
+
 nlohmann::json ModelConfig::to_json() const {
+    if (arch == Arch::Opt) return opt_to_json(*this);
     nlohmann::json j;
     const bool bert = arch == Arch::Bert;
     j["architectures"] = {bert ? "BertForSequenceClassification" : "RobertaForSequenceClassification"};
@@ -200,9 +287,41 @@ void save_model_config(const ModelConfig& c, const std::filesystem::path& dir) {
     write_file_atomically(dir / "config.json", c.to_json().dump(2) + "\n");
 }
 
-std::vector<std::string> preset_names() { return {"toy", "tiny", "base"}; }
+std::vector<std::string> preset_names() { return {"toy", "tiny", "base", "1.3b"}; }
+
+namespace {
+// OPT-125m's shapes (facebook/opt-125m); 1.3b: facebook/opt-1.3b. The vocabulary is GPT-2's byte-level
+// BPE (the RoBERTa tokenizer files), padded to 50272 rows.
+ModelConfig opt_preset(const std::string& preset) {
+    ModelConfig c;
+    c.arch = Arch::Opt;
+    c.vocab_size = 50272;
+    c.max_position_embeddings = 2048;
+    c.type_vocab_size = 1;
+    c.pad_token_id = 1;
+    c.bos_token_id = c.eos_token_id = 2;
+    c.layer_norm_eps = 1e-5;  // nn.LayerNorm's default; OPT's config has no key for it
+    c.hidden_dropout = 0.1;
+    c.attention_dropout = 0.0;
+    c.hidden_act = "relu";
+    c.pre_layer_norm = c.final_layer_norm = true;
+    c.hidden_size = 768, c.num_layers = 12, c.num_heads = 12, c.intermediate_size = 3072;
+    if (preset == "1.3b") {
+        c.hidden_size = 2048, c.num_layers = 24, c.num_heads = 32, c.intermediate_size = 8192;
+    } else if (preset == "toy") {
+        c.num_layers = 4, c.hidden_size = 128, c.num_heads = 4, c.intermediate_size = 512;
+    } else if (preset == "tiny") {
+        c.num_layers = 2, c.hidden_size = 128, c.num_heads = 2, c.intermediate_size = 512;
+    } else if (preset != "base") {
+        throw Error("unknown preset '" + preset + "' for opt (expected toy, tiny, base or 1.3b)");
+    }
+    c.word_embed_proj_dim = c.hidden_size;
+    return c;
+}
+}  // namespace
 
 ModelConfig preset_config(Arch arch, const std::string& preset) {
+    if (arch == Arch::Opt) return opt_preset(preset);
     ModelConfig c;
     c.arch = arch;
     if (arch == Arch::Roberta) {

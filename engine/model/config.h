@@ -8,10 +8,13 @@
 
 namespace meft {
 
-enum class Arch { Bert, Roberta };
+// Encoders (BERT, RoBERTa: sequence classification) and a decoder-only LM (OPT: causal LM).
+enum class Arch { Bert, Roberta, Opt };
 
-std::string arch_name(Arch a);          // "bert" | "roberta" (HF model_type)
+std::string arch_name(Arch a);          // "bert" | "roberta" | "opt" (HF model_type)
 Arch parse_arch(const std::string& s);  // throws Error listing the accepted names
+std::vector<std::string> arch_names();
+inline bool is_decoder_only(Arch a) { return a == Arch::Opt; }
 
 struct ModelConfig {
     Arch arch = Arch::Bert;
@@ -32,6 +35,17 @@ struct ModelConfig {
     std::vector<std::string> labels = {"LABEL_0", "LABEL_1"};  // id2label in id order
     std::string problem_type;          // "", "single_label_classification" or "regression"
     std::string torch_dtype = "float32";  // written to config.json: the checkpoint's tensor dtype
+    // Decoder-only (OPT) keys; hidden_act is OPT's activation_function, intermediate_size its
+    // ffn_dim, hidden_dropout its dropout, initializer_range its init_std.
+    bool pre_layer_norm = false;       // do_layer_norm_before: LayerNorm at each block's input
+    bool final_layer_norm = false;     // a LayerNorm after the last layer (pre-LN OPT)
+    int word_embed_proj_dim = 0;       // token embedding width when it differs from hidden_size (0: same)
+    int bos_token_id = -1, eos_token_id = -1;
+
+    // OPT's learned positions start at 2 (HF OPTLearnedPositionalEmbedding offset).
+    static constexpr int kOptPositionOffset = 2;
+    int embed_width() const { return word_embed_proj_dim > 0 ? word_embed_proj_dim : hidden_size; }
+    bool projects_embeddings() const { return word_embed_proj_dim > 0 && word_embed_proj_dim != hidden_size; }
 
     int num_labels() const { return static_cast<int>(labels.size()); }
     bool is_regression() const { return problem_type == "regression" || (problem_type.empty() && num_labels() == 1); }
@@ -47,7 +61,8 @@ struct ModelConfig {
 ModelConfig load_model_config(const std::filesystem::path& dir);
 void save_model_config(const ModelConfig& c, const std::filesystem::path& dir);
 
-// Built-in shapes: toy, tiny, base (BERT-base / RoBERTa-base).
+// Built-in shapes: toy, tiny, base (BERT-base / RoBERTa-base / OPT-125m), and for OPT also
+// 1.3b (the MEFT paper's QA backbone; for planning).
 ModelConfig preset_config(Arch arch, const std::string& preset);
 std::vector<std::string> preset_names();
 

@@ -7,11 +7,11 @@
 namespace meft {
 
 namespace {
-constexpr int kRevAdapterPosition = 12;  // dropout position of the reversible adapter (after encoder_layer's)
+constexpr int kRevAdapterPosition = 12;  // dropout position of the reversible adapter (after transformer_layer's)
 }
 
 MeftEncoder::MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
-                         const std::string& prefix, const std::vector<EncoderLayer>& layers)
+                         const std::vector<TransformerLayer>& layers)
     : cfg_(cfg), method_(method), layers_(layers) {
     const MeftSettings& s = method.meft;
     const int N = cfg.num_layers;
@@ -34,8 +34,16 @@ MeftEncoder::MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, Par
     rev_adapters_.resize(static_cast<std::size_t>(N));
     if (f_fn_ == Fn::Adapter || g_fn_ == Fn::Adapter)
         for (int l = prefix_; l < N; ++l)
-            rev_adapters_[static_cast<std::size_t>(l)] = declare_adapter(
-                ps, prefix + "encoder.layer." + std::to_string(l) + ".rev_adapter", cfg.hidden_size, method.adapter);
+            rev_adapters_[static_cast<std::size_t>(l)] =
+                declare_adapter(ps, layers[static_cast<std::size_t>(l)].names() + "rev_adapter", cfg.hidden_size,
+                                method.adapter, layers[static_cast<std::size_t>(l)].relu());
+    // Top merge. Encoders average the streams (spec §1, [ENC]). OPT weighs the stream that
+    // tracks the backbone 1 and the other 0.1 ([DEC] --sum_scale 0.1): MEFT1's second half (y1),
+    // MEFT2's first half (y2).
+    if (is_decoder_only(cfg.arch)) {
+        merge_first_ = method.meft_variant() == 1 ? 0.1 : 1.0;
+        merge_second_ = method.meft_variant() == 1 ? 1.0 : 0.1;
+    }
 }
 
 LayerContext MeftEncoder::context(const MeftEnv& env, Arena& tape) const {
@@ -43,10 +51,10 @@ LayerContext MeftEncoder::context(const MeftEnv& env, Arena& tape) const {
                         false, {}, {}, {}};
 }
 
-Tensor MeftEncoder::run_forward(Fn fn, int l, EncoderLayer::Acts& acts, AdapterActs& aa, Tensor in,
+Tensor MeftEncoder::run_forward(Fn fn, int l, TransformerLayer::Acts& acts, AdapterActs& aa, Tensor in,
                                 const MeftEnv& env, Arena& tape) const {
     env.tmp.reset();
-    const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
+    const TransformerLayer& layer = layers_[static_cast<std::size_t>(l)];
     const LayerContext c = context(env, tape);
     switch (fn) {
         case Fn::Layer: layer.forward(acts, in, c); return acts.out;
@@ -62,10 +70,10 @@ Tensor MeftEncoder::run_forward(Fn fn, int l, EncoderLayer::Acts& acts, AdapterA
     return out;
 }
 
-void MeftEncoder::run_backward(Fn fn, int l, const EncoderLayer::Acts& acts, const AdapterActs& aa, Tensor g,
+void MeftEncoder::run_backward(Fn fn, int l, const TransformerLayer::Acts& acts, const AdapterActs& aa, Tensor g,
                                Tensor din, const MeftEnv& env, Arena& tape) const {
     env.tmp.reset();
-    const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
+    const TransformerLayer& layer = layers_[static_cast<std::size_t>(l)];
     const LayerContext c = context(env, tape);
     if (fn == Fn::Adapter) {
         env.be.fill(din, 0.0);
@@ -82,10 +90,10 @@ void MeftEncoder::run_backward(Fn fn, int l, const EncoderLayer::Acts& acts, con
 
 Tensor MeftEncoder::output_only(Fn fn, int l, Tensor in, const MeftEnv& env) const {
     env.tape.reset();
-    EncoderLayer::Acts a;
+    TransformerLayer::Acts a;
     AdapterActs aa;
     if (fn != Fn::Layer) return run_forward(fn, l, a, aa, in, env, env.tape);
-    const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
+    const TransformerLayer& layer = layers_[static_cast<std::size_t>(l)];
     const LayerContext c = context(env, env.tape);
     env.tmp.reset();
     layer.attention_forward(a, in, c);  // one block's tape at a time
@@ -98,28 +106,28 @@ Tensor MeftEncoder::output_only(Fn fn, int l, Tensor in, const MeftEnv& env) con
 
 void MeftEncoder::recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, const MeftEnv& env,
                                      const std::function<void(Tensor)>& rebuild) const {
-    const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
+    const TransformerLayer& layer = layers_[static_cast<std::size_t>(l)];
     const LayerContext c = context(env, env.tape);
     env.tape.reset();
     env.tmp.reset();
     if (fn == Fn::Layer) {
-        EncoderLayer::Acts a;
+        TransformerLayer::Acts a;
         layer.attention_forward(a, in, c);  // phase 1: h1 only
         env.be.copy(h1_buf_, a.h1);
         env.tape.reset();
         env.tmp.reset();
-        EncoderLayer::Acts b;
+        TransformerLayer::Acts b;
         layer.ffn_forward(b, h1_buf_, c);   // phase 2: the FFN block's tape
         rebuild(b.out);
         env.be.copy(din, g);
         layer.ffn_backward(b, din, c);      // din = d(h1)
         env.tape.reset();
         env.tmp.reset();
-        EncoderLayer::Acts a2;
+        TransformerLayer::Acts a2;
         layer.attention_forward(a2, in, c);  // phase 3: the attention block's tape
         layer.attention_backward(a2, din, c);
     } else {
-        EncoderLayer::Acts a;
+        TransformerLayer::Acts a;
         AdapterActs aa;
         Tensor out = run_forward(fn, l, a, aa, in, env, env.tape);
         rebuild(out);
@@ -142,7 +150,7 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
     for (int l = 0; l < prefix_; ++l) {
         env.tape.reset();
         env.tmp.reset();
-        EncoderLayer::Acts a;
+        TransformerLayer::Acts a;
         layers_[static_cast<std::size_t>(l)].forward(a, x, context(env, env.tape));
         be.copy(ping[l % 2], a.out);
         x = ping[l % 2];
@@ -186,8 +194,8 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
             st.rem2 = env.saved.alloc(DType::U8, {remainder_bytes(n, mb)}, l, "meft.remainder");
         be.coupling_forward(X2, st.rem2, g, mb);
         if (rev) {  // the tape is gone; backward rebuilds it
-            st.f_acts = EncoderLayer::Acts{};
-            st.g_acts = EncoderLayer::Acts{};
+            st.f_acts = TransformerLayer::Acts{};
+            st.g_acts = TransformerLayer::Acts{};
         } else {
             st.f_in = xin;
             st.g_in = yin;
@@ -201,13 +209,15 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
         }
     }
     if (reversible_ > 0) env.tape.reset();
-    // Top merge (BERT): (x1 + x2) / 2. Only the head reads it, in forward: scratch, not saved.
+    // Top merge: w1·(first half) + w2·(second half), the first half being the buffer the next
+    // layer would read as x1. Only the head reads it, in forward: scratch, not saved.
+    top_b1_ = b1;
     Tensor merged = env.scratch.alloc(dt, hs);
     Tensor other = env.tmp.alloc(dt, hs);
-    be.stream_read(merged, s1_);
-    be.stream_read(other, s2_);
-    be.add(merged, merged, other);
-    be.scale(merged, 0.5);
+    be.stream_read(merged, buf[b1]);
+    be.stream_read(other, buf[1 - b1]);
+    be.scale(merged, merge_first_);
+    be.axpy(merged, other, merge_second_);
     return merged;
 }
 
@@ -220,8 +230,10 @@ void MeftEncoder::backward(Tensor d, const MeftEnv& env) {
     // F's input gradient is written, so one buffer serves both.
     Tensor dS[2] = {d, env.scratch.alloc(dt, hs, -1, "meft.d_stream2")};
     Tensor du = env.scratch.alloc(dt, hs, -1, "meft.d_sub_input"), dv = du;
-    be.scale(dS[0], 0.5);  // merge: d(x1) = d(x2) = d / 2
+    // merge: d(first) = w1·d, d(second) = w2·d
     be.copy(dS[1], dS[0]);
+    be.scale(dS[top_b1_], merge_first_);
+    be.scale(dS[1 - top_b1_], merge_second_);
     Tensor buf[2] = {s1_, s2_};
     in_buf_ = env.scratch.alloc(dt, hs, -1, "meft.sub_input");
     if (f_fn_ == Fn::Layer || g_fn_ == Fn::Layer) h1_buf_ = env.scratch.alloc(dt, hs, -1, "meft.h1");

@@ -3,7 +3,8 @@
 //   h0 -> [frozen prefix: plain layers, nothing stored] -> duplicate (x1 = x2 = h)
 //      -> [reversible layers: store only remainders; rebuild inputs in backward]
 //      -> [vanilla layers: same coupling, ordinary backprop with stored tapes]
-//      -> merge (x1 + x2) / 2 -> head
+//      -> merge (x1 + x2) / 2 (encoders; OPT: the stream tracking the backbone weighs 1, the other 0.1)
+//      -> head
 //
 // Coupling per layer: y1 = λ·x1 + F(x2), y2 = β·x2 + G(y1); MEFT1/2 emit [y2 | y1] (swap).
 //   MEFT1: F = PLM layer with a parallel FFN adapter, G = adapter;   λ = 0.1, β = 1
@@ -18,7 +19,7 @@
 #include <memory>
 #include <vector>
 
-#include "model/encoder_layer.h"
+#include "model/transformer_layer.h"
 
 namespace meft {
 
@@ -42,8 +43,8 @@ struct MeftEnv {                // what one forward/backward needs from the mode
 class MeftEncoder {
 public:
     // Declares the reversible adapters (G for MEFT1, F for MEFT2) of the coupled layers.
-    MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps, const std::string& prefix,
-                const std::vector<EncoderLayer>& layers);
+    MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
+                const std::vector<TransformerLayer>& layers);
 
     // h0 [B,T,C] (embedding output) -> merged hidden [B,T,C], allocated in env.saved.
     Tensor forward(Tensor h0, const MeftEnv& env);
@@ -62,14 +63,14 @@ private:
     struct LayerState {           // per coupled layer
         int b1 = 0;               // which stream buffer holds x1 (and so y1)
         Tensor rem1, rem2;        // packed remainders (exact mode, m > 1)
-        EncoderLayer::Acts f_acts, g_acts;  // tapes (vanilla layers only)
+        TransformerLayer::Acts f_acts, g_acts;  // tapes (vanilla layers only)
         AdapterActs f_adapter, g_adapter;
         Tensor f_in, g_in;        // compute-dtype inputs of F and G (vanilla layers only)
         Tensor true_x1, true_x2;  // diagnostic copies of the inputs
     };
-    Tensor run_forward(Fn fn, int l, EncoderLayer::Acts& acts, AdapterActs& aa, Tensor in, const MeftEnv& env,
+    Tensor run_forward(Fn fn, int l, TransformerLayer::Acts& acts, AdapterActs& aa, Tensor in, const MeftEnv& env,
                        Arena& tape) const;
-    void run_backward(Fn fn, int l, const EncoderLayer::Acts& acts, const AdapterActs& aa, Tensor g, Tensor din,
+    void run_backward(Fn fn, int l, const TransformerLayer::Acts& acts, const AdapterActs& aa, Tensor g, Tensor din,
                       const MeftEnv& env, Arena& tape) const;
     // Reversible layers' forward: fn(in) on the tape, nothing kept (a PLM layer block by block).
     Tensor output_only(Fn fn, int l, Tensor in, const MeftEnv& env) const;
@@ -82,7 +83,7 @@ private:
 
     ModelConfig cfg_;
     MethodConfig method_;
-    const std::vector<EncoderLayer>& layers_;
+    const std::vector<TransformerLayer>& layers_;
     std::vector<AdapterWeights> rev_adapters_;  // indexed by layer; empty for MEFT3 and the prefix
     Fn f_fn_, g_fn_;
     bool swap_;
@@ -93,6 +94,8 @@ private:
     Tensor in_buf_, h1_buf_;      // backward: a sub-function's input, a recomputed layer's h1
     Tensor boundary1_, boundary2_;  // reversible segment output, when vanilla layers follow
     std::vector<double> recon_error_;
+    double merge_first_ = 0.5, merge_second_ = 0.5;  // top merge weights (first half = next x1)
+    int top_b1_ = 0;              // the buffer holding the first half after the last layer
 };
 
 }  // namespace meft

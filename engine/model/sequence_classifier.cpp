@@ -14,19 +14,16 @@ namespace meft {
 namespace {
 // Dropout positions inside one layer (part of the Philox key).
 // Dropout positions of the embeddings (layer -1) and the head (layer L); the encoder layers'
-// positions are in encoder_layer.cpp.
+// positions are in transformer_layer.cpp.
 enum Site { kEmbed = 0, kHeadFirst = 0, kHeadSecond = 1 };
 }  // namespace
 
 SequenceClassifier::SequenceClassifier(ModelConfig config, Backend& backend, DType dtype, MethodConfig method)
-    : config_(std::move(config)), method_(std::move(method)), backend_(backend), params_(backend, dtype) {
-    config_.validate("model config");
-    acts_ = std::make_unique<Arena>("activations", backend.memory(), 64u << 20, &meter_);
-    scratch_ = std::make_unique<Arena>("backward scratch", backend.memory(), 64u << 20, &meter_);
-    tmp_ = std::make_unique<Arena>("layer temporaries", backend.memory(), 16u << 20, &meter_);
-    recompute_ = std::make_unique<Arena>("recomputed layer", backend.memory(), 16u << 20, &meter_);
+    : Model(std::move(config), backend, dtype, std::move(method)) {
+    if (is_decoder_only(config_.arch))
+        throw Error("model config: " + arch_name(config_.arch) + " is a causal language model, not a sequence classifier");
     declare_parameters();
-    params_.set_trainable([&](const Parameter& p) { return p.added || method_.backbone_trainable(p.name); });
+    apply_method_trainability();
 }
 
 void SequenceClassifier::declare_parameters() {
@@ -42,21 +39,7 @@ void SequenceClassifier::declare_parameters() {
     wtt_ = params_.declare(e + "token_type_embeddings.weight", {config_.type_vocab_size, C}, w_init);
     emb_ln_w_ = params_.declare(e + "LayerNorm.weight", {C}, Init::ones());
     emb_ln_b_ = params_.declare(e + "LayerNorm.bias", {C}, Init::zeros());
-    if (method_.is_prefix() && method_.prefix.reparameterize) {  // HF PEFT's PrefixEncoder names
-        const std::int64_t P = method_.prefix.length, H = method_.prefix.hidden, L2C = 2 * config_.num_layers * C;
-        prefix_emb_ = params_.declare("prefix_encoder.embedding.weight", {P, C}, Init::normal(method_.prefix.init_std), true);
-        prefix_w1_ = params_.declare("prefix_encoder.transform.0.weight", {H, C}, w_init, true);
-        prefix_b1_ = params_.declare("prefix_encoder.transform.0.bias", {H}, Init::zeros(), true);
-        prefix_w2_ = params_.declare("prefix_encoder.transform.2.weight", {L2C, H}, w_init, true);
-        prefix_b2_ = params_.declare("prefix_encoder.transform.2.bias", {L2C}, Init::zeros(), true);
-    }
-    layers_.reserve(static_cast<std::size_t>(config_.num_layers));
-    for (int l = 0; l < config_.num_layers; ++l) {
-        // MEFT's frozen prefix layers are the plain backbone: no adapters.
-        const bool plain = method_.is_meft() && l < method_.meft.frozen_prefix;
-        layers_.emplace_back(l, config_, plain ? MethodConfig{} : method_, params_, prefix(), prefix_w2_, prefix_b2_);
-    }
-    if (method_.is_meft()) meft_ = std::make_unique<MeftEncoder>(config_, method_, params_, prefix(), layers_);
+    stack_ = std::make_unique<LayerStack>(config_, method_, params_, prefix(), arenas());
     if (!roberta) {
         pool_w_ = params_.declare(prefix() + "pooler.dense.weight", {C, C}, w_init);
         pool_b_ = params_.declare(prefix() + "pooler.dense.bias", {C}, Init::zeros());
@@ -72,24 +55,6 @@ void SequenceClassifier::declare_parameters() {
 
 bool SequenceClassifier::is_head_parameter(const std::string& name) const {
     return name.rfind("classifier.", 0) == 0 || name.rfind(prefix() + "pooler.", 0) == 0;
-}
-
-// ---- initialisation ---------------------------------------------------------------------------
-
-void SequenceClassifier::init_parameters(const std::vector<std::string>& names, std::uint64_t seed) {
-    MEFT_CHECK(params_.materialized(), "init before materialize");
-    for (const std::string& name : names) {
-        int idx = -1;
-        for (int i = 0; i < params_.size() && idx < 0; ++i)
-            if (params_.at(i).name == name) idx = i;
-        MEFT_CHECK(idx >= 0, "unknown parameter " + name);
-        params_.initialize(idx, seed);
-    }
-}
-
-void SequenceClassifier::init_weights(std::uint64_t seed) {
-    if (!params_.materialized()) params_.materialize();
-    for (int i = 0; i < params_.size(); ++i) params_.initialize(i, seed);
 }
 
 // ---- inputs -----------------------------------------------------------------------------------
@@ -135,21 +100,10 @@ void SequenceClassifier::upload_inputs(const HostBatch& b) {
     pos_ = up(pos, {b.B, b.T}, "position_ids");
 }
 
-PhiloxKey SequenceClassifier::key(const ForwardOptions& o, int layer, int position) const {
-    return philox_key(o.seed, o.step, dropout_site(layer, position));
-}
-
 // ---- forward ----------------------------------------------------------------------------------
 
 Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions& o) {
-    MEFT_CHECK(params_.materialized(), "forward before the parameters were materialized");
-    acts_->reset();
-    scratch_->reset();
-    tmp_->reset();
-    recompute_->reset();
-    meter_.reset_peak();
-    transient_.assign(static_cast<std::size_t>(config_.num_layers + 2), 0);
-    prefix_mask_ = prefix_pre_ = prefix_hidden_ = prefix_dhidden_ = Tensor{};
+    begin_forward();
     B_ = batch.B;
     T_ = batch.T;
     upload_inputs(batch);
@@ -157,7 +111,6 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
     const DType dt = dtype();
     const int off = batch.example_offset;
     Arena& A = *acts_;
-    if (method_.is_prefix() && !o.backbone_only) prefix_forward(batch);
 
     // Frozen embeddings need nothing for backward; under MEFT their output is copied into the
     // streams. What backward does not read goes to scratch (reset before backward), not saved.
@@ -167,60 +120,15 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
     emb_sum_ = E.alloc(dt, {B_, T_, C}, -1, "embeddings.sum");
     emb_mean_ = E.alloc(dt, {B_ * T_}, -1, "embeddings.ln_mean");
     emb_rstd_ = E.alloc(dt, {B_ * T_}, -1, "embeddings.ln_rstd");
-    Tensor x = (meft_ && !o.backbone_only ? *scratch_ : A).alloc(dt, {B_, T_, C}, -1, "embeddings.out");
+    Tensor x = (stack_->keeps_input(o) ? A : *scratch_).alloc(dt, {B_, T_, C}, -1, "embeddings.out");
     backend_.embeddings_forward(emb_sum_, ids_, pos_, types_, p(wte_), p(wpe_), p(wtt_));
     backend_.layernorm_forward(x, emb_mean_, emb_rstd_, emb_sum_, p(emb_ln_w_), p(emb_ln_b_), config_.layer_norm_eps);
     backend_.dropout_forward(x, x, drop(o, config_.hidden_dropout), key(o, -1, kEmbed), off);
 
-    la_.assign(static_cast<std::size_t>(config_.num_layers), EncoderLayer::Acts{});
-    const bool checkpoint = method_.gradient_checkpointing && o.train;
-    const bool coupled = meft_ && !o.backbone_only;  // backbone_only: the plain layers, no coupling
-    if (coupled) x = meft_->forward(x, meft_env(o, off));
-    for (int l = 0; l < config_.num_layers && !coupled; ++l) {
-        EncoderLayer::Acts& a = la_[static_cast<std::size_t>(l)];
-        tmp_->reset();
-        if (checkpoint) {  // run in the recompute arena; keep only the layer's output (= next input)
-            recompute_->reset();
-            layers_[static_cast<std::size_t>(l)].forward(a, x, layer_context(*recompute_, o, off));
-            Tensor out = A.alloc(dt, {B_, T_, C}, l, "checkpoint.out");
-            backend_.copy(out, a.out);
-            a = EncoderLayer::Acts{};
-            a.x = x;
-            x = out;
-        } else {
-            layers_[static_cast<std::size_t>(l)].forward(a, x, layer_context(A, o, off));
-            x = a.out;
-        }
-    }
+    x = stack_->forward(x, batch, mask_, o);
     last_hidden_ = x;
     head_forward(x, o, off);
     return head_.logits;
-}
-
-MeftEnv SequenceClassifier::meft_env(const ForwardOptions& o, int off) {
-    return MeftEnv{backend_, params_, *acts_, *scratch_, *recompute_, *tmp_, mask_, o.train, o.seed, o.step, off,
-                   &meter_, &transient_, o.check_reconstruction};
-}
-
-void SequenceClassifier::prefix_forward(const HostBatch& batch) {
-    const int P = method_.prefix.length, T = batch.T;
-    std::vector<std::int32_t> mask(static_cast<std::size_t>(batch.B) * (P + T), 1);  // prefixes are always attended
-    for (int b = 0; b < batch.B; ++b)
-        std::copy_n(batch.attention_mask.begin() + std::ptrdiff_t(b) * T, T, mask.begin() + std::ptrdiff_t(b) * (P + T) + P);
-    prefix_mask_ = acts_->alloc(DType::I32, {batch.B, P + T}, -1, "prefix.mask");
-    backend_.upload(prefix_mask_, mask.data());
-    if (!method_.prefix.reparameterize) return;
-    const std::int64_t H = method_.prefix.hidden;
-    prefix_pre_ = acts_->alloc(dtype(), {P, H}, -1, "prefix.mlp_pre");
-    prefix_hidden_ = acts_->alloc(dtype(), {P, H}, -1, "prefix.mlp_hidden");
-    backend_.linear_forward(prefix_pre_, p(prefix_emb_), p(prefix_w1_), p(prefix_b1_));
-    backend_.tanh_forward(prefix_hidden_, prefix_pre_);
-}
-
-LayerContext SequenceClassifier::layer_context(Arena& saved, const ForwardOptions& o, int off) {
-    MEFT_CHECK(!(o.backbone_only && o.train), "backbone_only is for inference");
-    return LayerContext{backend_, params_, saved, *tmp_, mask_, o.train, o.seed, o.step, off, o.backbone_only,
-                        prefix_mask_, prefix_hidden_, prefix_dhidden_};
 }
 
 void SequenceClassifier::head_forward(Tensor h, const ForwardOptions& o, int off) {
@@ -249,46 +157,6 @@ void SequenceClassifier::head_forward(Tensor h, const ForwardOptions& o, int off
         backend_.dropout_forward(a.c, a.b, pd, key(o, L, kHeadSecond), off);
         backend_.linear_forward(a.logits, a.c, p(cls_w_), p(cls_b_));
     }
-}
-
-std::vector<double> SequenceClassifier::logits_to_host(Tensor logits) {
-    std::vector<double> out(static_cast<std::size_t>(logits.numel()));
-    if (logits.dtype == DType::F64) {
-        backend_.download(out.data(), logits);
-    } else {
-        std::vector<float> f(out.size());
-        backend_.download(f.data(), logits);
-        std::copy(f.begin(), f.end(), out.begin());
-    }
-    return out;
-}
-
-MemoryReport SequenceClassifier::memory_report() const {
-    MemoryReport r;
-    const int L = config_.num_layers;
-    for (int l = -1; l <= L; ++l) {
-        LayerMemory m;
-        m.layer = l;
-        m.label = l < 0 ? "embeddings" : l == L ? "head" : "layer " + std::to_string(l);
-        m.transient = l + 1 < static_cast<int>(transient_.size()) ? transient_[static_cast<std::size_t>(l + 1)] : 0;
-        r.layers.push_back(m);
-    }
-    for (const AllocationRecord& rec : acts_->records()) {
-        r.held_total += rec.bytes;
-        if (rec.name.rfind("meft.stream", 0) == 0 || rec.name == "meft.segment_output" || rec.name == "meft.merged") {
-            r.stored_streams += rec.bytes;
-            continue;
-        }
-        if (rec.name == "meft.remainder") r.remainders += rec.bytes;
-        const int idx = std::clamp(rec.layer, -1, L) + 1;
-        r.layers[static_cast<std::size_t>(idx)].held += rec.bytes;
-    }
-    r.activation_peak = meter_.peak;
-    r.frozen_weights = params_.frozen_arena().bytes_in_use();
-    r.trainable_weights = params_.trainable_arena().bytes_in_use();
-    r.gradients = params_.grad_arena().bytes_in_use();
-    r.optimizer_state = params_.optimizer_arena().bytes_in_use();
-    return r;
 }
 
 // ---- loss and backward ------------------------------------------------------------------------
@@ -325,7 +193,7 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
         backend_.cross_entropy_forward(head_.losses, head_.probs, logits, labels_);
         backend_.cross_entropy_backward(dlogits, head_.probs, labels_, loss_scale);
     }
-    const std::vector<double> losses = logits_to_host(head_.losses);
+    const std::vector<double> losses = to_host(head_.losses);
     double sum = 0;
     for (double v : losses) sum += v;
 
@@ -339,31 +207,7 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
     const int off = batch.example_offset;
     head_backward(dlogits, o, off);
     transient_[static_cast<std::size_t>(L + 1)] = meter_.peak - start;
-    if (prefix_hidden_) prefix_dhidden_ = scratch_->zeros(dt, prefix_hidden_.shape, -1, "d.prefix_hidden");
-    const bool checkpoint = method_.gradient_checkpointing && o.train;
-    if (meft_) meft_->backward(grad_stream_, meft_env(o, off));
-    for (int l = L - 1; l >= 0 && !meft_; --l) {
-        const EncoderLayer& layer = layers_[static_cast<std::size_t>(l)];
-        EncoderLayer::Acts& a = la_[static_cast<std::size_t>(l)];
-        tmp_->reset();
-        start = meter_.current;
-        meter_.reset_peak();
-        if (checkpoint) {  // recompute this layer's activations from its input, same dropout keys
-            recompute_->reset();
-            layer.forward(a, a.x, layer_context(*recompute_, o, off));
-            tmp_->reset();
-            layer.backward(a, grad_stream_, layer_context(*recompute_, o, off));
-        } else {
-            layer.backward(a, grad_stream_, layer_context(*acts_, o, off));
-        }
-        transient_[static_cast<std::size_t>(l + 1)] = meter_.peak - start;
-    }
-
-    if (prefix_hidden_) {  // the prefix MLP, after every layer added its part of d(hidden)
-        Tensor dpre = scratch_->alloc(dt, prefix_pre_.shape, -1, "d.prefix_pre");
-        backend_.tanh_backward(dpre, prefix_dhidden_, prefix_hidden_);
-        backend_.linear_backward(g(prefix_emb_), g(prefix_w1_), g(prefix_b1_), dpre, p(prefix_emb_), p(prefix_w1_), true);
-    }
+    stack_->backward(grad_stream_, o, off);
     // embeddings: grad_stream_ holds d(embeddings.out); nothing to do when they are frozen
     if (!g(wte_) && !g(wpe_) && !g(wtt_) && !g(emb_ln_w_) && !g(emb_ln_b_)) return sum;
     Tensor d = grad_stream_;

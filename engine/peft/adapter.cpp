@@ -2,8 +2,10 @@
 
 namespace meft {
 
-AdapterWeights declare_adapter(ParameterStore& ps, const std::string& prefix, int C, const AdapterSettings& s) {
+AdapterWeights declare_adapter(ParameterStore& ps, const std::string& prefix, int C, const AdapterSettings& s,
+                               bool relu) {
     AdapterWeights w;
+    w.relu = relu;
     const std::int64_t r = s.bottleneck;
     w.down_w = ps.declare(prefix + ".down.weight", {r, C}, Init::normal(s.init_std), true);
     w.down_b = ps.declare(prefix + ".down.bias", {r}, Init::zeros(), true);
@@ -21,7 +23,7 @@ void adapter_forward(const PeftCall& c, const AdapterWeights& w, AdapterActs& a,
     a.act = saved.alloc(a.inp.dtype, rs, layer, tag + ".act");
     Tensor h = c.tmp.alloc(a.inp.dtype, rs);
     be.linear_forward(a.pre, a.inp, c.ps.value(w.down_w), c.ps.value(w.down_b));
-    be.gelu_forward(a.act, a.pre);
+    be.activation_forward(w.relu, a.act, a.pre);
     be.dropout_forward(h, a.act, c.dropout, c.key, c.example_offset);
     if (!accumulate && scale == 1.0) {
         be.linear_forward(out, h, c.ps.value(w.up_w), c.ps.value(w.up_b));
@@ -46,7 +48,7 @@ void adapter_backward(const PeftCall& c, const AdapterWeights& w, const AdapterA
     be.dropout_forward(h, a.act, c.dropout, c.key, c.example_offset);  // the up-projection's input
     be.linear_backward(dh, c.ps.grad(w.up_w), c.ps.grad(w.up_b), g, h, c.ps.value(w.up_w), false);
     be.dropout_backward(dh, dh, c.dropout, c.key, c.example_offset);
-    be.gelu_backward(dh, dh, a.pre);
+    be.activation_backward(w.relu, dh, dh, a.pre);
     be.linear_backward(dinp, c.ps.grad(w.down_w), c.ps.grad(w.down_b), dh, a.inp, c.ps.value(w.down_w), true);
 }
 

@@ -1,4 +1,5 @@
-// adapter.h — the bottleneck adapter A(x) = W_up · Dropout(GELU(W_down · x + b_down)) + b_up
+// adapter.h — the bottleneck adapter A(x) = W_up · Dropout(act(W_down · x + b_down)) + b_up
+// (act: the backbone's activation, GELU or ReLU)
 // (Houlsby et al. 2019; MEFT spec §3), used sequentially (x + A(x)), in parallel to a FFN, and as
 // MEFT's reversible F or G.
 #pragma once
@@ -13,16 +14,18 @@ namespace meft {
 
 struct AdapterWeights {
     int down_w = -1, down_b = -1, up_w = -1, up_b = -1;
+    bool relu = false;  // the backbone's activation: GELU (BERT, RoBERTa) or ReLU (OPT)
     explicit operator bool() const { return down_w >= 0; }
 };
 
 // Declares `<prefix>.down.{weight,bias}` [r,C]/[r] and `<prefix>.up.{weight,bias}` [C,r]/[C].
-AdapterWeights declare_adapter(ParameterStore& ps, const std::string& prefix, int C, const AdapterSettings& s);
+AdapterWeights declare_adapter(ParameterStore& ps, const std::string& prefix, int C, const AdapterSettings& s,
+                               bool relu = false);
 
 struct AdapterActs {
     Tensor inp;   // [N,C] (owned by the caller)
     Tensor pre;   // [N,r] W_down x + b_down
-    Tensor act;   // [N,r] GELU(pre); dropout is regenerated
+    Tensor act;   // [N,r] act(pre); dropout is regenerated
 };
 
 

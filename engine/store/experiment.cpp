@@ -1,5 +1,7 @@
 #include "store/experiment.h"
 
+#include "data/qa.h"
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -7,6 +9,7 @@
 #include "core/backend_select.h"
 #include "core/error.h"
 #include "data/glue.h"
+#include "data/qa.h"
 
 namespace meft {
 
@@ -84,7 +87,8 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
 
     Section bb = top.child("backbone");
     const std::string arch = bb.string("arch", "bert");
-    if (arch != "bert" && arch != "roberta") bb.fail(bb.key("arch"), "must be \"bert\" or \"roberta\", found \"" + arch + "\"");
+    if (arch != "bert" && arch != "roberta" && arch != "opt")
+        bb.fail(bb.key("arch"), "must be \"bert\", \"roberta\" or \"opt\", found \"" + arch + "\"");
     e.backbone.arch = parse_arch(arch);
     e.backbone.preset = bb.string("preset", "");
     e.backbone.path = bb.string("path", "");
@@ -92,9 +96,11 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     e.backbone.tokenizer = bb.string("tokenizer", "");
     if (e.backbone.preset.empty() == e.backbone.path.empty())
         bb.fail("'backbone'", "needs exactly one of \"preset\" (toy, tiny, base) or \"path\" (a Hugging Face model directory)");
+    const bool opt = e.backbone.arch == Arch::Opt;
     if (!e.backbone.preset.empty() && e.backbone.preset != "toy" && e.backbone.preset != "tiny" &&
-        e.backbone.preset != "base")
-        bb.fail(bb.key("preset"), "must be toy, tiny or base, found \"" + e.backbone.preset + "\"");
+        e.backbone.preset != "base" && !(opt && e.backbone.preset == "1.3b"))
+        bb.fail(bb.key("preset"), std::string("must be toy, tiny, base") + (opt ? " or 1.3b" : "") + ", found \"" +
+                                      e.backbone.preset + "\"");
     bb.finish("arch, preset, path, seed, tokenizer");
 
     Section task = top.child("task");
@@ -103,12 +109,20 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
         try {
             e.task.name = glue_task(e.task.name).name;  // canonical spelling
         } catch (const Error&) {
-            std::string names = "toy";
-            for (const GlueTaskInfo& g : glue_tasks()) names += ", " + g.name;
-            task.fail(task.key("name"), "must be one of " + names + ", found \"" + e.task.name + "\"");
+            try {
+                e.task.name = qa_task(e.task.name).name;
+                e.task.qa = true;
+            } catch (const Error&) {
+                std::string names = "toy";
+                for (const GlueTaskInfo& g : glue_tasks()) names += ", " + g.name;
+                for (const QaTaskInfo& q : qa_tasks()) names += ", " + q.name;
+                task.fail(task.key("name"), "must be one of " + names + ", found \"" + e.task.name + "\"");
+            }
         }
         e.task.data_dir = task.string("data_dir", "");
-        if (e.task.data_dir.empty()) task.fail("'task'", "needs \"data_dir\": the GLUE task's folder (train.tsv, dev.tsv)");
+        if (e.task.data_dir.empty())
+            task.fail("'task'", e.task.qa ? "needs \"data_dir\": the QA task's folder (train.jsonl, dev.jsonl ...)"
+                                          : "needs \"data_dir\": the GLUE task's folder (train.tsv, dev.tsv)");
         e.task.dev_split = task.string("dev_split", "");
         e.task.max_train_examples = static_cast<int>(task.integer("max_train_examples", 0, 0, 1 << 30));
         e.task.max_dev_examples = static_cast<int>(task.integer("max_dev_examples", 0, 0, 1 << 30));
@@ -126,6 +140,13 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
         task.finish("name, num_labels, train_examples, dev_examples, min_length, max_length, seed");
     }
 
+    // Which head a task needs: decoders train QA as causal LM; encoders classify.
+    if (opt && !e.task.qa)
+        task.fail(task.key("name"), "\"" + e.task.name + "\" is a classification task; an opt backbone trains the "
+                                    "multiple-choice QA tasks (openbookqa, arc_easy, arc_challenge, piqa, sciq) as causal LM");
+    if (!opt && e.task.qa)
+        task.fail(task.key("name"), "\"" + e.task.name + "\" needs an opt backbone: multiple-choice QA with an encoder "
+                                    "(a multiple-choice head) is not implemented yet");
     top.has("method");  // validated by parse_method, which names its own keys
     if (j.is_object() && j.contains("method")) e.method = parse_method(j["method"], where);
 
@@ -149,6 +170,7 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     c.eval_batch_size = static_cast<int>(tr.integer("eval_batch_size", c.eval_batch_size, 1, 1 << 20));
     c.reconstruction_check_every = static_cast<int>(tr.integer("reconstruction_check_every", 0, 0, 1 << 30));
     c.checkpoint_every = static_cast<int>(tr.integer("checkpoint_every", 0, 0, 1 << 30));
+    c.zero_shot = tr.boolean("zero_shot", false);
     if (tr.has("dropout")) e.dropout = tr.number("dropout", 0.1, 0.0, 0.99);
     {
         Section es = tr.child("early_stopping");
@@ -176,8 +198,8 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
                                           "found backend \"cpu\"");
     tr.finish("learning_rate, batch_size, gradient_accumulation_steps, epochs, max_steps, max_seq_length, "
               "warmup_ratio, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm, seed, eval_every, "
-              "eval_batch_size, reconstruction_check_every, early_stopping, checkpoint_every, dropout, dtype, backend, "
-              "gemm_precision");
+              "eval_batch_size, reconstruction_check_every, early_stopping, checkpoint_every, zero_shot, dropout, dtype, "
+              "backend, gemm_precision");
 
     if (top.has("tags")) {
         const auto& t = j["tags"];
@@ -232,7 +254,7 @@ nlohmann::json resolved_config(const Experiment& e) {
                      {"adam_epsilon", c.adamw.eps}, {"max_grad_norm", c.max_grad_norm}, {"seed", c.seed},
                      {"eval_every", c.eval_every}, {"eval_batch_size", c.eval_batch_size},
                      {"reconstruction_check_every", c.reconstruction_check_every},
-                     {"checkpoint_every", c.checkpoint_every},
+                     {"checkpoint_every", c.checkpoint_every}, {"zero_shot", c.zero_shot},
                      {"early_stopping", {{"metric", c.early_stopping_metric}, {"patience", c.early_stopping_patience}}},
                      {"dtype", e.dtype == DType::F64 ? "float64" : "float32"}, {"backend", e.backend},
                      {"gemm_precision", e.gemm_precision}};
@@ -405,7 +427,11 @@ void check_paths(Experiment& e, const std::string& where) {
     }
     if (!e.backbone.tokenizer.empty() && !fs::is_directory(e.backbone.tokenizer))
         fail("backbone.tokenizer", e.backbone.tokenizer, "is not a directory");
-    if (!e.task.is_toy()) {
+    if (e.task.qa) {
+        const QaTaskInfo& q = qa_task(e.task.name);
+        if (!fs::is_directory(e.task.data_dir)) fail("task.data_dir", e.task.data_dir, "is not a directory");
+        if (fs::is_directory(e.task.data_dir / q.dir_name)) e.task.data_dir /= q.dir_name;  // a folder of all QA tasks
+    } else if (!e.task.is_toy()) {
         const GlueTaskInfo& g = glue_task(e.task.name);
         if (!fs::is_directory(e.task.data_dir)) fail("task.data_dir", e.task.data_dir, "is not a directory");
         const auto has_train = [&](const fs::path& d) { return fs::exists(glue_split_file(g, d, "train")); };

@@ -18,16 +18,19 @@ namespace meft {
 
 struct BackboneSpec {
     Arch arch = Arch::Bert;
-    std::string preset;             // "toy" | "tiny" | "base", or empty when `path` is set
+    std::string preset;             // "toy" | "tiny" | "base" (opt also "1.3b"), or empty when `path` is set
     std::filesystem::path path;     // a Hugging Face model directory
     std::uint64_t init_seed = 0;    // preset weights / missing head
     std::filesystem::path tokenizer; // text tasks: a tokenizer folder ("" = the model folder)
 };
 
 struct TaskSpec {
-    std::string name = "toy";          // "toy" or a GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli)
+    // "toy", a GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli) or a multiple-choice
+    // QA task (openbookqa, arc_easy, arc_challenge, piqa, sciq)
+    std::string name = "toy";
+    bool qa = false;                   // name is a QA task
     ToyTaskConfig toy;
-    std::filesystem::path data_dir;    // GLUE: the task's folder (train.tsv, dev.tsv ...)
+    std::filesystem::path data_dir;    // GLUE / QA: the task's folder (train.tsv, dev.tsv / train.jsonl ...)
     std::string dev_split;             // "" = the task's dev split (MNLI: dev_matched)
     int max_train_examples = 0;        // > 0: only the first N training examples
     int max_dev_examples = 0;          // > 0: only the first N evaluation examples

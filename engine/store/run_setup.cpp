@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "data/glue.h"
+#include "data/qa_lm_task.h"
 #include "data/text_task.h"
 #include "data/tokenizer.h"
 #include "data/toy_task.h"
@@ -19,14 +20,14 @@ void tell(const std::function<void(const std::string&)>& notice, const std::stri
 }  // namespace
 
 
-std::unique_ptr<SequenceClassifier> build_model(const Experiment& e, Backend& backend, int num_labels,
-                                                const std::function<void(const std::string&)>& notice) {
-    std::unique_ptr<SequenceClassifier> model;
+std::unique_ptr<Model> build_model(const Experiment& e, Backend& backend, int num_labels,
+                                   const std::function<void(const std::string&)>& notice) {
+    std::unique_ptr<Model> model;
     if (!e.backbone.preset.empty()) {
         ModelConfig cfg = preset_config(e.backbone.arch, e.backbone.preset);
         cfg.set_num_labels(num_labels);
         if (e.dropout) cfg.hidden_dropout = cfg.attention_dropout = *e.dropout;
-        model = std::make_unique<SequenceClassifier>(cfg, backend, e.dtype, e.method);
+        model = make_model(cfg, backend, e.dtype, e.method);
         model->init_weights(e.backbone.init_seed);
     } else {
         LoadOptions lo;
@@ -34,7 +35,7 @@ std::unique_ptr<SequenceClassifier> build_model(const Experiment& e, Backend& ba
         lo.head_seed = e.backbone.init_seed;
         lo.method = e.method;
         LoadReport rep;
-        model = load_classifier(e.backbone.path, backend, e.dtype, lo, &rep);
+        model = load_model(e.backbone.path, backend, e.dtype, lo, &rep);
         for (const std::string& n : rep.notices()) tell(notice, n);
         if (e.dropout) model->set_dropout(*e.dropout);
     }
@@ -50,6 +51,7 @@ ModelConfig experiment_model_config(const Experiment& e) {
 
 int task_num_labels(const Experiment& e) {
     if (e.task.is_toy()) return e.task.toy.num_labels;
+    if (e.task.qa) return 2;  // causal LM: the labels are tokens; 2 = gold or not, per choice
     const GlueTaskInfo& g = glue_task(e.task.name);
     return g.regression ? 1 : g.num_labels();
 }
@@ -64,6 +66,18 @@ TaskData build_task(const Experiment& e, const ModelConfig& model, const std::fu
     if (tok->vocab_size() > model.vocab_size)
         throw Error(tok_dir.string() + ": the tokenizer has " + std::to_string(tok->vocab_size()) +
                     " tokens but the model's vocabulary has " + std::to_string(model.vocab_size));
+    if (e.task.qa) {
+        QaTaskRequest q;
+        q.task = e.task.name;
+        q.dir = e.task.data_dir;
+        q.dev_split = e.task.dev_split;
+        q.max_train_examples = e.task.max_train_examples;
+        q.max_dev_examples = e.task.max_dev_examples;
+        q.max_seq_length = e.train.max_seq_length;
+        q.load_train = !e.train.zero_shot;
+        q.bos = model.bos_token_id;
+        return load_qa_lm_task(q, *tok);
+    }
     GlueTaskRequest r;
     r.task = e.task.name;
     r.dir = e.task.data_dir;

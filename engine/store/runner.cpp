@@ -92,7 +92,7 @@ RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& 
         }
     }
     out.model = build_model(e, *out.backend, task_num_labels(e), o.notice);
-    SequenceClassifier& model = *out.model;
+    Model& model = *out.model;
     const TaskData data = build_task(e, model.config(), o.notice);
 
     TrainHooks hooks;

@@ -40,7 +40,7 @@ struct RunOutcome {
     std::string status;                                 // "finished" or "cancelled"
     TrainResult result;
     nlohmann::json metrics;                             // as recorded in runs.final_metrics
-    std::unique_ptr<SequenceClassifier> model;          // the trained model (its backend lives below)
+    std::unique_ptr<Model> model;               // the trained model (its backend lives below)
     std::unique_ptr<Backend> backend;
 };
 

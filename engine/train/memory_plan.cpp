@@ -2,14 +2,15 @@
 
 #include "core/error.h"
 #include "core/shape_backend.h"
-#include "model/sequence_classifier.h"
+#include "model/checkpoint.h"
 
 namespace meft {
 
 MemoryPlanResult measure_memory(Backend& backend, const ModelConfig& cfg, const MethodConfig& method, DType dtype,
                                 int batch, int seq) {
     if (batch < 1 || seq < 2) throw Error("memory plan: need batch >= 1 and sequence length >= 2");
-    SequenceClassifier model(cfg, backend, dtype, method);
+    std::unique_ptr<Model> owned = make_model(cfg, backend, dtype, method);
+    Model& model = *owned;
     if (backend.is_host()) model.init_weights(0);  // the values do not change what is allocated
     else model.params().materialize();
     HostBatch b;
@@ -21,6 +22,8 @@ MemoryPlanResult measure_memory(Backend& backend, const ModelConfig& cfg, const 
     b.attention_mask.assign(b.input_ids.size(), 1);
     b.labels.assign(static_cast<std::size_t>(batch), 0);
     b.targets.assign(static_cast<std::size_t>(batch), 0.0);
+    // A causal LM predicts every next token (plain LM fine-tuning: the LM head's largest case).
+    if (is_decoder_only(cfg.arch)) b.token_labels.assign(b.input_ids.size(), first);
     model.params().zero_grads();
     model.forward_backward(b, ForwardOptions{true, 0, 0}, 1.0 / batch);
     MemoryPlanResult r;

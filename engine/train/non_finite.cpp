@@ -34,7 +34,7 @@ bool all_finite(Backend& backend, Tensor t) {
     return t.dtype == DType::F32 ? finite_host<float>(host) : finite_host<double>(host);
 }
 
-std::string locate_non_finite(SequenceClassifier& model, const std::vector<Example>& examples,
+std::string locate_non_finite(Model& model, const std::vector<Example>& examples,
                               const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
                               std::uint64_t seed, std::uint32_t step) {
     Backend& be = model.backend();

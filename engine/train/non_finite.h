@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "data/example.h"
-#include "model/sequence_classifier.h"
+#include "model/model.h"
 
 namespace meft {
 
@@ -18,7 +18,7 @@ bool all_finite(Backend& backend, Tensor t);
 // saved tensor in forward order) and the parameter gradients of the failed step. Returns a
 // description such as "activation 'attn.probs' of layer 2 (forward)", or "" when every tensor
 // it can see is finite. Leaves the gradients as they were.
-std::string locate_non_finite(SequenceClassifier& model, const std::vector<Example>& examples,
+std::string locate_non_finite(Model& model, const std::vector<Example>& examples,
                               const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
                               std::uint64_t seed, std::uint32_t step);
 

@@ -7,6 +7,8 @@
 
 #include "core/error.h"
 #include "data/batching.h"
+#include "data/choice_prompt.h"
+#include "model/meft_encoder.h"
 #include "model/safetensors.h"
 #include "train/metrics.h"
 #include "train/non_finite.h"
@@ -29,20 +31,21 @@ double host_loss(const std::vector<double>& logits, int K, const Example& e, std
 }  // namespace
 
 int total_steps_for(const TrainConfig& cfg, std::size_t n) {
+    if (cfg.zero_shot) return 0;
     if (cfg.max_steps > 0) return cfg.max_steps;
     const std::size_t per_epoch = (n + static_cast<std::size_t>(cfg.batch_size) - 1) / static_cast<std::size_t>(cfg.batch_size);
     return static_cast<int>(per_epoch) * cfg.epochs;
 }
 
-double starting_point_deviation(SequenceClassifier& model, const HostBatch& batch) {
+double starting_point_deviation(Model& model, const HostBatch& batch) {
     auto hidden = [&](bool backbone_only) {
         ForwardOptions o;
         o.backbone_only = backbone_only;
         model.forward(batch, o);
-        return model.logits_to_host(model.last_hidden());  // [B*T*C] as doubles
+        return model.to_host(model.last_hidden());  // [B*T*C] as doubles
     };
     const std::vector<double> edited = hidden(false), base = hidden(true);
-    const std::size_t C = static_cast<std::size_t>(model.config().hidden_size);
+    const std::size_t C = static_cast<std::size_t>(model.last_hidden().dim(2));
     double diff = 0, norm = 0;
     for (std::size_t i = 0; i < base.size(); ++i) {
         if (!batch.attention_mask[i / C]) continue;
@@ -52,22 +55,21 @@ double starting_point_deviation(SequenceClassifier& model, const HostBatch& batc
     return norm > 0 ? std::sqrt(diff / norm) : 0.0;
 }
 
-std::vector<double> predict_logits(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size,
-                                   int max_seq_length) {
+std::vector<double> predict_outputs(Model& model, const std::vector<Example>& examples, int batch_size,
+                                    int max_seq_length) {
     // Sort by length so batches carry little padding; results go back to input order.
     std::vector<std::size_t> order(examples.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
         return examples[a].input_ids.size() < examples[b].input_ids.size();
     });
-    const int K = model.config().num_labels();
+    const int K = model.outputs_per_example();
     std::vector<double> out(examples.size() * static_cast<std::size_t>(K));
-    ForwardOptions eval;  // train = false: no dropout
     for (std::size_t s = 0; s < order.size(); s += static_cast<std::size_t>(batch_size)) {
         const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(batch_size), order.size() - s);
         const std::span<const std::size_t> idx(order.data() + s, n);
         const HostBatch b = make_batch(examples, idx, model.config().pad_token_id, max_seq_length);
-        const std::vector<double> z = model.logits_to_host(model.forward(b, eval));
+        const std::vector<double> z = model.example_outputs(b);  // evaluation: no dropout
         for (std::size_t r = 0; r < n; ++r)
             std::copy_n(z.begin() + static_cast<std::ptrdiff_t>(r * static_cast<std::size_t>(K)), K,
                         out.begin() + static_cast<std::ptrdiff_t>(idx[r] * static_cast<std::size_t>(K)));
@@ -75,11 +77,57 @@ std::vector<double> predict_logits(SequenceClassifier& model, const std::vector<
     return out;
 }
 
-EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size,
+namespace {
+// Multiple choice by likelihood (lm-evaluation-harness): each question's choices are scored by
+// the summed log-likelihood of their tokens; acc takes the best sum, acc_norm the best sum per
+// byte. The loss is the mean negative log-likelihood per token of the gold continuations.
+EvalReport evaluate_choices(Model& model, const std::vector<Example>& examples, int batch_size, int max_seq_length) {
+    EvalReport r;
+    const std::vector<double> ll = predict_outputs(model, examples, batch_size, max_seq_length);
+    std::map<int, std::vector<std::size_t>> questions;  // group -> example indices in choice order
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+        if (examples[i].group < 0) throw Error("multiple-choice example " + std::to_string(i) + " has no question index");
+        questions[examples[i].group].push_back(i);
+    }
+    double nll = 0, tokens = 0, correct = 0, correct_norm = 0;
+    int scored = 0;
+    for (auto& [group, idx] : questions) {
+        std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return examples[a].choice < examples[b].choice; });
+        std::vector<double> scores;
+        std::vector<std::size_t> bytes;
+        int gold = -1;
+        for (std::size_t k = 0; k < idx.size(); ++k) {
+            const Example& e = examples[idx[k]];
+            scores.push_back(ll[idx[k]]);
+            bytes.push_back(static_cast<std::size_t>(e.continuation_bytes));
+            if (e.label == 1) {
+                gold = static_cast<int>(k);
+                nll -= ll[idx[k]];
+                tokens += loss_weight(e);
+            }
+        }
+        if (gold < 0) continue;  // unlabelled question
+        const ChoiceScores cs = score_choices(scores, bytes);
+        correct += cs.pred == gold;
+        correct_norm += cs.pred_norm == gold;
+        ++scored;
+    }
+    r.loss = tokens > 0 ? nll / tokens : 0.0;
+    if (scored > 0) {
+        r.metrics["acc"] = correct / scored;
+        r.metrics["acc_norm"] = correct_norm / scored;
+    }
+    return r;
+}
+}  // namespace
+
+EvalReport evaluate(Model& model, const std::vector<Example>& examples, int batch_size,
                     int max_seq_length, const std::string& metric_task) {
+    if (!examples.empty() && !examples.front().token_labels.empty())
+        return evaluate_choices(model, examples, batch_size, max_seq_length);
     EvalReport r;
     const int K = model.config().num_labels();
-    const std::vector<double> z = predict_logits(model, examples, batch_size, max_seq_length);
+    const std::vector<double> z = predict_outputs(model, examples, batch_size, max_seq_length);
     std::vector<int> labels;
     std::vector<double> targets;
     double loss = 0;
@@ -93,7 +141,7 @@ EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examp
     return r;
 }
 
-EvalReport evaluate_task(SequenceClassifier& model, const TaskData& data, int batch_size, int max_seq_length) {
+EvalReport evaluate_task(Model& model, const TaskData& data, int batch_size, int max_seq_length) {
     EvalReport r = evaluate(model, data.dev, batch_size, max_seq_length, data.metric_task);
     if (data.dev_extra.empty()) return r;
     const EvalReport extra = evaluate(model, data.dev_extra, batch_size, max_seq_length, data.metric_task);
@@ -104,7 +152,7 @@ EvalReport evaluate_task(SequenceClassifier& model, const TaskData& data, int ba
     return r;
 }
 
-void save_training_checkpoint(const std::filesystem::path& file, SequenceClassifier& model, const AdamW& opt,
+void save_training_checkpoint(const std::filesystem::path& file, Model& model, const AdamW& opt,
                               const TrainState& state) {
     Backend& be = model.backend();
     std::vector<std::vector<std::byte>> buffers;
@@ -125,7 +173,7 @@ void save_training_checkpoint(const std::filesystem::path& file, SequenceClassif
                        {"adam_steps", std::to_string(opt.steps_done())}});
 }
 
-TrainState load_training_checkpoint(const std::filesystem::path& file, SequenceClassifier& model, int* adam_steps) {
+TrainState load_training_checkpoint(const std::filesystem::path& file, Model& model, int* adam_steps) {
     const SafetensorsReader r = SafetensorsReader::open_file(file);
     const auto& meta = r.metadata();
     auto number = [&](const char* key) -> long long {
@@ -158,14 +206,20 @@ TrainState load_training_checkpoint(const std::filesystem::path& file, SequenceC
     return s;
 }
 
-double accumulate_gradients(SequenceClassifier& model, const std::vector<Example>& examples,
+double accumulate_gradients(Model& model, const std::vector<Example>& examples,
                             const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
                             std::uint64_t seed, std::uint32_t step, std::int64_t* tokens,
-                            bool check_reconstruction) {
+                            bool check_reconstruction, double* weight_out) {
     const std::size_t n = indices.size();
     micro_batches = std::max(1, std::min<int>(micro_batches, static_cast<int>(n)));
     ForwardOptions o{true, seed, step};
     o.check_reconstruction = check_reconstruction;
+    // Losses are summed over examples (or predicted tokens) and scaled by the step's total
+    // weight, so the gradient is the same however the step is split into micro-batches.
+    double weight = 0;
+    for (std::size_t i : indices) weight += loss_weight(examples[i]);
+    if (weight_out) *weight_out = weight;
+    if (weight <= 0) return 0.0;  // nothing to predict in this step
     double loss = 0;
     for (int m = 0; m < micro_batches; ++m) {
         const std::size_t b = n * static_cast<std::size_t>(m) / static_cast<std::size_t>(micro_batches);
@@ -173,14 +227,23 @@ double accumulate_gradients(SequenceClassifier& model, const std::vector<Example
         HostBatch batch = make_batch(examples, std::span<const std::size_t>(indices.data() + b, e - b),
                                      model.config().pad_token_id, max_seq_length);
         batch.example_offset = static_cast<int>(b);  // same dropout masks however the step is split
-        loss += model.forward_backward(batch, o, 1.0 / double(n));
+        loss += model.forward_backward(batch, o, 1.0 / weight);
         if (tokens) *tokens += std::int64_t(batch.B) * batch.T;
     }
     return loss;
 }
 
-TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer,
+TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer,
                   const TrainHooks* hooks) {
+    if (cfg.zero_shot) {  // evaluation only
+        TrainResult res;
+        if (data.dev.empty()) throw Error("zero_shot: the task has no evaluation split");
+        EvalReport ev = evaluate_task(model, data, cfg.eval_batch_size, cfg.max_seq_length);
+        res.final_eval = res.best_eval = ev;
+        if (observer) observer->on_eval(ev);
+        res.memory = model.memory_report();
+        return res;
+    }
     if (data.train.empty()) throw Error("training set is empty");
     if (cfg.batch_size < 1) throw Error("batch_size must be at least 1");
     if (cfg.gradient_accumulation < 1 || cfg.gradient_accumulation > cfg.batch_size)
@@ -232,8 +295,9 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
         ps.zero_grads();
         const bool check = cfg.reconstruction_check_every > 0 && model.meft_encoder() &&
                            (step + 1) % cfg.reconstruction_check_every == 0;
+        double weight = 0;
         const double loss_sum = accumulate_gradients(model, data.train, idx, cfg.gradient_accumulation, cfg.max_seq_length,
-                                                     cfg.seed, static_cast<std::uint32_t>(step), &tokens, check);
+                                                     cfg.seed, static_cast<std::uint32_t>(step), &tokens, check, &weight);
         // A NaN or Inf fails the run before it reaches the weights, naming where it first appears.
         const auto fail_non_finite = [&](const std::string& what, double value) {
             const std::string where = locate_non_finite(model, data.train, idx, cfg.gradient_accumulation,
@@ -252,7 +316,7 @@ TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainCo
         r.step = step + 1;
         r.total_steps = total;
         r.epoch = epoch;
-        r.loss = loss_sum / double(n);
+        r.loss = weight > 0 ? loss_sum / weight : 0.0;
         r.learning_rate = lr;
         r.grad_norm = norm;
         r.tokens = tokens;

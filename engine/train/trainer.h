@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "data/example.h"
-#include "model/sequence_classifier.h"
+#include "model/model.h"
 #include "model/memory_report.h"
 #include "train/optimizer.h"
 
@@ -33,6 +33,7 @@ struct TrainConfig {
     std::string early_stopping_metric;
     int early_stopping_patience = 0;
     int checkpoint_every = 0;            // meft run: a resumable checkpoint every N steps (0: only at the end)
+    bool zero_shot = false;              // no training: evaluate the model as built (the paper's OPT zero-shot)
     AdamWConfig adamw;
 };
 
@@ -97,32 +98,37 @@ int total_steps_for(const TrainConfig& cfg, std::size_t train_examples);
 // How far the method's edits move the model at its current weights:
 // ||h_method - h_backbone|| / ||h_backbone|| over the encoder outputs of the batch's real tokens
 // (eval mode). 0 for methods that start exactly at the backbone (LoRA, (IA)3, zero-init adapters).
-double starting_point_deviation(SequenceClassifier& model, const HostBatch& batch);
+double starting_point_deviation(Model& model, const HostBatch& batch);
 
-// Logits for every example, in order (eval mode).
-std::vector<double> predict_logits(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size,
-                                   int max_seq_length);
+// Model::example_outputs for every example, in order (eval mode): a classifier's logits, a causal
+// LM's summed log-likelihood of each example's labelled tokens.
+std::vector<double> predict_outputs(Model& model, const std::vector<Example>& examples, int batch_size,
+                                    int max_seq_length);
 // metric_task: a GLUE task name to report its metrics (glue_metrics); "" = accuracy / pearson.
-EvalReport evaluate(SequenceClassifier& model, const std::vector<Example>& examples, int batch_size, int max_seq_length,
+// Causal LM choice examples (token labels, Example::group): acc and acc_norm over the questions,
+// loss = mean negative log-likelihood per token of the gold continuations.
+EvalReport evaluate(Model& model, const std::vector<Example>& examples, int batch_size, int max_seq_length,
                     const std::string& metric_task = "");
 // The task's dev split, and its second one when it has one (metric names then get suffixes).
-EvalReport evaluate_task(SequenceClassifier& model, const TaskData& data, int batch_size, int max_seq_length);
+EvalReport evaluate_task(Model& model, const TaskData& data, int batch_size, int max_seq_length);
 
-TrainResult train(SequenceClassifier& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer,
+TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer,
                   const TrainHooks* hooks = nullptr);
 
 // A training checkpoint: trainable weights, AdamW m and v, the AdamW step count and the
 // TrainState, as one safetensors file (written through a temporary file and a rename).
-void save_training_checkpoint(const std::filesystem::path& file, SequenceClassifier& model, const AdamW& opt,
+void save_training_checkpoint(const std::filesystem::path& file, Model& model, const AdamW& opt,
                               const TrainState& state);
 // Restores weights and AdamW state into `model`; returns the state and sets *adam_steps.
-TrainState load_training_checkpoint(const std::filesystem::path& file, SequenceClassifier& model, int* adam_steps);
+TrainState load_training_checkpoint(const std::filesystem::path& file, Model& model, int* adam_steps);
 
-// One optimizer step's gradient over `examples[indices]`, accumulated in micro-batches; returns
-// the summed loss. Exposed for tests (gradient accumulation equivalence).
-double accumulate_gradients(SequenceClassifier& model, const std::vector<Example>& examples,
+// One optimizer step's gradient over `examples[indices]`, accumulated in micro-batches: the
+// gradient of the step's mean loss (per example, or per predicted token for a causal LM; the
+// step's total loss_weight goes to *weight). Returns the summed loss. Exposed for tests
+// (gradient accumulation equivalence).
+double accumulate_gradients(Model& model, const std::vector<Example>& examples,
                             const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
                             std::uint64_t seed, std::uint32_t step, std::int64_t* tokens = nullptr,
-                            bool check_reconstruction = false);
+                            bool check_reconstruction = false, double* weight = nullptr);
 
 }  // namespace meft

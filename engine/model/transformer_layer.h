@@ -1,13 +1,23 @@
-// encoder_layer.h — one post-LN transformer encoder layer (BERT / RoBERTa) with the edits a
-// fine-tuning method makes to it: LoRA on any of its six linears, (IA)3 scalings, sequential
-// adapters after attention and/or FFN (Houlsby, Pfeiffer), a parallel FFN adapter.
+// transformer_layer.h — one transformer layer with the edits a fine-tuning method makes to it:
+// LoRA on any of its six linears, (IA)3 scalings, sequential adapters after attention and/or FFN
+// (Houlsby, Pfeiffer), a parallel FFN adapter, prefix keys and values.
 //
+// Post-LN (BERT, RoBERTa encoder layers; bidirectional, GELU):
 //   attention block: q,k,v = x W + b (LoRA, IA3 on k,v) ; ctx = MHSA ; d = Dropout(ctx Wo + bo)
 //                    [d += A_attn(d)] ; h1 = LN1(x + d)
-//   FFN block:       a = GELU(h1 W1 + b1) [* l_ff] ; f = Dropout(a W2 + b2) [f += A_ffn(f)]
+//   FFN block:       a = act(h1 W1 + b1) [* l_ff] ; f = Dropout(a W2 + b2) [f += A_ffn(f)]
 //                    [f += s * A_par(h1)] ; out = LN2(h1 + f)
+// Pre-LN (OPT decoder layers; causal self-attention, ReLU):
+//   attention block: xn = LN1(x) ; q,k,v = xn W + b ; ctx = causal MHSA ; d = Dropout(ctx Wo + bo)
+//                    [d += A_attn(d)] ; h1 = x + d
+//   FFN block:       hn = LN2(h1) ; a = act(hn W1 + b1) [* l_ff] ; f = Dropout(a W2 + b2)
+//                    [f += A_ffn(f)] [f += s * A_par(hn)] ; out = h1 + f
+// (the parallel adapter reads the normalised FFN input, as MEFT's OPT code does: spec §2.2).
 //
-// Dropout positions inside a layer (part of every Philox key) are fixed in encoder_layer.cpp.
+// Tensor names are Hugging Face's for the architecture (bert.encoder.layer.N.attention.self.query,
+// model.decoder.layers.N.self_attn.q_proj, ...); a method's added tensors hang off them.
+//
+// Dropout positions inside a layer (part of every Philox key) are fixed in transformer_layer.cpp.
 #pragma once
 #include <string>
 
@@ -37,11 +47,11 @@ struct LayerContext {
     Tensor prefix_dhidden;  // [P,H] its gradient, accumulated by every layer's backward
 };
 
-class EncoderLayer {
+class TransformerLayer {
 public:
     // prefix_w2 / prefix_b2: the reparameterised prefix MLP's output layer [2·L·C, H] / [2·L·C]
     // (declared by the model, shared by all layers), or -1.
-    EncoderLayer(int index, const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
+    TransformerLayer(int index, const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
                  const std::string& prefix, int prefix_w2 = -1, int prefix_b2 = -1);
 
     struct Linear {         // a base linear and its optional LoRA
@@ -52,6 +62,7 @@ public:
     struct Acts {           // what the layer keeps for backward
         Tensor x, q, k, v, k_pre, v_pre, kf, vf, probs, ctx, d, res1, mean1, rstd1, h1, pre, act, act_pre, f, res2, mean2,
             rstd2, out;
+        Tensor xn, hn;      // pre-LN: the normalised inputs of the attention and FFN blocks
         Tensor lora_xa[6];
         AdapterActs adapter_attn, adapter_ffn, adapter_par;
     };
@@ -72,6 +83,9 @@ public:
     void attention_backward(const Acts& a, Tensor G, const LayerContext& ctx) const;  // d(h1) -> d(x)
     void ffn_backward(const Acts& a, Tensor G, const LayerContext& ctx) const;        // d(out) -> d(h1)
     int index() const { return index_; }
+    // The Hugging Face name prefix of this layer's tensors ("bert.encoder.layer.3.").
+    const std::string& names() const { return names_; }
+    bool relu() const { return relu_; }
 
 private:
     void linear_forward(const Linear& l, int slot, Tensor out, Tensor x, Acts& a, const LayerContext& c,
@@ -82,6 +96,8 @@ private:
     double p_hidden(const LayerContext& c) const { return c.train ? cfg_.hidden_dropout : 0.0; }
 
     int index_;
+    std::string names_;
+    bool pre_ln_ = false, relu_ = false, causal_ = false;
     ModelConfig cfg_;
     MethodConfig method_;
     Linear q_, k_, v_, o_, fin_, fout_;

@@ -1,4 +1,4 @@
-#include "model/encoder_layer.h"
+#include "model/transformer_layer.h"
 
 namespace meft {
 
@@ -13,50 +13,76 @@ enum Slot { kQ = 0, kK, kV, kO, kFin, kFout };
 const char* kSiteNames[6] = {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"};
 }  // namespace
 
-EncoderLayer::EncoderLayer(int index, const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
-                           const std::string& prefix, int prefix_w2, int prefix_b2)
+namespace {
+// Hugging Face module names of one layer's parts, per architecture.
+struct LayerNames {
+    const char* linear[6];   // query, key, value, attention_output, ffn_in, ffn_out
+    const char* ln1;         // the attention block's LayerNorm
+    const char* ln2;         // the FFN block's LayerNorm
+    const char* attention;   // the self-attention module (prefix keys hang off it)
+    const char* adapter_attn;
+    const char* adapter_ffn;
+    const char* adapter_par;
+};
+const LayerNames kEncoderNames{{"attention.self.query", "attention.self.key", "attention.self.value",
+                                "attention.output.dense", "intermediate.dense", "output.dense"},
+                               "attention.output.LayerNorm", "output.LayerNorm", "attention.self",
+                               "attention.output.adapter", "output.adapter", "output.parallel_adapter"};
+const LayerNames kOptNames{{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "fc1", "fc2"},
+                           "self_attn_layer_norm", "final_layer_norm", "self_attn",
+                           "self_attn.adapter", "fc2.adapter", "parallel_adapter"};
+}  // namespace
+
+TransformerLayer::TransformerLayer(int index, const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
+                                   const std::string& prefix, int prefix_w2, int prefix_b2)
     : index_(index), cfg_(cfg), method_(method), prefix_w2_(prefix_w2), prefix_b2_(prefix_b2) {
     const int C = cfg.hidden_size, I = cfg.intermediate_size;
-    const std::string s = prefix + "encoder.layer." + std::to_string(index) + ".";
+    const bool opt = cfg.arch == Arch::Opt;
+    const LayerNames& n = opt ? kOptNames : kEncoderNames;
+    pre_ln_ = cfg.pre_layer_norm;
+    relu_ = cfg.hidden_act == "relu";
+    causal_ = is_decoder_only(cfg.arch);
+    names_ = prefix + (opt ? "decoder.layers." : "encoder.layer.") + std::to_string(index) + ".";
+    const std::string& s = names_;
     const Init w_init = Init::normal(cfg.initializer_range);
-    auto lin = [&](Linear& l, const std::string& n, int out, int in, int slot) {
-        l.w = ps.declare(s + n + ".weight", {out, in}, w_init);
-        l.b = ps.declare(s + n + ".bias", {out}, Init::zeros());
+    auto lin = [&](Linear& l, int out, int in, int slot) {
+        const std::string name = s + n.linear[slot];
+        l.w = ps.declare(name + ".weight", {out, in}, w_init);
+        l.b = ps.declare(name + ".bias", {out}, Init::zeros());
         l.site = kLoraFirst + slot;
-        if (method.lora_on(kSiteNames[slot])) l.lora = declare_lora(ps, s + n, in, out, method.lora);
+        if (method.lora_on(kSiteNames[slot])) l.lora = declare_lora(ps, name, in, out, method.lora);
     };
-    lin(q_, "attention.self.query", C, C, kQ);
-    lin(k_, "attention.self.key", C, C, kK);
-    lin(v_, "attention.self.value", C, C, kV);
-    lin(o_, "attention.output.dense", C, C, kO);
-    ln1_w_ = ps.declare(s + "attention.output.LayerNorm.weight", {C}, Init::ones());
-    ln1_b_ = ps.declare(s + "attention.output.LayerNorm.bias", {C}, Init::zeros());
-    lin(fin_, "intermediate.dense", I, C, kFin);
-    lin(fout_, "output.dense", C, I, kFout);
-    ln2_w_ = ps.declare(s + "output.LayerNorm.weight", {C}, Init::ones());
-    ln2_b_ = ps.declare(s + "output.LayerNorm.bias", {C}, Init::zeros());
+    lin(q_, C, C, kQ);
+    lin(k_, C, C, kK);
+    lin(v_, C, C, kV);
+    lin(o_, C, C, kO);
+    ln1_w_ = ps.declare(s + n.ln1 + ".weight", {C}, Init::ones());
+    ln1_b_ = ps.declare(s + n.ln1 + ".bias", {C}, Init::zeros());
+    lin(fin_, I, C, kFin);
+    lin(fout_, C, I, kFout);
+    ln2_w_ = ps.declare(s + n.ln2 + ".weight", {C}, Init::ones());
+    ln2_b_ = ps.declare(s + n.ln2 + ".bias", {C}, Init::zeros());
     if (method.ia3()) {  // names as in HF PEFT's (IA)3
-        ia3_k_ = ps.declare(s + "attention.self.key.ia3_l", {C}, Init::ones(), true);
-        ia3_v_ = ps.declare(s + "attention.self.value.ia3_l", {C}, Init::ones(), true);
-        ia3_ff_ = ps.declare(s + "output.dense.ia3_l", {I}, Init::ones(), true);
+        ia3_k_ = ps.declare(s + n.linear[kK] + ".ia3_l", {C}, Init::ones(), true);
+        ia3_v_ = ps.declare(s + n.linear[kV] + ".ia3_l", {C}, Init::ones(), true);
+        ia3_ff_ = ps.declare(s + n.linear[kFout] + ".ia3_l", {I}, Init::ones(), true);
     }
     if (method.is_prefix() && prefix_w2 < 0) {
         const std::int64_t P = method.prefix.length;
-        prefix_k_ = ps.declare(s + "attention.self.prefix_key", {P, C}, Init::normal(method.prefix.init_std), true);
-        prefix_v_ = ps.declare(s + "attention.self.prefix_value", {P, C}, Init::normal(method.prefix.init_std), true);
+        const std::string a = s + n.attention;
+        prefix_k_ = ps.declare(a + ".prefix_key", {P, C}, Init::normal(method.prefix.init_std), true);
+        prefix_v_ = ps.declare(a + ".prefix_value", {P, C}, Init::normal(method.prefix.init_std), true);
     }
-    if (method.adapter_after_attention())
-        adapter_attn_ = declare_adapter(ps, s + "attention.output.adapter", C, method.adapter);
-    if (method.adapter_after_ffn()) adapter_ffn_ = declare_adapter(ps, s + "output.adapter", C, method.adapter);
-    if (method.parallel_ffn_adapter())
-        adapter_par_ = declare_adapter(ps, s + "output.parallel_adapter", C, method.adapter);
+    if (method.adapter_after_attention()) adapter_attn_ = declare_adapter(ps, s + n.adapter_attn, C, method.adapter, relu_);
+    if (method.adapter_after_ffn()) adapter_ffn_ = declare_adapter(ps, s + n.adapter_ffn, C, method.adapter, relu_);
+    if (method.parallel_ffn_adapter()) adapter_par_ = declare_adapter(ps, s + n.adapter_par, C, method.adapter, relu_);
 }
 
-PhiloxKey EncoderLayer::key(const LayerContext& c, int position) const {
+PhiloxKey TransformerLayer::key(const LayerContext& c, int position) const {
     return philox_key(c.seed, c.step, dropout_site(index_, position));
 }
 
-void EncoderLayer::prefix_kv(Tensor& pk, Tensor& pv, const LayerContext& c) const {
+void TransformerLayer::prefix_kv(Tensor& pk, Tensor& pv, const LayerContext& c) const {
     if (prefix_k_ >= 0) {
         pk = c.ps.value(prefix_k_);
         pv = c.ps.value(prefix_v_);
@@ -71,7 +97,7 @@ void EncoderLayer::prefix_kv(Tensor& pk, Tensor& pv, const LayerContext& c) cons
                         c.ps.value(prefix_b2_).rows((l2 + 1) * C, C));
 }
 
-void EncoderLayer::linear_forward(const Linear& l, int slot, Tensor out, Tensor x, Acts& a, const LayerContext& c,
+void TransformerLayer::linear_forward(const Linear& l, int slot, Tensor out, Tensor x, Acts& a, const LayerContext& c,
                                   const char* tag) const {
     c.be.linear_forward(out, x, c.ps.value(l.w), c.ps.value(l.b));
     if (l.lora && !c.backbone_only) {
@@ -80,7 +106,7 @@ void EncoderLayer::linear_forward(const Linear& l, int slot, Tensor out, Tensor 
     }
 }
 
-void EncoderLayer::linear_backward(const Linear& l, int slot, Tensor dx, Tensor dout, Tensor x, const Acts& a,
+void TransformerLayer::linear_backward(const Linear& l, int slot, Tensor dx, Tensor dout, Tensor x, const Acts& a,
                                    const LayerContext& c, bool accumulate) const {
     c.be.linear_backward(dx, c.ps.grad(l.w), c.ps.grad(l.b), dout, x, c.ps.value(l.w), accumulate);
     if (l.lora) {
@@ -89,7 +115,7 @@ void EncoderLayer::linear_backward(const Linear& l, int slot, Tensor dx, Tensor 
     }
 }
 
-void EncoderLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) const {
+void TransformerLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) const {
     const std::int64_t B = x.dim(0), T = x.dim(1), C = cfg_.hidden_size;
     const DType dt = x.dtype;
     Arena& S = c.saved;
@@ -105,24 +131,33 @@ void EncoderLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) c
     // output projection is frozen, ctx is a temporary.
     const bool keep_ctx = c.ps.at(o_.w).trainable || o_.lora;
     a.ctx = keep_ctx ? act({B, T, C}, "attn.ctx") : c.tmp.alloc(dt, {B, T, C});
-    a.res1 = act({B, T, C}, "attn.residual");
     a.mean1 = act({B * T}, "attn.ln_mean");
     a.rstd1 = act({B * T}, "attn.ln_rstd");
     a.h1 = act({B, T, C}, "attn.out");
+    // Post-LN sums into res1 and normalises into h1; pre-LN normalises x into xn and sums into h1.
+    Tensor inp = x;
+    if (pre_ln_) {
+        a.xn = act({B, T, C}, "attn.ln_out");
+        a.res1 = a.h1;
+        be.layernorm_forward(a.xn, a.mean1, a.rstd1, x, c.ps.value(ln1_w_), c.ps.value(ln1_b_), cfg_.layer_norm_eps);
+        inp = a.xn;
+    } else {
+        a.res1 = act({B, T, C}, "attn.residual");
+    }
 
-    linear_forward(q_, kQ, a.q, x, a, c, "attn.q");
+    linear_forward(q_, kQ, a.q, inp, a, c, "attn.q");
     const bool ia3 = ia3_k_ >= 0 && !c.backbone_only;
     const bool adapter_attn = adapter_attn_ && !c.backbone_only;
     if (ia3) {  // (IA)3 rescales keys and values
         a.k_pre = act({B, T, C}, "attn.k_unscaled");
         a.v_pre = act({B, T, C}, "attn.v_unscaled");
-        linear_forward(k_, kK, a.k_pre, x, a, c, "attn.k");
-        linear_forward(v_, kV, a.v_pre, x, a, c, "attn.v");
+        linear_forward(k_, kK, a.k_pre, inp, a, c, "attn.k");
+        linear_forward(v_, kV, a.v_pre, inp, a, c, "attn.v");
         be.channel_scale_forward(a.k, a.k_pre, c.ps.value(ia3_k_));
         be.channel_scale_forward(a.v, a.v_pre, c.ps.value(ia3_v_));
     } else {
-        linear_forward(k_, kK, a.k, x, a, c, "attn.k");
-        linear_forward(v_, kV, a.v, x, a, c, "attn.v");
+        linear_forward(k_, kK, a.k, inp, a, c, "attn.k");
+        linear_forward(v_, kV, a.v, inp, a, c, "attn.v");
     }
     Tensor keys = a.k, values = a.v, mask = c.key_mask;
     if (method_.is_prefix() && !c.backbone_only) {  // prepend the P virtual keys and values
@@ -137,7 +172,7 @@ void EncoderLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) c
         a.probs = act({B, cfg_.num_heads, T, P + T}, "attn.probs");
     }
     be.attention_forward(a.ctx, a.probs, a.q, keys, values, mask, cfg_.num_heads,
-                         c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset, false);
+                         c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset, causal_);
     Tensor d = adapter_attn ? act({B, T, C}, "attn.dense_out") : a.res1;
     linear_forward(o_, kO, d, a.ctx, a, c, "attn.out");
     be.dropout_forward(d, d, p_hidden(c), key(c, kAttnOut), c.example_offset);
@@ -149,10 +184,11 @@ void EncoderLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) c
         be.accumulate(a.res1, d);
     }
     be.accumulate(a.res1, x);
-    be.layernorm_forward(a.h1, a.mean1, a.rstd1, a.res1, c.ps.value(ln1_w_), c.ps.value(ln1_b_), cfg_.layer_norm_eps);
+    if (!pre_ln_)
+        be.layernorm_forward(a.h1, a.mean1, a.rstd1, a.res1, c.ps.value(ln1_w_), c.ps.value(ln1_b_), cfg_.layer_norm_eps);
 }
 
-void EncoderLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) const {
+void TransformerLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) const {
     const std::int64_t B = h1.dim(0), T = h1.dim(1), C = cfg_.hidden_size, I = cfg_.intermediate_size;
     const DType dt = h1.dtype;
     Arena& S = c.saved;
@@ -162,21 +198,29 @@ void EncoderLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) const 
     const bool ia3 = ia3_k_ >= 0 && !c.backbone_only;
     const bool adapter_ffn = adapter_ffn_ && !c.backbone_only, adapter_par = adapter_par_ && !c.backbone_only;
     a.h1 = h1;
-    a.pre = act({B, T, I}, "ffn.pre_gelu");
+    a.pre = act({B, T, I}, "ffn.pre_act");
     const bool keep_act = c.ps.at(fout_.w).trainable || fout_.lora;  // likewise the FFN output's input
-    a.act = keep_act ? act({B, T, I}, "ffn.gelu") : c.tmp.alloc(dt, {B, T, I});
-    a.res2 = act({B, T, C}, "ffn.residual");
+    a.act = keep_act ? act({B, T, I}, "ffn.act") : c.tmp.alloc(dt, {B, T, I});
     a.mean2 = act({B * T}, "ffn.ln_mean");
     a.rstd2 = act({B * T}, "ffn.ln_rstd");
     a.out = act({B, T, C}, "ffn.out");
-    linear_forward(fin_, kFin, a.pre, a.h1, a, c, "ffn.in");
+    Tensor inp = h1;  // what the FFN and the parallel adapter read
+    if (pre_ln_) {
+        a.hn = act({B, T, C}, "ffn.ln_out");
+        a.res2 = a.out;
+        be.layernorm_forward(a.hn, a.mean2, a.rstd2, h1, c.ps.value(ln2_w_), c.ps.value(ln2_b_), cfg_.layer_norm_eps);
+        inp = a.hn;
+    } else {
+        a.res2 = act({B, T, C}, "ffn.residual");
+    }
+    linear_forward(fin_, kFin, a.pre, inp, a, c, "ffn.in");
     Tensor ffn_in = a.act;
     if (ia3) {
-        a.act_pre = act({B, T, I}, "ffn.gelu_unscaled");
-        be.gelu_forward(a.act_pre, a.pre);
+        a.act_pre = act({B, T, I}, "ffn.act_unscaled");
+        be.activation_forward(relu_, a.act_pre, a.pre);
         be.channel_scale_forward(a.act, a.act_pre, c.ps.value(ia3_ff_));
     } else {
-        be.gelu_forward(a.act, a.pre);
+        be.activation_forward(relu_, a.act, a.pre);
     }
     Tensor f = adapter_ffn ? act({B, T, C}, "ffn.dense_out") : a.res2;
     linear_forward(fout_, kFout, f, ffn_in, a, c, "ffn.out");
@@ -189,16 +233,17 @@ void EncoderLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) const 
         be.accumulate(a.res2, f);
     }
     if (adapter_par) {  // parallel to the FFN, reading its input
-        a.adapter_par.inp = a.h1;
+        a.adapter_par.inp = inp;
         const PeftCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
         adapter_forward(call, adapter_par_, a.adapter_par, S, l, "ffn.parallel_adapter", a.res2, method_.adapter.scaling,
                         true);
     }
     be.accumulate(a.res2, a.h1);
-    be.layernorm_forward(a.out, a.mean2, a.rstd2, a.res2, c.ps.value(ln2_w_), c.ps.value(ln2_b_), cfg_.layer_norm_eps);
+    if (!pre_ln_)
+        be.layernorm_forward(a.out, a.mean2, a.rstd2, a.res2, c.ps.value(ln2_w_), c.ps.value(ln2_b_), cfg_.layer_norm_eps);
 }
 
-void EncoderLayer::ffn_backward(const Acts& a, Tensor G, const LayerContext& c) const {
+void TransformerLayer::ffn_backward(const Acts& a, Tensor G, const LayerContext& c) const {
     Backend& be = c.be;
     const DType dt = G.dtype;
     const Shape hs = a.h1.shape, is = a.pre.shape;
@@ -206,10 +251,17 @@ void EncoderLayer::ffn_backward(const Acts& a, Tensor G, const LayerContext& c) 
     Tensor D = c.tmp.alloc(dt, hs);   // gradient of a residual sum
     Tensor DI = c.tmp.alloc(dt, is);  // gradient in the FFN's inner width
 
-    // G = d(out)
-    be.layernorm_backward(D, ps.grad(ln2_w_), ps.grad(ln2_b_), G, a.res2, ps.value(ln2_w_), a.mean2, a.rstd2, false);
-    be.copy(G, D);  // d(h1) through the residual
-    if (adapter_par_) {
+    // G = d(out). Post-LN: D = d(res2), and G becomes d(h1) through the residual. Pre-LN:
+    // d(res2) = G itself, which also stays d(h1) through the residual until the block's
+    // LayerNorm adds its part at the end.
+    if (pre_ln_) {
+        be.copy(D, G);
+    } else {
+        be.layernorm_backward(D, ps.grad(ln2_w_), ps.grad(ln2_b_), G, a.res2, ps.value(ln2_w_), a.mean2, a.rstd2, false);
+        be.copy(G, D);
+    }
+    Tensor Dn = pre_ln_ ? c.tmp.alloc(dt, hs) : G;  // gradient of the FFN's input
+    if (adapter_par_ && !pre_ln_) {
         const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
         adapter_backward(call, adapter_par_, a.adapter_par, G, D, method_.adapter.scaling);
     }
@@ -221,22 +273,32 @@ void EncoderLayer::ffn_backward(const Acts& a, Tensor G, const LayerContext& c) 
     linear_backward(fout_, kFout, DI, D, a.act, a, c, false);
     if (ia3_ff_ >= 0) {
         be.channel_scale_backward(DI, ps.grad(ia3_ff_), DI, a.act_pre, ps.value(ia3_ff_));
-        be.gelu_backward(DI, DI, a.pre);
+        be.activation_backward(relu_, DI, DI, a.pre);
     } else {
-        be.gelu_backward(DI, DI, a.pre);
+        be.activation_backward(relu_, DI, DI, a.pre);
     }
-    linear_backward(fin_, kFin, G, DI, a.h1, a, c, true);
+    linear_backward(fin_, kFin, Dn, DI, pre_ln_ ? a.hn : a.h1, a, c, !pre_ln_);
+    if (!pre_ln_) return;
+    if (adapter_par_) {  // reads hn; d(res2) is still G
+        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
+        adapter_backward(call, adapter_par_, a.adapter_par, Dn, G, method_.adapter.scaling);
+    }
+    be.layernorm_backward(G, ps.grad(ln2_w_), ps.grad(ln2_b_), Dn, a.h1, ps.value(ln2_w_), a.mean2, a.rstd2, true);
 }
 
-void EncoderLayer::attention_backward(const Acts& a, Tensor G, const LayerContext& c) const {
+void TransformerLayer::attention_backward(const Acts& a, Tensor G, const LayerContext& c) const {
     Backend& be = c.be;
     const DType dt = G.dtype;
     const Shape hs = a.x.shape;
     ParameterStore& ps = c.ps;
-    // G = d(h1)
+    // G = d(h1). D1 = d(res1); G becomes d(x) through the residual (pre-LN: it already is).
     Tensor D1 = c.tmp.alloc(dt, hs);
-    be.layernorm_backward(D1, ps.grad(ln1_w_), ps.grad(ln1_b_), G, a.res1, ps.value(ln1_w_), a.mean1, a.rstd1, false);
-    be.copy(G, D1);  // d(x) through the residual
+    if (pre_ln_) {
+        be.copy(D1, G);
+    } else {
+        be.layernorm_backward(D1, ps.grad(ln1_w_), ps.grad(ln1_b_), G, a.res1, ps.value(ln1_w_), a.mean1, a.rstd1, false);
+        be.copy(G, D1);
+    }
     if (adapter_attn_) {  // d(d) = D1 + A'(d)^T D1, in place
         const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
         adapter_backward(call, adapter_attn_, a.adapter_attn, D1, D1, 1.0);
@@ -258,10 +320,9 @@ void EncoderLayer::attention_backward(const Acts& a, Tensor G, const LayerContex
             for (int kv = 0; kv < 2; ++kv) {
                 Tensor dp = c.tmp.zeros(dt, ps_shape);
                 be.prefix_concat_backward(dp, kv ? dv : dk, kv ? dvf : dkf, false);
-                Tensor w = ps.value(prefix_w2_).rows((l2 + kv) * C, C), b = ps.value(prefix_b2_).rows((l2 + kv) * C, C);
+                Tensor w = ps.value(prefix_w2_).rows((l2 + kv) * C, C);
                 Tensor dw = ps.grad(prefix_w2_) ? ps.grad(prefix_w2_).rows((l2 + kv) * C, C) : Tensor{};
                 Tensor db = ps.grad(prefix_b2_) ? ps.grad(prefix_b2_).rows((l2 + kv) * C, C) : Tensor{};
-                (void)b;
                 be.linear_backward(c.prefix_dhidden, dw, db, dp, c.prefix_hidden, w, true);
             }
         }
@@ -273,9 +334,15 @@ void EncoderLayer::attention_backward(const Acts& a, Tensor G, const LayerContex
         be.channel_scale_backward(dk, ps.grad(ia3_k_), dk, a.k_pre, ps.value(ia3_k_));
         be.channel_scale_backward(dv, ps.grad(ia3_v_), dv, a.v_pre, ps.value(ia3_v_));
     }
-    linear_backward(q_, kQ, G, dq, a.x, a, c, true);
-    linear_backward(k_, kK, G, dk, a.x, a, c, true);
-    linear_backward(v_, kV, G, dv, a.x, a, c, true);
+    // Post-LN: the projections read x and add into G = d(x). Pre-LN: they read xn; their input
+    // gradient (in dctx, now free) goes through LN1 into G.
+    const Tensor inp = pre_ln_ ? a.xn : a.x;
+    Tensor dinp = pre_ln_ ? dctx : G;
+    linear_backward(q_, kQ, dinp, dq, inp, a, c, !pre_ln_);
+    linear_backward(k_, kK, dinp, dk, inp, a, c, true);
+    linear_backward(v_, kV, dinp, dv, inp, a, c, true);
+    if (pre_ln_)
+        be.layernorm_backward(G, ps.grad(ln1_w_), ps.grad(ln1_b_), dinp, a.x, ps.value(ln1_w_), a.mean1, a.rstd1, true);
 }
 
 }  // namespace meft

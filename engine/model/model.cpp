@@ -1,0 +1,102 @@
+#include "model/model.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/philox.h"
+#include "model/layer_stack.h"
+
+namespace meft {
+
+Model::Model(ModelConfig config, Backend& backend, DType dtype, MethodConfig method)
+    : config_(std::move(config)), method_(std::move(method)), backend_(backend), params_(backend, dtype) {
+    config_.validate("model config");
+    acts_ = std::make_unique<Arena>("activations", backend.memory(), 64u << 20, &meter_);
+    scratch_ = std::make_unique<Arena>("backward scratch", backend.memory(), 64u << 20, &meter_);
+    tmp_ = std::make_unique<Arena>("layer temporaries", backend.memory(), 16u << 20, &meter_);
+    recompute_ = std::make_unique<Arena>("recomputed layer", backend.memory(), 16u << 20, &meter_);
+}
+
+Model::~Model() = default;
+
+const MeftEncoder* Model::meft_encoder() const { return stack_ ? stack_->meft() : nullptr; }
+
+ModelArenas Model::arenas() {
+    return ModelArenas{backend_, params_, *acts_, *scratch_, *tmp_, *recompute_, meter_, transient_};
+}
+
+void Model::apply_method_trainability() {
+    params_.set_trainable([&](const Parameter& prm) { return prm.added || method_.backbone_trainable(prm.name); });
+}
+
+void Model::init_parameters(const std::vector<std::string>& names, std::uint64_t seed) {
+    MEFT_CHECK(params_.materialized(), "init before materialize");
+    for (const std::string& name : names) {
+        int idx = -1;
+        for (int i = 0; i < params_.size() && idx < 0; ++i)
+            if (params_.at(i).name == name) idx = i;
+        MEFT_CHECK(idx >= 0, "unknown parameter " + name);
+        params_.initialize(idx, seed);
+    }
+}
+
+void Model::init_weights(std::uint64_t seed) {
+    if (!params_.materialized()) params_.materialize();
+    for (int i = 0; i < params_.size(); ++i) params_.initialize(i, seed);
+}
+
+void Model::begin_forward() {
+    MEFT_CHECK(params_.materialized(), "forward before the parameters were materialized");
+    acts_->reset();
+    scratch_->reset();
+    tmp_->reset();
+    recompute_->reset();
+    meter_.reset_peak();
+    transient_.assign(static_cast<std::size_t>(config_.num_layers + 2), 0);
+}
+
+PhiloxKey Model::key(const ForwardOptions& o, int layer, int position) const {
+    return philox_key(o.seed, o.step, dropout_site(layer, position));
+}
+
+std::vector<double> Model::to_host(Tensor t) {
+    std::vector<double> out(static_cast<std::size_t>(t.numel()));
+    if (t.dtype == DType::F64) {
+        backend_.download(out.data(), t);
+    } else {
+        std::vector<float> f(out.size());
+        backend_.download(f.data(), t);
+        std::copy(f.begin(), f.end(), out.begin());
+    }
+    return out;
+}
+
+MemoryReport Model::memory_report() const {
+    MemoryReport r;
+    const int L = config_.num_layers;
+    for (int l = -1; l <= L; ++l) {
+        LayerMemory m;
+        m.layer = l;
+        m.label = l < 0 ? "embeddings" : l == L ? "head" : "layer " + std::to_string(l);
+        m.transient = l + 1 < static_cast<int>(transient_.size()) ? transient_[static_cast<std::size_t>(l + 1)] : 0;
+        r.layers.push_back(m);
+    }
+    for (const AllocationRecord& rec : acts_->records()) {
+        r.held_total += rec.bytes;
+        if (rec.name.rfind("meft.stream", 0) == 0 || rec.name == "meft.segment_output" || rec.name == "meft.merged") {
+            r.stored_streams += rec.bytes;
+            continue;
+        }
+        if (rec.name == "meft.remainder") r.remainders += rec.bytes;
+        const int idx = std::clamp(rec.layer, -1, L) + 1;
+        r.layers[static_cast<std::size_t>(idx)].held += rec.bytes;
+    }
+    r.activation_peak = meter_.peak;
+    r.frozen_weights = params_.frozen_arena().bytes_in_use();
+    r.trainable_weights = params_.trainable_arena().bytes_in_use();
+    r.gradients = params_.grad_arena().bytes_in_use();
+    r.optimizer_state = params_.optimizer_arena().bytes_in_use();
+    return r;
+}
+
+}  // namespace meft
