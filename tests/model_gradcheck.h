@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <string>
 
 #include "gradcheck.h"
@@ -77,6 +78,19 @@ inline double host_loss(Model& m, const HostBatch& b, const ForwardOptions& o) {
         s += row_cross_entropy(r, K, b.labels[static_cast<std::size_t>(i)]);
     }
     return s;
+}
+
+// Random values for what a method starts at zero or one (LoRA B, (IA)3 vectors, adapter biases):
+// every trainable parameter then has a non-trivial gradient, and no ReLU input sits exactly on
+// its kink.
+inline void perturb_method_parameters(Model& m) {
+    std::mt19937_64 rng(99);
+    std::normal_distribution<double> n(0.0, 0.2);
+    for (Parameter& p : m.params().all())
+        if (p.added) {
+            double* v = p.value.ptr<double>();
+            for (std::int64_t i = 0; i < p.shape.numel(); ++i) v[i] += n(rng);
+        }
 }
 
 struct ModelGradResult {

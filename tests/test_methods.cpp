@@ -44,17 +44,6 @@ MethodConfig method(const std::string& name, bool checkpointing = false) {
     return parse_method(j, "test");
 }
 
-// Random values for the parameters a method starts at zero or one (LoRA B, (IA)3 vectors), so
-// that every trainable parameter has a non-trivial gradient.
-void perturb_method_parameters(SequenceClassifier& m) {
-    std::mt19937_64 rng(99);
-    std::normal_distribution<double> n(0.0, 0.2);
-    for (Parameter& p : m.params().all())
-        if (p.added) {
-            double* v = p.value.ptr<double>();
-            for (std::int64_t i = 0; i < p.shape.numel(); ++i) v[i] += n(rng);
-        }
-}
 
 struct Case {
     std::string name;
@@ -74,7 +63,7 @@ TEST_P(MethodGrad, TrainableParametersMatchFiniteDifferences) {
     const ModelConfig cfg = small(tc.arch);
     SequenceClassifier m(cfg, *be, DType::F64, method(tc.name, tc.checkpointing));
     m.init_weights(3);
-    perturb_method_parameters(m);
+    meft::test::perturb_method_parameters(m);
     const auto r = meft::test::check_trainable_gradients(m, batch_for(cfg), {true, 4321, 2});
     EXPECT_GT(r.checked, 0);
 }
@@ -147,7 +136,7 @@ TEST(MethodFreeze, FrozenParametersDoNotMoveAndHaveNoState) {
     const ModelConfig cfg = small(Arch::Bert);
     SequenceClassifier m(cfg, *be, DType::F64, method("lora"));
     m.init_weights(5);
-    perturb_method_parameters(m);
+    meft::test::perturb_method_parameters(m);
     std::vector<std::vector<double>> before;
     for (const Parameter& p : m.params().all())
         before.emplace_back(p.value.ptr<double>(), p.value.ptr<double>() + p.shape.numel());

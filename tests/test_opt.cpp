@@ -78,24 +78,13 @@ struct OptCase {
 
 class OptGrad : public ::testing::TestWithParam<OptCase> {};
 
-// Random values for what a method starts at zero or one (LoRA B, (IA)3 vectors, adapter biases):
-// every trainable parameter then has a gradient, and no ReLU input sits exactly on its kink.
-void perturb_method_parameters(Model& m) {
-    std::mt19937_64 rng(99);
-    std::normal_distribution<double> n(0.0, 0.2);
-    for (Parameter& p : m.params().all())
-        if (p.added) {
-            double* v = p.value.ptr<double>();
-            for (std::int64_t i = 0; i < p.shape.numel(); ++i) v[i] += n(rng);
-        }
-}
 
 TEST_P(OptGrad, TrainableParametersMatchFiniteDifferences) {
     auto be = make_cpu_backend();
     const ModelConfig cfg = tiny_opt(3);
     CausalLM m(cfg, *be, DType::F64, method(GetParam().method));
     m.init_weights(5);
-    perturb_method_parameters(m);
+    meft::test::perturb_method_parameters(m);
     const auto r = meft::test::check_trainable_gradients(m, lm_batch(cfg, 2, 6, 1), {true, 77, 2});
     EXPECT_GT(r.checked, 0);
 }

@@ -39,23 +39,15 @@ void CausalLM::declare_parameters() {
 // ---- inputs -----------------------------------------------------------------------------------
 
 void CausalLM::upload_inputs(const HostBatch& b) {
+    check_batch(b, config_.max_position_embeddings);
     const std::size_t n = static_cast<std::size_t>(b.B) * static_cast<std::size_t>(b.T);
-    if (b.B <= 0 || b.T <= 0) throw Error("empty batch");
-    if (b.input_ids.size() != n || b.attention_mask.size() != n) throw Error("batch arrays do not match B*T");
     if (!b.token_labels.empty() && b.token_labels.size() != n) throw Error("token labels do not match B*T");
-    if (b.T > config_.max_position_embeddings)
-        throw Error("sequence length " + std::to_string(b.T) + " exceeds the model's max_position_embeddings (" +
-                    std::to_string(config_.max_position_embeddings) + ")");
     std::vector<std::int32_t> pos(n), rows, targets;
     row_example_.clear();
     for (int i = 0; i < b.B; ++i) {
         int real = 0;
         for (int t = 0; t < b.T; ++t) {
             const std::size_t j = static_cast<std::size_t>(i) * b.T + t;
-            const std::int32_t id = b.input_ids[j];
-            if (id < 0 || id >= config_.vocab_size)
-                throw Error("example " + std::to_string(b.example_offset + i) + ": token id " + std::to_string(id) +
-                            " outside the vocabulary (size " + std::to_string(config_.vocab_size) + ")");
             // HF: positions = cumsum(mask) * mask - 1, plus the offset
             real += b.attention_mask[j] != 0;
             pos[j] = (b.attention_mask[j] != 0 ? real - 1 : -1) + ModelConfig::kOptPositionOffset;
@@ -71,11 +63,7 @@ void CausalLM::upload_inputs(const HostBatch& b) {
             row_example_.push_back(i);
         }
     }
-    auto up = [&](const std::vector<std::int32_t>& v, Shape s, const char* name) {
-        Tensor t = acts_->alloc(DType::I32, s, -1, name);
-        backend_.upload(t, v.data());
-        return t;
-    };
+    const auto up = [&](const std::vector<std::int32_t>& v, Shape s, const char* name) { return upload_i32(v, s, name); };
     ids_ = up(b.input_ids, {b.B, b.T}, "input_ids");
     mask_ = up(b.attention_mask, {b.B, b.T}, "attention_mask");
     pos_ = up(pos, {b.B, b.T}, "position_ids");

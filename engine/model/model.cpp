@@ -59,6 +59,26 @@ PhiloxKey Model::key(const ForwardOptions& o, int layer, int position) const {
     return philox_key(o.seed, o.step, dropout_site(layer, position));
 }
 
+void Model::check_batch(const HostBatch& b, int max_tokens) const {
+    const std::size_t n = static_cast<std::size_t>(b.B) * static_cast<std::size_t>(b.T);
+    if (b.B <= 0 || b.T <= 0) throw Error("empty batch");
+    if (b.input_ids.size() != n || b.attention_mask.size() != n) throw Error("batch arrays do not match B*T");
+    if (b.T > max_tokens)
+        throw Error("sequence length " + std::to_string(b.T) + " exceeds the model's max_position_embeddings (" +
+                    std::to_string(config_.max_position_embeddings) + ")");
+    for (std::size_t j = 0; j < n; ++j)
+        if (b.input_ids[j] < 0 || b.input_ids[j] >= config_.vocab_size)
+            throw Error("example " + std::to_string(b.example_offset + static_cast<int>(j / static_cast<std::size_t>(b.T))) +
+                        ": token id " + std::to_string(b.input_ids[j]) + " outside the vocabulary (size " +
+                        std::to_string(config_.vocab_size) + ")");
+}
+
+Tensor Model::upload_i32(const std::vector<std::int32_t>& v, Shape s, const char* name) {
+    Tensor t = acts_->alloc(DType::I32, s, -1, name);
+    backend_.upload(t, v.data());
+    return t;
+}
+
 std::vector<double> Model::to_host(Tensor t) {
     std::vector<double> out(static_cast<std::size_t>(t.numel()));
     if (t.dtype == DType::F64) {

@@ -84,6 +84,11 @@ protected:
     // Call at the start of every forward: resets the arenas and the per-layer transients.
     void begin_forward();
     PhiloxKey key(const ForwardOptions& o, int layer, int position) const;
+    // Errors naming the example for a batch the model cannot read: empty, arrays that are not
+    // B*T long, more than max_tokens positions, token ids outside the vocabulary.
+    void check_batch(const HostBatch& b, int max_tokens) const;
+    // An int32 host array as a tensor in the activation arena (tagged as an input).
+    Tensor upload_i32(const std::vector<std::int32_t>& v, Shape s, const char* name);
     double drop(const ForwardOptions& o, double p) const { return o.train ? p : 0.0; }
     Tensor p(int i) const { return params_.value(i); }
     Tensor g(int i) const { return params_.grad(i); }

@@ -60,22 +60,15 @@ bool SequenceClassifier::is_head_parameter(const std::string& name) const {
 // ---- inputs -----------------------------------------------------------------------------------
 
 void SequenceClassifier::upload_inputs(const HostBatch& b) {
+    check_batch(b, config_.max_position_embeddings - (config_.arch == Arch::Roberta ? config_.pad_token_id + 1 : 0));
     const std::size_t n = static_cast<std::size_t>(b.B) * static_cast<std::size_t>(b.T);
-    if (b.B <= 0 || b.T <= 0) throw Error("empty batch");
-    if (b.input_ids.size() != n || b.token_type_ids.size() != n || b.attention_mask.size() != n)
-        throw Error("batch arrays do not match B*T");
-    if (b.T > config_.max_position_embeddings - (config_.arch == Arch::Roberta ? config_.pad_token_id + 1 : 0))
-        throw Error("sequence length " + std::to_string(b.T) + " exceeds the model's max_position_embeddings (" +
-                    std::to_string(config_.max_position_embeddings) + ")");
+    if (b.token_type_ids.size() != n) throw Error("batch arrays do not match B*T");
     std::vector<std::int32_t> pos(n);
     for (int i = 0; i < b.B; ++i) {
         int running = 0;
         for (int t = 0; t < b.T; ++t) {
             const std::size_t j = static_cast<std::size_t>(i) * b.T + t;
             const std::int32_t id = b.input_ids[j];
-            if (id < 0 || id >= config_.vocab_size)
-                throw Error("example " + std::to_string(b.example_offset + i) + ": token id " + std::to_string(id) +
-                            " outside the vocabulary (size " + std::to_string(config_.vocab_size) + ")");
             if (b.token_type_ids[j] < 0 || b.token_type_ids[j] >= config_.type_vocab_size)
                 throw Error("example " + std::to_string(b.example_offset + i) + ": token type " +
                             std::to_string(b.token_type_ids[j]) + " outside [0, " +
@@ -89,11 +82,7 @@ void SequenceClassifier::upload_inputs(const HostBatch& b) {
             }
         }
     }
-    auto up = [&](const std::vector<std::int32_t>& v, Shape s, const char* name) {
-        Tensor t = acts_->alloc(DType::I32, s, -1, name);
-        backend_.upload(t, v.data());
-        return t;
-    };
+    const auto up = [&](const std::vector<std::int32_t>& v, Shape s, const char* name) { return upload_i32(v, s, name); };
     ids_ = up(b.input_ids, {b.B, b.T}, "input_ids");
     types_ = up(b.token_type_ids, {b.B, b.T}, "token_type_ids");
     mask_ = up(b.attention_mask, {b.B, b.T}, "attention_mask");
