@@ -9,8 +9,6 @@ CausalLM::CausalLM(ModelConfig config, Backend& backend, DType dtype, MethodConf
     : Model(std::move(config), backend, dtype, std::move(method)) {
     if (!is_decoder_only(config_.arch))
         throw Error("model config: " + arch_name(config_.arch) + " is an encoder, not a causal language model");
-    if (config_.max_position_embeddings + ModelConfig::kOptPositionOffset > (1 << 21))
-        throw Error("model config: max_position_embeddings too large");
     declare_parameters();
     apply_method_trainability();
 }
@@ -63,15 +61,14 @@ void CausalLM::upload_inputs(const HostBatch& b) {
             row_example_.push_back(i);
         }
     }
-    const auto up = [&](const std::vector<std::int32_t>& v, Shape s, const char* name) { return upload_i32(v, s, name); };
-    ids_ = up(b.input_ids, {b.B, b.T}, "input_ids");
-    mask_ = up(b.attention_mask, {b.B, b.T}, "attention_mask");
-    pos_ = up(pos, {b.B, b.T}, "position_ids");
+    ids_ = upload_i32(b.input_ids, {b.B, b.T}, "input_ids");
+    mask_ = upload_i32(b.attention_mask, {b.B, b.T}, "attention_mask");
+    pos_ = upload_i32(pos, {b.B, b.T}, "position_ids");
     M_ = static_cast<int>(rows.size());
     rows_ = targets_ = Tensor{};
     if (M_ > 0) {
-        rows_ = up(rows, {M_}, "labelled_positions");
-        targets_ = up(targets, {M_}, "labels");
+        rows_ = upload_i32(rows, {M_}, "labelled_positions");
+        targets_ = upload_i32(targets, {M_}, "labels");
     }
 }
 
@@ -141,36 +138,36 @@ void CausalLM::head_forward(Tensor h, const ForwardOptions& o) {
 
 std::vector<double> CausalLM::example_outputs(const HostBatch& batch) {
     std::vector<double> out(static_cast<std::size_t>(batch.B), 0.0);
-    Tensor logits = forward(batch, {});
+    forward(batch, {});
     if (M_ == 0) return out;
-    const int L = config_.num_layers;
-    losses_ = acts_->alloc(dtype(), {M_}, L, "loss.per_token");
-    probs_ = acts_->alloc(dtype(), logits.shape, L, "loss.probs");
-    backend_.cross_entropy_forward(losses_, probs_, logits, targets_);
-    const std::vector<double> nll = to_host(losses_);
+    const std::vector<double> nll = token_losses();
     for (int r = 0; r < M_; ++r) out[static_cast<std::size_t>(row_example_[static_cast<std::size_t>(r)])] -= nll[static_cast<std::size_t>(r)];
     return out;
 }
 
 // ---- loss and backward ------------------------------------------------------------------------
 
+std::vector<double> CausalLM::token_losses() {
+    const int L = config_.num_layers;
+    losses_ = acts_->alloc(dtype(), {M_}, L, "loss.per_token");
+    probs_ = acts_->alloc(dtype(), logits_.shape, L, "loss.probs");
+    backend_.cross_entropy_forward(losses_, probs_, logits_, targets_);
+    return to_host(losses_);
+}
+
 double CausalLM::forward_backward(const HostBatch& batch, const ForwardOptions& o, double loss_scale) {
     if (batch.token_labels.empty()) throw Error("a causal LM batch needs token labels");
-    Tensor logits = forward(batch, o);
+    forward(batch, o);
     if (M_ == 0) return 0.0;  // nothing predicted: no loss, no gradient
     const int L = config_.num_layers;
     const DType dt = dtype();
-    Arena& A = *acts_;
-    losses_ = A.alloc(dt, {M_}, L, "loss.per_token");
-    probs_ = A.alloc(dt, logits.shape, L, "loss.probs");
-    backend_.cross_entropy_forward(losses_, probs_, logits, targets_);
     double sum = 0;
-    for (double v : to_host(losses_)) sum += v;
+    for (double v : token_losses()) sum += v;
 
     scratch_->reset();  // backward buffers, reused by every layer
     std::size_t start = meter_.current;
     meter_.reset_peak();
-    Tensor dlogits = scratch_->alloc(dt, logits.shape, L, "d.logits");
+    Tensor dlogits = scratch_->alloc(dt, logits_.shape, L, "d.logits");
     backend_.cross_entropy_backward(dlogits, probs_, targets_, loss_scale);
     grad_stream_ = scratch_->alloc(dt, {B_, T_, config_.hidden_size}, -1, "d.stream");
     head_backward(dlogits);

@@ -41,6 +41,8 @@ private:
     void upload_inputs(const HostBatch& batch);
     void head_forward(Tensor h, const ForwardOptions& o);
     void head_backward(Tensor dlogits);
+    // Cross-entropy of the last forward's labelled positions (kept for backward), to the host.
+    std::vector<double> token_losses();
     void embeddings_backward();
 
     int wte_, wpe_, proj_in_ = -1, proj_out_ = -1, lnf_w_ = -1, lnf_b_ = -1;

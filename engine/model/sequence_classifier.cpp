@@ -82,11 +82,10 @@ void SequenceClassifier::upload_inputs(const HostBatch& b) {
             }
         }
     }
-    const auto up = [&](const std::vector<std::int32_t>& v, Shape s, const char* name) { return upload_i32(v, s, name); };
-    ids_ = up(b.input_ids, {b.B, b.T}, "input_ids");
-    types_ = up(b.token_type_ids, {b.B, b.T}, "token_type_ids");
-    mask_ = up(b.attention_mask, {b.B, b.T}, "attention_mask");
-    pos_ = up(pos, {b.B, b.T}, "position_ids");
+    ids_ = upload_i32(b.input_ids, {b.B, b.T}, "input_ids");
+    types_ = upload_i32(b.token_type_ids, {b.B, b.T}, "token_type_ids");
+    mask_ = upload_i32(b.attention_mask, {b.B, b.T}, "attention_mask");
+    pos_ = upload_i32(pos, {b.B, b.T}, "position_ids");
 }
 
 // ---- forward ----------------------------------------------------------------------------------
