@@ -46,6 +46,7 @@ int vocab_size_of(const std::filesystem::path& file) {
 int run(const InitArgs& a) {
     const Arch arch = parse_arch(a.arch);
     if (a.preset == "1.3b" && arch != Arch::Opt) throw Error("--preset 1.3b is an OPT shape (use --arch opt)");
+    if (a.preset == "large" && arch == Arch::Opt) throw Error("--preset large is a BERT / RoBERTa / BART shape (opt has 1.3b)");
     ModelConfig cfg = preset_config(arch, a.preset);
     if (!a.vocab.empty()) cfg.vocab_size = vocab_size_of(a.vocab);
     const bool lm = is_decoder_only(arch);
@@ -75,7 +76,7 @@ int run(const InitArgs& a) {
 Runner add_init_model(CLI::App& app) {
     auto a = std::make_shared<InitArgs>();
     app.add_option("--arch", a->arch, "backbone family")->check(CLI::IsMember(arch_names()))->capture_default_str();
-    app.add_option("--preset", a->preset, "shape: toy (4x128), tiny (2x128), base (12x768), 1.3b (opt: 24x2048)")
+    app.add_option("--preset", a->preset, "shape: toy (4x128), tiny (2x128), base (12x768), large (24x1024; bart 12+12), 1.3b (opt: 24x2048); bart splits the layers between encoder and decoder")
         ->check(CLI::IsMember(preset_names()))
         ->capture_default_str();
     app.add_option("--out", a->out, "output directory (created)")->required();

@@ -269,7 +269,9 @@ void ExperimentForm::set_models(const std::vector<FoundModel>& models) {
     backbone_->clear();
     for (const std::string& p : preset_names()) {
         const char* what = p == "toy" ? "4 layers × 128" : p == "tiny" ? "2 layers × 128"
-                         : p == "base" ? "BERT-base / OPT-125m shape, 12 × 768" : "OPT-1.3b shape, 24 × 2048; opt only";
+                         : p == "base"  ? "BERT-base / BART-base / OPT-125m shape, 12 × 768"
+                         : p == "large" ? "BERT-large / BART-large shape, 24 × 1024; not opt"
+                                        : "OPT-1.3b shape, 24 × 2048; opt only";
         backbone_->addItem(tr("preset %1 (%2, random weights)").arg(QString::fromStdString(p), what),
                            QString::fromStdString(json{{"preset", p}}.dump()));
     }

@@ -31,7 +31,8 @@ void CausalLM::declare_parameters() {
         lnf_w_ = params_.declare(d + "final_layer_norm.weight", {C}, Init::ones());
         lnf_b_ = params_.declare(d + "final_layer_norm.bias", {C}, Init::zeros());
     }
-    stack_ = std::make_unique<LayerStack>(config_, method_, params_, prefix(), arenas());
+    stack_ = std::make_unique<LayerStack>(config_, method_, params_,
+                                          StackSpec{d + "layers.", config_.num_layers, 0, true, false}, arenas());
 }
 
 // ---- inputs -----------------------------------------------------------------------------------

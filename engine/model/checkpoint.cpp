@@ -25,6 +25,7 @@ namespace {
 // BertModel / RobertaModel checkpoints), and with old TF-era LayerNorm names gamma / beta.
 std::vector<std::string> candidate_names(const std::string& name, const std::string& prefix) {
     std::vector<std::string> c{name};
+    if (name == "model.shared.weight") c.push_back("model.encoder.embed_tokens.weight");  // BART, tied
     if (name.rfind(prefix, 0) == 0) c.push_back(name.substr(prefix.size()));
     const std::size_t n = c.size();
     for (std::size_t i = 0; i < n; ++i) {
@@ -37,6 +38,16 @@ std::vector<std::string> candidate_names(const std::string& name, const std::str
         c.push_back(old);
     }
     return c;
+}
+
+// Tensors transformers writes as copies of a tied one: OPT's LM head (embed_tokens), BART's
+// encoder and decoder token tables (model.shared).
+bool is_tied_copy(Arch arch, const std::string& name) {
+    if (arch == Arch::Opt) return name == "lm_head.weight";
+    if (arch == Arch::Bart)
+        return name == "model.encoder.embed_tokens.weight" || name == "model.decoder.embed_tokens.weight" ||
+               name == "encoder.embed_tokens.weight" || name == "decoder.embed_tokens.weight";
+    return false;
 }
 
 // Host values of the model's dtype -> little-endian bytes of the checkpoint's dtype.
@@ -76,7 +87,7 @@ std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path&
     const ModelConfig cfg = load_model_config(dir);
     if (is_decoder_only(cfg.arch))
         throw Error((dir / "config.json").string() + ": model_type '" + arch_name(cfg.arch) +
-                    "' is a causal language model; a sequence classifier (bert, roberta) is needed here");
+                    "' is a causal language model; a sequence classifier (bert, roberta, bart) is needed here");
     std::unique_ptr<Model> m = load_model(dir, backend, dtype, opts, report);
     return std::unique_ptr<SequenceClassifier>(static_cast<SequenceClassifier*>(m.release()));
 }
@@ -86,6 +97,7 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
     ModelConfig cfg = load_model_config(dir);
     if (opts.num_labels > 0 && opts.num_labels != cfg.num_labels() && !is_decoder_only(cfg.arch))
         cfg.set_num_labels(opts.num_labels);
+    if (opts.dropout) cfg.set_dropout(*opts.dropout);
     const SafetensorsReader reader = SafetensorsReader::open_dir(dir);
     std::unique_ptr<Model> model = make_model(cfg, backend, dtype, opts.method);
     ParameterStore& ps = model->params();
@@ -108,8 +120,8 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
                 name = c;
                 break;
             }
-        const bool label_resized = opts.num_labels > 0 && model->is_head_parameter(prm.name) &&
-                                   prm.name.rfind("classifier.", 0) == 0 && !name.empty() &&
+        const bool label_sized = prm.name.rfind("classifier.", 0) == 0 || prm.name.rfind("classification_head.", 0) == 0;
+        const bool label_resized = opts.num_labels > 0 && model->is_head_parameter(prm.name) && label_sized && !name.empty() &&
                                    reader.info(name).numel() != prm.shape.numel();
         if (name.empty() && prm.added) {
             method_params.push_back(prm.name);
@@ -156,8 +168,7 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
         }
     }
     for (const std::string& n : reader.names())
-        if (!used.count(n) && !(is_decoder_only(cfg.arch) && n == "lm_head.weight"))  // tied to embed_tokens
-            rep.ignored.push_back(n);
+        if (!used.count(n) && !is_tied_copy(cfg.arch, n)) rep.ignored.push_back(n);
     if (!rep.initialised.empty()) model->init_parameters(rep.initialised, opts.head_seed);
     model->init_parameters(method_params, opts.head_seed);
     rep.method_initialised = static_cast<int>(method_params.size());

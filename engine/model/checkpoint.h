@@ -3,6 +3,7 @@
 #pragma once
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,9 +23,10 @@ struct LoadOptions {
     MethodConfig method;           // the fine-tuning method applied on top of the backbone
     int num_labels = 0;            // > 0: override config.json's labels (a fresh head of this size)
     std::uint64_t head_seed = 0;   // seed for a missing head
+    std::optional<double> dropout; // override every dropout rate (ModelConfig::set_dropout)
 };
 
-// The model the config's architecture calls for: a SequenceClassifier for bert / roberta, a
+// The model the config's architecture calls for: a SequenceClassifier for bert / roberta / bart, a
 // CausalLM for opt. Parameters are declared, not allocated.
 std::unique_ptr<Model> make_model(const ModelConfig& cfg, Backend& backend, DType dtype, const MethodConfig& method = {});
 

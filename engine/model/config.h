@@ -8,19 +8,22 @@
 
 namespace meft {
 
-// Encoders (BERT, RoBERTa: sequence classification) and a decoder-only LM (OPT: causal LM).
-enum class Arch { Bert, Roberta, Opt };
+// Encoders (BERT, RoBERTa: sequence classification), an encoder-decoder (BART: sequence
+// classification from the decoder's last eos token) and a decoder-only LM (OPT: causal LM).
+enum class Arch { Bert, Roberta, Bart, Opt };
 
-std::string arch_name(Arch a);          // "bert" | "roberta" | "opt" (HF model_type)
+std::string arch_name(Arch a);          // "bert" | "roberta" | "bart" | "opt" (HF model_type)
 Arch parse_arch(const std::string& s);  // throws Error listing the accepted names
 std::vector<std::string> arch_names();
 inline bool is_decoder_only(Arch a) { return a == Arch::Opt; }
+inline bool is_encoder_decoder(Arch a) { return a == Arch::Bart; }
 
 struct ModelConfig {
     Arch arch = Arch::Bert;
     int vocab_size = 30522;
     int hidden_size = 768;             // C
-    int num_layers = 12;               // L
+    int num_layers = 12;               // L (BART: the encoder's layers)
+    int decoder_layers = 0;            // BART: the decoder's layers (0 for the others)
     int num_heads = 12;                // NH
     int intermediate_size = 3072;      // I
     int max_position_embeddings = 512;
@@ -29,6 +32,7 @@ struct ModelConfig {
     double layer_norm_eps = 1e-12;
     double hidden_dropout = 0.1;
     double attention_dropout = 0.1;
+    double activation_dropout = 0.0;   // after the FFN's activation (BART's activation_dropout)
     double classifier_dropout = -1;    // < 0: use hidden_dropout (HF's classifier_dropout = null)
     double initializer_range = 0.02;
     std::string hidden_act = "gelu";
@@ -41,6 +45,9 @@ struct ModelConfig {
     bool final_layer_norm = false;     // a LayerNorm after the last layer (pre-LN OPT)
     int word_embed_proj_dim = 0;       // token embedding width when it differs from hidden_size (0: same)
     int bos_token_id = -1, eos_token_id = -1;
+    // BART keys (besides the OPT-style names above): the decoder reads the input shifted right by
+    // one, starting with decoder_start_token_id; learned positions start at 2 (no padding row).
+    int decoder_start_token_id = 2;
 
     // OPT's learned positions start at 2 (HF OPTLearnedPositionalEmbedding offset).
     static constexpr int kOptPositionOffset = 2;
@@ -48,9 +55,14 @@ struct ModelConfig {
     bool projects_embeddings() const { return word_embed_proj_dim > 0 && word_embed_proj_dim != hidden_size; }
 
     int num_labels() const { return static_cast<int>(labels.size()); }
+    // Every transformer layer, encoder and decoder (activation tags 0..total_layers()-1).
+    int total_layers() const { return num_layers + decoder_layers; }
     bool is_regression() const { return problem_type == "regression" || (problem_type.empty() && num_labels() == 1); }
     double head_dropout() const { return classifier_dropout >= 0 ? classifier_dropout : hidden_dropout; }
     void set_num_labels(int n);        // LABEL_0..LABEL_{n-1}
+    // An experiment's dropout override: every dropout the architecture has (hidden states,
+    // attention probabilities, the head, and BART's activation dropout) becomes p.
+    void set_dropout(double p);
     void validate(const std::string& where) const;
 
     // `where` names the file in error messages.
@@ -61,8 +73,8 @@ struct ModelConfig {
 ModelConfig load_model_config(const std::filesystem::path& dir);
 void save_model_config(const ModelConfig& c, const std::filesystem::path& dir);
 
-// Built-in shapes: toy, tiny, base (BERT-base / RoBERTa-base / OPT-125m), and for OPT also
-// 1.3b (the MEFT paper's QA backbone; for planning).
+// Built-in shapes: toy, tiny, base (BERT-base / RoBERTa-base / BART-base / OPT-125m), large
+// (BERT-large / RoBERTa-large / BART-large) and for OPT 1.3b (the MEFT paper's QA backbone).
 ModelConfig preset_config(Arch arch, const std::string& preset);
 std::vector<std::string> preset_names();
 

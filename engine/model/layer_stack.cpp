@@ -7,24 +7,26 @@
 
 namespace meft {
 
-LayerStack::LayerStack(const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
-                       const std::string& prefix, ModelArenas arenas)
-    : cfg_(cfg), method_(method), ar_(arenas) {
+LayerStack::LayerStack(const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps, const StackSpec& spec,
+                       ModelArenas arenas)
+    : cfg_(cfg), method_(method), spec_(spec), ar_(arenas) {
     const std::int64_t C = cfg.hidden_size;
     const Init w_init = Init::normal(cfg.initializer_range);
     if (method.is_prefix() && method.prefix.reparameterize) {  // HF PEFT's PrefixEncoder names
-        const std::int64_t P = method.prefix.length, H = method.prefix.hidden, L2C = 2 * cfg.num_layers * C;
-        prefix_emb_ = ps.declare("prefix_encoder.embedding.weight", {P, C}, Init::normal(method.prefix.init_std), true);
-        prefix_w1_ = ps.declare("prefix_encoder.transform.0.weight", {H, C}, w_init, true);
-        prefix_b1_ = ps.declare("prefix_encoder.transform.0.bias", {H}, Init::zeros(), true);
-        prefix_w2_ = ps.declare("prefix_encoder.transform.2.weight", {L2C, H}, w_init, true);
-        prefix_b2_ = ps.declare("prefix_encoder.transform.2.bias", {L2C}, Init::zeros(), true);
+        const std::int64_t P = method.prefix.length, H = method.prefix.hidden, L2C = 2 * std::int64_t{spec.count} * C;
+        const std::string& n = spec.prefix_mlp;
+        prefix_emb_ = ps.declare(n + "embedding.weight", {P, C}, Init::normal(method.prefix.init_std), true);
+        prefix_w1_ = ps.declare(n + "transform.0.weight", {H, C}, w_init, true);
+        prefix_b1_ = ps.declare(n + "transform.0.bias", {H}, Init::zeros(), true);
+        prefix_w2_ = ps.declare(n + "transform.2.weight", {L2C, H}, w_init, true);
+        prefix_b2_ = ps.declare(n + "transform.2.bias", {L2C}, Init::zeros(), true);
     }
-    layers_.reserve(static_cast<std::size_t>(cfg.num_layers));
-    for (int l = 0; l < cfg.num_layers; ++l) {
+    layers_.reserve(static_cast<std::size_t>(spec.count));
+    for (int l = 0; l < spec.count; ++l) {
         // MEFT's frozen prefix layers are the plain backbone: no adapters.
         const bool plain = method.is_meft() && l < method.meft.frozen_prefix;
-        layers_.emplace_back(l, cfg, plain ? MethodConfig{} : method, ps, prefix, prefix_w2_, prefix_b2_);
+        const LayerSpec ls{l, spec.first_tag + l, spec.names + std::to_string(l) + ".", spec.causal, spec.cross};
+        layers_.emplace_back(ls, cfg, plain ? MethodConfig{} : method, ps, prefix_w2_, prefix_b2_);
     }
     if (method.is_meft()) meft_ = std::make_unique<MeftEncoder>(cfg, method, ps, layers_);
 }
@@ -33,13 +35,15 @@ bool LayerStack::keeps_input(const ForwardOptions& o) const { return !(meft_ && 
 
 LayerContext LayerStack::context(Arena& saved, const ForwardOptions& o, int off) const {
     MEFT_CHECK(!(o.backbone_only && o.train), "backbone_only is for inference");
-    return LayerContext{ar_.be, ar_.ps, saved, ar_.tmp, key_mask_, o.train, o.seed, o.step, off, o.backbone_only,
-                        prefix_mask_, prefix_hidden_, prefix_dhidden_};
+    return LayerContext{ar_.be,        ar_.ps,         saved,          ar_.tmp,         key_mask_, o.train,
+                        o.seed,        o.step,         off,            o.backbone_only, prefix_mask_, prefix_hidden_,
+                        prefix_dhidden_, memory_, memory_mask_, dmemory_};
 }
 
 MeftEnv LayerStack::meft_env(const ForwardOptions& o, int off) const {
-    return MeftEnv{ar_.be, ar_.ps, ar_.acts, ar_.scratch, ar_.recompute, ar_.tmp, key_mask_, o.train, o.seed, o.step,
-                   off, &ar_.meter, &ar_.transient, o.check_reconstruction};
+    return MeftEnv{ar_.be,   ar_.ps, ar_.acts, ar_.scratch, ar_.recompute,         ar_.tmp,
+                   key_mask_, o.train, o.seed, o.step,     off,                   &ar_.meter,
+                   &ar_.transient, o.check_reconstruction, memory_, memory_mask_, dmemory_};
 }
 
 void LayerStack::prefix_forward(const HostBatch& batch) {
@@ -63,16 +67,16 @@ Tensor LayerStack::forward(Tensor x, const HostBatch& batch, Tensor key_mask, co
     prefix_mask_ = prefix_pre_ = prefix_hidden_ = prefix_dhidden_ = Tensor{};
     if (method_.is_prefix() && !o.backbone_only) prefix_forward(batch);
     const int off = batch.example_offset;
-    la_.assign(static_cast<std::size_t>(cfg_.num_layers), TransformerLayer::Acts{});
+    la_.assign(layers_.size(), TransformerLayer::Acts{});
     if (meft_ && !o.backbone_only) return meft_->forward(x, meft_env(o, off));  // backbone_only: plain layers
     const bool checkpoint = method_.gradient_checkpointing && o.train;
-    for (int l = 0; l < cfg_.num_layers; ++l) {
+    for (int l = 0; l < spec_.count; ++l) {
         TransformerLayer::Acts& a = la_[static_cast<std::size_t>(l)];
         ar_.tmp.reset();
         if (checkpoint) {  // run in the recompute arena; keep only the layer's output (= next input)
             ar_.recompute.reset();
             layers_[static_cast<std::size_t>(l)].forward(a, x, context(ar_.recompute, o, off));
-            Tensor out = ar_.acts.alloc(x.dtype, x.shape, l, "checkpoint.out");
+            Tensor out = ar_.acts.alloc(x.dtype, x.shape, spec_.first_tag + l, "checkpoint.out");
             ar_.be.copy(out, a.out);
             a = TransformerLayer::Acts{};
             a.x = x;
@@ -91,7 +95,7 @@ void LayerStack::backward(Tensor grad, const ForwardOptions& o, int off) {
     if (prefix_hidden_) prefix_dhidden_ = ar_.scratch.zeros(dt, prefix_hidden_.shape, -1, "d.prefix_hidden");
     const bool checkpoint = method_.gradient_checkpointing && o.train;
     if (meft_) meft_->backward(grad, meft_env(o, off));
-    for (int l = cfg_.num_layers - 1; l >= 0 && !meft_; --l) {
+    for (int l = spec_.count - 1; l >= 0 && !meft_; --l) {
         const TransformerLayer& layer = layers_[static_cast<std::size_t>(l)];
         TransformerLayer::Acts& a = la_[static_cast<std::size_t>(l)];
         ar_.tmp.reset();
@@ -105,7 +109,7 @@ void LayerStack::backward(Tensor grad, const ForwardOptions& o, int off) {
         } else {
             layer.backward(a, grad, context(ar_.acts, o, off));
         }
-        ar_.transient[static_cast<std::size_t>(l + 1)] = ar_.meter.peak - start;
+        ar_.transient[static_cast<std::size_t>(layer.tag() + 1)] = ar_.meter.peak - start;
     }
     if (prefix_hidden_) {  // the prefix MLP, after every layer added its part of d(hidden)
         ParameterStore& ps = ar_.ps;

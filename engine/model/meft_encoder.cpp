@@ -14,8 +14,12 @@ MeftEncoder::MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, Par
                          const std::vector<TransformerLayer>& layers)
     : cfg_(cfg), method_(method), layers_(layers) {
     const MeftSettings& s = method.meft;
-    const int N = cfg.num_layers;
+    const int N = static_cast<int>(layers.size());
     prefix_ = s.frozen_prefix;
+    if (prefix_ > 0 && is_encoder_decoder(cfg.arch))
+        throw Error("method.meft.frozen_prefix must be 0 for " + arch_name(cfg.arch) +
+                    ": the decoder's layers read the encoder's output, whose adapters train, and a no-gradient prefix "
+                    "would cut that gradient");
     if (prefix_ >= N)
         throw Error("method.meft.frozen_prefix (" + std::to_string(prefix_) + ") must leave at least one of the " +
                     std::to_string(N) + " layers");
@@ -47,8 +51,9 @@ MeftEncoder::MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, Par
 }
 
 LayerContext MeftEncoder::context(const MeftEnv& env, Arena& tape) const {
-    return LayerContext{env.be, env.ps, tape, env.tmp, env.key_mask, env.train, env.seed, env.step, env.example_offset,
-                        false, {}, {}, {}};
+    return LayerContext{env.be,     env.ps,   tape, env.tmp,    env.key_mask,    env.train,
+                        env.seed,   env.step, env.example_offset, false, {}, {}, {}, env.memory, env.memory_mask,
+                        env.dmemory};
 }
 
 Tensor MeftEncoder::run_forward(Fn fn, int l, TransformerLayer::Acts& acts, AdapterActs& aa, Tensor in,
@@ -63,10 +68,11 @@ Tensor MeftEncoder::run_forward(Fn fn, int l, TransformerLayer::Acts& acts, Adap
         case Fn::Adapter: break;
     }
     aa.inp = in;
-    Tensor out = tape.alloc(in.dtype, in.shape, l, "meft.adapter_out");
+    Tensor out = tape.alloc(in.dtype, in.shape, tag(l), "meft.adapter_out");
     const PeftCall call{env.be, env.ps, env.tmp, env.train ? cfg_.hidden_dropout : 0.0,
-                           philox_key(env.seed, env.step, dropout_site(l, kRevAdapterPosition)), env.example_offset};
-    adapter_forward(call, rev_adapters_[static_cast<std::size_t>(l)], aa, tape, l, "meft.rev_adapter", out, 1.0, false);
+                           philox_key(env.seed, env.step, dropout_site(tag(l), kRevAdapterPosition)), env.example_offset};
+    adapter_forward(call, rev_adapters_[static_cast<std::size_t>(l)], aa, tape, tag(l), "meft.rev_adapter", out, 1.0,
+                    false);
     return out;
 }
 
@@ -78,7 +84,7 @@ void MeftEncoder::run_backward(Fn fn, int l, const TransformerLayer::Acts& acts,
     if (fn == Fn::Adapter) {
         env.be.fill(din, 0.0);
         const PeftCall call{env.be, env.ps, env.tmp, env.train ? cfg_.hidden_dropout : 0.0,
-                               philox_key(env.seed, env.step, dropout_site(l, kRevAdapterPosition)), env.example_offset};
+                               philox_key(env.seed, env.step, dropout_site(tag(l), kRevAdapterPosition)), env.example_offset};
         adapter_backward(call, rev_adapters_[static_cast<std::size_t>(l)], aa, din, g, 1.0);
         return;
     }
@@ -140,7 +146,7 @@ void MeftEncoder::recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor d
 Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
     const std::int64_t B = h0.dim(0), T = h0.dim(1), C = h0.dim(2), n = h0.numel();
     const DType dt = h0.dtype, sdt = method_.meft.exact ? DType::I64 : DType::F64;
-    const int N = cfg_.num_layers, ml = method_.meft.lambda_inverse, mb = method_.meft.beta_inverse;
+    const int N = static_cast<int>(layers_.size()), ml = method_.meft.lambda_inverse, mb = method_.meft.beta_inverse;
     const Shape hs{B, T, C};
     Backend& be = env.be;
 
@@ -158,8 +164,8 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
 
     in_buf_ = env.scratch.alloc(dt, hs);  // reversible layers' F/G input (forward only; backward re-allocates)
     if (f_fn_ == Fn::Layer || g_fn_ == Fn::Layer) h1_buf_ = env.scratch.alloc(dt, hs);
-    s1_ = env.saved.alloc(sdt, hs, prefix_, "meft.stream1");
-    s2_ = env.saved.alloc(sdt, hs, prefix_, "meft.stream2");
+    s1_ = env.saved.alloc(sdt, hs, tag(prefix_), "meft.stream1");
+    s2_ = env.saved.alloc(sdt, hs, tag(prefix_), "meft.stream2");
     be.stream_write(s1_, x);  // duplicate: x1 = x2 = h
     be.stream_write(s2_, x);
     state_.assign(static_cast<std::size_t>(N), LayerState{});
@@ -172,26 +178,26 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
         Tensor X1 = buf[b1], X2 = buf[1 - b1];
         st.b1 = b1;
         if ((method_.meft.keep_true_inputs || env.check_reconstruction) && rev) {
-            st.true_x1 = env.saved.alloc(sdt, hs, l, "meft.debug_inputs");
-            st.true_x2 = env.saved.alloc(sdt, hs, l, "meft.debug_inputs");
+            st.true_x1 = env.saved.alloc(sdt, hs, tag(l), "meft.debug_inputs");
+            st.true_x2 = env.saved.alloc(sdt, hs, tag(l), "meft.debug_inputs");
             be.copy(st.true_x1, X1);
             be.copy(st.true_x2, X2);
         }
         // y1 = λ x1 + F(x2)
         if (rev) env.tape.reset();
-        Tensor xin = rev ? in_buf_ : tape.alloc(dt, hs, l, "meft.f_input");
+        Tensor xin = rev ? in_buf_ : tape.alloc(dt, hs, tag(l), "meft.f_input");
         be.stream_read(xin, X2);
         Tensor f = rev ? output_only(f_fn_, l, xin, env) : run_forward(f_fn_, l, st.f_acts, st.f_adapter, xin, env, tape);
         if (rev && method_.meft.exact && ml > 1)
-            st.rem1 = env.saved.alloc(DType::U8, {remainder_bytes(n, ml)}, l, "meft.remainder");
+            st.rem1 = env.saved.alloc(DType::U8, {remainder_bytes(n, ml)}, tag(l), "meft.remainder");
         be.coupling_forward(X1, st.rem1, f, ml);
         // y2 = β x2 + G(y1)
         if (rev) env.tape.reset();
-        Tensor yin = rev ? in_buf_ : tape.alloc(dt, hs, l, "meft.g_input");
+        Tensor yin = rev ? in_buf_ : tape.alloc(dt, hs, tag(l), "meft.g_input");
         be.stream_read(yin, X1);
         Tensor g = rev ? output_only(g_fn_, l, yin, env) : run_forward(g_fn_, l, st.g_acts, st.g_adapter, yin, env, tape);
         if (rev && method_.meft.exact && mb > 1)
-            st.rem2 = env.saved.alloc(DType::U8, {remainder_bytes(n, mb)}, l, "meft.remainder");
+            st.rem2 = env.saved.alloc(DType::U8, {remainder_bytes(n, mb)}, tag(l), "meft.remainder");
         be.coupling_forward(X2, st.rem2, g, mb);
         if (rev) {  // the tape is gone; backward rebuilds it
             st.f_acts = TransformerLayer::Acts{};
@@ -202,8 +208,8 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
         }
         if (swap_) b1 = 1 - b1;
         if (l == prefix_ + reversible_ - 1 && vanilla_ > 0) {  // keep the reversible segment's output
-            boundary1_ = env.saved.alloc(sdt, hs, l, "meft.segment_output");
-            boundary2_ = env.saved.alloc(sdt, hs, l, "meft.segment_output");
+            boundary1_ = env.saved.alloc(sdt, hs, tag(l), "meft.segment_output");
+            boundary2_ = env.saved.alloc(sdt, hs, tag(l), "meft.segment_output");
             be.copy(boundary1_, s1_);
             be.copy(boundary2_, s2_);
         }
@@ -225,7 +231,7 @@ void MeftEncoder::backward(Tensor d, const MeftEnv& env) {
     Backend& be = env.be;
     const Shape hs = d.shape;
     const DType dt = d.dtype;
-    const int N = cfg_.num_layers, ml = method_.meft.lambda_inverse, mb = method_.meft.beta_inverse;
+    const int N = static_cast<int>(layers_.size()), ml = method_.meft.lambda_inverse, mb = method_.meft.beta_inverse;
     // d itself carries the first stream's gradient; du (G's input gradient) is consumed before
     // F's input gradient is written, so one buffer serves both.
     Tensor dS[2] = {d, env.scratch.alloc(dt, hs, -1, "meft.d_stream2")};
@@ -265,7 +271,7 @@ void MeftEncoder::backward(Tensor d, const MeftEnv& env) {
         } else {
             run_backward(f_fn_, l, st.f_acts, st.f_adapter, dY1, dv, env, env.saved);
         }
-        if (env.meter && env.transient) (*env.transient)[static_cast<std::size_t>(l + 1)] = env.meter->peak - start;
+        if (env.meter && env.transient) (*env.transient)[static_cast<std::size_t>(tag(l) + 1)] = env.meter->peak - start;
         be.scale(dY1, method_.meft.lambda());  // d(x1) = λ z
         be.scale(dY2, method_.meft.beta());    // d(x2) = β dY2 + v
         be.accumulate(dY2, dv);

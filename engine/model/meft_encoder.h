@@ -38,11 +38,13 @@ struct MeftEnv {                // what one forward/backward needs from the mode
     MemoryMeter* meter = nullptr;                 // optional: per-layer backward transients
     std::vector<std::size_t>* transient = nullptr;  // indexed by layer + 1
     bool check_reconstruction = false;            // keep true inputs this step (diagnostic)
+    Tensor memory, memory_mask, dmemory;          // cross-attention (BART decoder): see LayerContext
 };
 
 class MeftEncoder {
 public:
-    // Declares the reversible adapters (G for MEFT1, F for MEFT2) of the coupled layers.
+    // Declares the reversible adapters (G for MEFT1, F for MEFT2) of the coupled layers. Works on
+    // any stack: an encoder's, OPT's decoder, or BART's encoder and decoder (one each).
     MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
                 const std::vector<TransformerLayer>& layers);
 
@@ -68,6 +70,7 @@ private:
         Tensor f_in, g_in;        // compute-dtype inputs of F and G (vanilla layers only)
         Tensor true_x1, true_x2;  // diagnostic copies of the inputs
     };
+    int tag(int l) const { return layers_[static_cast<std::size_t>(l)].tag(); }
     Tensor run_forward(Fn fn, int l, TransformerLayer::Acts& acts, AdapterActs& aa, Tensor in, const MeftEnv& env,
                        Arena& tape) const;
     void run_backward(Fn fn, int l, const TransformerLayer::Acts& acts, const AdapterActs& aa, Tensor g, Tensor din,

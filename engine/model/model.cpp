@@ -21,6 +21,16 @@ Model::~Model() = default;
 
 const MeftEncoder* Model::meft_encoder() const { return stack_ ? stack_->meft() : nullptr; }
 
+std::vector<double> Model::reconstruction_error() const {
+    std::vector<double> out;
+    for (const LayerStack* s : {stack_.get(), decoder_.get()}) {
+        if (!s || !s->meft() || s->meft()->reconstruction_error().empty()) continue;
+        const std::vector<double>& e = s->meft()->reconstruction_error();
+        out.insert(out.end(), e.begin(), e.end());
+    }
+    return out;
+}
+
 ModelArenas Model::arenas() {
     return ModelArenas{backend_, params_, *acts_, *scratch_, *tmp_, *recompute_, meter_, transient_};
 }
@@ -52,7 +62,7 @@ void Model::begin_forward() {
     tmp_->reset();
     recompute_->reset();
     meter_.reset_peak();
-    transient_.assign(static_cast<std::size_t>(config_.num_layers + 2), 0);
+    transient_.assign(static_cast<std::size_t>(config_.total_layers() + 2), 0);
 }
 
 PhiloxKey Model::key(const ForwardOptions& o, int layer, int position) const {
@@ -93,11 +103,16 @@ std::vector<double> Model::to_host(Tensor t) {
 
 MemoryReport Model::memory_report() const {
     MemoryReport r;
-    const int L = config_.num_layers;
+    const int L = config_.total_layers(), Le = config_.num_layers;
+    const bool bart = config_.decoder_layers > 0;
     for (int l = -1; l <= L; ++l) {
         LayerMemory m;
         m.layer = l;
-        m.label = l < 0 ? "embeddings" : l == L ? "head" : "layer " + std::to_string(l);
+        m.label = l < 0    ? "embeddings"
+                  : l == L ? "head"
+                  : !bart  ? "layer " + std::to_string(l)
+                  : l < Le ? "encoder layer " + std::to_string(l)
+                           : "decoder layer " + std::to_string(l - Le);
         m.transient = l + 1 < static_cast<int>(transient_.size()) ? transient_[static_cast<std::size_t>(l + 1)] : 0;
         r.layers.push_back(m);
     }

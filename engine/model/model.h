@@ -1,11 +1,11 @@
 // model.h — what every backbone-with-a-head offers the trainer, the planner, the checkpoint code
 // and the front ends: its parameters, a forward pass, forward + loss + backward, and the memory
-// it kept. Two kinds exist: SequenceClassifier (BERT, RoBERTa: a classification or regression
-// head) and CausalLM (OPT: the tied LM head, loss on labelled tokens).
+// it kept. Two kinds exist: SequenceClassifier (BERT, RoBERTa, BART: a classification or
+// regression head) and CausalLM (OPT: the tied LM head, loss on labelled tokens).
 //
 // The base owns what both share: the configuration, the method, the parameter store and the four
 // activation arenas with their joint meter. Activation tags: layer -1 is the embeddings,
-// 0..L-1 the layers, L the head.
+// 0..L-1 the layers (BART: the encoder's, then the decoder's), L the head.
 #pragma once
 #include <memory>
 #include <string>
@@ -50,11 +50,6 @@ public:
     virtual std::string prefix() const = 0;
     // Parameters of the task head, which a backbone checkpoint may lack (drawn fresh then).
     virtual bool is_head_parameter(const std::string& name) const = 0;
-    // One dropout rate for hidden states, attention probabilities and the head (experiment override).
-    void set_dropout(double p) {
-        config_.hidden_dropout = config_.attention_dropout = p;
-        config_.classifier_dropout = -1;
-    }
 
     // Every parameter from its Init (HF's init); method parameters as the method defines.
     void init_weights(std::uint64_t seed);
@@ -78,7 +73,10 @@ public:
     Arena& activations() { return *acts_; }
     // The last forward_backward's memory, layer by layer (see memory_report.h).
     MemoryReport memory_report() const;
+    // MEFT's reversible stack (the encoder's for BART), or null when the method is not MEFT.
     const MeftEncoder* meft_encoder() const;
+    // MEFT's last measured reconstruction error per layer (all stacks, by tag); empty if none.
+    std::vector<double> reconstruction_error() const;
 
 protected:
     // Call at the start of every forward: resets the arenas and the per-layer transients.
@@ -107,6 +105,7 @@ protected:
     std::unique_ptr<Arena> tmp_;          // one layer's temporaries
     std::unique_ptr<Arena> recompute_;    // gradient checkpointing: one layer's recomputed activations
     std::unique_ptr<LayerStack> stack_;   // the transformer layers, run as the method says
+    std::unique_ptr<LayerStack> decoder_;  // BART: the decoder's layers (cross-attending to stack_'s output)
     Tensor last_hidden_;
 };
 

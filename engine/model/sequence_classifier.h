@@ -1,9 +1,20 @@
-// sequence_classifier.h — BERT / RoBERTa encoder with a sequence classification (or regression)
-// head, exactly as Hugging Face's BertForSequenceClassification / RobertaForSequenceClassification
-// compute it, with explicit forward and backward passes (no autograd).
+// sequence_classifier.h — a sequence classification (or regression) model exactly as Hugging
+// Face computes it, with explicit forward and backward passes (no autograd):
+//
+//   BERT    (BertForSequenceClassification):    embeddings (word + position + type, LN, dropout)
+//           -> encoder -> pooler tanh(W h[CLS] + b) -> dropout -> classifier
+//   RoBERTa (RobertaForSequenceClassification): the same embeddings (positions count real tokens
+//           after the padding id) -> encoder -> dropout -> dense -> tanh -> dropout -> out_proj
+//           over h[<s>]
+//   BART    (BartForSequenceClassification):    shared token table; the encoder reads the input,
+//           the decoder the input shifted right (decoder_start_token_id first); each side adds its
+//           learned positions (offset 2), applies layernorm_embedding and dropout. The decoder's
+//           layers cross-attend to the encoder's output. The head (dropout -> dense -> tanh ->
+//           dropout -> out_proj) reads the decoder's state at each example's last eos token.
 //
 // Dimensions: B batch, T tokens, C hidden, NH heads, I intermediate, K labels, L layers, N = B*T.
-// Activation tags: layer -1 is the embeddings, 0..L-1 the encoder layers, L the head.
+// Activation tags: layer -1 is the embeddings, 0..L-1 the layers (BART: encoder, then decoder),
+// L the head.
 #pragma once
 #include <memory>
 #include <string>
@@ -27,8 +38,8 @@ public:
     // allocated on init_weights() (or by the checkpoint loader).
     SequenceClassifier(ModelConfig config, Backend& backend, DType dtype, MethodConfig method = {});
 
-    // Hugging Face prefix of backbone tensors: "bert." or "roberta."
-    std::string prefix() const override { return arch_name(config_.arch) + "."; }
+    // Hugging Face prefix of backbone tensors: "bert.", "roberta." or "model." (BART)
+    std::string prefix() const override;
     bool is_head_parameter(const std::string& name) const override;
 
     // Forward pass; returns logits [B,K] (device tensor, valid until the next forward).
@@ -43,19 +54,29 @@ private:
     struct HeadActs {
         Tensor cls, a, b, c, logits, losses, probs;  // BERT: a=pooler pre-act, b=tanh, c=dropped
     };
+    // One embeddings block: token (+ position) (+ type) rows, LayerNorm, dropout.
+    struct Embeddings {
+        int wte = -1, wpe = -1, wtt = -1, ln_w = -1, ln_b = -1;
+        int site = 0;                    // dropout position (layer -1)
+        Tensor ids, pos, types;          // the current step's inputs
+        Tensor sum, mean, rstd;          // kept for backward when the block trains
+        bool trains(const ParameterStore& ps) const;
+    };
 
     void declare_parameters();
     void upload_inputs(const HostBatch& batch);
+    Tensor embed(Embeddings& e, bool keep_output, const ForwardOptions& o, int off);
+    void embed_backward(const Embeddings& e, Tensor d, const ForwardOptions& o, int off);
     void head_forward(Tensor h, const ForwardOptions& o, int off);
     void head_backward(Tensor dlogits, const ForwardOptions& o, int off);
+    bool bart() const { return config_.arch == Arch::Bart; }
 
-    int wte_, wpe_, wtt_, emb_ln_w_, emb_ln_b_;
+    Embeddings enc_, dec_;  // dec_: BART's decoder side (shares enc_'s token table)
     int pool_w_ = -1, pool_b_ = -1, cls_w_, cls_b_, dense_w_ = -1, dense_b_ = -1;
 
     // current step's inputs and activations
     int B_ = 0, T_ = 0;
-    Tensor ids_, pos_, types_, mask_, labels_, targets_;
-    Tensor emb_sum_, emb_mean_, emb_rstd_;
+    Tensor mask_, labels_, targets_, eos_rows_, memory_;
     HeadActs head_;
     Tensor grad_stream_, grad_tmp_;  // backward: the residual stream's gradient and one temporary
 };

@@ -3,18 +3,20 @@
 namespace meft {
 
 namespace {
-// Dropout positions inside a layer (low byte of the Philox site id).
+// Dropout positions inside a layer (low byte of the Philox site id). 12 is MEFT's reversible
+// adapter (meft_encoder.cpp).
 enum Position {
     kAttnProbs = 0, kAttnOut = 1, kFfnOut = 2,
     kLoraFirst = 3,  // + slot: query, key, value, attention_output, ffn_in, ffn_out
     kAdapterAttn = 9, kAdapterFfn = 10, kAdapterPar = 11,
+    kCrossProbs = 14, kCrossOut = 15,
+    kCrossLoraFirst = 16,  // + slot: cross-attention's query, key, value, output
+    kActivation = 20,      // activation_dropout (BART)
 };
 enum Slot { kQ = 0, kK, kV, kO, kFin, kFout };
 const char* kSiteNames[6] = {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"};
-}  // namespace
 
-namespace {
-// Hugging Face module names of one layer's parts, per architecture.
+// Hugging Face module names of one layer's parts, per architecture family.
 struct LayerNames {
     const char* linear[6];   // query, key, value, attention_output, ffn_in, ffn_out
     const char* ln1;         // the attention block's LayerNorm
@@ -24,62 +26,82 @@ struct LayerNames {
     const char* adapter_ffn;
     const char* adapter_par;
 };
-const LayerNames kEncoderNames{{"attention.self.query", "attention.self.key", "attention.self.value",
-                                "attention.output.dense", "intermediate.dense", "output.dense"},
-                               "attention.output.LayerNorm", "output.LayerNorm", "attention.self",
-                               "attention.output.adapter", "output.adapter", "output.parallel_adapter"};
-const LayerNames kOptNames{{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "fc1", "fc2"},
-                           "self_attn_layer_norm", "final_layer_norm", "self_attn",
-                           "self_attn.adapter", "fc2.adapter", "parallel_adapter"};
+const LayerNames kBertNames{{"attention.self.query", "attention.self.key", "attention.self.value",
+                             "attention.output.dense", "intermediate.dense", "output.dense"},
+                            "attention.output.LayerNorm", "output.LayerNorm", "attention.self",
+                            "attention.output.adapter", "output.adapter", "output.parallel_adapter"};
+// OPT and BART (fairseq's layout)
+const LayerNames kFairseqNames{{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "fc1",
+                                "fc2"},
+                               "self_attn_layer_norm", "final_layer_norm", "self_attn",
+                               "self_attn.adapter", "fc2.adapter", "parallel_adapter"};
+const char* kCrossLinear[4] = {"encoder_attn.q_proj", "encoder_attn.k_proj", "encoder_attn.v_proj", "encoder_attn.out_proj"};
+const char* kCrossLn = "encoder_attn_layer_norm";
+const LayerNames& layer_names(Arch a) { return a == Arch::Bert || a == Arch::Roberta ? kBertNames : kFairseqNames; }
 }  // namespace
 
-TransformerLayer::TransformerLayer(int index, const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
-                                   const std::string& prefix, int prefix_w2, int prefix_b2)
-    : index_(index), cfg_(cfg), method_(method), prefix_w2_(prefix_w2), prefix_b2_(prefix_b2) {
+TransformerLayer::TransformerLayer(const LayerSpec& spec, const ModelConfig& cfg, const MethodConfig& method,
+                                   ParameterStore& ps, int prefix_w2, int prefix_b2)
+    : spec_(spec), cfg_(cfg), method_(method), prefix_w2_(prefix_w2), prefix_b2_(prefix_b2) {
     const int C = cfg.hidden_size, I = cfg.intermediate_size;
-    const bool opt = cfg.arch == Arch::Opt;
-    const LayerNames& n = opt ? kOptNames : kEncoderNames;
+    const LayerNames& n = layer_names(cfg.arch);
     pre_ln_ = cfg.pre_layer_norm;
     relu_ = cfg.hidden_act == "relu";
-    causal_ = is_decoder_only(cfg.arch);
-    names_ = prefix + (opt ? "decoder.layers." : "encoder.layer.") + std::to_string(index) + ".";
-    const std::string& s = names_;
-    const Init w_init = Init::normal(cfg.initializer_range);
+    const std::string& s = spec_.names;
+    declare_attention(self_, true, ps);
+    if (spec.cross) declare_attention(cross_, false, ps);
     auto lin = [&](Linear& l, int out, int in, int slot) {
         const std::string name = s + n.linear[slot];
-        l.w = ps.declare(name + ".weight", {out, in}, w_init);
+        l.w = ps.declare(name + ".weight", {out, in}, Init::normal(cfg.initializer_range));
         l.b = ps.declare(name + ".bias", {out}, Init::zeros());
         l.site = kLoraFirst + slot;
         if (method.lora_on(kSiteNames[slot])) l.lora = declare_lora(ps, name, in, out, method.lora);
     };
-    lin(q_, C, C, kQ);
-    lin(k_, C, C, kK);
-    lin(v_, C, C, kV);
-    lin(o_, C, C, kO);
-    ln1_w_ = ps.declare(s + n.ln1 + ".weight", {C}, Init::ones());
-    ln1_b_ = ps.declare(s + n.ln1 + ".bias", {C}, Init::zeros());
     lin(fin_, I, C, kFin);
     lin(fout_, C, I, kFout);
     ln2_w_ = ps.declare(s + n.ln2 + ".weight", {C}, Init::ones());
     ln2_b_ = ps.declare(s + n.ln2 + ".bias", {C}, Init::zeros());
-    if (method.ia3()) {  // names as in HF PEFT's (IA)3
-        ia3_k_ = ps.declare(s + n.linear[kK] + ".ia3_l", {C}, Init::ones(), true);
-        ia3_v_ = ps.declare(s + n.linear[kV] + ".ia3_l", {C}, Init::ones(), true);
-        ia3_ff_ = ps.declare(s + n.linear[kFout] + ".ia3_l", {I}, Init::ones(), true);
-    }
+    if (method.ia3()) ia3_ff_ = ps.declare(s + n.linear[kFout] + ".ia3_l", {I}, Init::ones(), true);
     if (method.is_prefix() && prefix_w2 < 0) {
         const std::int64_t P = method.prefix.length;
         const std::string a = s + n.attention;
         prefix_k_ = ps.declare(a + ".prefix_key", {P, C}, Init::normal(method.prefix.init_std), true);
         prefix_v_ = ps.declare(a + ".prefix_value", {P, C}, Init::normal(method.prefix.init_std), true);
     }
-    if (method.adapter_after_attention()) adapter_attn_ = declare_adapter(ps, s + n.adapter_attn, C, method.adapter, relu_);
     if (method.adapter_after_ffn()) adapter_ffn_ = declare_adapter(ps, s + n.adapter_ffn, C, method.adapter, relu_);
     if (method.parallel_ffn_adapter()) adapter_par_ = declare_adapter(ps, s + n.adapter_par, C, method.adapter, relu_);
 }
 
+void TransformerLayer::declare_attention(Attention& w, bool self, ParameterStore& ps) {
+    const int C = cfg_.hidden_size;
+    const LayerNames& n = layer_names(cfg_.arch);
+    const std::string& s = spec_.names;
+    w.self = self;
+    w.probs_site = self ? kAttnProbs : kCrossProbs;
+    w.out_site = self ? kAttnOut : kCrossOut;
+    w.adapter_site = kAdapterAttn;
+    Linear* lins[4] = {&w.q, &w.k, &w.v, &w.o};
+    for (int slot = 0; slot < 4; ++slot) {
+        Linear& l = *lins[slot];
+        const std::string name = s + (self ? n.linear[slot] : kCrossLinear[slot]);
+        l.w = ps.declare(name + ".weight", {C, C}, Init::normal(cfg_.initializer_range));
+        l.b = ps.declare(name + ".bias", {C}, Init::zeros());
+        l.site = (self ? kLoraFirst : kCrossLoraFirst) + slot;
+        if (method_.lora_on(kSiteNames[slot])) l.lora = declare_lora(ps, name, C, C, method_.lora);
+    }
+    const std::string ln = s + (self ? n.ln1 : kCrossLn);
+    w.ln_w = ps.declare(ln + ".weight", {C}, Init::ones());
+    w.ln_b = ps.declare(ln + ".bias", {C}, Init::zeros());
+    if (method_.ia3()) {  // names as in HF PEFT's (IA)3
+        w.ia3_k = ps.declare(s + (self ? n.linear[kK] : kCrossLinear[kK]) + ".ia3_l", {C}, Init::ones(), true);
+        w.ia3_v = ps.declare(s + (self ? n.linear[kV] : kCrossLinear[kV]) + ".ia3_l", {C}, Init::ones(), true);
+    }
+    if (self && method_.adapter_after_attention())
+        w.adapter = declare_adapter(ps, s + n.adapter_attn, C, method_.adapter, relu_);
+}
+
 PhiloxKey TransformerLayer::key(const LayerContext& c, int position) const {
-    return philox_key(c.seed, c.step, dropout_site(index_, position));
+    return philox_key(c.seed, c.step, dropout_site(spec_.tag, position));
 }
 
 void TransformerLayer::prefix_kv(Tensor& pk, Tensor& pv, const LayerContext& c) const {
@@ -88,7 +110,7 @@ void TransformerLayer::prefix_kv(Tensor& pk, Tensor& pv, const LayerContext& c) 
         pv = c.ps.value(prefix_v_);
         return;
     }
-    const std::int64_t P = method_.prefix.length, C = cfg_.hidden_size, l2 = 2 * index_;
+    const std::int64_t P = method_.prefix.length, C = cfg_.hidden_size, l2 = 2 * spec_.index;
     const DType dt = c.prefix_hidden.dtype;
     pk = c.tmp.alloc(dt, {P, C});
     pv = c.tmp.alloc(dt, {P, C});
@@ -97,105 +119,190 @@ void TransformerLayer::prefix_kv(Tensor& pk, Tensor& pv, const LayerContext& c) 
                         c.ps.value(prefix_b2_).rows((l2 + 1) * C, C));
 }
 
-void TransformerLayer::linear_forward(const Linear& l, int slot, Tensor out, Tensor x, Acts& a, const LayerContext& c,
-                                  const char* tag) const {
+void TransformerLayer::linear_forward(const Linear& l, Tensor out, Tensor x, Tensor& xa, const LayerContext& c,
+                                      const std::string& tag) const {
     c.be.linear_forward(out, x, c.ps.value(l.w), c.ps.value(l.b));
     if (l.lora && !c.backbone_only) {
         const PeftCall call{c.be, c.ps, c.tmp, c.train ? method_.lora.dropout : 0.0, key(c, l.site), c.example_offset};
-        a.lora_xa[slot] = lora_forward(call, l.lora, out, x, c.saved, index_, tag);
+        xa = lora_forward(call, l.lora, out, x, c.saved, spec_.tag, tag);
     }
 }
 
-void TransformerLayer::linear_backward(const Linear& l, int slot, Tensor dx, Tensor dout, Tensor x, const Acts& a,
-                                   const LayerContext& c, bool accumulate) const {
+void TransformerLayer::linear_backward(const Linear& l, Tensor dx, Tensor dout, Tensor x, Tensor xa,
+                                       const LayerContext& c, bool accumulate) const {
     c.be.linear_backward(dx, c.ps.grad(l.w), c.ps.grad(l.b), dout, x, c.ps.value(l.w), accumulate);
     if (l.lora) {
         const PeftCall call{c.be, c.ps, c.tmp, c.train ? method_.lora.dropout : 0.0, key(c, l.site), c.example_offset};
-        lora_backward(call, l.lora, dx, dout, x, a.lora_xa[slot]);
+        lora_backward(call, l.lora, dx, dout, x, xa);
     }
 }
 
 void TransformerLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) const {
+    a.x = x;
+    block_forward(self_, a.self, x, c);
+    a.h1 = a.self.out;
+    if (!spec_.cross) return;
+    MEFT_CHECK(c.memory, "a cross-attention layer needs the encoder's output");
+    block_forward(cross_, a.cross, a.self.out, c);
+    a.h1 = a.cross.out;
+}
+
+void TransformerLayer::attention_backward(const Acts& a, Tensor G, const LayerContext& c) const {
+    if (spec_.cross) block_backward(cross_, a.cross, G, c);
+    block_backward(self_, a.self, G, c);
+}
+
+void TransformerLayer::block_forward(const Attention& w, AttnActs& a, Tensor x, const LayerContext& c) const {
     const std::int64_t B = x.dim(0), T = x.dim(1), C = cfg_.hidden_size;
     const DType dt = x.dtype;
     Arena& S = c.saved;
-    const int l = index_;
+    const int l = spec_.tag;
     Backend& be = c.be;
-    auto act = [&](Shape sh, const char* name) { return S.alloc(dt, sh, l, name); };
+    const char* p = w.self ? "attn." : "cross.";
+    auto name = [&](const char* what) { return std::string(p) + what; };
+    auto act = [&](Shape sh, const char* what) { return S.alloc(dt, sh, l, name(what)); };
+    // Keys and values: self-attention's from its own input, cross-attention's from the memory.
+    const bool prefixed = w.self && method_.is_prefix() && !c.backbone_only;
+    const std::int64_t S_kv = w.self ? T : c.memory.dim(1);
     a.x = x;
-    a.q = act({B, T, C}, "attn.q");
-    a.k = act({B, T, C}, "attn.k");
-    a.v = act({B, T, C}, "attn.v");
-    if (!method_.is_prefix() || c.backbone_only) a.probs = act({B, cfg_.num_heads, T, T}, "attn.probs");
+    a.q = act({B, T, C}, "q");
+    a.k = act({B, S_kv, C}, "k");
+    a.v = act({B, S_kv, C}, "v");
+    if (!prefixed) a.probs = act({B, cfg_.num_heads, T, S_kv}, "probs");
     // A linear's input is needed in backward only for its weight gradient (or LoRA): when the
     // output projection is frozen, ctx is a temporary.
-    const bool keep_ctx = c.ps.at(o_.w).trainable || o_.lora;
-    a.ctx = keep_ctx ? act({B, T, C}, "attn.ctx") : c.tmp.alloc(dt, {B, T, C});
-    a.mean1 = act({B * T}, "attn.ln_mean");
-    a.rstd1 = act({B * T}, "attn.ln_rstd");
-    a.h1 = act({B, T, C}, "attn.out");
-    // Post-LN sums into res1 and normalises into h1; pre-LN normalises x into xn and sums into h1.
+    const bool keep_ctx = c.ps.at(w.o.w).trainable || w.o.lora;
+    a.ctx = keep_ctx ? act({B, T, C}, "ctx") : c.tmp.alloc(dt, {B, T, C});
+    a.mean = act({B * T}, "ln_mean");
+    a.rstd = act({B * T}, "ln_rstd");
+    a.out = act({B, T, C}, "out");
+    // Post-LN sums into res and normalises into out; pre-LN normalises x into xn and sums into out.
     Tensor inp = x;
     if (pre_ln_) {
-        a.xn = act({B, T, C}, "attn.ln_out");
-        a.res1 = a.h1;
-        be.layernorm_forward(a.xn, a.mean1, a.rstd1, x, c.ps.value(ln1_w_), c.ps.value(ln1_b_), cfg_.layer_norm_eps);
+        a.xn = act({B, T, C}, "ln_out");
+        a.res = a.out;
+        be.layernorm_forward(a.xn, a.mean, a.rstd, x, c.ps.value(w.ln_w), c.ps.value(w.ln_b), cfg_.layer_norm_eps);
         inp = a.xn;
     } else {
-        a.res1 = act({B, T, C}, "attn.residual");
+        a.res = act({B, T, C}, "residual");
     }
+    const Tensor kv_in = w.self ? inp : c.memory;
 
-    linear_forward(q_, kQ, a.q, inp, a, c, "attn.q");
-    const bool ia3 = ia3_k_ >= 0 && !c.backbone_only;
-    const bool adapter_attn = adapter_attn_ && !c.backbone_only;
+    linear_forward(w.q, a.q, inp, a.lora_xa[kQ], c, name("q"));
+    const bool ia3 = w.ia3_k >= 0 && !c.backbone_only;
+    const bool adapter = w.adapter && !c.backbone_only;
     if (ia3) {  // (IA)3 rescales keys and values
-        a.k_pre = act({B, T, C}, "attn.k_unscaled");
-        a.v_pre = act({B, T, C}, "attn.v_unscaled");
-        linear_forward(k_, kK, a.k_pre, inp, a, c, "attn.k");
-        linear_forward(v_, kV, a.v_pre, inp, a, c, "attn.v");
-        be.channel_scale_forward(a.k, a.k_pre, c.ps.value(ia3_k_));
-        be.channel_scale_forward(a.v, a.v_pre, c.ps.value(ia3_v_));
+        a.k_pre = act({B, S_kv, C}, "k_unscaled");
+        a.v_pre = act({B, S_kv, C}, "v_unscaled");
+        linear_forward(w.k, a.k_pre, kv_in, a.lora_xa[kK], c, name("k"));
+        linear_forward(w.v, a.v_pre, kv_in, a.lora_xa[kV], c, name("v"));
+        be.channel_scale_forward(a.k, a.k_pre, c.ps.value(w.ia3_k));
+        be.channel_scale_forward(a.v, a.v_pre, c.ps.value(w.ia3_v));
     } else {
-        linear_forward(k_, kK, a.k, inp, a, c, "attn.k");
-        linear_forward(v_, kV, a.v, inp, a, c, "attn.v");
+        linear_forward(w.k, a.k, kv_in, a.lora_xa[kK], c, name("k"));
+        linear_forward(w.v, a.v, kv_in, a.lora_xa[kV], c, name("v"));
     }
-    Tensor keys = a.k, values = a.v, mask = c.key_mask;
-    if (method_.is_prefix() && !c.backbone_only) {  // prepend the P virtual keys and values
+    Tensor keys = a.k, values = a.v, mask = w.self ? c.key_mask : c.memory_mask;
+    if (prefixed) {  // prepend the P virtual keys and values
         const std::int64_t P = method_.prefix.length;
         Tensor pk, pv;
         prefix_kv(pk, pv, c);
-        a.kf = act({B, P + T, C}, "attn.k_prefixed");
-        a.vf = act({B, P + T, C}, "attn.v_prefixed");
+        a.kf = act({B, P + T, C}, "k_prefixed");
+        a.vf = act({B, P + T, C}, "v_prefixed");
         be.prefix_concat_forward(a.kf, pk, a.k);
         be.prefix_concat_forward(a.vf, pv, a.v);
         keys = a.kf, values = a.vf, mask = c.prefix_mask;
-        a.probs = act({B, cfg_.num_heads, T, P + T}, "attn.probs");
+        a.probs = act({B, cfg_.num_heads, T, P + T}, "probs");
     }
     be.attention_forward(a.ctx, a.probs, a.q, keys, values, mask, cfg_.num_heads,
-                         c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset, causal_);
-    Tensor d = adapter_attn ? act({B, T, C}, "attn.dense_out") : a.res1;
-    linear_forward(o_, kO, d, a.ctx, a, c, "attn.out");
-    be.dropout_forward(d, d, p_hidden(c), key(c, kAttnOut), c.example_offset);
-    if (adapter_attn) {  // sequential adapter with its own skip: d + A(d)
+                         c.train ? cfg_.attention_dropout : 0.0, key(c, w.probs_site), c.example_offset,
+                         w.self && spec_.causal);
+    Tensor d = adapter ? act({B, T, C}, "dense_out") : a.res;
+    linear_forward(w.o, d, a.ctx, a.lora_xa[kO], c, name("out"));
+    be.dropout_forward(d, d, p_hidden(c), key(c, w.out_site), c.example_offset);
+    if (adapter) {  // sequential adapter with its own skip: d + A(d)
         a.d = d;
-        a.adapter_attn.inp = d;
-        const PeftCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
-        adapter_forward(call, adapter_attn_, a.adapter_attn, S, l, "attn.adapter", a.res1, 1.0, false);
-        be.accumulate(a.res1, d);
+        a.adapter.inp = d;
+        const PeftCall call{be, c.ps, c.tmp, p_hidden(c), key(c, w.adapter_site), c.example_offset};
+        adapter_forward(call, w.adapter, a.adapter, S, l, name("adapter"), a.res, 1.0, false);
+        be.accumulate(a.res, d);
     }
-    be.accumulate(a.res1, x);
+    be.accumulate(a.res, x);
     if (!pre_ln_)
-        be.layernorm_forward(a.h1, a.mean1, a.rstd1, a.res1, c.ps.value(ln1_w_), c.ps.value(ln1_b_), cfg_.layer_norm_eps);
+        be.layernorm_forward(a.out, a.mean, a.rstd, a.res, c.ps.value(w.ln_w), c.ps.value(w.ln_b), cfg_.layer_norm_eps);
+}
+
+void TransformerLayer::block_backward(const Attention& w, const AttnActs& a, Tensor G, const LayerContext& c) const {
+    Backend& be = c.be;
+    const DType dt = G.dtype;
+    const Shape hs = a.x.shape;
+    ParameterStore& ps = c.ps;
+    // G = d(out). D1 = d(res); G becomes d(x) through the residual (pre-LN: it already is).
+    Tensor D1 = c.tmp.alloc(dt, hs);
+    if (pre_ln_) {
+        be.copy(D1, G);
+    } else {
+        be.layernorm_backward(D1, ps.grad(w.ln_w), ps.grad(w.ln_b), G, a.res, ps.value(w.ln_w), a.mean, a.rstd, false);
+        be.copy(G, D1);
+    }
+    if (w.adapter) {  // d(d) = D1 + A'(d)^T D1, in place
+        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, w.adapter_site), c.example_offset};
+        adapter_backward(call, w.adapter, a.adapter, D1, D1, 1.0);
+    }
+    be.dropout_backward(D1, D1, p_hidden(c), key(c, w.out_site), c.example_offset);
+    Tensor dctx = c.tmp.alloc(dt, hs), dk = c.tmp.alloc(dt, a.k.shape), dv = c.tmp.alloc(dt, a.v.shape);
+    linear_backward(w.o, dctx, D1, a.ctx, a.lora_xa[kO], c, false);
+    Tensor dq = D1;  // D1 is consumed: its buffer takes the query gradient
+    const double pa = c.train ? cfg_.attention_dropout : 0.0;
+    if (a.kf) {  // prefix-tuning: gradients of the prefixed keys/values split into prefix and tokens
+        Tensor dkf = c.tmp.alloc(dt, a.kf.shape), dvf = c.tmp.alloc(dt, a.vf.shape);
+        be.attention_backward(dq, dkf, dvf, dctx, a.q, a.kf, a.vf, a.probs, cfg_.num_heads, pa, key(c, w.probs_site),
+                              c.example_offset);
+        const Shape ps_shape{std::int64_t{method_.prefix.length}, hs[2]};
+        if (prefix_k_ >= 0) {
+            be.prefix_concat_backward(ps.grad(prefix_k_), dk, dkf, false);
+            be.prefix_concat_backward(ps.grad(prefix_v_), dv, dvf, false);
+        } else {  // reparameterised: through this layer's rows of the shared MLP's output layer
+            const std::int64_t C = hs[2], l2 = 2 * spec_.index;
+            for (int kv = 0; kv < 2; ++kv) {
+                Tensor dp = c.tmp.zeros(dt, ps_shape);
+                be.prefix_concat_backward(dp, kv ? dv : dk, kv ? dvf : dkf, false);
+                Tensor wt = ps.value(prefix_w2_).rows((l2 + kv) * C, C);
+                Tensor dw = ps.grad(prefix_w2_) ? ps.grad(prefix_w2_).rows((l2 + kv) * C, C) : Tensor{};
+                Tensor db = ps.grad(prefix_b2_) ? ps.grad(prefix_b2_).rows((l2 + kv) * C, C) : Tensor{};
+                be.linear_backward(c.prefix_dhidden, dw, db, dp, c.prefix_hidden, wt, true);
+            }
+        }
+    } else {
+        be.attention_backward(dq, dk, dv, dctx, a.q, a.k, a.v, a.probs, cfg_.num_heads, pa, key(c, w.probs_site),
+                              c.example_offset);
+    }
+    if (w.ia3_k >= 0) {
+        be.channel_scale_backward(dk, ps.grad(w.ia3_k), dk, a.k_pre, ps.value(w.ia3_k));
+        be.channel_scale_backward(dv, ps.grad(w.ia3_v), dv, a.v_pre, ps.value(w.ia3_v));
+    }
+    // Post-LN: the projections read x and add into G = d(x). Pre-LN: they read xn; their input
+    // gradient (in dctx, now free) goes through LN1 into G. Cross-attention's keys and values
+    // read the memory: their input gradient adds into dmemory.
+    const Tensor inp = pre_ln_ ? a.xn : a.x;
+    Tensor dinp = pre_ln_ ? dctx : G;
+    const Tensor kv_in = w.self ? inp : c.memory;
+    const Tensor dkv_in = w.self ? dinp : c.dmemory;
+    linear_backward(w.q, dinp, dq, inp, a.lora_xa[kQ], c, !pre_ln_);
+    linear_backward(w.k, dkv_in, dk, kv_in, a.lora_xa[kK], c, true);
+    linear_backward(w.v, dkv_in, dv, kv_in, a.lora_xa[kV], c, true);
+    if (pre_ln_)
+        be.layernorm_backward(G, ps.grad(w.ln_w), ps.grad(w.ln_b), dinp, a.x, ps.value(w.ln_w), a.mean, a.rstd, true);
 }
 
 void TransformerLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) const {
     const std::int64_t B = h1.dim(0), T = h1.dim(1), C = cfg_.hidden_size, I = cfg_.intermediate_size;
     const DType dt = h1.dtype;
     Arena& S = c.saved;
-    const int l = index_;
+    const int l = spec_.tag;
     Backend& be = c.be;
     auto act = [&](Shape sh, const char* name) { return S.alloc(dt, sh, l, name); };
-    const bool ia3 = ia3_k_ >= 0 && !c.backbone_only;
+    const bool ia3 = ia3_ff_ >= 0 && !c.backbone_only;
     const bool adapter_ffn = adapter_ffn_ && !c.backbone_only, adapter_par = adapter_par_ && !c.backbone_only;
     a.h1 = h1;
     a.pre = act({B, T, I}, "ffn.pre_act");
@@ -213,17 +320,18 @@ void TransformerLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) co
     } else {
         a.res2 = act({B, T, C}, "ffn.residual");
     }
-    linear_forward(fin_, kFin, a.pre, inp, a, c, "ffn.in");
-    Tensor ffn_in = a.act;
+    linear_forward(fin_, a.pre, inp, a.lora_fin, c, "ffn.in");
+    // act(pre), then activation dropout (BART), then (IA)3's scaling: the output linear's input
+    Tensor activated = a.act;
     if (ia3) {
         a.act_pre = act({B, T, I}, "ffn.act_unscaled");
-        be.activation_forward(relu_, a.act_pre, a.pre);
-        be.channel_scale_forward(a.act, a.act_pre, c.ps.value(ia3_ff_));
-    } else {
-        be.activation_forward(relu_, a.act, a.pre);
+        activated = a.act_pre;
     }
+    be.activation_forward(relu_, activated, a.pre);
+    if (p_act(c) > 0) be.dropout_forward(activated, activated, p_act(c), key(c, kActivation), c.example_offset);
+    if (ia3) be.channel_scale_forward(a.act, a.act_pre, c.ps.value(ia3_ff_));
     Tensor f = adapter_ffn ? act({B, T, C}, "ffn.dense_out") : a.res2;
-    linear_forward(fout_, kFout, f, ffn_in, a, c, "ffn.out");
+    linear_forward(fout_, f, a.act, a.lora_fout, c, "ffn.out");
     be.dropout_forward(f, f, p_hidden(c), key(c, kFfnOut), c.example_offset);
     if (adapter_ffn) {
         a.f = f;
@@ -270,79 +378,17 @@ void TransformerLayer::ffn_backward(const Acts& a, Tensor G, const LayerContext&
         adapter_backward(call, adapter_ffn_, a.adapter_ffn, D, D, 1.0);
     }
     be.dropout_backward(D, D, p_hidden(c), key(c, kFfnOut), c.example_offset);
-    linear_backward(fout_, kFout, DI, D, a.act, a, c, false);
-    if (ia3_ff_ >= 0) {
-        be.channel_scale_backward(DI, ps.grad(ia3_ff_), DI, a.act_pre, ps.value(ia3_ff_));
-        be.activation_backward(relu_, DI, DI, a.pre);
-    } else {
-        be.activation_backward(relu_, DI, DI, a.pre);
-    }
-    linear_backward(fin_, kFin, Dn, DI, pre_ln_ ? a.hn : a.h1, a, c, !pre_ln_);
+    linear_backward(fout_, DI, D, a.act, a.lora_fout, c, false);
+    if (ia3_ff_ >= 0) be.channel_scale_backward(DI, ps.grad(ia3_ff_), DI, a.act_pre, ps.value(ia3_ff_));
+    if (p_act(c) > 0) be.dropout_backward(DI, DI, p_act(c), key(c, kActivation), c.example_offset);
+    be.activation_backward(relu_, DI, DI, a.pre);
+    linear_backward(fin_, Dn, DI, pre_ln_ ? a.hn : a.h1, a.lora_fin, c, !pre_ln_);
     if (!pre_ln_) return;
     if (adapter_par_) {  // reads hn; d(res2) is still G
         const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
         adapter_backward(call, adapter_par_, a.adapter_par, Dn, G, method_.adapter.scaling);
     }
     be.layernorm_backward(G, ps.grad(ln2_w_), ps.grad(ln2_b_), Dn, a.h1, ps.value(ln2_w_), a.mean2, a.rstd2, true);
-}
-
-void TransformerLayer::attention_backward(const Acts& a, Tensor G, const LayerContext& c) const {
-    Backend& be = c.be;
-    const DType dt = G.dtype;
-    const Shape hs = a.x.shape;
-    ParameterStore& ps = c.ps;
-    // G = d(h1). D1 = d(res1); G becomes d(x) through the residual (pre-LN: it already is).
-    Tensor D1 = c.tmp.alloc(dt, hs);
-    if (pre_ln_) {
-        be.copy(D1, G);
-    } else {
-        be.layernorm_backward(D1, ps.grad(ln1_w_), ps.grad(ln1_b_), G, a.res1, ps.value(ln1_w_), a.mean1, a.rstd1, false);
-        be.copy(G, D1);
-    }
-    if (adapter_attn_) {  // d(d) = D1 + A'(d)^T D1, in place
-        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
-        adapter_backward(call, adapter_attn_, a.adapter_attn, D1, D1, 1.0);
-    }
-    be.dropout_backward(D1, D1, p_hidden(c), key(c, kAttnOut), c.example_offset);
-    Tensor dctx = c.tmp.alloc(dt, hs), dk = c.tmp.alloc(dt, hs), dv = c.tmp.alloc(dt, hs);
-    linear_backward(o_, kO, dctx, D1, a.ctx, a, c, false);
-    Tensor dq = D1;  // D1 is consumed: its buffer takes the query gradient
-    if (a.kf) {  // prefix-tuning: gradients of the prefixed keys/values split into prefix and tokens
-        Tensor dkf = c.tmp.alloc(dt, a.kf.shape), dvf = c.tmp.alloc(dt, a.vf.shape);
-        be.attention_backward(dq, dkf, dvf, dctx, a.q, a.kf, a.vf, a.probs, cfg_.num_heads,
-                              c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset);
-        const Shape ps_shape{std::int64_t{method_.prefix.length}, hs[2]};
-        if (prefix_k_ >= 0) {
-            be.prefix_concat_backward(ps.grad(prefix_k_), dk, dkf, false);
-            be.prefix_concat_backward(ps.grad(prefix_v_), dv, dvf, false);
-        } else {  // reparameterised: through this layer's rows of the shared MLP's output layer
-            const std::int64_t C = hs[2], l2 = 2 * index_;
-            for (int kv = 0; kv < 2; ++kv) {
-                Tensor dp = c.tmp.zeros(dt, ps_shape);
-                be.prefix_concat_backward(dp, kv ? dv : dk, kv ? dvf : dkf, false);
-                Tensor w = ps.value(prefix_w2_).rows((l2 + kv) * C, C);
-                Tensor dw = ps.grad(prefix_w2_) ? ps.grad(prefix_w2_).rows((l2 + kv) * C, C) : Tensor{};
-                Tensor db = ps.grad(prefix_b2_) ? ps.grad(prefix_b2_).rows((l2 + kv) * C, C) : Tensor{};
-                be.linear_backward(c.prefix_dhidden, dw, db, dp, c.prefix_hidden, w, true);
-            }
-        }
-    } else {
-        be.attention_backward(dq, dk, dv, dctx, a.q, a.k, a.v, a.probs, cfg_.num_heads,
-                              c.train ? cfg_.attention_dropout : 0.0, key(c, kAttnProbs), c.example_offset);
-    }
-    if (ia3_k_ >= 0) {
-        be.channel_scale_backward(dk, ps.grad(ia3_k_), dk, a.k_pre, ps.value(ia3_k_));
-        be.channel_scale_backward(dv, ps.grad(ia3_v_), dv, a.v_pre, ps.value(ia3_v_));
-    }
-    // Post-LN: the projections read x and add into G = d(x). Pre-LN: they read xn; their input
-    // gradient (in dctx, now free) goes through LN1 into G.
-    const Tensor inp = pre_ln_ ? a.xn : a.x;
-    Tensor dinp = pre_ln_ ? dctx : G;
-    linear_backward(q_, kQ, dinp, dq, inp, a, c, !pre_ln_);
-    linear_backward(k_, kK, dinp, dk, inp, a, c, true);
-    linear_backward(v_, kV, dinp, dv, inp, a, c, true);
-    if (pre_ln_)
-        be.layernorm_backward(G, ps.grad(ln1_w_), ps.grad(ln1_b_), dinp, a.x, ps.value(ln1_w_), a.mean1, a.rstd1, true);
 }
 
 }  // namespace meft

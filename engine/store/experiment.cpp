@@ -87,20 +87,21 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
 
     Section bb = top.child("backbone");
     const std::string arch = bb.string("arch", "bert");
-    if (arch != "bert" && arch != "roberta" && arch != "opt")
-        bb.fail(bb.key("arch"), "must be \"bert\", \"roberta\" or \"opt\", found \"" + arch + "\"");
+    if (arch != "bert" && arch != "roberta" && arch != "bart" && arch != "opt")
+        bb.fail(bb.key("arch"), "must be \"bert\", \"roberta\", \"bart\" or \"opt\", found \"" + arch + "\"");
     e.backbone.arch = parse_arch(arch);
     e.backbone.preset = bb.string("preset", "");
     e.backbone.path = bb.string("path", "");
     e.backbone.init_seed = static_cast<std::uint64_t>(bb.integer("seed", 0, 0, 1ll << 53));
     e.backbone.tokenizer = bb.string("tokenizer", "");
     if (e.backbone.preset.empty() == e.backbone.path.empty())
-        bb.fail("'backbone'", "needs exactly one of \"preset\" (toy, tiny, base) or \"path\" (a Hugging Face model directory)");
+        bb.fail("'backbone'", "needs exactly one of \"preset\" (toy, tiny, base, large) or \"path\" (a Hugging Face model directory)");
     const bool opt = e.backbone.arch == Arch::Opt;
-    if (!e.backbone.preset.empty() && e.backbone.preset != "toy" && e.backbone.preset != "tiny" &&
-        e.backbone.preset != "base" && !(opt && e.backbone.preset == "1.3b"))
-        bb.fail(bb.key("preset"), std::string("must be toy, tiny, base") + (opt ? " or 1.3b" : "") + ", found \"" +
-                                      e.backbone.preset + "\"");
+    const std::string& pre = e.backbone.preset;
+    // The fourth shape: OPT-1.3B for opt, the -large models for the others.
+    if (!pre.empty() && pre != "toy" && pre != "tiny" && pre != "base" && pre != (opt ? "1.3b" : "large"))
+        bb.fail(bb.key("preset"), std::string("must be toy, tiny, base or ") + (opt ? "1.3b" : "large") +
+                                      " for " + arch + ", found \"" + pre + "\"");
     bb.finish("arch, preset, path, seed, tokenizer");
 
     Section task = top.child("task");
@@ -145,8 +146,8 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
         task.fail(task.key("name"), "\"" + e.task.name + "\" is a classification task; an opt backbone trains the "
                                     "multiple-choice QA tasks (openbookqa, arc_easy, arc_challenge, piqa, sciq) as causal LM");
     if (!opt && e.task.qa)
-        task.fail(task.key("name"), "\"" + e.task.name + "\" needs an opt backbone: multiple-choice QA with an encoder "
-                                    "(a multiple-choice head) is not implemented yet");
+        task.fail(task.key("name"), "\"" + e.task.name + "\" needs an opt backbone: multiple-choice QA with " +
+                                    arch + " (a multiple-choice head over context-choice pairs) is not implemented yet");
     top.has("method");  // validated by parse_method, which names its own keys
     if (j.is_object() && j.contains("method")) e.method = parse_method(j["method"], where);
 

@@ -26,10 +26,19 @@ bool describe(const fs::path& dir, FoundModel& m) {
     const nlohmann::json c = nlohmann::json::parse(in, nullptr, false);
     if (!c.is_object() || !c.contains("model_type") || !c["model_type"].is_string()) return false;
     m.arch = c["model_type"].get<std::string>();
-    if (m.arch != "bert" && m.arch != "roberta") return false;
+    if (m.arch != "bert" && m.arch != "roberta" && m.arch != "bart" && m.arch != "opt") return false;
     m.path = dir;
-    m.num_layers = c.value("num_hidden_layers", 0);
-    m.hidden_size = c.value("hidden_size", 0);
+    const auto number = [&](const char* key) {
+        const auto it = c.find(key);
+        return it != c.end() && it->is_number_integer() ? it->get<int>() : 0;
+    };
+    if (m.arch == "bart") {  // encoder + decoder layers, d_model wide
+        m.num_layers = number("encoder_layers") + number("decoder_layers");
+        m.hidden_size = number("d_model");
+    } else {
+        m.num_layers = number("num_hidden_layers");
+        m.hidden_size = number("hidden_size");
+    }
     return true;
 }
 

@@ -26,7 +26,7 @@ std::unique_ptr<Model> build_model(const Experiment& e, Backend& backend, int nu
     if (!e.backbone.preset.empty()) {
         ModelConfig cfg = preset_config(e.backbone.arch, e.backbone.preset);
         cfg.set_num_labels(num_labels);
-        if (e.dropout) cfg.hidden_dropout = cfg.attention_dropout = *e.dropout;
+        if (e.dropout) cfg.set_dropout(*e.dropout);
         model = make_model(cfg, backend, e.dtype, e.method);
         model->init_weights(e.backbone.init_seed);
     } else {
@@ -34,10 +34,10 @@ std::unique_ptr<Model> build_model(const Experiment& e, Backend& backend, int nu
         lo.num_labels = num_labels;
         lo.head_seed = e.backbone.init_seed;
         lo.method = e.method;
+        lo.dropout = e.dropout;
         LoadReport rep;
         model = load_model(e.backbone.path, backend, e.dtype, lo, &rep);
         for (const std::string& n : rep.notices()) tell(notice, n);
-        if (e.dropout) model->set_dropout(*e.dropout);
     }
     return model;
 }

@@ -327,7 +327,7 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
             r.resident_bytes = static_cast<std::int64_t>(mem.frozen_weights + mem.trainable_weights + mem.gradients +
                                                          mem.optimizer_state);
         }
-        if (check) r.reconstruction_error = model.meft_encoder()->reconstruction_error();
+        if (check) r.reconstruction_error = model.reconstruction_error();
         losses.push_back(r.loss);
         if (observer) observer->on_step(r);
 
