@@ -1,5 +1,5 @@
 // A short training run of the `tiny` preset on the generated toy task: the loss falls and dev
-// accuracy ends far above chance (0.5), for BERT and RoBERTa.
+// accuracy ends far above chance (0.5), for BERT, RoBERTa and BART.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -80,6 +80,7 @@ TEST(Training, SecondDevSplitIsReportedUnderItsName) {
     EXPECT_EQ(r.final_eval.metrics.at("accuracy_mismatched"), direct.metrics.at("accuracy"));
 }
 TEST(Training, RobertaTinyLearnsToyTask) { train_toy(Arch::Roberta); }
+TEST(Training, BartTinyLearnsToyTask) { train_toy(Arch::Bart); }
 
 }  // namespace
 

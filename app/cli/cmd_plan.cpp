@@ -99,8 +99,8 @@ int run(const PlanArgs& a) {
     const DType dt = a.dtype == "fp64" ? DType::F64 : a.dtype == "bf16" ? DType::BF16 : a.dtype == "fp16" ? DType::F16 : DType::F32;
     const TargetMemory target = target_memory(a.backend);
     const auto t0 = std::chrono::steady_clock::now();
-    std::printf("meft plan: %s (L%d H%d), batch %d x seq %d, %s — shape-only backend, nothing computed\n\n",
-                arch_name(cfg.arch).c_str(), cfg.num_layers, cfg.hidden_size, B, T, a.dtype.c_str());
+    std::printf("meft plan: %s (%s), batch %d x seq %d, %s — shape-only backend, nothing computed\n\n",
+                arch_name(cfg.arch).c_str(), cfg.shape_summary().c_str(), B, T, a.dtype.c_str());
     if (!a.all_methods) {
         std::printf("method: %s\n\n", e.method.name().c_str());
         const MemoryPlanResult r = plan_memory(cfg, e.method, dt, B, T);

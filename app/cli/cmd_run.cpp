@@ -42,7 +42,7 @@ void print_table(const Experiment& e, const Model& m, const TrainResult& r) {
     char buf[64];
     row("experiment", e.name);
     row("backbone", arch_name(c.arch) + " " + (e.backbone.preset.empty() ? e.backbone.path.filename().string() : e.backbone.preset) +
-                        " (L" + std::to_string(c.num_layers) + " H" + std::to_string(c.hidden_size) + ")");
+                        " (" + c.shape_summary() + ")");
     std::snprintf(buf, sizeof buf, "%.3f M / %.2f M (%.2f%%)", double(m.params().count(true)) / 1e6,
                   double(m.params().count(false)) / 1e6,
                   100.0 * double(m.params().count(true)) / double(m.params().count(false)));
@@ -50,7 +50,9 @@ void print_table(const Experiment& e, const Model& m, const TrainResult& r) {
     row("method", m.method().name() + (m.method().gradient_checkpointing ? " + checkpointing" : ""));
     std::snprintf(buf, sizeof buf, "%.3g", r.start_deviation);
     row("starting-point deviation", buf);
-    row("task", e.task.name + (c.num_labels() == 1 ? " (regression)" : " (" + std::to_string(c.num_labels()) + " labels)"));
+    row("task", e.task.name + (e.task.qa                ? " (choices scored by LM)"
+                               : c.num_labels() == 1 ? " (regression)"
+                                                     : " (" + std::to_string(c.num_labels()) + " labels)"));
     row("steps", std::to_string(r.steps) + (r.stopped ? " (stopped)" : ""));
     std::snprintf(buf, sizeof buf, "%.4f -> %.4f", r.first_loss, r.final_loss);
     row("train loss (first->last)", buf);

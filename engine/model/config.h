@@ -57,6 +57,11 @@ struct ModelConfig {
     int num_labels() const { return static_cast<int>(labels.size()); }
     // Every transformer layer, encoder and decoder (activation tags 0..total_layers()-1).
     int total_layers() const { return num_layers + decoder_layers; }
+    // "L12 H768", or for BART "L6+6 H768" (encoder + decoder layers)
+    std::string shape_summary() const {
+        return "L" + std::to_string(num_layers) + (decoder_layers > 0 ? "+" + std::to_string(decoder_layers) : "") + " H" +
+               std::to_string(hidden_size);
+    }
     bool is_regression() const { return problem_type == "regression" || (problem_type.empty() && num_labels() == 1); }
     double head_dropout() const { return classifier_dropout >= 0 ? classifier_dropout : hidden_dropout; }
     void set_num_labels(int n);        // LABEL_0..LABEL_{n-1}

@@ -18,6 +18,8 @@ MemoryPlanResult measure_memory(Backend& backend, const ModelConfig& cfg, const 
     b.T = seq;
     const int first = cfg.arch == Arch::Roberta ? cfg.pad_token_id + 1 : 1;  // any non-padding id
     b.input_ids.assign(static_cast<std::size_t>(batch) * seq, first);
+    if (cfg.arch == Arch::Bart)  // BART's head reads each sequence's last eos
+        for (int i = 0; i < batch; ++i) b.input_ids[static_cast<std::size_t>(i + 1) * seq - 1] = cfg.eos_token_id;
     b.token_type_ids.assign(b.input_ids.size(), 0);
     b.attention_mask.assign(b.input_ids.size(), 1);
     b.labels.assign(static_cast<std::size_t>(batch), 0);
