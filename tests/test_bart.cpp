@@ -8,13 +8,12 @@
 #include <fstream>
 #include <random>
 
-#include <unistd.h>
-
 #include "core/cpu_backend.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
 #include "model/sequence_classifier.h"
 #include "model_gradcheck.h"
+#include "test_support.h"
 
 using namespace meft;
 namespace fs = std::filesystem;
@@ -160,12 +159,9 @@ TEST(BartMeft, ReversibleBackwardEqualsVanillaInBothStacks) {
 TEST(BartMeft, AFrozenPrefixIsRefused) {
     auto be = make_cpu_backend();
     const nlohmann::json j = {{"name", "meft1"}, {"meft", {{"frozen_prefix", 1}}}};
-    try {
-        SequenceClassifier m(tiny_bart(), *be, DType::F64, method(j));
-        FAIL() << "a frozen prefix would cut the decoder's gradient into the encoder";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("frozen_prefix"), std::string::npos) << e.what();
-    }
+    // a frozen prefix would cut the decoder's gradient into the encoder
+    const std::string msg = meft::test::error_of([&] { SequenceClassifier m(tiny_bart(), *be, DType::F64, method(j)); });
+    EXPECT_NE(msg.find("frozen_prefix"), std::string::npos) << msg;
 }
 
 // ---- padding, the eos head --------------------------------------------------------------------
@@ -210,25 +206,13 @@ TEST(BartInputs, TheHeadReadsTheLastEosAndNeedsOne) {
     // no eos at all: a clear error naming the example
     for (std::int32_t& id : b.input_ids)
         if (id == cfg.eos_token_id) id = 5;
-    try {
-        m.example_outputs(b);
-        FAIL() << "an example without eos has nothing for the head to read";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("example 0: no eos token"), std::string::npos) << e.what();
-    }
+    const std::string msg = meft::test::error_of([&] { m.example_outputs(b); });
+    EXPECT_NE(msg.find("example 0: no eos token"), std::string::npos) << msg;
 }
 
 // ---- checkpoints ---------------------------------------------------------------------------------
 
-class BartCheckpoint : public ::testing::Test {
-protected:
-    void SetUp() override {
-        dir_ = fs::temp_directory_path() / ("meft_bart_ckpt_" + std::to_string(::getpid()));
-        fs::remove_all(dir_);
-    }
-    void TearDown() override { fs::remove_all(dir_); }
-    fs::path dir_;
-};
+class BartCheckpoint : public meft::test::TempDirTest {};
 
 TEST_F(BartCheckpoint, HuggingFaceNamesShapesAndRoundTrip) {
     auto be = make_cpu_backend();
@@ -306,12 +290,8 @@ TEST(BartConfig, RefusesWhatTheEngineDoesNotImplement) {
              {"encoder_layerdrop", 0.1}, {"normalize_before", true}}) {
         nlohmann::json bad = j;
         bad[key] = value;
-        try {
-            ModelConfig::from_json(bad, "config.json");
-            ADD_FAILURE() << key << " should be refused";
-        } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
-        }
+        const std::string msg = meft::test::error_of([&] { ModelConfig::from_json(bad, "config.json"); });
+        EXPECT_NE(msg.find(key), std::string::npos) << key << ": " << msg;
     }
 }
 

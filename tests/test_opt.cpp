@@ -8,14 +8,13 @@
 #include <fstream>
 #include <random>
 
-#include <unistd.h>
-
 #include "core/cpu_backend.h"
 #include "model/causal_lm.h"
 #include "model/checkpoint.h"
 #include "model/meft_encoder.h"
 #include "model/safetensors.h"
 #include "model_gradcheck.h"
+#include "test_support.h"
 
 using namespace meft;
 namespace fs = std::filesystem;
@@ -248,15 +247,7 @@ TEST(OptLoss, MeanOverPredictedTokensIndependentOfMicroBatches) {
 
 // ---- checkpoints ---------------------------------------------------------------------------------
 
-class OptCheckpoint : public ::testing::Test {
-protected:
-    void SetUp() override {
-        dir_ = fs::temp_directory_path() / ("meft_opt_ckpt_" + std::to_string(::getpid()));
-        fs::remove_all(dir_);
-    }
-    void TearDown() override { fs::remove_all(dir_); }
-    fs::path dir_;
-};
+class OptCheckpoint : public meft::test::TempDirTest {};
 
 TEST_F(OptCheckpoint, HuggingFaceNamesShapesAndRoundTrip) {
     auto be = make_cpu_backend();
