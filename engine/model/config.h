@@ -57,6 +57,14 @@ struct ModelConfig {
     int num_labels() const { return static_cast<int>(labels.size()); }
     // Every transformer layer, encoder and decoder (activation tags 0..total_layers()-1).
     int total_layers() const { return num_layers + decoder_layers; }
+    // What an activation tag is: "embeddings" (-1), "layer 3", for BART "encoder layer 3" /
+    // "decoder layer 0", and "head" (total_layers()).
+    std::string layer_label(int tag) const {
+        if (tag < 0) return "embeddings";
+        if (tag >= total_layers()) return "head";
+        if (decoder_layers == 0) return "layer " + std::to_string(tag);
+        return tag < num_layers ? "encoder layer " + std::to_string(tag) : "decoder layer " + std::to_string(tag - num_layers);
+    }
     // "L12 H768", or for BART "L6+6 H768" (encoder + decoder layers)
     std::string shape_summary() const {
         return "L" + std::to_string(num_layers) + (decoder_layers > 0 ? "+" + std::to_string(decoder_layers) : "") + " H" +

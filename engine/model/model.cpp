@@ -103,16 +103,11 @@ std::vector<double> Model::to_host(Tensor t) {
 
 MemoryReport Model::memory_report() const {
     MemoryReport r;
-    const int L = config_.total_layers(), Le = config_.num_layers;
-    const bool bart = config_.decoder_layers > 0;
+    const int L = config_.total_layers();
     for (int l = -1; l <= L; ++l) {
         LayerMemory m;
         m.layer = l;
-        m.label = l < 0    ? "embeddings"
-                  : l == L ? "head"
-                  : !bart  ? "layer " + std::to_string(l)
-                  : l < Le ? "encoder layer " + std::to_string(l)
-                           : "decoder layer " + std::to_string(l - Le);
+        m.label = config_.layer_label(l);
         m.transient = l + 1 < static_cast<int>(transient_.size()) ? transient_[static_cast<std::size_t>(l + 1)] : 0;
         r.layers.push_back(m);
     }

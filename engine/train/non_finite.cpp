@@ -20,10 +20,9 @@ template <typename T> bool finite_host(const std::vector<unsigned char>& bytes) 
     return true;
 }
 
-std::string layer_label(int layer, int num_layers) {
-    if (layer < 0) return "the embeddings";
-    if (layer >= num_layers) return "the head";
-    return "layer " + std::to_string(layer);
+std::string layer_label(int layer, const ModelConfig& c) {
+    const bool whole = layer < 0 || layer >= c.total_layers();  // "the embeddings", "the head"
+    return (whole ? "the " : "") + c.layer_label(layer);
 }
 }  // namespace
 
@@ -44,7 +43,6 @@ std::string locate_non_finite(Model& model, const std::vector<Example>& examples
     const std::size_t n = indices.size();
     micro_batches = std::max(1, std::min<int>(micro_batches, static_cast<int>(n)));
     const ForwardOptions o{true, seed, step};
-    const int L = model.config().num_layers;
     for (int m = 0; m < micro_batches; ++m) {
         const std::size_t b = n * static_cast<std::size_t>(m) / static_cast<std::size_t>(micro_batches);
         const std::size_t e = n * static_cast<std::size_t>(m + 1) / static_cast<std::size_t>(micro_batches);
@@ -54,7 +52,7 @@ std::string locate_non_finite(Model& model, const std::vector<Example>& examples
         const Tensor logits = model.forward(batch, o);
         for (const AllocationRecord& rec : model.activations().records())
             if (!all_finite(be, rec.tensor))
-                return "activation '" + rec.name + "' of " + layer_label(rec.layer, L) + " (forward)";
+                return "activation '" + rec.name + "' of " + layer_label(rec.layer, model.config()) + " (forward)";
         if (!all_finite(be, logits)) return "the logits (forward)";
     }
     for (const Parameter& p : model.params().all())
