@@ -97,6 +97,14 @@ inline void perturb_method_parameters(Model& m) {
         }
 }
 
+// Every trainable parameter's gradient (float64 model), in declaration order.
+inline std::vector<double> trainable_grads(Model& m) {
+    std::vector<double> g;
+    for (const Parameter& p : m.params().all())
+        if (p.trainable) g.insert(g.end(), p.grad.ptr<double>(), p.grad.ptr<double>() + p.shape.numel());
+    return g;
+}
+
 struct ModelGradResult {
     int checked = 0;
     double worst = 0;

@@ -63,13 +63,6 @@ HostBatch bart_batch(const ModelConfig& c, int B, int T, std::uint64_t seed, boo
 
 MethodConfig method(const nlohmann::json& j) { return parse_method(j, "test"); }
 
-std::vector<double> trainable_grads(Model& m) {
-    std::vector<double> g;
-    for (const Parameter& p : m.params().all())
-        if (p.trainable) g.insert(g.end(), p.grad.ptr<double>(), p.grad.ptr<double>() + p.shape.numel());
-    return g;
-}
-
 const nlohmann::json kAdapter = {{"init_std", 0.5}, {"bottleneck", 3}};
 
 // ---- finite differences ----------------------------------------------------------------------
@@ -144,7 +137,7 @@ TEST(BartMeft, ReversibleBackwardEqualsVanillaInBothStacks) {
                         EXPECT_TRUE(rec.name.rfind("meft.", 0) == 0 || rec.name == "encoder.out")
                             << name << ": layer " << rec.layer << " kept " << rec.name;
             }
-            return trainable_grads(m);
+            return meft::test::trainable_grads(m);
         };
         std::vector<double> recon;
         const auto vanilla = grads({{"vanilla_gradient", true}}, nullptr);

@@ -61,13 +61,6 @@ HostBatch lm_batch(const ModelConfig& c, int B, int T, std::uint64_t seed, bool 
 
 MethodConfig method(const nlohmann::json& j) { return parse_method(j, "test"); }
 
-std::vector<double> trainable_grads(Model& m) {
-    std::vector<double> g;
-    for (const Parameter& p : m.params().all())
-        if (p.trainable) g.insert(g.end(), p.grad.ptr<double>(), p.grad.ptr<double>() + p.shape.numel());
-    return g;
-}
-
 // ---- finite differences ----------------------------------------------------------------------
 
 struct OptCase {
@@ -153,7 +146,7 @@ TEST(OptMeft, ReversibleBackwardEqualsVanillaWithFrozenPrefix) {
             // nothing below the coupled layers trains: the frozen prefix keeps no activations
             for (const AllocationRecord& rec : m.activations().records())
                 EXPECT_NE(rec.layer, 0) << "frozen prefix layer 0 kept " << rec.name;
-            return trainable_grads(m);
+            return meft::test::trainable_grads(m);
         };
         std::vector<double> recon;
         const auto vanilla = grads({{"vanilla_gradient", true}}, nullptr);
@@ -236,10 +229,10 @@ TEST(OptLoss, MeanOverPredictedTokensIndependentOfMicroBatches) {
     second = keep(second, 1);
     m.params().zero_grads();
     const double whole = m.forward_backward(all, {true, 3, 1}, 0.1);
-    const auto g_whole = trainable_grads(m);
+    const auto g_whole = meft::test::trainable_grads(m);
     m.params().zero_grads();
     const double split = m.forward_backward(first, {true, 3, 1}, 0.1) + m.forward_backward(second, {true, 3, 1}, 0.1);
-    const auto g_split = trainable_grads(m);
+    const auto g_split = meft::test::trainable_grads(m);
     EXPECT_NEAR(whole, split, 1e-12 * whole);
     ASSERT_EQ(g_whole.size(), g_split.size());
     for (std::size_t i = 0; i < g_whole.size(); ++i) EXPECT_NEAR(g_whole[i], g_split[i], 1e-12) << i;

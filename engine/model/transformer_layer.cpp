@@ -79,7 +79,6 @@ void TransformerLayer::declare_attention(Attention& w, bool self, ParameterStore
     w.self = self;
     w.probs_site = self ? kAttnProbs : kCrossProbs;
     w.out_site = self ? kAttnOut : kCrossOut;
-    w.adapter_site = kAdapterAttn;
     Linear* lins[4] = {&w.q, &w.k, &w.v, &w.o};
     for (int slot = 0; slot < 4; ++slot) {
         Linear& l = *lins[slot];
@@ -223,7 +222,7 @@ void TransformerLayer::block_forward(const Attention& w, AttnActs& a, Tensor x, 
     if (adapter) {  // sequential adapter with its own skip: d + A(d)
         a.d = d;
         a.adapter.inp = d;
-        const PeftCall call{be, c.ps, c.tmp, p_hidden(c), key(c, w.adapter_site), c.example_offset};
+        const PeftCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
         adapter_forward(call, w.adapter, a.adapter, S, l, name("adapter"), a.res, 1.0, false);
         be.accumulate(a.res, d);
     }
@@ -246,7 +245,7 @@ void TransformerLayer::block_backward(const Attention& w, const AttnActs& a, Ten
         be.copy(G, D1);
     }
     if (w.adapter) {  // d(d) = D1 + A'(d)^T D1, in place
-        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, w.adapter_site), c.example_offset};
+        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
         adapter_backward(call, w.adapter, a.adapter, D1, D1, 1.0);
     }
     be.dropout_backward(D1, D1, p_hidden(c), key(c, w.out_site), c.example_offset);

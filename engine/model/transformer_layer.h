@@ -85,7 +85,7 @@ public:
         int ln_w = -1, ln_b = -1;
         int ia3_k = -1, ia3_v = -1;
         AdapterWeights adapter;  // sequential adapter after the output projection (self-attention)
-        int probs_site = 0, out_site = 0, adapter_site = 0;  // dropout positions
+        int probs_site = 0, out_site = 0;  // dropout positions
         bool self = true;
     };
     struct AttnActs {       // what one attention block keeps for backward
