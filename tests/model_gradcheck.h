@@ -63,10 +63,29 @@ inline double host_lm_loss(Model& m, const HostBatch& b, const ForwardOptions& o
     return s;
 }
 
-// The batch's summed loss (cross-entropy, or squared error for one label) from the model's logits.
+// A multiple-choice head's summed loss: each question's rows (HostBatch::choice_counts) are one
+// softmax, whose cross-entropy is taken at the gold row (label 1).
+inline double host_choice_loss(const std::vector<double>& scores, const HostBatch& b) {
+    double s = 0;
+    std::size_t r0 = 0;
+    for (int n : b.choice_counts) {
+        int gold = -1;
+        for (int k = 0; k < n; ++k)
+            if (b.labels[r0 + static_cast<std::size_t>(k)] == 1) gold = k;
+        EXPECT_GE(gold, 0) << "question at row " << r0 << " has no gold choice";
+        s += row_cross_entropy(scores.data() + r0, n, gold);
+        r0 += static_cast<std::size_t>(n);
+    }
+    EXPECT_EQ(r0, scores.size());
+    return s;
+}
+
+// The batch's summed loss (cross-entropy, squared error for one label, or per question for a
+// multiple-choice head) from the model's logits.
 inline double host_loss(Model& m, const HostBatch& b, const ForwardOptions& o) {
     if (m.outputs_per_example() == 1 && !b.token_labels.empty()) return host_lm_loss(m, b, o);
     const std::vector<double> z = m.to_host(m.forward(b, o));
+    if (m.config().multiple_choice) return host_choice_loss(z, b);
     const int K = m.config().num_labels();
     double s = 0;
     for (int i = 0; i < b.B; ++i) {
@@ -115,7 +134,8 @@ struct ModelGradResult {
 // parameter with central finite differences of host_loss (relative error < 1e-6, and a
 // gradient that is not zero). The attention key bias is the exception: softmax ignores a shift
 // shared by all keys of a row, so its gradient is exactly zero (BERT's attention.self.key.bias,
-// OPT's and BART's self_attn.k_proj.bias, BART's encoder_attn.k_proj.bias). Frozen parameters must have no gradient buffer.
+// OPT's and BART's self_attn.k_proj.bias, BART's encoder_attn.k_proj.bias), and so is a
+// multiple-choice head's output bias. Frozen parameters must have no gradient buffer.
 // h is the central-difference step: its truncation error grows as h² times the loss's third
 // derivative, which deep stacks with large test weights make big.
 inline ModelGradResult check_trainable_gradients(Model& m, const HostBatch& b, const ForwardOptions& o,
@@ -140,9 +160,12 @@ inline ModelGradResult check_trainable_gradients(Model& m, const HostBatch& b, c
         const GradError e = check_grad(x, analytic, f, {}, h);
         std::copy(x.begin(), x.end(), v);
         ++r.checked;
+        // Likewise a multiple-choice head's output bias: it shifts every score of a question alike.
+        const bool shift_invariant_head = m.config().multiple_choice && (p.name == "classifier.bias" ||
+                                                                          p.name == "classification_head.out_proj.bias");
         if (p.name.find("attention.self.key.bias") != std::string::npos ||
             p.name.find("self_attn.k_proj.bias") != std::string::npos ||
-            p.name.find("encoder_attn.k_proj.bias") != std::string::npos) {
+            p.name.find("encoder_attn.k_proj.bias") != std::string::npos || shift_invariant_head) {
             for (double a : analytic) EXPECT_LT(std::abs(a), 1e-12) << p.name;
             EXPECT_LT(e.max_abs, 1e-14 / h) << p.name;  // rounding noise of the differences
             continue;

@@ -50,6 +50,28 @@ JSON
     [[ "$out" == *"dev $3"* ]] || fail "$1: the results table lacks 'dev $3': $out"
 done
 
+if [[ -d "$SHARED/data/qa/ARC-Easy" ]]; then
+    echo "check: meft run and plan on ARC-Easy with a multiple-choice head (bert, roberta, bart)"
+    for spec in "bert $BERT_TOK BertForMultipleChoice" "roberta $SHARED/models/roberta-base-tokenizer RobertaForMultipleChoice" \
+                "bart $SHARED/models/roberta-base-tokenizer BartForSequenceClassification"; do
+        set -- $spec
+        cat >"$TMP/arc-$1.json" <<JSON
+{"backbone": {"arch": "$1", "preset": "tiny", "tokenizer": "$2"},
+ "task": {"name": "arc_easy", "data_dir": "$SHARED/data/qa", "max_train_examples": 48, "max_dev_examples": 20},
+ "training": {"max_steps": 2, "batch_size": 8, "gradient_accumulation_steps": 2, "max_seq_length": 64},
+ "output": {"dir": "$TMP/arc-$1", "save_model": true}}
+JSON
+        out=$("$MEFT" run "$TMP/arc-$1.json" --quiet)
+        [[ "$out" == *"arc_easy (multiple choice)"* && "$out" == *"dev acc "* ]] ||
+            fail "$1: the results table lacks the multiple-choice task or 'dev acc': $out"
+        grep -q "\"$3\"" "$TMP/arc-$1/model/config.json" || fail "$1: the saved config.json is not a $3"
+        plan=$("$MEFT" plan "$TMP/arc-$1.json")
+        [[ "$plan" == *"batch 40 (8 questions x 5 choices) x seq 64"* ]] || fail "$1: the plan does not count pairs: $plan"
+    done
+else
+    echo "*** SKIPPED: the multiple-choice checks ($SHARED/data/qa/ARC-Easy missing) ***"
+fi
+
 echo "check: an unknown task is an error naming the key"
 echo '{"backbone": {"preset": "tiny"}, "task": {"name": "glu"}}' >"$TMP/bad.json"
 set +e

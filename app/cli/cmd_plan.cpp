@@ -94,13 +94,17 @@ void print_layers(const MemoryPlanResult& r) {
 int run(const PlanArgs& a) {
     const Experiment e = load_experiment(a.experiment);
     const ModelConfig cfg = experiment_model_config(e);
-    const int B = a.batch > 0 ? a.batch : e.train.batch_size;
+    // --batch and training.batch_size count examples, or questions for a multiple-choice head,
+    // whose every (context, choice) pair is a row: the plan takes the task's most choices.
+    const int per = rows_per_unit(e);
+    const int B = (a.batch > 0 ? a.batch : e.train.batch_size) * per;
     const int T = a.seq > 0 ? a.seq : e.train.max_seq_length;
     const DType dt = a.dtype == "fp64" ? DType::F64 : a.dtype == "bf16" ? DType::BF16 : a.dtype == "fp16" ? DType::F16 : DType::F32;
     const TargetMemory target = target_memory(a.backend);
     const auto t0 = std::chrono::steady_clock::now();
-    std::printf("meft plan: %s (%s), batch %d x seq %d, %s — shape-only backend, nothing computed\n\n",
-                arch_name(cfg.arch).c_str(), cfg.shape_summary().c_str(), B, T, a.dtype.c_str());
+    const std::string rows = per > 1 ? " (" + std::to_string(B / per) + " questions x " + std::to_string(per) + " choices)" : "";
+    std::printf("meft plan: %s (%s), batch %d%s x seq %d, %s — shape-only backend, nothing computed\n\n",
+                arch_name(cfg.arch).c_str(), cfg.shape_summary().c_str(), B, rows.c_str(), T, a.dtype.c_str());
     if (!a.all_methods) {
         std::printf("method: %s\n\n", e.method.name().c_str());
         const MemoryPlanResult r = plan_memory(cfg, e.method, dt, B, T);
@@ -135,7 +139,7 @@ Runner add_plan(CLI::App& app) {
     app.add_option("experiment", a->experiment, "experiment file (its backbone and method are planned)")
         ->required()
         ->check(CLI::ExistingFile);
-    app.add_option("--batch", a->batch, "batch size (default: the experiment's)")->check(CLI::Range(1, 1 << 20));
+    app.add_option("--batch", a->batch, "batch size (default: the experiment's); questions for a multiple-choice head")->check(CLI::Range(1, 1 << 20));
     app.add_option("--seq", a->seq, "sequence length (default: the experiment's max_seq_length)")->check(CLI::Range(2, 1 << 16));
     app.add_option("--dtype", a->dtype, "activation and weight precision")
         ->check(CLI::IsMember({"fp32", "fp16", "bf16", "fp64"}))

@@ -50,7 +50,8 @@ void print_table(const Experiment& e, const Model& m, const TrainResult& r) {
     row("method", m.method().name() + (m.method().gradient_checkpointing ? " + checkpointing" : ""));
     std::snprintf(buf, sizeof buf, "%.3g", r.start_deviation);
     row("starting-point deviation", buf);
-    row("task", e.task.name + (e.task.qa                ? " (choices scored by LM)"
+    row("task", e.task.name + (c.multiple_choice      ? " (multiple choice)"
+                               : e.task.qa           ? " (choices scored by LM)"
                                : c.num_labels() == 1 ? " (regression)"
                                                      : " (" + std::to_string(c.num_labels()) + " labels)"));
     row("steps", std::to_string(r.steps) + (r.stopped ? " (stopped)" : ""));
@@ -126,10 +127,10 @@ nlohmann::json run_one(const Experiment& e, ExperimentDb& db, const std::functio
     o.resume_run = resume_run;
     o.on_start = [&](const RunStart& s) {
         if (!a.quiet)
-            std::fprintf(stderr, "meft run: %s%s — run %lld — %s, %zu train / %zu dev examples, %d steps, backend %s\n",
+            std::fprintf(stderr, "meft run: %s%s — run %lld — %s, %zu train / %zu dev %s, %d steps, backend %s\n",
                          e.name.c_str(), e.sweep_label.empty() ? "" : (" [" + e.sweep_label + "]").c_str(),
                          static_cast<long long>(s.run_id), e.task.name.c_str(), s.train_examples, s.dev_examples,
-                         s.total_steps, s.backend.c_str());
+                         s.unit.c_str(), s.total_steps, s.backend.c_str());
     };
     const RunOutcome out = execute_run(e, db, o);
     const TrainResult& r = out.result;

@@ -111,8 +111,10 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     task_ = new QComboBox;
     task_->addItem("toy");
     for (const GlueTaskInfo& g : glue_tasks()) task_->addItem(QString::fromStdString(g.name));
-    for (const QaTaskInfo& q : qa_tasks()) task_->addItem(QString::fromStdString(q.name));  // opt: QA as causal LM
-    task_->setToolTip(tr("The generated toy task (runs anywhere) or a GLUE task from its folder"));
+    // QA: causal LM on opt, a multiple-choice head on the others
+    for (const QaTaskInfo& q : qa_tasks()) task_->addItem(QString::fromStdString(q.name));
+    task_->setToolTip(tr("The generated toy task (runs anywhere), a GLUE task, or a multiple-choice QA task from its folder "
+                         "(causal LM on opt, a multiple-choice head on bert, roberta and bart)"));
     fields_.push_back({key_pointer("task.name"), task_, [this] { return json(task_->currentText().toStdString()); },
                        [this](const json& v) { if (v.is_string()) task_->setCurrentText(QString::fromStdString(v)); }});
     tv->addWidget(task_);

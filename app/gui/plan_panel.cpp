@@ -90,7 +90,8 @@ void PlanPanel::replan() {
     try {
         const std::vector<Experiment> exps = experiments_from_json(experiment_, file_);
         const Experiment& e = exps.front();
-        plan = plan_memory(experiment_model_config(e), e.method, e.dtype, e.train.batch_size, e.train.max_seq_length);
+        plan = plan_memory(experiment_model_config(e), e.method, e.dtype, e.train.batch_size * rows_per_unit(e),
+                           e.train.max_seq_length);
     } catch (const std::exception& ex) {
         show_error(QString::fromStdString(ex.what()));
         return;

@@ -78,8 +78,9 @@ void RunWorker::run(const QString& experiment_json, const QString& file, const Q
                                  double(s.trainable_parameters) / double(std::max<std::int64_t>(s.parameters, 1)),
                                  RunData::label_for(s.run_id, resolved_config(e)) +
                                      (e.sweep_label.empty() ? QString() : " [" + QString::fromStdString(e.sweep_label) + "]"));
-                emit notice(QString("run %1 started: %2 train / %3 dev examples, %4 steps, backend %5")
-                                .arg(s.run_id).arg(s.train_examples).arg(s.dev_examples).arg(s.total_steps)
+                emit notice(QString("run %1 started: %2 train / %3 dev %4, %5 steps, backend %6")
+                                .arg(s.run_id).arg(s.train_examples).arg(s.dev_examples)
+                                .arg(QString::fromStdString(s.unit)).arg(s.total_steps)
                                 .arg(QString::fromStdString(s.backend)));
             };
             RunOutcome out;

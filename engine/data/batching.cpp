@@ -8,6 +8,13 @@
 
 namespace meft {
 
+namespace {
+// Whether e belongs to the same training unit as the example before it: both pairs of one question.
+bool continues_unit(const Example& prev, const Example& e) {
+    return is_choice_pair(prev) && is_choice_pair(e) && prev.group == e.group;
+}
+}  // namespace
+
 HostBatch make_batch(const std::vector<Example>& examples, std::span<const std::size_t> indices, int pad_id,
                      int max_len) {
     HostBatch b;
@@ -40,11 +47,48 @@ HostBatch make_batch(const std::vector<Example>& examples, std::span<const std::
         }
         b.labels.push_back(e.label);
         b.targets.push_back(e.target);
+        if (!is_choice_pair(e)) continue;
+        if (r > 0 && continues_unit(examples[indices[static_cast<std::size_t>(r) - 1]], e)) ++b.choice_counts.back();
+        else b.choice_counts.push_back(1);
     }
+    if (const int pairs = std::accumulate(b.choice_counts.begin(), b.choice_counts.end(), 0); pairs != 0 && pairs != b.B)
+        throw Error("a batch mixes " + std::to_string(pairs) + " multiple-choice pairs with " + std::to_string(b.B - pairs) +
+                    " other examples");
     return b;
 }
 
+std::vector<std::size_t> unit_starts(const std::vector<Example>& examples) {
+    std::vector<std::size_t> starts;
+    for (std::size_t i = 0; i < examples.size(); ++i)
+        if (i == 0 || !continues_unit(examples[i - 1], examples[i])) starts.push_back(i);
+    starts.push_back(examples.size());
+    return starts;
+}
+
+std::vector<std::size_t> unit_rows(const std::vector<std::size_t>& starts, std::span<const std::size_t> units) {
+    std::vector<std::size_t> rows;
+    for (std::size_t u : units)
+        for (std::size_t i = starts.at(u); i < starts.at(u + 1); ++i) rows.push_back(i);
+    return rows;
+}
+
+std::vector<std::pair<std::size_t, std::size_t>> micro_batch_ranges(const std::vector<Example>& examples,
+                                                                    std::span<const std::size_t> indices, int parts) {
+    std::vector<std::size_t> begins;  // offsets where a unit begins, then indices.size()
+    for (std::size_t k = 0; k < indices.size(); ++k)
+        if (k == 0 || !continues_unit(examples.at(indices[k - 1]), examples.at(indices[k]))) begins.push_back(k);
+    begins.push_back(indices.size());
+    const std::size_t units = begins.size() - 1;
+    const std::size_t n = std::max<std::size_t>(1, std::min<std::size_t>(static_cast<std::size_t>(std::max(parts, 1)), units));
+    std::vector<std::pair<std::size_t, std::size_t>> out;
+    if (units == 0) return out;
+    for (std::size_t m = 0; m < n; ++m)
+        out.emplace_back(begins[units * m / n], begins[units * (m + 1) / n]);
+    return out;
+}
+
 int loss_weight(const Example& e) {
+    if (is_choice_pair(e)) return e.label == 1 ? 1 : 0;
     if (e.token_labels.empty()) return 1;
     int n = 0;
     for (std::size_t t = 1; t < e.token_labels.size(); ++t) n += e.token_labels[t] >= 0;

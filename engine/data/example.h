@@ -14,16 +14,21 @@ struct Example {
     double target = 0.0;                        // value (regression)
     // Causal LM (OPT QA): one label per token, -100 where nothing is predicted (choice_prompt.h).
     std::vector<std::int32_t> token_labels;
-    // Multiple choice scored by likelihood: the question this example is a choice of, and which
-    // (label is then 1 for the gold choice, 0 for the others, -1 when unknown).
+    // Multiple choice (scored by likelihood, or a (context, choice) pair for a multiple-choice
+    // head): the question this example is a choice of, and which (label is then 1 for the gold
+    // choice, 0 for the others, -1 when unknown). A question's pairs are consecutive examples.
     int group = -1;
     int choice = -1;
     int continuation_bytes = 0;  // the choice text's length in bytes (acc_norm)
 };
 
-// How much an example weighs in a step's mean loss: 1, or for a causal LM example the number of
+// A (context, choice) pair of a multiple-choice head: a question's choice without token labels.
+inline bool is_choice_pair(const Example& e) { return e.group >= 0 && e.token_labels.empty(); }
+
+// How much an example weighs in a step's mean loss: 1; for a causal LM example the number of
 // tokens it predicts (positions t >= 1 with a label), so the mean is per predicted token as in
-// Hugging Face's causal LM loss.
+// Hugging Face's causal LM loss; for a choice pair 1 if it is the gold choice and 0 otherwise, so
+// each question weighs 1 (the mean is per question, as in BertForMultipleChoice).
 int loss_weight(const Example& e);
 
 struct TaskData {
@@ -31,6 +36,9 @@ struct TaskData {
     // Causal LM multiple choice (OPT): train holds gold sequences, dev every choice of every
     // question (Example::group / choice); evaluation scores choices by log-likelihood.
     bool choice_lm = false;
+    // Multiple choice with a multiple-choice head (encoders, BART): train and dev hold every
+    // (context, choice) pair of every question; num_labels is 1 (one score per pair).
+    bool choice_pairs = false;
     int num_labels = 2;            // 1 = regression
     std::string metric_task;       // GLUE task whose metrics evaluation reports ("" = accuracy / pearson)
     std::vector<Example> train;
@@ -39,7 +47,7 @@ struct TaskData {
     // "<metric>_<dev_name>" and "<metric>_<dev_extra_name>" (accuracy_matched, accuracy_mismatched).
     std::vector<Example> dev_extra;
     std::string dev_name, dev_extra_name;
-    bool regression() const { return num_labels == 1; }
+    bool regression() const { return num_labels == 1 && !choice_pairs; }
 };
 
 }  // namespace meft

@@ -35,6 +35,7 @@ struct QaTaskInfo {
     std::string name;      // canonical name: openbookqa arc_easy arc_challenge piqa sciq
     std::string dir_name;  // the usual folder name: OpenBookQA, ARC-Easy, ARC-Challenge, PIQA, SciQ
     int num_choices = 0;   // choices per item; 0 when it varies (ARC: 3 to 5)
+    int most_choices() const { return num_choices > 0 ? num_choices : 5; }  // the largest item's
     std::vector<std::string> splits;  // train dev test
 };
 

@@ -16,6 +16,10 @@ struct HostBatch {
     // [B*T] causal LM labels, -100 (kIgnoreLabel) where no token is predicted; empty for
     // classification. Unshifted, as Hugging Face takes them: position t-1 predicts labels[t].
     std::vector<std::int32_t> token_labels;
+    // Multiple choice over (context, choice) pairs: the rows of each question, in order (they sum to
+    // B; a question's rows are consecutive). labels[r] is then 1 for the gold choice, 0 otherwise.
+    // Empty for every other task.
+    std::vector<int> choice_counts;
     int example_offset = 0;                     // index of row 0 within its optimizer step
 };
 

@@ -95,8 +95,16 @@ std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path&
 std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend, DType dtype,
                                   const LoadOptions& opts, LoadReport* report) {
     ModelConfig cfg = load_model_config(dir);
-    if (opts.num_labels > 0 && opts.num_labels != cfg.num_labels() && !is_decoder_only(cfg.arch))
-        cfg.set_num_labels(opts.num_labels);
+    // The task's head: a fresh one (drawn, not loaded) when its kind or size differs from the file's.
+    const bool had_mc = cfg.multiple_choice;
+    const int had_labels = cfg.num_labels();
+    if (!is_decoder_only(cfg.arch)) {
+        if (opts.multiple_choice.value_or(false)) cfg.set_multiple_choice();
+        else if (opts.multiple_choice && cfg.multiple_choice)  // 2 labels without a count: transformers' default
+            cfg.set_num_labels(opts.num_labels > 0 ? opts.num_labels : 2);
+        else if (opts.num_labels > 0 && opts.num_labels != cfg.num_labels()) cfg.set_num_labels(opts.num_labels);
+    }
+    const bool head_changes = cfg.multiple_choice != had_mc || cfg.num_labels() != had_labels;
     if (opts.dropout) cfg.set_dropout(*opts.dropout);
     const SafetensorsReader reader = SafetensorsReader::open_dir(dir);
     std::unique_ptr<Model> model = make_model(cfg, backend, dtype, opts.method);
@@ -121,7 +129,7 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
                 break;
             }
         const bool label_sized = prm.name.rfind("classifier.", 0) == 0 || prm.name.rfind("classification_head.", 0) == 0;
-        const bool label_resized = opts.num_labels > 0 && model->is_head_parameter(prm.name) && label_sized && !name.empty() &&
+        const bool label_resized = head_changes && model->is_head_parameter(prm.name) && label_sized && !name.empty() &&
                                    reader.info(name).numel() != prm.shape.numel();
         if (name.empty() && prm.added) {
             method_params.push_back(prm.name);

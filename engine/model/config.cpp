@@ -28,8 +28,15 @@ Arch parse_arch(const std::string& s) {
 }
 
 void ModelConfig::set_num_labels(int n) {
+    multiple_choice = false;
     labels.clear();
     for (int i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));
+}
+
+void ModelConfig::set_multiple_choice() {
+    set_num_labels(1);
+    multiple_choice = true;
+    problem_type.clear();
 }
 
 void ModelConfig::set_dropout(double p) {
@@ -270,6 +277,19 @@ void read_labels(ModelConfig& c, const nlohmann::json& j, const std::string& whe
         check_limit(n, 1 << 20, "num_labels", where);
         c.set_num_labels(n);
     }
+    // The head: *ForMultipleChoice in architectures (BERT, RoBERTa), or our "meft_head" key (BART,
+    // which transformers has no multiple-choice class for). Its label count is not used.
+    bool mc = false;
+    if (j.contains("architectures") && j["architectures"].is_array())
+        for (const auto& a : j["architectures"])
+            if (a.is_string() && a.get<std::string>().ends_with("ForMultipleChoice")) mc = true;
+    if (j.contains("meft_head")) {
+        const std::string head = get<std::string>(j, "meft_head", "", where);
+        if (head != "multiple_choice")
+            throw Error(where + ": meft_head '" + head + "' is not known (expected \"multiple_choice\")");
+        mc = true;
+    }
+    if (mc) c.set_multiple_choice();
 }
 
 void labels_json(const ModelConfig& c, nlohmann::json& j) {
@@ -286,6 +306,7 @@ void labels_json(const ModelConfig& c, nlohmann::json& j) {
 nlohmann::json bart_to_json(const ModelConfig& c) {
     nlohmann::json j;
     j["architectures"] = {"BartForSequenceClassification"};
+    if (c.multiple_choice) j["meft_head"] = "multiple_choice";
     j["model_type"] = "bart";
     j["vocab_size"] = c.vocab_size;
     j["d_model"] = c.hidden_size;
@@ -351,7 +372,8 @@ nlohmann::json ModelConfig::to_json() const {
     if (arch == Arch::Bart) return bart_to_json(*this);
     nlohmann::json j;
     const bool bert = arch == Arch::Bert;
-    j["architectures"] = {bert ? "BertForSequenceClassification" : "RobertaForSequenceClassification"};
+    const std::string head = multiple_choice ? "ForMultipleChoice" : "ForSequenceClassification";
+    j["architectures"] = {(bert ? "Bert" : "Roberta") + head};
     j["model_type"] = arch_name(arch);
     j["vocab_size"] = vocab_size;
     j["hidden_size"] = hidden_size;

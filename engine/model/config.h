@@ -38,6 +38,10 @@ struct ModelConfig {
     std::string hidden_act = "gelu";
     std::vector<std::string> labels = {"LABEL_0", "LABEL_1"};  // id2label in id order
     std::string problem_type;          // "", "single_label_classification" or "regression"
+    // Multiple choice (encoders, BART): the head gives one score per (context, choice) pair and the
+    // loss is a softmax over each question's pairs (BertForMultipleChoice / RobertaForMultipleChoice;
+    // BART scores each pair with BartForSequenceClassification's head, one label). labels has one entry.
+    bool multiple_choice = false;
     std::string torch_dtype = "float32";  // written to config.json: the checkpoint's tensor dtype
     // Decoder-only (OPT) keys; hidden_act is OPT's activation_function, intermediate_size its
     // ffn_dim, hidden_dropout its dropout, initializer_range its init_std.
@@ -70,9 +74,19 @@ struct ModelConfig {
         return "L" + std::to_string(num_layers) + (decoder_layers > 0 ? "+" + std::to_string(decoder_layers) : "") + " H" +
                std::to_string(hidden_size);
     }
-    bool is_regression() const { return problem_type == "regression" || (problem_type.empty() && num_labels() == 1); }
-    double head_dropout() const { return classifier_dropout >= 0 ? classifier_dropout : hidden_dropout; }
-    void set_num_labels(int n);        // LABEL_0..LABEL_{n-1}
+    bool is_regression() const {
+        return !multiple_choice && (problem_type == "regression" || (problem_type.empty() && num_labels() == 1));
+    }
+    // RobertaForMultipleChoice drops with hidden_dropout_prob; every other head with classifier_dropout
+    // when set.
+    double head_dropout() const {
+        if (multiple_choice && arch == Arch::Roberta) return hidden_dropout;
+        return classifier_dropout >= 0 ? classifier_dropout : hidden_dropout;
+    }
+    // The head reads the pooler (BERT; RoBERTa's multiple-choice head), not a dense + out_proj head.
+    bool pooler_head() const { return arch == Arch::Bert || (arch == Arch::Roberta && multiple_choice); }
+    void set_num_labels(int n);        // LABEL_0..LABEL_{n-1}: a classification head (not multiple choice)
+    void set_multiple_choice();        // one score per pair (LABEL_0), no problem_type
     // An experiment's dropout override: every dropout the architecture has (hidden states,
     // attention probabilities, the head, and BART's activation dropout) becomes p.
     void set_dropout(double p);
@@ -80,7 +94,9 @@ struct ModelConfig {
 
     // `where` names the file in error messages.
     static ModelConfig from_json(const nlohmann::json& j, const std::string& where);
-    nlohmann::json to_json() const;    // HF layout, architectures = *ForSequenceClassification
+    // HF layout, architectures = *ForSequenceClassification or *ForMultipleChoice; BART's
+    // multiple-choice scorer is written as BartForSequenceClassification with "meft_head".
+    nlohmann::json to_json() const;
 };
 
 ModelConfig load_model_config(const std::filesystem::path& dir);

@@ -89,6 +89,16 @@ Tensor Model::upload_i32(const std::vector<std::int32_t>& v, Shape s, const char
     return t;
 }
 
+void Model::from_host(Tensor t, const std::vector<double>& v) {
+    MEFT_CHECK(v.size() == static_cast<std::size_t>(t.numel()), "from_host: one value per element");
+    if (t.dtype == DType::F64) {
+        backend_.upload(t, v.data());
+    } else {
+        const std::vector<float> f(v.begin(), v.end());
+        backend_.upload(t, f.data());
+    }
+}
+
 std::vector<double> Model::to_host(Tensor t) {
     std::vector<double> out(static_cast<std::size_t>(t.numel()));
     if (t.dtype == DType::F64) {

@@ -69,6 +69,7 @@ public:
     // The backbone's last hidden states [B,T,C] of the last forward (valid until the next forward).
     Tensor last_hidden() const { return last_hidden_; }
     std::vector<double> to_host(Tensor t);  // any floating tensor, as doubles
+    void from_host(Tensor t, const std::vector<double>& v);  // the reverse (F32 or F64 tensors)
 
     Arena& activations() { return *acts_; }
     // The last forward_backward's memory, layer by layer (see memory_report.h).

@@ -78,7 +78,7 @@ void SequenceClassifier::declare_parameters() {
     stack_ = std::make_unique<LayerStack>(config_, method_, params_,
                                           StackSpec{prefix() + "encoder.layer.", config_.num_layers, 0, false, false},
                                           arenas());
-    if (!roberta) {
+    if (config_.pooler_head()) {  // BERT; RoBERTa's multiple-choice head reads its pooler too
         pool_w_ = params_.declare(prefix() + "pooler.dense.weight", {C, C}, w_init);
         pool_b_ = params_.declare(prefix() + "pooler.dense.bias", {C}, Init::zeros());
         cls_w_ = params_.declare("classifier.weight", {K, C}, w_init);
@@ -217,7 +217,7 @@ void SequenceClassifier::head_forward(Tensor h, const ForwardOptions& o, int off
         backend_.embeddings_forward(a.cls, eos_rows_, {}, {}, h.view({std::int64_t{B_} * T_, C}), {}, {});
     else
         backend_.first_token_forward(a.cls, h);
-    if (config_.arch == Arch::Bert) {  // pooler: tanh(W h0 + b); dropout; classifier
+    if (config_.pooler_head()) {  // pooler: tanh(W h0 + b); dropout; classifier
         backend_.linear_forward(a.a, a.cls, p(pool_w_), p(pool_b_));
         backend_.tanh_forward(a.b, a.a);
         backend_.dropout_forward(a.c, a.b, pd, key(o, L, kHeadFirst), off);
@@ -242,15 +242,13 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
     Arena& A = *acts_;
     head_.losses = A.alloc(dt, {B_}, L, "loss.per_example");
     Tensor dlogits = A.alloc(dt, {B_, K}, L, "loss.dlogits");
-    if (config_.is_regression()) {
+    double sum = 0;
+    if (config_.multiple_choice) {
+        sum = choice_loss(batch, logits, dlogits, loss_scale);
+    } else if (config_.is_regression()) {
         if (batch.targets.size() != static_cast<std::size_t>(B_)) throw Error("regression batch needs one target per example");
         targets_ = A.alloc(dt, {B_}, L, "loss.targets");
-        if (dt == DType::F64) {
-            backend_.upload(targets_, batch.targets.data());
-        } else {
-            std::vector<float> f(batch.targets.begin(), batch.targets.end());
-            backend_.upload(targets_, f.data());
-        }
+        from_host(targets_, batch.targets);
         backend_.mse_forward(head_.losses, logits, targets_);
         backend_.mse_backward(dlogits, logits, targets_, loss_scale);
     } else {
@@ -266,9 +264,8 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
         backend_.cross_entropy_forward(head_.losses, head_.probs, logits, labels_);
         backend_.cross_entropy_backward(dlogits, head_.probs, labels_, loss_scale);
     }
-    const std::vector<double> losses = to_host(head_.losses);
-    double sum = 0;
-    for (double v : losses) sum += v;
+    if (!config_.multiple_choice)
+        for (double v : to_host(head_.losses)) sum += v;
 
     // Backward buffers: reused by every layer.
     scratch_->reset();
@@ -290,6 +287,46 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
     }
     stack_->backward(d_encoder, o, off);
     embed_backward(enc_, d_encoder, o, off);
+    return sum;
+}
+
+double SequenceClassifier::choice_loss(const HostBatch& batch, Tensor scores, Tensor dscores, double loss_scale) {
+    // Each question's rows hold its choices; the loss is the softmax cross-entropy of the gold one
+    // over the question's scores (BertForMultipleChoice with a varying number of choices). The
+    // scores are few (one per pair), so this runs on the host.
+    const std::vector<int>& counts = batch.choice_counts;
+    int rows = 0;
+    for (int n : counts) rows += n;
+    if (counts.empty() || rows != B_)
+        throw Error("a multiple-choice batch needs its rows grouped by question (" + std::to_string(rows) + " of " +
+                    std::to_string(B_) + " rows are)");
+    if (batch.labels.size() != static_cast<std::size_t>(B_)) throw Error("multiple-choice batch needs one label per pair");
+    const std::vector<double> z = to_host(scores);
+    std::vector<double> d(z.size(), 0.0);
+    double sum = 0;
+    std::size_t r0 = 0;
+    for (int n : counts) {
+        const std::string where = "examples " + std::to_string(batch.example_offset + static_cast<int>(r0)) + ".." +
+                                  std::to_string(batch.example_offset + static_cast<int>(r0) + n - 1) + " (one question): ";
+        std::size_t gold = r0 + static_cast<std::size_t>(n);
+        for (std::size_t r = r0; r < r0 + static_cast<std::size_t>(n); ++r) {
+            const int y = batch.labels[r];
+            if (y != 0 && y != 1)
+                throw Error(where + "a choice's label must be 1 (gold) or 0, found " + std::to_string(y));
+            if (y == 1 && gold != r0 + static_cast<std::size_t>(n)) throw Error(where + "more than one gold choice");
+            if (y == 1) gold = r;
+        }
+        if (gold == r0 + static_cast<std::size_t>(n)) throw Error(where + "no gold choice");
+        const double mx = *std::max_element(z.begin() + std::ptrdiff_t(r0), z.begin() + std::ptrdiff_t(r0) + n);
+        double se = 0;
+        for (std::size_t r = r0; r < r0 + static_cast<std::size_t>(n); ++r) se += std::exp(z[r] - mx);
+        const double lse = mx + std::log(se);
+        sum += lse - z[gold];
+        for (std::size_t r = r0; r < r0 + static_cast<std::size_t>(n); ++r)
+            d[r] = loss_scale * (std::exp(z[r] - lse) - (r == gold ? 1.0 : 0.0));
+        r0 += static_cast<std::size_t>(n);
+    }
+    from_host(dscores, d);
     return sum;
 }
 
@@ -315,9 +352,9 @@ void SequenceClassifier::head_backward(Tensor dlogits, const ForwardOptions& o, 
     Tensor d1 = scratch_->alloc(dtype(), {B_, C}, L, "d.head1");
     Tensor d2 = scratch_->alloc(dtype(), {B_, C}, L, "d.head2");
     backend_.linear_backward(d1, g(cls_w_), g(cls_b_), dlogits, a.c, p(cls_w_), false);
-    backend_.dropout_backward(d1, d1, pd, key(o, L, config_.arch == Arch::Bert ? kHeadFirst : kHeadSecond), off);
+    backend_.dropout_backward(d1, d1, pd, key(o, L, config_.pooler_head() ? kHeadFirst : kHeadSecond), off);
     backend_.tanh_backward(d2, d1, a.b);
-    if (config_.arch == Arch::Bert) {
+    if (config_.pooler_head()) {
         backend_.linear_backward(d1, g(pool_w_), g(pool_b_), d2, a.cls, p(pool_w_), false);
     } else {
         backend_.linear_backward(d1, g(dense_w_), g(dense_b_), d2, a.a, p(dense_w_), false);

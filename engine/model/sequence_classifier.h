@@ -12,6 +12,12 @@
 //           layers cross-attend to the encoder's output. The head (dropout -> dense -> tanh ->
 //           dropout -> out_proj) reads the decoder's state at each example's last eos token.
 //
+// Multiple choice (ModelConfig::multiple_choice): each row is one (context, choice) pair and the
+// head gives it one score: BertForMultipleChoice and RobertaForMultipleChoice (pooler -> dropout ->
+// classifier with one output), BART's classification head with one label (transformers has no
+// BartForMultipleChoice). The loss is the softmax cross-entropy over each question's rows
+// (HostBatch::choice_counts), so questions may have different numbers of choices (ARC).
+//
 // Dimensions: B batch, T tokens, C hidden, NH heads, I intermediate, K labels, L layers, N = B*T.
 // Activation tags: layer -1 is the embeddings, 0..L-1 the layers (BART: encoder, then decoder),
 // L the head.
@@ -69,10 +75,12 @@ private:
     void embed_backward(const Embeddings& e, Tensor d, const ForwardOptions& o, int off);
     void head_forward(Tensor h, const ForwardOptions& o, int off);
     void head_backward(Tensor dlogits, const ForwardOptions& o, int off);
+    // Multiple choice: the summed per-question loss; writes loss_scale * d(loss)/d(scores).
+    double choice_loss(const HostBatch& batch, Tensor scores, Tensor dscores, double loss_scale);
     bool bart() const { return config_.arch == Arch::Bart; }
 
     Embeddings enc_, dec_;  // dec_: BART's decoder side (shares enc_'s token table)
-    int pool_w_ = -1, pool_b_ = -1, cls_w_, cls_b_, dense_w_ = -1, dense_b_ = -1;
+    int pool_w_ = -1, pool_b_ = -1, cls_w_, cls_b_, dense_w_ = -1, dense_b_ = -1;  // pooler_head(): pool_*
 
     // current step's inputs and activations
     int B_ = 0, T_ = 0;

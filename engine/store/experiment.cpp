@@ -141,13 +141,11 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
         task.finish("name, num_labels, train_examples, dev_examples, min_length, max_length, seed");
     }
 
-    // Which head a task needs: decoders train QA as causal LM; encoders classify.
+    // Which head a task needs: decoders train QA as causal LM; encoders and BART classify, or score
+    // (context, choice) pairs with a multiple-choice head.
     if (opt && !e.task.qa)
         task.fail(task.key("name"), "\"" + e.task.name + "\" is a classification task; an opt backbone trains the "
                                     "multiple-choice QA tasks (openbookqa, arc_easy, arc_challenge, piqa, sciq) as causal LM");
-    if (!opt && e.task.qa)
-        task.fail(task.key("name"), "\"" + e.task.name + "\" needs an opt backbone: multiple-choice QA with " +
-                                    arch + " (a multiple-choice head over context-choice pairs) is not implemented yet");
     top.has("method");  // validated by parse_method, which names its own keys
     if (j.is_object() && j.contains("method")) e.method = parse_method(j["method"], where);
 

@@ -4,7 +4,9 @@
 
 #include "core/error.h"
 #include "data/glue.h"
+#include "data/qa.h"
 #include "data/qa_lm_task.h"
+#include "data/qa_pair_task.h"
 #include "data/text_task.h"
 #include "data/tokenizer.h"
 #include "data/toy_task.h"
@@ -26,6 +28,7 @@ std::unique_ptr<Model> build_model(const Experiment& e, Backend& backend, int nu
     if (!e.backbone.preset.empty()) {
         ModelConfig cfg = preset_config(e.backbone.arch, e.backbone.preset);
         cfg.set_num_labels(num_labels);
+        if (task_multiple_choice(e)) cfg.set_multiple_choice();
         if (e.dropout) cfg.set_dropout(*e.dropout);
         model = make_model(cfg, backend, e.dtype, e.method);
         model->init_weights(e.backbone.init_seed);
@@ -35,6 +38,7 @@ std::unique_ptr<Model> build_model(const Experiment& e, Backend& backend, int nu
         lo.head_seed = e.backbone.init_seed;
         lo.method = e.method;
         lo.dropout = e.dropout;
+        lo.multiple_choice = task_multiple_choice(e);  // the task's head, whatever the folder's was
         LoadReport rep;
         model = load_model(e.backbone.path, backend, e.dtype, lo, &rep);
         for (const std::string& n : rep.notices()) tell(notice, n);
@@ -46,11 +50,17 @@ ModelConfig experiment_model_config(const Experiment& e) {
     ModelConfig cfg = e.backbone.preset.empty() ? load_model_config(e.backbone.path)
                                                 : preset_config(e.backbone.arch, e.backbone.preset);
     cfg.set_num_labels(task_num_labels(e));
+    if (task_multiple_choice(e)) cfg.set_multiple_choice();
     return cfg;
 }
 
+bool task_multiple_choice(const Experiment& e) { return e.task.qa && !is_decoder_only(e.backbone.arch); }
+
+int rows_per_unit(const Experiment& e) { return task_multiple_choice(e) ? qa_task(e.task.name).most_choices() : 1; }
+
 int task_num_labels(const Experiment& e) {
     if (e.task.is_toy()) return e.task.toy.num_labels;
+    if (task_multiple_choice(e)) return 1;  // one score per (context, choice) pair
     if (e.task.qa) return 2;  // causal LM: the labels are tokens; 2 = gold or not, per choice
     const GlueTaskInfo& g = glue_task(e.task.name);
     return g.regression ? 1 : g.num_labels();
@@ -76,7 +86,7 @@ TaskData build_task(const Experiment& e, const ModelConfig& model, const std::fu
         q.max_seq_length = e.train.max_seq_length;
         q.load_train = !e.train.zero_shot;
         q.bos = model.bos_token_id;
-        return load_qa_lm_task(q, *tok);
+        return is_decoder_only(model.arch) ? load_qa_lm_task(q, *tok) : load_qa_pair_task(q, *tok);
     }
     GlueTaskRequest r;
     r.task = e.task.name;

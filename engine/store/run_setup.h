@@ -18,11 +18,17 @@ std::unique_ptr<Model> build_model(const Experiment& e, Backend& backend, int nu
 // The model's configuration without its weights (for plans): the preset's, or the folder's config.json.
 ModelConfig experiment_model_config(const Experiment& e);
 
-// Labels the task needs (1 = regression).
+// Labels the task needs (1 = regression, or one score per pair for a multiple-choice head).
 int task_num_labels(const Experiment& e);
+// Whether the model needs a multiple-choice head: a QA task on an encoder or BART (opt trains QA
+// as causal LM).
+bool task_multiple_choice(const Experiment& e);
+// Rows one training unit can take: a multiple-choice question's pairs (at most; ARC: 5), else 1.
+// Memory plans of a step multiply the batch by it.
+int rows_per_unit(const Experiment& e);
 
-// The experiment's data: the generated toy task, a GLUE task, or a QA task as causal LM (opt),
-// tokenized with the backbone's tokenizer (backbone.tokenizer, else the model folder). Notices go
+// The experiment's data: the generated toy task, a GLUE task, or a QA task — as causal LM (opt)
+// or as (context, choice) pairs for a multiple-choice head (bert, roberta, bart) — tokenized with the backbone's tokenizer (backbone.tokenizer, else the model folder). Notices go
 // to stderr.
 TaskData build_task(const Experiment& e, const ModelConfig& model,
                     const std::function<void(const std::string&)>& notice = {});

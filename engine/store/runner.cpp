@@ -6,6 +6,7 @@
 
 #include "core/backend_select.h"
 #include "core/error.h"
+#include "data/batching.h"
 #include "store/run_recorder.h"
 #include "store/run_setup.h"
 #include "train/memory_plan.h"
@@ -59,7 +60,7 @@ std::string size_text(std::size_t bytes) {
 // context and evaluation batches are not planned: a run that passes can still run out.)
 std::string device_memory_shortfall(const Experiment& e, std::size_t free_bytes, std::size_t total_bytes) {
     const TrainConfig& c = e.train;
-    const int B = (c.batch_size + c.gradient_accumulation - 1) / c.gradient_accumulation;
+    const int B = (c.batch_size + c.gradient_accumulation - 1) / c.gradient_accumulation * rows_per_unit(e);
     const int T = e.task.is_toy() ? std::min(c.max_seq_length, e.task.toy.max_length) : c.max_seq_length;
     const MemoryPlanResult plan = plan_memory(experiment_model_config(e), e.method, e.dtype, B, T);
     const MemoryReport& m = plan.report;
@@ -109,14 +110,26 @@ RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& 
     db.set_status(start.run_id, "running");
     if (o.resume_run > 0) db.add_event(start.run_id, "resumed", "from step " + std::to_string(resume_state.step));
     if (o.resume_run > 0) db.remove_stale_checkpoint_files(o.resume_run);
-    start.train_examples = data.train.size();
-    start.dev_examples = data.dev.size();
-    start.total_steps = total_steps_for(e.train, data.train.size());
+    if (data.choice_lm || data.choice_pairs) {  // rows are choices: count questions
+        const auto questions = [](const std::vector<Example>& ex) {
+            std::size_t n = 0;
+            for (std::size_t i = 0; i < ex.size(); ++i) n += i == 0 || ex[i].group != ex[i - 1].group;
+            return n;
+        };
+        start.unit = "questions";
+        start.train_examples = questions(data.train);
+        start.dev_examples = questions(data.dev);
+    } else {
+        start.train_examples = data.train.size();
+        start.dev_examples = data.dev.size();
+    }
+    const std::size_t units = unit_starts(data.train).size() - 1;  // a multiple-choice question is one
+    start.total_steps = total_steps_for(e.train, units);
     start.first_step = resume_state.step;
     TrainConfig one_epoch = e.train;
     one_epoch.max_steps = 0;
     one_epoch.epochs = 1;
-    start.steps_per_epoch = total_steps_for(one_epoch, data.train.size());
+    start.steps_per_epoch = total_steps_for(one_epoch, units);
     start.trainable_parameters = model.params().count(true);
     start.parameters = model.params().count(false);
     start.backend = out.backend->name();
@@ -146,8 +159,10 @@ RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& 
     std::vector<LayerMemoryRow> layers;
     for (const LayerMemory& l : r.memory.layers)
         layers.push_back({"measured", l.layer, l.label, static_cast<std::int64_t>(l.held), static_cast<std::int64_t>(l.transient)});
-    // The plan for a full-length batch (batch_size x max_seq_length), for comparison.
-    const MemoryPlanResult plan = plan_memory(model.config(), e.method, e.dtype, e.train.batch_size, e.train.max_seq_length);
+    // The plan for a full-length batch (batch_size x max_seq_length; multiple choice: every
+    // question with the task's most choices), for comparison.
+    const MemoryPlanResult plan = plan_memory(model.config(), e.method, e.dtype, e.train.batch_size * rows_per_unit(e),
+                                              e.train.max_seq_length);
     for (const LayerMemory& l : plan.report.layers)
         layers.push_back({"planned", l.layer, l.label, static_cast<std::int64_t>(l.held), static_cast<std::int64_t>(l.transient)});
     out.metrics = final_metrics(r, start);

@@ -19,7 +19,9 @@ namespace meft {
 
 struct RunStart {
     std::int64_t run_id = 0;
+    // Examples, or for a multiple-choice QA task questions (each of several choice rows).
     std::size_t train_examples = 0, dev_examples = 0;
+    std::string unit = "examples";  // or "questions"
     int total_steps = 0, first_step = 0;   // first_step > 0 when resuming
     int steps_per_epoch = 0;
     std::int64_t trainable_parameters = 0, parameters = 0;

@@ -24,6 +24,10 @@ MemoryPlanResult measure_memory(Backend& backend, const ModelConfig& cfg, const 
     b.attention_mask.assign(b.input_ids.size(), 1);
     b.labels.assign(static_cast<std::size_t>(batch), 0);
     b.targets.assign(static_cast<std::size_t>(batch), 0.0);
+    if (cfg.multiple_choice) {  // rows are (context, choice) pairs; memory does not depend on the grouping
+        b.choice_counts.assign(static_cast<std::size_t>(batch), 1);
+        b.labels.assign(static_cast<std::size_t>(batch), 1);
+    }
     // A causal LM predicts every next token (plain LM fine-tuning: the LM head's largest case).
     if (is_decoder_only(cfg.arch)) b.token_labels.assign(b.input_ids.size(), first);
     model.params().zero_grads();

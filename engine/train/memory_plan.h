@@ -1,7 +1,8 @@
 // memory_plan.h — one training step's memory, measured or planned.
 //
 // Both functions run the same code: build the model, take one optimizer step's forward and
-// backward on a full-length batch (B examples of T tokens, no padding). measure_memory() does it
+// backward on a full-length batch (B examples of T tokens, no padding; for a multiple-choice
+// head B counts (context, choice) pairs, so a batch of q questions of c choices is B = q * c). measure_memory() does it
 // on a real backend; plan_memory() on the shape-only backend, which allocates and computes
 // nothing, so any model size plans in milliseconds and the two agree byte for byte.
 #pragma once

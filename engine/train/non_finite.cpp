@@ -40,12 +40,8 @@ std::string locate_non_finite(Model& model, const std::vector<Example>& examples
     for (const Parameter& p : model.params().all())
         if (!all_finite(be, p.value)) return "parameter '" + p.name + "' (its values)";
 
-    const std::size_t n = indices.size();
-    micro_batches = std::max(1, std::min<int>(micro_batches, static_cast<int>(n)));
     const ForwardOptions o{true, seed, step};
-    for (int m = 0; m < micro_batches; ++m) {
-        const std::size_t b = n * static_cast<std::size_t>(m) / static_cast<std::size_t>(micro_batches);
-        const std::size_t e = n * static_cast<std::size_t>(m + 1) / static_cast<std::size_t>(micro_batches);
+    for (const auto& [b, e] : micro_batch_ranges(examples, indices, micro_batches)) {
         HostBatch batch = make_batch(examples, std::span<const std::size_t>(indices.data() + b, e - b),
                                      model.config().pad_token_id, max_seq_length);
         batch.example_offset = static_cast<int>(b);

@@ -78,21 +78,27 @@ std::vector<double> predict_outputs(Model& model, const std::vector<Example>& ex
 }
 
 namespace {
+// Each question's examples (Example::group -> indices), in choice order.
+std::map<int, std::vector<std::size_t>> questions_of(const std::vector<Example>& examples) {
+    std::map<int, std::vector<std::size_t>> questions;
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+        if (examples[i].group < 0) throw Error("multiple-choice example " + std::to_string(i) + " has no question index");
+        questions[examples[i].group].push_back(i);
+    }
+    for (auto& [group, idx] : questions)
+        std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return examples[a].choice < examples[b].choice; });
+    return questions;
+}
+
 // Multiple choice by likelihood (lm-evaluation-harness): each question's choices are scored by
 // the summed log-likelihood of their tokens; acc takes the best sum, acc_norm the best sum per
 // byte. The loss is the mean negative log-likelihood per token of the gold continuations.
 EvalReport evaluate_choices(Model& model, const std::vector<Example>& examples, int batch_size, int max_seq_length) {
     EvalReport r;
     const std::vector<double> ll = predict_outputs(model, examples, batch_size, max_seq_length);
-    std::map<int, std::vector<std::size_t>> questions;  // group -> example indices in choice order
-    for (std::size_t i = 0; i < examples.size(); ++i) {
-        if (examples[i].group < 0) throw Error("multiple-choice example " + std::to_string(i) + " has no question index");
-        questions[examples[i].group].push_back(i);
-    }
     double nll = 0, tokens = 0, correct = 0, correct_norm = 0;
     int scored = 0;
-    for (auto& [group, idx] : questions) {
-        std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return examples[a].choice < examples[b].choice; });
+    for (const auto& [group, idx] : questions_of(examples)) {
         std::vector<double> scores;
         std::vector<std::size_t> bytes;
         int gold = -1;
@@ -119,12 +125,44 @@ EvalReport evaluate_choices(Model& model, const std::vector<Example>& examples, 
     }
     return r;
 }
+
+// A multiple-choice head: each pair's score (eval mode, so a pair's score does not depend on the
+// batch it is in); acc takes each question's highest score, the loss is the mean over questions of
+// the softmax cross-entropy of the gold choice.
+EvalReport evaluate_choice_pairs(Model& model, const std::vector<Example>& examples, int batch_size, int max_seq_length) {
+    EvalReport r;
+    const std::vector<double> z = predict_outputs(model, examples, batch_size, max_seq_length);
+    std::vector<std::vector<double>> scores;
+    std::vector<int> answers;
+    double nll = 0;
+    for (const auto& [group, idx] : questions_of(examples)) {
+        std::vector<double> s;
+        int gold = -1;
+        for (std::size_t k = 0; k < idx.size(); ++k) {
+            s.push_back(z[idx[k]]);
+            if (examples[idx[k]].label == 1) gold = static_cast<int>(k);
+        }
+        if (gold < 0) continue;  // unlabelled question
+        const double mx = *std::max_element(s.begin(), s.end());
+        double sum = 0;
+        for (double v : s) sum += std::exp(v - mx);
+        nll += std::log(sum) + mx - s[static_cast<std::size_t>(gold)];
+        scores.push_back(std::move(s));
+        answers.push_back(gold);
+    }
+    if (scores.empty()) return r;
+    r.loss = nll / double(scores.size());
+    r.metrics["acc"] = qa_accuracy(scores, answers);
+    return r;
+}
 }  // namespace
 
 EvalReport evaluate(Model& model, const std::vector<Example>& examples, int batch_size,
                     int max_seq_length, const std::string& metric_task) {
     if (!examples.empty() && !examples.front().token_labels.empty())
         return evaluate_choices(model, examples, batch_size, max_seq_length);
+    if (!examples.empty() && is_choice_pair(examples.front()))
+        return evaluate_choice_pairs(model, examples, batch_size, max_seq_length);
     EvalReport r;
     const int K = model.config().num_labels();
     const std::vector<double> z = predict_outputs(model, examples, batch_size, max_seq_length);
@@ -210,8 +248,6 @@ double accumulate_gradients(Model& model, const std::vector<Example>& examples,
                             const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
                             std::uint64_t seed, std::uint32_t step, std::int64_t* tokens,
                             bool check_reconstruction, double* weight_out) {
-    const std::size_t n = indices.size();
-    micro_batches = std::max(1, std::min<int>(micro_batches, static_cast<int>(n)));
     ForwardOptions o{true, seed, step};
     o.check_reconstruction = check_reconstruction;
     // Losses are summed over examples (or predicted tokens) and scaled by the step's total
@@ -221,9 +257,7 @@ double accumulate_gradients(Model& model, const std::vector<Example>& examples,
     if (weight_out) *weight_out = weight;
     if (weight <= 0) return 0.0;  // nothing to predict in this step
     double loss = 0;
-    for (int m = 0; m < micro_batches; ++m) {
-        const std::size_t b = n * static_cast<std::size_t>(m) / static_cast<std::size_t>(micro_batches);
-        const std::size_t e = n * static_cast<std::size_t>(m + 1) / static_cast<std::size_t>(micro_batches);
+    for (const auto& [b, e] : micro_batch_ranges(examples, indices, micro_batches)) {
         HostBatch batch = make_batch(examples, std::span<const std::size_t>(indices.data() + b, e - b),
                                      model.config().pad_token_id, max_seq_length);
         batch.example_offset = static_cast<int>(b);  // same dropout masks however the step is split
@@ -248,7 +282,10 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
     if (cfg.batch_size < 1) throw Error("batch_size must be at least 1");
     if (cfg.gradient_accumulation < 1 || cfg.gradient_accumulation > cfg.batch_size)
         throw Error("gradient_accumulation_steps must be in [1, batch_size]");
-    const int total = total_steps_for(cfg, data.train.size());
+    // Steps take batch_size units: examples, or whole multiple-choice questions (batching.h).
+    const std::vector<std::size_t> units = unit_starts(data.train);
+    const std::size_t num_units = units.size() - 1;
+    const int total = total_steps_for(cfg, num_units);
     const LinearSchedule sched{cfg.learning_rate, warmup_steps_for(cfg.warmup_ratio, total), total};
     AdamW opt(model.params(), cfg.adamw);
     ParameterStore& ps = model.params();
@@ -275,7 +312,7 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
         first_step = hooks->resume->step;
         epoch = hooks->resume->epoch;
         cursor = hooks->resume->cursor;
-        if (epoch > 0) order = shuffled_indices(data.train.size(), cfg.seed + 1000003ull * static_cast<std::uint64_t>(epoch - 1));
+        if (epoch > 0) order = shuffled_indices(num_units, cfg.seed + 1000003ull * static_cast<std::uint64_t>(epoch - 1));
         opt.set_steps_done(hooks->adam_steps);
     }
     auto checkpoint = [&](int steps_done) {
@@ -283,13 +320,12 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
     };
     for (int step = first_step; step < total; ++step) {
         if (cursor >= order.size()) {  // new epoch: reshuffle
-            order = shuffled_indices(data.train.size(), cfg.seed + 1000003ull * static_cast<std::uint64_t>(epoch));
+            order = shuffled_indices(num_units, cfg.seed + 1000003ull * static_cast<std::uint64_t>(epoch));
             cursor = 0;
             ++epoch;
         }
         const std::size_t n = std::min(bs, order.size() - cursor);
-        const std::vector<std::size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(cursor),
-                                           order.begin() + static_cast<std::ptrdiff_t>(cursor + n));
+        const std::vector<std::size_t> idx = unit_rows(units, std::span<const std::size_t>(order.data() + cursor, n));
         cursor += n;
 
         ps.zero_grads();

@@ -93,7 +93,8 @@ public:
     virtual bool should_stop() { return false; }
 };
 
-int total_steps_for(const TrainConfig& cfg, std::size_t train_examples);
+// Steps of a training run over train_units units (examples; multiple-choice questions: batching.h).
+int total_steps_for(const TrainConfig& cfg, std::size_t train_units);
 
 // How far the method's edits move the model at its current weights:
 // ||h_method - h_backbone|| / ||h_backbone|| over the encoder outputs of the batch's real tokens
@@ -106,7 +107,8 @@ std::vector<double> predict_outputs(Model& model, const std::vector<Example>& ex
                                     int max_seq_length);
 // metric_task: a GLUE task name to report its metrics (glue_metrics); "" = accuracy / pearson.
 // Causal LM choice examples (token labels, Example::group): acc and acc_norm over the questions,
-// loss = mean negative log-likelihood per token of the gold continuations.
+// loss = mean negative log-likelihood per token of the gold continuations. Choice pairs of a
+// multiple-choice head: acc over the questions, loss = mean softmax cross-entropy per question.
 EvalReport evaluate(Model& model, const std::vector<Example>& examples, int batch_size, int max_seq_length,
                     const std::string& metric_task = "");
 // The task's dev split, and its second one when it has one (metric names then get suffixes).
@@ -122,8 +124,9 @@ void save_training_checkpoint(const std::filesystem::path& file, Model& model, c
 // Restores weights and AdamW state into `model`; returns the state and sets *adam_steps.
 TrainState load_training_checkpoint(const std::filesystem::path& file, Model& model, int* adam_steps);
 
-// One optimizer step's gradient over `examples[indices]`, accumulated in micro-batches: the
-// gradient of the step's mean loss (per example, or per predicted token for a causal LM; the
+// One optimizer step's gradient over `examples[indices]` (whole units), accumulated in
+// micro-batches that never split a multiple-choice question: the gradient of the step's mean
+// loss (per example, per question, or per predicted token for a causal LM; the
 // step's total loss_weight goes to *weight). Returns the summed loss. Exposed for tests
 // (gradient accumulation equivalence).
 double accumulate_gradients(Model& model, const std::vector<Example>& examples,
