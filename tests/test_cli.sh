@@ -120,7 +120,8 @@ if ! "$PY" -c 'import numpy' >/dev/null 2>&1; then
 fi
 
 # write_inputs ARCH FILE: six tokenized inputs of different lengths, some padded with the family's
-# pad id (0 for BERT, 1 for RoBERTa) and masked, token types 0/1 for BERT and all 0 for RoBERTa.
+# pad id (0 for BERT, 1 for RoBERTa, BART and OPT) and masked, token types 0/1 for BERT and all 0
+# for the others; the byte-level BPE inputs end in eos (id 2), which BART's head reads.
 write_inputs() {
     if [[ $1 == bert ]]; then
         cat >"$2" <<'EOF'
@@ -172,7 +173,27 @@ compare() {
 
 compare bert 3
 compare roberta 3
+compare bart 3
 compare bert 1
+grep -q '"BartForSequenceClassification"' "$TMP/bart-3/model/config.json" || fail "bart: config.json lacks its architecture"
+
+# OPT: each line's log-likelihood (init-model's OPT has no labels; RoBERTa's ids fit its vocabulary)
+d="$TMP/opt"
+mkdir -p "$d"
+expect_rc 0 "meft init-model --arch opt --preset tiny" -- "$MEFT" init-model --arch opt --preset tiny --out "$d/model" --seed 7
+write_inputs roberta "$d/in.jsonl"
+expect_rc 0 "meft predict (opt)" -- "$MEFT" predict --model "$d/model" --data "$d/in.jsonl" --out "$d/ours.jsonl"
+expect_rc 0 "meft predict --float64 (opt)" -- \
+    "$MEFT" predict --model "$d/model" --data "$d/in.jsonl" --out "$d/ours64.jsonl" --float64 --batch-size 2
+expect_rc 0 "numpy reference (opt)" -- "$PY" "$REF/hf_reference.py" --model "$d/model" --data "$d/in.jsonl" --out "$d/ref.jsonl"
+check "float32 log-likelihoods match the reference to 1e-3 (opt)"
+"$PY" "$REF/compare_logits.py" "$d/ours.jsonl" "$d/ref.jsonl" --key log_likelihood --atol 1e-3 ||
+    fail "opt: float32 log-likelihoods differ from the numpy reference"
+check "float64 log-likelihoods match the reference to 1e-9 (opt)"
+"$PY" "$REF/compare_logits.py" "$d/ours64.jsonl" "$d/ref.jsonl" --key log_likelihood --atol 1e-9 ||
+    fail "opt: float64 log-likelihoods differ from the numpy reference"
+"$PY" "$REF/compare_logits.py" "$d/ours64.jsonl" "$d/ref.jsonl" --key tokens --atol 0 >/dev/null ||
+    fail "opt: predicted token counts differ from the reference"
 grep -q '"problem_type": "regression"' "$TMP/bert-1/model/config.json" ||
     fail "--labels 1 did not write problem_type regression"
 

@@ -12,6 +12,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 BERT_TOK="$SHARED/models/bert-tiny-tokenizer"
+REF="$(cd "$(dirname "$0")" && pwd)/reference"
 
 echo "check: tokenize a text"
 out=$("$MEFT" tokenize --tokenizer "$BERT_TOK" --text "Hello world")
@@ -67,6 +68,22 @@ JSON
         grep -q "\"$3\"" "$TMP/arc-$1/model/config.json" || fail "$1: the saved config.json is not a $3"
         plan=$("$MEFT" plan "$TMP/arc-$1.json")
         [[ "$plan" == *"batch 40 (8 questions x 5 choices) x seq 64"* ]] || fail "$1: the plan does not count pairs: $plan"
+        # the trained multiple-choice model's pair scores against the independent numpy reference
+        if /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
+            : >"$TMP/pairs-$1.jsonl"
+            for choice in "carbon dioxide" "oxygen" "nitrogen gas from the soil"; do
+                "$MEFT" tokenize --tokenizer "$2" --text "Which gas do plants take in from the air?" --pair "$choice" \
+                    >>"$TMP/pairs-$1.jsonl"
+            done
+            "$MEFT" predict --model "$TMP/arc-$1/model" --data "$TMP/pairs-$1.jsonl" --out "$TMP/scores-$1.jsonl" \
+                --float64 2>/dev/null
+            /usr/bin/python3 "$REF/hf_reference.py" --model "$TMP/arc-$1/model" --data "$TMP/pairs-$1.jsonl" \
+                --out "$TMP/ref-$1.jsonl"
+            /usr/bin/python3 "$REF/compare_logits.py" "$TMP/scores-$1.jsonl" "$TMP/ref-$1.jsonl" --atol 1e-9 >/dev/null ||
+                fail "$1: multiple-choice scores differ from the numpy reference"
+        else
+            echo "*** SKIPPED: numpy missing: the $1 multiple-choice scores were not compared with the reference ***"
+        fi
     done
 else
     echo "*** SKIPPED: the multiple-choice checks ($SHARED/data/qa/ARC-Easy missing) ***"

@@ -1,10 +1,13 @@
-// meft predict — logits (and prediction) for each line of a tokenized JSON-lines file.
+// meft predict — logits (and prediction) for each line of a tokenized JSON-lines file; for a
+// causal LM (OPT), each line's log-likelihood: the sum over its tokens t >= 1 of
+// log p(token t | the tokens before it).
 #include <cstdio>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "core/backend_select.h"
 #include "core/file_io.h"
+#include "data/choice_prompt.h"
 #include "data/jsonl_examples.h"
 #include "data/tokenizer.h"
 #include "model/checkpoint.h"
@@ -25,7 +28,8 @@ struct PredictArgs {
 int run(const PredictArgs& a) {
     auto backend = make_backend(a.backend);
     LoadReport rep;
-    auto model = load_classifier(a.model, *backend, a.float64 ? DType::F64 : DType::F32, {}, &rep);
+    auto model = load_model(a.model, *backend, a.float64 ? DType::F64 : DType::F32, {}, &rep);
+    const bool lm = is_decoder_only(model->config().arch);
     for (const std::string& n : rep.notices()) std::cerr << n << "\n";
     // Text lines need a tokenizer: --tokenizer, or the model folder's own tokenizer files.
     std::unique_ptr<Tokenizer> tok;
@@ -38,7 +42,21 @@ int run(const PredictArgs& a) {
             // no tokenizer beside the model: fine as long as every line is already tokenized
         }
     }
-    const std::vector<Example> ex = read_jsonl_examples(a.data, tok.get(), a.max_seq_length);
+    std::vector<Example> ex = read_jsonl_examples(a.data, tok.get(), a.max_seq_length);
+    if (lm) {
+        std::string lines;
+        for (Example& e : ex) {  // every real token after the first is predicted
+            e.token_labels = e.input_ids;
+            for (std::size_t t = 0; t < e.token_labels.size(); ++t)
+                if (t == 0 || (!e.attention_mask.empty() && e.attention_mask[t] == 0)) e.token_labels[t] = kIgnoreLabel;
+        }
+        const std::vector<double> ll = predict_outputs(*model, ex, a.batch_size, a.max_seq_length);
+        for (std::size_t i = 0; i < ex.size(); ++i)
+            lines += nlohmann::json{{"log_likelihood", ll[i]}, {"tokens", loss_weight(ex[i])}}.dump() + "\n";
+        write_file_atomically(a.out, lines);
+        std::fprintf(stderr, "wrote %zu log-likelihoods to %s\n", ex.size(), a.out.c_str());
+        return 0;
+    }
     const int K = model->config().num_labels();
     const std::vector<double> z = predict_outputs(*model, ex, a.batch_size, a.max_seq_length);
     const std::vector<int> pred = K > 1 ? argmax_rows(z, K) : std::vector<int>{};
@@ -70,7 +88,8 @@ Runner add_predict(CLI::App& app) {
     app.add_option("--data", a->data, "JSON lines: {\"input_ids\": [...], \"token_type_ids\": [...], \"attention_mask\": [...]}")
         ->required()
         ->check(CLI::ExistingFile);
-    app.add_option("--out", a->out, "output JSON lines: {\"logits\": [...], \"prediction\": ...}")->required();
+    app.add_option("--out", a->out, "output JSON lines: {\"logits\": [...], \"prediction\": ...}; causal LM: "
+                                    "{\"log_likelihood\": ..., \"tokens\": ...}")->required();
     app.add_option("--tokenizer", a->tokenizer, "tokenizer folder for text lines (default: the model folder)")
         ->check(CLI::ExistingDirectory);
     app.add_option("--batch-size", a->batch_size, "examples per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
     };
     add("init-model", "write a random-initialised preset model in Hugging Face layout", meft::cli::add_init_model);
     add("run", "train and evaluate an experiment file", meft::cli::add_run);
-    add("predict", "logits for tokenized JSON-lines inputs", meft::cli::add_predict);
+    add("predict", "logits (a causal LM: log-likelihoods) for JSON-lines inputs", meft::cli::add_predict);
     add("tokenize", "token ids of a text, a pair or a GLUE split, as JSON lines", meft::cli::add_tokenize);
     add("resume", "continue a cancelled or interrupted run from its checkpoint", meft::cli::add_resume);
     add("runs", "list, show or delete the runs in the experiment database", meft::cli::add_runs);

@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Compare the "logits" arrays of two JSONL files line by line.
 
-    compare_logits.py A.jsonl B.jsonl [--atol 1e-4]
+    compare_logits.py A.jsonl B.jsonl [--atol 1e-4] [--key logits]
+
+--key names another field to compare (a number or an array of numbers), such as
+a causal LM's "log_likelihood".
 
 Prints the maximum absolute difference and the line where it occurs.  Exits 0
 when every |a - b| <= atol, 1 when a difference exceeds atol or when the files
@@ -15,7 +18,7 @@ import math
 import sys
 
 
-def load(path):
+def load(path, key):
     rows = []
     try:
         with open(path) as f:
@@ -23,9 +26,12 @@ def load(path):
                 if not line.strip():
                     continue
                 rec = json.loads(line)
-                if not isinstance(rec, dict) or not isinstance(rec.get("logits"), list):
-                    raise ValueError(f"line {n}: no \"logits\" array")
-                rows.append([float(v) for v in rec["logits"]])
+                value = rec.get(key) if isinstance(rec, dict) else None
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    value = [value]
+                if not isinstance(value, list):
+                    raise ValueError(f"line {n}: no \"{key}\" number or array")
+                rows.append([float(v) for v in value])
     except (OSError, ValueError, TypeError) as e:
         print(f"compare_logits: {path}: {e}", file=sys.stderr)
         sys.exit(2)
@@ -37,9 +43,10 @@ def main(argv=None):
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (default 1e-4)")
+    ap.add_argument("--key", default="logits", help="the field to compare (default logits)")
     args = ap.parse_args(argv)
 
-    a, b = load(args.a), load(args.b)
+    a, b = load(args.a, args.key), load(args.b, args.key)
     if len(a) != len(b):
         print(f"FAIL: line count differs: {args.a} has {len(a)}, {args.b} has {len(b)}")
         return 1
