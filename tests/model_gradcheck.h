@@ -34,6 +34,23 @@ inline ModelConfig tiny_model_config(Arch arch, int labels = 3, int layers = 2) 
     return c;
 }
 
+// A tiny BART: hidden 8, 2 heads, `layers` + `layers` layers, 12 positions, every dropout 0.1
+// (activation and head too) and weights large enough that every path carries a visible gradient.
+inline ModelConfig tiny_bart_config(int labels = 3, int layers = 2) {
+    ModelConfig c = preset_config(Arch::Bart, "toy");
+    c.vocab_size = 40;
+    c.hidden_size = 8;
+    c.num_heads = 2;
+    c.num_layers = c.decoder_layers = layers;
+    c.intermediate_size = 16;
+    c.max_position_embeddings = 12;
+    c.hidden_dropout = c.attention_dropout = c.activation_dropout = c.classifier_dropout = 0.1;
+    c.initializer_range = 0.5;
+    c.set_num_labels(labels);
+    if (labels == 1) c.problem_type = "regression";
+    return c;
+}
+
 // Cross-entropy of one row of logits against a label.
 inline double row_cross_entropy(const double* r, int K, int label) {
     double mx = r[0];

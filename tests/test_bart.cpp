@@ -20,22 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A tiny BART: hidden 8, 2 heads, 2 + 2 layers, every dropout 0.1 (activation and head too) and
-// weights large enough that every path carries a visible gradient.
-ModelConfig tiny_bart(int labels = 3, int layers = 2) {
-    ModelConfig c = preset_config(Arch::Bart, "toy");
-    c.vocab_size = 40;
-    c.hidden_size = 8;
-    c.num_heads = 2;
-    c.num_layers = c.decoder_layers = layers;
-    c.intermediate_size = 16;
-    c.max_position_embeddings = 12;
-    c.hidden_dropout = c.attention_dropout = c.activation_dropout = c.classifier_dropout = 0.1;
-    c.initializer_range = 0.5;
-    c.set_num_labels(labels);
-    if (labels == 1) c.problem_type = "regression";
-    return c;
-}
+ModelConfig tiny_bart(int labels = 3, int layers = 2) { return meft::test::tiny_bart_config(labels, layers); }
 
 // B pairs "<s> a </s></s> b </s>" (RoBERTa's pair layout, which BART shares), the shorter ones
 // padded: two eos in the middle, the head reads the last.

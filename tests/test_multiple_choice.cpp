@@ -28,20 +28,7 @@ namespace {
 
 // A tiny float64 backbone of `arch` with a multiple-choice head (one score per pair).
 ModelConfig tiny_mc(Arch arch, int layers = 2) {
-    ModelConfig c;
-    if (arch == Arch::Bart) {
-        c = preset_config(Arch::Bart, "toy");
-        c.vocab_size = 40;
-        c.hidden_size = 8;
-        c.num_heads = 2;
-        c.num_layers = c.decoder_layers = layers;
-        c.intermediate_size = 16;
-        c.max_position_embeddings = 32;
-        c.hidden_dropout = c.attention_dropout = c.activation_dropout = c.classifier_dropout = 0.1;
-        c.initializer_range = 0.5;
-    } else {
-        c = meft::test::tiny_model_config(arch, 2, layers);
-    }
+    ModelConfig c = arch == Arch::Bart ? meft::test::tiny_bart_config(2, layers) : meft::test::tiny_model_config(arch, 2, layers);
     c.set_multiple_choice();
     return c;
 }

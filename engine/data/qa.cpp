@@ -445,4 +445,17 @@ std::vector<ChoiceExample> load_qa(const std::string& task_name, const std::file
     return load_sciq(dir, split);
 }
 
+std::vector<IndexedQuestion> requested_questions(const QaTaskRequest& r, bool train) {
+    const std::string& name = qa_task(r.task).name;
+    const std::vector<ChoiceExample> items = load_qa(name, r.dir, train ? "train" : r.dev_split.empty() ? "dev" : r.dev_split);
+    const int limit = train ? r.max_train_examples : r.max_dev_examples;
+    std::vector<IndexedQuestion> out;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (limit > 0 && static_cast<int>(out.size()) >= limit) break;
+        if (train && items[i].answer < 0) continue;
+        out.push_back({static_cast<int>(i), items[i]});
+    }
+    return out;
+}
+
 }  // namespace meft

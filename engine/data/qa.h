@@ -23,6 +23,7 @@
 // reported as such. An unlabelled test item has answer -1; a train/dev item without an answer is an error.
 // id: the record's "ID"/"id" when it has one; PIQA: the line number; SciQ: the item's 0-based index.
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -47,5 +48,25 @@ const QaTaskInfo& qa_task(const std::string& name);
 
 std::vector<ChoiceExample> load_qa(const std::string& task, const std::filesystem::path& dir,
                                    const std::string& split);
+
+// What a run reads of a QA task (qa_lm_task.h: causal LM; qa_pair_task.h: a multiple-choice head).
+struct QaTaskRequest {
+    std::string task;                 // a name qa_task() accepts
+    std::filesystem::path dir;        // the task's folder
+    std::string dev_split;            // "" = dev
+    int max_train_examples = 0;       // > 0: the first N questions only
+    int max_dev_examples = 0;
+    int max_seq_length = 128;
+    bool load_train = true;           // false: evaluation only (zero-shot); train stays empty
+    std::int32_t bos = -1;            // causal LM: prepended to every sequence when >= 0 (OPT: </s> = 2)
+};
+
+struct IndexedQuestion {
+    int index = 0;                    // the item's position in its file (Example::group)
+    ChoiceExample item;
+};
+// The request's questions in file order: for training the labelled ones (the first
+// max_train_examples of them), for evaluation the first max_dev_examples of the dev split.
+std::vector<IndexedQuestion> requested_questions(const QaTaskRequest& r, bool train);
 
 }  // namespace meft

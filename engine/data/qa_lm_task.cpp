@@ -33,24 +33,16 @@ TaskData load_qa_lm_task(const QaTaskRequest& r, const Tokenizer& tok) {
     t.name = info.name;
     t.choice_lm = true;
     t.num_labels = 2;  // gold / not gold per choice sequence
-    if (r.load_train) {
-        const std::vector<ChoiceExample> items = load_qa(info.name, r.dir, "train");
-        int n = 0;
-        for (std::size_t i = 0; i < items.size(); ++i) {
-            if (r.max_train_examples > 0 && n >= r.max_train_examples) break;
-            const ChoicePrompt p = choice_prompt(info.name, items[i]);
-            if (p.answer < 0) continue;
-            t.train.push_back(lm_example(tok, p, p.answer, static_cast<int>(i), r, "train"));
-            ++n;
+    if (r.load_train)
+        for (const IndexedQuestion& q : requested_questions(r, true)) {
+            const ChoicePrompt p = choice_prompt(info.name, q.item);
+            t.train.push_back(lm_example(tok, p, p.answer, q.index, r, "train"));
         }
-    }
     const std::string dev = r.dev_split.empty() ? "dev" : r.dev_split;
-    const std::vector<ChoiceExample> items = load_qa(info.name, r.dir, dev);
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        if (r.max_dev_examples > 0 && static_cast<int>(i) >= r.max_dev_examples) break;
-        const ChoicePrompt p = choice_prompt(info.name, items[i]);
+    for (const IndexedQuestion& q : requested_questions(r, false)) {
+        const ChoicePrompt p = choice_prompt(info.name, q.item);
         for (int k = 0; k < static_cast<int>(p.continuations.size()); ++k)
-            t.dev.push_back(lm_example(tok, p, k, static_cast<int>(i), r, dev));
+            t.dev.push_back(lm_example(tok, p, k, q.index, r, dev));
     }
     return t;
 }

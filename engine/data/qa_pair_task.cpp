@@ -1,6 +1,5 @@
 #include "data/qa_pair_task.h"
 
-#include "core/error.h"
 #include "data/qa.h"
 
 namespace meft {
@@ -38,22 +37,11 @@ TaskData load_qa_pair_task(const QaTaskRequest& r, const Tokenizer& tok) {
     t.name = info.name;
     t.choice_pairs = true;
     t.num_labels = 1;
-    if (r.load_train) {
-        const std::vector<ChoiceExample> items = load_qa(info.name, r.dir, "train");
-        int n = 0;
-        for (std::size_t i = 0; i < items.size(); ++i) {
-            if (r.max_train_examples > 0 && n >= r.max_train_examples) break;
-            const ChoicePairs p = choice_pairs(info.name, items[i]);
-            if (p.answer < 0) continue;
-            add_question(t.train, tok, p, static_cast<int>(i), r.max_seq_length);
-            ++n;
-        }
-    }
-    const std::vector<ChoiceExample> items = load_qa(info.name, r.dir, r.dev_split.empty() ? "dev" : r.dev_split);
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        if (r.max_dev_examples > 0 && static_cast<int>(i) >= r.max_dev_examples) break;
-        add_question(t.dev, tok, choice_pairs(info.name, items[i]), static_cast<int>(i), r.max_seq_length);
-    }
+    if (r.load_train)
+        for (const IndexedQuestion& q : requested_questions(r, true))
+            add_question(t.train, tok, choice_pairs(info.name, q.item), q.index, r.max_seq_length);
+    for (const IndexedQuestion& q : requested_questions(r, false))
+        add_question(t.dev, tok, choice_pairs(info.name, q.item), q.index, r.max_seq_length);
     return t;
 }
 

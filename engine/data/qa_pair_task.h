@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "data/example.h"
-#include "data/qa_lm_task.h"
+#include "data/qa.h"
 #include "data/text_example.h"
 #include "data/tokenizer.h"
 
