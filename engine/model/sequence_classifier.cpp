@@ -240,32 +240,33 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
     const int L = config_.total_layers();
     const std::int64_t K = config_.num_labels();
     Arena& A = *acts_;
-    head_.losses = A.alloc(dt, {B_}, L, "loss.per_example");
     Tensor dlogits = A.alloc(dt, {B_, K}, L, "loss.dlogits");
     double sum = 0;
     if (config_.multiple_choice) {
         sum = choice_loss(batch, logits, dlogits, loss_scale);
-    } else if (config_.is_regression()) {
-        if (batch.targets.size() != static_cast<std::size_t>(B_)) throw Error("regression batch needs one target per example");
-        targets_ = A.alloc(dt, {B_}, L, "loss.targets");
-        from_host(targets_, batch.targets);
-        backend_.mse_forward(head_.losses, logits, targets_);
-        backend_.mse_backward(dlogits, logits, targets_, loss_scale);
     } else {
-        if (batch.labels.size() != static_cast<std::size_t>(B_)) throw Error("classification batch needs one label per example");
-        for (int i = 0; i < B_; ++i)
-            if (batch.labels[static_cast<std::size_t>(i)] < 0 || batch.labels[static_cast<std::size_t>(i)] >= K)
-                throw Error("example " + std::to_string(batch.example_offset + i) + ": label " +
-                            std::to_string(batch.labels[static_cast<std::size_t>(i)]) + " outside [0, " +
-                            std::to_string(K) + ")");
-        labels_ = A.alloc(DType::I32, {B_}, L, "loss.labels");
-        backend_.upload(labels_, batch.labels.data());
-        head_.probs = A.alloc(dt, {B_, K}, L, "loss.probs");
-        backend_.cross_entropy_forward(head_.losses, head_.probs, logits, labels_);
-        backend_.cross_entropy_backward(dlogits, head_.probs, labels_, loss_scale);
-    }
-    if (!config_.multiple_choice)
+        head_.losses = A.alloc(dt, {B_}, L, "loss.per_example");
+        if (config_.is_regression()) {
+            if (batch.targets.size() != static_cast<std::size_t>(B_)) throw Error("regression batch needs one target per example");
+            targets_ = A.alloc(dt, {B_}, L, "loss.targets");
+            from_host(targets_, batch.targets);
+            backend_.mse_forward(head_.losses, logits, targets_);
+            backend_.mse_backward(dlogits, logits, targets_, loss_scale);
+        } else {
+            if (batch.labels.size() != static_cast<std::size_t>(B_)) throw Error("classification batch needs one label per example");
+            for (int i = 0; i < B_; ++i)
+                if (batch.labels[static_cast<std::size_t>(i)] < 0 || batch.labels[static_cast<std::size_t>(i)] >= K)
+                    throw Error("example " + std::to_string(batch.example_offset + i) + ": label " +
+                                std::to_string(batch.labels[static_cast<std::size_t>(i)]) + " outside [0, " +
+                                std::to_string(K) + ")");
+            labels_ = A.alloc(DType::I32, {B_}, L, "loss.labels");
+            backend_.upload(labels_, batch.labels.data());
+            head_.probs = A.alloc(dt, {B_, K}, L, "loss.probs");
+            backend_.cross_entropy_forward(head_.losses, head_.probs, logits, labels_);
+            backend_.cross_entropy_backward(dlogits, head_.probs, labels_, loss_scale);
+        }
         for (double v : to_host(head_.losses)) sum += v;
+    }
 
     // Backward buffers: reused by every layer.
     scratch_->reset();

@@ -20,13 +20,18 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// -log softmax(z[0..n))[gold]
+double softmax_nll(const double* z, std::size_t n, std::size_t gold) {
+    const double mx = *std::max_element(z, z + n);
+    double s = 0;
+    for (std::size_t j = 0; j < n; ++j) s += std::exp(z[j] - mx);
+    return std::log(s) + mx - z[gold];
+}
+
 double host_loss(const std::vector<double>& logits, int K, const Example& e, std::size_t row) {
     const double* z = logits.data() + row * static_cast<std::size_t>(K);
     if (K == 1) return (z[0] - e.target) * (z[0] - e.target);
-    const double mx = *std::max_element(z, z + K);
-    double s = 0;
-    for (int j = 0; j < K; ++j) s += std::exp(z[j] - mx);
-    return std::log(s) + mx - z[e.label];
+    return softmax_nll(z, static_cast<std::size_t>(K), static_cast<std::size_t>(e.label));
 }
 }  // namespace
 
@@ -143,10 +148,7 @@ EvalReport evaluate_choice_pairs(Model& model, const std::vector<Example>& examp
             if (examples[idx[k]].label == 1) gold = static_cast<int>(k);
         }
         if (gold < 0) continue;  // unlabelled question
-        const double mx = *std::max_element(s.begin(), s.end());
-        double sum = 0;
-        for (double v : s) sum += std::exp(v - mx);
-        nll += std::log(sum) + mx - s[static_cast<std::size_t>(gold)];
+        nll += softmax_nll(s.data(), s.size(), static_cast<std::size_t>(gold));
         scores.push_back(std::move(s));
         answers.push_back(gold);
     }
