@@ -39,6 +39,9 @@ public:
                       const T* const* B, int ldb, double beta, T* const* C, int ldc, int count);
 
     GemmPrecision precision() const { return precision_; }
+    // Device bytes of the BF16 operand copies so far (the fixed cuBLAS workspace is not counted:
+    // it is taken when the backend starts, before any free-memory check).
+    std::size_t scratch_bytes() const { return bf16_.bytes(); }
 
 private:
     cublasHandle_t handle_ = nullptr;

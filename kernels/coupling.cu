@@ -2,20 +2,14 @@
 //
 // I64 streams are fixed point (value * 2^kStreamFractionBits): forward x <- floor(x/m) + q with
 // the remainder packed into `rem`, inverse x <- m*(x - q) + rem, so the inverse is exact. The
-// conversion q = llround(ldexp(f, bits)) is the CPU's, so both backends produce the same bits.
+// arithmetic is core/stream_fixed.h, the CPU's own, so both backends produce the same bits; a
+// value outside the exact range sets the out-of-range flag instead of wrapping.
 #include "common.cuh"
 #include "core/backend.h"
 #include "ops.h"
 
 namespace meft::cuda {
 namespace {
-
-__device__ __forceinline__ bool to_fixed(double v, std::int64_t* q) {
-    const double scaled = ldexp(v, kStreamFractionBits);
-    if (!(fabs(scaled) < 9.2e18)) return false;
-    *q = llround(scaled);
-    return true;
-}
 
 template <typename T> __global__ void coupling_f64_kernel(double* x, const T* f, i64 n, double m, bool inverse) {
     MEFT_FOR(i, n) x[i] = inverse ? (x[i] - double(f[i])) * m : x[i] / m + double(f[i]);
@@ -34,19 +28,21 @@ __global__ void coupling_i64_kernel(std::int64_t* x, std::uint8_t* rem, const T*
             const i64 i = u * per_byte + k;
             if (i >= n) break;
             std::int64_t q;
-            if (!to_fixed(double(f[i]), &q)) {
+            if (!stream_to_fixed(double(f[i]), &q)) {
                 *out_of_range = 1;
                 continue;
             }
             const int shift = k * bits;
             if (!inverse) {
-                std::int64_t d = x[i] / m, rr = x[i] % m;
-                if (rr < 0) rr += m, d -= 1;  // floor division
-                x[i] = d + q;
+                std::int64_t rr = 0;
+                if (!stream_couple(&x[i], q, m, &rr)) {
+                    *out_of_range = 1;
+                    continue;
+                }
                 if (rem) byte = static_cast<std::uint8_t>((byte & ~(mask << shift)) | (rr << shift));
             } else {
                 const std::int64_t rr = rem ? (byte >> shift) & mask : 0;
-                x[i] = (x[i] - q) * m + rr;
+                x[i] = stream_uncouple(x[i], q, m, rr);
             }
         }
         if (rem && !inverse) rem[u] = byte;
@@ -65,7 +61,7 @@ __global__ void stream_write_kernel(double* xf, std::int64_t* xi, const T* v, i6
             xf[i] = double(v[i]);
         } else {
             std::int64_t q;
-            if (to_fixed(double(v[i]), &q)) xi[i] = q;
+            if (stream_to_fixed(double(v[i]), &q)) xi[i] = q;
             else *out_of_range = 1;
         }
     }

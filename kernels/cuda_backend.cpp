@@ -71,6 +71,11 @@ public:
         return s;
     }
 
+    std::size_t op_workspace_bytes() const override {
+        return partials_.bytes() + pointers_.bytes() + drop_.bytes() + dprobs_.bytes() + index_.bytes() +
+               blas_->scratch_bytes();
+    }
+
     bool device_memory(std::size_t* free_bytes, std::size_t* total_bytes) override {
         MEFT_CUDA(cudaMemGetInfo(free_bytes, total_bytes));
         return true;
@@ -510,7 +515,8 @@ private:
         if (flag[kBadLabel] || flag[kStreamRange]) {
             MEFT_CUDA(cudaMemset(flag_, 0, sizeof flag));
             if (flag[kBadLabel]) throw Error("internal check failed: label out of range (cross_entropy_forward)");
-            throw Error("MEFT stream value outside the fixed-point range (|value| must stay below 2^23)");
+            throw StreamRangeError("a MEFT stream value is outside the exact fixed-point range |value| < 2^23 = 8388608",
+                                   std::nan(""));
         }
     }
 

@@ -36,6 +36,7 @@ if(MEFT_ASAN_TESTS)
     add_library(meft_parsers_asan STATIC
       ${_engine}/core/arena.cpp
       ${_engine}/core/file_io.cpp
+      ${_engine}/core/host_memory.cpp
       ${_engine}/core/shape_backend.cpp
       ${_engine}/core/backend_select.cpp
       ${_engine}/core/cpu_backend.cpp

@@ -24,6 +24,7 @@
 #include "model/sequence_classifier.h"
 #include "parity_harness.h"
 #include "test_support.h"
+#include "train/memory_plan.h"
 #if defined(MEFT_CUDA_HOST_EMULATION)
 #include "cuda_backend.h"  // kernels/: the emulated CUDA backend
 #endif
@@ -1255,6 +1256,29 @@ TEST_F(ModelParity, DeviceMemoryCoversTheReportAndOutOfMemoryIsAnError) {
     const std::string why = test::error_of([&] { huge.alloc(DType::F32, {std::int64_t(1) << 40}); });
     EXPECT_NE(why.find("out of memory"), std::string::npos) << why;
     EXPECT_NE(why.find("free of"), std::string::npos) << why;
+}
+
+// The plan for a CUDA device (shape-only backend, WorkspaceRule::cuda_device) counts what the
+// CUDA backend's own code takes: the arenas' whole chunks and its op scratch buffers (attention's
+// B x heads x Tq x Tk, reduction partials, pointer arrays, embedding indices), byte for byte.
+TEST_F(ModelParity, PlannedFootprintEqualsTheCandidatesOwn) {
+    if (cand_->is_host()) GTEST_SKIP() << "the candidate computes in host memory (self-check)";
+    const ModelConfig c = cfg_small(2, 64, 4, 128);
+    for (const char* n : {"full", "lora", "meft1"}) {
+        // A fresh backend per model: a backend's scratch buffers only grow, across models too.
+#if defined(MEFT_CUDA_HOST_EMULATION)
+        std::unique_ptr<Backend> fresh = backends().emulated ? cuda::make_cuda_backend({}) : make_backend("cuda");
+#else
+        std::unique_ptr<Backend> fresh = make_backend("cuda");
+#endif
+        const MethodConfig m = parse_method({{"name", n}}, "t");
+        const MemoryPlanResult measured = measure_run_memory(*fresh, c, m, DType::F32, 4, 8, 16);
+        const MemoryPlanResult planned = plan_run_memory(c, m, DType::F32, 4, 8, 16, WorkspaceRule::cuda_device());
+        EXPECT_EQ(measured.report.reserved, planned.report.reserved) << n;
+        EXPECT_EQ(measured.report.workspace, planned.report.workspace) << n;
+        EXPECT_EQ(measured.report.activation_peak, planned.report.activation_peak) << n;
+        EXPECT_GT(planned.report.workspace, 0u) << n;
+    }
 }
 
 TEST_F(ModelParity, HarnessOnWholeModels) {

@@ -20,7 +20,10 @@ ModelConfig small() {
     return c;
 }
 
-void expect_same(const MemoryReport& a, const MemoryReport& b, const std::string& what) {
+// The CPU backend's attention workspaces belong to the process's threads and only grow, so a
+// measured workspace equals a fresh plan only while each measurement needs at least as much as
+// every earlier one in this process (see RunFootprintEqualsMeasurement).
+void expect_same(const MemoryReport& a, const MemoryReport& b, const std::string& what, bool workspace = false) {
     ASSERT_EQ(a.layers.size(), b.layers.size()) << what;
     for (std::size_t i = 0; i < a.layers.size(); ++i) {
         EXPECT_EQ(a.layers[i].held, b.layers[i].held) << what << " " << a.layers[i].label;
@@ -34,6 +37,9 @@ void expect_same(const MemoryReport& a, const MemoryReport& b, const std::string
     EXPECT_EQ(a.trainable_weights, b.trainable_weights) << what;
     EXPECT_EQ(a.gradients, b.gradients) << what;
     EXPECT_EQ(a.optimizer_state, b.optimizer_state) << what;
+    EXPECT_EQ(a.reserved, b.reserved) << what;
+    if (workspace) EXPECT_EQ(a.workspace, b.workspace) << what;
+    else EXPECT_GE(a.workspace, b.workspace) << what;
 }
 
 TEST(MemoryPlan, EqualsMeasurementForEveryMethod) {
@@ -58,6 +64,39 @@ TEST(MemoryPlan, EqualsMeasurementForEveryMethod) {
         EXPECT_EQ(sum, planned.report.held_total) << j.dump();
         EXPECT_GE(planned.report.activation_peak, planned.report.held_total) << j.dump();
     }
+}
+
+// What a run takes from its backend (arena chunks, op workspaces) after evaluation batches and
+// training steps: planned = measured, and it holds everything in use.
+TEST(MemoryPlan, RunFootprintEqualsMeasurement) {
+    auto cpu = make_cpu_backend();
+    const ModelConfig cfg = small();
+    // Sequences longer than the other tests' (and prefix-tuning, with the most keys, last), so
+    // each measured workspace is this run's own (expect_same).
+    for (const char* n : {"full", "lora", "meft1", "prefix"}) {
+        const MethodConfig m = parse_method({{"name", n}}, "test");
+        const MemoryPlanResult measured = measure_run_memory(*cpu, cfg, m, DType::F32, 4, 16, 64);
+        const MemoryPlanResult planned = plan_run_memory(cfg, m, DType::F32, 4, 16, 64);
+        expect_same(measured.report, planned.report, n, true);
+        const MemoryReport& r = planned.report;
+        EXPECT_GE(r.reserved, r.resident() + r.activation_peak) << n;
+        // each thread's attention backward workspace: 2 x 64 x 64 floats (prefix: more keys)
+        EXPECT_GE(r.workspace, 2 * 64 * 64 * sizeof(float)) << n;
+        EXPECT_EQ(r.footprint(), r.reserved + r.workspace) << n;
+    }
+}
+
+// The CUDA backend's attention keeps B x heads x Tq x Tk for the dropped probabilities and again
+// for their gradient (whole MiB each): the plan for a CUDA device counts them.
+TEST(MemoryPlan, CudaRulePlansTheAttentionWorkspace) {
+    const ModelConfig base = preset_config(Arch::Bert, "base");
+    const MethodConfig full = parse_method({{"name", "full"}}, "t");
+    const MemoryPlanResult r = plan_memory(base, full, DType::F32, 32, 512, WorkspaceRule::cuda_device());
+    const std::size_t probs = std::size_t(32) * 12 * 512 * 512 * sizeof(float);  // 384 MiB
+    EXPECT_GE(r.report.workspace, 2 * probs);
+    EXPECT_LE(r.report.workspace, 2 * probs + (8u << 20));  // plus the small scratches
+    const MemoryPlanResult cpu = plan_memory(base, full, DType::F32, 32, 512, WorkspaceRule{false, 2, false});
+    EXPECT_EQ(cpu.report.workspace, 2 * 2 * std::size_t(512) * 512 * sizeof(float));  // 2 threads x [dP | dropped P]
 }
 
 TEST(MemoryPlan, MeftNeedsAtMostATenthOfFullFineTuningAtBertBase) {

@@ -3,16 +3,14 @@
 // plans in milliseconds; the numbers equal what `meft run` measures on the CPU backend.
 // --backend picks the memory the plan is checked against: the GPU's free memory (cuda), or
 // this computer's available memory (cpu); auto takes the GPU when there is one.
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 
 #include "cli/commands.h"
 #include "store/run_setup.h"
 #include "core/backend_select.h"
 #include "core/error.h"
+#include "core/host_memory.h"
 #include "store/experiment.h"
 #include "train/memory_plan.h"
 
@@ -24,52 +22,48 @@ struct PlanArgs {
     int batch = 0, seq = 0;
     bool all_methods = false;
     std::string backend = "auto";
+    std::vector<std::string> sets;  // KEY.PATH=VALUE overrides, as meft run
 };
 
 double mib(std::size_t b) { return double(b) / (1024.0 * 1024.0); }
 
-std::string size_text(std::size_t b) {
-    char buf[32];
-    if (mib(b) >= 1024.0) std::snprintf(buf, sizeof buf, "%.1f GiB", mib(b) / 1024.0);
-    else std::snprintf(buf, sizeof buf, "%.1f MiB", mib(b));
-    return buf;
-}
-
-// The memory a run would have: where it computes, free and total bytes.
+// The memory a run would have: where it computes, free and total bytes, and the backend's
+// workspace rule (what its ops hold beside the arenas).
 struct TargetMemory {
     std::string where;
     std::size_t free = 0, total = 0;
+    WorkspaceRule rule;
 };
 
-TargetMemory target_memory(const std::string& backend) {
+TargetMemory target_memory(const std::string& backend, bool bf16_gemm) {
     TargetMemory t;
     const auto b = make_backend(backend);  // an Error naming the reason when cuda cannot be used here
     if (b->device_memory(&t.free, &t.total)) {
         t.where = "the " + b->name() + " device";
+        t.rule = WorkspaceRule::cuda_device(bf16_gemm);
         return t;
     }
-    t.where = "this computer";
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    t.total = pages > 0 && page > 0 ? std::size_t(pages) * std::size_t(page) : 0;
-    std::ifstream meminfo("/proc/meminfo");  // MemAvailable counts reclaimable caches as free
-    for (std::string key; meminfo >> key;) {
-        std::size_t kib = 0;
-        meminfo >> kib;
-        if (key == "MemAvailable:") t.free = kib * 1024;
-        meminfo.ignore(64, '\n');
-    }
-    if (t.free == 0) t.free = std::size_t(sysconf(_SC_AVPHYS_PAGES)) * std::size_t(page);
+    const HostMemory h = host_memory();  // MemAvailable (reclaimable caches count as free), or less under a limit
+    t.where = "this computer" + (h.limited_by.empty() ? std::string() : " (" + h.limited_by + ")");
+    t.free = h.available;
+    t.total = h.total;
+    t.rule = WorkspaceRule::cpu();
     return t;
 }
 
 void print_fit(const MemoryReport& m, const TargetMemory& t) {
-    if (m.peak() <= t.free)
-        std::printf("fits: %s of the %s free on %s (%s in all)\n", size_text(m.peak()).c_str(), size_text(t.free).c_str(),
+    std::printf("takes from the backend: %s = arena chunks %s (weights, gradients, optimizer state and activations in "
+                "whole chunks) + op workspaces %s (attention, reductions)\n",
+                size_text(m.footprint()).c_str(), size_text(m.reserved).c_str(), size_text(m.workspace).c_str());
+    if (m.footprint() <= t.free)
+        std::printf("fits: %s of the %s free on %s (%s in all)\n", size_text(m.footprint()).c_str(), size_text(t.free).c_str(),
                     t.where.c_str(), size_text(t.total).c_str());
     else
-        std::printf("does not fit: needs %s (weights + gradients + optimizer %s, activations %s) but %s has %s free of %s\n",
-                    size_text(m.peak()).c_str(), size_text(m.resident()).c_str(), size_text(m.activation_peak).c_str(),
-                    t.where.c_str(), size_text(t.free).c_str(), size_text(t.total).c_str());
+        std::printf("does not fit: needs %s (weights + gradients + optimizer %s, activations %s, chunk rounding and op "
+                    "workspaces %s) but %s has %s free of %s\n",
+                    size_text(m.footprint()).c_str(), size_text(m.resident()).c_str(), size_text(m.activation_peak).c_str(),
+                    size_text(m.footprint() - std::min(m.footprint(), m.peak())).c_str(), t.where.c_str(),
+                    size_text(t.free).c_str(), size_text(t.total).c_str());
 }
 
 MethodConfig named_method(const std::string& name) { return parse_method({{"name", name}}, "plan"); }
@@ -92,7 +86,11 @@ void print_layers(const MemoryPlanResult& r) {
 }
 
 int run(const PlanArgs& a) {
-    const Experiment e = load_experiment(a.experiment);
+    const std::vector<Experiment> exps = load_experiments(a.experiment, a.sets);
+    const Experiment& e = exps.front();
+    if (exps.size() > 1)
+        std::printf("%s expands into %zu runs; planning the first (%s)\n\n", a.experiment.c_str(), exps.size(),
+                    e.sweep_label.c_str());
     const ModelConfig cfg = experiment_model_config(e);
     // --batch and training.batch_size count examples, or questions for a multiple-choice head,
     // whose every (context, choice) pair is a row: the plan takes the task's most choices.
@@ -100,32 +98,36 @@ int run(const PlanArgs& a) {
     const int B = (a.batch > 0 ? a.batch : e.train.batch_size) * per;
     const int T = a.seq > 0 ? a.seq : e.train.max_seq_length;
     const DType dt = a.dtype == "fp64" ? DType::F64 : a.dtype == "bf16" ? DType::BF16 : a.dtype == "fp16" ? DType::F16 : DType::F32;
-    const TargetMemory target = target_memory(a.backend);
+    const TargetMemory target = target_memory(a.backend, e.gemm_precision == "bf16");
+    // Evaluation batches (training.eval_batch_size rows) grow the arenas too: planned with the step.
+    const int eval_rows = e.train.eval_batch_size;
+    const auto plan = [&](const MethodConfig& m) { return plan_run_memory(cfg, m, dt, B, eval_rows, T, target.rule); };
     const auto t0 = std::chrono::steady_clock::now();
     const std::string rows = per > 1 ? " (" + std::to_string(B / per) + " questions x " + std::to_string(per) + " choices)" : "";
     std::printf("meft plan: %s (%s), batch %d%s x seq %d, %s — shape-only backend, nothing computed\n\n",
                 arch_name(cfg.arch).c_str(), cfg.shape_summary().c_str(), B, rows.c_str(), T, a.dtype.c_str());
     if (!a.all_methods) {
         std::printf("method: %s\n\n", e.method.name().c_str());
-        const MemoryPlanResult r = plan_memory(cfg, e.method, dt, B, T);
+        const MemoryPlanResult r = plan(e.method);
         print_layers(r);
         print_fit(r.report, target);
     } else {
-        const MemoryPlanResult full = plan_memory(cfg, named_method("full"), dt, B, T);
+        const MemoryPlanResult full = plan(named_method("full"));
         std::printf("| %-10s | %12s | %9s | %16s | %14s | %12s | %4s |\n", "method", "trainable", "share", "activation MiB",
-                    "vs full FT", "peak MiB", "fits");
+                    "vs full FT", "needs MiB", "fits");
         std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(12, '-').c_str(), std::string(14, '-').c_str(),
                     std::string(11, '-').c_str(), std::string(18, '-').c_str(), std::string(16, '-').c_str(),
                     std::string(14, '-').c_str(), std::string(6, '-').c_str());
         for (const std::string& name : method_names()) {
-            const MemoryPlanResult r = name == "full" ? full : plan_memory(cfg, named_method(name), dt, B, T);
+            const MemoryPlanResult r = name == "full" ? full : plan(named_method(name));
             std::printf("| %-10s | %12lld | %8.3f%% | %16.1f | %13.1f%% | %12.1f | %4s |\n", name.c_str(),
                         static_cast<long long>(r.trainable_parameters),
                         100.0 * double(r.trainable_parameters) / double(r.parameters), mib(r.report.activation_peak),
                         100.0 * double(r.report.activation_peak) / double(full.report.activation_peak),
-                        mib(r.report.peak()), r.report.peak() <= target.free ? "yes" : "no");
+                        mib(r.report.footprint()), r.report.footprint() <= target.free ? "yes" : "no");
         }
-        std::printf("\nfits: peak (weights + gradients + optimizer + activations) within the %s free on %s (%s in all)\n",
+        std::printf("\nneeds: what the run takes from its backend (weights, gradients, optimizer state and activations "
+                    "in whole arena chunks, and the ops' workspaces); fits: within the %s free on %s (%s in all)\n",
                     size_text(target.free).c_str(), target.where.c_str(), size_text(target.total).c_str());
     }
     std::printf("\nplanned in %.0f ms\n",
@@ -144,6 +146,10 @@ Runner add_plan(CLI::App& app) {
     app.add_option("--dtype", a->dtype, "activation and weight precision")
         ->check(CLI::IsMember({"fp32", "fp16", "bf16", "fp64"}))
         ->capture_default_str();
+    app.add_option("--set", a->sets,
+                   "override a key of the file before planning: KEY.PATH=VALUE (as meft run), e.g. --set method.name=meft1; "
+                   "repeatable")
+        ->allow_extra_args(false);
     app.add_flag("--all-methods", a->all_methods, "compare every method's activation memory with full fine-tuning");
     app.add_option("--backend", a->backend,
                    "whose free memory the plan is checked against: cuda (the GPU), cpu (this computer) or auto "

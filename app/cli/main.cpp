@@ -2,9 +2,11 @@
 // Usage errors (unknown flag, bad value) exit 2; failures while running exit 1.
 #include <iostream>
 #include <map>
+#include <new>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/host_memory.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"meft — memory-efficient fine-tuning workbench (headless)"};
@@ -36,6 +38,10 @@ int main(int argc, char** argv) {
     }
     try {
         for (CLI::App* sub : app.get_subcommands()) return runners.at(sub)();
+    } catch (const std::bad_alloc&) {
+        // never a bare std::bad_alloc: how many bytes were asked for, and what is available
+        std::cerr << "error: " << meft::out_of_memory_message("running meft " + app.get_subcommands().front()->get_name()) << "\n";
+        return 1;
     } catch (const meft::Error& e) {
         std::cerr << "error: " << e.what() << "\n";
         return 1;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "core/host_memory.h"
 #include "gui/run_data.h"
 #include "store/run_recorder.h"
 #include "store/runner.h"
@@ -93,6 +94,8 @@ void RunWorker::run(const QString& experiment_json, const QString& file, const Q
             observer.flush();
             emit run_finished(out.run_id, QString::fromStdString(out.status));
         }
+    } catch (const std::bad_alloc&) {
+        emit failed(QString::fromStdString(out_of_memory_message("running the experiment")));
     } catch (const std::exception& ex) {
         emit failed(QString::fromStdString(ex.what()));
     }

@@ -4,6 +4,9 @@
 #include <cstring>
 #include <new>
 
+#include "core/error.h"
+#include "core/host_memory.h"
+
 namespace meft {
 
 namespace {
@@ -15,7 +18,12 @@ MemorySource MemorySource::host() {
     MemorySource s;
     s.allocate = [](std::size_t n) -> void* {
         void* p = std::aligned_alloc(kAlign, round_up(n));
-        if (!p) throw Error("out of host memory allocating " + std::to_string(n >> 20) + " MiB");
+        if (!p) {
+            const HostMemory m = host_memory();
+            throw OutOfMemoryError("out of host memory: " + size_text(n) + " requested, " + size_text(m.available) +
+                                   " of " + size_text(m.total) + " available" +
+                                   (m.limited_by.empty() ? "" : " (" + m.limited_by + ")"));
+        }
         return p;
     };
     s.release = [](void* p) { std::free(p); };
@@ -36,7 +44,17 @@ Tensor Arena::alloc(DType dtype, Shape shape, int layer, const std::string& name
     while (current_ < chunks_.size() && chunks_[current_].size - chunks_[current_].used < need) ++current_;
     if (current_ == chunks_.size()) {
         const std::size_t size = need > chunk_bytes_ ? need : chunk_bytes_;
-        chunks_.push_back(Chunk{source_.allocate(size), size, 0});
+        void* base = nullptr;
+        try {
+            base = source_.allocate(size);
+        } catch (const Error& e) {
+            // Say which tensor needed the memory, and what this arena already holds.
+            throw OutOfMemoryError("the " + name_ + " arena cannot grow by " + size_text(size) + " for '" +
+                                   (name.empty() ? std::string("a tensor") : name) + "' " + shape.str() + " (" +
+                                   size_text(bytes) + (layer >= 0 ? ", layer tag " + std::to_string(layer) : "") +
+                                   "; the arena holds " + size_text(reserved_bytes()) + "): " + e.what());
+        }
+        chunks_.push_back(Chunk{base, size, 0});
     }
     Chunk& c = chunks_[current_];
     void* p = static_cast<char*>(c.base) + c.used;
@@ -47,6 +65,21 @@ Tensor Arena::alloc(DType dtype, Shape shape, int layer, const std::string& name
     const Tensor t{dtype, shape, p};
     if (recording_) records_.push_back(AllocationRecord{layer, name, bytes, t});
     return t;
+}
+
+std::size_t Arena::rounded_size(DType dtype, const Shape& shape) {
+    const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+    return round_up(bytes == 0 ? 1 : bytes);
+}
+
+void Arena::reserve_exactly(std::size_t bytes) {
+    MEFT_CHECK(chunks_.empty(), "reserve_exactly on an arena that already holds memory");
+    if (bytes == 0) return;
+    try {
+        chunks_.push_back(Chunk{source_.allocate(bytes), bytes, 0});
+    } catch (const Error& e) {
+        throw OutOfMemoryError("the " + name_ + " arena cannot take its " + size_text(bytes) + ": " + e.what());
+    }
 }
 
 Tensor Arena::zeros(DType dtype, Shape shape, int layer, const std::string& name) {

@@ -55,6 +55,10 @@ public:
     // Same, filled with zeros.
     Tensor zeros(DType dtype, Shape shape, int layer = -1, const std::string& name = {});
 
+    // Before the first allocation: take one chunk of exactly `bytes` (each later allocation
+    // rounded up to 64 bytes), for an arena whose contents are known in advance (parameters).
+    void reserve_exactly(std::size_t bytes);
+    static std::size_t rounded_size(DType dtype, const Shape& shape);  // what alloc() takes of a chunk
     void reset();                                 // drop all allocations, keep the memory
     void set_recording(bool on) { recording_ = on; }
     const std::string& name() const { return name_; }

@@ -15,11 +15,11 @@
 
 #include "core/arena.h"
 #include "core/philox.h"
+#include "core/stream_fixed.h"  // kStreamFractionBits, the exact range
 #include "core/tensor.h"
 
 namespace meft {
 
-constexpr int kStreamFractionBits = 40;  // I64 streams: 2^-40 resolution, |value| < 2^23
 // Attention-probability dropout draws element (i, j) of head h at (h*S + i)*S + j, S = 4096.
 constexpr std::int64_t kAttentionDropoutStride = 4096;
 
@@ -126,8 +126,10 @@ public:
     virtual void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale) = 0;
 
     // ---- reversible coupling (MEFT) ------------------------------------------------------------
-    // A stream is I64 fixed point (value = X * 2^-kStreamFractionBits), exactly invertible, or
-    // F64 (value = X), invertible up to rounding. f is in the compute dtype, same element count.
+    // A stream is I64 fixed point (value = X * 2^-kStreamFractionBits, |value| < 2^23:
+    // stream_fixed.h), exactly invertible, or F64 (value = X), invertible up to rounding. A value
+    // outside the I64 range throws StreamRangeError (CUDA: at the next synchronising call).
+    // f is in the compute dtype, same element count.
     // Forward, in place: x <- x / m + f. For I64: x <- floor(x / m) + round(f * 2^bits), and the
     // remainder x - m*floor(x/m) in [0, m) goes to rem (U8, remainder_bytes(n, m) bytes, packed
     // remainder_bits(m) bits each). m = 1 needs no rem (pass an empty tensor).
@@ -150,6 +152,11 @@ public:
         (void)total_bytes;
         return false;
     }
+
+    // Bytes the backend holds for its ops' own temporaries outside the engine's arenas (attention
+    // workspaces, reduction partials, pointer arrays): the high-water mark so far, since they are
+    // kept for reuse. The shape-only backend plans the same number for a WorkspaceRule.
+    virtual std::size_t op_workspace_bytes() const { return 0; }
 };
 
 }  // namespace meft

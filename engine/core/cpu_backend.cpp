@@ -10,7 +10,9 @@
 extern "C" void openblas_set_num_threads(int num_threads);  // OpenBLAS extension (declared here: netlib's cblas.h lacks it)
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -80,6 +82,9 @@ void dropout_span(T* out, const T* in, std::int64_t count, std::int64_t offset, 
     }
 }
 
+// Bytes of every thread's attention workspace (Ops::thread_workspace), for op_workspace_bytes().
+std::atomic<std::size_t> cpu_workspace_bytes{0};
+
 template <typename T> struct Ops {
     ThreadPool& pool;
 
@@ -87,7 +92,10 @@ template <typename T> struct Ops {
     // so attention needs threads x 2 x T^2 extra elements, not B x NH x T^2.
     static T* thread_workspace(std::size_t n) {
         thread_local std::vector<T> ws;
-        if (ws.size() < n) ws.resize(n);
+        if (ws.size() < n) {
+            cpu_workspace_bytes += (n - ws.size()) * sizeof(T);
+            ws.resize(n);
+        }
         return ws.data();
     }
 
@@ -479,6 +487,7 @@ public:
 
     std::string name() const override { return "cpu"; }
     MemorySource memory() override { return MemorySource::host(); }
+    std::size_t op_workspace_bytes() const override { return cpu_workspace_bytes.load(); }
     bool is_host() const override { return true; }
 
     void upload(Tensor dst, const void* src) override { std::memcpy(dst.data, src, dst.bytes()); }
@@ -720,10 +729,16 @@ public:
     }
 
 private:
+    [[noreturn]] static void out_of_range(double v) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "MEFT stream value %.6g is outside the exact fixed-point range |value| < 2^23 = %.0f",
+                      v, kStreamLimit);
+        throw StreamRangeError(buf, v);
+    }
     static std::int64_t to_fixed(double v) {
-        const double scaled = std::ldexp(v, kStreamFractionBits);
-        if (!(std::abs(scaled) < 9.2e18)) throw Error("MEFT stream value " + std::to_string(v) + " outside the fixed-point range");
-        return std::llround(scaled);
+        std::int64_t q = 0;
+        if (!stream_to_fixed(v, &q)) out_of_range(v);
+        return q;
     }
 
     // Shared body of coupling_forward / coupling_inverse (see backend.h).
@@ -752,13 +767,12 @@ private:
                     const std::int64_t q = to_fixed(double(fv[i]));
                     const std::int64_t byte = i / per_byte, shift = (i % per_byte) * bits;
                     if (!inverse) {
-                        std::int64_t d = x[i] / m, rr = x[i] % m;
-                        if (rr < 0) rr += m, d -= 1;  // floor division
-                        x[i] = d + q;
+                        std::int64_t rr = 0;
+                        if (!stream_couple(&x[i], q, m, &rr)) out_of_range(stream_value(x[i]) / m + double(fv[i]));
                         if (r) r[byte] = static_cast<std::uint8_t>((r[byte] & ~(mask << shift)) | (rr << shift));
                     } else {
                         const std::int64_t rr = r ? (r[byte] >> shift) & mask : 0;
-                        x[i] = (x[i] - q) * m + rr;
+                        x[i] = stream_uncouple(x[i], q, m, rr);
                     }
                 }
             });

@@ -12,6 +12,25 @@ public:
     explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// A value a MEFT fixed-point stream cannot hold (backend.h: |value| < 2^23): the run diverged.
+// Backends throw it with the value; the reversible encoder adds the layer and the coupling, the
+// trainer the step and what to change.
+class StreamRangeError : public Error {
+public:
+    StreamRangeError(const std::string& message, double value) : Error(message), value_(value) {}
+    double value() const { return value_; }  // NaN when the backend cannot tell which value
+
+private:
+    double value_;
+};
+
+// Memory ran out: the message says what was being allocated, how many bytes, and how much the
+// host or device has (never a bare std::bad_alloc).
+class OutOfMemoryError : public Error {
+public:
+    using Error::Error;
+};
+
 // Internal invariant check: a failure here is a bug in the engine, not bad user input.
 #define MEFT_CHECK(cond, msg)                                                              \
     do {                                                                                   \

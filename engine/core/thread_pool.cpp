@@ -19,6 +19,15 @@ ThreadPool::~ThreadPool() {
 }
 
 namespace {
+// Set while this thread runs a range: a parallel_for nested inside one runs inline.
+thread_local bool t_in_range = false;
+
+struct InRange {
+    bool was = t_in_range;
+    InRange() { t_in_range = true; }
+    ~InRange() { t_in_range = was; }
+};
+
 void part_range(std::int64_t n, int parts, int i, std::int64_t& b, std::int64_t& e) {
     b = n * i / parts;
     e = n * (i + 1) / parts;
@@ -29,25 +38,40 @@ void ThreadPool::parallel_for(std::int64_t n, const std::function<void(std::int6
                               std::int64_t grain) {
     if (n <= 0) return;
     const int parts = static_cast<int>(std::min<std::int64_t>(size(), std::max<std::int64_t>(1, n / std::max<std::int64_t>(1, grain))));
-    if (parts <= 1) {
+    if (parts <= 1 || t_in_range) {
         fn(0, n);
         return;
     }
+    // One job at a time: a parallel_for called from another thread while one runs waits here
+    // instead of overwriting the job the workers are reading.
+    std::unique_lock<std::mutex> job_lock(job_mu_);
     {
         std::lock_guard<std::mutex> lock(mu_);
         job_ = &fn;
         job_n_ = n;
         job_parts_ = parts;
         pending_ = parts - 1;
+        error_ = nullptr;
         ++generation_;
     }
     start_cv_.notify_all();
     std::int64_t b, e;
     part_range(n, parts, 0, b, e);
-    fn(b, e);
+    std::exception_ptr mine;
+    try {
+        const InRange in_range;
+        fn(b, e);
+    } catch (...) {
+        mine = std::current_exception();  // rethrown below, once no worker still reads `fn`
+    }
     std::unique_lock<std::mutex> lock(mu_);
     done_cv_.wait(lock, [this] { return pending_ == 0; });
     job_ = nullptr;
+    std::exception_ptr theirs = error_;
+    error_ = nullptr;
+    lock.unlock();
+    if (mine) std::rethrow_exception(mine);
+    if (theirs) std::rethrow_exception(theirs);
 }
 
 void ThreadPool::worker(int index) {
@@ -68,8 +92,17 @@ void ThreadPool::worker(int index) {
         if (index < parts) {
             std::int64_t b, e;
             part_range(n, parts, index, b, e);
-            (*job)(b, e);
+            std::exception_ptr failed;
+            try {
+                const InRange in_range;
+                (*job)(b, e);
+            } catch (...) {
+                // An exception must not leave a worker thread (std::terminate): hand it to the
+                // thread that called parallel_for, which rethrows it.
+                failed = std::current_exception();
+            }
             std::lock_guard<std::mutex> lock(mu_);
+            if (failed && !error_) error_ = failed;
             if (--pending_ == 0) done_cv_.notify_one();
         }
     }

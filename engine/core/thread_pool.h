@@ -1,9 +1,11 @@
 // thread_pool.h — a fixed pool of worker threads for the CPU backend's element-wise and row-wise
 // loops (GEMMs use OpenBLAS's own threads). parallel_for splits [0, n) into one contiguous range
-// per thread and blocks until all ranges are done.
+// per thread and blocks until all ranges are done. An exception thrown by any range reaches the
+// caller of parallel_for (the first one, after every range has ended), never std::terminate.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -26,6 +28,7 @@ public:
 private:
     void worker(int index);
     std::vector<std::thread> workers_;
+    std::mutex job_mu_;  // held by the running parallel_for
     std::mutex mu_;
     std::condition_variable start_cv_, done_cv_;
     const std::function<void(std::int64_t, std::int64_t)>* job_ = nullptr;
@@ -33,6 +36,7 @@ private:
     int job_parts_ = 0;
     std::uint64_t generation_ = 0;
     int pending_ = 0;
+    std::exception_ptr error_;  // the first exception a worker's range threw
     bool stop_ = false;
 };
 

@@ -38,7 +38,7 @@ void CausalLM::declare_parameters() {
 // ---- inputs -----------------------------------------------------------------------------------
 
 void CausalLM::upload_inputs(const HostBatch& b) {
-    check_batch(b, config_.max_position_embeddings);
+    check_batch(b, config_.max_tokens());
     const std::size_t n = static_cast<std::size_t>(b.B) * static_cast<std::size_t>(b.T);
     if (!b.token_labels.empty() && b.token_labels.size() != n) throw Error("token labels do not match B*T");
     std::vector<std::int32_t> pos(n), rows, targets;

@@ -59,6 +59,8 @@ struct ModelConfig {
     bool projects_embeddings() const { return word_embed_proj_dim > 0 && word_embed_proj_dim != hidden_size; }
 
     int num_labels() const { return static_cast<int>(labels.size()); }
+    // The longest sequence the positions allow (RoBERTa's positions start after pad_token_id).
+    int max_tokens() const { return max_position_embeddings - (arch == Arch::Roberta ? pad_token_id + 1 : 0); }
     // Every transformer layer, encoder and decoder (activation tags 0..total_layers()-1).
     int total_layers() const { return num_layers + decoder_layers; }
     // What an activation tag is: "embeddings" (-1), "layer 3", for BART "encoder layer 3" /

@@ -166,8 +166,20 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
     if (f_fn_ == Fn::Layer || g_fn_ == Fn::Layer) h1_buf_ = env.scratch.alloc(dt, hs);
     s1_ = env.saved.alloc(sdt, hs, tag(prefix_), "meft.stream1");
     s2_ = env.saved.alloc(sdt, hs, tag(prefix_), "meft.stream2");
-    be.stream_write(s1_, x);  // duplicate: x1 = x2 = h
-    be.stream_write(s2_, x);
+    // A value the exact streams cannot hold fails the step here, naming the layer and the
+    // coupling (a CUDA backend reports it when synchronised: once per coupling in exact mode).
+    const auto guarded = [&](int l, const char* what, const std::function<void()>& op) {
+        try {
+            op();
+            if (sdt == DType::I64 && !be.is_host()) be.synchronize();
+        } catch (const StreamRangeError& e) {
+            throw StreamRangeError(cfg_.layer_label(tag(l)) + ", " + what + ": " + e.what(), e.value());
+        }
+    };
+    guarded(prefix_, "the streams' input h (x1 = x2 = h)", [&] {
+        be.stream_write(s1_, x);  // duplicate: x1 = x2 = h
+        be.stream_write(s2_, x);
+    });
     state_.assign(static_cast<std::size_t>(N), LayerState{});
     Tensor buf[2] = {s1_, s2_};
     int b1 = 0;  // which buffer holds x1
@@ -190,7 +202,7 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
         Tensor f = rev ? output_only(f_fn_, l, xin, env) : run_forward(f_fn_, l, st.f_acts, st.f_adapter, xin, env, tape);
         if (rev && method_.meft.exact && ml > 1)
             st.rem1 = env.saved.alloc(DType::U8, {remainder_bytes(n, ml)}, tag(l), "meft.remainder");
-        be.coupling_forward(X1, st.rem1, f, ml);
+        guarded(l, "coupling y1 = λ·x1 + F(x2)", [&] { be.coupling_forward(X1, st.rem1, f, ml); });
         // y2 = β x2 + G(y1)
         if (rev) env.tape.reset();
         Tensor yin = rev ? in_buf_ : tape.alloc(dt, hs, tag(l), "meft.g_input");
@@ -198,7 +210,7 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
         Tensor g = rev ? output_only(g_fn_, l, yin, env) : run_forward(g_fn_, l, st.g_acts, st.g_adapter, yin, env, tape);
         if (rev && method_.meft.exact && mb > 1)
             st.rem2 = env.saved.alloc(DType::U8, {remainder_bytes(n, mb)}, tag(l), "meft.remainder");
-        be.coupling_forward(X2, st.rem2, g, mb);
+        guarded(l, "coupling y2 = β·x2 + G(y1)", [&] { be.coupling_forward(X2, st.rem2, g, mb); });
         if (rev) {  // the tape is gone; backward rebuilds it
             st.f_acts = TransformerLayer::Acts{};
             st.g_acts = TransformerLayer::Acts{};

@@ -26,8 +26,15 @@ struct MemoryReport {
     std::size_t held_total = 0;            // all saved activations after forward
     std::size_t activation_peak = 0;       // peak of saved + scratch + temporaries + recomputed tapes
     std::size_t frozen_weights = 0, trainable_weights = 0, gradients = 0, optimizer_state = 0;
+    // What the model takes from its backend beyond the bytes above: every arena's whole chunks
+    // (weights, gradients, optimizer state and the activation arenas; reserved >= bytes in use)
+    // and the backend's own op workspaces (Backend::op_workspace_bytes: attention, reductions).
+    std::size_t reserved = 0;
+    std::size_t workspace = 0;
     std::size_t resident() const { return frozen_weights + trainable_weights + gradients + optimizer_state; }
     std::size_t peak() const { return resident() + activation_peak; }
+    // Everything the run holds on its device or in host memory: what "fits" is checked against.
+    std::size_t footprint() const { return reserved + workspace; }
 };
 
 }  // namespace meft

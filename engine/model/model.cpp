@@ -74,8 +74,8 @@ void Model::check_batch(const HostBatch& b, int max_tokens) const {
     if (b.B <= 0 || b.T <= 0) throw Error("empty batch");
     if (b.input_ids.size() != n || b.attention_mask.size() != n) throw Error("batch arrays do not match B*T");
     if (b.T > max_tokens)
-        throw Error("sequence length " + std::to_string(b.T) + " exceeds the model's max_position_embeddings (" +
-                    std::to_string(config_.max_position_embeddings) + ")");
+        throw Error("sequence length " + std::to_string(b.T) + " exceeds the model's " + std::to_string(max_tokens) +
+                    " positions (max_position_embeddings " + std::to_string(config_.max_position_embeddings) + ")");
     for (std::size_t j = 0; j < n; ++j)
         if (b.input_ids[j] < 0 || b.input_ids[j] >= config_.vocab_size)
             throw Error("example " + std::to_string(b.example_offset + static_cast<int>(j / static_cast<std::size_t>(b.T))) +
@@ -136,6 +136,10 @@ MemoryReport Model::memory_report() const {
     r.trainable_weights = params_.trainable_arena().bytes_in_use();
     r.gradients = params_.grad_arena().bytes_in_use();
     r.optimizer_state = params_.optimizer_arena().bytes_in_use();
+    const Arena* arenas[] = {&params_.frozen_arena(), &params_.trainable_arena(), &params_.grad_arena(),
+                             &params_.optimizer_arena(), acts_.get(), scratch_.get(), tmp_.get(), recompute_.get()};
+    for (const Arena* a : arenas) r.reserved += a->reserved_bytes();
+    r.workspace = backend_.op_workspace_bytes();
     return r;
 }
 

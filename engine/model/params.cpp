@@ -45,6 +45,13 @@ void ParameterStore::set_trainable(const std::function<bool(const Parameter&)>& 
 
 void ParameterStore::materialize() {
     MEFT_CHECK(!materialized_, "materialize twice");
+    // Each arena takes exactly what its parameters need, in one chunk (no chunk rounding).
+    std::size_t frozen = 0, trainable = 0;
+    for (const Parameter& p : params_) (p.trainable ? trainable : frozen) += Arena::rounded_size(dtype_, p.shape);
+    frozen_->reserve_exactly(frozen);
+    trainable_->reserve_exactly(trainable);
+    grads_->reserve_exactly(trainable);
+    optim_->reserve_exactly(2 * trainable);
     for (Parameter& p : params_) {
         Arena& a = p.trainable ? *trainable_ : *frozen_;
         p.value = a.zeros(dtype_, p.shape, -1, p.name);

@@ -100,7 +100,7 @@ bool SequenceClassifier::is_head_parameter(const std::string& name) const {
 
 void SequenceClassifier::upload_inputs(const HostBatch& b) {
     const bool roberta = config_.arch == Arch::Roberta;
-    check_batch(b, config_.max_position_embeddings - (roberta ? config_.pad_token_id + 1 : 0));
+    check_batch(b, config_.max_tokens());
     const std::size_t n = static_cast<std::size_t>(b.B) * static_cast<std::size_t>(b.T);
     if (!bart() && b.token_type_ids.size() != n) throw Error("batch arrays do not match B*T");
     std::vector<std::int32_t> pos(n), dec_ids, eos_rows;

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <new>
 #include <thread>
 
 #include "core/backend_select.h"
 #include "core/error.h"
+#include "core/host_memory.h"
 #include "data/batching.h"
 #include "store/run_recorder.h"
+#include "store/preflight.h"
 #include "store/run_setup.h"
 #include "train/memory_plan.h"
 
@@ -46,67 +49,29 @@ nlohmann::json final_metrics(const TrainResult& r, const RunStart& s) {
     return j;
 }
 
-std::string size_text(std::size_t bytes) {
-    char buf[32];
-    const double mib = double(bytes) / (1024.0 * 1024.0);
-    if (mib >= 1024.0) std::snprintf(buf, sizeof buf, "%.1f GiB", mib / 1024.0);
-    else std::snprintf(buf, sizeof buf, "%.1f MiB", mib);
-    return buf;
-}
-
-// Whether a step fits the device: the planner's bytes for the largest micro-batch at the longest
-// sequence the task can produce, against the device's free memory before the model takes any.
-// "" when it fits; else the message the failed run records. (Arena chunk rounding, the CUDA
-// context and evaluation batches are not planned: a run that passes can still run out.)
-std::string device_memory_shortfall(const Experiment& e, std::size_t free_bytes, std::size_t total_bytes) {
-    const TrainConfig& c = e.train;
-    const int B = (c.batch_size + c.gradient_accumulation - 1) / c.gradient_accumulation * rows_per_unit(e);
-    const int T = e.task.is_toy() ? std::min(c.max_seq_length, e.task.toy.max_length) : c.max_seq_length;
-    const MemoryPlanResult plan = plan_memory(experiment_model_config(e), e.method, e.dtype, B, T);
-    const MemoryReport& m = plan.report;
-    if (m.peak() <= free_bytes) return "";
-    return "CUDA out of memory: the run plans " + size_text(m.peak()) + " (weights " +
-           size_text(m.frozen_weights + m.trainable_weights) + ", gradients " + size_text(m.gradients) +
-           ", optimizer state " + size_text(m.optimizer_state) + ", activations " + size_text(m.activation_peak) +
-           " for a micro-batch of " + std::to_string(B) + " x " + std::to_string(T) + " tokens) but the device has " +
-           size_text(free_bytes) + " free of " + size_text(total_bytes) +
-           "; lower training.batch_size or training.max_seq_length, raise training.gradient_accumulation_steps, "
-           "or pick a method that keeps fewer activations (meft plan --all-methods compares them)";
-}
-
-}  // namespace
-
-RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& o) {
-    RunOutcome out;
-    out.backend = make_backend(e.backend, backend_options(e));
-    std::size_t free_bytes = 0, total_bytes = 0;
-    if (out.backend->device_memory(&free_bytes, &total_bytes)) {
-        // Checked before the model takes its share; a run that cannot fit is recorded as failed.
-        const std::string shortfall = device_memory_shortfall(e, free_bytes, total_bytes);
-        if (!shortfall.empty()) {
-            const std::int64_t run = o.resume_run > 0 ? o.resume_run
-                                                      : db.add_run(o.experiment_id ? o.experiment_id() : 0, resolved_config(e),
-                                                                   environment(*out.backend, o.environment_extra));
-            db.add_event(run, "error", shortfall);
-            db.finish(run, "failed", nlohmann::json::object(), shortfall);
-            throw Error(shortfall);
-        }
+// Runs one phase of setting a run up, so that running out of memory there says what was being
+// done, how many bytes were asked for and what is available (never a bare std::bad_alloc).
+template <typename F> auto phase(const std::string& doing, F&& body) -> decltype(body()) {
+    try {
+        return body();
+    } catch (const std::bad_alloc&) {
+        throw OutOfMemoryError(out_of_memory_message(doing));
     }
-    out.model = build_model(e, *out.backend, task_num_labels(e), o.notice);
+}
+
+// The message a failed run records: the error's own, or for an allocation failure what was
+// being allocated and what is available.
+std::string failure_message(const std::exception& ex, const std::string& doing) {
+    if (dynamic_cast<const std::bad_alloc*>(&ex)) return out_of_memory_message(doing);
+    return ex.what();
+}
+
+// The part of a run that happens once its row exists (execute_run marks it failed on any
+// exception); `doing` says what it is doing, for an out-of-memory message.
+void run_recorded(const Experiment& e, ExperimentDb& db, const RunOptions& o, RunOutcome& out,
+                         const TaskData& data, TrainHooks& hooks, const TrainState& resume_state, RunStart& start,
+                         std::string& doing) {
     Model& model = *out.model;
-    const TaskData data = build_task(e, model.config(), o.notice);
-
-    TrainHooks hooks;
-    TrainState resume_state;
-    if (o.resume_run > 0) {
-        resume_state = load_training_checkpoint(db.checkpoint_path(o.resume_run), model, &hooks.adam_steps);
-        hooks.resume = &resume_state;
-    }
-    RunStart start;
-    start.run_id = o.resume_run > 0 ? o.resume_run
-                                    : db.add_run(o.experiment_id ? o.experiment_id() : 0, resolved_config(e),
-                                                 environment(*out.backend, o.environment_extra));
-    out.run_id = start.run_id;
     db.set_status(start.run_id, "running");
     if (o.resume_run > 0) db.add_event(start.run_id, "resumed", "from step " + std::to_string(resume_state.step));
     if (o.resume_run > 0) db.remove_stale_checkpoint_files(o.resume_run);
@@ -142,19 +107,19 @@ RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& 
         recorder.flush();
         save_training_checkpoint(db.checkpoint_path(start.run_id), model, opt, s);
     };
+    doing = "training";
     try {
         out.result = train(model, data, e.train, &recorder, &hooks);
         recorder.flush();
-    } catch (const std::exception& ex) {
+    } catch (...) {
         try {
-            recorder.flush();
+            recorder.flush();  // the steps before the failure stay recorded
         } catch (...) {
             // the original error is the one to report
         }
-        db.add_event(start.run_id, "error", ex.what());
-        db.finish(start.run_id, "failed", nlohmann::json::object(), ex.what());
         throw;
     }
+    doing = "recording the run's results";
     const TrainResult& r = out.result;
     std::vector<LayerMemoryRow> layers;
     for (const LayerMemory& l : r.memory.layers)
@@ -170,7 +135,49 @@ RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& 
     db.finish_with_memory(start.run_id, out.status, out.metrics,
                           r.stopped ? "stopped by the user after step " + std::to_string(start.first_step + r.steps) : "",
                           layers);
-    return out;
+}
+
+}  // namespace
+
+RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& o) {
+    RunOutcome out;
+    out.backend = make_backend(e.backend, backend_options(e));
+    // What is already known to fail is refused before anything is recorded.
+    const Preflight pf = phase("planning the run's memory", [&] { return preflight(e, *out.backend); });
+    if (!pf.ok()) throw Error(e.file.string() + ": " + pf.message());
+    out.model = phase("loading the model", [&] { return build_model(e, *out.backend, task_num_labels(e), o.notice); });
+    Model& model = *out.model;
+    const TaskData data = phase("reading and tokenizing the task data", [&] { return build_task(e, model.config(), o.notice); });
+
+    TrainHooks hooks;
+    TrainState resume_state;
+    if (o.resume_run > 0) {
+        resume_state = phase("loading the checkpoint", [&] {
+            return load_training_checkpoint(db.checkpoint_path(o.resume_run), model, &hooks.adam_steps);
+        });
+        hooks.resume = &resume_state;
+    }
+    RunStart start;
+    start.run_id = o.resume_run > 0 ? o.resume_run
+                                    : db.add_run(o.experiment_id ? o.experiment_id() : 0, resolved_config(e),
+                                                 environment(*out.backend, o.environment_extra));
+    out.run_id = start.run_id;
+    // From here on the run row exists: whatever fails marks it failed with a message, then rethrows.
+    std::string doing = "starting the run";
+    try {
+        run_recorded(e, db, o, out, data, hooks, resume_state, start, doing);
+        return out;
+    } catch (const std::exception& ex) {
+        const std::string message = failure_message(ex, doing);
+        try {
+            db.add_event(start.run_id, "error", message);
+            db.finish(start.run_id, "failed", nlohmann::json::object(), message);
+        } catch (...) {
+            // the original error is the one to report
+        }
+        if (dynamic_cast<const std::bad_alloc*>(&ex)) throw OutOfMemoryError(message);
+        throw;
+    }
 }
 
 }  // namespace meft

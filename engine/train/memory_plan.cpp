@@ -6,13 +6,10 @@
 
 namespace meft {
 
-MemoryPlanResult measure_memory(Backend& backend, const ModelConfig& cfg, const MethodConfig& method, DType dtype,
-                                int batch, int seq) {
-    if (batch < 1 || seq < 2) throw Error("memory plan: need batch >= 1 and sequence length >= 2");
-    std::unique_ptr<Model> owned = make_model(cfg, backend, dtype, method);
-    Model& model = *owned;
-    if (backend.is_host()) model.init_weights(0);  // the values do not change what is allocated
-    else model.params().materialize();
+namespace {
+
+// A full-length batch: B rows of T real tokens (no padding), every label present.
+HostBatch full_batch(const ModelConfig& cfg, int batch, int seq) {
     HostBatch b;
     b.B = batch;
     b.T = seq;
@@ -30,8 +27,22 @@ MemoryPlanResult measure_memory(Backend& backend, const ModelConfig& cfg, const 
     }
     // A causal LM predicts every next token (plain LM fine-tuning: the LM head's largest case).
     if (is_decoder_only(cfg.arch)) b.token_labels.assign(b.input_ids.size(), first);
+    return b;
+}
+
+std::unique_ptr<Model> built(Backend& backend, const ModelConfig& cfg, const MethodConfig& method, DType dtype) {
+    std::unique_ptr<Model> model = make_model(cfg, backend, dtype, method);
+    if (backend.is_host()) model->init_weights(0);  // the values do not change what is allocated
+    else model->params().materialize();
+    return model;
+}
+
+void train_step(Model& model, int batch, int seq) {
     model.params().zero_grads();
-    model.forward_backward(b, ForwardOptions{true, 0, 0}, 1.0 / batch);
+    model.forward_backward(full_batch(model.config(), batch, seq), ForwardOptions{true, 0, 0}, 1.0 / batch);
+}
+
+MemoryPlanResult result_of(Model& model) {
     MemoryPlanResult r;
     r.report = model.memory_report();
     r.trainable_parameters = model.params().count(true);
@@ -39,9 +50,45 @@ MemoryPlanResult measure_memory(Backend& backend, const ModelConfig& cfg, const 
     return r;
 }
 
-MemoryPlanResult plan_memory(const ModelConfig& cfg, const MethodConfig& method, DType dtype, int batch, int seq) {
-    auto shape = make_shape_backend();
+void check_sizes(int batch, int seq) {
+    if (batch < 1 || seq < 2) throw Error("memory plan: need batch >= 1 and sequence length >= 2");
+}
+
+}  // namespace
+
+MemoryPlanResult measure_memory(Backend& backend, const ModelConfig& cfg, const MethodConfig& method, DType dtype,
+                                int batch, int seq) {
+    check_sizes(batch, seq);
+    std::unique_ptr<Model> model = built(backend, cfg, method, dtype);
+    train_step(*model, batch, seq);
+    return result_of(*model);
+}
+
+MemoryPlanResult plan_memory(const ModelConfig& cfg, const MethodConfig& method, DType dtype, int batch, int seq,
+                             const WorkspaceRule& rule) {
+    auto shape = make_shape_backend(rule);
     return measure_memory(*shape, cfg, method, dtype, batch, seq);
+}
+
+MemoryPlanResult measure_run_memory(Backend& backend, const ModelConfig& cfg, const MethodConfig& method, DType dtype,
+                                    int train_batch, int eval_batch, int seq) {
+    check_sizes(train_batch, seq);
+    check_sizes(eval_batch, seq);
+    std::unique_ptr<Model> model = built(backend, cfg, method, dtype);
+    // The order of a run: the starting-point check and evaluations run forwards of up to
+    // eval_batch rows; training steps run micro-batches of train_batch. Arenas keep their chunks,
+    // so after one of each (and one more step) they hold what every later step and evaluation needs.
+    model->example_outputs(full_batch(cfg, eval_batch, seq));
+    train_step(*model, train_batch, seq);
+    model->example_outputs(full_batch(cfg, eval_batch, seq));
+    train_step(*model, train_batch, seq);
+    return result_of(*model);
+}
+
+MemoryPlanResult plan_run_memory(const ModelConfig& cfg, const MethodConfig& method, DType dtype, int train_batch,
+                                 int eval_batch, int seq, const WorkspaceRule& rule) {
+    auto shape = make_shape_backend(rule);
+    return measure_run_memory(*shape, cfg, method, dtype, train_batch, eval_batch, seq);
 }
 
 }  // namespace meft

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <new>
 #include <numeric>
 
 #include "core/error.h"
+#include "core/host_memory.h"
 #include "data/batching.h"
 #include "data/choice_prompt.h"
 #include "model/meft_encoder.h"
@@ -26,6 +29,30 @@ double softmax_nll(const double* z, std::size_t n, std::size_t gold) {
     double s = 0;
     for (std::size_t j = 0; j < n; ++j) s += std::exp(z[j] - mx);
     return std::log(s) + mx - z[gold];
+}
+
+// Runs `body` (one step's or one evaluation's work) so that whatever fails in it says when:
+// "step 12: ...". A diverged MEFT stream also says what to change; running out of host memory
+// says how many bytes were asked for and how many are available, never a bare std::bad_alloc.
+template <typename F> auto during(const std::string& when, const TrainConfig& cfg, F&& body) -> decltype(body()) {
+    try {
+        return body();
+    } catch (const StreamRangeError& e) {
+        char lr[32];
+        std::snprintf(lr, sizeof lr, "%g", cfg.learning_rate);
+        throw Error(when + ": the run diverged: " + e.what() +
+                    ". Lower training.learning_rate (now " + lr + ")" +
+                    (cfg.max_grad_norm > 0 ? std::string() : ", set training.max_grad_norm (now 0: no clipping)") +
+                    ", or set method.meft.streams to \"float64\" (no fixed range; the rebuilt inputs then drift by rounding)");
+    } catch (const std::bad_alloc&) {
+        throw OutOfMemoryError(out_of_memory_message(when));
+    } catch (const OutOfMemoryError&) {
+        throw;
+    } catch (const Error& e) {
+        const std::string what = e.what();
+        if (what.rfind(when, 0) == 0) throw;
+        throw Error(when + ": " + what);
+    }
 }
 
 double host_loss(const std::vector<double>& logits, int K, const Example& e, std::size_t row) {
@@ -274,7 +301,9 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
     if (cfg.zero_shot) {  // evaluation only
         TrainResult res;
         if (data.dev.empty()) throw Error("zero_shot: the task has no evaluation split");
-        EvalReport ev = evaluate_task(model, data, cfg.eval_batch_size, cfg.max_seq_length);
+        EvalReport ev = during("the zero-shot evaluation", cfg, [&] {
+            return evaluate_task(model, data, cfg.eval_batch_size, cfg.max_seq_length);
+        });
         res.final_eval = res.best_eval = ev;
         if (observer) observer->on_eval(ev);
         res.memory = model.memory_report();
@@ -297,8 +326,9 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
         const std::vector<Example>& probe = data.dev.empty() ? data.train : data.dev;
         std::vector<std::size_t> idx;
         for (std::size_t i = 0; i < probe.size() && i < static_cast<std::size_t>(cfg.eval_batch_size); ++i) idx.push_back(i);
-        res.start_deviation = starting_point_deviation(
-            model, make_batch(probe, idx, model.config().pad_token_id, cfg.max_seq_length));
+        res.start_deviation = during("the starting-point check before training", cfg, [&] {
+            return starting_point_deviation(model, make_batch(probe, idx, model.config().pad_token_id, cfg.max_seq_length));
+        });
     }
     std::vector<double> losses;
     std::int64_t tokens = 0;
@@ -330,25 +360,27 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
         const std::vector<std::size_t> idx = unit_rows(units, std::span<const std::size_t>(order.data() + cursor, n));
         cursor += n;
 
-        ps.zero_grads();
         const bool check = cfg.reconstruction_check_every > 0 && model.meft_encoder() &&
                            (step + 1) % cfg.reconstruction_check_every == 0;
-        double weight = 0;
-        const double loss_sum = accumulate_gradients(model, data.train, idx, cfg.gradient_accumulation, cfg.max_seq_length,
-                                                     cfg.seed, static_cast<std::uint32_t>(step), &tokens, check, &weight);
-        // A NaN or Inf fails the run before it reaches the weights, naming where it first appears.
-        const auto fail_non_finite = [&](const std::string& what, double value) {
-            const std::string where = locate_non_finite(model, data.train, idx, cfg.gradient_accumulation,
-                                                        cfg.max_seq_length, cfg.seed, static_cast<std::uint32_t>(step));
-            throw Error("step " + std::to_string(step + 1) + ": the " + what + " is " + (std::isnan(value) ? "nan" : "inf") +
-                        (where.empty() ? std::string("; every weight, activation and gradient looked at is finite")
-                                       : "; first non-finite tensor: " + where));
-        };
-        if (!std::isfinite(loss_sum)) fail_non_finite("loss", loss_sum);
-        const double norm = clip_grad_norm(ps, cfg.max_grad_norm);
-        if (!std::isfinite(norm)) fail_non_finite("gradient norm", norm);
+        double weight = 0, loss_sum = 0, norm = 0;
         const double lr = sched.lr(step);
-        opt.step(lr);
+        during("step " + std::to_string(step + 1), cfg, [&] {
+            ps.zero_grads();
+            loss_sum = accumulate_gradients(model, data.train, idx, cfg.gradient_accumulation, cfg.max_seq_length,
+                                            cfg.seed, static_cast<std::uint32_t>(step), &tokens, check, &weight);
+            // A NaN or Inf fails the run before it reaches the weights, naming where it first appears.
+            const auto fail_non_finite = [&](const std::string& what, double value) {
+                const std::string where = locate_non_finite(model, data.train, idx, cfg.gradient_accumulation,
+                                                            cfg.max_seq_length, cfg.seed, static_cast<std::uint32_t>(step));
+                throw Error("step " + std::to_string(step + 1) + ": the " + what + " is " + (std::isnan(value) ? "nan" : "inf") +
+                            (where.empty() ? std::string("; every weight, activation and gradient looked at is finite")
+                                           : "; first non-finite tensor: " + where));
+            };
+            if (!std::isfinite(loss_sum)) fail_non_finite("loss", loss_sum);
+            norm = clip_grad_norm(ps, cfg.max_grad_norm);
+            if (!std::isfinite(norm)) fail_non_finite("gradient norm", norm);
+            opt.step(lr);
+        });
 
         StepReport r;
         r.step = step + 1;
@@ -373,7 +405,9 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
         const bool last = step + 1 == total;
         const bool due = cfg.eval_every > 0 ? (r.step % cfg.eval_every == 0) : epoch_end;
         if ((due || last) && !data.dev.empty()) {
-            EvalReport ev = evaluate_task(model, data, cfg.eval_batch_size, cfg.max_seq_length);
+            EvalReport ev = during("the evaluation after step " + std::to_string(r.step), cfg, [&] {
+                return evaluate_task(model, data, cfg.eval_batch_size, cfg.max_seq_length);
+            });
             ev.step = r.step;
             res.final_eval = ev;
             if (observer) observer->on_eval(ev);
@@ -415,7 +449,9 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
     if (losses.empty() && first_step >= total && !data.dev.empty()) {
         // Resumed from the final checkpoint (the process died before recording the end): the
         // training is done; evaluate so the run's results are recorded.
-        EvalReport ev = evaluate_task(model, data, cfg.eval_batch_size, cfg.max_seq_length);
+        EvalReport ev = during("the final evaluation", cfg, [&] {
+            return evaluate_task(model, data, cfg.eval_batch_size, cfg.max_seq_length);
+        });
         ev.step = first_step;
         res.final_eval = res.best_eval = ev;
         if (observer) observer->on_eval(ev);

@@ -1,0 +1,106 @@
+#include "store/preflight.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/host_memory.h"
+#include "model/safetensors.h"
+#include "store/run_setup.h"
+
+namespace meft {
+
+std::string Preflight::message() const {
+    std::string s;
+    for (const std::string& p : problems) s += (s.empty() ? "" : "\n") + p;
+    return s;
+}
+
+namespace {
+
+void check_positions(const Experiment& e, const ModelConfig& cfg, int seq, Preflight& p) {
+    const int most = cfg.max_tokens();
+    if (seq <= most) return;
+    const std::string model = e.backbone.preset.empty() ? e.backbone.path.string() : arch_name(cfg.arch) + " preset '" + e.backbone.preset + "'";
+    p.problems.push_back("training.max_seq_length is " + std::to_string(seq) + " but the model (" + model + ") has " +
+                         std::to_string(most) + " positions (max_position_embeddings " +
+                         std::to_string(cfg.max_position_embeddings) +
+                         (cfg.arch == Arch::Roberta ? ", less RoBERTa's padding offset " + std::to_string(cfg.pad_token_id + 1) : "") +
+                         "); set training.max_seq_length to at most " + std::to_string(most));
+}
+
+// Zero-shot evaluation uses the checkpoint's head as it is: it must exist and have the task's labels.
+void check_zero_shot_head(const Experiment& e, Preflight& p) {
+    if (!e.train.zero_shot || !e.backbone.preset.empty() || is_decoder_only(e.backbone.arch)) return;
+    const ModelConfig saved = load_model_config(e.backbone.path);
+    if (is_decoder_only(saved.arch)) return;
+    const bool mc = task_multiple_choice(e);
+    const int need = task_num_labels(e);
+    const std::string where = (e.backbone.path / "config.json").string();
+    if (saved.multiple_choice != mc) {
+        p.problems.push_back("training.zero_shot evaluates the checkpoint's own head, but " + where + " has a " +
+                             (saved.multiple_choice ? "multiple-choice" : "sequence-classification") + " head and task " +
+                             e.task.name + " needs a " + (mc ? "multiple-choice" : "sequence-classification") +
+                             " head; train it first (training.zero_shot: false)");
+        return;
+    }
+    if (!mc && saved.num_labels() != need) {
+        p.problems.push_back("training.zero_shot evaluates the checkpoint's own head, but " + where + " has " +
+                             std::to_string(saved.num_labels()) + " labels and task " + e.task.name + " has " +
+                             std::to_string(need) + "; pick the checkpoint trained on this task, or train a new head "
+                             "(training.zero_shot: false)");
+        return;
+    }
+    const SafetensorsReader reader = SafetensorsReader::open_dir(e.backbone.path);
+    const char* head = saved.arch == Arch::Bart ? "classification_head.out_proj.weight" : "classifier.weight";
+    if (!reader.contains(head))
+        p.problems.push_back("training.zero_shot evaluates the checkpoint's own head, but " + reader.source() +
+                             " has no '" + head + "' (a bare backbone); train a head first (training.zero_shot: false)");
+}
+
+std::string memory_breakdown(const MemoryReport& m) {
+    const std::size_t used = m.resident() + m.activation_peak;
+    return "weights " + size_text(m.frozen_weights + m.trainable_weights) + ", gradients " + size_text(m.gradients) +
+           ", optimizer state " + size_text(m.optimizer_state) + ", activations " + size_text(m.activation_peak) +
+           ", arena chunk rounding " + size_text(m.reserved > used ? m.reserved - used : 0) + ", op workspaces " +
+           size_text(m.workspace);
+}
+
+}  // namespace
+
+Preflight preflight(const Experiment& e, Backend& backend) {
+    Preflight p;
+    const ModelConfig cfg = experiment_model_config(e);
+    const TrainConfig& c = e.train;
+    p.seq = e.task.is_toy() ? std::min(c.max_seq_length, e.task.toy.max_length) : c.max_seq_length;
+    check_positions(e, cfg, p.seq, p);
+    check_zero_shot_head(e, p);
+    if (!p.ok()) return p;  // a plan of an impossible shape would only repeat the problem
+
+    // Memory: the largest micro-batch (multiple choice: questions x the task's most choices) at
+    // the longest sequence, and an evaluation batch, on this backend's workspace rule.
+    p.train_rows = (c.batch_size + c.gradient_accumulation - 1) / c.gradient_accumulation * rows_per_unit(e);
+    p.eval_rows = std::max(1, c.eval_batch_size);
+    const WorkspaceRule rule = backend.is_host() ? WorkspaceRule::cpu() : WorkspaceRule::cuda_device(e.gemm_precision == "bf16");
+    p.plan = c.zero_shot ? plan_run_memory(cfg, e.method, e.dtype, 1, p.eval_rows, p.seq, rule)
+                         : plan_run_memory(cfg, e.method, e.dtype, p.train_rows, p.eval_rows, p.seq, rule);
+    std::size_t total = 0;
+    if (backend.device_memory(&p.available, &total)) {
+        p.memory_where = "the " + backend.name() + " device (" + size_text(p.available) + " free of " + size_text(total) + ")";
+    } else {
+        const HostMemory h = host_memory();
+        p.available = h.available;
+        p.memory_where = "this computer (" + size_text(h.available) + " available of " + size_text(h.total) +
+                         (h.limited_by.empty() ? "" : ", " + h.limited_by) + ")";
+    }
+    const MemoryReport& m = p.plan.report;
+    if (m.footprint() > p.available)
+        p.problems.push_back("the run needs " + size_text(m.footprint()) + " (" + memory_breakdown(m) +
+                             "; a training micro-batch of " + std::to_string(p.train_rows) + " x " + std::to_string(p.seq) +
+                             " tokens, evaluation batches of " + std::to_string(p.eval_rows) + ") but " + p.memory_where +
+                             " cannot hold it; lower training.batch_size, training.eval_batch_size or training.max_seq_length, "
+                             "raise training.gradient_accumulation_steps, or pick a method that keeps fewer activations "
+                             "(meft plan --all-methods compares them)");
+    return p;
+}
+
+}  // namespace meft
