@@ -303,7 +303,8 @@ TEST_F(FakeCudaRun, TrainsAndRecordsTheBackend) {
     ExperimentDb db(dir_ / "runs.sqlite");
     RunOptions o;
     o.notice = [](const std::string&) {};
-    o.experiment_id = [&db] { return db.add_experiment("oom", "", json::object(), "", ""); };
+    NewExperiment experiment{"oom"};
+    o.experiment = &experiment;
     const RunOutcome out = execute_run(tiny_experiment("cuda"), db, o);
     EXPECT_EQ(out.status, "finished");
     EXPECT_EQ(out.backend->name(), "fake-cuda");
@@ -318,7 +319,8 @@ TEST_F(FakeCudaRun, OutOfMemoryIsRefusedBeforeTheRunIsRecorded) {
     ExperimentDb db(dir_ / "runs.sqlite");
     RunOptions o;
     o.notice = [](const std::string&) {};
-    o.experiment_id = [&db] { return db.add_experiment("oom", "", json::object(), "", ""); };
+    NewExperiment experiment{"oom"};
+    o.experiment = &experiment;
     const std::string err = error_of([&] { execute_run(tiny_experiment("auto"), db, o); });
     EXPECT_TRUE(contains(err, "the run needs ")) << err;
     EXPECT_TRUE(contains(err, "(weights ")) << err;

@@ -187,7 +187,8 @@ TEST_F(DatabaseTest, MigratesVersionOneDatabases) {
         sqlite3_close(h);
     }
     ExperimentDb db(file);
-    EXPECT_EQ(db.schema_version(), 2);
+    EXPECT_EQ(db.schema_version(), ExperimentDb::kSchemaVersion);
+    EXPECT_EQ(db.run(1)->uuid.size(), 36u);  // version 3 gave the old run a UUID
     EXPECT_EQ(db.run(1)->tags, "v1,paper");
     EXPECT_EQ(db.run(1)->notes, "from v1");
     ASSERT_EQ(db.steps(1).size(), 1u);

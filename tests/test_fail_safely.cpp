@@ -305,7 +305,8 @@ TEST_F(Preflighted, AFailureDuringTrainingMarksTheRunFailedWithItsMessage) {
     e.train.max_steps = 40;
     ExperimentDb db(dir_ / "runs.sqlite");
     RunOptions o;
-    o.experiment_id = [&] { return db.add_experiment("t", "t.json", nlohmann::json::object(), "", ""); };
+    NewExperiment experiment{"t"};
+    o.experiment = &experiment;
     const std::string msg = error_of([&] { execute_run(e, db, o); });
     ASSERT_EQ(db.runs().size(), 1u);
     const RunInfo r = db.runs().front();

@@ -25,6 +25,7 @@
 #include <random>
 #include <thread>
 
+#include "core/file_io.h"
 #include "model/safetensors.h"
 #include "test_kill_soak.h"
 #include "test_support.h"
@@ -195,7 +196,7 @@ protected:
         int tmp_files = 0;
         for (const auto& f : fs::directory_iterator(ck_dir())) {
             const std::string n = f.path().filename().string();
-            if (n.rfind(".run-" + std::to_string(run) + ".safetensors.tmp", 0) == 0) {
+            if (n.rfind(temporary_prefix(ck), 0) == 0) {
                 ++tmp_files;
                 leftover_tmp_bytes_ += f.file_size();
                 fs::remove(f.path());  // reported at the end; removed so that it is not counted twice
@@ -314,7 +315,7 @@ TEST_F(KillSoak, KillNineAtRandomMomentsLeavesAConsistentResumableDatabase) {
 
     int kills = 0, attempts = 0, resumes = 0, no_checkpoint = 0, resume_kills = 0, finished_first = 0,
         traced_kills = 0, checkpoint_present = 0;
-    std::map<std::string, int> per_mode;
+    std::map<std::string, int> per_mode, finished_per_mode;
     const auto t_start = Clock::now();
     while (kills < kills_wanted && attempts < 2 * kills_wanted) {
         ++attempts;
@@ -371,7 +372,8 @@ TEST_F(KillSoak, KillNineAtRandomMomentsLeavesAConsistentResumableDatabase) {
                 // Once the last checkpoint's write has begun, a final kill spins instead of sleeping:
                 // the window between its rename and the end of the run is a few milliseconds.
                 watch->drain(mode == kFinal && created >= nth_checkpoint ? 0 : 1, [&](std::uint32_t mask, const std::string& name) {
-                    const bool tmp = name.rfind(".run-", 0) == 0;
+                    // the durable writer's temporary files: ".<uuid>.safetensors.tmp.<pid>.<n>"
+                    const bool tmp = name.rfind(".", 0) == 0 && name.find(".tmp.") != std::string::npos;
                     created += (mask & IN_CREATE) && tmp;
                     if (after_rename ? (mask & IN_MOVED_TO) && !tmp : (mask & IN_CREATE) && tmp) ++seen;
                 });
@@ -390,6 +392,7 @@ TEST_F(KillSoak, KillNineAtRandomMomentsLeavesAConsistentResumableDatabase) {
             ASSERT_EQ(max_run_id(), before + 1);
             check_finished(before + 1, e, trace);
             ++finished_first;
+            ++finished_per_mode[mode_name(mode)];
             continue;
         }
         ++kills;
@@ -419,7 +422,7 @@ TEST_F(KillSoak, KillNineAtRandomMomentsLeavesAConsistentResumableDatabase) {
         const int tmp_files = check_killed_run(run, e, trace, 0);
         check_known_runs_unchanged(run);
         if (HasFailure()) return;  // the first failing trial is enough to read
-        const bool has_checkpoint = fs::exists(ck_dir() / ("run-" + std::to_string(run) + ".safetensors"));
+        const bool has_checkpoint = fs::exists(ExperimentDb(db_file()).checkpoint_path(run));
         traced_kills += trace.lines > 0;
         checkpoint_present += has_checkpoint;
         std::printf("kill %2d  %-10s %-9s at %6.0f ms: run %lld, %3d steps committed (traced %3d)%s%s",
@@ -481,10 +484,12 @@ TEST_F(KillSoak, KillNineAtRandomMomentsLeavesAConsistentResumableDatabase) {
     }
     std::printf("kill soak: %d kills (", kills);
     for (const auto& [m, n] : per_mode) std::printf(" %s %d", m.c_str(), n);
-    std::printf(" ) in %d attempts, %d finished before their kill, %d with committed steps, %d with a checkpoint, "
+    std::printf(" ) in %d attempts, %d finished before their kill (", attempts, finished_first);
+    for (const auto& [m, n] : finished_per_mode) std::printf(" %s %d", m.c_str(), n);
+    std::printf(" ), %d with committed steps, %d with a checkpoint, "
                 "%d resumes (%d refused for want of a checkpoint, %d killed once more), %.1f s; %d temporary "
                 "checkpoint files (%.1f MB) left behind by kills\n",
-                attempts, finished_first, traced_kills, checkpoint_present, resumes, no_checkpoint, resume_kills,
+                traced_kills, checkpoint_present, resumes, no_checkpoint, resume_kills,
                 seconds_since(t_start), leftover_tmp_files_, double(leftover_tmp_bytes_) / 1e6);
     EXPECT_GE(kills, kills_wanted) << "too many runs finished before their kill";
     // Not vacuous: kills after commits and with checkpoints happened (the commit and checkpoint kinds see to it).

@@ -111,7 +111,8 @@ kill -INT "$pid"
 wait "$pid" || true
 rid=$("$MEFT" runs --db "$DB" list | grep resumable | awk -F'|' '{print $2+0}')
 [[ "$(status_of "$rid")" == cancelled ]] || fail "run $rid is '$(status_of "$rid")', expected cancelled"
-[[ -f "$TMP/checkpoints/run-$rid.safetensors" ]] || fail "no checkpoint for run $rid"
+uuid=$("$MEFT" runs --db "$DB" show "$rid" | sed -n 's/^  "uuid": "\([^"]*\)",\{0,1\}$/\1/p')
+[[ -n $uuid && -f "$TMP/checkpoints/$uuid.safetensors" ]] || fail "no checkpoint named by run $rid's UUID ($uuid)"
 "$MEFT" resume "$rid" --db "$DB" --quiet >/dev/null 2>&1 || fail "meft resume failed"
 [[ "$(status_of "$rid")" == finished ]] || fail "resumed run $rid is '$(status_of "$rid")', expected finished"
 "$MEFT" runs --db "$DB" show "$rid" | grep -q '"steps_recorded": 300' || fail "the resumed run does not have 300 steps"

@@ -187,7 +187,8 @@ TEST(Training, TenPlusTenStepsEqualTwentyExactly) {
     resume.resume = &state;
     resume.adam_steps = adam;
     const TrainResult r2 = train(second, data, t, nullptr, &resume);
-    EXPECT_EQ(r2.steps, 10);
+    EXPECT_EQ(r2.first_step, 10);
+    EXPECT_EQ(r2.steps, 20);  // the run's steps in all
     EXPECT_EQ(all_trainable(second), all_trainable(straight));
     std::filesystem::remove_all(dir);
 

@@ -68,9 +68,12 @@ void print_table(const Experiment& e, const Model& m, const TrainResult& r) {
         row("best dev " + k, buf);
     }
     if (r.early_stopped) row("early stopping", "stopped after step " + std::to_string(r.steps));
-    std::snprintf(buf, sizeof buf, "%.1f MiB (held %.1f MiB)", double(r.memory.activation_peak) / 1048576.0,
+    std::snprintf(buf, sizeof buf, "%.1f MiB (held %.1f MiB)", double(r.activation_peak.bytes) / 1048576.0,
                   double(r.memory.held_total) / 1048576.0);
     row("activation memory", buf);
+    if (r.activation_peak.step > 0)
+        row("  at its peak", "step " + std::to_string(r.activation_peak.step) + ", micro-batch " +
+                                 std::to_string(r.activation_peak.rows) + " x " + std::to_string(r.activation_peak.seq));
     std::snprintf(buf, sizeof buf, "%.1f s (%.0f tok/s)", r.elapsed_s, r.tokens_per_s);
     row("time", buf);
 }
@@ -97,8 +100,10 @@ void write_results(const std::filesystem::path& file, const Experiment& e, const
     j["dev_metrics"] = r.final_eval.metrics;
     j["elapsed_s"] = r.elapsed_s;
     j["tokens_per_s"] = r.tokens_per_s;
-    j["activation_peak_bytes"] = r.memory.activation_peak;
-    j["activation_held_bytes"] = r.memory.held_total;
+    j["activation_peak_bytes"] = r.activation_peak.bytes;  // the largest training step's
+    j["activation_peak_step"] = r.activation_peak.step;
+    j["activation_peak_batch"] = std::to_string(r.activation_peak.rows) + " x " + std::to_string(r.activation_peak.seq);
+    j["activation_held_bytes"] = r.memory.held_total;      // saved for backward at that step
     write_file_atomically(file, j.dump(2) + "\n");
 }
 
@@ -118,12 +123,12 @@ public:
 
 // One expansion of the experiment: load, record, train. Returns its final metrics. With
 // resume_run > 0 the run continues from its checkpoint instead of starting.
-nlohmann::json run_one(const Experiment& e, ExperimentDb& db, const std::function<std::int64_t()>& experiment_id,
-                       const RunArgs& a, std::int64_t resume_run = 0) {
+nlohmann::json run_one(const Experiment& e, ExperimentDb& db, NewExperiment* experiment, const RunArgs& a,
+                       std::int64_t resume_run = 0) {
     InterruptibleProgress progress(a.quiet);
     RunOptions o;
     o.observer = &progress;
-    o.experiment_id = experiment_id;
+    o.experiment = experiment;
     o.resume_run = resume_run;
     o.on_start = [&](const RunStart& s) {
         if (!a.quiet)
@@ -210,8 +215,6 @@ int resume(const std::string& db_file, std::int64_t id, bool quiet, const std::s
     if (!info) throw Error("no run " + std::to_string(id) + " in " + (db_file.empty() ? ExperimentDb::default_path().string() : db_file));
     if (info->status == "finished" || info->status == "running")
         throw Error("run " + std::to_string(id) + " is " + info->status + "; only cancelled, interrupted or failed runs resume");
-    if (!std::filesystem::exists(db.checkpoint_path(id)))
-        throw Error("run " + std::to_string(id) + " has no checkpoint (" + db.checkpoint_path(id).string() + ")");
     nlohmann::json config = info->config;
     if (!backend.empty() && config.is_object()) config["training"]["backend"] = backend;  // as recorded, else
     Experiment e = parse_experiment(config, "run " + std::to_string(id) + " config");
@@ -220,7 +223,7 @@ int resume(const std::string& db_file, std::int64_t id, bool quiet, const std::s
     a.db = db_file;
     a.quiet = quiet;
     install_interrupt_handler();
-    run_one(e, db, [] { return std::int64_t{0}; }, a, id);
+    run_one(e, db, nullptr, a, id);
     return 0;
 }
 
@@ -255,15 +258,12 @@ int run(const RunArgs& a) {
     if (exps.size() > 1 && !a.quiet)
         std::fprintf(stderr, "meft run: %s expands into %zu runs\n", a.experiment.c_str(), exps.size());
     install_interrupt_handler();
-    std::int64_t exp_id = 0;
+    // The experiment row is created with the first run, in one transaction, once its model and data loaded.
+    NewExperiment experiment{first.name, first.file.string(), read_source(a.experiment), tags, first.notes};
     std::vector<nlohmann::json> metrics;
     for (const Experiment& e : exps) {
         if (g_interrupted.load()) break;
-        const auto make_experiment = [&] {  // created with the first run, once its model and data loaded
-            if (exp_id == 0) exp_id = db.add_experiment(first.name, first.file.string(), read_source(a.experiment), tags, first.notes);
-            return exp_id;
-        };
-        metrics.push_back(run_one(e, db, make_experiment, a));
+        metrics.push_back(run_one(e, db, &experiment, a));
     }
     if (exps.size() > 1) print_aggregate(exps, metrics);
     return 0;

@@ -53,7 +53,10 @@ std::string headline_metric(const nlohmann::json& m) {
 }
 
 int run(const RunsArgs& a) {
-    ExperimentDb db(a.db.empty() ? ExperimentDb::default_path() : std::filesystem::path(a.db));
+    // Listing, showing, comparing and exporting never write: a read-only database (or folder) is
+    // opened read-only; deleting needs write access.
+    ExperimentDb db(a.db.empty() ? ExperimentDb::default_path() : std::filesystem::path(a.db),
+                    a.del->parsed() ? DbAccess::ReadWrite : DbAccess::Reading);
     if (a.list->parsed()) {
         std::printf("| %-5s | %-20s | %-11s | %-10s | %-14s | %-6s | %-22s | %-24s |\n", "run", "experiment", "status",
                     "task", "method", "steps", "dev", "created");
@@ -83,6 +86,7 @@ int run(const RunsArgs& a) {
             if (!r) throw Error("no run " + std::to_string(id) + " in " + (a.db.empty() ? ExperimentDb::default_path().string() : a.db));
             nlohmann::json j;
             j["run"] = r->id;
+            j["uuid"] = r->uuid;
             j["experiment"] = r->experiment;
             j["status"] = r->status;
             if (!r->message.empty()) j["message"] = r->message;

@@ -1,7 +1,6 @@
 #include "gui/compare_view.h"
 
 #include <QCheckBox>
-#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QGroupBox>
@@ -15,6 +14,7 @@
 #include <QVBoxLayout>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "gui/compare_plots.h"
 
 namespace meft::gui {
@@ -196,10 +196,11 @@ bool CompareView::export_table(const QString& path, const QString& format, QStri
     } catch (const Error& e) {
         return fail(QString::fromUtf8(e.what()));
     }
-    QFile file(path);
-    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate)) return fail(tr("cannot write %1: %2").arg(path, file.errorString()));
-    if (file.write(text.data(), qint64(text.size())) != qint64(text.size())) return fail(tr("cannot write %1: %2").arg(path, file.errorString()));
-    file.close();
+    try {
+        write_file_atomically(path.toStdString(), text);  // the engine's durable writer, as every other file
+    } catch (const Error& e) {
+        return fail(QString::fromUtf8(e.what()));
+    }
     emit exported(path);
     return true;
 }

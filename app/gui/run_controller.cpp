@@ -57,21 +57,17 @@ void RunWorker::run(const QString& experiment_json, const QString& file, const Q
         const nlohmann::json j = nlohmann::json::parse(experiment_json.toStdString());
         const std::vector<Experiment> exps = experiments_from_json(j, file.toStdString());
         ExperimentDb db(db_path.toStdString());
-        std::int64_t exp_id = 0;
+        std::string tags;
+        for (const std::string& t : exps.front().tags) tags += (tags.empty() ? "" : ",") + t;
+        // Created with the first run, in one transaction.
+        NewExperiment experiment{exps.front().name, file.toStdString(), j, tags, exps.front().notes};
         for (const Experiment& e : exps) {
             if (flags_->stop.load()) break;
             SignalObserver observer(this, *flags_);
             RunOptions o;
             o.observer = &observer;
             o.notice = [this](const std::string& n) { emit notice(QString::fromStdString(n)); };
-            o.experiment_id = [&] {
-                if (exp_id == 0) {
-                    std::string tags;
-                    for (const std::string& t : e.tags) tags += (tags.empty() ? "" : ",") + t;
-                    exp_id = db.add_experiment(e.name, file.toStdString(), j, tags, e.notes);
-                }
-                return exp_id;
-            };
+            o.experiment = &experiment;
             o.environment_extra = {{"frontend", "meft-workbench"}};
             o.on_start = [&](const RunStart& s) {
                 observer.set_run(s.run_id);

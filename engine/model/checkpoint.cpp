@@ -10,7 +10,9 @@ namespace meft {
 
 std::vector<std::string> LoadReport::notices() const {
     std::vector<std::string> out;
-    for (const auto& n : initialised) out.push_back("notice: " + n + " not in the checkpoint; initialised N(0, initializer_range)");
+    for (std::size_t i = 0; i < initialised.size(); ++i)
+        out.push_back("notice: " + initialised[i] + " not in the checkpoint; initialised " +
+                      (i < initialised_how.size() ? initialised_how[i] : std::string("fresh")));
     if (!ignored.empty()) {
         std::string s = "notice: " + std::to_string(ignored.size()) + " checkpoint tensor(s) not used by the model:";
         for (std::size_t i = 0; i < ignored.size() && i < 8; ++i) s += " " + ignored[i];
@@ -139,6 +141,7 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
             if (!model->is_head_parameter(prm.name))
                 throw Error(where + ": missing tensor '" + prm.name + "' (expected shape " + prm.shape.str() + ")");
             rep.initialised.push_back(prm.name);
+            rep.initialised_how.push_back(prm.init.describe() + (name.empty() ? "" : " (the checkpoint's has another label count)"));
             if (!name.empty()) used.insert(name);
             continue;
         }

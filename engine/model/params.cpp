@@ -1,6 +1,7 @@
 #include "model/params.h"
 
 #include <array>
+#include <cstdio>
 #include <cmath>
 
 #include "core/philox.h"
@@ -15,6 +16,17 @@ bool decays(const std::string& name) {
     return !ends("bias") && name.find("LayerNorm") == std::string::npos;
 }
 }  // namespace
+
+std::string Init::describe() const {
+    char buf[64];
+    switch (kind) {
+        case Zeros: return "zeros";
+        case Ones: return "ones";
+        case Normal: std::snprintf(buf, sizeof buf, "N(0, %g)", scale); return buf;
+        case Uniform: std::snprintf(buf, sizeof buf, "U(-%g, %g)", scale, scale); return buf;
+    }
+    return "?";
+}
 
 ParameterStore::ParameterStore(Backend& backend, DType dtype) : backend_(backend), dtype_(dtype) {
     frozen_ = std::make_unique<Arena>("frozen weights", backend.memory());

@@ -25,6 +25,8 @@ struct Init {
     static Init ones() { return {Ones, 0, -1}; }
     static Init normal(double std, int zero_row = -1) { return {Normal, std, zero_row}; }
     static Init uniform(double bound) { return {Uniform, bound, -1}; }
+    // How a notice says it: "zeros", "ones", "N(0, 0.02)", "U(-0.1, 0.1)".
+    std::string describe() const;
 };
 
 struct Parameter {

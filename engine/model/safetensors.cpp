@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 static_assert(std::endian::native == std::endian::little,
               "safetensors I/O assumes a little-endian host (the file format is little-endian)");
@@ -199,89 +200,7 @@ void convert_to(DType src_dtype, const std::byte* src, D* dst, std::size_t n) {
 
 // ---- writing ----------------------------------------------------------------------------------
 
-// A file written under a temporary name next to its destination and renamed into place by
-// commit(). Destroyed uncommitted, it removes the temporary file.
-class StagedFile {
-public:
-    explicit StagedFile(fs::path final_path) : final_(std::move(final_path)) {
-        static std::atomic<unsigned> counter{0};
-        const fs::path dir = final_.parent_path();
-        for (int attempt = 0;; ++attempt) {
-            const std::string tmp_name = "." + final_.filename().string() + ".tmp." +
-                                         std::to_string(::getpid()) + "." +
-                                         std::to_string(counter.fetch_add(1));
-            tmp_ = dir.empty() ? fs::path(tmp_name) : dir / tmp_name;
-            fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-            if (fd_ >= 0) break;
-            const int err = errno;
-            if (err != EEXIST || attempt > 100)
-                throw Error("cannot write " + qpath(final_) + ": cannot create temporary file " +
-                            qpath(tmp_) + ": " + errno_text(err));
-        }
-    }
-    StagedFile(StagedFile&& o) noexcept
-        : final_(std::move(o.final_)), tmp_(std::move(o.tmp_)), fd_(std::exchange(o.fd_, -1)),
-          done_(std::exchange(o.done_, true)) {}
-    StagedFile(const StagedFile&) = delete;
-    StagedFile& operator=(const StagedFile&) = delete;
-    StagedFile& operator=(StagedFile&&) = delete;
-    ~StagedFile() {
-        if (fd_ >= 0) ::close(fd_);
-        if (!done_) ::unlink(tmp_.c_str());
-    }
-
-    void write(const void* data, std::size_t n) {
-        const auto* p = static_cast<const char*>(data);
-        while (n > 0) {
-            const std::size_t chunk = std::min<std::size_t>(n, std::size_t{1} << 30);
-            const ssize_t w = ::write(fd_, p, chunk);
-            if (w < 0) {
-                const int err = errno;
-                if (err == EINTR) continue;
-                throw Error("cannot write " + qpath(final_) + " (temporary " + qpath(tmp_) +
-                            "): " + errno_text(err));
-            }
-            p += w;
-            n -= static_cast<std::size_t>(w);
-        }
-    }
-
-    // Flushes the data to disk and closes the file; call before commit().
-    void finish() {
-        if (::fsync(fd_) != 0) {
-            const int err = errno;
-            throw Error("cannot write " + qpath(final_) + ": fsync of temporary " + qpath(tmp_) +
-                        " failed: " + errno_text(err));
-        }
-        const int fd = std::exchange(fd_, -1);
-        if (::close(fd) != 0) {
-            const int err = errno;
-            throw Error("cannot write " + qpath(final_) + ": close of temporary " + qpath(tmp_) +
-                        " failed: " + errno_text(err));
-        }
-    }
-
-    void commit() {
-        if (::rename(tmp_.c_str(), final_.c_str()) != 0) {
-            const int err = errno;
-            throw Error("cannot write " + qpath(final_) + ": renaming temporary " + qpath(tmp_) +
-                        " into place failed: " + errno_text(err));
-        }
-        done_ = true;
-    }
-
-private:
-    fs::path final_;
-    fs::path tmp_;
-    int fd_ = -1;
-    bool done_ = false;
-};
-
-// Makes renames in `dir` durable; best effort (some filesystems refuse fsync on directories).
-void sync_dir(const fs::path& dir) {
-    Fd fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (fd.fd >= 0) ::fsync(fd.fd);
-}
+using StagedFile = DurableFile;  // core/file_io.h: the one durable writer
 
 bool valid_utf8_json_string(const std::string& s) {
     try {

@@ -1,6 +1,10 @@
 #include "store/database.h"
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
 #include <thread>
 
 #include <signal.h>
@@ -10,6 +14,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace meft {
 
@@ -126,6 +131,15 @@ const char* kMigrations[] = {
                     notes = (SELECT notes FROM experiments e WHERE e.id = runs.experiment_id);
     ALTER TABLE steps ADD COLUMN resident_bytes INTEGER;
     )sql",
+    // Version 3: every run has a UUID (its checkpoint is named by it) and the identity of the
+    // process running it (boot and start time: a reused pid is not mistaken for it); each step
+    // the micro-batch shape of its activation peak. Existing runs get UUIDs in migrate().
+    R"sql(
+    ALTER TABLE runs ADD COLUMN uuid TEXT;
+    ALTER TABLE runs ADD COLUMN process TEXT NOT NULL DEFAULT '';
+    ALTER TABLE steps ADD COLUMN activation_rows INTEGER;
+    ALTER TABLE steps ADD COLUMN activation_seq INTEGER;
+    )sql",
 };
 
 }  // namespace
@@ -139,7 +153,60 @@ std::filesystem::path ExperimentDb::default_path() {
     return base / "meft-workbench" / "experiments.sqlite";
 }
 
-ExperimentDb::ExperimentDb(const std::filesystem::path& file) : path_(file.string()) {
+namespace {
+bool writable(const std::filesystem::path& file) {
+    const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+    return ::access(dir.c_str(), W_OK) == 0 && (::access(file.c_str(), F_OK) != 0 || ::access(file.c_str(), W_OK) == 0);
+}
+
+// "file:<path>?<query>" with the path's URI-special characters escaped.
+std::string sqlite_uri(const std::string& path, const char* query) {
+    std::string u = "file:";
+    for (const char c : path) {
+        if (c == '?' || c == '#' || c == '%') {
+            char buf[4];
+            std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+            u += buf;
+        } else {
+            u += c;
+        }
+    }
+    return u + "?" + query;
+}
+}  // namespace
+
+ExperimentDb::ExperimentDb(const std::filesystem::path& file, DbAccess access) : path_(file.string()) {
+    if (access == DbAccess::Reading) access = writable(file) ? DbAccess::ReadWrite : DbAccess::ReadOnly;
+    read_only_ = access == DbAccess::ReadOnly;
+    if (read_only_) {
+        std::error_code ec;
+        if (!std::filesystem::exists(file, ec)) throw Error(path_ + ": no experiment database here");
+        // A WAL database opens read-only when its -shm file can be created or exists; in a
+        // read-only folder without one (closed cleanly), only as immutable: nobody can write there.
+        for (const char* query : {"mode=ro", "immutable=1"}) {
+            sqlite3_close(db_);
+            db_ = nullptr;
+            if (sqlite3_open_v2(sqlite_uri(path_, query).c_str(), &db_,
+                                SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK)
+                continue;
+            if (sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) == SQLITE_OK) break;
+        }
+        const int rc = db_ ? sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) : SQLITE_CANTOPEN;
+        if (rc != SQLITE_OK) {
+            const std::string msg = db_ ? sqlite3_errmsg(db_) : "cannot open";
+            sqlite3_close(db_);
+            db_ = nullptr;
+            throw Error(path_ + ": cannot open the experiment database (read-only): " + msg);
+        }
+        sqlite3_busy_timeout(db_, 10000);
+        const int have = schema_version();
+        if (have != kSchemaVersion)
+            throw Error(path_ + ": the database has schema version " + std::to_string(have) + " and this program reads version " +
+                        std::to_string(kSchemaVersion) + (have < kSchemaVersion ? "; it needs a migration, which a read-only database cannot "
+                                                                                 "take: open it once with write access (any meft runs command does)"
+                                                                               : " (upgrade meft)"));
+        return;
+    }
     std::error_code ec;
     if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
     if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -156,7 +223,10 @@ ExperimentDb::ExperimentDb(const std::filesystem::path& file) : path_(file.strin
         try {
             exec("PRAGMA journal_mode=WAL");
             break;
-        } catch (const Error&) {
+        } catch (const Error& e) {
+            // Not a database at all, or a damaged one: no retry helps.
+            if (sqlite3_errcode(db_) == SQLITE_NOTADB || sqlite3_errcode(db_) == SQLITE_CORRUPT)
+                throw Error(path_ + ": not an experiment database (" + sqlite3_errmsg(db_) + ")");
             if (attempt >= 200) throw;
             std::this_thread::sleep_for(std::chrono::milliseconds(10 + attempt % 20));
         }
@@ -168,6 +238,10 @@ ExperimentDb::ExperimentDb(const std::filesystem::path& file) : path_(file.strin
 }
 
 ExperimentDb::~ExperimentDb() { sqlite3_close(db_); }
+
+void ExperimentDb::require_writable(const char* what) const {
+    if (read_only_) throw Error(path_ + ": opened read-only; cannot " + what);
+}
 
 void ExperimentDb::exec(const std::string& sql) {
     char* err = nullptr;
@@ -193,9 +267,55 @@ void ExperimentDb::migrate() {
         Transaction t(*this, db_);
         if (schema_version() > v) continue;  // another program migrated it while we waited for the lock
         exec(kMigrations[v]);
+        if (v + 1 == 3) {  // a UUID for every existing run, then make them unique
+            std::vector<std::int64_t> ids;
+            {
+                Stmt q(db_, "SELECT id FROM runs", path_);
+                while (q.step()) ids.push_back(q.i64(0));
+            }
+            Stmt u(db_, "UPDATE runs SET uuid = ? WHERE id = ?", path_);
+            for (std::int64_t id : ids) u.bind(1, new_uuid()).bind(2, id).run();
+            exec("CREATE UNIQUE INDEX runs_by_uuid ON runs(uuid)");
+        }
         exec("PRAGMA user_version=" + std::to_string(v + 1));
         t.commit();
     }
+}
+
+std::string new_uuid() {
+    std::random_device rd;  // the system's random source (getrandom / /dev/urandom)
+    unsigned char b[16];
+    for (int i = 0; i < 16; i += 4) {
+        const unsigned v = rd();
+        for (int k = 0; k < 4; ++k) b[i + k] = static_cast<unsigned char>(v >> (8 * k));
+    }
+    b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
+    b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+    char out[37];
+    std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+                  b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    return out;
+}
+
+std::string process_identity(long pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return "";
+    // "pid (comm) state ppid ... starttime ...": fields after the last ')', state is field 3,
+    // starttime field 22 (clock ticks after boot).
+    const std::size_t close = line.rfind(')');
+    if (close == std::string::npos) return "";
+    std::istringstream rest(line.substr(close + 1));
+    std::vector<std::string> f;
+    for (std::string t; rest >> t;) f.push_back(t);
+    if (f.size() < 20 || f[0] == "Z" || f[0] == "X") return "";  // gone, or a zombie nobody reaped
+    static const std::string boot = [] {
+        std::ifstream b("/proc/sys/kernel/random/boot_id");
+        std::string id;
+        std::getline(b, id);
+        return id;
+    }();
+    return boot + "/" + f[19];
 }
 
 void ExperimentDb::mark_dead_runs_interrupted() {
@@ -203,12 +323,17 @@ void ExperimentDb::mark_dead_runs_interrupted() {
     gethostname(host, sizeof host - 1);
     std::vector<std::int64_t> dead;
     {
-        Stmt s(db_, "SELECT id, pid, host FROM runs WHERE status IN ('running','queued')", path_);
+        Stmt s(db_, "SELECT id, pid, host, process FROM runs WHERE status IN ('running','queued')", path_);
         while (s.step()) {
             const auto pid = static_cast<pid_t>(s.i64(1));
-            const bool here = s.text(2) == host;
-            const bool alive = here && pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-            if (here && !alive) dead.push_back(s.i64(0));
+            if (s.text(2) != host) continue;  // another machine's run: nothing to tell from here
+            // Alive: the pid exists, is not a zombie, and is the process that recorded it (same
+            // boot, same start time); a reused pid is another process. Rows from before schema 3
+            // have no identity: the pid alone decides, as it did then.
+            const std::string recorded = s.text(3);
+            const std::string now = pid > 0 ? process_identity(pid) : "";
+            const bool alive = pid > 0 && !now.empty() && (recorded.empty() || recorded == now);
+            if (!alive) dead.push_back(s.i64(0));
         }
     }
     for (std::int64_t id : dead) {
@@ -224,22 +349,47 @@ std::int64_t ExperimentDb::add_experiment(const std::string& name, const std::st
     return sqlite3_last_insert_rowid(db_);
 }
 
-std::int64_t ExperimentDb::add_run(std::int64_t experiment_id, const nlohmann::json& config,
-                                   const nlohmann::json& environment) {
+std::int64_t ExperimentDb::insert_run(std::int64_t experiment_id, const nlohmann::json& config,
+                                      const nlohmann::json& environment) {
+    require_writable("record a run");
     char host[256] = {};
     gethostname(host, sizeof host - 1);
     Stmt s(db_,
-           "INSERT INTO runs(experiment_id, status, config, environment, pid, host, tags, notes) "
-           "SELECT ?1, 'queued', ?2, ?3, ?4, ?5, IFNULL(e.tags, ''), IFNULL(e.notes, '') "
+           "INSERT INTO runs(experiment_id, status, config, environment, pid, host, tags, notes, uuid, process) "
+           "SELECT ?1, 'queued', ?2, ?3, ?4, ?5, IFNULL(e.tags, ''), IFNULL(e.notes, ''), ?6, ?7 "
            "FROM (SELECT ?1 AS id) x LEFT JOIN experiments e ON e.id = x.id",
            path_);
-    s.bind(1, experiment_id).bind(2, config.dump()).bind(3, environment.dump()).bind(4, std::int64_t{getpid()}).bind(5, std::string(host)).run();
+    s.bind(1, experiment_id).bind(2, config.dump()).bind(3, environment.dump()).bind(4, std::int64_t{getpid()})
+        .bind(5, std::string(host)).bind(6, new_uuid()).bind(7, process_identity(getpid())).run();
     return sqlite3_last_insert_rowid(db_);
 }
 
+std::int64_t ExperimentDb::add_run(std::int64_t experiment_id, const nlohmann::json& config,
+                                   const nlohmann::json& environment) {
+    return insert_run(experiment_id, config, environment);
+}
+
+std::int64_t ExperimentDb::add_run(NewExperiment& experiment, const nlohmann::json& config,
+                                   const nlohmann::json& environment) {
+    Transaction t(*this, db_);
+    std::int64_t exp_id = experiment.id;
+    if (exp_id == 0) exp_id = add_experiment(experiment.name, experiment.file, experiment.spec, experiment.tags, experiment.notes);
+    const std::int64_t run = insert_run(exp_id, config, environment);
+    t.commit();
+    experiment.id = exp_id;  // only once both rows exist
+    return run;
+}
+
+std::string ExperimentDb::run_uuid(std::int64_t run) const {
+    Stmt s(db_, "SELECT IFNULL(uuid, '') FROM runs WHERE id = ?", path_);
+    s.bind(1, run);
+    return s.step() ? s.text(0) : "";
+}
+
 void ExperimentDb::set_status(std::int64_t run, const std::string& status, const std::string& message) {
-    Stmt s(db_, "UPDATE runs SET status = ?, message = ?, pid = ? WHERE id = ?", path_);
-    s.bind(1, status).bind(2, message).bind(3, std::int64_t{getpid()}).bind(4, run).run();
+    require_writable("change a run's status");
+    Stmt s(db_, "UPDATE runs SET status = ?, message = ?, pid = ?, process = ? WHERE id = ?", path_);
+    s.bind(1, status).bind(2, message).bind(3, std::int64_t{getpid()}).bind(4, process_identity(getpid())).bind(5, run).run();
 }
 
 void ExperimentDb::add_steps(std::int64_t run, const std::vector<StepRow>& rows) {
@@ -247,11 +397,12 @@ void ExperimentDb::add_steps(std::int64_t run, const std::vector<StepRow>& rows)
     Transaction t(*this, db_);
     Stmt s(db_,
            "INSERT OR REPLACE INTO steps(run_id, step, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, "
-           "activation_bytes, resident_bytes) VALUES (?,?,?,?,?,?,?,?,?)",
+           "activation_bytes, resident_bytes, activation_rows, activation_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
            path_);
     for (const StepRow& r : rows)
         s.bind(1, run).bind(2, r.step).bind(3, r.loss).bind(4, r.learning_rate).bind(5, r.grad_norm)
-            .bind(6, r.tokens_per_s).bind(7, r.elapsed_s).bind(8, r.activation_bytes).bind(9, r.resident_bytes).run();
+            .bind(6, r.tokens_per_s).bind(7, r.elapsed_s).bind(8, r.activation_bytes).bind(9, r.resident_bytes)
+            .bind(10, r.activation_rows).bind(11, r.activation_seq).run();
     t.commit();
 }
 
@@ -305,7 +456,7 @@ std::vector<RunInfo> ExperimentDb::runs(const std::string& status, const std::st
     Stmt s(db_,
            "SELECT r.id, r.experiment_id, e.name, r.status, r.message, r.created_at, IFNULL(r.finished_at,''), r.tags, "
            "r.config, r.environment, IFNULL(r.final_metrics,''), (SELECT COUNT(*) FROM steps WHERE run_id = r.id), "
-           "r.notes FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+           "r.notes, IFNULL(r.uuid, '') FROM runs r JOIN experiments e ON e.id = r.experiment_id "
            "WHERE (?1 = '' OR r.status = ?1) AND (?2 = '' OR (',' || r.tags || ',') LIKE ('%,' || ?2 || ',%')) "
            "ORDER BY r.id",
            path_);
@@ -326,6 +477,7 @@ std::vector<RunInfo> ExperimentDb::runs(const std::string& status, const std::st
         r.final_metrics = parse_or_null(s.text(10));
         r.steps = static_cast<int>(s.i64(11));
         r.notes = s.text(12);
+        r.uuid = s.text(13);
         out.push_back(std::move(r));
     }
     return out;
@@ -340,12 +492,14 @@ std::optional<RunInfo> ExperimentDb::run(std::int64_t id) const {
 std::vector<StepRow> ExperimentDb::steps(std::int64_t run, int after_step) const {
     Stmt s(db_,
            "SELECT step, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, activation_bytes, "
-           "IFNULL(resident_bytes, 0) FROM steps WHERE run_id = ? AND step > ? ORDER BY step",
+           "IFNULL(resident_bytes, 0), IFNULL(activation_rows, 0), IFNULL(activation_seq, 0) FROM steps "
+           "WHERE run_id = ? AND step > ? ORDER BY step",
            path_);
     s.bind(1, run).bind(2, after_step);
     std::vector<StepRow> out;
     while (s.step())
-        out.push_back(StepRow{static_cast<int>(s.i64(0)), s.f64(1), s.f64(2), s.f64(3), s.f64(4), s.f64(5), s.i64(6), s.i64(7)});
+        out.push_back(StepRow{static_cast<int>(s.i64(0)), s.f64(1), s.f64(2), s.f64(3), s.f64(4), s.f64(5), s.i64(6), s.i64(7),
+                              static_cast<int>(s.i64(8)), static_cast<int>(s.i64(9))});
     return out;
 }
 
@@ -406,23 +560,32 @@ std::vector<std::pair<int, std::map<std::string, double>>> ExperimentDb::evals(s
 }
 
 void ExperimentDb::delete_run(std::int64_t run) {
+    require_writable("delete a run");
+    const std::filesystem::path cp = checkpoint_path(run);
     Stmt s(db_, "DELETE FROM runs WHERE id = ?", path_);
     s.bind(1, run).run();
     std::error_code ec;
-    std::filesystem::remove(checkpoint_path(run), ec);
-    remove_stale_checkpoint_files(run);
+    std::filesystem::remove(cp, ec);
+    remove_stale_checkpoint_files(cp);
 }
 
-void ExperimentDb::remove_stale_checkpoint_files(std::int64_t run) const {
-    // A process killed while writing a checkpoint leaves its temporary file (".run-N.safetensors.tmp.*").
-    const std::filesystem::path cp = checkpoint_path(run);
-    const std::string prefix = "." + cp.filename().string() + ".tmp";
+void ExperimentDb::remove_stale_checkpoint_files(std::int64_t run) const { remove_stale_checkpoint_files(checkpoint_path(run)); }
+
+void ExperimentDb::remove_stale_checkpoint_files(const std::filesystem::path& cp) const {
+    // A process killed while writing a checkpoint leaves its temporary file (".<uuid>.safetensors.tmp.*").
+    const std::string prefix = temporary_prefix(cp);
     std::error_code ec;
     for (const auto& f : std::filesystem::directory_iterator(cp.parent_path(), ec))
         if (f.path().filename().string().rfind(prefix, 0) == 0) std::filesystem::remove(f.path(), ec);
 }
 
 std::filesystem::path ExperimentDb::checkpoint_path(std::int64_t run) const {
+    const std::string uuid = run_uuid(run);
+    if (uuid.empty()) throw Error(path_ + ": no run " + std::to_string(run));
+    return std::filesystem::path(path_).parent_path() / "checkpoints" / (uuid + ".safetensors");
+}
+
+std::filesystem::path ExperimentDb::legacy_checkpoint_path(std::int64_t run) const {
     return std::filesystem::path(path_).parent_path() / "checkpoints" / ("run-" + std::to_string(run) + ".safetensors");
 }
 

@@ -2,6 +2,7 @@
 
 #include "data/qa.h"
 
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -227,6 +228,19 @@ BackendOptions backend_options(const Experiment& e) {
     o.tf32 = e.gemm_precision == "tf32";
     o.bf16_gemm = e.gemm_precision == "bf16";
     return o;
+}
+
+std::string config_hash(const nlohmann::json& resolved) {
+    nlohmann::json j = resolved;
+    if (j.is_object() && j.contains("training") && j["training"].is_object()) j["training"].erase("backend");
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+    for (const unsigned char c : j.dump()) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
 }
 
 nlohmann::json resolved_config(const Experiment& e) {

@@ -61,6 +61,9 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where);
 BackendOptions backend_options(const Experiment& e);
 // The resolved settings (defaults filled in) as recorded with each run.
 nlohmann::json resolved_config(const Experiment& e);
+// A fingerprint of a resolved configuration (16 hex digits, FNV-1a 64 of its JSON) that a training
+// checkpoint carries; training.backend is left out (a run may resume on another backend).
+std::string config_hash(const nlohmann::json& resolved);
 // Sweeps: wherever a single value is expected, a list of values expands the file into the grid
 // of all combinations (in the order the keys appear); `tags` and `method.lora.targets` are
 // lists by nature and never expand. Each expansion is validated before any of them runs.

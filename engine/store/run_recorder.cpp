@@ -34,7 +34,7 @@ RunRecorder::~RunRecorder() {
 
 StepRow step_row(const StepReport& r) {
     return StepRow{r.step, r.loss, r.learning_rate, r.grad_norm, r.elapsed_s > 0 ? double(r.tokens) / r.elapsed_s : 0.0,
-                   r.elapsed_s, r.activation_bytes, r.resident_bytes};
+                   r.elapsed_s, r.activation_bytes, r.resident_bytes, r.activation_rows, r.activation_seq};
 }
 
 void RunRecorder::on_step(const StepReport& r) {

@@ -1,6 +1,7 @@
 #include "store/runner.h"
 
 #include <algorithm>
+#include <optional>
 #include <cstdio>
 #include <new>
 #include <thread>
@@ -40,7 +41,10 @@ nlohmann::json final_metrics(const TrainResult& r, const RunStart& s) {
     j["best_step"] = r.best_eval.step;
     for (const auto& [k, v] : r.best_eval.metrics) j["best_" + k] = v;
     j["starting_point_deviation"] = r.start_deviation;
-    j["activation_peak_bytes"] = r.memory.activation_peak;
+    // The largest activation peak over the run's training steps, where, and on what micro-batch.
+    j["activation_peak_bytes"] = r.activation_peak.bytes;
+    j["activation_peak_step"] = r.activation_peak.step;
+    j["activation_peak_batch"] = std::to_string(r.activation_peak.rows) + " x " + std::to_string(r.activation_peak.seq);
     j["resident_bytes"] = r.memory.resident();
     j["tokens_per_s"] = r.tokens_per_s;
     j["trainable_parameters"] = s.trainable_parameters;
@@ -102,10 +106,12 @@ void run_recorded(const Experiment& e, ExperimentDb& db, const RunOptions& o, Ru
 
     RunRecorder recorder(db, start.run_id, o.observer);
     hooks.every = e.train.checkpoint_every;
+    const CheckpointIdentity identity{db.run_uuid(start.run_id), config_hash(db.run(start.run_id)->config)};
+    const std::filesystem::path checkpoint_file = db.checkpoint_path(start.run_id);
     hooks.save = [&](const TrainState& s, const AdamW& opt) {
         // Steps up to the checkpoint are committed first: a resume from it never leaves a gap.
         recorder.flush();
-        save_training_checkpoint(db.checkpoint_path(start.run_id), model, opt, s);
+        save_training_checkpoint(checkpoint_file, model, opt, s, identity);
     };
     doing = "training";
     try {
@@ -133,14 +139,61 @@ void run_recorded(const Experiment& e, ExperimentDb& db, const RunOptions& o, Ru
     out.metrics = final_metrics(r, start);
     out.status = r.stopped ? "cancelled" : "finished";
     db.finish_with_memory(start.run_id, out.status, out.metrics,
-                          r.stopped ? "stopped by the user after step " + std::to_string(start.first_step + r.steps) : "",
+                          r.stopped ? "stopped by the user after step " + std::to_string(r.steps) : "",
                           layers);
 }
 
 }  // namespace
 
+// The run's own checkpoint, or an Error saying why not: none at its path (an older database's
+// run-N file is not trusted: another database in the folder may have written it), another run's
+// (UUID), another configuration's, or ahead of the steps the run recorded.
+std::filesystem::path checked_checkpoint(ExperimentDb& db, std::int64_t run) {
+    const std::optional<RunInfo> info = db.run(run);
+    if (!info) throw Error("no run " + std::to_string(run) + " in " + db.path());
+    const std::string which = "run " + std::to_string(run) + " (" + info->uuid + ") of " + db.path();
+    const std::filesystem::path file = db.checkpoint_path(run);
+    if (!std::filesystem::exists(file)) {
+        const std::filesystem::path legacy = db.legacy_checkpoint_path(run);
+        throw Error(which + " has no checkpoint (" + file.string() + ")" +
+                    (std::filesystem::exists(legacy)
+                         ? "; " + legacy.string() + " was written before checkpoints carried their run's identity and may "
+                           "belong to another database in this folder, so it is not used"
+                         : ""));
+    }
+    const CheckpointIdentity id = read_checkpoint_identity(file);
+    if (id.run_uuid != info->uuid)
+        throw Error(file.string() + " belongs to run " + (id.run_uuid.empty() ? std::string("(no identity)") : id.run_uuid) +
+                    ", not to " + which);
+    if (id.config_hash != config_hash(info->config))
+        throw Error(file.string() + " was written for another configuration than the one " + which + " recorded");
+    const int step = read_checkpoint_step(file);
+    const std::vector<StepRow> steps = db.steps(run);
+    const int recorded = steps.empty() ? 0 : steps.back().step;
+    if (step > recorded)
+        throw Error(file.string() + " is at step " + std::to_string(step) + " but " + which + " recorded " +
+                    std::to_string(recorded) + " steps; the checkpoint and the database disagree");
+    return file;
+}
+
+// What a resumed run's results need from its record: the losses up to the checkpoint and its
+// best evaluation so far.
+void earlier_record(ExperimentDb& db, std::int64_t run, const TrainState& state, TrainHooks& hooks) {
+    for (const StepRow& r : db.steps(run))
+        if (r.step <= state.step) hooks.earlier_losses.push_back(r.loss);
+    for (const auto& [step, metrics] : db.evals(run)) {
+        if (step != state.best_step) continue;
+        hooks.earlier_best.step = step;
+        for (const auto& [k, v] : metrics) {
+            if (k == "loss") hooks.earlier_best.loss = v;
+            else hooks.earlier_best.metrics[k] = v;
+        }
+    }
+}
+
 RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& o) {
     RunOutcome out;
+    const std::filesystem::path resume_from = o.resume_run > 0 ? checked_checkpoint(db, o.resume_run) : std::filesystem::path();
     out.backend = make_backend(e.backend, backend_options(e));
     // What is already known to fail is refused before anything is recorded.
     const Preflight pf = phase("planning the run's memory", [&] { return preflight(e, *out.backend); });
@@ -152,14 +205,15 @@ RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& 
     TrainHooks hooks;
     TrainState resume_state;
     if (o.resume_run > 0) {
-        resume_state = phase("loading the checkpoint", [&] {
-            return load_training_checkpoint(db.checkpoint_path(o.resume_run), model, &hooks.adam_steps);
-        });
+        resume_state = phase("loading the checkpoint", [&] { return load_training_checkpoint(resume_from, model, &hooks.adam_steps); });
         hooks.resume = &resume_state;
+        earlier_record(db, o.resume_run, resume_state, hooks);
     }
     RunStart start;
+    NewExperiment none;  // a run without an experiment file (tests): an experiment row of its own
+    if (o.resume_run == 0 && !o.experiment) none.name = e.name;
     start.run_id = o.resume_run > 0 ? o.resume_run
-                                    : db.add_run(o.experiment_id ? o.experiment_id() : 0, resolved_config(e),
+                                    : db.add_run(o.experiment ? *o.experiment : none, resolved_config(e),
                                                  environment(*out.backend, o.environment_extra));
     out.run_id = start.run_id;
     // From here on the run row exists: whatever fails marks it failed with a message, then rethrows.

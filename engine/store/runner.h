@@ -1,8 +1,10 @@
 // runner.h — one experiment expansion as a recorded run, the same for the CLI and the workbench:
-// build the model and the data (a failure there records nothing), create the run row, train
-// with a RunRecorder in front of the caller's observer, write checkpoints beside the database,
-// record the measured and planned per-layer memory and the final metrics, and mark the run
-// finished, cancelled (the observer asked to stop) or failed (an exception, rethrown).
+// check what is known to fail (store/preflight.h), build the model and the data (a failure there
+// records nothing), create the run row (and its experiment's, in one transaction), train with a
+// RunRecorder in front of the caller's observer, write checkpoints beside the database (named by
+// the run's UUID), record the measured and planned per-layer memory and the final metrics, and
+// mark the run finished, cancelled (the observer asked to stop) or failed (any exception once the
+// row exists, rethrown). Resuming checks that the checkpoint is the run's own first.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -32,7 +34,7 @@ struct RunOptions {
     TrainObserver* observer = nullptr;                            // progress; its should_stop() cancels
     std::function<void(const RunStart&)> on_start;                // after the run row exists
     std::function<void(const std::string&)> notice;               // loader notices (default: stderr)
-    std::function<std::int64_t()> experiment_id;                  // the experiment row, made on first use
+    NewExperiment* experiment = nullptr;                          // its row: made with the first run (shared by a sweep)
     std::int64_t resume_run = 0;                                  // > 0: continue that run from its checkpoint
     nlohmann::json environment_extra = nlohmann::json::object();  // merged into the recorded environment
 };

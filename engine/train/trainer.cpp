@@ -219,8 +219,44 @@ EvalReport evaluate_task(Model& model, const TaskData& data, int batch_size, int
     return r;
 }
 
+namespace {
+constexpr const char* kCheckpointFormat = "meft-training-checkpoint-1";
+
+std::string number_text(double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+
+// The metadata of a training checkpoint file, checked to be one.
+std::map<std::string, std::string> checkpoint_metadata(const SafetensorsReader& r, const std::filesystem::path& file) {
+    const auto& meta = r.metadata();
+    if (meta.count("format") == 0 || meta.at("format") != kCheckpointFormat)
+        throw Error(file.string() + ": not a meft training checkpoint (format metadata missing or unknown)");
+    return std::map<std::string, std::string>(meta.begin(), meta.end());
+}
+
+// A metadata number; `fallback` when absent and not required.
+double metadata_number(const std::map<std::string, std::string>& meta, const std::filesystem::path& file, const char* key,
+                       bool required, double fallback = 0) {
+    const auto it = meta.find(key);
+    if (it == meta.end()) {
+        if (required) throw Error(file.string() + ": not a training checkpoint (no '" + key + "' in its metadata)");
+        return fallback;
+    }
+    try {
+        std::size_t used = 0;
+        const double v = std::stod(it->second, &used);
+        if (used != it->second.size()) throw std::invalid_argument(key);
+        return v;
+    } catch (const std::exception&) {
+        throw Error(file.string() + ": metadata '" + key + "' is not a number: " + it->second);
+    }
+}
+}  // namespace
+
 void save_training_checkpoint(const std::filesystem::path& file, Model& model, const AdamW& opt,
-                              const TrainState& state) {
+                              const TrainState& state, const CheckpointIdentity& id) {
     Backend& be = model.backend();
     std::vector<std::vector<std::byte>> buffers;
     std::vector<TensorRecord> records;
@@ -234,26 +270,35 @@ void save_training_checkpoint(const std::filesystem::path& file, Model& model, c
         }
     }
     std::filesystem::create_directories(file.parent_path());
+    const ActivationPeak& pk = state.activation_peak;
     write_safetensors(file, records,
-                      {{"format", "meft-training-checkpoint-1"}, {"step", std::to_string(state.step)},
+                      {{"format", kCheckpointFormat}, {"step", std::to_string(state.step)},
                        {"epoch", std::to_string(state.epoch)}, {"cursor", std::to_string(state.cursor)},
-                       {"adam_steps", std::to_string(opt.steps_done())}});
+                       {"adam_steps", std::to_string(opt.steps_done())}, {"run_uuid", id.run_uuid},
+                       {"config_hash", id.config_hash}, {"starting_point_deviation", number_text(state.start_deviation)},
+                       {"best_step", std::to_string(state.best_step)}, {"best_value", number_text(state.best_value)},
+                       {"evals_without_improvement", std::to_string(state.evals_without_improvement)},
+                       {"activation_peak_bytes", std::to_string(pk.bytes)}, {"activation_peak_step", std::to_string(pk.step)},
+                       {"activation_peak_rows", std::to_string(pk.rows)}, {"activation_peak_seq", std::to_string(pk.seq)}});
+}
+
+CheckpointIdentity read_checkpoint_identity(const std::filesystem::path& file) {
+    const SafetensorsReader r = SafetensorsReader::open_file(file);
+    const auto meta = checkpoint_metadata(r, file);
+    CheckpointIdentity id;
+    if (meta.count("run_uuid")) id.run_uuid = meta.at("run_uuid");
+    if (meta.count("config_hash")) id.config_hash = meta.at("config_hash");
+    return id;
+}
+
+int read_checkpoint_step(const std::filesystem::path& file) {
+    const SafetensorsReader r = SafetensorsReader::open_file(file);
+    return static_cast<int>(metadata_number(checkpoint_metadata(r, file), file, "step", true));
 }
 
 TrainState load_training_checkpoint(const std::filesystem::path& file, Model& model, int* adam_steps) {
     const SafetensorsReader r = SafetensorsReader::open_file(file);
-    const auto& meta = r.metadata();
-    auto number = [&](const char* key) -> long long {
-        const auto it = meta.find(key);
-        if (it == meta.end()) throw Error(file.string() + ": not a training checkpoint (no '" + key + "' in its metadata)");
-        try {
-            return std::stoll(it->second);
-        } catch (const std::exception&) {
-            throw Error(file.string() + ": metadata '" + key + "' is not a number: " + it->second);
-        }
-    };
-    if (meta.count("format") == 0 || meta.at("format") != "meft-training-checkpoint-1")
-        throw Error(file.string() + ": not a meft training checkpoint (format metadata missing or unknown)");
+    const auto meta = checkpoint_metadata(r, file);
     Backend& be = model.backend();
     for (Parameter& p : model.params().all()) {
         if (!p.trainable) continue;
@@ -265,18 +310,29 @@ TrainState load_training_checkpoint(const std::filesystem::path& file, Model& mo
             be.upload(t, host.data());
         }
     }
+    const auto num = [&](const char* key, bool required) { return metadata_number(meta, file, key, required); };
     TrainState s;
-    s.step = static_cast<int>(number("step"));
-    s.epoch = static_cast<int>(number("epoch"));
-    s.cursor = static_cast<std::size_t>(number("cursor"));
-    if (adam_steps) *adam_steps = static_cast<int>(number("adam_steps"));
+    s.step = static_cast<int>(num("step", true));
+    s.epoch = static_cast<int>(num("epoch", true));
+    s.cursor = static_cast<std::size_t>(num("cursor", true));
+    // Written since checkpoints carry the run's identity; 0 in older ones.
+    s.start_deviation = num("starting_point_deviation", false);
+    s.best_step = static_cast<int>(num("best_step", false));
+    s.best_value = num("best_value", false);
+    s.evals_without_improvement = static_cast<int>(num("evals_without_improvement", false));
+    s.activation_peak.bytes = static_cast<std::int64_t>(num("activation_peak_bytes", false));
+    s.activation_peak.step = static_cast<int>(num("activation_peak_step", false));
+    s.activation_peak.rows = static_cast<int>(num("activation_peak_rows", false));
+    s.activation_peak.seq = static_cast<int>(num("activation_peak_seq", false));
+    if (adam_steps) *adam_steps = static_cast<int>(num("adam_steps", true));
     return s;
 }
 
 double accumulate_gradients(Model& model, const std::vector<Example>& examples,
                             const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
                             std::uint64_t seed, std::uint32_t step, std::int64_t* tokens,
-                            bool check_reconstruction, double* weight_out) {
+                            bool check_reconstruction, double* weight_out, ActivationPeak* peak,
+                            MemoryReport* peak_report) {
     ForwardOptions o{true, seed, step};
     o.check_reconstruction = check_reconstruction;
     // Losses are summed over examples (or predicted tokens) and scaled by the step's total
@@ -292,6 +348,13 @@ double accumulate_gradients(Model& model, const std::vector<Example>& examples,
         batch.example_offset = static_cast<int>(b);  // same dropout masks however the step is split
         loss += model.forward_backward(batch, o, 1.0 / weight);
         if (tokens) *tokens += std::int64_t(batch.B) * batch.T;
+        if (peak || peak_report) {  // each micro-batch restarts the meter: keep the largest
+            MemoryReport m = model.memory_report();
+            if (peak && static_cast<std::int64_t>(m.activation_peak) > peak->bytes) {
+                *peak = ActivationPeak{static_cast<std::int64_t>(m.activation_peak), peak->step, batch.B, batch.T};
+                if (peak_report) *peak_report = std::move(m);
+            }
+        }
     }
     return loss;
 }
@@ -322,7 +385,10 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
     ParameterStore& ps = model.params();
 
     TrainResult res;
-    {  // the method's starting point, on the first evaluation batch
+    const bool resuming = hooks && hooks->resume;
+    if (resuming) {
+        res.start_deviation = hooks->resume->start_deviation;  // measured before step 1, kept in the checkpoint
+    } else {  // the method's starting point, on the first evaluation batch
         const std::vector<Example>& probe = data.dev.empty() ? data.train : data.dev;
         std::vector<std::size_t> idx;
         for (std::size_t i = 0; i < probe.size() && i < static_cast<std::size_t>(cfg.eval_batch_size); ++i) idx.push_back(i);
@@ -334,6 +400,16 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
     std::int64_t tokens = 0;
     double best_value = 0;
     int evals_without_improvement = 0;
+    if (resuming) {  // early stopping and the activation peak continue where they were
+        best_value = hooks->resume->best_value;
+        evals_without_improvement = hooks->resume->evals_without_improvement;
+        res.activation_peak = hooks->resume->activation_peak;
+        if (hooks->resume->best_step > 0) {
+            res.best_eval = hooks->earlier_best;
+            res.best_eval.step = hooks->resume->best_step;
+        }
+    }
+    std::int64_t this_call_peak = -1;  // the largest step of this call (its per-layer report is kept)
     const auto t0 = Clock::now();
     const std::size_t bs = static_cast<std::size_t>(cfg.batch_size);
     std::vector<std::size_t> order;
@@ -348,7 +424,14 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
         opt.set_steps_done(hooks->adam_steps);
     }
     auto checkpoint = [&](int steps_done) {
-        if (hooks && hooks->save) hooks->save(TrainState{steps_done, epoch, cursor}, opt);
+        if (!hooks || !hooks->save) return;
+        TrainState st{steps_done, epoch, cursor};
+        st.start_deviation = res.start_deviation;
+        st.best_step = res.best_eval.step;
+        st.best_value = best_value;
+        st.evals_without_improvement = evals_without_improvement;
+        st.activation_peak = res.activation_peak;
+        hooks->save(st, opt);
     };
     for (int step = first_step; step < total; ++step) {
         if (cursor >= order.size()) {  // new epoch: reshuffle
@@ -364,10 +447,13 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
                            (step + 1) % cfg.reconstruction_check_every == 0;
         double weight = 0, loss_sum = 0, norm = 0;
         const double lr = sched.lr(step);
+        ActivationPeak step_peak;
+        MemoryReport step_memory;
         during("step " + std::to_string(step + 1), cfg, [&] {
             ps.zero_grads();
             loss_sum = accumulate_gradients(model, data.train, idx, cfg.gradient_accumulation, cfg.max_seq_length,
-                                            cfg.seed, static_cast<std::uint32_t>(step), &tokens, check, &weight);
+                                            cfg.seed, static_cast<std::uint32_t>(step), &tokens, check, &weight,
+                                            &step_peak, &step_memory);
             // A NaN or Inf fails the run before it reaches the weights, naming where it first appears.
             const auto fail_non_finite = [&](const std::string& what, double value) {
                 const std::string where = locate_non_finite(model, data.train, idx, cfg.gradient_accumulation,
@@ -391,12 +477,15 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
         r.grad_norm = norm;
         r.tokens = tokens;
         r.elapsed_s = seconds_since(t0);
-        {
-            const MemoryReport mem = model.memory_report();
-            r.activation_bytes = static_cast<std::int64_t>(mem.activation_peak);
-            r.resident_bytes = static_cast<std::int64_t>(mem.frozen_weights + mem.trainable_weights + mem.gradients +
-                                                         mem.optimizer_state);
+        r.activation_bytes = step_peak.bytes;
+        r.activation_rows = step_peak.rows;
+        r.activation_seq = step_peak.seq;
+        r.resident_bytes = static_cast<std::int64_t>(step_memory.resident());
+        if (step_peak.bytes > this_call_peak) {  // the largest step: its per-layer report is the run's record
+            this_call_peak = step_peak.bytes;
+            res.memory = step_memory;
         }
+        if (step_peak.bytes > res.activation_peak.bytes) res.activation_peak = ActivationPeak{step_peak.bytes, r.step, step_peak.rows, step_peak.seq};
         if (check) r.reconstruction_error = model.reconstruction_error();
         losses.push_back(r.loss);
         if (observer) observer->on_step(r);
@@ -444,8 +533,9 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
         }
     }
     if (!res.stopped && !losses.empty()) checkpoint(first_step + static_cast<int>(losses.size()));
-    res.steps = static_cast<int>(losses.size());
-    res.memory = model.memory_report();
+    res.first_step = first_step;
+    res.steps = first_step + static_cast<int>(losses.size());
+    if (losses.empty()) res.memory = model.memory_report();
     if (losses.empty() && first_step >= total && !data.dev.empty()) {
         // Resumed from the final checkpoint (the process died before recording the end): the
         // training is done; evaluate so the run's results are recorded.
@@ -457,9 +547,12 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
         if (observer) observer->on_eval(ev);
     }
     if (losses.empty()) return res;
-    const std::size_t k = std::max<std::size_t>(1, losses.size() / 10);
-    res.first_loss = std::accumulate(losses.begin(), losses.begin() + static_cast<std::ptrdiff_t>(k), 0.0) / double(k);
-    res.final_loss = std::accumulate(losses.end() - static_cast<std::ptrdiff_t>(k), losses.end(), 0.0) / double(k);
+    // The run's losses: those before a resume (from its record), then this call's.
+    std::vector<double> all = resuming ? hooks->earlier_losses : std::vector<double>{};
+    all.insert(all.end(), losses.begin(), losses.end());
+    const std::size_t k = std::max<std::size_t>(1, all.size() / 10);
+    res.first_loss = std::accumulate(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), 0.0) / double(k);
+    res.final_loss = std::accumulate(all.end() - static_cast<std::ptrdiff_t>(k), all.end(), 0.0) / double(k);
     res.elapsed_s = seconds_since(t0);
     res.tokens_per_s = res.elapsed_s > 0 ? double(tokens) / res.elapsed_s : 0.0;
     return res;

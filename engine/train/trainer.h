@@ -44,7 +44,8 @@ struct StepReport {
     double grad_norm = 0;     // before clipping
     std::int64_t tokens = 0;  // padded tokens processed so far
     double elapsed_s = 0;
-    std::int64_t activation_bytes = 0;  // this step's activation peak
+    std::int64_t activation_bytes = 0;  // this step's activation peak: the largest of its micro-batches'
+    int activation_rows = 0, activation_seq = 0;  // that micro-batch: rows x padded tokens
     std::int64_t resident_bytes = 0;    // weights, gradients and optimizer state
     std::vector<double> reconstruction_error;  // per layer, on reconstruction-check steps (MEFT)
 };
@@ -55,11 +56,21 @@ struct EvalReport {
     std::map<std::string, double> metrics;
 };
 
+// The largest activation peak of a run's training steps, where it occurred, and that step's
+// per-layer report (what the run records as its measured memory).
+struct ActivationPeak {
+    std::int64_t bytes = 0;
+    int step = 0;                 // 0: no training step yet
+    int rows = 0, seq = 0;        // the micro-batch: rows x padded tokens
+};
+
 struct TrainResult {
-    int steps = 0;
-    double start_deviation = 0;              // starting_point_deviation on the first evaluation batch
-    MemoryReport memory;                     // the last step's memory
-    double first_loss = 0, final_loss = 0;   // mean over the first / last 10% of steps (at least one)
+    int steps = 0;                           // optimizer steps of the run in all (a resumed run: before and after)
+    int first_step = 0;                      // steps done before this call (resumed from a checkpoint)
+    double start_deviation = 0;              // starting_point_deviation on the first evaluation batch, before step 1
+    MemoryReport memory;                     // the memory of the step with the largest activation peak (this call's)
+    ActivationPeak activation_peak;          // the largest over every training step of the run
+    double first_loss = 0, final_loss = 0;   // mean over the run's first / last 10% of steps (at least one)
     EvalReport final_eval;
     EvalReport best_eval;                    // by early_stopping_metric (default: the first metric)
     bool early_stopped = false;
@@ -74,6 +85,19 @@ struct TrainState {
     int step = 0;               // optimizer steps done
     int epoch = 0;              // epochs started
     std::size_t cursor = 0;     // position in the current epoch's order
+    // What the run's results need from before the checkpoint: the starting point (measured on the
+    // untrained model), early stopping's state, and the activation peak so far.
+    double start_deviation = 0;
+    int best_step = 0;          // the best evaluation so far (0: none)
+    double best_value = 0;
+    int evals_without_improvement = 0;
+    ActivationPeak activation_peak;
+};
+
+// Who a training checkpoint belongs to: written into its metadata, checked when it is loaded.
+struct CheckpointIdentity {
+    std::string run_uuid;       // the run's UUID in its database
+    std::string config_hash;    // config_hash() of the run's resolved configuration
 };
 
 // Checkpoints: written every `every` steps (and when training stops) by `save`; `resume` makes
@@ -83,6 +107,10 @@ struct TrainHooks {
     std::function<void(const TrainState&, const AdamW&)> save;
     const TrainState* resume = nullptr;
     int adam_steps = 0;         // with resume: AdamW steps already taken
+    // With resume, from the run's record: the losses of steps 1..resume->step (for the run's
+    // first/last-10% losses) and the best evaluation so far (resume->best_step).
+    std::vector<double> earlier_losses;
+    EvalReport earlier_best;
 };
 
 class TrainObserver {
@@ -117,21 +145,27 @@ EvalReport evaluate_task(Model& model, const TaskData& data, int batch_size, int
 TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, TrainObserver* observer,
                   const TrainHooks* hooks = nullptr);
 
-// A training checkpoint: trainable weights, AdamW m and v, the AdamW step count and the
-// TrainState, as one safetensors file (written through a temporary file and a rename).
+// A training checkpoint: trainable weights, AdamW m and v, the AdamW step count, the TrainState
+// and whose it is, as one safetensors file (written durably: core/file_io.h).
 void save_training_checkpoint(const std::filesystem::path& file, Model& model, const AdamW& opt,
-                              const TrainState& state);
+                              const TrainState& state, const CheckpointIdentity& id = {});
 // Restores weights and AdamW state into `model`; returns the state and sets *adam_steps.
 TrainState load_training_checkpoint(const std::filesystem::path& file, Model& model, int* adam_steps);
+// The identity in a checkpoint's metadata (empty fields for checkpoints written before it existed).
+CheckpointIdentity read_checkpoint_identity(const std::filesystem::path& file);
+// A checkpoint's step count, from its metadata.
+int read_checkpoint_step(const std::filesystem::path& file);
 
 // One optimizer step's gradient over `examples[indices]` (whole units), accumulated in
 // micro-batches that never split a multiple-choice question: the gradient of the step's mean
 // loss (per example, per question, or per predicted token for a causal LM; the
-// step's total loss_weight goes to *weight). Returns the summed loss. Exposed for tests
-// (gradient accumulation equivalence).
+// step's total loss_weight goes to *weight). Returns the summed loss. *peak gets the largest
+// micro-batch activation peak and its shape (when larger than what it holds), *peak_report that
+// micro-batch's memory report. Exposed for tests (gradient accumulation equivalence).
 double accumulate_gradients(Model& model, const std::vector<Example>& examples,
                             const std::vector<std::size_t>& indices, int micro_batches, int max_seq_length,
                             std::uint64_t seed, std::uint32_t step, std::int64_t* tokens = nullptr,
-                            bool check_reconstruction = false, double* weight = nullptr);
+                            bool check_reconstruction = false, double* weight = nullptr,
+                            ActivationPeak* peak = nullptr, MemoryReport* peak_report = nullptr);
 
 }  // namespace meft
