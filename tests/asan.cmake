@@ -57,13 +57,14 @@ if(MEFT_ASAN_TESTS)
       ${_engine}/peft/adapter.cpp
       ${_engine}/data/glue.cpp
       ${_engine}/data/qa.cpp
+      ${_engine}/data/text_encoding.cpp
       ${_engine}/store/experiment.cpp
     )
     target_include_directories(meft_parsers_asan PUBLIC ${_engine})
     # BLAS only because the experiment parser validates training.backend through backend_select,
     # which can make a CPU backend; the tests never do.
     target_link_libraries(meft_parsers_asan PUBLIC nlohmann_json::nlohmann_json Threads::Threads
-                                            PRIVATE BLAS::BLAS meft_warnings)
+                                            PRIVATE BLAS::BLAS PkgConfig::UTF8PROC meft_warnings)
     # -O0 -g after the build type's flags (the last -O wins): twice as fast to compile as -O1, and
     # the inputs are small. -UNDEBUG keeps assertions (nlohmann_json's included) live.
     target_compile_options(meft_parsers_asan PUBLIC ${MEFT_SANITIZE_FLAGS} -O0 -g -UNDEBUG)

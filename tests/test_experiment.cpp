@@ -235,6 +235,32 @@ TEST(Experiment, OutOfRangeNamesTheKey) {
     EXPECT_TRUE(contains(parse_error(j), "output.save_model"));
 }
 
+TEST(Experiment, TaskEncodingIsUtf8OrLatin1) {
+    json j = minimal();
+    j["task"] = {{"name", "rte"}, {"data_dir", "glue/RTE"}};
+    const Experiment d = parse_experiment(j, "exp.json");
+    EXPECT_EQ(d.task.encoding, TextEncoding::utf8);  // the default
+    EXPECT_EQ(resolved_config(d)["task"]["encoding"], "utf-8");
+
+    j["task"]["encoding"] = "latin-1";
+    const Experiment l = parse_experiment(j, "exp.json");
+    EXPECT_EQ(l.task.encoding, TextEncoding::latin1);
+    EXPECT_EQ(resolved_config(l)["task"]["encoding"], "latin-1");  // recorded with every run
+    j["task"]["name"] = "arc_easy";
+    EXPECT_EQ(parse_experiment(j, "exp.json").task.encoding, TextEncoding::latin1);  // QA tasks too
+
+    for (const json& bad : {json("latin1"), json("UTF-8"), json("cp1252"), json("")}) {
+        j["task"]["encoding"] = bad;
+        EXPECT_EQ(parse_error(j), "exp.json: 'task.encoding' must be \"utf-8\" or \"latin-1\", found " + bad.dump());
+    }
+    j["task"]["encoding"] = 1;
+    EXPECT_EQ(parse_error(j), "exp.json: 'task.encoding' must be a string, found 1");
+    // The toy task reads no files: the key is unknown there.
+    j = minimal();
+    j["task"] = {{"name", "toy"}, {"encoding", "latin-1"}};
+    EXPECT_TRUE(contains(parse_error(j), "'task.encoding' is not a known key")) << parse_error(j);
+}
+
 TEST(Experiment, BackboneNeedsExactlyOneOfPresetAndPath) {
     json j = minimal();
     j["backbone"]["path"] = "models/bert";

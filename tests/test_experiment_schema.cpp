@@ -165,4 +165,15 @@ TEST(ExperimentSchema, RejectsWhatTheParserRejects) {
             << where << " = " << value.dump() << " passed the parser";
     }
     EXPECT_EQ(violation(schema(), base, ""), "");
+
+    // task.encoding belongs to the file-reading tasks: both accept its two values and reject others.
+    json glue = base;
+    glue["task"] = {{"name", "rte"}, {"data_dir", "x"}, {"encoding", "latin1"}};
+    EXPECT_NE(violation(schema(), glue, ""), "");
+    EXPECT_THROW(parse_experiment(glue, "t"), Error);
+    for (const char* ok : {"utf-8", "latin-1"}) {
+        glue["task"]["encoding"] = ok;
+        EXPECT_EQ(violation(schema(), glue, ""), "") << ok;
+        EXPECT_NO_THROW(parse_experiment(glue, "t")) << ok;
+    }
 }

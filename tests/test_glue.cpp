@@ -10,6 +10,8 @@
 
 #include "core/error.h"
 #include "data/glue.h"
+#include "data/text_task.h"
+#include "data/tokenizer.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -464,5 +466,70 @@ TEST_F(GlueFixture, ErrorsNameFileLineAndColumn) {
     // A short row is QQP's quirk only.
     write("QNLI", "train.tsv", "index\tquestion\tsentence\tlabel\n0\tq\n");
     EXPECT_NE(error_of([&] { load_glue("qnli", dir_ / "QNLI", "train"); }).find("train.tsv:2: expected 4"),
+              std::string::npos);
+}
+
+// ---- encodings ----------------------------------------------------------------------------------------------
+
+namespace {
+// "café crème brûlée" in UTF-8 and in Latin-1 (é e9, è e8, û fb).
+const std::string kCafeUtf8 = "caf\xC3\xA9 cr\xC3\xA8me br\xC3\xBBl\xC3\xA9" "e";
+const std::string kCafeLatin1 = "caf\xE9 cr\xE8me br\xFBl\xE9" "e";
+fs::path bert_tokenizer() { return fs::path(MEFT_SHARED_DIR) / "models" / "bert-tiny-tokenizer"; }
+}  // namespace
+
+TEST_F(GlueFixture, ALatin1LineIsAnErrorNamingFileLineAndByte) {
+    const auto file = write("SST-2", "train.tsv", "sentence\tlabel\ngood\t1\n" + kCafeLatin1 + "\t1\nfine\t0\n");
+    EXPECT_EQ(error_of([&] { load_glue("sst2", dir_ / "SST-2", "train"); }),
+              file.string() + ":3: byte 4: not valid UTF-8 (e9 20: e9 starts a 3-byte sequence, but 20 is not a "
+                              "continuation byte (80..bf)); the file may be Latin-1 — set task.encoding to \"latin-1\" "
+                              "to read it as such");
+    // In any column, the header included; a byte-order mark counts in the byte position.
+    const auto mrpc = write("MRPC", "train.tsv",
+                            "\xEF\xBB\xBFQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\ta\tb\xFF\n");
+    EXPECT_NE(error_of([&] { load_glue("mrpc", dir_ / "MRPC", "train"); })
+                  .find(mrpc.string() + ":2: byte 10: not valid UTF-8 (ff: ff never occurs in UTF-8)"),
+              std::string::npos);
+    write("MRPC", "train.tsv", "\xEF\xBB\xBFQuality\t#1 ID\xE9\t#2 ID\t#1 String\t#2 String\n");
+    EXPECT_NE(error_of([&] { load_glue("mrpc", dir_ / "MRPC", "train"); }).find("train.tsv:1: byte 17: "),
+              std::string::npos);
+}
+
+TEST_F(GlueFixture, ALatin1FileReadAsLatin1TokenizesAsTheUtf8File) {
+    for (const auto& [sub, text] : {std::pair{"utf8", kCafeUtf8}, std::pair{"latin1", kCafeLatin1}}) {
+        write(sub, "train.tsv", "index\tsentence1\tsentence2\tlabel\n0\t" + text + "\tla " + text + "\tentailment\n");
+        write(sub, "dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\tun " + text + "\t" + text + "\tnot_entailment\n");
+    }
+    TextDecoding latin1;
+    latin1.encoding = TextEncoding::latin1;
+    const GlueSplit u = load_glue("rte", dir_ / "utf8", "train");
+    const GlueSplit l = load_glue("rte", dir_ / "latin1", "train", latin1);
+    ASSERT_EQ(l.examples.size(), 1u);
+    EXPECT_EQ(l.examples[0].text_a, kCafeUtf8);
+    ASSERT_TRUE(l.examples[0].text_b && u.examples[0].text_b);
+    EXPECT_EQ(*l.examples[0].text_b, *u.examples[0].text_b);
+    EXPECT_EQ(l.examples[0].label, 0);
+
+    MEFT_REQUIRE_DIR(bert_tokenizer(), "the Latin-1 file is not tokenized");
+    const auto tok = load_tokenizer(bert_tokenizer());
+    GlueTaskRequest r;
+    r.task = "rte";
+    r.dir = dir_ / "utf8";
+    const TaskData tu = load_glue_task(r, *tok);
+    r.dir = dir_ / "latin1";
+    r.decoding = latin1;  // what task.encoding "latin-1" sets
+    const TaskData tl = load_glue_task(r, *tok);
+    ASSERT_EQ(tl.train.size(), 1u);
+    ASSERT_EQ(tl.dev.size(), 1u);
+    EXPECT_EQ(tl.train[0].input_ids, tu.train[0].input_ids);
+    EXPECT_EQ(tl.train[0].token_type_ids, tu.train[0].token_type_ids);
+    EXPECT_EQ(tl.dev[0].input_ids, tu.dev[0].input_ids);
+    // Not what the Latin-1 bytes gave when nothing checked them ("caf cr ##me br ##le").
+    const std::string raw_b = "la " + kCafeLatin1;
+    EXPECT_NE(tu.train[0].input_ids,
+              tok->encode(kCafeLatin1, std::optional<std::string_view>(raw_b), r.max_seq_length).input_ids);
+    // Read as UTF-8 (the default), the same request stops at the file's first line of text.
+    r.decoding = {};
+    EXPECT_NE(error_of([&] { load_glue_task(r, *tok); }).find("latin1/train.tsv:2: byte 6: not valid UTF-8"),
               std::string::npos);
 }

@@ -11,6 +11,8 @@
 
 #include "core/error.h"
 #include "data/qa.h"
+#include "data/qa_pair_task.h"
+#include "data/tokenizer.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -354,4 +356,87 @@ TEST_F(QaFixture, SciQJsonArrayFixedChoiceOrder) {
     ASSERT_EQ(t.size(), 1u);
     EXPECT_EQ(t[0].answer, 3);
     EXPECT_EQ(t[0].context, "s");
+}
+
+// ---- encodings ----------------------------------------------------------------------------------------------
+
+namespace {
+// "café crème brûlée" in UTF-8 and in Latin-1 (é e9, è e8, û fb).
+const std::string kCafeUtf8 = "caf\xC3\xA9 cr\xC3\xA8me br\xC3\xBBl\xC3\xA9" "e";
+const std::string kCafeLatin1 = "caf\xE9 cr\xE8me br\xFBl\xE9" "e";
+const std::string kAdvice = "; the file may be Latin-1 — set task.encoding to \"latin-1\" to read it as such";
+
+// One ARC record whose question and first choice hold `text`.
+std::string arc_line(const std::string& id, const std::string& text) {
+    return "{\"id\": \"" + id + "\", \"question\": {\"stem\": \"Is " + text + " a dessert?\", \"choices\": [{\"text\": \"" +
+           text + "\", \"label\": \"A\"}, {\"text\": \"no\", \"label\": \"B\"}]}, \"answerKey\": \"A\"}";
+}
+fs::path bert_tokenizer() { return fs::path(MEFT_SHARED_DIR) / "models" / "bert-tiny-tokenizer"; }
+}  // namespace
+
+// nlohmann::json rejects some bytes that are not UTF-8 with its own message; the loaders check every
+// line first, so the message names file, line and byte, says what was expected, and what to do.
+TEST_F(QaFixture, ALatin1JsonlLineIsAnErrorNamingFileLineAndByte) {
+    const std::string bad = arc_line("Q2", kCafeLatin1);
+    const auto f = write("ARC-Easy", "train.jsonl", arc_line("Q1", "pie") + "\n" + bad + "\n");
+    const std::string e = error_of([&] { load_qa("arc_easy", dir_ / "ARC-Easy", "train"); });
+    EXPECT_EQ(e, f.string() + ":2: byte " + std::to_string(bad.find('\xE9') + 1) +
+                     ": not valid UTF-8 (e9 20: e9 starts a 3-byte sequence, but 20 is not a continuation byte (80..bf))" +
+                     kAdvice);
+    EXPECT_EQ(e.find("parse error"), std::string::npos) << "the JSON parser's message leaked: " << e;
+
+    // Each invalid kind, in every reader: OpenBookQA's TSV, PIQA's jsonl, SciQ's JSON array.
+    const auto obqa = write("OpenBookQA", "train.tsv",
+                            "ID\tQuestion Stem\tChoices\tComplete Question\tAnswer Key\n"
+                            "1\tq\xC0\xAF\t(A) a (B) b\tq a\tA\n");
+    EXPECT_NE(error_of([&] { load_qa("openbookqa", dir_ / "OpenBookQA", "train"); })
+                  .find(obqa.string() + ":2: byte 4: not valid UTF-8 (c0 af: an overlong encoding of U+002F)"),
+              std::string::npos);
+    const auto piqa = write("PIQA", "train.jsonl", "{\"goal\": \"g\", \"sol1\": \"\xED\xA0\x80\", \"sol2\": \"b\"}\n");
+    write("PIQA", "train-labels.lst", "0\n");
+    EXPECT_NE(error_of([&] { load_qa("piqa", dir_ / "PIQA", "train"); })
+                  .find(piqa.string() + ":1: byte 24: not valid UTF-8 (ed a0 80: the UTF-16 surrogate U+D800"),
+              std::string::npos);
+    const auto sciq = write("SciQ", "train.json",
+                            "[\n {\"question\": \"q\", \"distractor1\": \"a\", \"distractor2\": \"b\",\n"
+                            "  \"distractor3\": \"\xF4\x90\x80\x80\", \"correct_answer\": \"d\"}\n]\n");
+    EXPECT_NE(error_of([&] { load_qa("sciq", dir_ / "SciQ", "train"); })
+                  .find(sciq.string() + ":3: byte 19: not valid UTF-8 (f4 90 80 80: U+110000, above the last code point"),
+              std::string::npos);
+    const std::string cut = arc_line("Q3", "pie\xE2\x82");  // a 3-byte sequence cut short by a space
+    write("ARC-Easy", "dev.jsonl", cut + "\n");
+    EXPECT_NE(error_of([&] { load_qa("arc_easy", dir_ / "ARC-Easy", "dev"); })
+                  .find(":1: byte " + std::to_string(cut.find('\xE2') + 1) + ": not valid UTF-8 (e2 82 20: e2 starts"),
+              std::string::npos);
+}
+
+TEST_F(QaFixture, ALatin1FileReadAsLatin1TokenizesAsTheUtf8File) {
+    for (const auto& [sub, text] : {std::pair{"utf8", kCafeUtf8}, std::pair{"latin1", kCafeLatin1}}) {
+        write(sub, "train.jsonl", arc_line("Q1", text) + "\n" + arc_line("Q2", "pie") + "\n");
+        write(sub, "dev.jsonl", arc_line("Q3", "tarte " + text) + "\n");
+    }
+    TextDecoding latin1;
+    latin1.encoding = TextEncoding::latin1;
+    const auto u = load_qa("arc_easy", dir_ / "utf8", "train");
+    const auto l = load_qa("arc_easy", dir_ / "latin1", "train", latin1);
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[0].question, "Is " + kCafeUtf8 + " a dessert?");
+    EXPECT_EQ(l[0].choices, u[0].choices);
+    EXPECT_EQ(l[0].answer, 0);
+
+    MEFT_REQUIRE_DIR(bert_tokenizer(), "the Latin-1 file is not tokenized");
+    const auto tok = load_tokenizer(bert_tokenizer());
+    QaTaskRequest r;
+    r.task = "arc_easy";
+    r.dir = dir_ / "utf8";
+    const TaskData tu = load_qa_pair_task(r, *tok);
+    r.dir = dir_ / "latin1";
+    r.decoding = latin1;  // what task.encoding "latin-1" sets
+    const TaskData tl = load_qa_pair_task(r, *tok);
+    ASSERT_EQ(tl.train.size(), tu.train.size());
+    ASSERT_EQ(tl.dev.size(), tu.dev.size());
+    for (std::size_t i = 0; i < tu.train.size(); ++i) EXPECT_EQ(tl.train[i].input_ids, tu.train[i].input_ids) << i;
+    for (std::size_t i = 0; i < tu.dev.size(); ++i) EXPECT_EQ(tl.dev[i].input_ids, tu.dev[i].input_ids) << i;
+    r.decoding = {};
+    EXPECT_NE(error_of([&] { load_qa_pair_task(r, *tok); }).find("latin1/train.jsonl:1: byte "), std::string::npos);
 }

@@ -9,6 +9,7 @@
 #include "core/file_io.h"
 #include "data/choice_prompt.h"
 #include "data/jsonl_examples.h"
+#include "data/text_encoding.h"
 #include "data/tokenizer.h"
 #include "model/checkpoint.h"
 #include "train/metrics.h"
@@ -23,6 +24,7 @@ struct PredictArgs {
     int max_seq_length = 512;
     bool float64 = false;
     std::string backend = "auto";
+    std::string encoding = "utf-8";
 };
 
 int run(const PredictArgs& a) {
@@ -42,7 +44,10 @@ int run(const PredictArgs& a) {
             // no tokenizer beside the model: fine as long as every line is already tokenized
         }
     }
-    std::vector<Example> ex = read_jsonl_examples(a.data, tok.get(), a.max_seq_length);
+    TextDecoding decoding;
+    decoding.encoding = *text_encoding_from_name(a.encoding);  // CLI11 checked the name
+    decoding.advice = "the file may be Latin-1 — pass --encoding latin-1 to read it as such";
+    std::vector<Example> ex = read_jsonl_examples(a.data, tok.get(), a.max_seq_length, decoding);
     if (lm) {
         std::string lines;
         for (Example& e : ex) {  // every real token after the first is predicted
@@ -97,6 +102,9 @@ Runner add_predict(CLI::App& app) {
     app.add_flag("--float64", a->float64, "compute in float64 (reference precision)");
     app.add_option("--backend", a->backend, "cpu, cuda or auto (CUDA when available, else CPU)")
         ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
+        ->capture_default_str();
+    app.add_option("--encoding", a->encoding, "how --data is read: utf-8 (checked) or latin-1")
+        ->check(CLI::IsMember({"utf-8", "latin-1"}))
         ->capture_default_str();
     return [a] { return run(*a); };
 }

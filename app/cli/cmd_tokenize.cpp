@@ -7,13 +7,14 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "data/glue.h"
+#include "data/text_encoding.h"
 #include "data/tokenizer.h"
 
 namespace meft::cli {
 
 namespace {
 struct TokenizeArgs {
-    std::string tokenizer, text, pair, data, task, split = "dev";
+    std::string tokenizer, text, pair, data, task, split = "dev", encoding = "utf-8";
     int max_length = 512;
     bool tokens = false;
 };
@@ -34,10 +35,16 @@ void print(const Tokenizer& tok, const Encoding& e, const TextExample* x, bool w
 
 int run(const TokenizeArgs& a) {
     const auto tok = load_tokenizer(a.tokenizer);
+    TextDecoding decoding;
+    decoding.encoding = *text_encoding_from_name(a.encoding);  // CLI11 checked the name
     if (!a.text.empty() || a.data.empty()) {
         if (a.text.empty()) throw Error("give --text (and optionally --pair), or --data with --task");
-        const std::optional<std::string_view> pair = a.pair.empty() ? std::nullopt : std::optional<std::string_view>(a.pair);
-        print(*tok, tok->encode(a.text, pair, a.max_length), nullptr, a.tokens);
+        // Arguments are bytes too: a Latin-1 terminal's "café" is not UTF-8.
+        decoding.advice = "the text may be Latin-1 — pass --encoding latin-1 to read it as such";
+        const std::string text = decode_line(a.text, decoding, "--text");
+        const std::string pair = decode_line(a.pair, decoding, "--pair");
+        const std::optional<std::string_view> b = a.pair.empty() ? std::nullopt : std::optional<std::string_view>(pair);
+        print(*tok, tok->encode(text, b, a.max_length), nullptr, a.tokens);
         return 0;
     }
     if (a.task.empty()) throw Error("--data needs --task (a GLUE task: cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli)");
@@ -48,7 +55,8 @@ int run(const TokenizeArgs& a) {
         split = dir.stem().string();
         dir = dir.parent_path();
     }
-    const GlueSplit s = load_glue(a.task, dir, split);
+    decoding.advice = "the file may be Latin-1 — pass --encoding latin-1 to read it as such";
+    const GlueSplit s = load_glue(a.task, dir, split, decoding);
     for (const std::string& w : s.warnings) std::cerr << "notice: " << w << "\n";
     for (const TextExample& x : s.examples) {
         const std::optional<std::string_view> b = x.text_b ? std::optional<std::string_view>(*x.text_b) : std::nullopt;
@@ -72,6 +80,9 @@ Runner add_tokenize(CLI::App& app) {
         ->check(CLI::Range(0, 1 << 20))
         ->capture_default_str();
     app.add_flag("--tokens", a->tokens, "also print the token strings");
+    app.add_option("--encoding", a->encoding, "how --text, --pair and --data are read: utf-8 (checked) or latin-1")
+        ->check(CLI::IsMember({"utf-8", "latin-1"}))
+        ->capture_default_str();
     return [a] { return run(*a); };
 }
 

@@ -341,7 +341,8 @@ json ExperimentForm::to_json() const {
         j[f.at] = v;
     }
     const bool toy = task_->currentText() == "toy";
-    for (const char* k : toy ? std::vector<const char*>{"data_dir", "max_train_examples", "dev_split", "max_dev_examples"}
+    for (const char* k : toy ? std::vector<const char*>{"data_dir", "max_train_examples", "dev_split", "max_dev_examples",
+                                                        "encoding"}
                              : std::vector<const char*>{"num_labels", "train_examples", "dev_examples", "min_length",
                                                         "max_length", "seed"})
         if (j.contains("task")) j["task"].erase(k);

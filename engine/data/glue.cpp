@@ -122,7 +122,8 @@ std::filesystem::path glue_split_file(const GlueTaskInfo& task, const std::files
     return task_dir / (glue_split_name(task, split) + ".tsv");
 }
 
-GlueSplit load_glue(const std::string& task_name, const std::filesystem::path& task_dir, const std::string& split) {
+GlueSplit load_glue(const std::string& task_name, const std::filesystem::path& task_dir, const std::string& split,
+                    const TextDecoding& decoding) {
     const GlueTaskInfo& task = glue_task(task_name);
     const std::string split_name = glue_split_name(task, split);
     const bool test_split = split_name.rfind("test", 0) == 0;
@@ -150,8 +151,9 @@ GlueSplit load_glue(const std::string& task_name, const std::filesystem::path& t
     while (std::getline(in, line)) {
         ++lineno;
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
         const std::string where = fname + ":" + std::to_string(lineno);
+        const std::size_t bom = lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
+        line = decode_line(std::string_view(line).substr(bom), decoding, where, bom);
         if (line.empty()) {
             blank_lines.push_back(lineno);
             continue;

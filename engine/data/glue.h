@@ -4,8 +4,10 @@
 //
 // Parsing follows GLUE's own processors: a line is split on '\t' with no quoting (quote characters are
 // literal text), lines end in "\n" or "\r\n", the last line may lack its newline, and a UTF-8 byte-order
-// mark at the start of a file (MRPC) is dropped. Columns are found by their header names, except CoLA
-// train/dev, which have no header (4 columns: source, label, original label, sentence).
+// mark at the start of a file (MRPC) is dropped. Lines are UTF-8, checked strictly (a line that is not
+// is an error naming file, line and byte), or Latin-1 when asked (text_encoding.h). Columns are found
+// by their header names, except CoLA train/dev, which have no header (4 columns: source, label,
+// original label, sentence).
 //
 // A malformed row (wrong column count, unparsable label or score) throws meft::Error naming the file,
 // the line (1-based, the header is line 1) and the column. Known quirks of the GLUE files are skipped,
@@ -23,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "data/text_encoding.h"
 #include "data/text_example.h"
 
 namespace meft {
@@ -66,6 +69,8 @@ struct GlueSplit {
 // Examples: text_a/text_b as in the file (no trimming); label = class id into label_names, or -1 when
 // a test split's file has no label column or an empty label; target = the STS-B score; id = the row's "index" / "id"
 // column, for MRPC train/dev "<#1 ID>-<#2 ID>", else (CoLA train/dev, SST-2 train/dev) the line number.
-GlueSplit load_glue(const std::string& task, const std::filesystem::path& task_dir, const std::string& split);
+// `decoding`: the file's encoding (UTF-8 by default) and the advice a UTF-8 error ends with.
+GlueSplit load_glue(const std::string& task, const std::filesystem::path& task_dir, const std::string& split,
+                    const TextDecoding& decoding = {});
 
 }  // namespace meft

@@ -27,14 +27,16 @@ std::vector<std::int32_t> int_array(const nlohmann::json& j, const char* key, co
 }
 }  // namespace
 
-std::vector<Example> read_jsonl_examples(const std::filesystem::path& file, const Tokenizer* tok, int max_length) {
-    std::ifstream in(file);
+std::vector<Example> read_jsonl_examples(const std::filesystem::path& file, const Tokenizer* tok, int max_length,
+                                         const TextDecoding& decoding) {
+    std::ifstream in(file, std::ios::binary);
     if (!in) throw Error(file.string() + ": cannot open");
     std::vector<Example> out;
     std::string line;
     for (int lineno = 1; std::getline(in, line); ++lineno) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         const std::string where = file.string() + ":" + std::to_string(lineno);
+        line = decode_line(line, decoding, where);  // before the JSON parser sees it: our message, not its
         nlohmann::json j;
         try {
             j = nlohmann::json::parse(line);

@@ -27,15 +27,19 @@ std::string canonical_split(const QaTaskInfo& task, const std::string& split) {
     throw Error(task.name + " has no split '" + split + "' (expected one of " + join(task.splits) + ")");
 }
 
-// Reads a whole text file; lines are split by the callers. A Git LFS pointer is an error.
-std::string read_text(const fs::path& file) {
+// Reads a whole text file as UTF-8 (checked, or transcoded from Latin-1) before anything parses it;
+// lines are split by the callers. A Git LFS pointer is an error.
+std::string read_text(const fs::path& file, const TextDecoding& decoding) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw Error(file.string() + ": cannot open");
     std::ostringstream ss;
     ss << in.rdbuf();
     if (in.bad()) throw Error(file.string() + ": read error");
     std::string text = ss.str();
-    if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+    const char* bom = "\xEF\xBB\xBF";
+    if (decoding.encoding == TextEncoding::latin1 && text.rfind(bom, 0) == 0) text.erase(0, 3);
+    text = decode_text(std::move(text), decoding, file.string());  // UTF-8: byte counts include a BOM
+    if (text.rfind(bom, 0) == 0) text.erase(0, 3);
     if (text.rfind("version https://git-lfs.github.com/spec/", 0) == 0)
         throw Error(file.string() + ":1: this is a Git LFS pointer, not the data (fetch the real file with git lfs)");
     return text;
@@ -149,8 +153,8 @@ ChoiceExample arc_record(const json& j, bool test_split, long lineno, const std:
     return ex;
 }
 
-std::vector<ChoiceExample> load_arc_jsonl(const fs::path& file, bool test_split) {
-    const std::string text = read_text(file);
+std::vector<ChoiceExample> load_arc_jsonl(const fs::path& file, bool test_split, const TextDecoding& decoding) {
+    const std::string text = read_text(file, decoding);
     std::vector<ChoiceExample> out;
     const auto lines = split_lines(text);
     for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -191,8 +195,8 @@ bool parse_obqa_choices(std::string_view s, std::vector<std::string>& texts, std
     }
 }
 
-std::vector<ChoiceExample> load_obqa_tsv(const fs::path& file, bool test_split) {
-    const std::string text = read_text(file);
+std::vector<ChoiceExample> load_obqa_tsv(const fs::path& file, bool test_split, const TextDecoding& decoding) {
+    const std::string text = read_text(file, decoding);
     const std::string fname = file.string();
     const auto lines = split_lines(text);
     if (lines.empty() || blank(lines[0]))
@@ -242,7 +246,7 @@ std::vector<ChoiceExample> load_obqa_tsv(const fs::path& file, bool test_split) 
 
 // ---- PIQA ---------------------------------------------------------------------------------------------------
 
-std::vector<ChoiceExample> load_piqa(const fs::path& dir, const std::string& split) {
+std::vector<ChoiceExample> load_piqa(const fs::path& dir, const std::string& split, const TextDecoding& decoding) {
     const std::string stem = split == "train" ? "train" : split == "dev" ? "valid" : "tests";
     const fs::path data = split == "test" ? first_existing("piqa test", {dir / "tests.jsonl", dir / "test.jsonl"})
                                           : first_existing("piqa " + split, {dir / (stem + ".jsonl")});
@@ -253,7 +257,7 @@ std::vector<ChoiceExample> load_piqa(const fs::path& dir, const std::string& spl
         throw Error(labels_file.string() + ": cannot open (PIQA " + split + " labels, one 0 or 1 per line of " +
                     data.filename().string() + ")");
 
-    const std::string text = read_text(data);
+    const std::string text = read_text(data, decoding);
     std::vector<ChoiceExample> out;
     std::vector<long> item_lines;
     const auto lines = split_lines(text);
@@ -273,7 +277,7 @@ std::vector<ChoiceExample> load_piqa(const fs::path& dir, const std::string& spl
     }
     if (!have_labels) return out;
 
-    const std::string ltext = read_text(labels_file);
+    const std::string ltext = read_text(labels_file, decoding);
     const auto llines = split_lines(ltext);
     std::size_t n = 0;
     for (std::size_t i = 0; i < llines.size(); ++i) {
@@ -360,13 +364,13 @@ std::string line_column(std::string_view text, std::size_t byte) {
     return std::to_string(line) + ":" + std::to_string(col);
 }
 
-std::vector<ChoiceExample> load_sciq(const fs::path& dir, const std::string& split) {
+std::vector<ChoiceExample> load_sciq(const fs::path& dir, const std::string& split, const TextDecoding& decoding) {
     const std::string stem = split == "dev" ? "valid" : split;
     std::vector<fs::path> candidates = {dir / (stem + ".json"), dir / (stem + ".jsonl")};
     if (split == "dev") candidates.insert(candidates.end(), {dir / "dev.json", dir / "dev.jsonl"});
     const fs::path file = first_existing("sciq " + split, candidates);
     const bool test_split = split == "test";
-    const std::string text = read_text(file);
+    const std::string text = read_text(file, decoding);
     std::vector<ChoiceExample> out;
     const std::size_t first = text.find_first_not_of(" \t\r\n");
     if (first != std::string::npos && text[first] == '[') {
@@ -420,7 +424,7 @@ const QaTaskInfo& qa_task(const std::string& name) {
 }
 
 std::vector<ChoiceExample> load_qa(const std::string& task_name, const std::filesystem::path& dir,
-                                   const std::string& split_arg) {
+                                   const std::string& split_arg, const TextDecoding& decoding) {
     const QaTaskInfo& task = qa_task(task_name);
     const std::string split = canonical_split(task, split_arg);
     const bool test_split = split == "test";
@@ -432,22 +436,24 @@ std::vector<ChoiceExample> load_qa(const std::string& task_name, const std::file
         const fs::path file =
             first_existing("openbookqa " + split, {dir / (split + ".tsv"), dir / "Main" / (split + ".tsv"),
                                                    dir / (split + ".jsonl"), dir / "Main" / (split + ".jsonl")});
-        return file.extension() == ".tsv" ? load_obqa_tsv(file, test_split) : load_arc_jsonl(file, test_split);
+        return file.extension() == ".tsv" ? load_obqa_tsv(file, test_split, decoding)
+                                          : load_arc_jsonl(file, test_split, decoding);
     }
     if (task.name == "arc_easy" || task.name == "arc_challenge") {
         std::string cap = split;
         cap[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(cap[0])));
         return load_arc_jsonl(
             first_existing(task.name + " " + split, {dir / (split + ".jsonl"), dir / (task.dir_name + "-" + cap + ".jsonl")}),
-            test_split);
+            test_split, decoding);
     }
-    if (task.name == "piqa") return load_piqa(dir, split);
-    return load_sciq(dir, split);
+    if (task.name == "piqa") return load_piqa(dir, split, decoding);
+    return load_sciq(dir, split, decoding);
 }
 
 std::vector<IndexedQuestion> requested_questions(const QaTaskRequest& r, bool train) {
     const std::string& name = qa_task(r.task).name;
-    const std::vector<ChoiceExample> items = load_qa(name, r.dir, train ? "train" : r.dev_split.empty() ? "dev" : r.dev_split);
+    const std::vector<ChoiceExample> items =
+        load_qa(name, r.dir, train ? "train" : r.dev_split.empty() ? "dev" : r.dev_split, r.decoding);
     const int limit = train ? r.max_train_examples : r.max_dev_examples;
     std::vector<IndexedQuestion> out;
     for (std::size_t i = 0; i < items.size(); ++i) {

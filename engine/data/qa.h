@@ -17,7 +17,9 @@
 //               scores all choices equally is still marked wrong: argmax ties go to the first choice.
 //
 // Splits: train, dev, test ("validation", "valid", "val" mean dev; PIQA's dev files are valid.*, SciQ's
-// valid.json). Lines end in "\n" or "\r\n"; blank lines in .jsonl/.lst files are ignored.
+// valid.json). Lines end in "\n" or "\r\n"; blank lines in .jsonl/.lst files are ignored. Files are UTF-8,
+// checked strictly before any JSON is parsed (a line that is not is an error naming file, line and
+// byte), or Latin-1 when asked (text_encoding.h).
 // Malformed input throws meft::Error naming the file, the line (SciQ .json: the line where the item
 // starts, and the item's index), the key or column, and what was expected. A Git LFS pointer file is
 // reported as such. An unlabelled test item has answer -1; a train/dev item without an answer is an error.
@@ -28,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "data/text_encoding.h"
 #include "data/text_example.h"
 
 namespace meft {
@@ -46,8 +49,9 @@ const std::vector<QaTaskInfo>& qa_tasks();
 // Throws Error listing the known tasks.
 const QaTaskInfo& qa_task(const std::string& name);
 
+// `decoding`: the files' encoding (UTF-8 by default) and the advice a UTF-8 error ends with.
 std::vector<ChoiceExample> load_qa(const std::string& task, const std::filesystem::path& dir,
-                                   const std::string& split);
+                                   const std::string& split, const TextDecoding& decoding = {});
 
 // What a run reads of a QA task (qa_lm_task.h: causal LM; qa_pair_task.h: a multiple-choice head).
 struct QaTaskRequest {
@@ -59,6 +63,7 @@ struct QaTaskRequest {
     int max_seq_length = 128;
     bool load_train = true;           // false: evaluation only (zero-shot); train stays empty
     std::int32_t bos = -1;            // causal LM: prepended to every sequence when >= 0 (OPT: </s> = 2)
+    TextDecoding decoding;            // the files' encoding (task.encoding)
 };
 
 struct IndexedQuestion {

@@ -23,7 +23,7 @@ std::vector<Example> tokenize_examples(const Tokenizer& tok, const std::vector<T
 TaskData load_glue_task(const GlueTaskRequest& r, const Tokenizer& tok, std::vector<std::string>* warnings) {
     const GlueTaskInfo& info = glue_task(r.task);
     auto load = [&](const std::string& split, int limit) {
-        GlueSplit s = load_glue(info.name, r.dir, split);
+        GlueSplit s = load_glue(info.name, r.dir, split, r.decoding);
         if (warnings) warnings->insert(warnings->end(), s.warnings.begin(), s.warnings.end());
         if (limit > 0 && static_cast<int>(s.examples.size()) > limit) s.examples.resize(static_cast<std::size_t>(limit));
         return tokenize_examples(tok, s.examples, r.max_seq_length);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "data/example.h"
+#include "data/text_encoding.h"
 #include "data/text_example.h"
 #include "data/tokenizer.h"
 
@@ -21,6 +22,7 @@ struct GlueTaskRequest {
     int max_train_examples = 0;       // > 0: the first N only
     int max_dev_examples = 0;
     int max_seq_length = 128;
+    TextDecoding decoding;            // the files' encoding (task.encoding)
 };
 
 // Loads and tokenizes a GLUE task's train and dev splits. Skipped GLUE quirks are reported

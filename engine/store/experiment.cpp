@@ -128,7 +128,11 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
         e.task.dev_split = task.string("dev_split", "");
         e.task.max_train_examples = static_cast<int>(task.integer("max_train_examples", 0, 0, 1 << 30));
         e.task.max_dev_examples = static_cast<int>(task.integer("max_dev_examples", 0, 0, 1 << 30));
-        task.finish("name, data_dir, dev_split, max_train_examples, max_dev_examples");
+        const std::string enc = task.string("encoding", "utf-8");
+        const std::optional<TextEncoding> te = text_encoding_from_name(enc);
+        if (!te) task.fail(task.key("encoding"), std::string("must be ") + kTextEncodingNames + ", found \"" + enc + "\"");
+        e.task.encoding = *te;
+        task.finish("name, data_dir, dev_split, max_train_examples, max_dev_examples, encoding");
     }
     if (e.task.is_toy()) {
         ToyTaskConfig& t = e.task.toy;
@@ -255,7 +259,8 @@ nlohmann::json resolved_config(const Experiment& e) {
                      {"seed", t.seed}};
     } else {
         j["task"] = {{"name", e.task.name}, {"data_dir", e.task.data_dir.string()}, {"dev_split", e.task.dev_split},
-                     {"max_train_examples", e.task.max_train_examples}, {"max_dev_examples", e.task.max_dev_examples}};
+                     {"max_train_examples", e.task.max_train_examples}, {"max_dev_examples", e.task.max_dev_examples},
+                     {"encoding", text_encoding_name(e.task.encoding)}};
     }
     j["method"] = e.source.contains("method") ? e.source["method"] : nlohmann::json{{"name", "full"}};
     j["method"]["name"] = e.method.name();

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/backend_select.h"
+#include "data/text_encoding.h"
 #include "data/toy_task.h"
 #include "model/config.h"
 #include "peft/method.h"
@@ -34,6 +35,7 @@ struct TaskSpec {
     std::string dev_split;             // "" = the task's dev split (MNLI: dev_matched)
     int max_train_examples = 0;        // > 0: only the first N training examples
     int max_dev_examples = 0;          // > 0: only the first N evaluation examples
+    TextEncoding encoding = TextEncoding::utf8;  // GLUE / QA: how the files' bytes are read ("utf-8", "latin-1")
     bool is_toy() const { return name == "toy"; }
 };
 

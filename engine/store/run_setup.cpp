@@ -86,6 +86,7 @@ TaskData build_task(const Experiment& e, const ModelConfig& model, const std::fu
         q.max_seq_length = e.train.max_seq_length;
         q.load_train = !e.train.zero_shot;
         q.bos = model.bos_token_id;
+        q.decoding.encoding = e.task.encoding;
         return is_decoder_only(model.arch) ? load_qa_lm_task(q, *tok) : load_qa_pair_task(q, *tok);
     }
     GlueTaskRequest r;
@@ -95,6 +96,7 @@ TaskData build_task(const Experiment& e, const ModelConfig& model, const std::fu
     r.max_train_examples = e.task.max_train_examples;
     r.max_dev_examples = e.task.max_dev_examples;
     r.max_seq_length = e.train.max_seq_length;
+    r.decoding.encoding = e.task.encoding;
     std::vector<std::string> warnings;
     TaskData t = load_glue_task(r, *tok, &warnings);
     for (const std::string& w : warnings) tell(notice, "notice: " + w);
