@@ -1,6 +1,6 @@
 // Runs as tables (store/run_table.h): flattening, the config diff, metrics side by side with the
-// best marked, one-line summaries, the paper-style table (mean ± std over seeds, best per task)
-// and every rendering (csv, json, markdown, latex).
+// best marked, one-line summaries, grouping runs that differ in the seed alone, the paper-style
+// table (mean ± std over seeds, best per task) and every rendering (csv, json, markdown, latex).
 #include <gtest/gtest.h>
 
 #include "core/error.h"
@@ -124,14 +124,19 @@ std::vector<RunInfo> paper_runs() {
 
 TEST(RunTable, PaperTablePoolsSeedsAndMarksTheBestPerTask) {
     const PaperTable p = paper_table(paper_runs());
-    EXPECT_EQ(p.methods, (std::vector<std::string>{"lora", "full"}));
+    ASSERT_EQ(p.rows.size(), 2u);
+    EXPECT_EQ(p.rows[0].label(), "lora");  // each method has one configuration per task: no keys to name
+    EXPECT_EQ(p.rows[1].label(), "full");
     EXPECT_EQ(p.tasks, (std::vector<std::string>{"sst2", "cola"}));
     const PaperCell* lora = p.cell("lora", "sst2");
     ASSERT_TRUE(lora);
     EXPECT_EQ(lora->values.size(), 2u);
     EXPECT_NEAR(lora->mean, 0.91, 1e-12);
-    EXPECT_NEAR(lora->sd, 0.0141421356, 1e-9);  // sample std
+    ASSERT_TRUE(lora->sd);
+    EXPECT_NEAR(*lora->sd, 0.0141421356, 1e-9);  // sample std
+    EXPECT_EQ(lora->runs, (std::vector<std::int64_t>{1, 2}));
     EXPECT_FALSE(lora->best);
+    EXPECT_FALSE(p.cell("full", "sst2")->sd);  // one run: no spread
     EXPECT_TRUE(p.cell("full", "sst2")->best);
     EXPECT_TRUE(p.cell("full", "cola")->best);  // cola ranks by Matthews
     EXPECT_DOUBLE_EQ(p.cell("full", "cola")->mean, 0.5);
@@ -140,27 +145,125 @@ TEST(RunTable, PaperTablePoolsSeedsAndMarksTheBestPerTask) {
 
 TEST(RunTable, PaperTableInEveryFormat) {
     const PaperTable p = paper_table(paper_runs());
+    // A single run's cell is its value alone: no "± 0.0", its std empty (csv) or null (json).
     EXPECT_EQ(render_paper_table(p, TableFormat::csv),
-              "method,task,metric,runs,mean,std,best\n"
-              "lora,sst2,accuracy,2,0.910000,0.014142,0\n"
-              "full,sst2,accuracy,1,0.930000,0.000000,1\n"
-              "full,cola,matthews,1,0.500000,0.000000,1\n");
+              "method,config,task,metric,runs,mean,std,best\n"
+              "lora,,sst2,accuracy,2,0.910000,0.014142,0\n"
+              "full,,sst2,accuracy,1,0.930000,,1\n"
+              "full,,cola,matthews,1,0.500000,,1\n");
     EXPECT_EQ(render_paper_table(p, TableFormat::markdown),
               "| method | sst2 (accuracy) | cola (matthews) |\n|---|---|---|\n"
               "| lora | 91.0 ± 1.4 | — |\n"
-              "| full | **93.0 ± 0.0** | **50.0 ± 0.0** |\n");
+              "| full | **93.0** | **50.0** |\n");
     EXPECT_EQ(render_paper_table(p, TableFormat::latex),
               "\\begin{tabular}{lcc}\n\\toprule\nMethod & sst2 & cola \\\\\n\\midrule\n"
               "lora & 91.0 $\\pm$ 1.4 & -- \\\\\n"
-              "full & \\textbf{93.0 $\\pm$ 0.0} & \\textbf{50.0 $\\pm$ 0.0} \\\\\n"
+              "full & \\textbf{93.0} & \\textbf{50.0} \\\\\n"
               "\\bottomrule\n\\end{tabular}\n");
     const auto j = nlohmann::json::parse(render_paper_table(p, TableFormat::json));
     ASSERT_EQ(j.size(), 3u);
     EXPECT_EQ(j[0]["method"], "lora");
+    EXPECT_EQ(j[0]["config"], "");
     EXPECT_EQ(j[0]["runs"], 2);
     EXPECT_NEAR(j[0]["mean"].get<double>(), 0.91, 1e-12);
+    EXPECT_NEAR(j[0]["std"].get<double>(), 0.0141421356, 1e-9);
     EXPECT_EQ(j[0]["best"], false);
+    EXPECT_TRUE(j[1]["std"].is_null());
     EXPECT_EQ(j[2]["metric"], "matthews");
+    for (TableFormat f : {TableFormat::csv, TableFormat::json, TableFormat::markdown, TableFormat::latex})
+        for (const char* zero_spread : {"± 0.0", "$\\pm$ 0.0", "0.000000"})
+            EXPECT_EQ(render_paper_table(p, f).find(zero_spread), std::string::npos) << format_name(f) << ": " << zero_spread;
+}
+
+// ---- runs that differ in the seed alone ------------------------------------------------------------------
+
+TEST(RunTable, SeedGroupsPoolOnlyWhatDiffersInTheSeed) {
+    // Three seeds of one config; two learning rates with the same seed; a LoRA rank only one run sets.
+    std::vector<nlohmann::json> configs = {make_run(1, "lora", "sst2", 1e-3, 1, {}).config,
+                                           make_run(2, "lora", "sst2", 1e-3, 2, {}).config,
+                                           make_run(3, "lora", "sst2", 2e-3, 1, {}).config,
+                                           make_run(4, "lora", "sst2", 1e-3, 3, {}).config};
+    auto groups = seed_groups(configs);
+    ASSERT_EQ(groups.size(), 2u);
+    EXPECT_EQ(groups[0].members, (std::vector<std::size_t>{0, 1, 3}));
+    EXPECT_EQ(groups[1].members, (std::vector<std::size_t>{2}));
+    EXPECT_EQ(groups[0].label, "training.learning_rate=0.001");
+    EXPECT_EQ(groups[1].label, "training.learning_rate=0.002");
+
+    // Keys that differ are all named (sorted); one a group lacks reads "(unset)".
+    configs.push_back(configs[0]);
+    configs.back()["method"]["lora"] = {{"r", 16}};
+    groups = seed_groups(configs);
+    ASSERT_EQ(groups.size(), 3u);
+    EXPECT_EQ(groups[0].label, "method.lora.r=(unset), training.learning_rate=0.001");
+    EXPECT_EQ(groups[2].label, "method.lora.r=16, training.learning_rate=0.001");
+    EXPECT_EQ(groups[2].keys, (std::vector<std::pair<std::string, std::string>>{{"method.lora.r", "16"},
+                                                                               {"training.learning_rate", "0.001"}}));
+    // One configuration, however many seeds: one group and nothing to name.
+    groups = seed_groups({configs[0], configs[1]});
+    ASSERT_EQ(groups.size(), 1u);
+    EXPECT_EQ(groups[0].label, "");
+    EXPECT_TRUE(seed_groups({}).empty());
+    // Any other key keeps runs apart, the backbone's seed included.
+    nlohmann::json other = configs[0];
+    other["backbone"]["seed"] = 7;
+    groups = seed_groups({configs[0], other});
+    ASSERT_EQ(groups.size(), 2u);
+    EXPECT_EQ(groups[1].label, "backbone.seed=7");
+}
+
+TEST(RunTable, SeedGroupsWithinATableNameOnlyWhatRowsAndColumnsDoNot) {
+    // lora tried two learning rates on sst2 and one on cola; full one per task.
+    const std::vector<nlohmann::json> configs = {
+        make_run(1, "lora", "sst2", 1e-3, 1, {}).config, make_run(2, "lora", "sst2", 2e-3, 1, {}).config,
+        make_run(3, "lora", "cola", 1e-3, 1, {}).config, make_run(4, "full", "sst2", 2e-5, 1, {}).config,
+        make_run(5, "full", "cola", 3e-5, 1, {}).config};
+    const auto groups = seed_groups(configs, {"method.name"}, {"task.name"});
+    ASSERT_EQ(groups.size(), 5u);
+    EXPECT_EQ(groups[0].label, "training.learning_rate=0.001");
+    EXPECT_EQ(groups[1].label, "training.learning_rate=0.002");
+    EXPECT_EQ(groups[2].label, "training.learning_rate=0.001");  // lines up with sst2's row
+    EXPECT_EQ(groups[3].label, "");  // full's learning rates differ across tasks only: the columns tell them apart
+    EXPECT_EQ(groups[4].label, "");
+}
+
+TEST(RunTable, PaperTableGroupsOnlyWhatDiffersInTheSeed) {
+    // Two learning rates with the same seed: two rows, each labelled with the learning rate. Three
+    // seeds of one config: one row, mean ± std. A single run: its value alone.
+    const std::vector<RunInfo> runs = {
+        make_run(1, "lora", "sst2", 1e-3, 1, {{"accuracy", 0.90}}), make_run(2, "lora", "sst2", 2e-3, 1, {{"accuracy", 0.80}}),
+        make_run(3, "full", "sst2", 2e-5, 1, {{"accuracy", 0.91}}), make_run(4, "full", "sst2", 2e-5, 2, {{"accuracy", 0.92}}),
+        make_run(5, "full", "sst2", 2e-5, 3, {{"accuracy", 0.93}})};
+    const PaperTable p = paper_table(runs);
+    ASSERT_EQ(p.rows.size(), 3u);
+    EXPECT_EQ(p.rows[0].label(), "lora (training.learning_rate=0.001)");
+    EXPECT_EQ(p.rows[0].config, "training.learning_rate=0.001");
+    EXPECT_EQ(p.rows[1].label(), "lora (training.learning_rate=0.002)");
+    EXPECT_EQ(p.rows[2].label(), "full");
+    const PaperCell* full = p.cell("full", "sst2");
+    ASSERT_TRUE(full && full->sd);
+    EXPECT_EQ(full->runs, (std::vector<std::int64_t>{3, 4, 5}));
+    EXPECT_NEAR(full->mean, 0.92, 1e-12);
+    EXPECT_NEAR(*full->sd, 0.01, 1e-12);
+    EXPECT_TRUE(full->best);
+    EXPECT_EQ(p.cell("lora (training.learning_rate=0.001)", "sst2")->values, (std::vector<double>{0.90}));
+
+    EXPECT_EQ(render_paper_table(p, TableFormat::markdown),
+              "| method | sst2 (accuracy) |\n|---|---|\n"
+              "| lora (training.learning_rate=0.001) | 90.0 |\n"
+              "| lora (training.learning_rate=0.002) | 80.0 |\n"
+              "| full | **92.0 ± 1.0** |\n");
+    EXPECT_EQ(render_paper_table(p, TableFormat::csv),
+              "method,config,task,metric,runs,mean,std,best\n"
+              "lora,training.learning_rate=0.001,sst2,accuracy,1,0.900000,,0\n"
+              "lora,training.learning_rate=0.002,sst2,accuracy,1,0.800000,,0\n"
+              "full,,sst2,accuracy,3,0.920000,0.010000,1\n");
+    EXPECT_NE(render_paper_table(p, TableFormat::latex)
+                  .find("lora (training.learning\\_rate=0.001) & 90.0 \\\\\n"),
+              std::string::npos);
+    const auto j = nlohmann::json::parse(render_paper_table(p, TableFormat::json));
+    EXPECT_EQ(j[1]["config"], "training.learning_rate=0.002");
+    EXPECT_TRUE(j[1]["std"].is_null());
 }
 
 TEST(RunTable, PaperTableRejectsUnfinishedRunsAndMissingMetrics) {

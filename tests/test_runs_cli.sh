@@ -91,10 +91,27 @@ set +e; "$MEFT" runs --db "$DB" list --filter "bogus > 1" >/dev/null 2>"$TMP/err
 echo "check: runs compare shows the differing config keys; runs export pools seeds"
 read -r s1 s2 < <("$MEFT" runs --db "$DB" list | tail -2 | awk -F'|' '{printf "%d ", $2} END {print ""}')
 "$MEFT" runs --db "$DB" compare "$s1" "$s2" | grep -q '^| training.seed | 1 | 2 |' || fail "compare does not show the seeds"
-"$MEFT" runs --db "$DB" export "$s1" "$s2" --format csv | grep -q '^full,toy,accuracy,2,' || fail "export did not pool the two seeds"
+"$MEFT" runs --db "$DB" export "$s1" "$s2" --format csv | grep -q '^full,,toy,accuracy,2,' || fail "export did not pool the two seeds"
 "$MEFT" runs --db "$DB" export "$s1" "$s2" --format latex | grep -q 'textbf' || fail "latex export lacks the best mark"
 set +e; "$MEFT" runs --db "$DB" export 99 >/dev/null 2>&1; rc=$?; set -e
 [[ $rc -eq 1 ]] || fail "export of a missing run exited $rc, expected 1"
+
+echo "check: runs that differ in more than the seed are separate rows, labelled, and one run shows no ± 0.0"
+cat >"$TMP/rates.json" <<JSON
+{"name": "rates", "backbone": {"arch": "bert", "preset": "tiny"},
+ "task": {"name": "toy", "train_examples": 100, "dev_examples": 20},
+ "training": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32, "seed": 1, "learning_rate": [0.001, 0.002]}}
+JSON
+out=$("$MEFT" run "$TMP/rates.json" --db "$DB" --quiet 2>/dev/null)
+[[ "$out" == *"| training.learning_rate=0.001 | 1 | accuracy | "* && "$out" == *"| training.learning_rate=0.002 | 1 | accuracy | "* ]] ||
+    fail "the sweep summary does not label the two learning rates: $out"
+! grep -q '^| training.learning_rate=.*±' <<<"$out" || fail "the sweep summary shows a spread for single runs: $out"
+read -r r1 r2 < <("$MEFT" runs --db "$DB" list | grep '| rates ' | awk -F'|' '{printf "%d ", $2} END {print ""}')
+csv=$("$MEFT" runs --db "$DB" export "$r1" "$r2" --format csv)
+[[ $(grep -c '^full,training.learning_rate=0.00[12],toy,accuracy,1,[0-9.]*,,' <<<"$csv") -eq 2 ]] ||
+    fail "export did not give one labelled row per learning rate with an empty std: $csv"
+md=$("$MEFT" runs --db "$DB" export "$r1" "$r2" --format markdown)
+[[ "$md" == *"| full (training.learning_rate=0.001) | "* && "$md" != *"±"* ]] || fail "markdown export: $md"
 
 echo "check: a cancelled run resumes from its checkpoint and finishes"
 cat >"$TMP/resumable.json" <<JSON

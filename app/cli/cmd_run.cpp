@@ -9,6 +9,7 @@
 #include "core/file_io.h"
 #include "model/checkpoint.h"
 #include "store/database.h"
+#include "store/run_table.h"
 #include "store/runner.h"
 #include "train/memory_plan.h"
 #include "store/experiment.h"
@@ -152,30 +153,18 @@ nlohmann::json run_one(const Experiment& e, ExperimentDb& db, NewExperiment* exp
     return out.metrics;
 }
 
-// Sweeps: one row per configuration (seeds pooled), each dev metric as mean ± std over seeds.
+// Sweeps: one row per configuration — runs whose resolved configs differ in training.seed alone,
+// the rule `meft runs export` follows (seed_groups) — labelled with the keys that differ between
+// configurations, each dev metric as mean ± std over its seeds (one run: its value alone).
+// metrics[i] belongs to exps[i]; a sweep cut short by Ctrl-C has fewer metrics than expansions.
 void print_aggregate(const std::vector<Experiment>& exps, const std::vector<nlohmann::json>& metrics) {
-    std::map<std::string, std::vector<std::size_t>> groups;  // label without the seed -> runs
-    std::vector<std::string> order;
-    for (std::size_t i = 0; i < exps.size(); ++i) {
-        std::string label;
-        std::size_t start = 0;
-        const std::string& l = exps[i].sweep_label;
-        while (start < l.size()) {  // drop "training.seed=..." from the label
-            std::size_t end = l.find(", ", start);
-            if (end == std::string::npos) end = l.size();
-            const std::string part = l.substr(start, end - start);
-            if (part.rfind("training.seed=", 0) != 0) label += (label.empty() ? "" : ", ") + part;
-            start = end + 2;
-        }
-        if (label.empty()) label = "(all)";
-        if (!groups.count(label)) order.push_back(label);
-        groups[label].push_back(i);
-    }
+    std::vector<nlohmann::json> configs;
+    for (std::size_t i = 0; i < metrics.size() && i < exps.size(); ++i) configs.push_back(resolved_config(exps[i]));
     std::printf("\n| configuration | runs | metric | mean ± std |\n|---|---|---|---|\n");
-    for (const std::string& label : order) {
-        const auto& idx = groups[label];
+    for (const SeedGroup& g : seed_groups(configs)) {
+        const std::string label = g.label.empty() ? "(all)" : g.label;
         std::map<std::string, std::vector<double>> values;
-        for (std::size_t i : idx)
+        for (std::size_t i : g.members)
             for (auto it = metrics[i].begin(); it != metrics[i].end(); ++it) {
                 static const std::set<std::string> not_scores = {"train_loss_first", "train_loss_last", "steps",
                                                                  "starting_point_deviation", "activation_peak_bytes",
@@ -189,8 +178,11 @@ void print_aggregate(const std::vector<Experiment>& exps, const std::vector<nloh
             for (double x : v) mean += x;
             mean /= double(v.size());
             for (double x : v) var += (x - mean) * (x - mean);
-            const double sd = v.size() > 1 ? std::sqrt(var / double(v.size() - 1)) : 0.0;
-            std::printf("| %s | %zu | %s | %.4f ± %.4f |\n", label.c_str(), v.size(), k.c_str(), mean, sd);
+            if (v.size() > 1)
+                std::printf("| %s | %zu | %s | %.4f ± %.4f |\n", label.c_str(), v.size(), k.c_str(), mean,
+                            std::sqrt(var / double(v.size() - 1)));
+            else
+                std::printf("| %s | 1 | %s | %.4f |\n", label.c_str(), k.c_str(), mean);
         }
     }
 }

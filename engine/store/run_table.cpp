@@ -252,6 +252,68 @@ std::vector<DiffRow> config_diff(const std::vector<RunInfo>& runs) {
     return config_rows(configs, true);
 }
 
+// ---- runs that differ in the seed alone --------------------------------------------------------
+
+std::vector<SeedGroup> seed_groups(const std::vector<nlohmann::json>& configs, const std::vector<std::string>& rows_by,
+                                   const std::vector<std::string>& columns_by) {
+    using Flat = std::map<std::string, std::string>;
+    using Values = std::vector<std::optional<std::string>>;
+    std::vector<SeedGroup> groups;
+    std::vector<Flat> flat;  // per group: its config without the seed
+    std::map<Flat, std::size_t> index;
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+        Flat f = flatten_config(configs[i]);
+        f.erase(kSeedKey);
+        const auto [it, added] = index.emplace(f, groups.size());
+        if (added) {
+            groups.emplace_back();
+            flat.push_back(std::move(f));
+        }
+        groups[it->second].members.push_back(i);
+    }
+    const auto value = [&](std::size_t g, const std::string& k) -> std::optional<std::string> {
+        const auto it = flat[g].find(k);
+        return it == flat[g].end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    const auto values = [&](std::size_t g, const std::vector<std::string>& keys) {
+        Values v;
+        for (const std::string& k : keys) v.push_back(value(g, k));
+        return v;
+    };
+    std::set<std::string> shown(rows_by.begin(), rows_by.end());
+    shown.insert(columns_by.begin(), columns_by.end());
+    // Groups in one cell (the same rows_by and columns_by values): the keys that differ among them.
+    std::map<std::pair<Values, Values>, std::vector<std::size_t>> cells;
+    for (std::size_t g = 0; g < groups.size(); ++g) cells[{values(g, rows_by), values(g, columns_by)}].push_back(g);
+    std::vector<std::set<std::string>> differ_in_cell(groups.size());
+    std::map<Values, std::set<std::string>> row_keys;  // rows_by values -> the keys differing in any of its cells
+    for (const auto& [at, members] : cells) {
+        std::set<std::string> keys, differing;
+        for (std::size_t g : members)
+            for (const auto& [k, v] : flat[g]) keys.insert(k);
+        for (const std::string& k : keys) {
+            if (shown.count(k)) continue;
+            for (std::size_t g : members)
+                if (value(g, k) != value(members.front(), k)) {
+                    differing.insert(k);
+                    break;
+                }
+        }
+        row_keys[at.first].insert(differing.begin(), differing.end());
+        for (std::size_t g : members) differ_in_cell[g] = differing;
+    }
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+        for (const std::string& k : row_keys[values(g, rows_by)]) {
+            const auto v = value(g, k);
+            // A key the group lacks is named only where it tells the group from another in its cell.
+            if (v) groups[g].keys.emplace_back(k, *v);
+            else if (differ_in_cell[g].count(k)) groups[g].keys.emplace_back(k, "(unset)");
+        }
+        for (const auto& [k, v] : groups[g].keys) groups[g].label += (groups[g].label.empty() ? "" : ", ") + k + "=" + v;
+    }
+    return groups;
+}
+
 MetricGoal metric_goal(const std::string& key) {
     std::string k = key;
     if (k.rfind("best_", 0) == 0) k = k.substr(5);  // best_accuracy ranks as accuracy
@@ -384,8 +446,8 @@ std::string render_comparison(const Comparison& c, TableFormat format, bool mark
 
 // ---- the paper-style table ---------------------------------------------------------------------
 
-const PaperCell* PaperTable::cell(const std::string& method, const std::string& task) const {
-    const auto m = cells.find(method);
+const PaperCell* PaperTable::cell(const std::string& row_label, const std::string& task) const {
+    const auto m = cells.find(row_label);
     if (m == cells.end()) return nullptr;
     const auto t = m->second.find(task);
     return t == m->second.end() ? nullptr : &t->second;
@@ -393,43 +455,62 @@ const PaperCell* PaperTable::cell(const std::string& method, const std::string& 
 
 PaperTable paper_table(const std::vector<RunInfo>& runs) {
     PaperTable p;
+    std::vector<double> values;
+    std::vector<nlohmann::json> configs;
     for (const RunInfo& r : runs) {
         const std::string id = std::to_string(r.id);
         if (r.status != "finished") throw Error("run " + id + " is " + r.status + ", not finished");
-        const std::string task = json_string_or(r.config, "task", "name", "?");
-        const std::string method = json_string_or(r.config, "method", "name", "?");
-        const std::string key = headline_metric_key(task);
+        const std::string key = headline_metric_key(json_string_or(r.config, "task", "name", "?"));
         const auto value = number_at(r.final_metrics, key.c_str());
         if (!value) throw Error("run " + id + " has no '" + key + "' metric");
-        if (std::find(p.methods.begin(), p.methods.end(), method) == p.methods.end()) p.methods.push_back(method);
+        values.push_back(*value);
+        configs.push_back(r.config);
+    }
+    // Rows are methods, columns tasks: the groups' labels need only tell apart what those do not.
+    for (const SeedGroup& g : seed_groups(configs, {"method.name"}, {"task.name"})) {
+        const RunInfo& first = runs[g.members.front()];
+        const PaperRow row{json_string_or(first.config, "method", "name", "?"), g.label};
+        const std::string task = json_string_or(first.config, "task", "name", "?");
+        if (!p.cells.count(row.label())) p.rows.push_back(row);
         if (std::find(p.tasks.begin(), p.tasks.end(), task) == p.tasks.end()) p.tasks.push_back(task);
-        p.cells[method][task].values.push_back(*value);
+        PaperCell& c = p.cells[row.label()][task];
+        MEFT_CHECK(c.values.empty(), "paper_table: two configurations in one cell (" + row.label() + ", " + task + ")");
+        for (std::size_t i : g.members) {
+            c.runs.push_back(runs[i].id);
+            c.values.push_back(values[i]);
+        }
     }
     std::map<std::string, double> best;  // task -> best mean
-    for (auto& [method, row] : p.cells)
+    for (auto& [label, row] : p.cells)
         for (auto& [task, c] : row) {
             for (double x : c.values) c.mean += x;
             c.mean /= double(c.values.size());
-            for (double x : c.values) c.sd += (x - c.mean) * (x - c.mean);
-            c.sd = c.values.size() > 1 ? std::sqrt(c.sd / double(c.values.size() - 1)) : 0.0;
+            if (c.values.size() > 1) {
+                double ss = 0;
+                for (double x : c.values) ss += (x - c.mean) * (x - c.mean);
+                c.sd = std::sqrt(ss / double(c.values.size() - 1));
+            }
             if (!best.count(task) || c.mean > best[task]) best[task] = c.mean;
         }
-    for (auto& [method, row] : p.cells)
+    for (auto& [label, row] : p.cells)
         for (auto& [task, c] : row) c.best = c.mean == best[task];
     return p;
 }
 
 std::string render_paper_table(const PaperTable& p, TableFormat format) {
     if (format == TableFormat::csv || format == TableFormat::json) {
-        TextTable t{{"method", "task", "metric", "runs", "mean", "std", "best"}, {}};
+        TextTable t{{"method", "config", "task", "metric", "runs", "mean", "std", "best"}, {}};
         nlohmann::json out = nlohmann::json::array();
-        for (const auto& m : p.methods)
+        for (const PaperRow& r : p.rows)
             for (const auto& task : p.tasks)
-                if (const PaperCell* c = p.cell(m, task)) {
-                    t.rows.push_back({{m}, {task}, {headline_metric_key(task)}, {std::to_string(c->values.size())},
-                                      {printf_string("%.6f", c->mean)}, {printf_string("%.6f", c->sd)}, {c->best ? "1" : "0"}});
-                    out.push_back({{"method", m}, {"task", task}, {"metric", headline_metric_key(task)}, {"runs", c->values.size()},
-                                   {"mean", c->mean}, {"std", c->sd}, {"best", c->best}});
+                if (const PaperCell* c = p.cell(r.label(), task)) {
+                    const TableCell sd = c->sd ? TableCell{printf_string("%.6f", *c->sd)} : TableCell{"", false, true};
+                    t.rows.push_back({{r.method}, {r.config}, {task}, {headline_metric_key(task)},
+                                      {std::to_string(c->values.size())}, {printf_string("%.6f", c->mean)}, sd,
+                                      {c->best ? "1" : "0"}});
+                    out.push_back({{"method", r.method}, {"config", r.config}, {"task", task},
+                                   {"metric", headline_metric_key(task)}, {"runs", c->values.size()}, {"mean", c->mean},
+                                   {"std", c->sd ? nlohmann::json(*c->sd) : nlohmann::json()}, {"best", c->best}});
                 }
         return format == TableFormat::csv ? render_table(t, format) : out.dump(2) + "\n";
     }
@@ -438,12 +519,18 @@ std::string render_paper_table(const PaperTable& p, TableFormat format) {
     t.header.push_back(format == TableFormat::latex ? "Method" : "method");
     for (const auto& task : p.tasks)
         t.header.push_back(format == TableFormat::latex ? task : task + " (" + headline_metric_key(task) + ")");
-    for (const auto& m : p.methods) {
-        std::vector<TableCell> row{{m}};
+    for (const PaperRow& r : p.rows) {
+        std::vector<TableCell> row{{r.label()}};
         for (const auto& task : p.tasks) {
-            const PaperCell* c = p.cell(m, task);
-            row.push_back(c ? TableCell{printf_string("%.1f ± %.1f", 100 * c->mean, 100 * c->sd), c->best, false}
-                            : TableCell{"", false, true});
+            const PaperCell* c = p.cell(r.label(), task);
+            if (!c) {
+                row.push_back(TableCell{"", false, true});
+                continue;
+            }
+            // One run has no spread to show: its value alone, not "± 0.0".
+            const std::string text = c->sd ? printf_string("%.1f ± %.1f", 100 * c->mean, 100 * *c->sd)
+                                           : printf_string("%.1f", 100 * c->mean);
+            row.push_back(TableCell{text, c->best, false});
         }
         t.rows.push_back(std::move(row));
     }

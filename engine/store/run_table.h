@@ -80,6 +80,33 @@ std::vector<DiffRow> config_rows(const std::vector<nlohmann::json>& configs, boo
 // The keys whose values differ across the runs, sorted.
 std::vector<DiffRow> config_diff(const std::vector<RunInfo>& runs);
 
+// ---- runs that differ in the seed alone --------------------------------------------------------
+
+// The one key whose runs pool into mean ± std: a configuration's repetitions.
+inline constexpr const char* kSeedKey = "training.seed";
+
+// Runs whose resolved configs are equal once training.seed is removed: one configuration, its seeds.
+struct SeedGroup {
+    std::vector<std::size_t> members;  // indices into the configs given, in their order
+    // The keys that tell this group from the others (see seed_groups) with this group's values, by
+    // key; "(unset)" for a key the group lacks where that is what tells it apart.
+    std::vector<std::pair<std::string, std::string>> keys;
+    std::string label;  // "method.lora.r=16, training.learning_rate=0.001"; "" when no key differs
+};
+
+// Groups configs (flattened as flatten_config does) that differ in training.seed alone, in the
+// order their first run comes, and labels them with the keys whose values differ between groups
+// (a missing key counts as a value). Without `rows_by` and `columns_by` (a list of configurations,
+// as `meft run` prints after a sweep) that is every key whose value is not the same in all groups.
+// A table whose rows and columns already show some keys (the paper table: method.name and
+// task.name) names them here: they are never in a label, only groups that agree on all of them
+// are compared, and the keys found differing are shared by every group with the same `rows_by`
+// values, so that one row's cells line up across the columns. Two groups that agree on `rows_by`
+// and `columns_by` always have different labels.
+std::vector<SeedGroup> seed_groups(const std::vector<nlohmann::json>& configs,
+                                   const std::vector<std::string>& rows_by = {},
+                                   const std::vector<std::string>& columns_by = {});
+
 // Whether a bigger value of a final metric is better (scores, throughput), a smaller one (losses,
 // bytes, time, trainable parameters), or neither (steps, counts).
 enum class MetricGoal { higher, lower, none };
@@ -119,23 +146,36 @@ std::string render_comparison(const Comparison& c, TableFormat format, bool mark
 
 // ---- the paper-style table ---------------------------------------------------------------------
 
-// Methods x tasks: each task's headline metric as mean ± sample std over the runs (seeds) of each
-// (method, task); the best mean per task is marked.
+// Configurations x tasks: each task's headline metric as mean ± sample std over the runs of one
+// configuration — runs whose resolved configs differ in training.seed alone (seed_groups). Runs
+// that differ in anything else are separate rows: one per method, and where a method's runs of
+// one task differ in other keys (learning rate, LoRA rank, ...), one per value, the differing keys
+// in the row's label. The best mean per task is marked.
 struct PaperCell {
-    std::vector<double> values;  // one per run
-    double mean = 0, sd = 0;     // sd = 0 for a single run
+    std::vector<std::int64_t> runs;  // the runs pooled, one per seed
+    std::vector<double> values;      // their headline metric
+    double mean = 0;
+    std::optional<double> sd;        // sample std; none for a single run (shown as the value alone)
     bool best = false;
 };
+struct PaperRow {
+    std::string method;
+    std::string config;  // what tells the row from the method's others: "training.learning_rate=0.001"; "" when nothing
+    std::string label() const { return config.empty() ? method : method + " (" + config + ")"; }
+};
 struct PaperTable {
-    std::vector<std::string> methods, tasks;  // in the order the runs first name them
-    std::map<std::string, std::map<std::string, PaperCell>> cells;  // method -> task -> cell
-    const PaperCell* cell(const std::string& method, const std::string& task) const;
+    std::vector<PaperRow> rows;      // in the order the runs first name them
+    std::vector<std::string> tasks;  // likewise
+    std::map<std::string, std::map<std::string, PaperCell>> cells;  // row label -> task -> cell
+    const PaperCell* cell(const std::string& row_label, const std::string& task) const;
 };
 // Every run must be finished and have its task's headline metric, else Error naming the run.
 PaperTable paper_table(const std::vector<RunInfo>& runs);
 
-// csv: method,task,metric,runs,mean,std,best (one line per cell, raw fractions); json: the same as
-// objects; markdown/latex: one row per method, one column per task, percent "mean ± std", best bold.
+// csv: method,config,task,metric,runs,mean,std,best (one line per cell, raw fractions; std empty for
+// a single run); json: the same as objects (std null for a single run); markdown/latex: one row per
+// configuration (its label), one column per task, percent "mean ± std" (a single run's value alone),
+// best bold.
 std::string render_paper_table(const PaperTable& table, TableFormat format);
 
 }  // namespace meft
