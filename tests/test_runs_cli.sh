@@ -173,4 +173,27 @@ grep -q "step 1: the loss is nan; first non-finite tensor: parameter 'bert.encod
 nid=$("$MEFT" runs --db "$DB" list | grep '| nan ' | awk -F'|' '{print $2+0}')
 [[ "$(status_of "$nid")" == failed ]] || fail "the diverging run is '$(status_of "$nid")', expected failed"
 
+echo "check: a read-only database (file and folder) is listed, shown, compared and exported"
+# As root, file permissions do not bind: the read-only commands run as nobody (setpriv).
+as_reader() { if [[ $(id -u) -eq 0 ]]; then setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; else "$@"; fi; }
+RO=$(mktemp -d "${TMPDIR:-/tmp}/meft_ro.XXXXXX")
+cp "$DB" "$RO/runs.sqlite"  # the database was closed cleanly: no -wal file to copy
+[[ ! -e $DB-wal ]] || cp "$DB-wal" "$RO/runs.sqlite-wal"
+chmod 0444 "$RO/runs.sqlite"
+chmod 0555 "$RO"
+ro_ids=$("$MEFT" runs --db "$DB" list --status finished | tail -n +3 | awk -F'|' '{print $2+0}' | head -2 | tr '\n' ' ')
+set +e
+as_reader "$MEFT" runs --db "$RO/runs.sqlite" list >"$TMP/ro_list" 2>"$TMP/err"; rc_list=$?
+as_reader "$MEFT" runs --db "$RO/runs.sqlite" show $ro_ids >/dev/null 2>>"$TMP/err"; rc_show=$?
+as_reader "$MEFT" runs --db "$RO/runs.sqlite" compare $ro_ids >/dev/null 2>>"$TMP/err"; rc_compare=$?
+as_reader "$MEFT" runs --db "$RO/runs.sqlite" export $ro_ids --format csv >/dev/null 2>>"$TMP/err"; rc_export=$?
+as_reader "$MEFT" runs --db "$RO/runs.sqlite" delete ${ro_ids%% *} >/dev/null 2>"$TMP/ro_delete"; rc_delete=$?
+set -e
+chmod 0755 "$RO"; rm -rf "$RO"
+[[ $rc_list -eq 0 && $rc_show -eq 0 && $rc_compare -eq 0 && $rc_export -eq 0 ]] ||
+    fail "read-only database: list $rc_list, show $rc_show, compare $rc_compare, export $rc_export: $(cat "$TMP/err")"
+[[ $(tail -n +3 "$TMP/ro_list" | grep -c '^|') -eq $(count_runs) ]] || fail "the read-only listing lacks runs: $(cat "$TMP/ro_list")"
+[[ $rc_delete -eq 1 ]] || fail "deleting from a read-only database exited $rc_delete, expected 1"
+grep -q "runs.sqlite" "$TMP/ro_delete" || fail "the refused delete does not name the database: $(cat "$TMP/ro_delete")"
+
 echo "OK: all runs CLI checks passed"

@@ -6,7 +6,9 @@
 #include "cli/commands.h"
 #include "core/cpu_backend.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "model/checkpoint.h"
+#include "store/saved_model.h"
 
 namespace meft::cli {
 
@@ -15,7 +17,14 @@ struct InitArgs {
     std::string arch = "bert", preset = "toy", out, vocab;
     int labels = 2;
     std::uint64_t seed = 0;
+    bool force = false;  // replace a model already in --out
 };
+
+std::string read_file(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw Error(file.string() + ": cannot read");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
 
 // vocab.txt: one token per line (BERT); vocab.json: an object token -> id (RoBERTa).
 int vocab_size_of(const std::filesystem::path& file) {
@@ -44,6 +53,8 @@ int vocab_size_of(const std::filesystem::path& file) {
 }
 
 int run(const InitArgs& a) {
+    if (holds_model(a.out) && !a.force)
+        throw Error(a.out + " already holds a model (config.json or weights); pass --force to replace it, or choose another --out");
     const Arch arch = parse_arch(a.arch);
     if (a.preset == "1.3b" && arch != Arch::Opt) throw Error("--preset 1.3b is an OPT shape (use --arch opt)");
     if (a.preset == "large" && arch == Arch::Opt) throw Error("--preset large is a BERT / RoBERTa / BART shape (opt has 1.3b)");
@@ -60,10 +71,9 @@ int run(const InitArgs& a) {
     save_model(*model, a.out);
     if (!a.vocab.empty()) {  // the tokenizer files beside the weights: vocab.txt, or vocab.json + merges.txt
         const std::filesystem::path vocab(a.vocab), dir(a.out);
-        std::filesystem::copy_file(vocab, dir / vocab.filename(), std::filesystem::copy_options::overwrite_existing);
+        write_file_atomically(dir / vocab.filename(), read_file(vocab));
         const auto merges = vocab.parent_path() / "merges.txt";
-        if (vocab.extension() == ".json" && std::filesystem::exists(merges))
-            std::filesystem::copy_file(merges, dir / "merges.txt", std::filesystem::copy_options::overwrite_existing);
+        if (vocab.extension() == ".json" && std::filesystem::exists(merges)) write_file_atomically(dir / "merges.txt", read_file(merges));
     }
     const std::string head = lm ? std::string("tied LM head")
                                 : std::to_string(a.labels) + (a.labels == 1 ? " label, regression" : " labels");
@@ -84,6 +94,7 @@ Runner add_init_model(CLI::App& app) {
         ->check(CLI::ExistingFile);
     app.add_option("--labels", a->labels, "number of labels (1 = regression; ignored for opt)")->check(CLI::Range(1, 1000))->capture_default_str();
     app.add_option("--seed", a->seed, "initialisation seed")->capture_default_str();
+    app.add_flag("--force", a->force, "replace a model --out already holds");
     return [a] { return run(*a); };
 }
 

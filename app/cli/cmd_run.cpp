@@ -10,6 +10,7 @@
 #include "model/checkpoint.h"
 #include "store/database.h"
 #include "store/run_table.h"
+#include "store/run_outputs.h"
 #include "store/runner.h"
 #include "train/memory_plan.h"
 #include "store/experiment.h"
@@ -88,26 +89,6 @@ nlohmann::json read_source(const std::string& file) {
     return nlohmann::json::parse(in, nullptr, false);
 }
 
-void write_results(const std::filesystem::path& file, const Experiment& e, const TrainResult& r) {
-    nlohmann::json j;
-    j["experiment"] = e.name;
-    j["steps"] = r.steps;
-    j["method"] = e.method.name();
-    j["starting_point_deviation"] = r.start_deviation;
-    j["stopped"] = r.stopped;
-    j["train_loss_first"] = r.first_loss;
-    j["train_loss_last"] = r.final_loss;
-    j["dev_loss"] = r.final_eval.loss;
-    j["dev_metrics"] = r.final_eval.metrics;
-    j["elapsed_s"] = r.elapsed_s;
-    j["tokens_per_s"] = r.tokens_per_s;
-    j["activation_peak_bytes"] = r.activation_peak.bytes;  // the largest training step's
-    j["activation_peak_step"] = r.activation_peak.step;
-    j["activation_peak_batch"] = std::to_string(r.activation_peak.rows) + " x " + std::to_string(r.activation_peak.seq);
-    j["activation_held_bytes"] = r.memory.held_total;      // saved for backward at that step
-    write_file_atomically(file, j.dump(2) + "\n");
-}
-
 // Ctrl-C / SIGTERM: stop after the current step; the run is saved and marked cancelled.
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_interrupt(int) { g_interrupted.store(true); }
@@ -144,12 +125,8 @@ nlohmann::json run_one(const Experiment& e, ExperimentDb& db, NewExperiment* exp
     print_table(e, *out.model, r);
     std::fprintf(stderr, "run %lld %s in %s\n", static_cast<long long>(out.run_id), r.stopped ? "cancelled" : "recorded",
                  db_path_for_message(a).c_str());
-    if (!e.output_dir.empty()) {
-        write_results(e.output_dir / "results.json", e, r);
-        if (e.save_model) save_model(*out.model, e.output_dir / "model");
-        std::fprintf(stderr, "outputs written to %s\n", e.output_dir.string().c_str());
-    }
-    if (!a.json_out.empty()) write_results(a.json_out, e, r);
+    if (!e.output_dir.empty()) std::fprintf(stderr, "outputs written to %s\n", e.output_dir.string().c_str());  // by execute_run
+    if (!a.json_out.empty()) write_file_atomically(a.json_out, results_json(e, r, db.run_uuid(out.run_id)).dump(2) + "\n");
     return out.metrics;
 }
 

@@ -16,5 +16,6 @@ Runner add_plan(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
 Runner add_runs(CLI::App& app);
 Runner add_resume(CLI::App& app);
+Runner add_export(CLI::App& app);
 
 }  // namespace meft::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     add("predict", "logits (a causal LM: log-likelihoods) for JSON-lines inputs", meft::cli::add_predict);
     add("tokenize", "token ids of a text, a pair or a GLUE split, as JSON lines", meft::cli::add_tokenize);
     add("resume", "continue a cancelled or interrupted run from its checkpoint", meft::cli::add_resume);
+    add("export", "write a stored run's trained model (from its checkpoint) as a model folder", meft::cli::add_export);
     add("runs", "list, show or delete the runs in the experiment database", meft::cli::add_runs);
     add("plan", "activation memory of a training step, per layer, without computing anything", meft::cli::add_plan);
     try {

@@ -3,6 +3,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 
+#include "gui/database_choice.h"
 #include "gui/main_window.h"
 #include "gui/screenshots.h"
 
@@ -15,13 +16,21 @@ int main(int argc, char** argv) {
     cli.addHelpOption();
     cli.addVersionOption();
     cli.addOption({"db", "experiment database", "FILE"});
+    cli.addOption({"read-only", "browse and compare the database without writing it"});
     cli.addOption({"open", "experiment file to open", "FILE"});
     cli.addOption({"screenshots", "render each main view as PNG into DIR and quit", "DIR"});
     cli.process(app);
     try {
-        const std::filesystem::path db =
+        const std::filesystem::path asked =
             cli.isSet("db") ? std::filesystem::path(cli.value("db").toStdString()) : meft::ExperimentDb::default_path();
-        meft::gui::MainWindow w(db);
+        // A database that cannot be used is named with the reason, and another offered (never a silent exit).
+        const std::optional<std::filesystem::path> db =
+            meft::gui::usable_database(asked, [](const std::filesystem::path& file, const QString& why) {
+                fprintf(stderr, "meft-workbench: %s: %s\n", file.string().c_str(), why.toUtf8().constData());
+                return meft::gui::ask_for_database(nullptr, file, why);
+            });
+        if (!db) return 1;
+        meft::gui::MainWindow w(*db, nullptr, cli.isSet("read-only"));
         if (cli.isSet("open")) {
             QString err;
             if (!w.open_experiment(cli.value("open"), &err)) {

@@ -53,9 +53,10 @@ std::vector<std::filesystem::path> model_search_paths() {
 }
 }  // namespace
 
-MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent) : QMainWindow(parent), db_file_(db_file) {
+MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bool read_only)
+    : QMainWindow(parent), db_file_(db_file) {
     setWindowTitle(tr("MEFT Workbench"));
-    db_ = std::make_unique<ExperimentDb>(db_file_);
+    db_ = std::make_unique<ExperimentDb>(db_file_, read_only ? DbAccess::ReadOnly : DbAccess::Reading);  // read-only: browse, compare
     controller_ = new RunController(this);
 
     // Experiment tab: form | run + live plots | plan
@@ -78,6 +79,11 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent) : 
     progress_->setFormat(tr("idle"));
     progress_->setValue(0);
     status_ = new QLabel;
+    blocked_ = new QLabel;  // why Run is disabled (the plan panel's preflight), shown under the buttons
+    blocked_->setWordWrap(true);
+    blocked_->setStyleSheet("color: #b00020;");
+    blocked_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    blocked_->hide();
     auto* controls = new QHBoxLayout;
     for (QWidget* w : std::initializer_list<QWidget*>{run_, pause_, stop_}) controls->addWidget(w);
     controls->addWidget(progress_, 1);
@@ -85,6 +91,7 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent) : 
     auto* center = new QWidget;
     auto* cv = new QVBoxLayout(center);
     cv->addLayout(controls);
+    cv->addWidget(blocked_);
     cv->addWidget(status_);
     cv->addWidget(live_plots_, 1);
     auto* exp_split = new QSplitter(Qt::Horizontal);
@@ -117,11 +124,13 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent) : 
     dock->setObjectName("log");
     dock->setWidget(log_);
     addDockWidget(Qt::BottomDockWidgetArea, dock);
-    statusBar()->showMessage(tr("database: %1").arg(QString::fromStdString(db_file_.string())));
+    statusBar()->showMessage(tr("database: %1%2").arg(QString::fromStdString(db_file_.string()),
+                                                      db_->read_only() ? tr(" (read-only)") : QString()));
     build_menus();
 
     // Wiring
     connect(form_, &ExperimentForm::changed, this, [this] { plan_->set_experiment(form_->to_json(), form_->file()); });
+    connect(plan_, &PlanPanel::planned, this, [this] { update_buttons(controller_->busy()); });
     plan_->set_experiment(form_->to_json(), form_->file(), true);
     connect(run_, &QPushButton::clicked, this, &MainWindow::start_run);
     connect(pause_, &QPushButton::toggled, this, [this](bool on) {
@@ -208,6 +217,8 @@ void MainWindow::build_menus() {
 
 QString MainWindow::log_text() const { return log_->toPlainText(); }
 
+QString MainWindow::run_blocked_reason() const { return blocked_->isVisible() || !blocked_->text().isEmpty() ? blocked_->text() : QString(); }
+
 void MainWindow::log(const QString& line, bool error) {
     const QString stamp = QTime::currentTime().toString("HH:mm:ss");
     log_->appendHtml(QString("<span style='color:%1'>%2 %3</span>")
@@ -215,7 +226,18 @@ void MainWindow::log(const QString& line, bool error) {
 }
 
 void MainWindow::update_buttons(bool busy) {
-    run_->setEnabled(!busy);
+    // Run stays disabled while the experiment is invalid or a run of it would be refused, saying why.
+    QString why = plan_->error();
+    if (why.isEmpty() && !plan_->problems().isEmpty()) why = plan_->problems().join("\n");
+    if (why.isEmpty() && db_->read_only())
+        why = tr("the experiment database %1 is read-only: runs can be browsed and compared, not recorded (start the "
+                 "workbench with --db on a writable file)")
+                  .arg(QString::fromStdString(db_file_.string()));
+    run_->setEnabled(!busy && why.isEmpty());
+    run_->setToolTip(why.isEmpty() ? tr("Train and evaluate the experiment; every run is recorded in the database")
+                                   : tr("Cannot run: %1").arg(why));
+    blocked_->setText(why.isEmpty() ? QString() : tr("Cannot run: %1").arg(why));
+    blocked_->setVisible(!why.isEmpty());
     pause_->setEnabled(busy);
     stop_->setEnabled(busy);
     if (!busy) {

@@ -28,7 +28,9 @@ class RunsBrowser;
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
-    explicit MainWindow(const std::filesystem::path& db_file, QWidget* parent = nullptr);
+    // read_only: browse and compare the database without writing it (also what a database whose
+    // file or folder is not writable gets).
+    explicit MainWindow(const std::filesystem::path& db_file, QWidget* parent = nullptr, bool read_only = false);
     ~MainWindow() override;
 
     // The parts, for tests and screenshots.
@@ -41,6 +43,7 @@ public:
     RunController* controller() const { return controller_; }
     QTabWidget* tabs() const { return tabs_; }
     QPushButton* run_button() const { return run_; }
+    QString run_blocked_reason() const;  // "" when Run is enabled for the form's experiment
     QString log_text() const;
     std::int64_t current_run() const { return current_run_; }
 
@@ -75,6 +78,7 @@ private:
     QPlainTextEdit* log_ = nullptr;
     QProgressBar* progress_ = nullptr;
     QLabel* status_ = nullptr;
+    QLabel* blocked_ = nullptr;  // why Run is disabled
     QPushButton *run_ = nullptr, *pause_ = nullptr, *stop_ = nullptr;
     QElapsedTimer clock_;
     std::int64_t current_run_ = 0;

@@ -9,6 +9,8 @@
 #include <qcustomplot.h>
 
 #include "store/experiment.h"
+#include "core/backend_select.h"
+#include "store/preflight.h"
 #include "store/run_setup.h"
 #include "train/memory_plan.h"
 
@@ -73,6 +75,7 @@ void PlanPanel::set_experiment(const nlohmann::json& experiment, const std::file
 
 void PlanPanel::show_error(const QString& msg) {
     error_ = msg;
+    problems_.clear();
     trainable_ = parameters_ = activation_ = resident_ = 0;
     bars_ = 0;
     fits_ = false;
@@ -87,17 +90,27 @@ void PlanPanel::show_error(const QString& msg) {
 
 void PlanPanel::replan() {
     MemoryPlanResult plan;
+    QStringList problems;
     try {
         const std::vector<Experiment> exps = experiments_from_json(experiment_, file_);
         const Experiment& e = exps.front();
-        plan = plan_memory(experiment_model_config(e), e.method, e.dtype, e.train.batch_size * rows_per_unit(e),
-                           e.train.max_seq_length);
+        // What a run would refuse, on the backend it would use (made once per kind).
+        for (const Experiment& x : exps) {
+            const std::string kind = resolve_backend(x.backend, backend_options(x));
+            auto& be = backends_[kind];
+            if (!be) be = make_backend(kind, backend_options(x));
+            for (const std::string& p : preflight(x, *be).problems)
+                if (!problems.contains(QString::fromStdString(p))) problems << QString::fromStdString(p);
+        }
+        plan = plan_run_memory(experiment_model_config(e), e.method, e.dtype, e.train.batch_size * rows_per_unit(e),
+                               e.train.eval_batch_size, std::min(e.train.max_seq_length, experiment_model_config(e).max_tokens()));
     } catch (const std::exception& ex) {
         show_error(QString::fromStdString(ex.what()));
         return;
     }
     error_.clear();
-    error_label_->clear();
+    problems_ = problems;
+    error_label_->setText(problems.isEmpty() ? QString() : tr("A run would be refused: %1").arg(problems.join("\n")));
     trainable_ = plan.trainable_parameters;
     parameters_ = plan.parameters;
     activation_ = static_cast<std::int64_t>(plan.report.activation_peak);
@@ -108,7 +121,7 @@ void PlanPanel::replan() {
     memory_->setText(tr("activations: <b>%1</b> · weights + grads + optimizer: %2")
                          .arg(bytes_text(double(activation_)), bytes_text(double(resident_))));
     const double capacity = device_->currentData().toDouble();
-    const double need = double(activation_ + resident_);
+    const double need = double(plan.report.footprint());  // weights, gradients, state, activations in whole chunks, op workspaces
     fits_ = need <= capacity;
     fit_->setText(fits_ ? tr("<span style='color:#1b7f3b'>✓ fits: %1 of %2 (%3%)</span>")
                               .arg(bytes_text(need), bytes_text(capacity))

@@ -1,12 +1,20 @@
 // plan_panel.h — what the configured experiment will need, updated as the settings change:
 // trainable parameters (count and share), planned activation memory per layer (bars) and in
-// total, and whether weights + optimizer state + activations fit the chosen device. The numbers
-// come from the engine's shape-only plan (train/memory_plan.h), which equals what a run measures.
+// total, and whether what the run takes from its backend fits the chosen device. The numbers come
+// from the engine's shape-only plan (train/memory_plan.h), which equals what a run measures; the
+// experiment's own backend is checked as a run would be (store/preflight.h): problems() lists why
+// a run would be refused, and the window disables Run with them.
 #pragma once
 #include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
 
+#include <QStringList>
 #include <QWidget>
 #include <nlohmann/json.hpp>
+
+#include "core/backend.h"
 
 class QComboBox;
 class QLabel;
@@ -30,6 +38,9 @@ public:
     int layer_bars() const { return bars_; }
     QString error() const { return error_; }
     bool fits() const { return fits_; }
+    // What is already known to fail on the experiment's own backend (store/preflight.h): a run of
+    // it would be refused; empty when it can run.
+    QStringList problems() const { return problems_; }
 
 signals:
     void planned();  // after each re-plan (valid or not)
@@ -50,7 +61,10 @@ private:
     std::int64_t trainable_ = 0, parameters_ = 0, activation_ = 0, resident_ = 0;
     int bars_ = 0;
     QString error_;
+    QStringList problems_;
     bool fits_ = false;
+    // The backends preflight checks against, made once per kind ("cpu", "cuda").
+    std::map<std::string, std::unique_ptr<Backend>> backends_;
 };
 
 }  // namespace meft::gui

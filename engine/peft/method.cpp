@@ -55,6 +55,33 @@ bool MethodConfig::backbone_trainable(const std::string& name) const {
     return false;
 }
 
+bool same_architecture(const MethodConfig& a, const MethodConfig& b) {
+    if (a.kind != b.kind) return false;
+    const auto same_adapter = [&] {
+        return a.adapter.bottleneck == b.adapter.bottleneck && a.adapter.scaling == b.adapter.scaling;
+    };
+    switch (a.kind) {
+        case MethodKind::Full:
+        case MethodKind::BitFit:
+        case MethodKind::IA3: return true;
+        case MethodKind::LoRA:
+            return a.lora.r == b.lora.r && a.lora.alpha == b.lora.alpha &&
+                   std::is_permutation(a.lora.targets.begin(), a.lora.targets.end(), b.lora.targets.begin(), b.lora.targets.end());
+        case MethodKind::Houlsby:
+        case MethodKind::Pfeiffer:
+        case MethodKind::Parallel: return same_adapter();
+        case MethodKind::Prefix:
+            return a.prefix.length == b.prefix.length && a.prefix.reparameterize == b.prefix.reparameterize &&
+                   (!a.prefix.reparameterize || a.prefix.hidden == b.prefix.hidden);
+        case MethodKind::MEFT1:
+        case MethodKind::MEFT2:
+        case MethodKind::MEFT3:
+            return same_adapter() && a.meft.lambda_inverse == b.meft.lambda_inverse && a.meft.beta_inverse == b.meft.beta_inverse &&
+                   a.meft.frozen_prefix == b.meft.frozen_prefix && a.meft.exact == b.meft.exact;
+    }
+    return false;
+}
+
 MethodConfig parse_method(const nlohmann::json& j, const std::string& where) {
     MethodConfig m;
     if (j.is_null()) return m;

@@ -71,6 +71,11 @@ struct MethodConfig {
     bool backbone_trainable(const std::string& name) const;
 };
 
+// Whether two configurations build the same model: the same added tensors, computing the same
+// function (training-only knobs — dropout rates, initialisation, gradient checkpointing, which
+// MEFT layers rebuild their inputs — may differ).
+bool same_architecture(const MethodConfig& a, const MethodConfig& b);
+
 // `where` names the file and key path for error messages.
 MethodConfig parse_method(const nlohmann::json& j, const std::string& where);
 std::vector<std::string> method_names();

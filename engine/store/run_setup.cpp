@@ -11,6 +11,7 @@
 #include "data/tokenizer.h"
 #include "data/toy_task.h"
 #include "model/checkpoint.h"
+#include "store/saved_model.h"
 
 namespace meft {
 
@@ -18,6 +19,22 @@ namespace {
 void tell(const std::function<void(const std::string&)>& notice, const std::string& what) {
     if (notice) notice(what);
     else std::cerr << what << "\n";
+}
+// A model folder a run saved (its config.json has a "meft" section) holds its method's trained
+// tensors: fine-tuning it further keeps them only under the same method. Another method would
+// silently drop them (a LoRA-trained model would start again from its base) — refused, naming both.
+void check_saved_method(const Experiment& e) {
+    const SavedModel saved = read_saved_model(e.backbone.path);
+    if (!saved.has_section) return;
+    const MethodKind k = saved.method.kind;
+    if (k == MethodKind::Full || k == MethodKind::BitFit) return;  // plain weights: any method applies
+    if (same_architecture(saved.method, e.method)) return;
+    const nlohmann::json mine = resolved_config(e)["method"];
+    const bool mergeable = k == MethodKind::LoRA || k == MethodKind::IA3;
+    throw Error((e.backbone.path / "config.json").string() + ": this model was fine-tuned with " + saved.method_json.dump() +
+                " (its \"meft\" section); method " + mine.dump() + " would drop that method's trained tensors. Use the same "
+                "method to continue training it" +
+                (mergeable ? ", or fine-tune from the merged checkpoint the run saved beside it (merged/)" : std::string()));
 }
 }  // namespace
 
@@ -33,6 +50,7 @@ std::unique_ptr<Model> build_model(const Experiment& e, Backend& backend, int nu
         model = make_model(cfg, backend, e.dtype, e.method);
         model->init_weights(e.backbone.init_seed);
     } else {
+        check_saved_method(e);
         LoadOptions lo;
         lo.num_labels = num_labels;
         lo.head_seed = e.backbone.init_seed;

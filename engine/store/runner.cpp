@@ -12,6 +12,7 @@
 #include "data/batching.h"
 #include "store/run_recorder.h"
 #include "store/preflight.h"
+#include "store/run_outputs.h"
 #include "store/run_setup.h"
 #include "train/memory_plan.h"
 
@@ -138,6 +139,8 @@ void run_recorded(const Experiment& e, ExperimentDb& db, const RunOptions& o, Ru
         layers.push_back({"planned", l.layer, l.label, static_cast<std::int64_t>(l.held), static_cast<std::int64_t>(l.transient)});
     out.metrics = final_metrics(r, start);
     out.status = r.stopped ? "cancelled" : "finished";
+    doing = "writing the run's outputs to " + e.output_dir.string();
+    write_run_outputs(e, model, r, identity.run_uuid);  // results.json and the model, before the run reads finished
     db.finish_with_memory(start.run_id, out.status, out.metrics,
                           r.stopped ? "stopped by the user after step " + std::to_string(r.steps) : "",
                           layers);
@@ -145,10 +148,8 @@ void run_recorded(const Experiment& e, ExperimentDb& db, const RunOptions& o, Ru
 
 }  // namespace
 
-// The run's own checkpoint, or an Error saying why not: none at its path (an older database's
-// run-N file is not trusted: another database in the folder may have written it), another run's
-// (UUID), another configuration's, or ahead of the steps the run recorded.
-std::filesystem::path checked_checkpoint(ExperimentDb& db, std::int64_t run) {
+// An older database's run-N file is not trusted: another database in the folder may have written it.
+std::filesystem::path run_checkpoint(ExperimentDb& db, std::int64_t run) {
     const std::optional<RunInfo> info = db.run(run);
     if (!info) throw Error("no run " + std::to_string(run) + " in " + db.path());
     const std::string which = "run " + std::to_string(run) + " (" + info->uuid + ") of " + db.path();
@@ -176,6 +177,7 @@ std::filesystem::path checked_checkpoint(ExperimentDb& db, std::int64_t run) {
     return file;
 }
 
+namespace {
 // What a resumed run's results need from its record: the losses up to the checkpoint and its
 // best evaluation so far.
 void earlier_record(ExperimentDb& db, std::int64_t run, const TrainState& state, TrainHooks& hooks) {
@@ -191,9 +193,22 @@ void earlier_record(ExperimentDb& db, std::int64_t run, const TrainState& state,
     }
 }
 
+}  // namespace
+
+RestoredRun restore_run(ExperimentDb& db, std::int64_t run, Backend& backend) {
+    const std::filesystem::path file = run_checkpoint(db, run);
+    const RunInfo info = *db.run(run);
+    RestoredRun r;
+    r.experiment = parse_experiment(info.config, "run " + std::to_string(run) + " config (" + db.path() + ")");
+    r.uuid = info.uuid;
+    r.model = build_model(r.experiment, backend, task_num_labels(r.experiment), [](const std::string&) {});
+    r.step = load_training_checkpoint(file, *r.model, nullptr).step;
+    return r;
+}
+
 RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& o) {
     RunOutcome out;
-    const std::filesystem::path resume_from = o.resume_run > 0 ? checked_checkpoint(db, o.resume_run) : std::filesystem::path();
+    const std::filesystem::path resume_from = o.resume_run > 0 ? run_checkpoint(db, o.resume_run) : std::filesystem::path();
     out.backend = make_backend(e.backend, backend_options(e));
     // What is already known to fail is refused before anything is recorded.
     const Preflight pf = phase("planning the run's memory", [&] { return preflight(e, *out.backend); });

@@ -50,4 +50,18 @@ struct RunOutcome {
 
 RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& options);
 
+// The run's own training checkpoint, or an Error saying why not: none at its path, another
+// run's (UUID), another configuration's, or ahead of the steps the run recorded.
+std::filesystem::path run_checkpoint(ExperimentDb& db, std::int64_t run);
+
+// A stored run's model as its checkpoint left it: the experiment rebuilt from the recorded
+// config (its backbone folder or preset), the trainable tensors from the checkpoint.
+struct RestoredRun {
+    Experiment experiment;
+    std::unique_ptr<Model> model;
+    int step = 0;                // the checkpoint's step
+    std::string uuid;
+};
+RestoredRun restore_run(ExperimentDb& db, std::int64_t run, Backend& backend);
+
 }  // namespace meft

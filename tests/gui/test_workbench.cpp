@@ -10,7 +10,10 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <fstream>
+
 #include "gui/compare_view.h"
+#include "gui/database_choice.h"
 #include "gui/experiment_form.h"
 #include "gui/main_window.h"
 #include "gui/method_form.h"
@@ -156,6 +159,79 @@ private slots:
         QString err;
         QVERIFY(!w_->open_experiment(dir_.path() + "/missing.json", &err));
         QVERIFY(err.contains("missing.json"));
+    }
+
+    void aKnownFailureDisablesRunWithTheReason() {
+        json j = quick("lora", 5);
+        j["task"]["max_length"] = 1000;
+        j["training"]["max_seq_length"] = 1000;  // beyond the 512 positions
+        w_->form()->set_json(j);
+        QTRY_VERIFY(!w_->plan()->problems().isEmpty());
+        QVERIFY(!w_->run_button()->isEnabled());
+        QVERIFY(w_->run_button()->toolTip().contains("training.max_seq_length is 1000"));
+        QVERIFY(w_->run_blocked_reason().contains("at most 512"));
+        w_->form()->set_json(quick("lora", 5));
+        QTRY_VERIFY(w_->plan()->problems().isEmpty());
+        QTRY_VERIFY(w_->run_button()->isEnabled());
+        QVERIFY(w_->run_blocked_reason().isEmpty());
+    }
+
+    // An exception inside the engine's worker threads (a diverged MEFT stream, thrown in a pool
+    // task) ends the run as failed with its message; the window stays and can run again.
+    void aRunFailingInAWorkerThreadIsShownAndTheWindowStays() {
+        json j = quick("meft1", 60);
+        j["task"]["train_examples"] = 64;
+        j["training"]["batch_size"] = 8;
+        j["training"]["learning_rate"] = 10;
+        j["training"]["max_grad_norm"] = 0;
+        w_->form()->set_json(j);
+        QTRY_VERIFY(w_->run_button()->isEnabled());
+        QCOMPARE(run_form(), QStringList{});  // no run completed: it failed
+        QVERIFY(w_->log_text().contains("the run diverged"));
+        QVERIFY(w_->isVisible());
+        QVERIFY(w_->run_button()->isEnabled());
+        const auto runs = meft::ExperimentDb((dir_.path() + "/runs.sqlite").toStdString()).runs("failed");
+        QCOMPARE(runs.size(), std::size_t(1));
+        QVERIFY(QString::fromStdString(runs[0].message).contains("outside the exact fixed-point range"));
+    }
+
+    // A file that is not a database: the chooser is told which file and why, and what it picks is used.
+    void aDatabaseThatCannotBeUsedIsNamedAndAnotherOffered() {
+        const std::filesystem::path bad = (dir_.path() + "/not-a-db.sqlite").toStdString();
+        {
+            std::ofstream(bad) << "this is not an SQLite database, just text that is long enough to have a header";
+        }
+        const std::filesystem::path good = (dir_.path() + "/fresh.sqlite").toStdString();
+        QStringList asked;
+        const auto chosen = usable_database(bad, [&](const std::filesystem::path& f, const QString& why) {
+            asked << QString::fromStdString(f.string()) + ": " + why;
+            return std::optional<std::filesystem::path>(good);
+        });
+        QVERIFY(chosen.has_value());
+        QCOMPARE(QString::fromStdString(chosen->string()), QString::fromStdString(good.string()));
+        QCOMPARE(asked.size(), 1);
+        QVERIFY(asked[0].contains("not-a-db.sqlite"));
+        QVERIFY(asked[0].contains("not an experiment database"));
+        const auto gave_up = usable_database(bad, [](const std::filesystem::path&, const QString&) {
+            return std::optional<std::filesystem::path>();
+        });
+        QVERIFY(!gave_up.has_value());
+    }
+
+    // A database opened read-only (as one whose file or folder is not writable is) is browsed, and
+    // Run is disabled with the reason. (test_runs_cli checks real file permissions.)
+    void aReadOnlyDatabaseIsBrowsedNotWritten() {
+        const std::filesystem::path file = (dir_.path() + "/ro.sqlite").toStdString();
+        {
+            meft::ExperimentDb db(file);
+            meft::NewExperiment x{"kept"};
+            db.add_run(x, json::object(), json::object());
+        }
+        MainWindow ro(file, nullptr, true);
+        ro.browser()->refresh();
+        QCOMPARE(ro.browser()->visible_rows(), 1);
+        QTRY_VERIFY(!ro.run_button()->isEnabled());
+        QVERIFY(ro.run_blocked_reason().contains("read-only"));
     }
 
     void cleanupTestCase() { w_.reset(); }
