@@ -11,9 +11,17 @@ and `OPTForCausalLM`.  Tests run it on a checkpoint directory and compare its
 output with the C++ engine's (see compare_logits.py).
 
 For OPT each output line is {"log_likelihood": sum over t >= 1 of
-log p(token t | tokens < t), "tokens": the count}, over the unmasked tokens.
+log p(token t | tokens < t), "tokens": the count, "token_log_probs": each
+log p(token t | tokens < t) in order}, over the unmasked tokens.
 
     hf_reference.py --model DIR --data IN.jsonl --out OUT.jsonl [--hidden-states OUT.npz]
+    hf_reference.py [--model DIR] --adapter ADAPTER_DIR --data IN.jsonl --out OUT.jsonl
+
+With --adapter, the model is the base model with a Hugging Face PEFT adapter
+(adapter_config.json + adapter_model.safetensors: LoRA, IA3 or prefix-tuning)
+loaded the way PeftModel.from_pretrained loads it (class PeftAdapter below,
+written from PEFT's source without importing it); the base model is --model or,
+without it, the adapter's base_model_name_or_path.
 
 DIR holds config.json and model.safetensors (or model.safetensors.index.json
 plus shards).  Each input line is {"input_ids": [...], "token_type_ids": [...],
@@ -26,6 +34,7 @@ import argparse
 import json
 import math
 import os
+import re
 import struct
 import sys
 
@@ -39,9 +48,11 @@ _DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16,
 class SafeTensors:
     """Lazy reader for one or more .safetensors files (raw format, own parser)."""
 
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, files=None):
         index = os.path.join(model_dir, "model.safetensors.index.json")
-        if os.path.exists(index):
+        if files is not None:
+            pass
+        elif os.path.exists(index):
             with open(index) as f:
                 weight_map = json.load(f)["weight_map"]
             files = sorted(set(weight_map.values()))
@@ -59,6 +70,9 @@ class SafeTensors:
 
     def __contains__(self, name):
         return name in self.entries
+
+    def names(self):
+        return list(self.entries)
 
     def get(self, name):
         path, start, info = self.entries[name]
@@ -112,6 +126,166 @@ def read_config(model_dir):
         return json.load(f)
 
 
+def _module_names(tensor_names):
+    """The model's module names (named_modules()) as its tensors' dotted prefixes."""
+    out = set()
+    for name in tensor_names:
+        parts = name.split(".")
+        for k in range(1, len(parts)):
+            out.add(".".join(parts[:k]))
+    return out
+
+
+class PeftAdapter:
+    """Hugging Face PEFT's loading of an adapter folder onto a base model
+    (PeftModel.from_pretrained, inference), re-implemented from PEFT's source
+    (huggingface/peft, src/peft/...) without importing it.
+
+    Where it acts is decided by module name, as in PEFT:
+      - target_modules (tuners/tuners_utils.py check_target_module_exists): a string
+        is re.fullmatch'ed against the module name, a list entry matches the name
+        itself or a dotted suffix; a module inside one named by modules_to_save
+        (re.match(rf"(^|.*\\.){m}($|\\..*)", key)) is never a target;
+      - feedforward_modules (tuners/ia3/model.py _check_target_module_feedforward):
+        a string is re.fullmatch'ed, a list entry is a plain suffix;
+      - modules_to_save (utils/other.py _set_trainable): every module whose name
+        ends with an entry is replaced by the adapter's copy (ModulesToSaveWrapper).
+
+    adapter_model.safetensors (utils/save_and_load.py get_peft_model_state_dict,
+    the adapter name removed) holds, under "base_model.model." (LoRA, IA3) or
+    "base_model." (prompt learning, whose PeftModel keeps the transformers model
+    itself as base_model):
+      LORA  <module>.lora_A.weight [r, in], <module>.lora_B.weight [out, r]; the
+            module computes W x + b + scaling * B (A x) with scaling = lora_alpha / r
+            (lora_alpha / sqrt(r) with use_rslora) (tuners/lora/layer.py Linear.forward);
+      IA3   <module>.ia3_l: (out, 1) multiplies the module's output, bias included;
+            (1, in) on a feedforward module multiplies its input (tuners/ia3/layer.py);
+      PREFIX_TUNING  prompt_embeddings [P, num_layers*2*token_dim]: from_pretrained
+            loads in inference mode, where PrefixEncoder is this table itself
+            (tuners/prefix_tuning/model.py); peft_model.py get_prompt views it as
+            [P, num_layers*2, heads, head_dim], permutes and splits it so that layer
+            l's past key is entry 2l and its value 2l+1; PeftModelForSequenceClassification
+            / PeftModelForCausalLM.forward prepend P ones to the attention mask and
+            pass past_key_values, which transformers prepends to every layer's
+            self-attention keys and values, placing the tokens at positions after
+            the P cached ones (past_key_values_length);
+      <module>.<tensor> for each module_to_save.
+    Anything PEFT would ignore or reject (a tensor no module takes, a missing one,
+    options this class does not implement) is an error here, so a file that only
+    looks right cannot pass.
+    """
+
+    def __init__(self, adapter_dir, base_shapes, base_cfg):
+        """base_shapes: the base checkpoint's tensor names -> shapes; base_cfg: its config.json."""
+        with open(os.path.join(adapter_dir, "adapter_config.json")) as f:
+            self.cfg = cfg = json.load(f)
+        self.type = cfg.get("peft_type")
+        if self.type not in ("LORA", "IA3", "PREFIX_TUNING"):
+            raise ValueError(f"{adapter_dir}: peft_type {self.type!r} is not implemented here")
+        self.st = SafeTensors(adapter_dir, files=["adapter_model.safetensors"])
+        unused = set(self.st.names())
+        prefix = "base_model." if self.type == "PREFIX_TUNING" else "base_model.model."
+        modules = _module_names(base_shapes)
+
+        def take(key):
+            if key not in unused:
+                raise ValueError(f"{adapter_dir}: adapter tensor {key} is missing")
+            unused.discard(key)
+            return self.st.get(key)
+
+        # modules_to_save: the adapter's copy replaces each matching module
+        self.modules_to_save = cfg.get("modules_to_save") or []
+        self.saved = {}
+        for module in sorted(modules):
+            if any(module.endswith(m) for m in self.modules_to_save):
+                for name in base_shapes:
+                    if name.startswith(module + ".") and name not in self.saved:
+                        self.saved[name] = take(prefix + name)
+
+        self.lora, self.ia3, self.past = {}, {}, None
+        self.prefix_len = 0
+        if self.type in ("LORA", "IA3"):
+            for key, allowed in (("fan_in_fan_out", (False,)), ("exclude_modules", (None, [])),
+                                 ("layers_to_transform", (None, [])), ("layers_pattern", (None, [], ""))):
+                if cfg.get(key, allowed[0]) not in allowed:
+                    raise ValueError(f"{adapter_dir}: {key}={cfg[key]!r} is not implemented here")
+            for module in sorted(modules):
+                if not self._is_target(module):
+                    continue
+                w = module + ".weight"
+                if w not in base_shapes or len(base_shapes[w]) != 2:
+                    raise ValueError(f"{adapter_dir}: target {module} is not a linear layer (PEFT refuses it)")
+                out_f, in_f = base_shapes[w]
+                if self.type == "LORA":
+                    A, B = take(prefix + module + ".lora_A.weight"), take(prefix + module + ".lora_B.weight")
+                    r = cfg["r"]
+                    if A.shape != (r, in_f) or B.shape != (out_f, r):
+                        raise ValueError(f"{module}: lora_A {A.shape} / lora_B {B.shape} do not fit r={r}, {w} {(out_f, in_f)}")
+                    scaling = cfg["lora_alpha"] / (math.sqrt(r) if cfg.get("use_rslora") else r)
+                    self.lora[module] = (A, B, scaling)
+                else:
+                    ff = self._is_feedforward(module)
+                    l = take(prefix + module + ".ia3_l")
+                    if l.shape != ((1, in_f) if ff else (out_f, 1)):
+                        raise ValueError(f"{module}: ia3_l has shape {l.shape}, expected {(1, in_f) if ff else (out_f, 1)}")
+                    self.ia3[module] = (l.reshape(-1), ff)
+            if self.type == "LORA":
+                for key, allowed in (("use_dora", (False,)), ("bias", ("none",)), ("lora_bias", (False,)),
+                                     ("rank_pattern", ({}, None)), ("alpha_pattern", ({}, None)),
+                                     ("target_parameters", (None,)), ("layer_replication", (None,)),
+                                     ("trainable_token_indices", (None,))):
+                    if cfg.get(key, allowed[0]) not in allowed:
+                        raise ValueError(f"{adapter_dir}: {key}={cfg[key]!r} is not implemented here")
+            if not (self.lora or self.ia3):
+                raise ValueError(f"{adapter_dir}: target_modules {cfg.get('target_modules')!r} match no module")
+        else:
+            if cfg.get("task_type") not in ("SEQ_CLS", "CAUSAL_LM"):
+                raise ValueError(f"{adapter_dir}: prefix-tuning through task_type {cfg.get('task_type')!r} "
+                                 "is not implemented here (only SEQ_CLS and CAUSAL_LM inject past_key_values)")
+            if base_cfg.get("model_type") == "bart":
+                raise ValueError(f"{adapter_dir}: prefix-tuning on BART is not implemented here (PEFT's SEQ_CLS "
+                                 "path hands past_key_values to BART's decoder alone)")
+            if cfg.get("num_transformer_submodules", 1) != 1:
+                raise ValueError(f"{adapter_dir}: num_transformer_submodules must be 1")
+            P, L = cfg["num_virtual_tokens"], cfg["num_layers"]
+            heads, C = cfg["num_attention_heads"], cfg["token_dim"]
+            table = take("prompt_embeddings")
+            if table.shape != (P, L * 2 * C):
+                raise ValueError(f"prompt_embeddings has shape {table.shape}, expected {(P, L * 2 * C)}")
+            # get_prompt: view [P, L*2, heads, head_dim] -> permute -> [L*2, heads, P, head_dim]
+            kv = table.reshape(P, L * 2, heads, C // heads).transpose(1, 2, 0, 3)
+            self.past = [(kv[2 * l], kv[2 * l + 1]) for l in range(L)]
+            self.prefix_len = P
+        if unused:
+            raise ValueError(f"{adapter_dir}: adapter tensors no module takes: {sorted(unused)}")
+
+    def _is_target(self, key):
+        for m in self.modules_to_save:
+            if re.match(rf"(^|.*\.){m}($|\..*)", key):
+                return False
+        t = self.cfg.get("target_modules")
+        if isinstance(t, str):
+            return re.fullmatch(t, key) is not None
+        return key in t or any(key.endswith("." + k) for k in t)
+
+    def _is_feedforward(self, key):
+        f = self.cfg.get("feedforward_modules") or []
+        if isinstance(f, str):
+            return re.fullmatch(f, key) is not None
+        return any(key.endswith(k) for k in f)
+
+    def linear(self, x, name, W, b):
+        """The module `name` (weight W, bias b) applied to x, with its adapter."""
+        if name in self.ia3:
+            l, ff = self.ia3[name]
+            return (x * l) @ W.T + b if ff else (x @ W.T + b) * l
+        out = x @ W.T + b
+        if name in self.lora:
+            A, B, scaling = self.lora[name]
+            out = out + (x @ A.T) @ B.T * scaling
+        return out
+
+
 class Model:
     def __init__(self, model_dir):
         cfg = read_config(model_dir)
@@ -131,10 +305,13 @@ class Model:
             raise ValueError(f"unsupported hidden_act {act!r}")
         self.act = ACTIVATIONS[act]
         self.st = SafeTensors(model_dir)
+        self.peft = None  # a PeftAdapter, set by load()
 
     def w(self, name):
         """Tensor by transformers name; tolerates a missing base-model prefix
         and the legacy LayerNorm gamma/beta spelling."""
+        if self.peft is not None and name in self.peft.saved:
+            return self.peft.saved[name]
         cands = [name]
         prefix = self.kind + "."
         if name.startswith(prefix):
@@ -150,17 +327,22 @@ class Model:
         raise KeyError(f"tensor {name} not found in checkpoint")
 
     def linear(self, x, name):
-        return x @ self.w(name + ".weight").T + self.w(name + ".bias")
+        W, b = self.w(name + ".weight"), self.w(name + ".bias")
+        return x @ W.T + b if self.peft is None else self.peft.linear(x, name, W, b)
 
     def forward(self, input_ids, token_type_ids, attention_mask):
         p = self.kind + "."
         ids = np.asarray(input_ids, dtype=np.int64)
         T = ids.shape[0]
+        # Prefix-tuning: P cached keys/values before the tokens, which take positions after them
+        # (BertEmbeddings: position_ids[past_key_values_length:]; RoBERTa's
+        # create_position_ids_from_input_ids adds past_key_values_length to the count).
+        P = self.peft.prefix_len if self.peft is not None else 0
         if self.kind == "roberta":
             keep = (ids != self.pad).astype(np.int64)
-            pos = np.cumsum(keep) * keep + self.pad
+            pos = (np.cumsum(keep) + P) * keep + self.pad
         else:
-            pos = np.arange(T)
+            pos = np.arange(T) + P
         if pos.max(initial=0) >= self.max_pos:
             raise ValueError(f"sequence of length {T} exceeds max_position_embeddings")
         e = p + "embeddings."
@@ -172,12 +354,17 @@ class Model:
 
         H = x.shape[-1]
         d = H // self.heads
-        # Additive key mask, as transformers builds it: (1 - mask) * finfo(float32).min
-        neg = (1.0 - np.asarray(attention_mask, dtype=np.float64)) * float(np.finfo(np.float32).min)
+        # Additive key mask, as transformers builds it: (1 - mask) * finfo(float32).min; PEFT
+        # prepends P ones for the prefix
+        mask = np.concatenate([np.ones(P), np.asarray(attention_mask, dtype=np.float64)])
+        neg = (1.0 - mask) * float(np.finfo(np.float32).min)
         for i in range(self.layers):
             l = f"{p}encoder.layer.{i}."
             q, k, v = (self.linear(x, l + "attention.self." + n).reshape(T, self.heads, d).transpose(1, 0, 2)
                        for n in ("query", "key", "value"))
+            if P:  # BertSelfAttention: torch.cat([past_key_value[0], key_layer], dim=2)
+                k = np.concatenate([self.peft.past[i][0], k], axis=1)
+                v = np.concatenate([self.peft.past[i][1], v], axis=1)
             scores = q @ k.transpose(0, 2, 1) / math.sqrt(d) + neg[None, None, :]
             ctx = (softmax(scores) @ v).transpose(1, 0, 2).reshape(T, H)
             x = layer_norm(x + self.linear(ctx, l + "attention.output.dense"),
@@ -197,18 +384,24 @@ class Model:
         return logits, np.stack(states)
 
 
-def attention(x, kv, w, prefix, heads, key_mask, causal):
+def attention(x, kv, w, prefix, heads, key_mask, causal, past=None):
     """BART / OPT attention: q_proj scaled by head_dim^-0.5, k_proj, v_proj, out_proj.
-    key_mask: 1 for keys that may be attended (padding 0); causal: a query sees keys <= itself."""
+    key_mask: 1 for keys that may be attended (padding 0), past ones included; causal: a query
+    sees keys <= itself; past: cached (keys, values) [heads, P, head_dim] before kv's, which every
+    query sees (the query at t sits at P + t)."""
     T, H = x.shape
-    S = kv.shape[0]
     d = H // heads
     q = (w.linear(x, prefix + "q_proj") * d ** -0.5).reshape(T, heads, d).transpose(1, 0, 2)
-    k = w.linear(kv, prefix + "k_proj").reshape(S, heads, d).transpose(1, 0, 2)
-    v = w.linear(kv, prefix + "v_proj").reshape(S, heads, d).transpose(1, 0, 2)
+    k = w.linear(kv, prefix + "k_proj").reshape(kv.shape[0], heads, d).transpose(1, 0, 2)
+    v = w.linear(kv, prefix + "v_proj").reshape(kv.shape[0], heads, d).transpose(1, 0, 2)
+    P = 0
+    if past is not None:
+        P = past[0].shape[1]
+        k, v = np.concatenate([past[0], k], axis=1), np.concatenate([past[1], v], axis=1)
+    S = k.shape[1]
     allowed = np.broadcast_to(np.asarray(key_mask, dtype=bool)[None, :], (T, S))
     if causal:
-        allowed = allowed & np.tril(np.ones((T, S), dtype=bool))
+        allowed = allowed & np.tril(np.ones((T, S), dtype=bool), k=P)
     scores = q @ k.transpose(0, 2, 1) + np.where(allowed, 0.0, float(np.finfo(np.float32).min))[None]
     ctx = (softmax(scores) @ v).transpose(1, 0, 2).reshape(T, H)
     return w.linear(ctx, prefix + "out_proj")
@@ -217,14 +410,18 @@ def attention(x, kv, w, prefix, heads, key_mask, causal):
 class Weights:
     def __init__(self, model_dir):
         self.st = SafeTensors(model_dir)
+        self.peft = None  # a PeftAdapter, set by load()
 
     def w(self, name):
+        if self.peft is not None and name in self.peft.saved:
+            return self.peft.saved[name]
         if name not in self.st:
             raise KeyError(f"tensor {name} not found in checkpoint")
         return self.st.get(name)
 
     def linear(self, x, name):
-        return x @ self.w(name + ".weight").T + self.w(name + ".bias")
+        W, b = self.w(name + ".weight"), self.w(name + ".bias")
+        return x @ W.T + b if self.peft is None else self.peft.linear(x, name, W, b)
 
     def ln(self, x, name, eps=1e-5):
         return layer_norm(x, self.w(name + ".weight"), self.w(name + ".bias"), eps)
@@ -296,7 +493,11 @@ class Opt(Weights):
     def forward(self, input_ids, token_type_ids, attention_mask):
         ids = np.asarray(input_ids, dtype=np.int64)
         mask = np.asarray(attention_mask, dtype=np.int64)
-        pos = np.cumsum(mask) * mask - 1 + 2
+        # Prefix-tuning: PeftModelForCausalLM prepends P ones to the mask; OPT's positions are
+        # cumsum(mask) * mask - 1 over it, cut after the P cached ones (past_key_values_length).
+        P = self.peft.prefix_len if self.peft is not None else 0
+        full = np.concatenate([np.ones(P, dtype=np.int64), mask])
+        pos = (np.cumsum(full) * full - 1)[P:] + 2
         table = self.w("model.decoder.embed_tokens.weight")
         x = table[ids]
         if "model.decoder.project_in.weight" in self.st:
@@ -305,7 +506,8 @@ class Opt(Weights):
         for i in range(self.layers):
             l = f"model.decoder.layers.{i}."
             h = self.ln(x, l + "self_attn_layer_norm") if self.pre else x
-            x = x + attention(h, h, self, l + "self_attn.", self.heads, mask, True)
+            past = self.peft.past[i] if P else None
+            x = x + attention(h, h, self, l + "self_attn.", self.heads, full, True, past)
             if not self.pre:
                 x = self.ln(x, l + "self_attn_layer_norm")
             h = self.ln(x, l + "final_layer_norm") if self.pre else x
@@ -320,24 +522,37 @@ class Opt(Weights):
         logp = logits - logits.max(axis=-1, keepdims=True)
         logp = logp - np.log(np.exp(logp).sum(axis=-1, keepdims=True))
         real = np.nonzero(mask)[0]
-        ll = sum(logp[real[j - 1], ids[real[j]]] for j in range(1, len(real)))
-        return float(ll), len(real) - 1
+        lps = [float(logp[real[j - 1], ids[real[j]]]) for j in range(1, len(real))]
+        return float(sum(lps)), len(real) - 1, lps
 
 
-def load(model_dir):
-    kind = read_config(model_dir).get("model_type", "bert")
-    return {"bart": Bart, "opt": Opt}.get(kind, Model)(model_dir)
+def load(model_dir, adapter_dir=None):
+    cfg = read_config(model_dir)
+    model = {"bart": Bart, "opt": Opt}.get(cfg.get("model_type", "bert"), Model)(model_dir)
+    if adapter_dir is not None:
+        shapes = {name: tuple(info["shape"]) for name, (_, _, info) in model.st.entries.items()}
+        model.peft = PeftAdapter(adapter_dir, shapes, cfg)
+    return model
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True, help="Hugging Face model directory")
+    ap.add_argument("--model", help="Hugging Face model directory (with --adapter: the base model; "
+                    "default: the adapter's base_model_name_or_path)")
+    ap.add_argument("--adapter", help="Hugging Face PEFT adapter directory (adapter_config.json, "
+                    "adapter_model.safetensors) to load onto the model")
     ap.add_argument("--data", required=True, help="input JSONL (input_ids, token_type_ids, attention_mask)")
     ap.add_argument("--out", required=True, help="output JSONL with one {\"logits\": [...]} per line")
     ap.add_argument("--hidden-states", help="optional .npz of per-layer hidden states, keyed by line number")
     args = ap.parse_args(argv)
 
-    model = load(args.model)
+    model_dir = args.model
+    if model_dir is None:
+        if args.adapter is None:
+            ap.error("--model is required without --adapter")
+        with open(os.path.join(args.adapter, "adapter_config.json")) as f:
+            model_dir = json.load(f)["base_model_name_or_path"]
+    model = load(model_dir, args.adapter)
     hidden = {}
     with open(args.data) as fin, open(args.out, "w") as fout:
         for n, line in enumerate(fin):
@@ -350,8 +565,8 @@ def main(argv=None):
             if not (len(ids) == len(tt) == len(am)) or not ids:
                 sys.exit(f"{args.data}:{n + 1}: empty input or mismatched field lengths")
             if isinstance(model, Opt):
-                ll, tokens = model.forward(ids, tt, am)
-                fout.write(json.dumps({"log_likelihood": ll, "tokens": tokens}) + "\n")
+                ll, tokens, lps = model.forward(ids, tt, am)
+                fout.write(json.dumps({"log_likelihood": ll, "tokens": tokens, "token_log_probs": lps}) + "\n")
                 continue
             logits, states = model.forward(ids, tt, am)
             fout.write(json.dumps({"logits": [float(v) for v in np.atleast_1d(logits)]}) + "\n")
