@@ -73,6 +73,10 @@ TEST_P(BartGrad, TrainableParametersMatchFiniteDifferences) {
     int trainable = 0;
     for (const Parameter& p : m.params().all()) trainable += p.trainable;
     EXPECT_EQ(r.checked, trainable);
+    // The task head trains under every method (it used to stay at its random initialisation
+    // under LoRA, (IA)3, prefix-tuning and MEFT: only BERT's "classifier." counted as a head).
+    for (const Parameter& p : m.params().all())
+        if (p.name.rfind("classification_head.", 0) == 0) EXPECT_TRUE(p.trainable) << p.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(

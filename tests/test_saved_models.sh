@@ -84,6 +84,32 @@ for arch in roberta bart; do
     for m in full lora houlsby prefix meft1; do run_and_predict "$arch-$m" "$arch" "{\"name\": \"$m\"}"; done
 done
 
+check "LoRA's run also wrote a merged checkpoint and a PEFT adapter that load as the trained model"
+for f in merged/config.json merged/model.safetensors adapter/adapter_config.json adapter/adapter_model.safetensors \
+         base/config.json base/model.safetensors; do
+    [[ -f $TMP/bert-lora/$f ]] || fail "bert-lora: no $f"
+done
+if grep -q '"meft"' "$TMP/bert-lora/merged/config.json"; then fail "the merged checkpoint's config.json has a meft section"; fi
+[[ ! -e $TMP/bert-houlsby/adapter && ! -e $TMP/bert-houlsby/merged ]] || fail "houlsby wrote a PEFT adapter or a merged model"
+printf '%s\n' '{"input_ids": [101, 1500, 2500, 1200, 102]}' \
+    '{"input_ids": [101, 1700, 102, 0, 0], "attention_mask": [1, 1, 1, 0, 0]}' \
+    '{"input_ids": [101, 2999, 1001, 1002, 1003, 1004, 102], "token_type_ids": [0, 0, 0, 0, 1, 1, 1]}' >"$TMP/inputs.jsonl"
+expect_rc 0 "predict with the saved LoRA model (float64)" -- \
+    "$MEFT" predict --model "$TMP/bert-lora/model" --data "$TMP/inputs.jsonl" --out "$TMP/lora.jsonl" --float64
+REF=$(cd "$(dirname "${BASH_SOURCE[0]}")/reference" && pwd)
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    expect_rc 0 "numpy: base + PEFT adapter, as PEFT loads them" -- \
+        /usr/bin/python3 "$REF/hf_reference.py" --adapter "$TMP/bert-lora/adapter" --data "$TMP/inputs.jsonl" --out "$TMP/peft.jsonl"
+    expect_rc 0 "the adapter reproduces the trained model" -- \
+        /usr/bin/python3 "$REF/compare_logits.py" "$TMP/lora.jsonl" "$TMP/peft.jsonl" --atol 1e-9
+    expect_rc 0 "numpy: the merged checkpoint as a plain model" -- \
+        /usr/bin/python3 "$REF/hf_reference.py" --model "$TMP/bert-lora/merged" --data "$TMP/inputs.jsonl" --out "$TMP/merged.jsonl"
+    expect_rc 0 "the merged checkpoint reproduces the trained model (float32 file)" -- \
+        /usr/bin/python3 "$REF/compare_logits.py" "$TMP/lora.jsonl" "$TMP/merged.jsonl" --atol 1e-5
+else
+    echo "SKIPPED (numpy missing for /usr/bin/python3): adapter and merged checkpoint not compared"
+fi
+
 check "meft export writes the same model from a run's checkpoint"
 expect_rc 0 "export the last run" -- "$MEFT" export "$LAST_ID" --out "$TMP/exported"
 expect_rc 0 "predict --evaluate on the exported model" -- "$MEFT" predict --model "$TMP/exported" --evaluate --out "$TMP/exported.json"
@@ -92,6 +118,16 @@ expect_rc 0 "predict --evaluate on the exported model" -- "$MEFT" predict --mode
 expect_rc 1 "export into a folder holding a model" -- "$MEFT" export "$LAST_ID" --out "$TMP/exported"
 grep -q "already holds a model" "$TMP/err" || fail "export did not say the folder holds a model: $(cat "$TMP/err")"
 expect_rc 0 "export --force" -- "$MEFT" export "$LAST_ID" --out "$TMP/exported" --force
+lora_id=$("$MEFT" runs list | grep '| bert-lora ' | awk -F'|' '{print $2+0}')
+houlsby_id=$("$MEFT" runs list | grep '| bert-houlsby ' | awk -F'|' '{print $2+0}')
+expect_rc 0 "export --adapter of the LoRA run" -- "$MEFT" export "$lora_id" --adapter --out "$TMP/exported-adapter"
+cmp -s "$TMP/exported-adapter/adapter_model.safetensors" "$TMP/bert-lora/adapter/adapter_model.safetensors" ||
+    fail "the exported adapter differs from the one the run wrote"
+expect_rc 0 "export --merged of the LoRA run" -- "$MEFT" export "$lora_id" --merged --out "$TMP/exported-merged"
+cmp -s "$TMP/exported-merged/model.safetensors" "$TMP/bert-lora/merged/model.safetensors" ||
+    fail "the exported merged checkpoint differs from the one the run wrote"
+expect_rc 1 "export --adapter of a Houlsby run" -- "$MEFT" export "$houlsby_id" --adapter --out "$TMP/no-adapter"
+grep -qi "peft" "$TMP/err" || fail "the refusal does not say PEFT has no layout for it: $(cat "$TMP/err")"
 
 check "refusals"
 # The LoRA model's folder loaded as a plain model (no meft section): its lora tensors are unused.

@@ -37,7 +37,8 @@ std::string MethodConfig::name() const {
 }
 
 bool MethodConfig::backbone_trainable(const std::string& name) const {
-    const bool head = name.rfind("classifier.", 0) == 0;
+    // The task head: BERT's / RoBERTa's classifier, BART's classification_head.
+    const bool head = name.rfind("classifier.", 0) == 0 || name.rfind("classification_head.", 0) == 0;
     switch (kind) {
         case MethodKind::Full: return true;
         case MethodKind::BitFit: return head || ends_with(name, ".bias");

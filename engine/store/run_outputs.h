@@ -3,6 +3,7 @@
 // with output.save_model, the trained model as store/saved_model.h describes it.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -17,7 +18,18 @@ namespace meft {
 // starting-point deviation and activation peak — the numbers the database recorded.
 nlohmann::json results_json(const Experiment& e, const TrainResult& r, const std::string& run_uuid);
 
-// results.json, and with e.save_model the model folder <output.dir>/model. Nothing without output.dir.
-void write_run_outputs(const Experiment& e, Model& model, const TrainResult& r, const std::string& run_uuid);
+// results.json, and with e.save_model the model folder <output.dir>/model; for LoRA and (IA)3 also
+// <output.dir>/merged (a plain transformers checkpoint); for LoRA, (IA)3 and prefix-tuning also
+// <output.dir>/adapter (Hugging Face PEFT's layout, on the backbone folder, or for a preset on
+// <output.dir>/base). What PEFT cannot express is told through `notice`. Nothing without output.dir.
+void write_run_outputs(const Experiment& e, Model& model, const TrainResult& r, const std::string& run_uuid,
+                       const std::function<void(const std::string&)>& notice = {});
+
+// The Hugging Face exports of a trained model: `dir` receives the PEFT adapter (base: the
+// experiment's backbone folder, or `base_dir` written for a preset) or the merged checkpoint, with
+// the tokenizer files. Throw Error when the method has no such layout.
+void export_peft_adapter(Model& model, const Experiment& e, const std::filesystem::path& dir,
+                         const std::filesystem::path& base_dir);
+void export_merged_model(Model& model, const Experiment& e, const std::filesystem::path& dir);
 
 }  // namespace meft

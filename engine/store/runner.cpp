@@ -140,7 +140,7 @@ void run_recorded(const Experiment& e, ExperimentDb& db, const RunOptions& o, Ru
     out.metrics = final_metrics(r, start);
     out.status = r.stopped ? "cancelled" : "finished";
     doing = "writing the run's outputs to " + e.output_dir.string();
-    write_run_outputs(e, model, r, identity.run_uuid);  // results.json and the model, before the run reads finished
+    write_run_outputs(e, model, r, identity.run_uuid, o.notice);  // results.json and the model, before the run reads finished
     db.finish_with_memory(start.run_id, out.status, out.metrics,
                           r.stopped ? "stopped by the user after step " + std::to_string(r.steps) : "",
                           layers);
