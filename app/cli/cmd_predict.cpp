@@ -106,7 +106,7 @@ int run(const PredictArgs& a) {
     TextDecoding decoding;
     decoding.encoding = *text_encoding_from_name(a.encoding);  // CLI11 checked the name
     decoding.advice = "the file may be Latin-1 — pass --encoding latin-1 to read it as such";
-    std::vector<Example> ex = read_jsonl_examples(a.data, tok.get(), max_seq_length, decoding);
+    std::vector<Example> ex = read_jsonl_examples(a.data, tok.get(), max_seq_length, decoding, model->config().vocab_size);
     if (lm) {
         std::string lines;
         for (Example& e : ex) {  // every real token after the first is predicted

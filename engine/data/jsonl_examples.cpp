@@ -28,7 +28,7 @@ std::vector<std::int32_t> int_array(const nlohmann::json& j, const char* key, co
 }  // namespace
 
 std::vector<Example> read_jsonl_examples(const std::filesystem::path& file, const Tokenizer* tok, int max_length,
-                                         const TextDecoding& decoding) {
+                                         const TextDecoding& decoding, int vocab_size) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw Error(file.string() + ": cannot open");
     std::vector<Example> out;
@@ -70,6 +70,10 @@ std::vector<Example> read_jsonl_examples(const std::filesystem::path& file, cons
             e.attention_mask = int_array(j, "attention_mask", where);
         }
         if (e.input_ids.empty()) throw Error(where + ": 'input_ids' is empty");
+        for (std::size_t t = 0; vocab_size > 0 && t < e.input_ids.size(); ++t)
+            if (e.input_ids[t] < 0 || e.input_ids[t] >= vocab_size)
+                throw Error(where + ": token id " + std::to_string(e.input_ids[t]) + " at position " + std::to_string(t) +
+                            " is outside the model's vocabulary (ids 0.." + std::to_string(vocab_size - 1) + ")");
         const std::size_t n = e.input_ids.size();
         if (!e.token_type_ids.empty() && e.token_type_ids.size() != n)
             throw Error(where + ": 'token_type_ids' has " + std::to_string(e.token_type_ids.size()) +

@@ -16,7 +16,8 @@ namespace meft {
 // every malformed line, and for text lines when no tokenizer is given. Lines are UTF-8, checked
 // strictly before they are parsed (an error names file, line and byte), or Latin-1 when
 // `decoding` says so (text_encoding.h).
+// vocab_size > 0: every token id must be below it (an error names the line and the position).
 std::vector<Example> read_jsonl_examples(const std::filesystem::path& file, const Tokenizer* tok = nullptr,
-                                         int max_length = 512, const TextDecoding& decoding = {});
+                                         int max_length = 512, const TextDecoding& decoding = {}, int vocab_size = 0);
 
 }  // namespace meft

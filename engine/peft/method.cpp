@@ -170,6 +170,8 @@ MethodConfig parse_method(const nlohmann::json& j, const std::string& where) {
         if (!j["gradient_checkpointing"].is_boolean()) fail("gradient_checkpointing", "must be true or false");
         m.gradient_checkpointing = j["gradient_checkpointing"].get<bool>();
     }
+    if (m.gradient_checkpointing && m.is_meft())
+        fail("gradient_checkpointing", "does not combine with " + m.name() + ": MEFT recomputes its layers by construction");
     if (j.contains("lora")) {
         const auto& o = j["lora"];
         if (!o.is_object()) fail("lora", "must be a JSON object");

@@ -176,6 +176,9 @@ std::string sqlite_uri(const std::string& path, const char* query) {
 }  // namespace
 
 ExperimentDb::ExperimentDb(const std::filesystem::path& file, DbAccess access) : path_(file.string()) {
+    if (std::error_code ec; std::filesystem::is_directory(file, ec))
+        throw Error(path_ + ": is a folder; the experiment database is a file in it, e.g. " +
+                    (file / "experiments.sqlite").string());
     if (access == DbAccess::Reading) access = writable(file) ? DbAccess::ReadWrite : DbAccess::ReadOnly;
     read_only_ = access == DbAccess::ReadOnly;
     if (read_only_) {

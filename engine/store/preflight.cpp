@@ -1,10 +1,12 @@
 #include "store/preflight.h"
 
 #include <algorithm>
+#include <map>
 
 #include "core/error.h"
 #include "core/host_memory.h"
 #include "model/safetensors.h"
+#include "train/metrics.h"
 #include "store/run_setup.h"
 
 namespace meft {
@@ -57,6 +59,39 @@ void check_zero_shot_head(const Experiment& e, Preflight& p) {
                              " has no '" + head + "' (a bare backbone); train a head first (training.zero_shot: false)");
 }
 
+// The metrics an evaluation of the task reports (evaluate_task), besides "loss".
+std::vector<std::string> reported_metrics(const Experiment& e) {
+    std::map<std::string, double> m;
+    if (e.task.qa) return task_multiple_choice(e) ? std::vector<std::string>{"acc"} : std::vector<std::string>{"acc", "acc_norm"};
+    const int K = task_num_labels(e);
+    const std::vector<double> logits(static_cast<std::size_t>(2 * K), 0.0);
+    const std::vector<int> labels = {0, K > 1 ? 1 : 0};
+    const std::vector<double> targets = {0.0, 1.0};
+    m = e.task.is_toy() ? task_metrics(logits, K, labels, targets) : glue_metrics(e.task.name, logits, K, labels, targets);
+    std::vector<std::string> names;
+    const bool two_devs = !e.task.is_toy() && e.task.name == "mnli" && e.task.dev_split.empty();  // matched and mismatched
+    for (const auto& [k, v] : m) {
+        if (two_devs) {
+            names.push_back(k + "_matched");
+            names.push_back(k + "_mismatched");
+        } else {
+            names.push_back(k);
+        }
+    }
+    return names;
+}
+
+void check_early_stopping(const Experiment& e, Preflight& p) {
+    const std::string& metric = e.train.early_stopping_metric;
+    if (metric.empty() || metric == "loss") return;
+    const std::vector<std::string> names = reported_metrics(e);
+    if (std::find(names.begin(), names.end(), metric) != names.end()) return;
+    std::string have = "loss";
+    for (const std::string& n : names) have += ", " + n;
+    p.problems.push_back("training.early_stopping.metric '" + metric + "' is not a metric task " + e.task.name +
+                         " reports (it reports: " + have + ")");
+}
+
 std::string memory_breakdown(const MemoryReport& m) {
     const std::size_t used = m.resident() + m.activation_peak;
     return "weights " + size_text(m.frozen_weights + m.trainable_weights) + ", gradients " + size_text(m.gradients) +
@@ -74,6 +109,7 @@ Preflight preflight(const Experiment& e, Backend& backend) {
     p.seq = e.task.is_toy() ? std::min(c.max_seq_length, e.task.toy.max_length) : c.max_seq_length;
     check_positions(e, cfg, p.seq, p);
     check_zero_shot_head(e, p);
+    check_early_stopping(e, p);
     if (!p.ok()) return p;  // a plan of an impossible shape would only repeat the problem
 
     // Memory: the largest micro-batch (multiple choice: questions x the task's most choices) at

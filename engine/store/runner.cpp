@@ -211,7 +211,15 @@ RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& 
     const std::filesystem::path resume_from = o.resume_run > 0 ? run_checkpoint(db, o.resume_run) : std::filesystem::path();
     out.backend = make_backend(e.backend, backend_options(e));
     // What is already known to fail is refused before anything is recorded.
-    const Preflight pf = phase("planning the run's memory", [&] { return preflight(e, *out.backend); });
+    const Preflight pf = phase("planning the run's memory", [&] {
+        try {
+            return preflight(e, *out.backend);
+        } catch (const Error& ex) {  // e.g. a method the model's layers cannot take: say which experiment
+            const std::string what = ex.what(), file = e.file.string();
+            if (file.empty() || what.rfind(file, 0) == 0) throw;
+            throw Error(file + ": " + what);
+        }
+    });
     if (!pf.ok()) throw Error(e.file.string() + ": " + pf.message());
     out.model = phase("loading the model", [&] { return build_model(e, *out.backend, task_num_labels(e), o.notice); });
     Model& model = *out.model;

@@ -73,6 +73,8 @@ void save_trained_model(Model& model, const Experiment& e, const fs::path& dir, 
 SavedModel read_saved_model(const fs::path& dir) {
     SavedModel s;
     const fs::path file = dir / "config.json";
+    std::error_code ec;
+    if (!fs::exists(file, ec)) return s;  // not a model folder: loading it says so
     const nlohmann::json config = read_json(file);
     if (!config.is_object() || !config.contains("meft")) return s;
     const nlohmann::json& m = config["meft"];
