@@ -10,6 +10,7 @@
 
 #include "store/experiment.h"
 #include "core/backend_select.h"
+#include "core/host_memory.h"
 #include "store/preflight.h"
 #include "store/run_setup.h"
 #include "train/memory_plan.h"
@@ -26,7 +27,7 @@ QString bytes_text(double b) {
 QString count_text(double n) {
     return n >= 1e6 ? QString("%1 M").arg(n / 1e6, 0, 'f', 2) : QString("%1 k").arg(n / 1e3, 0, 'f', 1);
 }
-double host_memory() { return double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)); }
+double physical_memory() { return double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)); }
 }  // namespace
 
 PlanPanel::PlanPanel(QWidget* parent) : QWidget(parent) {
@@ -34,7 +35,7 @@ PlanPanel::PlanPanel(QWidget* parent) : QWidget(parent) {
     auto* title = new QLabel(tr("<b>Plan</b> (one training step)"));
     v->addWidget(title);
     device_ = new QComboBox;
-    device_->addItem(tr("this computer — %1 RAM").arg(bytes_text(host_memory())), host_memory());
+    device_->addItem(tr("this computer — %1 RAM").arg(bytes_text(physical_memory())), physical_memory());
     for (const auto& [name, gib] : {std::pair{"NVIDIA H100 — 80 GiB", 80}, {"NVIDIA A100 — 80 GiB", 80},
                                     {"NVIDIA A100 — 40 GiB", 40}, {"RTX A6000 — 48 GiB", 48},
                                     {"RTX 4090 / 3090 — 24 GiB", 24}, {"V100 / T4 — 16 GiB", 16}})
@@ -104,6 +105,9 @@ void PlanPanel::replan() {
         }
         plan = plan_run_memory(experiment_model_config(e), e.method, e.dtype, e.train.batch_size * rows_per_unit(e),
                                e.train.eval_batch_size, std::min(e.train.max_seq_length, experiment_model_config(e).max_tokens()));
+    } catch (const std::bad_alloc&) {
+        show_error(QString::fromStdString(out_of_memory_message("planning the experiment")));
+        return;
     } catch (const std::exception& ex) {
         show_error(QString::fromStdString(ex.what()));
         return;
