@@ -52,6 +52,11 @@ expect_in "$TMP/err" 'backend "cuda" cannot be used'
 expect_rc 0 "plan --backend cpu checks this computer's memory" -- "$MEFT" plan "$QUICKSTART" --backend cpu
 expect_in "$TMP/out" "fits: "
 expect_in "$TMP/out" "free on this computer"
+expect_in "$TMP/out" "takes from the backend: "
+expect_rc 0 "plan --set overrides a key as run does" -- \
+    "$MEFT" plan "$QUICKSTART" --backend cpu --set method.name=meft1 --set training.batch_size=4
+expect_in "$TMP/out" "method: meft1"
+expect_in "$TMP/out" "batch 4 x seq"
 expect_rc 2 "run --backend gpu is a usage error" -- "$MEFT" run "$QUICKSTART" --backend gpu
 expect_rc 1 "run with bf16 GEMMs on the CPU backend" -- \
     "$MEFT" run "$QUICKSTART" --backend cpu --set training.gemm_precision=bf16 "${QUICK[@]}"

@@ -514,6 +514,12 @@ TEST_F(CheckpointTest, NumLabelsOverrideRedrawsTheClassifierOnly) {
     EXPECT_EQ(std::set<std::string>(rep.initialised.begin(), rep.initialised.end()),
               (std::set<std::string>{"classifier.weight", "classifier.bias"}));
     EXPECT_TRUE(rep.ignored.empty());
+    // The head is there, of another size: said so, not called missing.
+    ASSERT_EQ(rep.notices().size(), 2u);
+    EXPECT_EQ(rep.notices()[0], "notice: classifier.weight in the checkpoint is [2, 16] but the task's head needs [5, 16] "
+                                "(5 labels); initialised N(0, 0.02)");
+    EXPECT_EQ(rep.notices()[1], "notice: classifier.bias in the checkpoint is [2] but the task's head needs [5] (5 labels); "
+                                "initialised zeros");
     // The pooler is kept.
     EXPECT_EQ(param_bytes(*be_, *model->params().find("bert.pooler.dense.weight")),
               param_bytes(*be_, *loaded->params().find("bert.pooler.dense.weight")));

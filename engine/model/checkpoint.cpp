@@ -11,8 +11,8 @@ namespace meft {
 std::vector<std::string> LoadReport::notices() const {
     std::vector<std::string> out;
     for (std::size_t i = 0; i < initialised.size(); ++i)
-        out.push_back("notice: " + initialised[i] + " not in the checkpoint; initialised " +
-                      (i < initialised_how.size() ? initialised_how[i] : std::string("fresh")));
+        out.push_back("notice: " + initialised[i] + " " +
+                      (i < initialised_how.size() ? initialised_how[i] : std::string("not in the checkpoint; initialised fresh")));
     if (!ignored.empty()) {
         std::string s = "notice: " + std::to_string(ignored.size()) + " checkpoint tensor(s) not used by the model:";
         for (std::size_t i = 0; i < ignored.size() && i < 8; ++i) s += " " + ignored[i];
@@ -141,7 +141,12 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
             if (!model->is_head_parameter(prm.name))
                 throw Error(where + ": missing tensor '" + prm.name + "' (expected shape " + prm.shape.str() + ")");
             rep.initialised.push_back(prm.name);
-            rep.initialised_how.push_back(prm.init.describe() + (name.empty() ? "" : " (the checkpoint's has another label count)"));
+            // A head of another size is named as such (the task has other labels), not as missing.
+            rep.initialised_how.push_back(
+                (name.empty() ? std::string("not in the checkpoint")
+                              : "in the checkpoint is " + shape_str(reader.info(name).shape) + " but the task's head needs " +
+                                    prm.shape.str() + " (" + std::to_string(cfg.num_labels()) + " labels)") +
+                "; initialised " + prm.init.describe());
             if (!name.empty()) used.insert(name);
             continue;
         }

@@ -14,7 +14,7 @@ namespace meft {
 
 struct LoadReport {
     std::vector<std::string> initialised;  // head tensors absent from the checkpoint (or of another size), drawn fresh
-    std::vector<std::string> initialised_how;  // for each, its initialisation as Init::describe() says it
+    std::vector<std::string> initialised_how;  // for each, why and how: "not in the checkpoint; initialised zeros"
     std::vector<std::string> ignored;      // tensors in the checkpoint the model does not use
     int method_initialised = 0;            // parameters a fine-tuning method adds, drawn from their Init
     std::vector<std::string> notices() const;  // human-readable lines for the above
