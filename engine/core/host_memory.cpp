@@ -100,9 +100,11 @@ std::string out_of_memory_message(const std::string& doing) {
 }  // namespace meft
 
 // The replaceable global allocation functions: malloc's memory, as the default ones, but a
-// failure first records its size (last_failed_allocation_bytes). The nothrow forms of libstdc++
-// call these. The deallocation functions are replaced too, so every pair is malloc/free (also
-// under AddressSanitizer, which checks that new and delete match).
+// failure first records its size (last_failed_allocation_bytes). The nothrow forms are replaced
+// as well: libstdc++'s call the throwing ones, but a sanitizer runtime brings its own, whose
+// memory our operator delete would then free() (std::stable_sort's buffer is new(nothrow)). The
+// deallocation functions are replaced too, so every pair is malloc/free (also under
+// AddressSanitizer, which checks that new and delete match).
 namespace {
 [[noreturn]] void allocation_failed(std::size_t n) {
     meft::g_last_failed.store(n);
@@ -133,6 +135,22 @@ void* operator new(std::size_t n) { return allocate(n); }
 void* operator new[](std::size_t n) { return allocate(n); }
 void* operator new(std::size_t n, std::align_val_t al) { return allocate_aligned(n, al); }
 void* operator new[](std::size_t n, std::align_val_t al) { return allocate_aligned(n, al); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    try {
+        return allocate(n);
+    } catch (const std::bad_alloc&) {
+        return nullptr;
+    }
+}
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
+void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
+    try {
+        return allocate_aligned(n, al);
+    } catch (const std::bad_alloc&) {
+        return nullptr;
+    }
+}
+void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t& t) noexcept { return operator new(n, al, t); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
@@ -141,3 +159,7 @@ void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
