@@ -96,6 +96,18 @@ TEST_F(ExperimentFiles, OverridesApplyBeforeSweeps) {
     EXPECT_NE(msg.find("'training.learning_rate' is not an object"), std::string::npos) << msg;
 }
 
+// Found by fuzz_experiment: an override that is not JSON is taken as a string, and one with bytes
+// that are not UTF-8 escaped as nlohmann::json's type_error from the wrong-type message.
+TEST_F(ExperimentFiles, OverridesThatAreNotUtf8AreErrors) {
+    const fs::path f = write("e.json", R"({"backbone": {"preset": "tiny"}})");
+    for (const std::string& bad : {std::string("training.learning_rate=[0.001,0.0\xd9\xcd"), std::string("notes=caf\xe9"),
+                                   std::string("training.l\xff=1")}) {
+        const std::string msg = test::error_of([&] { load_experiments(f, {bad}); });
+        EXPECT_NE(msg.find("is not valid UTF-8"), std::string::npos) << msg;
+    }
+    EXPECT_EQ(load_experiments(f, {"notes=caf\xc3\xa9"})[0].notes, "caf\xc3\xa9");  // UTF-8 is fine
+}
+
 TEST_F(ExperimentFiles, BackendIsValidatedAndRecorded) {
     const fs::path f = write("e.json", R"({"backbone": {"preset": "tiny"}, "training": {"backend": "gpu"}})");
     const std::string msg = test::error_of([&] { load_experiments(f); });

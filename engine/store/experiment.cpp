@@ -347,6 +347,14 @@ void apply_overrides(nlohmann::json& j, const std::vector<std::string>& assignme
         const std::string path = a.substr(0, eq), text = a.substr(eq + 1);
         nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
         if (value.is_discarded()) value = text;  // not JSON: a plain string such as a path
+        // The file is JSON, so UTF-8; an override that is not would throw nlohmann's type_error
+        // wherever the experiment is written out (messages, the run's recorded config).
+        try {
+            (void)nlohmann::json(path).dump();
+            (void)value.dump();
+        } catch (const nlohmann::json::type_error&) {
+            throw Error("override '" + a + "' is not valid UTF-8 (experiment files are JSON, which is UTF-8)");
+        }
         if (!j.is_object()) throw Error("override '" + a + "': the experiment is not a JSON object");
         nlohmann::json* at = &j;
         std::size_t start = 0;
