@@ -58,6 +58,7 @@ if(MEFT_ASAN_TESTS)
       ${_engine}/data/glue.cpp
       ${_engine}/data/qa.cpp
       ${_engine}/data/text_encoding.cpp
+      ${_engine}/data/jsonl_examples.cpp
       ${_engine}/store/experiment.cpp
     )
     target_include_directories(meft_parsers_asan PUBLIC ${_engine})

@@ -587,6 +587,15 @@ TEST(Bpe, ErrorsNameTheFile) {
     o.pad_token = "[PAD]";
     expect_error([&] { ByteLevelBpeTokenizer::from_files(vocab, good, o); }, "[PAD]");
     expect_error([&] { ByteLevelBpeTokenizer::from_files(dir.write("notjson.json", "{oops"), good); }, "notjson.json");
+    // A number past double's range is nlohmann's out_of_range, not a parse_error (found by fuzz_vocab_merges).
+    expect_error([&] { ByteLevelBpeTokenizer::from_files(dir.write("huge.json", R"({"a": 1e999})"), good); }, "huge.json");
+    expect_error([&] { ByteLevelBpeTokenizer::from_tokenizer_json(dir.write("huge-t.json", R"({"model": {"vocab": 1e999}})")); },
+                 "huge-t.json");
+    fs::create_directories(dir.path / "folder");
+    dir.write("folder/vocab.json", byte_vocab({"aa"}).dump());
+    dir.write("folder/merges.txt", "a a\n");
+    dir.write("folder/tokenizer_config.json", R"({"add_prefix_space": 1e999})");
+    expect_error([&] { meft::load_tokenizer(dir.path / "folder"); }, "tokenizer_config.json");
 
     using nlohmann::json;
     json j;

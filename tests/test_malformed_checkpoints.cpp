@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // test_malformed_checkpoints.cpp — malformed and truncated model files through the real loaders
 // (SafetensorsReader, load_model_config, load_classifier), malformed experiment files through
-// load_experiments, and a few hundred seeded random mutations of valid files: every input is
-// either accepted or a meft::Error naming the file and what is wrong — never another exception,
-// never a crash.
+// load_experiments, JSON that the parser itself refuses (also in meft predict's input), and a few
+// hundred seeded random mutations of valid files: every input is either accepted or a meft::Error
+// naming the file and what is wrong — never another exception, never a crash.
 //
 // Built twice (tests/asan.cmake): test_malformed_checkpoints against meft_engine, and
 // test_parsers_asan against a copy of the parser sources compiled with AddressSanitizer and
@@ -26,6 +26,7 @@
 
 #include "core/error.h"
 #include "core/shape_backend.h"
+#include "data/jsonl_examples.h"
 #include "malformed_cases.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
@@ -658,6 +659,19 @@ TEST_F(MalformedTest, MutatedExperimentFiles) {
     }
     std::printf("  experiment mutations: %d accepted, %d rejected\n", t.accepted, t.rejected);
     EXPECT_GT(t.rejected, 100);
+}
+
+// ---- JSON numbers past double's range ---------------------------------------------------------------
+
+// nlohmann::json reports 1e999 as out_of_range (406), not parse_error; the loaders caught only the
+// latter, so it escaped as a foreign exception (found by fuzz_model_config).
+TEST_F(MalformedTest, JsonNumberOverflowIsAnError) {
+    write_bytes(dir_ / "config.json", R"({"model_type": "bert", "vocab_size": 1e999})");
+    expect_error("config.json 1e999", [&] { (void)load_model_config(dir_); }, {"config.json", "invalid JSON"});
+    write_bytes(dir_ / "exp.json", "{\"backbone\": {\"preset\": \"tiny\"},\n \"training\": {\"learning_rate\": -1e999}}");
+    expect_error("experiment 1e999", [&] { (void)load_experiments(dir_ / "exp.json"); }, {"exp.json", "invalid JSON"});
+    write_bytes(dir_ / "in.jsonl", "{\"input_ids\": [1, 2]}\n{\"input_ids\": [1e999]}\n");
+    expect_error("predict 1e999", [&] { (void)read_jsonl_examples(dir_ / "in.jsonl"); }, {"in.jsonl:2", "invalid JSON"});
 }
 
 // ---- the allocation functions under AddressSanitizer ---------------------------------------------

@@ -211,6 +211,16 @@ TEST_F(QaFixture, OpenBookQAJsonlLayoutAndTsvErrors) {
     EXPECT_EQ(t[0].choices, (std::vector<std::string>{"x", "y", "z"}));
 }
 
+// A number past double's range is nlohmann's out_of_range, not a parse_error (found by fuzz_qa_jsonl).
+TEST_F(QaFixture, JsonNumberOverflowIsAnError) {
+    const auto arc = write("ARC", "train.jsonl", "{\"id\": 1e999}\n");
+    std::string e = error_of([&] { load_qa("arc_easy", dir_ / "ARC", "train"); });
+    EXPECT_NE(e.find(arc.string() + ":1: invalid JSON"), std::string::npos) << e;
+    const auto sciq = write("SciQ", "train.json", "[{\"question\": 1e999}]");
+    e = error_of([&] { load_qa("sciq", dir_ / "SciQ", "train"); });
+    EXPECT_NE(e.find(sciq.string() + ": invalid JSON"), std::string::npos) << e;
+}
+
 TEST_F(QaFixture, ARCOfficialNamesDigitLabelsAndErrors) {
     write("ARC-Challenge", "ARC-Challenge-Train.jsonl",
           "{\"id\": \"Q1\", \"question\": {\"stem\": \"Which?\", \"choices\": [{\"text\": \"one\", \"label\": \"1\"}, "

@@ -458,6 +458,21 @@ TEST(WordPiece, VocabTxtErrors) {
     EXPECT_NE(msg.find(p.string()), std::string::npos) << msg;
 }
 
+// A number past double's range is nlohmann's out_of_range, not a parse_error (found by the fuzz targets).
+TEST(WordPiece, JsonNumberOverflowIsAnError) {
+    const auto p = std::filesystem::temp_directory_path() / ("meft_wp_huge_" + std::to_string(::getpid()) + ".json");
+    std::ofstream(p, std::ios::binary) << R"({"model": {"type": "WordPiece", "vocab": {"a": 1e999}}})";
+    std::string msg;
+    try {
+        WordPieceTokenizer::from_tokenizer_json(p);
+    } catch (const meft::Error& e) {
+        msg = e.what();
+    }
+    std::filesystem::remove(p);
+    EXPECT_NE(msg.find(p.string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("invalid JSON"), std::string::npos) << msg;
+}
+
 TEST(WordPiece, CrlfVocabulary) {
     const auto p = std::filesystem::temp_directory_path() / ("meft_wp_crlf_" + std::to_string(::getpid()) + ".txt");
     {

@@ -177,7 +177,7 @@ json parse_json_file(const std::filesystem::path& file) {
     const std::string text = read_text_file(file);
     try {
         return json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
         throw Error(file.string() + ": invalid JSON (" + std::string(e.what()) + ")");
     }
 }

@@ -40,7 +40,7 @@ std::vector<Example> read_jsonl_examples(const std::filesystem::path& file, cons
         nlohmann::json j;
         try {
             j = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
             throw Error(where + ": invalid JSON (" + std::string(e.what()) + ")");
         }
         if (!j.is_object()) throw Error(where + ": expected a JSON object");

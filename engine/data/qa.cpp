@@ -81,7 +81,7 @@ const char* type_name(const json& j) { return j.type_name(); }
 json parse_json(std::string_view text, const std::string& where) {
     try {
         return json::parse(text.begin(), text.end());
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
         throw Error(where + ": invalid JSON (" + std::string(e.what()) + ")");
     }
 }
@@ -379,6 +379,8 @@ std::vector<ChoiceExample> load_sciq(const fs::path& dir, const std::string& spl
             j = json::parse(text);
         } catch (const json::parse_error& e) {
             throw Error(file.string() + ":" + line_column(text, e.byte) + ": invalid JSON (" + e.what() + ")");
+        } catch (const json::exception& e) {  // out_of_range: a number like 1e999
+            throw Error(file.string() + ": invalid JSON (" + e.what() + ")");
         }
         const std::vector<long> lines = array_item_lines(text);
         MEFT_CHECK(lines.size() == j.size(), "sciq: item line scan disagrees with the JSON parser");

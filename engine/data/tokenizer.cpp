@@ -70,7 +70,7 @@ nlohmann::json read_json_if_exists(const std::filesystem::path& file) {
     if (!in) return nlohmann::json::object();
     try {
         return nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
         throw Error(file.string() + ": invalid JSON: " + e.what());
     }
 }

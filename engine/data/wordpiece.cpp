@@ -294,7 +294,7 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_tokenizer_json(
     json j;
     try {
         j = json::parse(read_whole_file(tokenizer_json_path));
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
         fail(where, std::string("invalid JSON (") + e.what() + ")");
     }
     if (!j.is_object()) fail(where, "expected a JSON object");

@@ -407,7 +407,7 @@ ModelConfig load_model_config(const std::filesystem::path& dir) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
         throw Error(file.string() + ": invalid JSON: " + e.what());
     }
     return ModelConfig::from_json(j, file.string());

@@ -429,6 +429,8 @@ nlohmann::json read_experiment_json(const std::filesystem::path& file) {
         const auto p = what.find("parse error");
         throw Error(file.string() + ":" + std::to_string(line) + ":" + std::to_string(col) + ": invalid JSON: " +
                     (p == std::string::npos ? what : what.substr(p)));
+    } catch (const nlohmann::json::exception& err) {  // out_of_range: a number like 1e999
+        throw Error(file.string() + ": invalid JSON: " + err.what());
     }
     return j;
 }
