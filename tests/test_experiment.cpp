@@ -349,6 +349,20 @@ TEST(ExperimentSweeps, ListsExpandIntoTheGridInKeyOrder) {
     EXPECT_THROW(meft::expand_sweeps(empty), meft::Error);
 }
 
+// Found by fuzzing the experiment parser: a 400-byte file of seven 10-value lists is a grid of
+// 10^7 runs, which expand_sweeps built (minutes, gigabytes) before anything was checked.
+TEST(ExperimentSweeps, HugeGridIsRefusedBeforeExpanding) {
+    nlohmann::json eleven = nlohmann::json::array();
+    for (int i = 1; i <= 11; ++i) eleven.push_back(i);
+    nlohmann::json j = {{"backbone", {{"preset", "tiny"}}},
+                        {"training", {{"seed", eleven}, {"batch_size", eleven}, {"epochs", eleven}, {"max_steps", eleven}}}};
+    const std::string msg = meft::test::error_of([&] { meft::expand_sweeps(j); });  // 14,641 runs
+    EXPECT_NE(msg.find("more than 4096 runs"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'training.seed'"), std::string::npos) << msg;  // the axis that crosses the limit (keys sort)
+    j["training"].erase("seed");
+    EXPECT_EQ(meft::expand_sweeps(j).size(), 1331u);  // a large grid below the limit still expands
+}
+
 TEST(ExperimentSweeps, EveryExpansionIsValidatedBeforeAnyRuns) {
     const auto dir = std::filesystem::temp_directory_path() / ("meft_sweep_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);

@@ -285,6 +285,9 @@ nlohmann::json resolved_config(const Experiment& e) {
 namespace {
 bool list_by_nature(const std::string& path) { return path == "tags" || path == "method.lora.targets"; }
 
+// The largest grid expand_sweeps builds; a bigger one is an Error before it is expanded.
+constexpr std::size_t kMaxSweepRuns = 4096;
+
 struct Axis {
     nlohmann::json::json_pointer at;  // exact, whatever characters the keys hold
     std::string label;                // "training.seed", for messages and run labels
@@ -309,6 +312,11 @@ std::vector<SweepPoint> expand_sweeps(const nlohmann::json& j) {
     for (const Axis& axis : axes) {
         const nlohmann::json& values = j.at(axis.at);
         if (values.empty()) throw Error("'" + axis.label + "' is an empty list: a sweep needs at least one value");
+        // Refused before expanding: a few short lists in a small file multiply into millions of runs.
+        if (out.size() * values.size() > kMaxSweepRuns)
+            throw Error("the sweep expands into more than " + std::to_string(kMaxSweepRuns) + " runs (" +
+                        std::to_string(out.size()) + " before '" + axis.label + "', which has " +
+                        std::to_string(values.size()) + " values); split it into several files");
         std::vector<SweepPoint> next;
         for (const SweepPoint& p : out)
             for (const auto& v : values) {
