@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # installer/setup.sh — idempotent set-up on Debian 12: installs the missing Debian packages
-# (through sudo when not root), then configures and builds the Release preset.
+# (through sudo when not root), then configures and builds the Release preset, and the parsers'
+# libFuzzer targets in a clang build of their own (build/fuzz; tests/fuzz, ctest -L fuzz).
 # Sourced by run.sh and test.sh; usable alone: bash installer/setup.sh
 set -euo pipefail
 
 MEFT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MEFT_BUILD="${MEFT_BUILD:-$MEFT_ROOT/build/release}"
+MEFT_FUZZ_BUILD="${MEFT_FUZZ_BUILD:-$MEFT_ROOT/build/fuzz}"
 
 packages=(
   build-essential cmake ninja-build pkg-config   # toolchain (CMake >= 3.25 on Debian 12)
@@ -19,6 +21,7 @@ packages=(
   qt6-base-dev qt6-svg-dev                       # the workbench GUI (Widgets, PrintSupport, Svg export)
   libqcustomplot-dev                             # its plots (QCustomPlotQt6; pulls Qt 5 dev too, harmless)
   xvfb xauth                                     # GUI tests and screenshots without a display
+  clang libclang-rt-14-dev                       # libFuzzer (+ ASan/UBSan) for tests/fuzz
 )
 
 missing=()
@@ -33,5 +36,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-cmake -S "$MEFT_ROOT" -B "$MEFT_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >/dev/null
+cmake -S "$MEFT_ROOT" -B "$MEFT_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON \
+      -DMEFT_FUZZ_BUILD_DIR="$MEFT_FUZZ_BUILD" >/dev/null
 cmake --build "$MEFT_BUILD" -j"$(nproc)"
+cmake -S "$MEFT_ROOT" -B "$MEFT_FUZZ_BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DMEFT_FUZZ=ON >/dev/null
+cmake --build "$MEFT_FUZZ_BUILD" -j"$(nproc)"
