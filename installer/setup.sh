@@ -39,5 +39,9 @@ fi
 cmake -S "$MEFT_ROOT" -B "$MEFT_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON \
       -DMEFT_FUZZ_BUILD_DIR="$MEFT_FUZZ_BUILD" >/dev/null
 cmake --build "$MEFT_BUILD" -j"$(nproc)"
-cmake -S "$MEFT_ROOT" -B "$MEFT_FUZZ_BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DMEFT_FUZZ=ON >/dev/null
-cmake --build "$MEFT_FUZZ_BUILD" -j"$(nproc)"
+# The fuzz targets (tests/fuzz, clang + libFuzzer) are built for the tests only: installer/test.sh
+# sets MEFT_WITH_FUZZ=1; the main job (installer/run.sh) does not need them.
+if [ "${MEFT_WITH_FUZZ:-0}" = 1 ]; then
+  cmake -S "$MEFT_ROOT" -B "$MEFT_FUZZ_BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DMEFT_FUZZ=ON >/dev/null
+  cmake --build "$MEFT_FUZZ_BUILD" -j"$(nproc)"
+fi
