@@ -289,7 +289,9 @@ TEST_F(MalformedTest, ShardIndexErrors) {
     with_index("shard name not a string", R"({"weight_map":{"bert.pooler.dense.bias":7}})",
                {"tensor 'bert.pooler.dense.bias'", "expected a shard file name, found number"});
     with_index("absolute shard path", R"({"weight_map":{"bert.pooler.dense.bias":"/etc/passwd"}})",
-               {"'/etc/passwd'", "must be a file name relative to the checkpoint directory"});
+               {"'/etc/passwd'", "must be a file name in the checkpoint directory"});
+    with_index("shard path leaving the folder", R"({"weight_map":{"bert.pooler.dense.bias":"../model.safetensors"}})",
+               {"'../model.safetensors'", "must be a file name in the checkpoint directory (no folders, no ..)"});
     json missing = json::parse(good_index);
     missing["weight_map"]["bert.pooler.dense.bias"] = "model-00009-of-00009.safetensors";
     with_index("index names a missing shard", missing.dump(),

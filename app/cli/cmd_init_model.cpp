@@ -34,7 +34,7 @@ int vocab_size_of(const std::filesystem::path& file) {
         nlohmann::json j;
         try {
             j = nlohmann::json::parse(in);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {
             throw Error(file.string() + ": invalid JSON: " + e.what());
         }
         if (!j.is_object() || j.empty()) throw Error(file.string() + ": expected an object mapping tokens to ids");

@@ -281,7 +281,7 @@ bool MainWindow::open_experiment(const QString& path, QString* error) {
         nlohmann::json j;
         try {
             j = nlohmann::json::parse(in);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {
             throw Error(path.toStdString() + ": invalid JSON: " + e.what());
         }
         form_->set_json(j, path.toStdString());

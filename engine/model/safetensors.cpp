@@ -482,9 +482,11 @@ SafetensorsReader SafetensorsReader::open_dir(const fs::path& dir) {
         if (!shard.is_string())
             throw Error(prefix + "tensor '" + name + "': expected a shard file name, found " + shard.type_name());
         const std::string s = shard.get<std::string>();
-        if (s.empty() || fs::path(s).is_absolute())
+        // A file in the checkpoint folder itself: no absolute path, no folder, no "..", so an index
+        // cannot make the loader read files outside the model it names.
+        if (s.empty() || s == "." || s == ".." || s.find('/') != std::string::npos || s.find('\\') != std::string::npos)
             throw Error(prefix + "tensor '" + name + "': shard name '" + s +
-                        "' must be a file name relative to the checkpoint directory");
+                        "' must be a file name in the checkpoint directory (no folders, no ..)");
         by_shard[s].push_back(name);
     }
 

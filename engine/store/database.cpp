@@ -86,7 +86,7 @@ nlohmann::json parse_or_null(const std::string& s) {
     if (s.empty()) return nullptr;
     try {
         return nlohmann::json::parse(s);
-    } catch (const nlohmann::json::parse_error&) {
+    } catch (const nlohmann::json::exception&) {
         return s;
     }
 }
