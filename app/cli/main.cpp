@@ -5,13 +5,14 @@
 #include <new>
 
 #include "cli/commands.h"
+#include "core/build_info.h"
 #include "core/error.h"
 #include "core/host_memory.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"meft — memory-efficient fine-tuning workbench (headless)"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", "meft 0.1.0");
+    app.set_version_flag("--version", std::string("meft ") + meft::version() + " (commit " + meft::git_commit() + ")");
     std::map<CLI::App*, meft::cli::Runner> runners;
     auto add = [&](const char* name, const char* help, meft::cli::Runner (*fn)(CLI::App&)) {
         CLI::App* sub = app.add_subcommand(name, help);

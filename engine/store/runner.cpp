@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/backend_select.h"
+#include "core/build_info.h"
 #include "core/error.h"
 #include "core/host_memory.h"
 #include "data/batching.h"
@@ -16,16 +17,12 @@
 #include "store/run_setup.h"
 #include "train/memory_plan.h"
 
-#ifndef MEFT_GIT_COMMIT
-#define MEFT_GIT_COMMIT "unknown"
-#endif
-
 namespace meft {
 
 namespace {
 
 nlohmann::json environment(const Backend& backend, const nlohmann::json& extra) {
-    nlohmann::json env = {{"program", "meft 0.1.0"}, {"git_commit", MEFT_GIT_COMMIT}, {"backend", backend.name()},
+    nlohmann::json env = {{"program", std::string("meft ") + version()}, {"git_commit", git_commit()}, {"backend", backend.name()},
                           {"device", backend.is_host() ? "cpu" : "cuda"},
                           {"threads", static_cast<int>(std::thread::hardware_concurrency())}};
     env.update(extra);

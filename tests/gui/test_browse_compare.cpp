@@ -22,14 +22,14 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include "gui/compare_plots.h"
-#include "gui/compare_view.h"
-#include "gui/run_data.h"
-#include "gui/runs_browser.h"
+#include "ui/plots/compare_plots.h"
+#include "ui/runs/compare_view.h"
+#include "ui/runs/run_data.h"
+#include "ui/runs/runs_browser.h"
 #include "store/database.h"
 
 using namespace meft;
-using namespace meft::gui;
+using namespace meft::ui;
 
 namespace {
 

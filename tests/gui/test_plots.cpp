@@ -13,13 +13,13 @@
 #include <QtTest>
 #include <qcustomplot.h>
 
-#include "gui/compare_plots.h"
-#include "gui/plot_panel.h"
-#include "gui/run_plots.h"
+#include "ui/plots/compare_plots.h"
+#include "ui/plots/plot_panel.h"
+#include "ui/plots/run_plots.h"
 
 using meft::LayerMemoryRow;
 using meft::StepRow;
-using namespace meft::gui;
+using namespace meft::ui;
 
 namespace {
 

@@ -12,17 +12,18 @@
 
 #include <fstream>
 
-#include "gui/compare_view.h"
-#include "gui/database_choice.h"
-#include "gui/experiment_form.h"
-#include "gui/main_window.h"
-#include "gui/method_form.h"
-#include "gui/plan_panel.h"
-#include "gui/run_controller.h"
-#include "gui/run_plots.h"
-#include "gui/runs_browser.h"
+#include "ui/runs/compare_view.h"
+#include "ui/app_resources.h"
+#include "ui/database_choice.h"
+#include "ui/forms/experiment_form.h"
+#include "ui/main_window.h"
+#include "ui/forms/method_form.h"
+#include "ui/forms/plan_panel.h"
+#include "ui/run/run_controller.h"
+#include "ui/plots/run_plots.h"
+#include "ui/runs/runs_browser.h"
 
-using namespace meft::gui;
+using namespace meft::ui;
 using nlohmann::json;
 
 class WorkbenchTest : public QObject {
@@ -68,6 +69,21 @@ private slots:
         QVERIFY(w_->plan()->error().isEmpty());
         QCOMPARE(w_->plan()->layer_bars(), 4 + 2);  // toy: 4 layers + embeddings + head
         QVERIFY(w_->run_button()->isEnabled());
+    }
+
+    void usesTheResources() {
+        // The window carries the application icon (the SVG and its six PNG sizes, from the .qrc),
+        // and the form starts from resources/default-experiment.json.
+        QVERIFY(!w_->windowIcon().isNull());
+        for (int size : {16, 32, 48, 64, 128, 256}) {
+            const QPixmap png(QString(":/meft/icons/meft-workbench-%1.png").arg(size));
+            QCOMPARE(png.size(), QSize(size, size));
+        }
+        QCOMPARE(application_icon().pixmap(64, 64).size(), QSize(64, 64));
+        std::ifstream f(MEFT_RESOURCES_DIR "/default-experiment.json");
+        QVERIFY(f.good());
+        QCOMPARE(QString::fromStdString(ExperimentForm::default_experiment().dump()),
+                 QString::fromStdString(json::parse(f).dump()));
     }
 
     void methodKnobsAreAGeneratedForm() {

@@ -1,5 +1,6 @@
 add_executable(test_workbench test_workbench.cpp)
 set_target_properties(test_workbench PROPERTIES AUTOMOC ON)
-target_link_libraries(test_workbench PRIVATE meft_gui Qt6::Test)
+target_link_libraries(test_workbench PRIVATE meft_ui Qt6::Test)
+target_compile_definitions(test_workbench PRIVATE MEFT_RESOURCES_DIR="${PROJECT_SOURCE_DIR}/resources")
 add_test(NAME test_workbench COMMAND test_workbench)
 set_tests_properties(test_workbench PROPERTIES LABELS "gui" ENVIRONMENT "QT_QPA_PLATFORM=offscreen" TIMEOUT 600)

@@ -1,0 +1,336 @@
+#include "ui/main_window.h"
+
+#include <cmath>
+#include <fstream>
+
+#include <QAction>
+#include <QApplication>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QTime>
+#include <QVBoxLayout>
+
+#include "core/build_info.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "ui/app_resources.h"
+#include "ui/runs/compare_view.h"
+#include "ui/forms/experiment_form.h"
+#include "ui/forms/plan_panel.h"
+#include "ui/run/run_controller.h"
+#include "ui/plots/run_plots.h"
+#include "ui/runs/runs_browser.h"
+#include "store/experiment.h"
+#include "store/model_discovery.h"
+
+namespace meft::ui {
+
+namespace {
+QString eta_text(double seconds) {
+    if (seconds < 0 || !std::isfinite(seconds)) return "—";
+    const int s = static_cast<int>(seconds + 0.5);
+    return s >= 3600 ? QString("%1 h %2 min").arg(s / 3600).arg((s % 3600) / 60)
+           : s >= 60 ? QString("%1 min %2 s").arg(s / 60).arg(s % 60)
+                     : QString("%1 s").arg(s);
+}
+
+std::vector<std::filesystem::path> model_search_paths() {
+    std::vector<std::filesystem::path> paths;
+    if (const char* env = std::getenv("MEFT_MODEL_PATH"))  // colon-separated, like PATH
+        for (const QString& p : QString(env).split(':', Qt::SkipEmptyParts)) paths.push_back(p.toStdString());
+    if (const char* home = std::getenv("HOME")) paths.push_back(std::filesystem::path(home) / "models");
+    paths.push_back(std::filesystem::current_path() / "models");
+    return paths;
+}
+}  // namespace
+
+MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bool read_only)
+    : QMainWindow(parent), db_file_(db_file) {
+    setWindowTitle(tr("MEFT Workbench"));
+    setWindowIcon(application_icon());
+    db_ = std::make_unique<ExperimentDb>(db_file_, read_only ? DbAccess::ReadOnly : DbAccess::Reading);  // read-only: browse, compare
+    controller_ = new RunController(this);
+
+    // Experiment tab: form | run + live plots | plan
+    form_ = new ExperimentForm;
+    form_->set_models(discover_models(model_search_paths()));
+    auto* form_scroll = new QScrollArea;
+    form_scroll->setWidget(form_);
+    form_scroll->setWidgetResizable(true);
+    form_scroll->setMinimumWidth(500);
+    plan_ = new PlanPanel;
+    plan_->setMinimumWidth(300);
+
+    run_ = new QPushButton(tr("▶ Run"));
+    run_->setToolTip(tr("Train and evaluate the experiment; every run is recorded in the database"));
+    pause_ = new QPushButton(tr("Pause"));
+    pause_->setCheckable(true);
+    stop_ = new QPushButton(tr("■ Stop"));
+    stop_->setToolTip(tr("Stop after the current step; the run is saved and marked cancelled"));
+    progress_ = new QProgressBar;
+    progress_->setFormat(tr("idle"));
+    progress_->setValue(0);
+    status_ = new QLabel;
+    blocked_ = new QLabel;  // why Run is disabled (the plan panel's preflight), shown under the buttons
+    blocked_->setWordWrap(true);
+    blocked_->setStyleSheet("color: #b00020;");
+    blocked_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    blocked_->hide();
+    auto* controls = new QHBoxLayout;
+    for (QWidget* w : std::initializer_list<QWidget*>{run_, pause_, stop_}) controls->addWidget(w);
+    controls->addWidget(progress_, 1);
+    live_plots_ = new RunPlots;
+    auto* center = new QWidget;
+    auto* cv = new QVBoxLayout(center);
+    cv->addLayout(controls);
+    cv->addWidget(blocked_);
+    cv->addWidget(status_);
+    cv->addWidget(live_plots_, 1);
+    auto* exp_split = new QSplitter(Qt::Horizontal);
+    exp_split->addWidget(form_scroll);
+    exp_split->addWidget(center);
+    exp_split->addWidget(plan_);
+    exp_split->setStretchFactor(1, 1);
+    exp_split->setSizes({500, 800, 330});
+
+    // Runs tab: browser | the opened run's plots
+    browser_ = new RunsBrowser(db_.get());
+    stored_plots_ = new RunPlots;
+    auto* runs_split = new QSplitter(Qt::Vertical);
+    runs_split->addWidget(browser_);
+    runs_split->addWidget(stored_plots_);
+    runs_split->setSizes({300, 600});
+
+    compare_ = new CompareView;
+
+    tabs_ = new QTabWidget;
+    tabs_->addTab(exp_split, tr("Experiment"));
+    tabs_->addTab(runs_split, tr("Runs"));
+    tabs_->addTab(compare_, tr("Compare"));
+    setCentralWidget(tabs_);
+
+    log_ = new QPlainTextEdit;
+    log_->setReadOnly(true);
+    log_->setMaximumBlockCount(5000);
+    auto* dock = new QDockWidget(tr("Log"));
+    dock->setObjectName("log");
+    dock->setWidget(log_);
+    addDockWidget(Qt::BottomDockWidgetArea, dock);
+    statusBar()->showMessage(tr("database: %1%2").arg(QString::fromStdString(db_file_.string()),
+                                                      db_->read_only() ? tr(" (read-only)") : QString()));
+    build_menus();
+
+    // Wiring
+    connect(form_, &ExperimentForm::changed, this, [this] { plan_->set_experiment(form_->to_json(), form_->file()); });
+    connect(plan_, &PlanPanel::planned, this, [this] { update_buttons(controller_->busy()); });
+    plan_->set_experiment(form_->to_json(), form_->file(), true);
+    connect(run_, &QPushButton::clicked, this, &MainWindow::start_run);
+    connect(pause_, &QPushButton::toggled, this, [this](bool on) {
+        if (on) controller_->pause();
+        else controller_->resume();
+        pause_->setText(on ? tr("Resume") : tr("Pause"));
+        log(on ? tr("paused between two steps") : tr("resumed"));
+    });
+    connect(stop_, &QPushButton::clicked, this, [this] {
+        controller_->stop();
+        log(tr("stopping after the current step…"));
+    });
+    connect(controller_, &RunController::busy_changed, this, &MainWindow::update_buttons);
+    connect(controller_, &RunController::run_started, this,
+            [this](qint64 run, int total, int first, int /*steps_per_epoch*/, double share, const QString& label) {
+                current_run_ = run;
+                total_steps_ = total;
+                first_step_ = last_step_ = first;
+                clock_.start();
+                live_plots_->clear();
+                live_plots_->set_title(label);
+                progress_->setRange(0, std::max(total, 1));
+                progress_->setValue(first);
+                status_->setText(tr("%1 — trainable %2%").arg(label).arg(100.0 * share, 0, 'f', 2));
+                browser_->refresh();
+            });
+    connect(controller_, &RunController::steps_ready, this, &MainWindow::on_steps);
+    connect(controller_, &RunController::eval_ready, this, [this](qint64, int step, const MetricMap& m) {
+        live_plots_->append_eval(step, m);
+        QStringList parts;
+        for (const auto& [k, v] : m) parts << QString("%1 %2").arg(QString::fromStdString(k)).arg(v, 0, 'f', 4);
+        log(tr("step %1 eval: %2").arg(step).arg(parts.join(", ")));
+    });
+    connect(controller_, &RunController::reconstruction_ready, this, [this](qint64, int step, const std::vector<double>& e) {
+        live_plots_->append_reconstruction(step, e);
+    });
+    connect(controller_, &RunController::notice, this, [this](const QString& n) { log(n); });
+    connect(controller_, &RunController::run_finished, this, [this](qint64 run, const QString& status) {
+        const RunData d = RunData::load(*db_, run);
+        live_plots_->set_layer_memory(d.layer_memory);
+        progress_->setFormat(tr("run %1 %2").arg(run).arg(status));
+        log(tr("run %1 %2").arg(run).arg(status));
+        browser_->refresh();
+        emit run_completed(run, status);
+    });
+    connect(controller_, &RunController::failed, this, [this](const QString& error) {
+        log(error, true);
+        browser_->refresh();
+        progress_->setFormat(tr("failed"));
+        if (!property("quiet_errors").toBool()) QMessageBox::critical(this, tr("Run failed"), error);
+    });
+    connect(controller_, &RunController::all_done, this, &MainWindow::runs_done);
+    connect(browser_, &RunsBrowser::open_run, this, &MainWindow::open_stored_run);
+    connect(browser_, &RunsBrowser::compare_runs, this, &MainWindow::compare_runs);
+    update_buttons(false);
+    resize(1600, 1000);
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::build_menus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("&New experiment"), QKeySequence::New, this, [this] { form_->set_json(ExperimentForm::default_experiment()); });
+    file->addAction(tr("&Open experiment…"), QKeySequence::Open, this, [this] {
+        const QString p = QFileDialog::getOpenFileName(this, tr("Open experiment"), {}, tr("Experiments (*.json)"));
+        QString err;
+        if (!p.isEmpty() && !open_experiment(p, &err)) QMessageBox::critical(this, tr("Cannot open"), err);
+    });
+    file->addAction(tr("&Save experiment as…"), QKeySequence::SaveAs, this, [this] {
+        const QString p = QFileDialog::getSaveFileName(this, tr("Save experiment"), {}, tr("Experiments (*.json)"));
+        QString err;
+        if (!p.isEmpty() && !save_experiment(p, &err)) QMessageBox::critical(this, tr("Cannot save"), err);
+    });
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About"), this, [this] {
+        QMessageBox box(QMessageBox::NoIcon, tr("About MEFT Workbench"),
+                        tr("MEFT Workbench %1 — memory-efficient fine-tuning experiments.\nGPL-3.0-or-later.\n"
+                           "Commit %2").arg(QString::fromLatin1(version()), QString::fromLatin1(git_commit())),
+                        QMessageBox::Ok, this);
+        box.setIconPixmap(application_icon().pixmap(64, 64));
+        box.exec();
+    });
+}
+
+QString MainWindow::log_text() const { return log_->toPlainText(); }
+
+QString MainWindow::run_blocked_reason() const { return blocked_->isVisible() || !blocked_->text().isEmpty() ? blocked_->text() : QString(); }
+
+void MainWindow::log(const QString& line, bool error) {
+    const QString stamp = QTime::currentTime().toString("HH:mm:ss");
+    log_->appendHtml(QString("<span style='color:%1'>%2 %3</span>")
+                         .arg(error ? "#b00020" : "palette(text)", stamp, line.toHtmlEscaped()));
+}
+
+void MainWindow::update_buttons(bool busy) {
+    // Run stays disabled while the experiment is invalid or a run of it would be refused, saying why.
+    QString why = plan_->error();
+    if (why.isEmpty() && !plan_->problems().isEmpty()) why = plan_->problems().join("\n");
+    if (why.isEmpty() && db_->read_only())
+        why = tr("the experiment database %1 is read-only: runs can be browsed and compared, not recorded (start the "
+                 "workbench with --db on a writable file)")
+                  .arg(QString::fromStdString(db_file_.string()));
+    run_->setEnabled(!busy && why.isEmpty());
+    run_->setToolTip(why.isEmpty() ? tr("Train and evaluate the experiment; every run is recorded in the database")
+                                   : tr("Cannot run: %1").arg(why));
+    blocked_->setText(why.isEmpty() ? QString() : tr("Cannot run: %1").arg(why));
+    blocked_->setVisible(!why.isEmpty());
+    pause_->setEnabled(busy);
+    stop_->setEnabled(busy);
+    if (!busy) {
+        const QSignalBlocker b(pause_);
+        pause_->setChecked(false);
+        pause_->setText(tr("Pause"));
+    }
+}
+
+void MainWindow::on_steps(qint64, const std::vector<StepRow>& rows) {
+    if (rows.empty()) return;
+    live_plots_->append_steps(rows);
+    last_step_ = rows.back().step;
+    progress_->setValue(last_step_);
+    const double done = double(last_step_ - first_step_);
+    const double eta = done > 0 ? clock_.elapsed() / 1000.0 / done * double(total_steps_ - last_step_) : -1;
+    progress_->setFormat(tr("step %1 / %2 — loss %3 — ETA %4")
+                             .arg(last_step_).arg(total_steps_).arg(rows.back().loss, 0, 'f', 4).arg(eta_text(eta)));
+}
+
+void MainWindow::start_run() {
+    if (controller_->busy()) return;
+    const nlohmann::json j = form_->to_json();
+    const std::filesystem::path file = form_->file().empty() ? std::filesystem::current_path() / "unsaved.json" : form_->file();
+    try {
+        const auto exps = experiments_from_json(j, file);  // report a bad setting before the thread starts
+        log(tr("starting %1 run(s) of '%2'").arg(exps.size()).arg(QString::fromStdString(exps.front().name)));
+    } catch (const std::exception& ex) {
+        log(ex.what(), true);
+        if (!property("quiet_errors").toBool()) QMessageBox::critical(this, tr("Invalid experiment"), ex.what());
+        return;
+    }
+    progress_->setFormat(tr("loading…"));
+    controller_->start(j, file, db_file_);
+}
+
+bool MainWindow::open_experiment(const QString& path, QString* error) {
+    try {
+        std::ifstream in(path.toStdString());
+        if (!in) throw Error(path.toStdString() + ": cannot open");
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(in);
+        } catch (const nlohmann::json::exception& e) {
+            throw Error(path.toStdString() + ": invalid JSON: " + e.what());
+        }
+        form_->set_json(j, path.toStdString());
+        log(tr("opened %1").arg(path));
+        return true;
+    } catch (const std::exception& ex) {
+        if (error) *error = ex.what();
+        log(ex.what(), true);
+        return false;
+    }
+}
+
+bool MainWindow::save_experiment(const QString& path, QString* error) {
+    try {
+        write_file_atomically(path.toStdString(), form_->to_json().dump(2) + "\n");
+        form_->set_file(path.toStdString());
+        log(tr("saved %1").arg(path));
+        return true;
+    } catch (const std::exception& ex) {
+        if (error) *error = ex.what();
+        log(ex.what(), true);
+        return false;
+    }
+}
+
+void MainWindow::open_stored_run(std::int64_t run) {
+    try {
+        stored_plots_->show_run(RunData::load(*db_, run));
+        tabs_->setCurrentIndex(1);
+    } catch (const std::exception& ex) {
+        log(ex.what(), true);
+    }
+}
+
+void MainWindow::compare_runs(const std::vector<std::int64_t>& runs) {
+    std::vector<RunData> data;
+    try {
+        for (std::int64_t r : runs) data.push_back(RunData::load(*db_, r));
+    } catch (const std::exception& ex) {
+        log(ex.what(), true);
+        return;
+    }
+    compare_->set_runs(data);
+    tabs_->setCurrentIndex(2);
+}
+
+}  // namespace meft::ui

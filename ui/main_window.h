@@ -1,0 +1,88 @@
+// main_window.h — the workbench window: configure an experiment (form + live plan), run and
+// watch it (worker thread, live plots, log), browse stored runs and compare them.
+#pragma once
+#include <filesystem>
+#include <memory>
+
+#include <QElapsedTimer>
+#include <QMainWindow>
+
+#include "ui/runs/run_data.h"
+#include "store/database.h"
+
+class QLabel;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+class QTabWidget;
+
+namespace meft::ui {
+
+class CompareView;
+class ExperimentForm;
+class PlanPanel;
+class RunController;
+class RunPlots;
+class RunsBrowser;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    // read_only: browse and compare the database without writing it (also what a database whose
+    // file or folder is not writable gets).
+    explicit MainWindow(const std::filesystem::path& db_file, QWidget* parent = nullptr, bool read_only = false);
+    ~MainWindow() override;
+
+    // The parts, for tests and screenshots.
+    ExperimentForm* form() const { return form_; }
+    PlanPanel* plan() const { return plan_; }
+    RunPlots* live_plots() const { return live_plots_; }
+    RunPlots* stored_plots() const { return stored_plots_; }
+    RunsBrowser* browser() const { return browser_; }
+    CompareView* compare() const { return compare_; }
+    RunController* controller() const { return controller_; }
+    QTabWidget* tabs() const { return tabs_; }
+    QPushButton* run_button() const { return run_; }
+    QString run_blocked_reason() const;  // "" when Run is enabled for the form's experiment
+    QString log_text() const;
+    std::int64_t current_run() const { return current_run_; }
+
+    bool open_experiment(const QString& path, QString* error = nullptr);
+    bool save_experiment(const QString& path, QString* error = nullptr);
+    void open_stored_run(std::int64_t run);
+    void compare_runs(const std::vector<std::int64_t>& runs);
+
+public slots:
+    void start_run();
+
+signals:
+    void run_completed(qint64 run, const QString& status);  // each run of a start (for tests)
+    void runs_done();                                       // the whole start is over
+
+private:
+    void build_menus();
+    void log(const QString& line, bool error = false);
+    void update_buttons(bool busy);
+    void on_steps(qint64 run, const std::vector<StepRow>& rows);
+
+    std::filesystem::path db_file_;
+    std::unique_ptr<ExperimentDb> db_;  // the GUI thread's connection (browser, stored plots)
+    QTabWidget* tabs_ = nullptr;
+    ExperimentForm* form_ = nullptr;
+    PlanPanel* plan_ = nullptr;
+    RunPlots* live_plots_ = nullptr;
+    RunPlots* stored_plots_ = nullptr;
+    RunsBrowser* browser_ = nullptr;
+    CompareView* compare_ = nullptr;
+    RunController* controller_ = nullptr;
+    QPlainTextEdit* log_ = nullptr;
+    QProgressBar* progress_ = nullptr;
+    QLabel* status_ = nullptr;
+    QLabel* blocked_ = nullptr;  // why Run is disabled
+    QPushButton *run_ = nullptr, *pause_ = nullptr, *stop_ = nullptr;
+    QElapsedTimer clock_;
+    std::int64_t current_run_ = 0;
+    int total_steps_ = 0, first_step_ = 0, last_step_ = 0;
+};
+
+}  // namespace meft::ui

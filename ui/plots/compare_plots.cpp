@@ -1,0 +1,319 @@
+#include "ui/plots/compare_plots.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+
+#include <QComboBox>
+#include <QDir>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QSlider>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include "ui/plots/run_plots.h"
+
+namespace meft::ui {
+
+namespace {
+
+constexpr int kSliderSteps = 1000;  // as in RunPlots: 0..999 -> weight 0..0.999
+constexpr double kMarkerMin = 7, kMarkerGrowth = 25;  // px; a full fine-tune (share 1) is 32 px
+
+// The run's activation peak: what it reported at the end, else the largest step seen.
+std::optional<double> activation_peak_bytes(const RunData& run) {
+    const nlohmann::json& m = run.final_metrics;
+    if (m.is_object() && m.contains("activation_peak_bytes") && m["activation_peak_bytes"].is_number())
+        return m["activation_peak_bytes"].get<double>();
+    if (run.steps.empty()) return std::nullopt;
+    const auto it = std::max_element(run.steps.begin(), run.steps.end(),
+                                     [](const StepRow& a, const StepRow& b) { return a.activation_bytes < b.activation_bytes; });
+    return static_cast<double>(it->activation_bytes);
+}
+
+// The last evaluated value of `metric` (evaluations are in step order).
+std::optional<double> last_value(const RunData& run, const std::string& metric) {
+    for (auto it = run.evals.rbegin(); it != run.evals.rend(); ++it)
+        if (auto v = it->second.find(metric); v != it->second.end()) return v->second;
+    return std::nullopt;
+}
+
+}  // namespace
+
+ComparePlots::ComparePlots(QWidget* parent) : QWidget(parent) {
+    align_box_ = new QComboBox(this);
+    align_box_->addItems({tr("step"), tr("epoch")});
+    align_box_->setToolTip(tr("x axis of the loss and evaluation plots; runs without a known epoch length stay on steps"));
+    auto* top = new QHBoxLayout;
+    top->addWidget(new QLabel(tr("align by:"), this));
+    top->addWidget(align_box_);
+    top->addStretch(1);
+
+    auto* grid = new QGridLayout;
+    grid->setSpacing(6);
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(top);
+    layout->addLayout(grid, 1);
+
+    const auto add = [&](const QString& name, const QString& title, int row, int col) {
+        auto* p = new PlotPanel(title, this);
+        grid->addWidget(p, row, col);
+        panels_.insert(name, p);
+        return p;
+    };
+    PlotPanel* loss = add(QStringLiteral("loss"), tr("training loss (smoothed)"), 0, 0);
+    PlotPanel* eval = add(QStringLiteral("evaluation"), tr("evaluation"), 0, 1);
+    PlotPanel* layers = add(QStringLiteral("layer memory"), tr("measured activation memory per layer"), 1, 0);
+    PlotPanel* scatter = add(QStringLiteral("score vs memory"), tr("score vs activation memory"), 1, 1);
+    layers->set_axis_labels(tr("layer"), tr("held activations, MiB"));
+    layers->set_legend_headroom(true);
+    eval->set_legend_headroom(true);
+    eval->set_padding(0.03, 0.05);  // evaluation markers sit on the first and last step
+    scatter->set_axis_labels(tr("activation peak, MiB"), tr("score"));
+    scatter->set_legend_allowed(false);  // every point carries its run's label
+    scatter->set_padding(0.2, 0.2);      // room for those labels inside the plot
+    layer_group_ = new QCPBarsGroup(layers->plot());
+    layer_group_->setSpacingType(QCPBarsGroup::stPlotCoords);  // in layer units, so the fit can include it
+    layer_group_->setSpacing(0.03);
+
+    smoothing_label_ = new QLabel(this);
+    smoothing_slider_ = new QSlider(Qt::Horizontal, this);
+    smoothing_slider_->setRange(0, kSliderSteps - 1);
+    smoothing_slider_->setFixedWidth(120);
+    loss->add_tool(smoothing_label_);
+    loss->add_tool(smoothing_slider_);
+
+    metric_box_ = new QComboBox(this);
+    metric_box_->setToolTip(tr("the metric plotted here and used as the scatter's score"));
+    eval->add_tool(metric_box_);
+
+    connect(smoothing_slider_, &QSlider::valueChanged, this, [this](int v) {
+        smoothing_label_->setText(tr("smoothing %1").arg(v / double(kSliderSteps), 0, 'f', 3));
+        rebuild_loss();
+    });
+    connect(align_box_, &QComboBox::currentIndexChanged, this, [this] {
+        rebuild_loss();
+        rebuild_eval();
+    });
+    connect(metric_box_, &QComboBox::currentTextChanged, this, [this] {
+        rebuild_eval();
+        rebuild_scatter();
+    });
+    smoothing_slider_->setValue(600);
+    set_runs({});
+}
+
+PlotPanel* ComparePlots::panel(const QString& name) const { return panels_.value(name, nullptr); }
+
+void ComparePlots::set_runs(const std::vector<RunData>& runs) {
+    runs_ = runs;
+    // The metric choice survives a new selection of runs when the metric is still there.
+    const QString previous = metric();
+    std::set<std::string> names;
+    for (const RunData& r : runs_)
+        for (const auto& [step, metrics] : r.evals)
+            for (const auto& [name, value] : metrics) names.insert(name);
+    {
+        const QSignalBlocker block(metric_box_);
+        metric_box_->clear();
+        for (const std::string& n : names) metric_box_->addItem(QString::fromStdString(n));
+        int pick = metric_box_->findText(previous);
+        if (pick < 0)
+            for (int i = 0; i < metric_box_->count() && pick < 0; ++i)
+                if (metric_box_->itemText(i) != QLatin1String("loss")) pick = i;
+        metric_box_->setCurrentIndex(pick < 0 ? 0 : pick);
+    }
+    rebuild_loss();
+    rebuild_eval();
+    rebuild_layers();
+    rebuild_scatter();
+    for (PlotPanel* p : panels_) p->rescale();
+}
+
+ComparePlots::Align ComparePlots::align() const { return align_box_->currentIndex() == 1 ? Align::epoch : Align::step; }
+void ComparePlots::set_align(Align align) { align_box_->setCurrentIndex(align == Align::epoch ? 1 : 0); }
+QString ComparePlots::metric() const { return metric_box_->currentText(); }
+void ComparePlots::set_metric(const QString& metric) { metric_box_->setCurrentText(metric); }
+
+QStringList ComparePlots::metrics() const {
+    QStringList out;
+    for (int i = 0; i < metric_box_->count(); ++i) out << metric_box_->itemText(i);
+    return out;
+}
+
+double ComparePlots::smoothing() const { return smoothing_slider_->value() / double(kSliderSteps); }
+
+void ComparePlots::set_smoothing(double weight) {
+    smoothing_slider_->setValue(std::clamp(static_cast<int>(weight * kSliderSteps + 0.5), 0, kSliderSteps - 1));
+}
+
+double ComparePlots::x_of(const RunData& run, int step) const {
+    if (align() == Align::epoch && run.steps_per_epoch > 0) return step / static_cast<double>(run.steps_per_epoch);
+    return step;
+}
+
+void ComparePlots::rebuild_loss() {
+    PlotPanel* p = panel(QStringLiteral("loss"));
+    if (!p) return;  // the slider fires once while the constructor is still building
+    QCustomPlot* plot = p->plot();
+    plot->clearPlottables();
+    for (std::size_t i = 0; i < runs_.size(); ++i) {
+        const RunData& run = runs_[i];
+        if (run.steps.empty()) continue;
+        QVector<double> keys, values;
+        keys.reserve(static_cast<qsizetype>(run.steps.size()));
+        values.reserve(keys.capacity());
+        Ema ema(smoothing());
+        for (const StepRow& s : run.steps) {
+            keys.push_back(x_of(run, s.step));
+            values.push_back(ema.add(s.loss));
+        }
+        QCPGraph* g = plot->addGraph();
+        g->setName(run.label);
+        g->setPen(QPen(palette_color(static_cast<int>(i)), 1));  // width 1: long curves stay fast
+        g->setData(keys, values, true);
+    }
+    p->set_axis_labels(align() == Align::epoch ? tr("epoch") : tr("step"), tr("training loss"));
+    p->rescale();
+}
+
+void ComparePlots::rebuild_eval() {
+    PlotPanel* p = panel(QStringLiteral("evaluation"));
+    if (!p) return;
+    QCustomPlot* plot = p->plot();
+    plot->clearPlottables();
+    const std::string metric = this->metric().toStdString();
+    for (std::size_t i = 0; i < runs_.size(); ++i) {
+        const RunData& run = runs_[i];
+        QVector<double> keys, values;
+        for (const auto& [step, metrics] : run.evals)
+            if (auto v = metrics.find(metric); v != metrics.end()) {
+                keys.push_back(x_of(run, step));
+                values.push_back(v->second);
+            }
+        if (keys.isEmpty()) continue;
+        QCPGraph* g = plot->addGraph();
+        g->setName(run.label);
+        g->setPen(QPen(palette_color(static_cast<int>(i)), 1.5));
+        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));  // evaluations are few
+        g->setData(keys, values);
+    }
+    p->set_axis_labels(align() == Align::epoch ? tr("epoch") : tr("step"), this->metric());
+    p->set_message(plot->plottableCount() == 0 ? tr("no evaluations") : QString());
+    p->rescale();
+}
+
+void ComparePlots::rebuild_layers() {
+    PlotPanel* p = panel(QStringLiteral("layer memory"));
+    if (!p) return;
+    QCustomPlot* plot = p->plot();
+    plot->clearPlottables();  // also takes the bars out of layer_group_
+    // Measured rows; a run that never measured (still running, failed) shows its plan instead.
+    const auto rows_of = [](const RunData& run, const char* kind) {
+        std::vector<const LayerMemoryRow*> out;
+        for (const LayerMemoryRow& r : run.layer_memory)
+            if (r.kind == kind) out.push_back(&r);
+        return out;
+    };
+    std::map<int, QString> names;  // every layer of every run, embeddings first, head last
+    for (const RunData& run : runs_)
+        for (const LayerMemoryRow& r : run.layer_memory) names.emplace(r.layer, layer_tick_label(r.layer, r.label));
+    std::map<int, int> slot;
+    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+    for (const auto& [layer, name] : names) {
+        const int s = static_cast<int>(slot.size());
+        slot[layer] = s;
+        ticker->addTick(s, name);
+    }
+    const double width = 0.75 / std::max<std::size_t>(1, runs_.size());  // a group fills ~80% of a layer's slot
+    for (std::size_t i = 0; i < runs_.size(); ++i) {
+        auto rows = rows_of(runs_[i], "measured");
+        const bool planned = rows.empty();
+        if (planned) rows = rows_of(runs_[i], "planned");
+        if (rows.empty()) continue;
+        QVector<double> keys, values;
+        for (const LayerMemoryRow* r : rows) {
+            keys.push_back(slot[r->layer]);
+            values.push_back(to_mib(static_cast<double>(r->held)));
+        }
+        auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
+        bars->setName(planned ? tr("%1 (planned)").arg(runs_[i].label) : runs_[i].label);
+        const QColor c = palette_color(static_cast<int>(i));
+        bars->setPen(QPen(c.darker(130)));
+        bars->setBrush(planned ? QBrush(c, Qt::BDiagPattern) : QBrush(c));
+        bars->setWidth(width);
+        bars->setData(keys, values);
+        bars->setBarsGroup(layer_group_);
+    }
+    plot->xAxis->setTicker(ticker);
+    plot->xAxis->setTickLabelRotation(names.size() > 14 ? 60 : 0);
+    plot->xAxis->setSubTicks(false);
+    plot->xAxis->grid()->setVisible(false);
+    p->set_message(plot->plottableCount() == 0 ? tr("no memory reports") : QString());
+    p->rescale();
+}
+
+void ComparePlots::rebuild_scatter() {
+    PlotPanel* p = panel(QStringLiteral("score vs memory"));
+    if (!p) return;
+    QCustomPlot* plot = p->plot();
+    plot->clearPlottables();
+    for (QCPItemText* label : point_labels_) plot->removeItem(label);
+    point_labels_.clear();
+    const std::string metric = this->metric().toStdString();
+    // Labels point inwards: right of markers in the left half, left of those in the right half.
+    double x_min = 0, x_max = 0;
+    for (const RunData& run : runs_)
+        if (const auto x = activation_peak_bytes(run)) x_max = std::max(x_max, to_mib(*x));
+    for (const RunData& run : runs_)
+        if (const auto x = activation_peak_bytes(run)) x_min = std::min(x_min, to_mib(*x));
+    for (std::size_t i = 0; i < runs_.size(); ++i) {
+        const RunData& run = runs_[i];
+        const auto x = activation_peak_bytes(run);
+        const auto y = last_value(run, metric);
+        if (!x || !y) continue;
+        // One graph per run: QCustomPlot's scatter style (size, colour) is per graph.
+        const QColor c = palette_color(static_cast<int>(i));
+        QCPGraph* g = plot->addGraph();
+        g->setName(run.label);
+        g->setLineStyle(QCPGraph::lsNone);
+        const double size = kMarkerMin + kMarkerGrowth * std::clamp(run.trainable_share, 0.0, 1.0);
+        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c.darker(120), c, size));
+        g->addData(to_mib(*x), *y);
+
+        auto* label = new QCPItemText(plot);
+        label->position->setCoords(to_mib(*x), *y);
+        const bool right_half = to_mib(*x) > (x_min + x_max) / 2;
+        const int gap = static_cast<int>(size / 2) + 4;  // clear of the marker
+        label->setPositionAlignment((right_half ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignVCenter);
+        label->setPadding(right_half ? QMargins(0, 0, gap, 0) : QMargins(gap, 0, 0, 0));
+        label->setText(run.label);
+        label->setFont(plot->xAxis->tickLabelFont());
+        label->setColor(c.darker(140));
+        label->setClipToAxisRect(false);
+        point_labels_.push_back(label);
+    }
+    p->set_axis_labels(tr("activation peak, MiB"), this->metric().isEmpty() ? tr("score") : this->metric());
+    p->set_message(plot->plottableCount() == 0 ? tr("no run has both a memory peak and this metric") : QString());
+    p->rescale();
+}
+
+int ComparePlots::curve_count() const { return panel(QStringLiteral("loss"))->plot()->graphCount(); }
+
+int ComparePlots::scatter_points() const {
+    int n = 0;
+    const QCustomPlot* plot = panel(QStringLiteral("score vs memory"))->plot();
+    for (int i = 0; i < plot->graphCount(); ++i) n += plot->graph(i)->dataCount();
+    return n;
+}
+
+void ComparePlots::flush() {
+    for (PlotPanel* p : panels_) p->flush();
+}
+
+bool ComparePlots::save_all(const QString& dir) { return save_panels(panels_, dir); }
+
+}  // namespace meft::ui

@@ -1,0 +1,36 @@
+// run_data.h — one run as the workbench's views need it: its config, its curves, its memory.
+// Filled from the experiment database (stored runs) or step by step (a live run).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <QString>
+#include <nlohmann/json.hpp>
+
+#include "store/database.h"
+
+namespace meft::ui {
+
+struct RunData {
+    std::int64_t id = 0;
+    QString label;                 // "#12 lora · sst2"
+    std::string status;
+    nlohmann::json config;         // the resolved experiment (store/experiment.h resolved_config)
+    nlohmann::json final_metrics;  // may be null while running
+    std::vector<StepRow> steps;
+    std::vector<std::pair<int, std::map<std::string, double>>> evals;  // step -> metric -> value ("loss" too)
+    std::vector<LayerMemoryRow> layer_memory;                          // planned and measured
+    std::vector<std::pair<int, std::vector<double>>> reconstruction;   // step -> per-layer relative error
+    int steps_per_epoch = 0;       // 0 when unknown
+    double trainable_share = 0;    // trainable / all parameters, 0..1 (0 when unknown)
+
+    // Everything the database holds about the run (throws meft::Error when there is no such run).
+    static RunData load(const ExperimentDb& db, std::int64_t run);
+    // "#12 lora · sst2" from the config.
+    static QString label_for(std::int64_t id, const nlohmann::json& config);
+};
+
+}  // namespace meft::ui

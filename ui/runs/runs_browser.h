@@ -1,0 +1,95 @@
+// runs_browser.h — every run in the experiment database as a sortable, filterable table: id,
+// experiment, method, task, status (coloured), steps, main score, activation memory, trainable
+// share, tags, notes, created. Filters: free text (any column), a tag, a status. Tags and notes
+// are edited in place (double-click the cell, or "Tags & notes…"), runs are deleted after a
+// confirmation, and the selection is opened or compared. The numbers come from the engine's
+// summarize_run (store/run_table.h); this file only lays them out.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <QString>
+#include <QStringList>
+#include <QWidget>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QModelIndex;
+class QPushButton;
+class QTableView;
+
+namespace meft {
+class ExperimentDb;
+}
+
+namespace meft::ui {
+
+class RunsModel;   // the table model (runs_browser.cpp)
+class RunsFilter;  // text / tag / status filter with numeric sorting (runs_browser.cpp)
+
+class RunsBrowser : public QWidget {
+    Q_OBJECT
+public:
+    enum Column { kId, kExperiment, kMethod, kTask, kStatus, kSteps, kScore, kMemory, kTrainable, kTags, kNotes, kCreated, kColumnCount };
+
+    explicit RunsBrowser(ExperimentDb* db, QWidget* parent = nullptr);
+    ~RunsBrowser() override;
+
+    void set_database(ExperimentDb* db);  // may be null: an empty table
+    // Reloads every run from the database, keeping the filters and the selected runs.
+    void refresh();
+
+    QTableView* table() const { return table_; }
+    int visible_rows() const;  // after filtering
+    int total_rows() const;
+    std::int64_t run_at(int visible_row) const;  // the run shown in that row (0 when out of range)
+
+    // Filters (the widgets follow): "" clears. Text matches any column, case-insensitively; a tag
+    // matches whole tags; a status matches exactly.
+    void set_text_filter(const QString& text);
+    void set_tag_filter(const QString& tag);
+    void set_status_filter(const QString& status);
+    QStringList tags() const;  // the tags the runs carry, sorted (the tag filter's choices)
+
+    void select_runs(const std::vector<std::int64_t>& runs);
+    std::vector<std::int64_t> selected_runs() const;  // in the order shown
+
+    // Without dialogs, for tests and scripts. edit_tags takes one tag per line; a tag with a comma
+    // (or any database error) changes nothing and returns false with the reason in *error.
+    bool edit_tags(std::int64_t run, const QString& tags, const QString& notes, QString* error = nullptr);
+    // With confirm, asks first (a dialog); returns whether the runs were deleted.
+    bool delete_runs(const std::vector<std::int64_t>& runs, bool confirm);
+
+    QPushButton* open_button() const { return open_; }
+    QPushButton* compare_button() const { return compare_; }
+
+signals:
+    void open_run(std::int64_t run);
+    void compare_runs(const std::vector<std::int64_t>& runs);
+    void runs_changed();  // tags, notes or runs were changed or deleted from here
+
+private:
+    void build_ui();
+    void rebuild_tag_choices();
+    void update_buttons();
+    void on_double_click(const QModelIndex& index);
+    void edit_with_dialog(std::int64_t run);
+    void emit_open();
+    void emit_compare();
+
+    ExperimentDb* db_ = nullptr;
+    RunsModel* model_ = nullptr;
+    RunsFilter* filter_ = nullptr;
+    QTableView* table_ = nullptr;
+    QLineEdit* text_ = nullptr;
+    QComboBox* tag_ = nullptr;
+    QComboBox* status_ = nullptr;
+    QLabel* count_ = nullptr;
+    QPushButton* open_ = nullptr;
+    QPushButton* compare_ = nullptr;
+    QPushButton* edit_ = nullptr;
+    QPushButton* delete_ = nullptr;
+};
+
+}  // namespace meft::ui

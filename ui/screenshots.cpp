@@ -1,0 +1,72 @@
+#include "ui/screenshots.h"
+
+#include <QDir>
+#include <QEventLoop>
+#include <QTabWidget>
+#include <QTimer>
+
+#include "ui/forms/experiment_form.h"
+#include "ui/main_window.h"
+#include "ui/plots/run_plots.h"
+#include "ui/runs/runs_browser.h"
+
+namespace meft::ui {
+
+namespace {
+
+bool run_and_wait(MainWindow& w, const nlohmann::json& experiment) {
+    w.form()->set_json(experiment);
+    QEventLoop loop;
+    bool ok = true;
+    QObject::connect(&w, &MainWindow::runs_done, &loop, &QEventLoop::quit);
+    QObject::connect(&w, &MainWindow::run_completed, &loop, [&](qint64, const QString& s) { ok = ok && s == "finished"; });
+    QTimer::singleShot(600000, &loop, &QEventLoop::quit);
+    w.start_run();
+    loop.exec();
+    return ok;
+}
+
+bool grab(QWidget& w, const QString& file) {
+    QEventLoop settle;  // let throttled plots redraw
+    QTimer::singleShot(300, &settle, &QEventLoop::quit);
+    settle.exec();
+    const bool ok = w.grab().save(file);
+    fprintf(stderr, "%s %s\n", ok ? "wrote" : "FAILED to write", file.toUtf8().constData());
+    return ok;
+}
+
+}  // namespace
+
+int render_screenshots(MainWindow& w, const QString& dir) {
+    QDir().mkpath(dir);
+    w.setProperty("quiet_errors", true);
+    w.resize(1600, 1000);
+    w.show();
+    // Two runs that learn the toy task (the quickstart's full fine-tuning; MEFT3 with the settings
+    // of experiments/meft3-toy.json, checking its reconstruction every 10 steps).
+    nlohmann::json a = ExperimentForm::default_experiment();
+    a["name"] = "full-toy";
+    a["method"] = {{"name", "full"}};
+    a["training"]["epochs"] = 2;
+    nlohmann::json b = a;
+    b["name"] = "meft3-toy";
+    b["method"] = {{"name", "meft3"}};
+    b["training"].update({{"learning_rate", 0.01}, {"epochs", 4}, {"warmup_ratio", 0.06}, {"weight_decay", 0.1},
+                          {"adam_beta2", 0.98}, {"adam_epsilon", 1e-6}, {"seed", 3407},
+                          {"reconstruction_check_every", 10}});
+    b["tags"] = {"workbench", "meft"};
+    if (!run_and_wait(w, a) || !run_and_wait(w, b)) return 1;
+    bool ok = true;
+    w.tabs()->setCurrentIndex(0);
+    ok &= grab(w, dir + "/experiment.png");
+    const std::int64_t second = w.current_run();
+    w.browser()->refresh();
+    w.open_stored_run(second);
+    w.browser()->select_runs({second});
+    ok &= grab(w, dir + "/runs.png");
+    w.compare_runs({second - 1, second});
+    ok &= grab(w, dir + "/compare.png");
+    return ok ? 0 : 1;
+}
+
+}  // namespace meft::ui
