@@ -17,7 +17,7 @@
 #include "core/cuda_plugin.h"
 #include "store/database.h"
 #include "store/experiment.h"
-#include "store/runner.h"
+#include "run/runner.h"
 #include "test_support.h"
 
 using namespace meft;

@@ -21,8 +21,8 @@
 #include "model/sequence_classifier.h"
 #include "store/database.h"
 #include "store/experiment.h"
-#include "store/preflight.h"
-#include "store/runner.h"
+#include "run/preflight.h"
+#include "run/runner.h"
 #include "test_support.h"
 #include "train/trainer.h"
 

@@ -16,8 +16,8 @@
 
 #include "core/file_io.h"
 #include "store/database.h"
-#include "store/run_setup.h"
-#include "store/runner.h"
+#include "run/run_setup.h"
+#include "run/runner.h"
 #include "test_support.h"
 
 using namespace meft;

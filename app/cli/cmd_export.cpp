@@ -9,8 +9,8 @@
 #include "core/backend_select.h"
 #include "core/error.h"
 #include "store/database.h"
-#include "store/run_outputs.h"
-#include "store/runner.h"
+#include "run/run_outputs.h"
+#include "run/runner.h"
 #include "store/saved_model.h"
 
 namespace meft::cli {

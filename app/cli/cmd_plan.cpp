@@ -7,7 +7,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "store/run_setup.h"
+#include "run/run_setup.h"
 #include "core/backend_select.h"
 #include "core/error.h"
 #include "core/host_memory.h"

@@ -13,7 +13,7 @@
 #include "data/tokenizer.h"
 #include "model/checkpoint.h"
 #include "store/experiment.h"
-#include "store/run_setup.h"
+#include "run/run_setup.h"
 #include "store/saved_model.h"
 #include "train/metrics.h"
 #include "train/trainer.h"

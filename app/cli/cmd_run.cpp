@@ -3,15 +3,15 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "store/run_setup.h"
+#include "run/run_setup.h"
 #include "cli/progress.h"
 #include "core/backend_select.h"
 #include "core/file_io.h"
 #include "model/checkpoint.h"
 #include "store/database.h"
 #include "store/run_table.h"
-#include "store/run_outputs.h"
-#include "store/runner.h"
+#include "run/run_outputs.h"
+#include "run/runner.h"
 #include "train/memory_plan.h"
 #include "store/experiment.h"
 

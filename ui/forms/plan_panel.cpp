@@ -11,8 +11,8 @@
 #include "store/experiment.h"
 #include "core/backend_select.h"
 #include "core/host_memory.h"
-#include "store/preflight.h"
-#include "store/run_setup.h"
+#include "run/preflight.h"
+#include "run/run_setup.h"
 #include "train/memory_plan.h"
 
 namespace meft::ui {

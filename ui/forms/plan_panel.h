@@ -2,7 +2,7 @@
 // trainable parameters (count and share), planned activation memory per layer (bars) and in
 // total, and whether what the run takes from its backend fits the chosen device. The numbers come
 // from the engine's shape-only plan (train/memory_plan.h), which equals what a run measures; the
-// experiment's own backend is checked as a run would be (store/preflight.h): problems() lists why
+// experiment's own backend is checked as a run would be (run/preflight.h): problems() lists why
 // a run would be refused, and the window disables Run with them.
 #pragma once
 #include <filesystem>
@@ -38,7 +38,7 @@ public:
     int layer_bars() const { return bars_; }
     QString error() const { return error_; }
     bool fits() const { return fits_; }
-    // What is already known to fail on the experiment's own backend (store/preflight.h): a run of
+    // What is already known to fail on the experiment's own backend (run/preflight.h): a run of
     // it would be refused; empty when it can run.
     QStringList problems() const { return problems_; }
 

@@ -5,8 +5,8 @@
 
 #include "core/host_memory.h"
 #include "ui/runs/run_data.h"
-#include "store/run_recorder.h"
-#include "store/runner.h"
+#include "run/run_recorder.h"
+#include "run/runner.h"
 
 namespace meft::ui {
 

@@ -1,5 +1,5 @@
 // runner.h — one experiment expansion as a recorded run, the same for the CLI and the workbench:
-// check what is known to fail (store/preflight.h), build the model and the data (a failure there
+// check what is known to fail (run/preflight.h), build the model and the data (a failure there
 // records nothing), create the run row (and its experiment's, in one transaction), train with a
 // RunRecorder in front of the caller's observer, write checkpoints beside the database (named by
 // the run's UUID), record the measured and planned per-layer memory and the final metrics, and

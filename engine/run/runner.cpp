@@ -1,4 +1,4 @@
-#include "store/runner.h"
+#include "run/runner.h"
 
 #include <algorithm>
 #include <optional>
@@ -11,10 +11,10 @@
 #include "core/error.h"
 #include "core/host_memory.h"
 #include "data/batching.h"
-#include "store/run_recorder.h"
-#include "store/preflight.h"
-#include "store/run_outputs.h"
-#include "store/run_setup.h"
+#include "run/run_recorder.h"
+#include "run/preflight.h"
+#include "run/run_outputs.h"
+#include "run/run_setup.h"
 #include "train/memory_plan.h"
 
 namespace meft {

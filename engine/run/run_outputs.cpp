@@ -1,4 +1,4 @@
-#include "store/run_outputs.h"
+#include "run/run_outputs.h"
 
 #include <cstdio>
 

@@ -1,4 +1,4 @@
-#include "store/run_recorder.h"
+#include "run/run_recorder.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "store/run_setup.h"
+#include "run/run_setup.h"
 
 #include <iostream>
 

@@ -1,4 +1,4 @@
-#include "store/preflight.h"
+#include "run/preflight.h"
 
 #include <algorithm>
 #include <map>
@@ -7,7 +7,7 @@
 #include "core/host_memory.h"
 #include "model/safetensors.h"
 #include "train/metrics.h"
-#include "store/run_setup.h"
+#include "run/run_setup.h"
 
 namespace meft {
 
