@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "peft/method.h"
 #include "core/cpu_backend.h"
 #include "model/sequence_classifier.h"
 
@@ -25,7 +26,7 @@ double worst_error(meft::Backend& be, const meft::ModelConfig& cfg, int variant,
     m.params().zero_grads();
     m.forward_backward(b, {true, 3, 1}, 1.0 / b.B);
     double worst = 0;
-    for (double e : m.meft_encoder()->reconstruction_error()) worst = std::max(worst, e);
+    for (double e : m.stack_runner()->reconstruction_error()) worst = std::max(worst, e);
     return worst;
 }
 

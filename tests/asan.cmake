@@ -46,7 +46,7 @@ if(MEFT_ASAN_TESTS)
       ${_engine}/model/safetensors.cpp
       ${_engine}/model/params.cpp
       ${_engine}/model/transformer_layer.cpp
-      ${_engine}/model/meft_encoder.cpp
+      ${_engine}/model/edits.cpp
       ${_engine}/model/layer_stack.cpp
       ${_engine}/model/model.cpp
       ${_engine}/model/sequence_classifier.cpp
@@ -55,6 +55,10 @@ if(MEFT_ASAN_TESTS)
       ${_engine}/peft/method.cpp
       ${_engine}/peft/lora.cpp
       ${_engine}/peft/adapter.cpp
+      ${_engine}/peft/ia3.cpp
+      ${_engine}/peft/prefix.cpp
+      ${_engine}/peft/meft_stack.cpp
+      ${_engine}/peft/method_edit.cpp
       ${_engine}/data/glue.cpp
       ${_engine}/data/qa.cpp
       ${_engine}/data/text_encoding.cpp

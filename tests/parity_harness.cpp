@@ -711,7 +711,7 @@ ModelRun run_model(Backend& be, const ModelSpec& s) {
         r.logits = converted(download(be, m.forward(s.batch, o)), DType::F64);
         m.params().zero_grads();
         r.loss = m.forward_backward(s.batch, o, 1.0 / s.batch.B);
-        if (m.meft_encoder()) r.reconstruction = m.meft_encoder()->reconstruction_error();
+        if (m.stack_runner()) r.reconstruction = m.stack_runner()->reconstruction_error();
         for (const Parameter& p : m.params().all())
             if (p.trainable) {
                 r.grads.push_back({p.name, converted(download(be, p.grad), DType::F64)});

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <random>
 
+#include "peft/method_edit.h"
 #include "core/cpu_backend.h"
 #include "peft/peft_export.h"
 #include "peft_export_cases.h"
@@ -44,7 +45,7 @@ void write_case(const Case& c, const fs::path& out, Backend& be, std::ofstream& 
     const HostBatch b = meft::test::case_batch(m->config());
     const std::vector<double> y = meft::test::case_outputs(*m, b);
     save_peft_adapter(*m, d / "adapter", (d / "base").string(), DType::F64);
-    const bool merged = can_merge(m->method());
+    const bool merged = can_merge(meft::method_of(*m));
     if (merged) save_merged_model(*m, d / "merged", DType::F64);
     // The base gets another head (as a pretrained checkpoint has none, or an untrained one): the
     // adapter's modules_to_save must bring the trained one.

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "peft/method.h"
 #include "core/cpu_backend.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"

@@ -19,6 +19,7 @@
 #include <random>
 #include <tuple>
 
+#include "peft/method.h"
 #include "core/backend_select.h"
 #include "core/cpu_backend.h"
 #include "model/sequence_classifier.h"

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "peft/method.h"
 #include "core/arena.h"
 #include "core/cpu_backend.h"
 #include "core/error.h"

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "peft/method.h"
 #include "core/cpu_backend.h"
 #include "model_gradcheck.h"
 #include "model/sequence_classifier.h"
@@ -159,7 +160,7 @@ TEST(MeftReversible, ExactInverseIsBitIdenticalAtTwentyFourLayers) {
             m.init_weights(5);
             m.params().zero_grads();
             m.forward_backward(b, {true, 11, 0}, 1.0 / b.B);
-            const std::vector<double>& err = m.meft_encoder()->reconstruction_error();
+            const std::vector<double>& err = m.stack_runner()->reconstruction_error();
             ASSERT_EQ(err.size(), 24u);
             if (std::string(streams) == "exact") {
                 for (int l = 0; l < 24; ++l) EXPECT_EQ(err[static_cast<std::size_t>(l)], 0.0) << "MEFT" << variant << " layer " << l;

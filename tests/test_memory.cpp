@@ -2,6 +2,7 @@
 // for byte and layer by layer, for every method; the report adds up.
 #include <gtest/gtest.h>
 
+#include "peft/method.h"
 #include "core/cpu_backend.h"
 #include "train/memory_plan.h"
 

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "peft/method.h"
 #include "core/cpu_backend.h"
 #include "model_gradcheck.h"
 #include "model/sequence_classifier.h"
@@ -70,7 +71,13 @@ TEST_P(MethodGrad, TrainableParametersMatchFiniteDifferences) {
 
 std::vector<Case> cases() {
     std::vector<Case> out;
-    for (const char* n : {"full", "bitfit", "lora", "houlsby", "pfeiffer", "parallel", "prefix", "prefix_mlp", "ia3"})
+    // Every registered method (MEFT's reversible ones: test_meft, which checks their rebuilt
+    // inputs and gradients), so a new method gets its finite-difference check by registering.
+    std::vector<std::string> names;
+    for (const std::string& n : method_names())
+        if (!parse_method(nlohmann::json{{"name", n}}, "test").is_meft()) names.push_back(n);
+    names.push_back("prefix_mlp");
+    for (const std::string& n : names)
         for (bool ckpt : {false, true}) out.push_back({n, ckpt, Arch::Bert});
     for (const char* n : {"lora", "houlsby", "prefix", "ia3"}) out.push_back({n, false, Arch::Roberta});
     return out;

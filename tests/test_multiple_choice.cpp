@@ -12,6 +12,7 @@
 #include <random>
 #include <tuple>
 
+#include "peft/method.h"
 #include "core/cpu_backend.h"
 #include "data/batching.h"
 #include "model/checkpoint.h"

@@ -8,10 +8,11 @@
 #include <fstream>
 #include <random>
 
+#include "peft/method.h"
 #include "core/cpu_backend.h"
 #include "model/causal_lm.h"
 #include "model/checkpoint.h"
-#include "model/meft_encoder.h"
+#include "peft/meft_stack.h"
 #include "model/safetensors.h"
 #include "model_gradcheck.h"
 #include "test_support.h"
@@ -142,7 +143,7 @@ TEST(OptMeft, ReversibleBackwardEqualsVanillaWithFrozenPrefix) {
             m.init_weights(3);
             m.params().zero_grads();
             m.forward_backward(b, {true, 9, 4, false, recon != nullptr}, 0.5);
-            if (recon) *recon = m.meft_encoder()->reconstruction_error();
+            if (recon) *recon = m.stack_runner()->reconstruction_error();
             // nothing below the coupled layers trains: the frozen prefix keeps no activations
             for (const AllocationRecord& rec : m.activations().records())
                 EXPECT_NE(rec.layer, 0) << "frozen prefix layer 0 kept " << rec.name;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 
+#include "peft/method.h"
 #include "core/cpu_backend.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "peft/method.h"
 #include "core/cpu_backend.h"
 #include "core/error.h"
 #include "data/toy_task.h"

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "peft/method_edit.h"
 #include "cli/commands.h"
 #include "run/run_setup.h"
 #include "cli/progress.h"
@@ -49,7 +50,7 @@ void print_table(const Experiment& e, const Model& m, const TrainResult& r) {
                   double(m.params().count(false)) / 1e6,
                   100.0 * double(m.params().count(true)) / double(m.params().count(false)));
     row("trainable / all params", buf);
-    row("method", m.method().name() + (m.method().gradient_checkpointing ? " + checkpointing" : ""));
+    row("method", meft::method_of(m).name() + (meft::method_of(m).gradient_checkpointing ? " + checkpointing" : ""));
     std::snprintf(buf, sizeof buf, "%.3g", r.start_deviation);
     row("starting-point deviation", buf);
     row("task", e.task.name + (c.multiple_choice      ? " (multiple choice)"

@@ -5,8 +5,9 @@
 
 namespace meft {
 
-CausalLM::CausalLM(ModelConfig config, Backend& backend, DType dtype, MethodConfig method)
-    : Model(std::move(config), backend, dtype, std::move(method)) {
+CausalLM::CausalLM(ModelConfig config, Backend& backend, DType dtype,
+                                       std::shared_ptr<const ModelEdit> edit)
+    : Model(std::move(config), backend, dtype, std::move(edit)) {
     if (!is_decoder_only(config_.arch))
         throw Error("model config: " + arch_name(config_.arch) + " is an encoder, not a causal language model");
     declare_parameters();
@@ -31,7 +32,7 @@ void CausalLM::declare_parameters() {
         lnf_w_ = params_.declare(d + "final_layer_norm.weight", {C}, Init::ones());
         lnf_b_ = params_.declare(d + "final_layer_norm.bias", {C}, Init::zeros());
     }
-    stack_ = std::make_unique<LayerStack>(config_, method_, params_,
+    stack_ = std::make_unique<LayerStack>(config_, edit_.get(), params_,
                                           StackSpec{d + "layers.", config_.num_layers, 0, true, false}, arenas());
 }
 
@@ -113,7 +114,7 @@ void CausalLM::head_forward(Tensor h, const ForwardOptions& o) {
     hf_ = h;
     if (config_.final_layer_norm) {
         // Its backward reads h; MEFT's merged output lives in scratch, so keep a copy.
-        if (o.train && meft_encoder() && !o.backbone_only) {
+        if (o.train && stack_runner() && !o.backbone_only) {
             h_ = A.alloc(dt, h.shape, L, "head.final_ln_input");
             backend_.copy(h_, h);
         }

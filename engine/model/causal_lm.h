@@ -22,7 +22,7 @@ namespace meft {
 
 class CausalLM : public Model {
 public:
-    CausalLM(ModelConfig config, Backend& backend, DType dtype, MethodConfig method = {});
+    CausalLM(ModelConfig config, Backend& backend, DType dtype, std::shared_ptr<const ModelEdit> edit = nullptr);
 
     std::string prefix() const override { return "model."; }
     // The LM head is the token embedding (tied): no separate head parameter.

@@ -79,7 +79,8 @@ std::string shape_str(const std::vector<std::int64_t>& s) {
 }
 }  // namespace
 
-std::unique_ptr<Model> make_model(const ModelConfig& cfg, Backend& backend, DType dtype, const MethodConfig& method) {
+std::unique_ptr<Model> make_model(const ModelConfig& cfg, Backend& backend, DType dtype,
+                                  std::shared_ptr<const ModelEdit> method) {
     if (is_decoder_only(cfg.arch)) return std::make_unique<CausalLM>(cfg, backend, dtype, method);
     return std::make_unique<SequenceClassifier>(cfg, backend, dtype, method);
 }

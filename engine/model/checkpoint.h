@@ -21,7 +21,7 @@ struct LoadReport {
 };
 
 struct LoadOptions {
-    MethodConfig method;           // the fine-tuning method applied on top of the backbone
+    std::shared_ptr<const ModelEdit> method;  // the fine-tuning method applied on top of the backbone (null: full)
     int num_labels = 0;            // > 0: override config.json's labels (a fresh head of this size)
     std::uint64_t head_seed = 0;   // seed for a missing head
     std::optional<double> dropout; // override every dropout rate (ModelConfig::set_dropout)
@@ -32,7 +32,8 @@ struct LoadOptions {
 
 // The model the config's architecture calls for: a SequenceClassifier for bert / roberta / bart, a
 // CausalLM for opt. Parameters are declared, not allocated.
-std::unique_ptr<Model> make_model(const ModelConfig& cfg, Backend& backend, DType dtype, const MethodConfig& method = {});
+std::unique_ptr<Model> make_model(const ModelConfig& cfg, Backend& backend, DType dtype,
+                                  std::shared_ptr<const ModelEdit> method = nullptr);
 
 std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend, DType dtype,
                                   const LoadOptions& opts = {}, LoadReport* report = nullptr);

@@ -1,7 +1,7 @@
 // layer_stack.h — the L transformer layers between a model's embeddings and its head, run the way
-// the method says: plainly (activations kept), with gradient checkpointing (only each layer's
-// input kept; recomputed in backward), as MEFT's reversible stack, or with prefix-tuning's
-// virtual keys and values (whose reparameterisation MLP, shared by all layers, lives here too).
+// the method's edit says (model/edits.h): plainly (activations kept), with gradient checkpointing
+// (only each layer's input kept; recomputed in backward), or by the edit's own StackRunner (a
+// reversible stack); the edit's stack-wide work (a shared prefix MLP) runs before and after.
 // BERT, RoBERTa and OPT have one; BART has two (encoder, then a decoder whose layers also attend
 // to the encoder's output). Only the layers' style (post-/pre-LN, causal, cross) differs.
 #pragma once
@@ -12,7 +12,7 @@
 #include "core/arena.h"
 #include "core/backend.h"
 #include "model/batch.h"
-#include "model/meft_encoder.h"
+#include "model/edits.h"
 #include "model/transformer_layer.h"
 
 namespace meft {
@@ -31,28 +31,20 @@ struct ModelArenas {
     std::vector<std::size_t>& transient;  // per layer + 2 (index layer + 1)
 };
 
-// Which layers a stack holds and how they are named.
-struct StackSpec {
-    std::string names;         // Hugging Face prefix of the layers: "bert.encoder.layer.", "model.decoder.layers."
-    int count = 0;             // layers in the stack
-    int first_tag = 0;         // tag of its first layer within the model (BART's decoder: encoder_layers)
-    bool causal = false;       // decoder self-attention
-    bool cross = false;        // cross-attention over a memory (BART's decoder)
-    std::string prefix_mlp = "prefix_encoder.";  // reparameterised prefix-tuning's MLP (HF PEFT's name)
-};
-
 class LayerStack {
 public:
-    // Declares the prefix MLP (reparameterised prefix-tuning), the layers and MEFT's adapters,
-    // in that order.
-    LayerStack(const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps, const StackSpec& spec,
+    // Declares the edit's stack-wide tensors, the layers (with their edits) and the runner's, in
+    // that order. `edit` may be null: the plain backbone.
+    LayerStack(const ModelConfig& cfg, const ModelEdit* edit, ParameterStore& ps, const StackSpec& spec,
                ModelArenas arenas);
+    ~LayerStack();
 
-    // Whether the embeddings' output is read again in backward by the stack (false under MEFT,
-    // which copies it into its streams): a model may then place it in scratch.
+    // Whether the embeddings' output is read again in backward by the stack (false under a
+    // runner such as MEFT's, which copies it into its streams): a model may then place it in
+    // scratch.
     bool keeps_input(const ForwardOptions& o) const;
     // x [B,T,C]: the embeddings' output; key_mask [B,T] I32. Returns the last layer's output (or
-    // MEFT's merge). Prefix-tuning's mask and MLP run first.
+    // a runner's output). The edit's stack-wide forward runs first.
     Tensor forward(Tensor x, const HostBatch& batch, Tensor key_mask, const ForwardOptions& o);
     // grad [B,T,C]: d(output) in, d(x) out. Parameter gradients accumulate.
     void backward(Tensor grad, const ForwardOptions& o, int example_offset);
@@ -61,23 +53,23 @@ public:
     void set_memory(Tensor memory, Tensor mask) { memory_ = memory, memory_mask_ = mask; }
     void set_memory_grad(Tensor dmemory) { dmemory_ = dmemory; }
 
-    const MeftEncoder* meft() const { return meft_.get(); }
+    // The edit's runner (MEFT's reversible stack), or null when the layers run one by one.
+    const StackRunner* runner() const { return runner_.get(); }
     const std::vector<TransformerLayer>& layers() const { return layers_; }
 
 private:
     LayerContext context(Arena& saved, const ForwardOptions& o, int off) const;
-    MeftEnv meft_env(const ForwardOptions& o, int off) const;
-    void prefix_forward(const HostBatch& batch);
+    StackEnv stack_env(const ForwardOptions& o, int off) const;
 
     ModelConfig cfg_;
-    MethodConfig method_;
     StackSpec spec_;
     ModelArenas ar_;
+    std::unique_ptr<StackEdit> edit_;     // null: the plain backbone
+    bool checkpoint_layers_ = false;
     std::vector<TransformerLayer> layers_;
-    std::unique_ptr<MeftEncoder> meft_;
-    int prefix_emb_ = -1, prefix_w1_ = -1, prefix_b1_ = -1, prefix_w2_ = -1, prefix_b2_ = -1;  // prefix MLP
+    std::unique_ptr<StackRunner> runner_;
     // the current step
-    Tensor key_mask_, prefix_mask_, prefix_pre_, prefix_hidden_, prefix_dhidden_;
+    Tensor key_mask_;
     Tensor memory_, memory_mask_, dmemory_;
     std::vector<TransformerLayer::Acts> la_;  // with checkpointing only .x (the layer input) is kept
 };

@@ -8,8 +8,8 @@
 
 namespace meft {
 
-Model::Model(ModelConfig config, Backend& backend, DType dtype, MethodConfig method)
-    : config_(std::move(config)), method_(std::move(method)), backend_(backend), params_(backend, dtype) {
+Model::Model(ModelConfig config, Backend& backend, DType dtype, std::shared_ptr<const ModelEdit> edit)
+    : config_(std::move(config)), edit_(std::move(edit)), backend_(backend), params_(backend, dtype) {
     config_.validate("model config");
     acts_ = std::make_unique<Arena>("activations", backend.memory(), 64u << 20, &meter_);
     scratch_ = std::make_unique<Arena>("backward scratch", backend.memory(), 64u << 20, &meter_);
@@ -19,13 +19,13 @@ Model::Model(ModelConfig config, Backend& backend, DType dtype, MethodConfig met
 
 Model::~Model() = default;
 
-const MeftEncoder* Model::meft_encoder() const { return stack_ ? stack_->meft() : nullptr; }
+const StackRunner* Model::stack_runner() const { return stack_ ? stack_->runner() : nullptr; }
 
 std::vector<double> Model::reconstruction_error() const {
     std::vector<double> out;
     for (const LayerStack* s : {stack_.get(), decoder_.get()}) {
-        if (!s || !s->meft() || s->meft()->reconstruction_error().empty()) continue;
-        const std::vector<double>& e = s->meft()->reconstruction_error();
+        if (!s || !s->runner() || s->runner()->reconstruction_error().empty()) continue;
+        const std::vector<double>& e = s->runner()->reconstruction_error();
         out.insert(out.end(), e.begin(), e.end());
     }
     return out;
@@ -36,7 +36,7 @@ ModelArenas Model::arenas() {
 }
 
 void Model::apply_method_trainability() {
-    params_.set_trainable([&](const Parameter& prm) { return prm.added || method_.backbone_trainable(prm.name); });
+    params_.set_trainable([&](const Parameter& prm) { return prm.added || !edit_ || edit_->backbone_trainable(prm.name); });
 }
 
 void Model::init_parameters(const std::vector<std::string>& names, std::uint64_t seed) {

@@ -17,12 +17,11 @@
 #include "model/config.h"
 #include "model/memory_report.h"
 #include "model/params.h"
-#include "peft/method.h"
+#include "model/edits.h"
 
 namespace meft {
 
 class LayerStack;
-class MeftEncoder;
 struct ModelArenas;
 
 struct ForwardOptions {
@@ -35,13 +34,15 @@ struct ForwardOptions {
 
 class Model {
 public:
-    Model(ModelConfig config, Backend& backend, DType dtype, MethodConfig method);
+    // `edit`: the fine-tuning method's edit of the backbone (peft/), or null for the backbone
+    // itself, fully trainable (full fine-tuning).
+    Model(ModelConfig config, Backend& backend, DType dtype, std::shared_ptr<const ModelEdit> edit);
     virtual ~Model();
     Model(const Model&) = delete;
     Model& operator=(const Model&) = delete;
 
     const ModelConfig& config() const { return config_; }
-    const MethodConfig& method() const { return method_; }
+    const ModelEdit* edit() const { return edit_.get(); }
     ParameterStore& params() { return params_; }
     const ParameterStore& params() const { return params_; }
     Backend& backend() { return backend_; }
@@ -74,8 +75,9 @@ public:
     Arena& activations() { return *acts_; }
     // The last forward_backward's memory, layer by layer (see memory_report.h).
     MemoryReport memory_report() const;
-    // MEFT's reversible stack (the encoder's for BART), or null when the method is not MEFT.
-    const MeftEncoder* meft_encoder() const;
+    // The edit's runner of the (encoder's) layer stack, e.g. MEFT's reversible stack; null when
+    // the layers run one by one.
+    const StackRunner* stack_runner() const;
     // MEFT's last measured reconstruction error per layer (all stacks, by tag); empty if none.
     std::vector<double> reconstruction_error() const;
 
@@ -96,7 +98,7 @@ protected:
     ModelArenas arenas();
 
     ModelConfig config_;
-    MethodConfig method_;
+    std::shared_ptr<const ModelEdit> edit_;
     Backend& backend_;
     ParameterStore params_;
     MemoryMeter meter_;                   // joint use of the four activation arenas below

@@ -19,8 +19,9 @@ enum Site { kEmbed = 0, kDecoderEmbed = 1, kHeadFirst = 0, kHeadSecond = 1 };
 constexpr int kBartPositionOffset = 2;
 }  // namespace
 
-SequenceClassifier::SequenceClassifier(ModelConfig config, Backend& backend, DType dtype, MethodConfig method)
-    : Model(std::move(config), backend, dtype, std::move(method)) {
+SequenceClassifier::SequenceClassifier(ModelConfig config, Backend& backend, DType dtype,
+                                       std::shared_ptr<const ModelEdit> edit)
+    : Model(std::move(config), backend, dtype, std::move(edit)) {
     if (is_decoder_only(config_.arch))
         throw Error("model config: " + arch_name(config_.arch) + " is a causal language model, not a sequence classifier");
     declare_parameters();
@@ -53,11 +54,11 @@ void SequenceClassifier::declare_parameters() {
         }
         enc_.site = kEmbed;
         dec_.site = kDecoderEmbed;
-        stack_ = std::make_unique<LayerStack>(config_, method_, params_,
+        stack_ = std::make_unique<LayerStack>(config_, edit_.get(), params_,
                                               StackSpec{"model.encoder.layers.", config_.num_layers, 0, false, false},
                                               arenas());
         decoder_ = std::make_unique<LayerStack>(
-            config_, method_, params_,
+            config_, edit_.get(), params_,
             StackSpec{"model.decoder.layers.", config_.decoder_layers, config_.num_layers, true, true, "decoder_prefix_encoder."},
             arenas());
         dense_w_ = params_.declare("classification_head.dense.weight", {C, C}, w_init);
@@ -75,7 +76,7 @@ void SequenceClassifier::declare_parameters() {
     enc_.wtt = params_.declare(e + "token_type_embeddings.weight", {config_.type_vocab_size, C}, w_init);
     enc_.ln_w = params_.declare(e + "LayerNorm.weight", {C}, Init::ones());
     enc_.ln_b = params_.declare(e + "LayerNorm.bias", {C}, Init::zeros());
-    stack_ = std::make_unique<LayerStack>(config_, method_, params_,
+    stack_ = std::make_unique<LayerStack>(config_, edit_.get(), params_,
                                           StackSpec{prefix() + "encoder.layer.", config_.num_layers, 0, false, false},
                                           arenas());
     if (config_.pooler_head()) {  // BERT; RoBERTa's multiple-choice head reads its pooler too
@@ -188,7 +189,7 @@ Tensor SequenceClassifier::forward(const HostBatch& batch, const ForwardOptions&
         // The decoder's cross-attention reads the encoder's output until backward; MEFT's merged
         // output lives in scratch, so it is kept as a copy then.
         memory_ = x;
-        if (stack_->meft() && !o.backbone_only) {
+        if (stack_->runner() && !o.backbone_only) {
             memory_ = acts_->alloc(dtype(), x.shape, config_.num_layers - 1, "encoder.out");
             backend_.copy(memory_, x);
         }

@@ -34,7 +34,6 @@
 #include "model/memory_report.h"
 #include "model/model.h"
 #include "model/params.h"
-#include "peft/method.h"
 
 namespace meft {
 
@@ -42,7 +41,7 @@ class SequenceClassifier : public Model {
 public:
     // Declares the backbone's and the method's parameters and marks which train; weights are
     // allocated on init_weights() (or by the checkpoint loader).
-    SequenceClassifier(ModelConfig config, Backend& backend, DType dtype, MethodConfig method = {});
+    SequenceClassifier(ModelConfig config, Backend& backend, DType dtype, std::shared_ptr<const ModelEdit> edit = nullptr);
 
     // Hugging Face prefix of backbone tensors: "bert.", "roberta." or "model." (BART)
     std::string prefix() const override;

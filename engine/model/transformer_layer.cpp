@@ -4,17 +4,17 @@ namespace meft {
 
 namespace {
 // Dropout positions inside a layer (low byte of the Philox site id). 12 is MEFT's reversible
-// adapter (meft_encoder.cpp).
+// adapter (peft/meft_stack.cpp).
 enum Position {
     kAttnProbs = 0, kAttnOut = 1, kFfnOut = 2,
-    kLoraFirst = 3,  // + slot: query, key, value, attention_output, ffn_in, ffn_out
-    kAdapterAttn = 9, kAdapterFfn = 10, kAdapterPar = 11,
+    kEditFirst = 3,  // + slot: the edits of query, key, value, attention_output, ffn_in, ffn_out
+    kAfterAttn = 9, kAfterFfn = 10, kFfnParallel = 11,
     kCrossProbs = 14, kCrossOut = 15,
-    kCrossLoraFirst = 16,  // + slot: cross-attention's query, key, value, output
+    kCrossEditFirst = 16,  // + slot: the edits of cross-attention's query, key, value, output
     kActivation = 20,      // activation_dropout (BART)
 };
 enum Slot { kQ = 0, kK, kV, kO, kFin, kFout };
-const char* kSiteNames[6] = {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"};
+const Site kLinearSites[6] = {Site::Query, Site::Key, Site::Value, Site::AttentionOutput, Site::FfnIn, Site::FfnOut};
 
 // Hugging Face module names of one layer's parts, per architecture family.
 struct LayerNames {
@@ -40,39 +40,40 @@ const char* kCrossLn = "encoder_attn_layer_norm";
 const LayerNames& layer_names(Arch a) { return a == Arch::Bert || a == Arch::Roberta ? kBertNames : kFairseqNames; }
 }  // namespace
 
-TransformerLayer::TransformerLayer(const LayerSpec& spec, const ModelConfig& cfg, const MethodConfig& method,
-                                   ParameterStore& ps, int prefix_w2, int prefix_b2)
-    : spec_(spec), cfg_(cfg), method_(method), prefix_w2_(prefix_w2), prefix_b2_(prefix_b2) {
+TransformerLayer::TransformerLayer(const LayerSpec& spec, const ModelConfig& cfg, const StackEdit* edit,
+                                   ParameterStore& ps)
+    : spec_(spec), cfg_(cfg) {
     const int C = cfg.hidden_size, I = cfg.intermediate_size;
     const LayerNames& n = layer_names(cfg.arch);
     pre_ln_ = cfg.pre_layer_norm;
     relu_ = cfg.hidden_act == "relu";
     const std::string& s = spec_.names;
-    declare_attention(self_, true, ps);
-    if (spec.cross) declare_attention(cross_, false, ps);
+    declare_attention(self_, true, edit, ps);
+    if (spec.cross) declare_attention(cross_, false, edit, ps);
     auto lin = [&](Linear& l, int out, int in, int slot) {
         const std::string name = s + n.linear[slot];
         l.w = ps.declare(name + ".weight", {out, in}, Init::normal(cfg.initializer_range));
         l.b = ps.declare(name + ".bias", {out}, Init::zeros());
-        l.site = kLoraFirst + slot;
-        if (method.lora_on(kSiteNames[slot])) l.lora = declare_lora(ps, name, in, out, method.lora);
+        l.site = kEditFirst + slot;
+        if (edit) l.edit = edit->linear(site(kLinearSites[slot], name, in, out), ps);
     };
     lin(fin_, I, C, kFin);
     lin(fout_, C, I, kFout);
     ln2_w_ = ps.declare(s + n.ln2 + ".weight", {C}, Init::ones());
     ln2_b_ = ps.declare(s + n.ln2 + ".bias", {C}, Init::zeros());
-    if (method.ia3()) ia3_ff_ = ps.declare(s + n.linear[kFout] + ".ia3_l", {I}, Init::ones(), true);
-    if (method.is_prefix() && prefix_w2 < 0) {
-        const std::int64_t P = method.prefix.length;
-        const std::string a = s + n.attention;
-        prefix_k_ = ps.declare(a + ".prefix_key", {P, C}, Init::normal(method.prefix.init_std), true);
-        prefix_v_ = ps.declare(a + ".prefix_value", {P, C}, Init::normal(method.prefix.init_std), true);
-    }
-    if (method.adapter_after_ffn()) adapter_ffn_ = declare_adapter(ps, s + n.adapter_ffn, C, method.adapter, relu_);
-    if (method.parallel_ffn_adapter()) adapter_par_ = declare_adapter(ps, s + n.adapter_par, C, method.adapter, relu_);
+    if (!edit) return;
+    scale_act_ = edit->scale(site(Site::FfnActivation, s + n.linear[kFout], I, I), ps);
+    prefix_ = edit->prefix(site(Site::KeyValuePrefix, s + n.attention), ps);
+    after_ffn_ = edit->branch(site(Site::AfterFfn, s + n.adapter_ffn), ps);
+    ffn_parallel_ = edit->branch(site(Site::FfnParallel, s + n.adapter_par), ps);
 }
 
-void TransformerLayer::declare_attention(Attention& w, bool self, ParameterStore& ps) {
+SiteSpec TransformerLayer::site(Site s, std::string module, int in, int out, bool cross) const {
+    const int C = cfg_.hidden_size;
+    return SiteSpec{s, std::move(module), spec_.index, spec_.count, cross, in ? in : C, out ? out : C, relu_};
+}
+
+void TransformerLayer::declare_attention(Attention& w, bool self, const StackEdit* edit, ParameterStore& ps) {
     const int C = cfg_.hidden_size;
     const LayerNames& n = layer_names(cfg_.arch);
     const std::string& s = spec_.names;
@@ -85,55 +86,36 @@ void TransformerLayer::declare_attention(Attention& w, bool self, ParameterStore
         const std::string name = s + (self ? n.linear[slot] : kCrossLinear[slot]);
         l.w = ps.declare(name + ".weight", {C, C}, Init::normal(cfg_.initializer_range));
         l.b = ps.declare(name + ".bias", {C}, Init::zeros());
-        l.site = (self ? kLoraFirst : kCrossLoraFirst) + slot;
-        if (method_.lora_on(kSiteNames[slot])) l.lora = declare_lora(ps, name, C, C, method_.lora);
+        l.site = (self ? kEditFirst : kCrossEditFirst) + slot;
+        if (edit) l.edit = edit->linear(site(kLinearSites[slot], name, C, C, !self), ps);
     }
     const std::string ln = s + (self ? n.ln1 : kCrossLn);
     w.ln_w = ps.declare(ln + ".weight", {C}, Init::ones());
     w.ln_b = ps.declare(ln + ".bias", {C}, Init::zeros());
-    if (method_.ia3()) {  // names as in HF PEFT's (IA)3
-        w.ia3_k = ps.declare(s + (self ? n.linear[kK] : kCrossLinear[kK]) + ".ia3_l", {C}, Init::ones(), true);
-        w.ia3_v = ps.declare(s + (self ? n.linear[kV] : kCrossLinear[kV]) + ".ia3_l", {C}, Init::ones(), true);
-    }
-    if (self && method_.adapter_after_attention())
-        w.adapter = declare_adapter(ps, s + n.adapter_attn, C, method_.adapter, relu_);
+    if (!edit) return;
+    w.scale_k = edit->scale(site(Site::Key, s + (self ? n.linear[kK] : kCrossLinear[kK]), C, C, !self), ps);
+    w.scale_v = edit->scale(site(Site::Value, s + (self ? n.linear[kV] : kCrossLinear[kV]), C, C, !self), ps);
+    if (self) w.after = edit->branch(site(Site::AfterAttention, s + n.adapter_attn), ps);
 }
 
 PhiloxKey TransformerLayer::key(const LayerContext& c, int position) const {
     return philox_key(c.seed, c.step, dropout_site(spec_.tag, position));
 }
 
-void TransformerLayer::prefix_kv(Tensor& pk, Tensor& pv, const LayerContext& c) const {
-    if (prefix_k_ >= 0) {
-        pk = c.ps.value(prefix_k_);
-        pv = c.ps.value(prefix_v_);
-        return;
-    }
-    const std::int64_t P = method_.prefix.length, C = cfg_.hidden_size, l2 = 2 * spec_.index;
-    const DType dt = c.prefix_hidden.dtype;
-    pk = c.tmp.alloc(dt, {P, C});
-    pv = c.tmp.alloc(dt, {P, C});
-    c.be.linear_forward(pk, c.prefix_hidden, c.ps.value(prefix_w2_).rows(l2 * C, C), c.ps.value(prefix_b2_).rows(l2 * C, C));
-    c.be.linear_forward(pv, c.prefix_hidden, c.ps.value(prefix_w2_).rows((l2 + 1) * C, C),
-                        c.ps.value(prefix_b2_).rows((l2 + 1) * C, C));
+EditCall TransformerLayer::edit_call(const LayerContext& c, int position) const {
+    return EditCall{c.be, c.ps, c.tmp, c.train, p_hidden(c), key(c, position), c.example_offset};
 }
 
-void TransformerLayer::linear_forward(const Linear& l, Tensor out, Tensor x, Tensor& xa, const LayerContext& c,
+void TransformerLayer::linear_forward(const Linear& l, Tensor out, Tensor x, Tensor& kept, const LayerContext& c,
                                       const std::string& tag) const {
     c.be.linear_forward(out, x, c.ps.value(l.w), c.ps.value(l.b));
-    if (l.lora && !c.backbone_only) {
-        const PeftCall call{c.be, c.ps, c.tmp, c.train ? method_.lora.dropout : 0.0, key(c, l.site), c.example_offset};
-        xa = lora_forward(call, l.lora, out, x, c.saved, spec_.tag, tag);
-    }
+    if (l.edit && !c.backbone_only) kept = l.edit->forward(edit_call(c, l.site), out, x, c.saved, spec_.tag, tag);
 }
 
-void TransformerLayer::linear_backward(const Linear& l, Tensor dx, Tensor dout, Tensor x, Tensor xa,
+void TransformerLayer::linear_backward(const Linear& l, Tensor dx, Tensor dout, Tensor x, Tensor kept,
                                        const LayerContext& c, bool accumulate) const {
     c.be.linear_backward(dx, c.ps.grad(l.w), c.ps.grad(l.b), dout, x, c.ps.value(l.w), accumulate);
-    if (l.lora) {
-        const PeftCall call{c.be, c.ps, c.tmp, c.train ? method_.lora.dropout : 0.0, key(c, l.site), c.example_offset};
-        lora_backward(call, l.lora, dx, dout, x, xa);
-    }
+    if (l.edit) l.edit->backward(edit_call(c, l.site), dx, dout, x, kept);
 }
 
 void TransformerLayer::attention_forward(Acts& a, Tensor x, const LayerContext& c) const {
@@ -161,7 +143,7 @@ void TransformerLayer::block_forward(const Attention& w, AttnActs& a, Tensor x, 
     auto name = [&](const char* what) { return std::string(p) + what; };
     auto act = [&](Shape sh, const char* what) { return S.alloc(dt, sh, l, name(what)); };
     // Keys and values: self-attention's from its own input, cross-attention's from the memory.
-    const bool prefixed = w.self && method_.is_prefix() && !c.backbone_only;
+    const bool prefixed = w.self && prefix_ && !c.backbone_only;
     const std::int64_t S_kv = w.self ? T : c.memory.dim(1);
     a.x = x;
     a.q = act({B, T, C}, "q");
@@ -170,7 +152,7 @@ void TransformerLayer::block_forward(const Attention& w, AttnActs& a, Tensor x, 
     if (!prefixed) a.probs = act({B, cfg_.num_heads, T, S_kv}, "probs");
     // A linear's input is needed in backward only for its weight gradient (or LoRA): when the
     // output projection is frozen, ctx is a temporary.
-    const bool keep_ctx = c.ps.at(w.o.w).trainable || w.o.lora;
+    const bool keep_ctx = c.ps.at(w.o.w).trainable || w.o.edit;
     a.ctx = keep_ctx ? act({B, T, C}, "ctx") : c.tmp.alloc(dt, {B, T, C});
     a.mean = act({B * T}, "ln_mean");
     a.rstd = act({B * T}, "ln_rstd");
@@ -187,43 +169,42 @@ void TransformerLayer::block_forward(const Attention& w, AttnActs& a, Tensor x, 
     }
     const Tensor kv_in = w.self ? inp : c.memory;
 
-    linear_forward(w.q, a.q, inp, a.lora_xa[kQ], c, name("q"));
-    const bool ia3 = w.ia3_k >= 0 && !c.backbone_only;
-    const bool adapter = w.adapter && !c.backbone_only;
-    if (ia3) {  // (IA)3 rescales keys and values
+    linear_forward(w.q, a.q, inp, a.edit_kept[kQ], c, name("q"));
+    const bool scaled = w.scale_k && !c.backbone_only;  // keys and values are scaled together
+    const bool after = w.after && !c.backbone_only;
+    if (scaled) {
         a.k_pre = act({B, S_kv, C}, "k_unscaled");
         a.v_pre = act({B, S_kv, C}, "v_unscaled");
-        linear_forward(w.k, a.k_pre, kv_in, a.lora_xa[kK], c, name("k"));
-        linear_forward(w.v, a.v_pre, kv_in, a.lora_xa[kV], c, name("v"));
-        be.channel_scale_forward(a.k, a.k_pre, c.ps.value(w.ia3_k));
-        be.channel_scale_forward(a.v, a.v_pre, c.ps.value(w.ia3_v));
+        linear_forward(w.k, a.k_pre, kv_in, a.edit_kept[kK], c, name("k"));
+        linear_forward(w.v, a.v_pre, kv_in, a.edit_kept[kV], c, name("v"));
+        w.scale_k->forward(edit_call(c, w.out_site), a.k, a.k_pre);
+        w.scale_v->forward(edit_call(c, w.out_site), a.v, a.v_pre);
     } else {
-        linear_forward(w.k, a.k, kv_in, a.lora_xa[kK], c, name("k"));
-        linear_forward(w.v, a.v, kv_in, a.lora_xa[kV], c, name("v"));
+        linear_forward(w.k, a.k, kv_in, a.edit_kept[kK], c, name("k"));
+        linear_forward(w.v, a.v, kv_in, a.edit_kept[kV], c, name("v"));
     }
     Tensor keys = a.k, values = a.v, mask = w.self ? c.key_mask : c.memory_mask;
     if (prefixed) {  // prepend the P virtual keys and values
-        const std::int64_t P = method_.prefix.length;
+        const std::int64_t P = prefix_->length();
         Tensor pk, pv;
-        prefix_kv(pk, pv, c);
+        prefix_->keys_values(edit_call(c, w.probs_site), pk, pv);
         a.kf = act({B, P + T, C}, "k_prefixed");
         a.vf = act({B, P + T, C}, "v_prefixed");
         be.prefix_concat_forward(a.kf, pk, a.k);
         be.prefix_concat_forward(a.vf, pv, a.v);
-        keys = a.kf, values = a.vf, mask = c.prefix_mask;
+        keys = a.kf, values = a.vf, mask = prefix_->key_mask();
         a.probs = act({B, cfg_.num_heads, T, P + T}, "probs");
     }
     be.attention_forward(a.ctx, a.probs, a.q, keys, values, mask, cfg_.num_heads,
                          c.train ? cfg_.attention_dropout : 0.0, key(c, w.probs_site), c.example_offset,
                          w.self && spec_.causal);
-    Tensor d = adapter ? act({B, T, C}, "dense_out") : a.res;
-    linear_forward(w.o, d, a.ctx, a.lora_xa[kO], c, name("out"));
+    Tensor d = after ? act({B, T, C}, "dense_out") : a.res;
+    linear_forward(w.o, d, a.ctx, a.edit_kept[kO], c, name("out"));
     be.dropout_forward(d, d, p_hidden(c), key(c, w.out_site), c.example_offset);
-    if (adapter) {  // sequential adapter with its own skip: d + A(d)
+    if (after) {  // a branch with its own skip: d + A(d)
         a.d = d;
-        a.adapter.inp = d;
-        const PeftCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
-        adapter_forward(call, w.adapter, a.adapter, S, l, name("adapter"), a.res, 1.0, false);
+        a.after.inp = d;
+        w.after->forward(edit_call(c, kAfterAttn), a.after, S, l, name("adapter"), a.res, false);
         be.accumulate(a.res, d);
     }
     be.accumulate(a.res, x);
@@ -244,41 +225,24 @@ void TransformerLayer::block_backward(const Attention& w, const AttnActs& a, Ten
         be.layernorm_backward(D1, ps.grad(w.ln_w), ps.grad(w.ln_b), G, a.res, ps.value(w.ln_w), a.mean, a.rstd, false);
         be.copy(G, D1);
     }
-    if (w.adapter) {  // d(d) = D1 + A'(d)^T D1, in place
-        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterAttn), c.example_offset};
-        adapter_backward(call, w.adapter, a.adapter, D1, D1, 1.0);
-    }
+    if (w.after) w.after->backward(edit_call(c, kAfterAttn), a.after, D1, D1);  // d(d) = D1 + A'(d)^T D1, in place
     be.dropout_backward(D1, D1, p_hidden(c), key(c, w.out_site), c.example_offset);
     Tensor dctx = c.tmp.alloc(dt, hs), dk = c.tmp.alloc(dt, a.k.shape), dv = c.tmp.alloc(dt, a.v.shape);
-    linear_backward(w.o, dctx, D1, a.ctx, a.lora_xa[kO], c, false);
+    linear_backward(w.o, dctx, D1, a.ctx, a.edit_kept[kO], c, false);
     Tensor dq = D1;  // D1 is consumed: its buffer takes the query gradient
     const double pa = c.train ? cfg_.attention_dropout : 0.0;
     if (a.kf) {  // prefix-tuning: gradients of the prefixed keys/values split into prefix and tokens
         Tensor dkf = c.tmp.alloc(dt, a.kf.shape), dvf = c.tmp.alloc(dt, a.vf.shape);
         be.attention_backward(dq, dkf, dvf, dctx, a.q, a.kf, a.vf, a.probs, cfg_.num_heads, pa, key(c, w.probs_site),
                               c.example_offset);
-        const Shape ps_shape{std::int64_t{method_.prefix.length}, hs[2]};
-        if (prefix_k_ >= 0) {
-            be.prefix_concat_backward(ps.grad(prefix_k_), dk, dkf, false);
-            be.prefix_concat_backward(ps.grad(prefix_v_), dv, dvf, false);
-        } else {  // reparameterised: through this layer's rows of the shared MLP's output layer
-            const std::int64_t C = hs[2], l2 = 2 * spec_.index;
-            for (int kv = 0; kv < 2; ++kv) {
-                Tensor dp = c.tmp.zeros(dt, ps_shape);
-                be.prefix_concat_backward(dp, kv ? dv : dk, kv ? dvf : dkf, false);
-                Tensor wt = ps.value(prefix_w2_).rows((l2 + kv) * C, C);
-                Tensor dw = ps.grad(prefix_w2_) ? ps.grad(prefix_w2_).rows((l2 + kv) * C, C) : Tensor{};
-                Tensor db = ps.grad(prefix_b2_) ? ps.grad(prefix_b2_).rows((l2 + kv) * C, C) : Tensor{};
-                be.linear_backward(c.prefix_dhidden, dw, db, dp, c.prefix_hidden, wt, true);
-            }
-        }
+        prefix_->backward(edit_call(c, w.probs_site), dk, dv, dkf, dvf);
     } else {
         be.attention_backward(dq, dk, dv, dctx, a.q, a.k, a.v, a.probs, cfg_.num_heads, pa, key(c, w.probs_site),
                               c.example_offset);
     }
-    if (w.ia3_k >= 0) {
-        be.channel_scale_backward(dk, ps.grad(w.ia3_k), dk, a.k_pre, ps.value(w.ia3_k));
-        be.channel_scale_backward(dv, ps.grad(w.ia3_v), dv, a.v_pre, ps.value(w.ia3_v));
+    if (w.scale_k) {
+        w.scale_k->backward(edit_call(c, w.out_site), dk, dk, a.k_pre);
+        w.scale_v->backward(edit_call(c, w.out_site), dv, dv, a.v_pre);
     }
     // Post-LN: the projections read x and add into G = d(x). Pre-LN: they read xn; their input
     // gradient (in dctx, now free) goes through LN1 into G. Cross-attention's keys and values
@@ -287,9 +251,9 @@ void TransformerLayer::block_backward(const Attention& w, const AttnActs& a, Ten
     Tensor dinp = pre_ln_ ? dctx : G;
     const Tensor kv_in = w.self ? inp : c.memory;
     const Tensor dkv_in = w.self ? dinp : c.dmemory;
-    linear_backward(w.q, dinp, dq, inp, a.lora_xa[kQ], c, !pre_ln_);
-    linear_backward(w.k, dkv_in, dk, kv_in, a.lora_xa[kK], c, true);
-    linear_backward(w.v, dkv_in, dv, kv_in, a.lora_xa[kV], c, true);
+    linear_backward(w.q, dinp, dq, inp, a.edit_kept[kQ], c, !pre_ln_);
+    linear_backward(w.k, dkv_in, dk, kv_in, a.edit_kept[kK], c, true);
+    linear_backward(w.v, dkv_in, dv, kv_in, a.edit_kept[kV], c, true);
     if (pre_ln_)
         be.layernorm_backward(G, ps.grad(w.ln_w), ps.grad(w.ln_b), dinp, a.x, ps.value(w.ln_w), a.mean, a.rstd, true);
 }
@@ -301,11 +265,11 @@ void TransformerLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) co
     const int l = spec_.tag;
     Backend& be = c.be;
     auto act = [&](Shape sh, const char* name) { return S.alloc(dt, sh, l, name); };
-    const bool ia3 = ia3_ff_ >= 0 && !c.backbone_only;
-    const bool adapter_ffn = adapter_ffn_ && !c.backbone_only, adapter_par = adapter_par_ && !c.backbone_only;
+    const bool scaled = scale_act_ && !c.backbone_only;
+    const bool after = after_ffn_ && !c.backbone_only, parallel = ffn_parallel_ && !c.backbone_only;
     a.h1 = h1;
     a.pre = act({B, T, I}, "ffn.pre_act");
-    const bool keep_act = c.ps.at(fout_.w).trainable || fout_.lora;  // likewise the FFN output's input
+    const bool keep_act = c.ps.at(fout_.w).trainable || fout_.edit;  // likewise the FFN output's input
     a.act = keep_act ? act({B, T, I}, "ffn.act") : c.tmp.alloc(dt, {B, T, I});
     a.mean2 = act({B * T}, "ffn.ln_mean");
     a.rstd2 = act({B * T}, "ffn.ln_rstd");
@@ -319,31 +283,28 @@ void TransformerLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) co
     } else {
         a.res2 = act({B, T, C}, "ffn.residual");
     }
-    linear_forward(fin_, a.pre, inp, a.lora_fin, c, "ffn.in");
-    // act(pre), then activation dropout (BART), then (IA)3's scaling: the output linear's input
+    linear_forward(fin_, a.pre, inp, a.edit_fin, c, "ffn.in");
+    // act(pre), then activation dropout (BART), then the activation's scaling: the output linear's input
     Tensor activated = a.act;
-    if (ia3) {
+    if (scaled) {
         a.act_pre = act({B, T, I}, "ffn.act_unscaled");
         activated = a.act_pre;
     }
     be.activation_forward(relu_, activated, a.pre);
     if (p_act(c) > 0) be.dropout_forward(activated, activated, p_act(c), key(c, kActivation), c.example_offset);
-    if (ia3) be.channel_scale_forward(a.act, a.act_pre, c.ps.value(ia3_ff_));
-    Tensor f = adapter_ffn ? act({B, T, C}, "ffn.dense_out") : a.res2;
-    linear_forward(fout_, f, a.act, a.lora_fout, c, "ffn.out");
+    if (scaled) scale_act_->forward(edit_call(c, kActivation), a.act, a.act_pre);
+    Tensor f = after ? act({B, T, C}, "ffn.dense_out") : a.res2;
+    linear_forward(fout_, f, a.act, a.edit_fout, c, "ffn.out");
     be.dropout_forward(f, f, p_hidden(c), key(c, kFfnOut), c.example_offset);
-    if (adapter_ffn) {
+    if (after) {  // a branch with its own skip: f + A(f)
         a.f = f;
-        a.adapter_ffn.inp = f;
-        const PeftCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterFfn), c.example_offset};
-        adapter_forward(call, adapter_ffn_, a.adapter_ffn, S, l, "ffn.adapter", a.res2, 1.0, false);
+        a.after_ffn.inp = f;
+        after_ffn_->forward(edit_call(c, kAfterFfn), a.after_ffn, S, l, "ffn.adapter", a.res2, false);
         be.accumulate(a.res2, f);
     }
-    if (adapter_par) {  // parallel to the FFN, reading its input
-        a.adapter_par.inp = inp;
-        const PeftCall call{be, c.ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
-        adapter_forward(call, adapter_par_, a.adapter_par, S, l, "ffn.parallel_adapter", a.res2, method_.adapter.scaling,
-                        true);
+    if (parallel) {  // beside the FFN, reading its input
+        a.ffn_parallel.inp = inp;
+        ffn_parallel_->forward(edit_call(c, kFfnParallel), a.ffn_parallel, S, l, "ffn.parallel_adapter", a.res2, true);
     }
     be.accumulate(a.res2, a.h1);
     if (!pre_ln_)
@@ -368,25 +329,17 @@ void TransformerLayer::ffn_backward(const Acts& a, Tensor G, const LayerContext&
         be.copy(G, D);
     }
     Tensor Dn = pre_ln_ ? c.tmp.alloc(dt, hs) : G;  // gradient of the FFN's input
-    if (adapter_par_ && !pre_ln_) {
-        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
-        adapter_backward(call, adapter_par_, a.adapter_par, G, D, method_.adapter.scaling);
-    }
-    if (adapter_ffn_) {  // res2 = h1 + f + A(f): d(f) = D + A'(f)^T D, in place
-        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterFfn), c.example_offset};
-        adapter_backward(call, adapter_ffn_, a.adapter_ffn, D, D, 1.0);
-    }
+    if (ffn_parallel_ && !pre_ln_) ffn_parallel_->backward(edit_call(c, kFfnParallel), a.ffn_parallel, G, D);
+    // res2 = h1 + f + A(f): d(f) = D + A'(f)^T D, in place
+    if (after_ffn_) after_ffn_->backward(edit_call(c, kAfterFfn), a.after_ffn, D, D);
     be.dropout_backward(D, D, p_hidden(c), key(c, kFfnOut), c.example_offset);
-    linear_backward(fout_, DI, D, a.act, a.lora_fout, c, false);
-    if (ia3_ff_ >= 0) be.channel_scale_backward(DI, ps.grad(ia3_ff_), DI, a.act_pre, ps.value(ia3_ff_));
+    linear_backward(fout_, DI, D, a.act, a.edit_fout, c, false);
+    if (scale_act_) scale_act_->backward(edit_call(c, kActivation), DI, DI, a.act_pre);
     if (p_act(c) > 0) be.dropout_backward(DI, DI, p_act(c), key(c, kActivation), c.example_offset);
     be.activation_backward(relu_, DI, DI, a.pre);
-    linear_backward(fin_, Dn, DI, pre_ln_ ? a.hn : a.h1, a.lora_fin, c, !pre_ln_);
+    linear_backward(fin_, Dn, DI, pre_ln_ ? a.hn : a.h1, a.edit_fin, c, !pre_ln_);
     if (!pre_ln_) return;
-    if (adapter_par_) {  // reads hn; d(res2) is still G
-        const PeftCall call{be, ps, c.tmp, p_hidden(c), key(c, kAdapterPar), c.example_offset};
-        adapter_backward(call, adapter_par_, a.adapter_par, Dn, G, method_.adapter.scaling);
-    }
+    if (ffn_parallel_) ffn_parallel_->backward(edit_call(c, kFfnParallel), a.ffn_parallel, Dn, G);  // reads hn; d(res2) is still G
     be.layernorm_backward(G, ps.grad(ln2_w_), ps.grad(ln2_b_), Dn, a.h1, ps.value(ln2_w_), a.mean2, a.rstd2, true);
 }
 

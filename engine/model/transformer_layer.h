@@ -1,6 +1,8 @@
-// transformer_layer.h — one transformer layer with the edits a fine-tuning method makes to it:
-// LoRA on any of its linears, (IA)3 scalings, sequential adapters after attention and/or FFN
-// (Houlsby, Pfeiffer), a parallel FFN adapter, prefix keys and values.
+// transformer_layer.h — one transformer layer, with the sites where a method edits it
+// (model/edits.h): a branch on any projection [+ E(x)], per-channel scalings of keys, values and
+// the FFN's activation [* s], branches after attention and after the FFN [d += A(d)], a branch
+// beside the FFN [f += A_par(h)], virtual keys and values before self-attention's. The layer asks
+// the method's StackEdit for each while it declares its tensors and calls what it got.
 //
 // Post-LN (BERT, RoBERTa, BART encoder and decoder layers; GELU):
 //   attention block: q,k,v = x W + b (LoRA, IA3 on k,v) ; ctx = MHSA ; d = Dropout(ctx Wo + bo)
@@ -17,9 +19,9 @@
 // (the parallel adapter reads the normalised FFN input, as MEFT's OPT code does: spec §2.2).
 // Decoder layers (OPT, BART's decoder) mask self-attention causally.
 //
-// LoRA and (IA)3 act on cross-attention's projections too (their site names match both, as
-// Hugging Face PEFT's target modules q_proj / v_proj / k_proj do); prefixes and the sequential
-// attention adapter belong to self-attention only.
+// Cross-attention's projections are the same sites with SiteSpec::cross set (Hugging Face PEFT's
+// target modules q_proj / v_proj / k_proj match both); the key/value prefix and the branch after
+// attention belong to self-attention only.
 //
 // Tensor names are Hugging Face's for the architecture (bert.encoder.layer.N.attention.self.query,
 // model.decoder.layers.N.self_attn.q_proj, model.decoder.layers.N.encoder_attn.k_proj, ...); a
@@ -27,15 +29,14 @@
 //
 // Dropout positions inside a layer (part of every Philox key) are fixed in transformer_layer.cpp.
 #pragma once
+#include <memory>
 #include <string>
 
 #include "core/arena.h"
 #include "core/backend.h"
 #include "model/config.h"
+#include "model/edits.h"
 #include "model/params.h"
-#include "peft/adapter.h"
-#include "peft/lora.h"
-#include "peft/method.h"
 
 namespace meft {
 
@@ -50,9 +51,6 @@ struct LayerContext {
     std::uint32_t step;
     int example_offset;
     bool backbone_only = false;  // skip the method's edits: the backbone's own function
-    Tensor prefix_mask;     // [B,P+T] I32: prefix-tuning's keys (P ones, then key_mask)
-    Tensor prefix_hidden;   // [P,H] reparameterised prefix-tuning: the shared MLP's hidden layer
-    Tensor prefix_dhidden;  // [P,H] its gradient, accumulated by every layer's backward
     // Cross-attention (BART decoder layers): the encoder's output [B,S,C], its key mask [B,S] and
     // the gradient buffer every decoder layer's backward adds into.
     Tensor memory, memory_mask, dmemory;
@@ -63,6 +61,7 @@ struct LayerSpec {
     int index = 0;        // within its stack: the number in its names, its rows of the prefix MLP
     int tag = 0;          // within the model: activation tags and dropout keys (BART's decoder
                           // layers follow the encoder's)
+    int count = 0;        // layers in its stack
     std::string names;    // name prefix of its tensors, e.g. "bert.encoder.layer.3."
     bool causal = false;  // decoder self-attention
     bool cross = false;   // cross-attention over the encoder's output (BART decoder)
@@ -70,36 +69,35 @@ struct LayerSpec {
 
 class TransformerLayer {
 public:
-    // prefix_w2 / prefix_b2: the reparameterised prefix MLP's output layer [2·L·C, H] / [2·L·C]
-    // (declared by the stack, shared by its layers), or -1.
-    TransformerLayer(const LayerSpec& spec, const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
-                     int prefix_w2 = -1, int prefix_b2 = -1);
+    // `edit`: the method's edits of this layer's stack (asked site by site here), or null for
+    // the plain backbone.
+    TransformerLayer(const LayerSpec& spec, const ModelConfig& cfg, const StackEdit* edit, ParameterStore& ps);
 
-    struct Linear {         // a base linear and its optional LoRA
+    struct Linear {         // a base projection and its optional edit
         int w = -1, b = -1;
-        LoraWeights lora;
-        int site = 0;       // dropout position of the LoRA branch
+        std::shared_ptr<const LinearEdit> edit;
+        int site = 0;       // dropout position of the edit's branch
     };
     struct Attention {      // one attention block's weights
         Linear q, k, v, o;
         int ln_w = -1, ln_b = -1;
-        int ia3_k = -1, ia3_v = -1;
-        AdapterWeights adapter;  // sequential adapter after the output projection (self-attention)
+        std::shared_ptr<const ScaleEdit> scale_k, scale_v;
+        std::shared_ptr<const BranchEdit> after;  // the branch after the output projection (self-attention)
         int probs_site = 0, out_site = 0;  // dropout positions
         bool self = true;
     };
     struct AttnActs {       // what one attention block keeps for backward
         Tensor x, xn, q, k, v, k_pre, v_pre, kf, vf, probs, ctx, d, res, mean, rstd, out;
-        Tensor lora_xa[4];  // q, k, v, o
-        AdapterActs adapter;
+        Tensor edit_kept[4];  // q, k, v, o: what their edits keep
+        BranchActs after;
     };
     struct Acts {           // what the layer keeps for backward
         Tensor x;           // the layer's input
         AttnActs self, cross;
         Tensor h1;          // the FFN block's input: the attention blocks' output
         Tensor hn, pre, act, act_pre, f, res2, mean2, rstd2, out;
-        Tensor lora_fin, lora_fout;
-        AdapterActs adapter_ffn, adapter_par;
+        Tensor edit_fin, edit_fout;
+        BranchActs after_ffn, ffn_parallel;
     };
 
     // x [B,T,C] (kept by reference). Everything else is allocated in ctx.saved, tagged by layer.
@@ -122,9 +120,12 @@ public:
     // The Hugging Face name prefix of this layer's tensors ("bert.encoder.layer.3.").
     const std::string& names() const { return spec_.names; }
     bool relu() const { return relu_; }
+    const ModelConfig& config() const { return cfg_; }
 
 private:
-    void declare_attention(Attention& w, bool self, ParameterStore& ps);
+    void declare_attention(Attention& w, bool self, const StackEdit* edit, ParameterStore& ps);
+    SiteSpec site(Site s, std::string module, int in = 0, int out = 0, bool cross = false) const;
+    EditCall edit_call(const LayerContext& c, int position) const;
     void block_forward(const Attention& w, AttnActs& a, Tensor x, const LayerContext& c) const;
     void block_backward(const Attention& w, const AttnActs& a, Tensor G, const LayerContext& c) const;
     void linear_forward(const Linear& l, Tensor out, Tensor x, Tensor& xa, const LayerContext& c,
@@ -138,15 +139,12 @@ private:
     LayerSpec spec_;
     bool pre_ln_ = false, relu_ = false;
     ModelConfig cfg_;
-    MethodConfig method_;
     Attention self_, cross_;
     Linear fin_, fout_;
     int ln2_w_, ln2_b_;
-    int ia3_ff_ = -1;
-    int prefix_k_ = -1, prefix_v_ = -1;        // prefix-tuning: this layer's [P,C] keys and values
-    int prefix_w2_ = -1, prefix_b2_ = -1;      // or rows of the shared MLP's output layer
-    void prefix_kv(Tensor& pk, Tensor& pv, const LayerContext& c) const;
-    AdapterWeights adapter_ffn_, adapter_par_;
+    std::shared_ptr<const ScaleEdit> scale_act_;                  // the FFN's activation
+    std::shared_ptr<const PrefixEdit> prefix_;                    // self-attention's virtual keys and values
+    std::shared_ptr<const BranchEdit> after_ffn_, ffn_parallel_;
 };
 
 }  // namespace meft

@@ -1,5 +1,7 @@
 #include "peft/adapter.h"
 
+#include <algorithm>
+
 namespace meft {
 
 AdapterWeights declare_adapter(ParameterStore& ps, const std::string& prefix, int C, const AdapterSettings& s,
@@ -50,6 +52,51 @@ void adapter_backward(const PeftCall& c, const AdapterWeights& w, const AdapterA
     be.dropout_backward(dh, dh, c.dropout, c.key, c.example_offset);
     be.activation_backward(w.relu, dh, dh, a.pre);
     be.linear_backward(dinp, c.ps.grad(w.down_w), c.ps.grad(w.down_b), dh, a.inp, c.ps.value(w.down_w), true);
+}
+
+namespace {
+
+class AdapterBranch final : public BranchEdit {
+public:
+    AdapterBranch(AdapterWeights w, double scale) : w_(w), scale_(scale) {}
+    void forward(const EditCall& c, BranchActs& a, Arena& saved, int layer, const std::string& name, Tensor out,
+                 bool accumulate) const override {
+        adapter_forward(call(c), w_, a, saved, layer, name, out, scale_, accumulate);
+    }
+    void backward(const EditCall& c, const BranchActs& a, Tensor dinp, Tensor dout) const override {
+        adapter_backward(call(c), w_, a, dinp, dout, scale_);
+    }
+
+private:
+    static PeftCall call(const EditCall& c) {
+        return PeftCall{c.be, c.ps, c.tmp, c.hidden_dropout, c.key, c.example_offset};
+    }
+    AdapterWeights w_;
+    double scale_;
+};
+
+class AdapterStack final : public StackEdit {
+public:
+    AdapterStack(AdapterSettings s, std::vector<Site> sites) : s_(s), sites_(std::move(sites)) {}
+    std::unique_ptr<BranchEdit> branch(const SiteSpec& site, ParameterStore& ps) const override {
+        if (std::find(sites_.begin(), sites_.end(), site.site) == sites_.end()) return nullptr;
+        return adapter_branch(site, ps, s_, site.site == Site::FfnParallel ? s_.scaling : 1.0);
+    }
+
+private:
+    AdapterSettings s_;
+    std::vector<Site> sites_;
+};
+
+}  // namespace
+
+std::unique_ptr<BranchEdit> adapter_branch(const SiteSpec& site, ParameterStore& ps, const AdapterSettings& s,
+                                           double scale) {
+    return std::make_unique<AdapterBranch>(declare_adapter(ps, site.module, site.out, s, site.relu), scale);
+}
+
+std::unique_ptr<StackEdit> adapter_stack(const AdapterSettings& s, std::vector<Site> sites) {
+    return std::make_unique<AdapterStack>(s, std::move(sites));
 }
 
 }  // namespace meft

@@ -3,9 +3,12 @@
 // (Houlsby et al. 2019; MEFT spec §3), used sequentially (x + A(x)), in parallel to a FFN, and as
 // MEFT's reversible F or G.
 #pragma once
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "core/backend.h"
+#include "model/edits.h"
 #include "model/params.h"
 #include "peft/call.h"
 #include "peft/method.h"
@@ -22,11 +25,9 @@ struct AdapterWeights {
 AdapterWeights declare_adapter(ParameterStore& ps, const std::string& prefix, int C, const AdapterSettings& s,
                                bool relu = false);
 
-struct AdapterActs {
-    Tensor inp;   // [N,C] (owned by the caller)
-    Tensor pre;   // [N,r] W_down x + b_down
-    Tensor act;   // [N,r] act(pre); dropout is regenerated
-};
+// inp [N,C] (owned by the caller); pre [N,r] W_down x + b_down; act [N,r] act(pre) (dropout is
+// regenerated in backward).
+using AdapterActs = BranchActs;
 
 
 // Allocates acts.pre and acts.act [N,r] in `saved` (kept for backward).
@@ -37,5 +38,13 @@ void adapter_forward(const PeftCall& c, const AdapterWeights& w, AdapterActs& a,
 // (dout is read in full before dinp is written).
 void adapter_backward(const PeftCall& c, const AdapterWeights& w, const AdapterActs& a, Tensor dinp, Tensor dout,
                       double scale);
+
+// An adapter as the branch edit at `site` (named site.module), its output multiplied by `scale`
+// (parallel adapters: He et al.'s s; sequential ones: 1).
+std::unique_ptr<BranchEdit> adapter_branch(const SiteSpec& site, ParameterStore& ps, const AdapterSettings& s,
+                                           double scale);
+// The adapter methods: an adapter at each of `sites` (Houlsby: after attention and after the FFN;
+// Pfeiffer: after the FFN; parallel: beside the FFN, scaled by s.scaling).
+std::unique_ptr<StackEdit> adapter_stack(const AdapterSettings& s, std::vector<Site> sites);
 
 }  // namespace meft

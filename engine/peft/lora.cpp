@@ -38,4 +38,41 @@ void lora_backward(const PeftCall& c, const LoraWeights& w, Tensor dx, Tensor do
     be.accumulate(dx, dxd);
 }
 
+namespace {
+
+class LoraBranch final : public LinearEdit {
+public:
+    LoraBranch(LoraWeights w, double dropout) : w_(w), dropout_(dropout) {}
+    Tensor forward(const EditCall& c, Tensor out, Tensor x, Arena& saved, int layer,
+                   const std::string& name) const override {
+        return lora_forward(call(c), w_, out, x, saved, layer, name);
+    }
+    void backward(const EditCall& c, Tensor dx, Tensor dout, Tensor x, Tensor kept) const override {
+        lora_backward(call(c), w_, dx, dout, x, kept);
+    }
+
+private:
+    PeftCall call(const EditCall& c) const {
+        return PeftCall{c.be, c.ps, c.tmp, c.train ? dropout_ : 0.0, c.key, c.example_offset};
+    }
+    LoraWeights w_;
+    double dropout_;
+};
+
+class LoraStack final : public StackEdit {
+public:
+    explicit LoraStack(LoraSettings s) : s_(std::move(s)) {}
+    std::unique_ptr<LinearEdit> linear(const SiteSpec& site, ParameterStore& ps) const override {
+        if (!s_.targets_site(site_name(site.site))) return nullptr;
+        return std::make_unique<LoraBranch>(declare_lora(ps, site.module, site.in, site.out, s_), s_.dropout);
+    }
+
+private:
+    LoraSettings s_;
+};
+
+}  // namespace
+
+std::unique_ptr<StackEdit> lora_stack(const LoraSettings& s) { return std::make_unique<LoraStack>(s); }
+
 }  // namespace meft

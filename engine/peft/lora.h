@@ -4,7 +4,10 @@
 #pragma once
 #include <string>
 
+#include <memory>
+
 #include "core/backend.h"
+#include "model/edits.h"
 #include "model/params.h"
 #include "peft/call.h"
 #include "peft/method.h"
@@ -27,5 +30,8 @@ Tensor lora_forward(const PeftCall& c, const LoraWeights& w, Tensor out, Tensor 
                     const std::string& tag);
 // dx += the LoRA branch's input gradient; dA and dB accumulate.
 void lora_backward(const PeftCall& c, const LoraWeights& w, Tensor dx, Tensor dout, Tensor x, Tensor xa);
+
+// The method: a LoRA branch on each targeted projection (self- and cross-attention's alike).
+std::unique_ptr<StackEdit> lora_stack(const LoraSettings& s);
 
 }  // namespace meft

@@ -1,10 +1,13 @@
 // method.h — a fine-tuning method as an edit of the backbone: which parameters it adds, which
 // parameters train, and how the layer computes. Names, knobs and defaults: docs/methods.md.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "model/edits.h"
 
 namespace meft {
 
@@ -69,6 +72,10 @@ struct MethodConfig {
     bool is_prefix() const { return kind == MethodKind::Prefix; }
     // Whether a backbone parameter (HF name) trains under this method. Added parameters always train.
     bool backbone_trainable(const std::string& name) const;
+
+    // The method as an edit of a model (peft/method_edit.cpp): what a model is built with, so a
+    // MethodConfig can be passed wherever a model takes its edit.
+    operator std::shared_ptr<const ModelEdit>() const;
 };
 
 // Whether two configurations build the same model: the same added tensors, computing the same

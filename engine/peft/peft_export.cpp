@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "peft/method_edit.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "model/safetensors.h"
@@ -201,7 +202,7 @@ std::vector<double> shifted_positions(const std::vector<double>& table, std::int
 // split per layer into key and value); the engine's per-layer prefixes, or its MLP's output.
 HostTensor prompt_embeddings(Model& model) {
     const ModelConfig& c = model.config();
-    const PrefixSettings& s = model.method().prefix;
+    const PrefixSettings& s = method_of(model).prefix;
     const std::int64_t P = s.length, C = c.hidden_size, L = c.num_layers, W = 2 * L * C;
     HostTensor t{"prompt_embeddings", {P, W}, std::vector<double>(static_cast<std::size_t>(P * W))};
     if (s.reparameterize) {  // tanh(E W1ᵀ + b1) W2ᵀ + b2
@@ -302,7 +303,7 @@ bool has_peft_layout(const MethodConfig& m) {
 }
 
 PeftAdapter peft_adapter(Model& model, const std::string& base_model_name_or_path) {
-    const MethodConfig& m = model.method();
+    const MethodConfig& m = method_of(model);
     const ModelConfig& c = model.config();
     const std::string where = "PEFT adapter (" + m.name() + " on " + arch_name(c.arch) + ")";
     if (!has_peft_layout(m))
@@ -486,7 +487,7 @@ bool can_merge(const MethodConfig& m) {
 }
 
 std::vector<HostTensor> merged_tensors(Model& model) {
-    const MethodConfig& m = model.method();
+    const MethodConfig& m = method_of(model);
     if (!can_merge(m))
         throw Error("merged model (" + m.name() + " on " + arch_name(model.config().arch) + "): the '" + m.name() +
                     "' method adds computation the backbone's tensors cannot absorb (only full, bitfit, lora and ia3 "

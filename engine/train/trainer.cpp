@@ -11,7 +11,6 @@
 #include "core/host_memory.h"
 #include "data/batching.h"
 #include "data/choice_prompt.h"
-#include "model/meft_encoder.h"
 #include "model/safetensors.h"
 #include "train/metrics.h"
 #include "train/non_finite.h"
@@ -443,7 +442,7 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
         const std::vector<std::size_t> idx = unit_rows(units, std::span<const std::size_t>(order.data() + cursor, n));
         cursor += n;
 
-        const bool check = cfg.reconstruction_check_every > 0 && model.meft_encoder() &&
+        const bool check = cfg.reconstruction_check_every > 0 && model.stack_runner() &&
                            (step + 1) % cfg.reconstruction_check_every == 0;
         double weight = 0, loss_sum = 0, norm = 0;
         const double lr = sched.lr(step);

@@ -1,4 +1,4 @@
-#include "model/meft_encoder.h"
+#include "peft/meft_stack.h"
 
 #include <cmath>
 
@@ -8,6 +8,30 @@ namespace meft {
 
 namespace {
 constexpr int kRevAdapterPosition = 12;  // dropout position of the reversible adapter (after transformer_layer's)
+
+class MeftStack final : public StackEdit {
+public:
+    MeftStack(const MethodConfig& method, const ModelConfig& cfg) : method_(method), cfg_(cfg) {}
+    // The frozen prefix's layers are the plain backbone.
+    std::unique_ptr<BranchEdit> branch(const SiteSpec& site, ParameterStore& ps) const override {
+        if (site.layer < method_.meft.frozen_prefix) return nullptr;
+        if (site.site == Site::FfnParallel) return adapter_branch(site, ps, method_.adapter, method_.adapter.scaling);
+        if (site.site == Site::AfterAttention && method_.meft_variant() == 3)  // part of MEFT3's F (spec §2.1)
+            return adapter_branch(site, ps, method_.adapter, 1.0);
+        return nullptr;
+    }
+    std::unique_ptr<StackRunner> runner(const std::vector<TransformerLayer>& layers, ParameterStore& ps) override {
+        return std::make_unique<MeftEncoder>(cfg_, method_, ps, layers);
+    }
+
+private:
+    MethodConfig method_;
+    ModelConfig cfg_;
+};
+}  // namespace
+
+std::unique_ptr<StackEdit> meft_stack(const MethodConfig& method, const ModelConfig& cfg) {
+    return std::make_unique<MeftStack>(method, cfg);
 }
 
 MeftEncoder::MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, ParameterStore& ps,
@@ -50,14 +74,13 @@ MeftEncoder::MeftEncoder(const ModelConfig& cfg, const MethodConfig& method, Par
     }
 }
 
-LayerContext MeftEncoder::context(const MeftEnv& env, Arena& tape) const {
-    return LayerContext{env.be,     env.ps,   tape, env.tmp,    env.key_mask,    env.train,
-                        env.seed,   env.step, env.example_offset, false, {}, {}, {}, env.memory, env.memory_mask,
-                        env.dmemory};
+LayerContext MeftEncoder::context(const StackEnv& env, Arena& tape) const {
+    return LayerContext{env.be,   env.ps,   tape,  env.tmp,    env.key_mask,    env.train, env.seed,
+                        env.step, env.example_offset, false, env.memory, env.memory_mask, env.dmemory};
 }
 
 Tensor MeftEncoder::run_forward(Fn fn, int l, TransformerLayer::Acts& acts, AdapterActs& aa, Tensor in,
-                                const MeftEnv& env, Arena& tape) const {
+                                const StackEnv& env, Arena& tape) const {
     env.tmp.reset();
     const TransformerLayer& layer = layers_[static_cast<std::size_t>(l)];
     const LayerContext c = context(env, tape);
@@ -77,7 +100,7 @@ Tensor MeftEncoder::run_forward(Fn fn, int l, TransformerLayer::Acts& acts, Adap
 }
 
 void MeftEncoder::run_backward(Fn fn, int l, const TransformerLayer::Acts& acts, const AdapterActs& aa, Tensor g,
-                               Tensor din, const MeftEnv& env, Arena& tape) const {
+                               Tensor din, const StackEnv& env, Arena& tape) const {
     env.tmp.reset();
     const TransformerLayer& layer = layers_[static_cast<std::size_t>(l)];
     const LayerContext c = context(env, tape);
@@ -94,7 +117,7 @@ void MeftEncoder::run_backward(Fn fn, int l, const TransformerLayer::Acts& acts,
     else layer.ffn_backward(acts, din, c);
 }
 
-Tensor MeftEncoder::output_only(Fn fn, int l, Tensor in, const MeftEnv& env) const {
+Tensor MeftEncoder::output_only(Fn fn, int l, Tensor in, const StackEnv& env) const {
     env.tape.reset();
     TransformerLayer::Acts a;
     AdapterActs aa;
@@ -110,7 +133,7 @@ Tensor MeftEncoder::output_only(Fn fn, int l, Tensor in, const MeftEnv& env) con
     return a.out;
 }
 
-void MeftEncoder::recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, const MeftEnv& env,
+void MeftEncoder::recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, const StackEnv& env,
                                      const std::function<void(Tensor)>& rebuild) const {
     const TransformerLayer& layer = layers_[static_cast<std::size_t>(l)];
     const LayerContext c = context(env, env.tape);
@@ -143,7 +166,7 @@ void MeftEncoder::recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor d
     env.tmp.reset();
 }
 
-Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
+Tensor MeftEncoder::forward(Tensor h0, const StackEnv& env) {
     const std::int64_t B = h0.dim(0), T = h0.dim(1), C = h0.dim(2), n = h0.numel();
     const DType dt = h0.dtype, sdt = method_.meft.exact ? DType::I64 : DType::F64;
     const int N = static_cast<int>(layers_.size()), ml = method_.meft.lambda_inverse, mb = method_.meft.beta_inverse;
@@ -239,7 +262,7 @@ Tensor MeftEncoder::forward(Tensor h0, const MeftEnv& env) {
     return merged;
 }
 
-void MeftEncoder::backward(Tensor d, const MeftEnv& env) {
+void MeftEncoder::backward(Tensor d, const StackEnv& env) {
     Backend& be = env.be;
     const Shape hs = d.shape;
     const DType dt = d.dtype;

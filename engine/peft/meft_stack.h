@@ -1,4 +1,4 @@
-// meft_encoder.h — the encoder made reversible (MEFT, docs/meft.md and ../shared/docs/meft-spec.md).
+// meft_stack.h — MEFT1/2/3: a layer stack made reversible (docs/meft.md and ../shared/docs/meft-spec.md).
 //
 //   h0 -> [frozen prefix: plain layers, nothing stored] -> duplicate (x1 = x2 = h)
 //      -> [reversible layers: store only remainders; rebuild inputs in backward]
@@ -19,29 +19,18 @@
 #include <memory>
 #include <vector>
 
+#include "model/edits.h"
 #include "model/transformer_layer.h"
+#include "peft/adapter.h"
+#include "peft/method.h"
 
 namespace meft {
 
-struct MeftEnv {                // what one forward/backward needs from the model
-    Backend& be;
-    ParameterStore& ps;
-    Arena& saved;               // activations kept until backward (tagged per layer)
-    Arena& scratch;             // backward's gradient buffers
-    Arena& tape;                // one sub-function's recomputed tape (reset per use)
-    Arena& tmp;                 // temporaries (reset per use)
-    Tensor key_mask;
-    bool train;
-    std::uint64_t seed;
-    std::uint32_t step;
-    int example_offset;
-    MemoryMeter* meter = nullptr;                 // optional: per-layer backward transients
-    std::vector<std::size_t>* transient = nullptr;  // indexed by layer + 1
-    bool check_reconstruction = false;            // keep true inputs this step (diagnostic)
-    Tensor memory, memory_mask, dmemory;          // cross-attention (BART decoder): see LayerContext
-};
+// The method: MEFT3's adapter after attention and every variant's parallel FFN adapter on the
+// layers above the frozen prefix, and the reversible runner (declared after the layers).
+std::unique_ptr<StackEdit> meft_stack(const MethodConfig& method, const ModelConfig& cfg);
 
-class MeftEncoder {
+class MeftEncoder final : public StackRunner {
 public:
     // Declares the reversible adapters (G for MEFT1, F for MEFT2) of the coupled layers. Works on
     // any stack: an encoder's, OPT's decoder, or BART's encoder and decoder (one each).
@@ -49,16 +38,16 @@ public:
                 const std::vector<TransformerLayer>& layers);
 
     // h0 [B,T,C] (embedding output) -> merged hidden [B,T,C], allocated in env.saved.
-    Tensor forward(Tensor h0, const MeftEnv& env);
+    Tensor forward(Tensor h0, const StackEnv& env) override;
     // d(merged) [B,T,C] -> dh0 (written into `d`), adding parameter gradients.
-    void backward(Tensor d, const MeftEnv& env);
+    void backward(Tensor d, const StackEnv& env) override;
 
     int first_coupled() const { return prefix_; }
     int first_vanilla() const { return prefix_ + reversible_; }
     // With keep_true_inputs or a step's check_reconstruction: relative error ||x̂ − x|| / ||x|| of
     // the rebuilt streams (x1 and x2 together) per layer (0 for non-reversible ones), from the
     // last backward; empty otherwise.
-    const std::vector<double>& reconstruction_error() const { return recon_error_; }
+    const std::vector<double>& reconstruction_error() const override { return recon_error_; }
 
 private:
     enum class Fn { Layer, Adapter, Attention, Ffn };
@@ -71,18 +60,18 @@ private:
         Tensor true_x1, true_x2;  // diagnostic copies of the inputs
     };
     int tag(int l) const { return layers_[static_cast<std::size_t>(l)].tag(); }
-    Tensor run_forward(Fn fn, int l, TransformerLayer::Acts& acts, AdapterActs& aa, Tensor in, const MeftEnv& env,
+    Tensor run_forward(Fn fn, int l, TransformerLayer::Acts& acts, AdapterActs& aa, Tensor in, const StackEnv& env,
                        Arena& tape) const;
     void run_backward(Fn fn, int l, const TransformerLayer::Acts& acts, const AdapterActs& aa, Tensor g, Tensor din,
-                      const MeftEnv& env, Arena& tape) const;
+                      const StackEnv& env, Arena& tape) const;
     // Reversible layers' forward: fn(in) on the tape, nothing kept (a PLM layer block by block).
-    Tensor output_only(Fn fn, int l, Tensor in, const MeftEnv& env) const;
+    Tensor output_only(Fn fn, int l, Tensor in, const StackEnv& env) const;
     // Reversible layers: recompute fn(in) on the tape, hand its output to `rebuild` (the coupling
     // inverse), then backpropagate g -> din. A whole PLM layer is recomputed in two phases (FFN
     // block, then attention block) so only one block's tape is alive at a time.
-    void recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, const MeftEnv& env,
+    void recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, const StackEnv& env,
                             const std::function<void(Tensor)>& rebuild) const;
-    LayerContext context(const MeftEnv& env, Arena& tape) const;
+    LayerContext context(const StackEnv& env, Arena& tape) const;
 
     ModelConfig cfg_;
     MethodConfig method_;
