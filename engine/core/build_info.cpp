@@ -1,10 +1,9 @@
 #include "core/build_info.h"
 
+#include "git_commit.h"  // generated at build time (engine/core/git_commit.cmake)
+
 #ifndef MEFT_VERSION
 #error "MEFT_VERSION is set by engine/CMakeLists.txt from the project's version"
-#endif
-#ifndef MEFT_GIT_COMMIT
-#define MEFT_GIT_COMMIT "unknown"
 #endif
 
 namespace meft {
