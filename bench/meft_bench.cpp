@@ -162,106 +162,108 @@ public:
 
     void upload(meft::Tensor d, const void* s) override { run("upload", [&] { in_.upload(d, s); }); }
     void download(void* d, meft::Tensor s) override { run("download", [&] { in_.download(d, s); }); }
-    void fill(meft::Tensor t, double v) override { run("fill", [&] { in_.fill(t, v); }); }
-    void copy(meft::Tensor d, meft::Tensor s) override { run("copy", [&] { in_.copy(d, s); }); }
-    void accumulate(meft::Tensor d, meft::Tensor s) override { run("accumulate", [&] { in_.accumulate(d, s); }); }
-    void axpy(meft::Tensor d, meft::Tensor s, double a) override { run("axpy", [&] { in_.axpy(d, s, a); }); }
-    void add(meft::Tensor o, meft::Tensor a, meft::Tensor b) override { run("add", [&] { in_.add(o, a, b); }); }
-    void coupling_forward(meft::Tensor s, meft::Tensor r, meft::Tensor f, int m) override {
+
+private:
+    void fill_impl(meft::Tensor t, double v) override { run("fill", [&] { in_.fill(t, v); }); }
+    void copy_impl(meft::Tensor d, meft::Tensor s) override { run("copy", [&] { in_.copy(d, s); }); }
+    void accumulate_impl(meft::Tensor d, meft::Tensor s) override { run("accumulate", [&] { in_.accumulate(d, s); }); }
+    void axpy_impl(meft::Tensor d, meft::Tensor s, double a) override { run("axpy", [&] { in_.axpy(d, s, a); }); }
+    void add_impl(meft::Tensor o, meft::Tensor a, meft::Tensor b) override { run("add", [&] { in_.add(o, a, b); }); }
+    void coupling_forward_impl(meft::Tensor s, meft::Tensor r, meft::Tensor f, int m) override {
         run("coupling_forward", [&] { in_.coupling_forward(s, r, f, m); });
     }
-    void coupling_inverse(meft::Tensor s, meft::Tensor r, meft::Tensor f, int m) override {
+    void coupling_inverse_impl(meft::Tensor s, meft::Tensor r, meft::Tensor f, int m) override {
         run("coupling_inverse", [&] { in_.coupling_inverse(s, r, f, m); });
     }
-    void prefix_concat_forward(meft::Tensor o, meft::Tensor p, meft::Tensor x) override {
+    void prefix_concat_forward_impl(meft::Tensor o, meft::Tensor p, meft::Tensor x) override {
         run("prefix_concat_forward", [&] { in_.prefix_concat_forward(o, p, x); });
     }
-    void prefix_concat_backward(meft::Tensor dp, meft::Tensor dx, meft::Tensor g, bool acc) override {
+    void prefix_concat_backward_impl(meft::Tensor dp, meft::Tensor dx, meft::Tensor g, bool acc) override {
         run("prefix_concat_backward", [&] { in_.prefix_concat_backward(dp, dx, g, acc); });
     }
-    void stream_read(meft::Tensor o, meft::Tensor s) override { run("stream_read", [&] { in_.stream_read(o, s); }); }
-    void stream_write(meft::Tensor s, meft::Tensor i) override { run("stream_write", [&] { in_.stream_write(s, i); }); }
-    void channel_scale_forward(meft::Tensor o, meft::Tensor i, meft::Tensor s) override {
+    void stream_read_impl(meft::Tensor o, meft::Tensor s) override { run("stream_read", [&] { in_.stream_read(o, s); }); }
+    void stream_write_impl(meft::Tensor s, meft::Tensor i) override { run("stream_write", [&] { in_.stream_write(s, i); }); }
+    void channel_scale_forward_impl(meft::Tensor o, meft::Tensor i, meft::Tensor s) override {
         run("channel_scale_forward", [&] { in_.channel_scale_forward(o, i, s); });
     }
-    void channel_scale_backward(meft::Tensor di, meft::Tensor ds, meft::Tensor g, meft::Tensor i, meft::Tensor s) override {
+    void channel_scale_backward_impl(meft::Tensor di, meft::Tensor ds, meft::Tensor g, meft::Tensor i, meft::Tensor s) override {
         run("channel_scale_backward", [&] { in_.channel_scale_backward(di, ds, g, i, s); });
     }
-    void scale(meft::Tensor t, double f) override { run("scale", [&] { in_.scale(t, f); }); }
-    double sum_squares(meft::Tensor t) override {
+    void scale_impl(meft::Tensor t, double f) override { run("scale", [&] { in_.scale(t, f); }); }
+    double sum_squares_impl(meft::Tensor t) override {
         double r = 0;
         run("sum_squares", [&] { r = in_.sum_squares(t); });
         return r;
     }
-    void linear_forward(meft::Tensor o, meft::Tensor i, meft::Tensor w, meft::Tensor b) override {
+    void linear_forward_impl(meft::Tensor o, meft::Tensor i, meft::Tensor w, meft::Tensor b) override {
         run("linear_forward", [&] { in_.linear_forward(o, i, w, b); });
     }
-    void linear_backward(meft::Tensor di, meft::Tensor dw, meft::Tensor db, meft::Tensor g, meft::Tensor i,
-                         meft::Tensor w, bool acc) override {
+    void linear_backward_impl(meft::Tensor di, meft::Tensor dw, meft::Tensor db, meft::Tensor g, meft::Tensor i,
+                              meft::Tensor w, bool acc) override {
         run("linear_backward", [&] { in_.linear_backward(di, dw, db, g, i, w, acc); });
     }
-    void layernorm_forward(meft::Tensor o, meft::Tensor m, meft::Tensor r, meft::Tensor i, meft::Tensor w,
-                           meft::Tensor b, double eps) override {
+    void layernorm_forward_impl(meft::Tensor o, meft::Tensor m, meft::Tensor r, meft::Tensor i, meft::Tensor w,
+                                meft::Tensor b, double eps) override {
         run("layernorm_forward", [&] { in_.layernorm_forward(o, m, r, i, w, b, eps); });
     }
-    void layernorm_backward(meft::Tensor di, meft::Tensor dw, meft::Tensor db, meft::Tensor g, meft::Tensor i,
-                            meft::Tensor w, meft::Tensor m, meft::Tensor r, bool acc) override {
+    void layernorm_backward_impl(meft::Tensor di, meft::Tensor dw, meft::Tensor db, meft::Tensor g, meft::Tensor i,
+                                 meft::Tensor w, meft::Tensor m, meft::Tensor r, bool acc) override {
         run("layernorm_backward", [&] { in_.layernorm_backward(di, dw, db, g, i, w, m, r, acc); });
     }
-    void gelu_forward(meft::Tensor o, meft::Tensor i) override { run("gelu_forward", [&] { in_.gelu_forward(o, i); }); }
-    void gelu_backward(meft::Tensor di, meft::Tensor g, meft::Tensor i) override {
+    void gelu_forward_impl(meft::Tensor o, meft::Tensor i) override { run("gelu_forward", [&] { in_.gelu_forward(o, i); }); }
+    void gelu_backward_impl(meft::Tensor di, meft::Tensor g, meft::Tensor i) override {
         run("gelu_backward", [&] { in_.gelu_backward(di, g, i); });
     }
-    void tanh_forward(meft::Tensor o, meft::Tensor i) override { run("tanh_forward", [&] { in_.tanh_forward(o, i); }); }
-    void tanh_backward(meft::Tensor di, meft::Tensor g, meft::Tensor o) override {
+    void tanh_forward_impl(meft::Tensor o, meft::Tensor i) override { run("tanh_forward", [&] { in_.tanh_forward(o, i); }); }
+    void tanh_backward_impl(meft::Tensor di, meft::Tensor g, meft::Tensor o) override {
         run("tanh_backward", [&] { in_.tanh_backward(di, g, o); });
     }
-    void relu_forward(meft::Tensor o, meft::Tensor i) override { run("relu_forward", [&] { in_.relu_forward(o, i); }); }
-    void relu_backward(meft::Tensor di, meft::Tensor g, meft::Tensor i) override {
+    void relu_forward_impl(meft::Tensor o, meft::Tensor i) override { run("relu_forward", [&] { in_.relu_forward(o, i); }); }
+    void relu_backward_impl(meft::Tensor di, meft::Tensor g, meft::Tensor i) override {
         run("relu_backward", [&] { in_.relu_backward(di, g, i); });
     }
-    void dropout_forward(meft::Tensor o, meft::Tensor i, double p, meft::PhiloxKey k, int off) override {
+    void dropout_forward_impl(meft::Tensor o, meft::Tensor i, double p, meft::PhiloxKey k, int off) override {
         run("dropout_forward", [&] { in_.dropout_forward(o, i, p, k, off); });
     }
-    void dropout_backward(meft::Tensor di, meft::Tensor g, double p, meft::PhiloxKey k, int off) override {
+    void dropout_backward_impl(meft::Tensor di, meft::Tensor g, double p, meft::PhiloxKey k, int off) override {
         run("dropout_backward", [&] { in_.dropout_backward(di, g, p, k, off); });
     }
-    void embeddings_forward(meft::Tensor o, meft::Tensor ids, meft::Tensor pos, meft::Tensor types, meft::Tensor wte,
-                            meft::Tensor wpe, meft::Tensor wtt) override {
+    void embeddings_forward_impl(meft::Tensor o, meft::Tensor ids, meft::Tensor pos, meft::Tensor types, meft::Tensor wte,
+                                 meft::Tensor wpe, meft::Tensor wtt) override {
         run("embeddings_forward", [&] { in_.embeddings_forward(o, ids, pos, types, wte, wpe, wtt); });
     }
-    void embedding_backward(meft::Tensor dt, meft::Tensor g, meft::Tensor ids) override {
+    void embedding_backward_impl(meft::Tensor dt, meft::Tensor g, meft::Tensor ids) override {
         run("embedding_backward", [&] { in_.embedding_backward(dt, g, ids); });
     }
-    void attention_forward(meft::Tensor ctx, meft::Tensor probs, meft::Tensor q, meft::Tensor k, meft::Tensor v,
-                           meft::Tensor mask, int nh, double p, meft::PhiloxKey key, int off, bool causal) override {
+    void attention_forward_impl(meft::Tensor ctx, meft::Tensor probs, meft::Tensor q, meft::Tensor k, meft::Tensor v,
+                                meft::Tensor mask, int nh, double p, meft::PhiloxKey key, int off, bool causal) override {
         run("attention_forward", [&] { in_.attention_forward(ctx, probs, q, k, v, mask, nh, p, key, off, causal); });
     }
-    void attention_backward(meft::Tensor dq, meft::Tensor dk, meft::Tensor dv, meft::Tensor dctx, meft::Tensor q,
-                            meft::Tensor k, meft::Tensor v, meft::Tensor probs, int nh, double p, meft::PhiloxKey key,
-                            int off) override {
+    void attention_backward_impl(meft::Tensor dq, meft::Tensor dk, meft::Tensor dv, meft::Tensor dctx, meft::Tensor q,
+                                 meft::Tensor k, meft::Tensor v, meft::Tensor probs, int nh, double p, meft::PhiloxKey key,
+                                 int off) override {
         run("attention_backward", [&] { in_.attention_backward(dq, dk, dv, dctx, q, k, v, probs, nh, p, key, off); });
     }
-    void first_token_forward(meft::Tensor o, meft::Tensor i) override {
+    void first_token_forward_impl(meft::Tensor o, meft::Tensor i) override {
         run("first_token_forward", [&] { in_.first_token_forward(o, i); });
     }
-    void first_token_backward(meft::Tensor di, meft::Tensor g, bool acc) override {
+    void first_token_backward_impl(meft::Tensor di, meft::Tensor g, bool acc) override {
         run("first_token_backward", [&] { in_.first_token_backward(di, g, acc); });
     }
-    void cross_entropy_forward(meft::Tensor l, meft::Tensor p, meft::Tensor z, meft::Tensor y) override {
+    void cross_entropy_forward_impl(meft::Tensor l, meft::Tensor p, meft::Tensor z, meft::Tensor y) override {
         run("cross_entropy_forward", [&] { in_.cross_entropy_forward(l, p, z, y); });
     }
-    void cross_entropy_backward(meft::Tensor dz, meft::Tensor p, meft::Tensor y, double s) override {
+    void cross_entropy_backward_impl(meft::Tensor dz, meft::Tensor p, meft::Tensor y, double s) override {
         run("cross_entropy_backward", [&] { in_.cross_entropy_backward(dz, p, y, s); });
     }
-    void mse_forward(meft::Tensor l, meft::Tensor x, meft::Tensor t) override {
+    void mse_forward_impl(meft::Tensor l, meft::Tensor x, meft::Tensor t) override {
         run("mse_forward", [&] { in_.mse_forward(l, x, t); });
     }
-    void mse_backward(meft::Tensor d, meft::Tensor x, meft::Tensor t, double s) override {
+    void mse_backward_impl(meft::Tensor d, meft::Tensor x, meft::Tensor t, double s) override {
         run("mse_backward", [&] { in_.mse_backward(d, x, t, s); });
     }
-    void adamw_update(meft::Tensor p, meft::Tensor g, meft::Tensor m, meft::Tensor v, double lr, double b1, double b2,
-                      double eps, double wd, int step) override {
+    void adamw_update_impl(meft::Tensor p, meft::Tensor g, meft::Tensor m, meft::Tensor v, double lr, double b1, double b2,
+                           double eps, double wd, int step) override {
         run("adamw_update", [&] { in_.adamw_update(p, g, m, v, lr, b1, b2, eps, wd, step); });
     }
 

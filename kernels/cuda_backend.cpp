@@ -1,6 +1,7 @@
-// cuda_backend.cpp — the CUDA Backend: checks shapes and dtypes as the CPU reference does,
-// dispatches float/double, and calls the kernels (ops.h) and cuBLAS (blas.h) on the default
-// stream. Every op is ordered after the previous one; uploads and downloads synchronise.
+// cuda_backend.cpp — the CUDA Backend: dispatches float/double (Backend's entry points have
+// checked shapes and dtypes, engine/core/backend.cpp) and calls the kernels (ops.h) and cuBLAS
+// (blas.h) on the default stream. Every op is ordered after the previous one; uploads and
+// downloads synchronise.
 #include "cuda_backend.h"
 
 #include <cuda_runtime.h>
@@ -93,39 +94,36 @@ public:
         MEFT_CUDA(cudaMemcpy(dst, src.data, src.bytes(), cudaMemcpyDeviceToHost));
         check_flag();
     }
-    void fill(Tensor t, double value) override {
+
+private:  // the ops: Backend checks their arguments, then calls these
+    void fill_impl(Tensor t, double value) override {
         dispatch(t, [&](auto* T_) { cuda::fill(t.ptr<std::remove_pointer_t<decltype(T_)>>(), t.numel(), value); });
     }
-    void copy(Tensor dst, Tensor src) override {
-        same(dst, src, "copy");
+    void copy_impl(Tensor dst, Tensor src) override {
         if (dst.data != src.data) MEFT_CUDA(cudaMemcpy(dst.data, src.data, src.bytes(), cudaMemcpyDeviceToDevice));
     }
-    void accumulate(Tensor dst, Tensor src) override {
-        same(dst, src, "accumulate");
+    void accumulate_impl(Tensor dst, Tensor src) override {
         dispatch(dst, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::axpy(dst.ptr<T>(), src.ptr<T>(), dst.numel(), 1.0);
         });
     }
-    void axpy(Tensor dst, Tensor src, double alpha) override {
-        same(dst, src, "axpy");
+    void axpy_impl(Tensor dst, Tensor src, double alpha) override {
         dispatch(dst, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::axpy(dst.ptr<T>(), src.ptr<T>(), dst.numel(), alpha);
         });
     }
-    void add(Tensor out, Tensor a, Tensor b) override {
-        same(out, a, "add");
-        same(out, b, "add");
+    void add_impl(Tensor out, Tensor a, Tensor b) override {
         dispatch(out, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::add(out.ptr<T>(), a.ptr<T>(), b.ptr<T>(), out.numel());
         });
     }
-    void scale(Tensor t, double s) override {
+    void scale_impl(Tensor t, double s) override {
         dispatch(t, [&](auto* p) { cuda::scale(t.ptr<std::remove_pointer_t<decltype(p)>>(), t.numel(), s); });
     }
-    double sum_squares(Tensor t) override {
+    double sum_squares_impl(Tensor t) override {
         double result = 0;
         dispatch(t, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
@@ -136,9 +134,7 @@ public:
     }
 
     // ---- linear -------------------------------------------------------------------------------
-    void linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b) override {
-        MEFT_CHECK(inp.dim(-1) == w.dim(1) && out.dim(-1) == w.dim(0) && out.numel() / w.dim(0) == inp.numel() / w.dim(1),
-                   "linear_forward shapes " + out.shape.str() + " " + inp.shape.str() + " " + w.shape.str());
+    void linear_forward_impl(Tensor out, Tensor inp, Tensor w, Tensor b) override {
         dispatch(out, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             const std::int64_t OC = w.dim(0), C = w.dim(1), N = inp.numel() / C;
@@ -147,7 +143,7 @@ public:
                            as_int(C), b ? 1.0 : 0.0, out.ptr<T>(), as_int(OC));
         });
     }
-    void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) override {
+    void linear_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) override {
         dispatch(dout, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             const std::int64_t OC = w.dim(0), C = w.dim(1), N = dout.numel() / OC;
@@ -163,8 +159,7 @@ public:
     }
 
     // ---- layernorm -----------------------------------------------------------------------------
-    void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) override {
-        same(out, inp, "layernorm_forward");
+    void layernorm_forward_impl(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) override {
         dispatch(out, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             const std::int64_t C = inp.dim(-1), N = inp.numel() / C;
@@ -172,8 +167,8 @@ public:
                                     C, eps);
         });
     }
-    void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
-                            Tensor rstd, bool acc) override {
+    void layernorm_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
+                                 Tensor rstd, bool acc) override {
         dispatch(dout, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             const std::int64_t C = inp.dim(-1), N = inp.numel() / C;
@@ -185,57 +180,50 @@ public:
     }
 
     // ---- point-wise ----------------------------------------------------------------------------
-    void gelu_forward(Tensor out, Tensor inp) override {
-        same(out, inp, "gelu_forward");
+    void gelu_forward_impl(Tensor out, Tensor inp) override {
         dispatch(out, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::gelu_forward(out.ptr<T>(), inp.ptr<T>(), out.numel());
         });
     }
-    void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) override {
-        same(dinp, dout, "gelu_backward");
+    void gelu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) override {
         dispatch(dout, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::gelu_backward(dinp.ptr<T>(), dout.ptr<T>(), inp.ptr<T>(), dinp.numel());
         });
     }
-    void tanh_forward(Tensor out, Tensor inp) override {
-        same(out, inp, "tanh_forward");
+    void tanh_forward_impl(Tensor out, Tensor inp) override {
         dispatch(out, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::tanh_forward(out.ptr<T>(), inp.ptr<T>(), out.numel());
         });
     }
-    void tanh_backward(Tensor dinp, Tensor dout, Tensor out) override {
-        same(dinp, dout, "tanh_backward");
+    void tanh_backward_impl(Tensor dinp, Tensor dout, Tensor out) override {
         dispatch(dout, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::tanh_backward(dinp.ptr<T>(), dout.ptr<T>(), out.ptr<T>(), dinp.numel());
         });
     }
-    void relu_forward(Tensor out, Tensor inp) override {
-        same(out, inp, "relu_forward");
+    void relu_forward_impl(Tensor out, Tensor inp) override {
         dispatch(out, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::relu_forward(out.ptr<T>(), inp.ptr<T>(), out.numel());
         });
     }
-    void relu_backward(Tensor dinp, Tensor dout, Tensor inp) override {
-        same(dinp, dout, "relu_backward");
+    void relu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) override {
         dispatch(dout, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::relu_backward(dinp.ptr<T>(), dout.ptr<T>(), inp.ptr<T>(), dinp.numel());
         });
     }
-    void channel_scale_forward(Tensor out, Tensor inp, Tensor scale) override {
-        same(out, inp, "channel_scale_forward");
+    void channel_scale_forward_impl(Tensor out, Tensor inp, Tensor scale) override {
         dispatch(out, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             const std::int64_t C = scale.numel(), N = inp.numel() / C;
             cuda::channel_scale_forward(out.ptr<T>(), inp.ptr<T>(), scale.ptr<T>(), N, C);
         });
     }
-    void channel_scale_backward(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) override {
+    void channel_scale_backward_impl(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) override {
         dispatch(dout, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             const std::int64_t C = scale.numel(), N = dout.numel() / C;
@@ -245,18 +233,16 @@ public:
     }
 
     // ---- dropout -------------------------------------------------------------------------------
-    void dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int off) override {
-        same(out, inp, "dropout_forward");
+    void dropout_forward_impl(Tensor out, Tensor inp, double p, PhiloxKey key, int off) override {
         dropout(out, inp, p, key, off);
     }
-    void dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int off) override {
-        same(dinp, dout, "dropout_backward");
+    void dropout_backward_impl(Tensor dinp, Tensor dout, double p, PhiloxKey key, int off) override {
         dropout(dinp, dout, p, key, off);
     }
 
     // ---- embeddings ----------------------------------------------------------------------------
-    void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
-                            Tensor wtt) override {
+    void embeddings_forward_impl(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
+                                 Tensor wtt) override {
         dispatch(out, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::embeddings_forward(out.ptr<T>(), ids.ptr<std::int32_t>(), wpe ? pos.ptr<std::int32_t>() : nullptr,
@@ -267,7 +253,7 @@ public:
     }
     // The ids are read back to the host and grouped by table row (rows in increasing order), so
     // each table row is summed by one thread per channel in the CPU's order: no atomics.
-    void embedding_backward(Tensor dtable, Tensor dout, Tensor ids) override {
+    void embedding_backward_impl(Tensor dtable, Tensor dout, Tensor ids) override {
         const std::int64_t N = ids.numel(), C = dtable.dim(1);
         std::vector<std::int32_t> id(static_cast<std::size_t>(N));
         download(id.data(), ids);
@@ -300,14 +286,11 @@ public:
     // ---- attention -----------------------------------------------------------------------------
     // Head h of example b is the [T, HS] slice at column h*HS of a [B, T, C] tensor: every GEMM is
     // one batched cuBLAS call over the B*NH (example, head) pairs through arrays of pointers.
-    void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int NH, double p,
-                           PhiloxKey key, int off, bool causal) override {
-        MEFT_CHECK(q.dim(2) % NH == 0, "hidden size not divisible by heads");
+    void attention_forward_impl(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int NH, double p,
+                                PhiloxKey key, int off, bool causal) override {
         dispatch(ctx, [&](auto* tp) {
             using T = std::remove_pointer_t<decltype(tp)>;
             const std::int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), C = q.dim(2), HS = C / NH, TT = Tq * Tk;
-            MEFT_CHECK(p <= 0 || (Tq <= kAttentionDropoutStride && Tk <= kAttentionDropoutStride),
-                       "attention dropout supports sequences up to 4096 tokens");
             const int count = as_int(B * NH);
             const T** ptr = pointers<T>(count, 6);
             T* P = probs.ptr<T>();
@@ -331,8 +314,8 @@ public:
                                    ptr + 4 * count, as_int(C), 0.0, mut(ptr + 5 * count), as_int(C), count);
         });
     }
-    void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
-                            int NH, double p, PhiloxKey key, int off) override {
+    void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
+                                 int NH, double p, PhiloxKey key, int off) override {
         dispatch(dctx, [&](auto* tp) {
             using T = std::remove_pointer_t<decltype(tp)>;
             const std::int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), C = q.dim(2), HS = C / NH, TT = Tq * Tk;
@@ -372,15 +355,14 @@ public:
     }
 
     // ---- prefix, first token ---------------------------------------------------------------------
-    void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) override {
-        MEFT_CHECK(out.dim(1) == prefix.dim(0) + x.dim(1), "prefix_concat_forward shapes");
+    void prefix_concat_forward_impl(Tensor out, Tensor prefix, Tensor x) override {
         dispatch(out, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::prefix_concat_forward(out.ptr<T>(), prefix.ptr<T>(), x.ptr<T>(), x.dim(0), prefix.dim(0), x.dim(1),
                                         x.dim(2));
         });
     }
-    void prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override {
+    void prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override {
         dispatch(dout, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             const std::int64_t B = dx.dim(0), T_ = dx.dim(1), C = dx.dim(2), P_ = dout.dim(1) - T_;
@@ -388,14 +370,14 @@ public:
                                          acc);
         });
     }
-    void first_token_forward(Tensor out, Tensor inp) override {
+    void first_token_forward_impl(Tensor out, Tensor inp) override {
         dispatch(inp, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             const std::int64_t B = inp.dim(0);
             cuda::first_token_forward(out.ptr<T>(), inp.ptr<T>(), B, inp.numel() / B, inp.dim(-1));
         });
     }
-    void first_token_backward(Tensor dinp, Tensor dout, bool acc) override {
+    void first_token_backward_impl(Tensor dinp, Tensor dout, bool acc) override {
         if (!acc) fill(dinp, 0.0);
         dispatch(dout, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
@@ -405,7 +387,7 @@ public:
     }
 
     // ---- losses ----------------------------------------------------------------------------------
-    void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) override {
+    void cross_entropy_forward_impl(Tensor losses, Tensor probs, Tensor logits, Tensor labels) override {
         dispatch(logits, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::cross_entropy_forward(losses.ptr<T>(), probs.ptr<T>(), logits.ptr<T>(), labels.ptr<std::int32_t>(),
@@ -413,20 +395,20 @@ public:
         });
         flags_pending_ = true;
     }
-    void cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double scale) override {
+    void cross_entropy_backward_impl(Tensor dlogits, Tensor probs, Tensor labels, double scale) override {
         dispatch(probs, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::cross_entropy_backward(dlogits.ptr<T>(), probs.ptr<T>(), labels.ptr<std::int32_t>(), probs.dim(0),
                                          probs.dim(1), scale);
         });
     }
-    void mse_forward(Tensor losses, Tensor preds, Tensor targets) override {
+    void mse_forward_impl(Tensor losses, Tensor preds, Tensor targets) override {
         dispatch(preds, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::mse_forward(losses.ptr<T>(), preds.ptr<T>(), targets.ptr<T>(), preds.dim(0));
         });
     }
-    void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale) override {
+    void mse_backward_impl(Tensor dpreds, Tensor preds, Tensor targets, double scale) override {
         dispatch(preds, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             cuda::mse_backward(dpreds.ptr<T>(), preds.ptr<T>(), targets.ptr<T>(), preds.dim(0), scale);
@@ -434,11 +416,9 @@ public:
     }
 
     // ---- reversible coupling -------------------------------------------------------------------
-    void coupling_forward(Tensor stream, Tensor rem, Tensor f, int m) override { coupling(stream, rem, f, m, false); }
-    void coupling_inverse(Tensor stream, Tensor rem, Tensor f, int m) override { coupling(stream, rem, f, m, true); }
-    void stream_read(Tensor out, Tensor stream) override {
-        MEFT_CHECK(out.numel() == stream.numel(), "stream_read: sizes differ");
-        MEFT_CHECK(stream.dtype == DType::F64 || stream.dtype == DType::I64, "stream_read: streams are I64 or F64");
+    void coupling_forward_impl(Tensor stream, Tensor rem, Tensor f, int m) override { coupling(stream, rem, f, m, false); }
+    void coupling_inverse_impl(Tensor stream, Tensor rem, Tensor f, int m) override { coupling(stream, rem, f, m, true); }
+    void stream_read_impl(Tensor out, Tensor stream) override {
         dispatch(out, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             const bool f64 = stream.dtype == DType::F64;
@@ -446,9 +426,7 @@ public:
                               f64 ? nullptr : stream.ptr<std::int64_t>(), out.numel());
         });
     }
-    void stream_write(Tensor stream, Tensor in) override {
-        MEFT_CHECK(in.numel() == stream.numel(), "stream_write: sizes differ");
-        MEFT_CHECK(stream.dtype == DType::F64 || stream.dtype == DType::I64, "stream_write: streams are I64 or F64");
+    void stream_write_impl(Tensor stream, Tensor in) override {
         dispatch(in, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             const bool f64 = stream.dtype == DType::F64;
@@ -459,9 +437,8 @@ public:
     }
 
     // ---- optimizer -----------------------------------------------------------------------------
-    void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double b1, double b2, double eps,
-                      double wd, int step) override {
-        same(param, grad, "adamw_update");
+    void adamw_update_impl(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double b1, double b2, double eps,
+                           double wd, int step) override {
         dispatch(param, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             // The scalars exactly as the CPU backend computes them.
@@ -488,9 +465,6 @@ private:
     }
 
     void coupling(Tensor stream, Tensor rem, Tensor f, int m, bool inverse) {
-        MEFT_CHECK(m >= 1 && m <= 256, "coupling divisor out of range");
-        MEFT_CHECK(stream.numel() == f.numel(), "coupling: sizes differ");
-        MEFT_CHECK(stream.dtype == DType::F64 || stream.dtype == DType::I64, "coupling: streams are I64 or F64");
         dispatch(f, [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             if (stream.dtype == DType::F64) {
@@ -533,10 +507,6 @@ private:
         if (t.dtype == DType::F32) f(static_cast<float*>(nullptr));
         else if (t.dtype == DType::F64) f(static_cast<double*>(nullptr));
         else throw Error(std::string("cuda backend: unsupported dtype ") + std::string(dtype_name(t.dtype)));
-    }
-    static void same(const Tensor& a, const Tensor& b, const char* op) {
-        MEFT_CHECK(a.dtype == b.dtype && a.numel() == b.numel(),
-                   std::string(op) + ": tensors " + a.shape.str() + " and " + b.shape.str() + " differ");
     }
 
     int device_ = 0;

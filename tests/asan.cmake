@@ -35,6 +35,7 @@ if(MEFT_ASAN_TESTS)
     set(_engine ${PROJECT_SOURCE_DIR}/engine)
     add_library(meft_parsers_asan STATIC
       ${_engine}/core/arena.cpp
+      ${_engine}/core/backend.cpp
       ${_engine}/core/file_io.cpp
       ${_engine}/core/host_memory.cpp
       ${_engine}/core/shape_backend.cpp

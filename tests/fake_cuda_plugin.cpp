@@ -53,79 +53,81 @@ public:
 
     using Tensor = meft::Tensor;
     using PhiloxKey = meft::PhiloxKey;
+    void synchronize() override { cpu_->synchronize(); }
     void upload(Tensor dst, const void* src) override { cpu_->upload(dst, src); }
     void download(void* dst, Tensor src) override { cpu_->download(dst, src); }
-    void fill(Tensor t, double value) override { cpu_->fill(t, value); }
-    void copy(Tensor dst, Tensor src) override { cpu_->copy(dst, src); }
-    void accumulate(Tensor dst, Tensor src) override { cpu_->accumulate(dst, src); }
-    void axpy(Tensor dst, Tensor src, double alpha) override { cpu_->axpy(dst, src, alpha); }
-    void add(Tensor out, Tensor a, Tensor b) override { cpu_->add(out, a, b); }
-    void scale(Tensor t, double s) override { cpu_->scale(t, s); }
-    double sum_squares(Tensor t) override { return cpu_->sum_squares(t); }
-    void linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b) override { cpu_->linear_forward(out, inp, w, b); }
-    void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) override {
+
+protected:
+    void fill_impl(Tensor t, double value) override { cpu_->fill(t, value); }
+    void copy_impl(Tensor dst, Tensor src) override { cpu_->copy(dst, src); }
+    void accumulate_impl(Tensor dst, Tensor src) override { cpu_->accumulate(dst, src); }
+    void axpy_impl(Tensor dst, Tensor src, double alpha) override { cpu_->axpy(dst, src, alpha); }
+    void add_impl(Tensor out, Tensor a, Tensor b) override { cpu_->add(out, a, b); }
+    void scale_impl(Tensor t, double s) override { cpu_->scale(t, s); }
+    double sum_squares_impl(Tensor t) override { return cpu_->sum_squares(t); }
+    void linear_forward_impl(Tensor out, Tensor inp, Tensor w, Tensor b) override { cpu_->linear_forward(out, inp, w, b); }
+    void linear_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) override {
         cpu_->linear_backward(dinp, dw, db, dout, inp, w, acc);
     }
-    void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) override {
+    void layernorm_forward_impl(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) override {
         cpu_->layernorm_forward(out, mean, rstd, inp, w, b, eps);
     }
-    void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
-                            Tensor rstd, bool acc) override {
+    void layernorm_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
+                                 Tensor rstd, bool acc) override {
         cpu_->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, acc);
     }
-    void gelu_forward(Tensor out, Tensor inp) override { cpu_->gelu_forward(out, inp); }
-    void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) override { cpu_->gelu_backward(dinp, dout, inp); }
-    void tanh_forward(Tensor out, Tensor inp) override { cpu_->tanh_forward(out, inp); }
-    void tanh_backward(Tensor dinp, Tensor dout, Tensor out) override { cpu_->tanh_backward(dinp, dout, out); }
-    void relu_forward(Tensor out, Tensor inp) override { cpu_->relu_forward(out, inp); }
-    void relu_backward(Tensor dinp, Tensor dout, Tensor inp) override { cpu_->relu_backward(dinp, dout, inp); }
-    void channel_scale_forward(Tensor out, Tensor inp, Tensor s) override { cpu_->channel_scale_forward(out, inp, s); }
-    void channel_scale_backward(Tensor dinp, Tensor ds, Tensor dout, Tensor inp, Tensor s) override {
+    void gelu_forward_impl(Tensor out, Tensor inp) override { cpu_->gelu_forward(out, inp); }
+    void gelu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) override { cpu_->gelu_backward(dinp, dout, inp); }
+    void tanh_forward_impl(Tensor out, Tensor inp) override { cpu_->tanh_forward(out, inp); }
+    void tanh_backward_impl(Tensor dinp, Tensor dout, Tensor out) override { cpu_->tanh_backward(dinp, dout, out); }
+    void relu_forward_impl(Tensor out, Tensor inp) override { cpu_->relu_forward(out, inp); }
+    void relu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) override { cpu_->relu_backward(dinp, dout, inp); }
+    void channel_scale_forward_impl(Tensor out, Tensor inp, Tensor s) override { cpu_->channel_scale_forward(out, inp, s); }
+    void channel_scale_backward_impl(Tensor dinp, Tensor ds, Tensor dout, Tensor inp, Tensor s) override {
         cpu_->channel_scale_backward(dinp, ds, dout, inp, s);
     }
-    void dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int off) override {
+    void dropout_forward_impl(Tensor out, Tensor inp, double p, PhiloxKey key, int off) override {
         cpu_->dropout_forward(out, inp, p, key, off);
     }
-    void dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int off) override {
+    void dropout_backward_impl(Tensor dinp, Tensor dout, double p, PhiloxKey key, int off) override {
         cpu_->dropout_backward(dinp, dout, p, key, off);
     }
-    void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe, Tensor wtt) override {
+    void embeddings_forward_impl(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe, Tensor wtt) override {
         cpu_->embeddings_forward(out, ids, pos, types, wte, wpe, wtt);
     }
-    void embedding_backward(Tensor dtable, Tensor dout, Tensor ids) override { cpu_->embedding_backward(dtable, dout, ids); }
-    void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor mask, int nh, double p,
-                           PhiloxKey key, int off, bool causal) override {
+    void embedding_backward_impl(Tensor dtable, Tensor dout, Tensor ids) override { cpu_->embedding_backward(dtable, dout, ids); }
+    void attention_forward_impl(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor mask, int nh, double p,
+                                PhiloxKey key, int off, bool causal) override {
         cpu_->attention_forward(ctx, probs, q, k, v, mask, nh, p, key, off, causal);
     }
-    void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
-                            int nh, double p, PhiloxKey key, int off) override {
+    void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
+                                 int nh, double p, PhiloxKey key, int off) override {
         cpu_->attention_backward(dq, dk, dv, dctx, q, k, v, probs, nh, p, key, off);
     }
-    void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) override { cpu_->prefix_concat_forward(out, prefix, x); }
-    void prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override {
+    void prefix_concat_forward_impl(Tensor out, Tensor prefix, Tensor x) override { cpu_->prefix_concat_forward(out, prefix, x); }
+    void prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override {
         cpu_->prefix_concat_backward(dprefix, dx, dout, acc);
     }
-    void first_token_forward(Tensor out, Tensor inp) override { cpu_->first_token_forward(out, inp); }
-    void first_token_backward(Tensor dinp, Tensor dout, bool acc) override { cpu_->first_token_backward(dinp, dout, acc); }
-    void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) override {
+    void first_token_forward_impl(Tensor out, Tensor inp) override { cpu_->first_token_forward(out, inp); }
+    void first_token_backward_impl(Tensor dinp, Tensor dout, bool acc) override { cpu_->first_token_backward(dinp, dout, acc); }
+    void cross_entropy_forward_impl(Tensor losses, Tensor probs, Tensor logits, Tensor labels) override {
         cpu_->cross_entropy_forward(losses, probs, logits, labels);
     }
-    void cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double s) override {
+    void cross_entropy_backward_impl(Tensor dlogits, Tensor probs, Tensor labels, double s) override {
         cpu_->cross_entropy_backward(dlogits, probs, labels, s);
     }
-    void mse_forward(Tensor losses, Tensor preds, Tensor targets) override { cpu_->mse_forward(losses, preds, targets); }
-    void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double s) override {
+    void mse_forward_impl(Tensor losses, Tensor preds, Tensor targets) override { cpu_->mse_forward(losses, preds, targets); }
+    void mse_backward_impl(Tensor dpreds, Tensor preds, Tensor targets, double s) override {
         cpu_->mse_backward(dpreds, preds, targets, s);
     }
-    void coupling_forward(Tensor stream, Tensor rem, Tensor f, int m) override { cpu_->coupling_forward(stream, rem, f, m); }
-    void coupling_inverse(Tensor stream, Tensor rem, Tensor f, int m) override { cpu_->coupling_inverse(stream, rem, f, m); }
-    void stream_read(Tensor out, Tensor stream) override { cpu_->stream_read(out, stream); }
-    void stream_write(Tensor stream, Tensor in) override { cpu_->stream_write(stream, in); }
-    void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double b1, double b2, double eps,
-                      double wd, int step) override {
+    void coupling_forward_impl(Tensor stream, Tensor rem, Tensor f, int m) override { cpu_->coupling_forward(stream, rem, f, m); }
+    void coupling_inverse_impl(Tensor stream, Tensor rem, Tensor f, int m) override { cpu_->coupling_inverse(stream, rem, f, m); }
+    void stream_read_impl(Tensor out, Tensor stream) override { cpu_->stream_read(out, stream); }
+    void stream_write_impl(Tensor stream, Tensor in) override { cpu_->stream_write(stream, in); }
+    void adamw_update_impl(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double b1, double b2, double eps,
+                           double wd, int step) override {
         cpu_->adamw_update(param, grad, m, v, lr, b1, b2, eps, wd, step);
     }
-    void synchronize() override { cpu_->synchronize(); }
 
 private:
     std::unique_ptr<meft::Backend> cpu_;

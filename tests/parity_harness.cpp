@@ -508,122 +508,122 @@ CaseReport calibrate_float32(Backend& ref, const OpCase& case_f64) {
 
 // ---- decorators ---------------------------------------------------------------------------------
 
-void ForwardingBackend::fill(Tensor t, double value) { inner_.fill(t, value); after("fill", t); }
-void ForwardingBackend::copy(Tensor dst, Tensor src) { inner_.copy(dst, src); after("copy", dst); }
-void ForwardingBackend::accumulate(Tensor dst, Tensor src) { inner_.accumulate(dst, src); after("accumulate", dst); }
-void ForwardingBackend::axpy(Tensor dst, Tensor src, double alpha) { inner_.axpy(dst, src, alpha); after("axpy", dst); }
-void ForwardingBackend::add(Tensor o, Tensor a, Tensor b) { inner_.add(o, a, b); after("add", o); }
-void ForwardingBackend::scale(Tensor t, double s) { inner_.scale(t, s); after("scale", t); }
-void ForwardingBackend::linear_forward(Tensor o, Tensor inp, Tensor w, Tensor b) {
+void ForwardingBackend::fill_impl(Tensor t, double value) { inner_.fill(t, value); after("fill", t); }
+void ForwardingBackend::copy_impl(Tensor dst, Tensor src) { inner_.copy(dst, src); after("copy", dst); }
+void ForwardingBackend::accumulate_impl(Tensor dst, Tensor src) { inner_.accumulate(dst, src); after("accumulate", dst); }
+void ForwardingBackend::axpy_impl(Tensor dst, Tensor src, double alpha) { inner_.axpy(dst, src, alpha); after("axpy", dst); }
+void ForwardingBackend::add_impl(Tensor o, Tensor a, Tensor b) { inner_.add(o, a, b); after("add", o); }
+void ForwardingBackend::scale_impl(Tensor t, double s) { inner_.scale(t, s); after("scale", t); }
+void ForwardingBackend::linear_forward_impl(Tensor o, Tensor inp, Tensor w, Tensor b) {
     inner_.linear_forward(o, inp, w, b);
     after("linear_forward", o);
 }
-void ForwardingBackend::linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) {
+void ForwardingBackend::linear_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) {
     inner_.linear_backward(dinp, dw, db, dout, inp, w, acc);
     after("linear_backward", dinp ? dinp : dw ? dw : db);
 }
-void ForwardingBackend::layernorm_forward(Tensor o, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) {
+void ForwardingBackend::layernorm_forward_impl(Tensor o, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) {
     inner_.layernorm_forward(o, mean, rstd, inp, w, b, eps);
     after("layernorm_forward", o);
 }
-void ForwardingBackend::layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
-                                           Tensor rstd, bool acc) {
+void ForwardingBackend::layernorm_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
+                                                Tensor rstd, bool acc) {
     inner_.layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, acc);
     after("layernorm_backward", dinp ? dinp : dw ? dw : db);
 }
-void ForwardingBackend::gelu_forward(Tensor o, Tensor inp) { inner_.gelu_forward(o, inp); after("gelu_forward", o); }
-void ForwardingBackend::gelu_backward(Tensor dinp, Tensor dout, Tensor inp) {
+void ForwardingBackend::gelu_forward_impl(Tensor o, Tensor inp) { inner_.gelu_forward(o, inp); after("gelu_forward", o); }
+void ForwardingBackend::gelu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) {
     inner_.gelu_backward(dinp, dout, inp);
     after("gelu_backward", dinp);
 }
-void ForwardingBackend::tanh_forward(Tensor o, Tensor inp) { inner_.tanh_forward(o, inp); after("tanh_forward", o); }
-void ForwardingBackend::tanh_backward(Tensor dinp, Tensor dout, Tensor o) {
+void ForwardingBackend::tanh_forward_impl(Tensor o, Tensor inp) { inner_.tanh_forward(o, inp); after("tanh_forward", o); }
+void ForwardingBackend::tanh_backward_impl(Tensor dinp, Tensor dout, Tensor o) {
     inner_.tanh_backward(dinp, dout, o);
     after("tanh_backward", dinp);
 }
-void ForwardingBackend::relu_forward(Tensor o, Tensor inp) { inner_.relu_forward(o, inp); after("relu_forward", o); }
-void ForwardingBackend::relu_backward(Tensor dinp, Tensor dout, Tensor inp) {
+void ForwardingBackend::relu_forward_impl(Tensor o, Tensor inp) { inner_.relu_forward(o, inp); after("relu_forward", o); }
+void ForwardingBackend::relu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) {
     inner_.relu_backward(dinp, dout, inp);
     after("relu_backward", dinp);
 }
-void ForwardingBackend::channel_scale_forward(Tensor o, Tensor inp, Tensor s) {
+void ForwardingBackend::channel_scale_forward_impl(Tensor o, Tensor inp, Tensor s) {
     inner_.channel_scale_forward(o, inp, s);
     after("channel_scale_forward", o);
 }
-void ForwardingBackend::channel_scale_backward(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor s) {
+void ForwardingBackend::channel_scale_backward_impl(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor s) {
     inner_.channel_scale_backward(dinp, dscale, dout, inp, s);
     after("channel_scale_backward", dinp ? dinp : dscale);
 }
-void ForwardingBackend::dropout_forward(Tensor o, Tensor inp, double p, PhiloxKey key, int off) {
+void ForwardingBackend::dropout_forward_impl(Tensor o, Tensor inp, double p, PhiloxKey key, int off) {
     inner_.dropout_forward(o, inp, p, key, off);
     after("dropout_forward", o);
 }
-void ForwardingBackend::dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int off) {
+void ForwardingBackend::dropout_backward_impl(Tensor dinp, Tensor dout, double p, PhiloxKey key, int off) {
     inner_.dropout_backward(dinp, dout, p, key, off);
     after("dropout_backward", dinp);
 }
-void ForwardingBackend::embeddings_forward(Tensor o, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe, Tensor wtt) {
+void ForwardingBackend::embeddings_forward_impl(Tensor o, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe, Tensor wtt) {
     inner_.embeddings_forward(o, ids, pos, types, wte, wpe, wtt);
     after("embeddings_forward", o);
 }
-void ForwardingBackend::embedding_backward(Tensor dtable, Tensor dout, Tensor ids) {
+void ForwardingBackend::embedding_backward_impl(Tensor dtable, Tensor dout, Tensor ids) {
     inner_.embedding_backward(dtable, dout, ids);
     after("embedding_backward", dtable);
 }
-void ForwardingBackend::attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask,
-                                          int n_head, double p, PhiloxKey key, int off, bool causal) {
+void ForwardingBackend::attention_forward_impl(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask,
+                                               int n_head, double p, PhiloxKey key, int off, bool causal) {
     inner_.attention_forward(ctx, probs, q, k, v, key_mask, n_head, p, key, off, causal);
     after("attention_forward", ctx);
 }
-void ForwardingBackend::attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
-                                           Tensor probs, int n_head, double p, PhiloxKey key, int off) {
+void ForwardingBackend::attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                                                Tensor probs, int n_head, double p, PhiloxKey key, int off) {
     inner_.attention_backward(dq, dk, dv, dctx, q, k, v, probs, n_head, p, key, off);
     after("attention_backward", dq);
 }
-void ForwardingBackend::prefix_concat_forward(Tensor o, Tensor prefix, Tensor x) {
+void ForwardingBackend::prefix_concat_forward_impl(Tensor o, Tensor prefix, Tensor x) {
     inner_.prefix_concat_forward(o, prefix, x);
     after("prefix_concat_forward", o);
 }
-void ForwardingBackend::prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool acc) {
+void ForwardingBackend::prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool acc) {
     inner_.prefix_concat_backward(dprefix, dx, dout, acc);
     after("prefix_concat_backward", dx);
 }
-void ForwardingBackend::first_token_forward(Tensor o, Tensor inp) {
+void ForwardingBackend::first_token_forward_impl(Tensor o, Tensor inp) {
     inner_.first_token_forward(o, inp);
     after("first_token_forward", o);
 }
-void ForwardingBackend::first_token_backward(Tensor dinp, Tensor dout, bool acc) {
+void ForwardingBackend::first_token_backward_impl(Tensor dinp, Tensor dout, bool acc) {
     inner_.first_token_backward(dinp, dout, acc);
     after("first_token_backward", dinp);
 }
-void ForwardingBackend::cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) {
+void ForwardingBackend::cross_entropy_forward_impl(Tensor losses, Tensor probs, Tensor logits, Tensor labels) {
     inner_.cross_entropy_forward(losses, probs, logits, labels);
     after("cross_entropy_forward", losses);
 }
-void ForwardingBackend::cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double s) {
+void ForwardingBackend::cross_entropy_backward_impl(Tensor dlogits, Tensor probs, Tensor labels, double s) {
     inner_.cross_entropy_backward(dlogits, probs, labels, s);
     after("cross_entropy_backward", dlogits);
 }
-void ForwardingBackend::mse_forward(Tensor losses, Tensor preds, Tensor targets) {
+void ForwardingBackend::mse_forward_impl(Tensor losses, Tensor preds, Tensor targets) {
     inner_.mse_forward(losses, preds, targets);
     after("mse_forward", losses);
 }
-void ForwardingBackend::mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double s) {
+void ForwardingBackend::mse_backward_impl(Tensor dpreds, Tensor preds, Tensor targets, double s) {
     inner_.mse_backward(dpreds, preds, targets, s);
     after("mse_backward", dpreds);
 }
-void ForwardingBackend::coupling_forward(Tensor stream, Tensor rem, Tensor f, int m) {
+void ForwardingBackend::coupling_forward_impl(Tensor stream, Tensor rem, Tensor f, int m) {
     inner_.coupling_forward(stream, rem, f, m);
     after("coupling_forward", stream);
 }
-void ForwardingBackend::coupling_inverse(Tensor stream, Tensor rem, Tensor f, int m) {
+void ForwardingBackend::coupling_inverse_impl(Tensor stream, Tensor rem, Tensor f, int m) {
     inner_.coupling_inverse(stream, rem, f, m);
     after("coupling_inverse", stream);
 }
-void ForwardingBackend::stream_read(Tensor o, Tensor stream) { inner_.stream_read(o, stream); after("stream_read", o); }
-void ForwardingBackend::stream_write(Tensor stream, Tensor x) { inner_.stream_write(stream, x); after("stream_write", stream); }
-void ForwardingBackend::adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double b1, double b2,
-                                     double eps, double wd, int step) {
+void ForwardingBackend::stream_read_impl(Tensor o, Tensor stream) { inner_.stream_read(o, stream); after("stream_read", o); }
+void ForwardingBackend::stream_write_impl(Tensor stream, Tensor x) { inner_.stream_write(stream, x); after("stream_write", stream); }
+void ForwardingBackend::adamw_update_impl(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double b1, double b2,
+                                          double eps, double wd, int step) {
     inner_.adamw_update(param, grad, m, v, lr, b1, b2, eps, wd, step);
     after("adamw_update", param);
 }

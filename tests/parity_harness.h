@@ -159,8 +159,9 @@ CaseReport check_parity(Backend& ref, Backend& cand, const OpCase& c);
 CaseReport calibrate_float32(Backend& ref, const OpCase& case_f64);
 
 // ---- decorators ---------------------------------------------------------------------------------
-// Forwards every virtual of Backend to `inner` and calls after(op, output) after each op. A new
-// virtual in Backend makes this class abstract, so the suite cannot silently miss an op.
+// Forwards every virtual of Backend to `inner` and calls after(op, output) after each op (an op's
+// implementation, `<op>_impl`, calls the inner backend's checked entry point). A new virtual in
+// Backend makes this class abstract, so the suite cannot silently miss an op.
 class ForwardingBackend : public Backend {
 public:
     explicit ForwardingBackend(Backend& inner) : inner_(inner) {}
@@ -169,53 +170,56 @@ public:
     bool is_host() const override { return inner_.is_host(); }
     void upload(Tensor dst, const void* host_src) override { inner_.upload(dst, host_src); }
     void download(void* host_dst, Tensor src) override { inner_.download(host_dst, src); }
-    void fill(Tensor t, double value) override;
-    void copy(Tensor dst, Tensor src) override;
-    void accumulate(Tensor dst, Tensor src) override;
-    void axpy(Tensor dst, Tensor src, double alpha) override;
-    void add(Tensor out, Tensor a, Tensor b) override;
-    void scale(Tensor t, double s) override;
-    double sum_squares(Tensor t) override { return inner_.sum_squares(t); }
-    void linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b) override;
-    void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) override;
-    void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) override;
-    void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
-                            Tensor rstd, bool acc) override;
-    void gelu_forward(Tensor out, Tensor inp) override;
-    void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) override;
-    void tanh_forward(Tensor out, Tensor inp) override;
-    void tanh_backward(Tensor dinp, Tensor dout, Tensor out) override;
-    void relu_forward(Tensor out, Tensor inp) override;
-    void relu_backward(Tensor dinp, Tensor dout, Tensor inp) override;
-    void channel_scale_forward(Tensor out, Tensor inp, Tensor scale) override;
-    void channel_scale_backward(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) override;
-    void dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int example_offset) override;
-    void dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int example_offset) override;
-    void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
-                            Tensor wtt) override;
-    void embedding_backward(Tensor dtable, Tensor dout, Tensor ids) override;
-    void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
-                           double p, PhiloxKey key, int example_offset, bool causal) override;
-    void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
-                            int n_head, double p, PhiloxKey key, int example_offset) override;
-    void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) override;
-    void prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override;
-    void first_token_forward(Tensor out, Tensor inp) override;
-    void first_token_backward(Tensor dinp, Tensor dout, bool acc) override;
-    void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) override;
-    void cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double scale) override;
-    void mse_forward(Tensor losses, Tensor preds, Tensor targets) override;
-    void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale) override;
-    void coupling_forward(Tensor stream, Tensor rem, Tensor f, int m) override;
-    void coupling_inverse(Tensor stream, Tensor rem, Tensor f, int m) override;
-    void stream_read(Tensor out, Tensor stream) override;
-    void stream_write(Tensor stream, Tensor in) override;
-    void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
-                      double weight_decay, int step) override;
     void synchronize() override { inner_.synchronize(); }
     bool device_memory(std::size_t* free_bytes, std::size_t* total_bytes) override {
         return inner_.device_memory(free_bytes, total_bytes);
     }
+
+protected:
+    // Every op: the inner backend's (which checks the arguments once more), then after().
+    void fill_impl(Tensor t, double value) override;
+    void copy_impl(Tensor dst, Tensor src) override;
+    void accumulate_impl(Tensor dst, Tensor src) override;
+    void axpy_impl(Tensor dst, Tensor src, double alpha) override;
+    void add_impl(Tensor out, Tensor a, Tensor b) override;
+    void scale_impl(Tensor t, double s) override;
+    double sum_squares_impl(Tensor t) override { return inner_.sum_squares(t); }
+    void linear_forward_impl(Tensor out, Tensor inp, Tensor w, Tensor b) override;
+    void linear_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) override;
+    void layernorm_forward_impl(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) override;
+    void layernorm_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
+                                 Tensor rstd, bool acc) override;
+    void gelu_forward_impl(Tensor out, Tensor inp) override;
+    void gelu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) override;
+    void tanh_forward_impl(Tensor out, Tensor inp) override;
+    void tanh_backward_impl(Tensor dinp, Tensor dout, Tensor out) override;
+    void relu_forward_impl(Tensor out, Tensor inp) override;
+    void relu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) override;
+    void channel_scale_forward_impl(Tensor out, Tensor inp, Tensor scale) override;
+    void channel_scale_backward_impl(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) override;
+    void dropout_forward_impl(Tensor out, Tensor inp, double p, PhiloxKey key, int example_offset) override;
+    void dropout_backward_impl(Tensor dinp, Tensor dout, double p, PhiloxKey key, int example_offset) override;
+    void embeddings_forward_impl(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
+                                 Tensor wtt) override;
+    void embedding_backward_impl(Tensor dtable, Tensor dout, Tensor ids) override;
+    void attention_forward_impl(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
+                                double p, PhiloxKey key, int example_offset, bool causal) override;
+    void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
+                                 int n_head, double p, PhiloxKey key, int example_offset) override;
+    void prefix_concat_forward_impl(Tensor out, Tensor prefix, Tensor x) override;
+    void prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override;
+    void first_token_forward_impl(Tensor out, Tensor inp) override;
+    void first_token_backward_impl(Tensor dinp, Tensor dout, bool acc) override;
+    void cross_entropy_forward_impl(Tensor losses, Tensor probs, Tensor logits, Tensor labels) override;
+    void cross_entropy_backward_impl(Tensor dlogits, Tensor probs, Tensor labels, double scale) override;
+    void mse_forward_impl(Tensor losses, Tensor preds, Tensor targets) override;
+    void mse_backward_impl(Tensor dpreds, Tensor preds, Tensor targets, double scale) override;
+    void coupling_forward_impl(Tensor stream, Tensor rem, Tensor f, int m) override;
+    void coupling_inverse_impl(Tensor stream, Tensor rem, Tensor f, int m) override;
+    void stream_read_impl(Tensor out, Tensor stream) override;
+    void stream_write_impl(Tensor stream, Tensor in) override;
+    void adamw_update_impl(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
+                           double weight_decay, int step) override;
 
 protected:
     // `out`: the op's first output (the in/out tensor of in-place ops).

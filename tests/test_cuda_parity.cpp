@@ -1200,16 +1200,18 @@ TEST_F(Parity, HarnessComparisonRules) {
 class OffsetByOne final : public ForwardingBackend {
 public:
     using ForwardingBackend::ForwardingBackend;
-    void dropout_forward(Tensor o, Tensor x, double p, PhiloxKey key, int off) override {
-        ForwardingBackend::dropout_forward(o, x, p, key, off + 1);
+
+private:
+    void dropout_forward_impl(Tensor o, Tensor x, double p, PhiloxKey key, int off) override {
+        ForwardingBackend::dropout_forward_impl(o, x, p, key, off + 1);
     }
-    void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor mask, int nh, double p, PhiloxKey key,
-                           int off, bool causal) override {
-        ForwardingBackend::attention_forward(ctx, probs, q, k, v, mask, nh, p, key, off + 1, causal);
+    void attention_forward_impl(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor mask, int nh, double p,
+                                PhiloxKey key, int off, bool causal) override {
+        ForwardingBackend::attention_forward_impl(ctx, probs, q, k, v, mask, nh, p, key, off + 1, causal);
     }
-    void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs, int nh,
-                            double p, PhiloxKey key, int off) override {
-        ForwardingBackend::attention_backward(dq, dk, dv, dctx, q, k, v, probs, nh, p, key, off + 1);
+    void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                                 Tensor probs, int nh, double p, PhiloxKey key, int off) override {
+        ForwardingBackend::attention_backward_impl(dq, dk, dv, dctx, q, k, v, probs, nh, p, key, off + 1);
     }
 };
 

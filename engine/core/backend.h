@@ -10,6 +10,14 @@
 //  * An empty Tensor (data == nullptr) means "not needed": e.g. no dw for a frozen weight.
 //  * All floating tensors of one call share a dtype: F32 for training, F64 for gradient checks.
 //    Token ids, masks and class labels are I32.
+//
+// Shape checks live once, in this class (a non-virtual interface). Every op below is a public
+// non-virtual member that checks the documented shapes and dtypes of its arguments (backend.cpp;
+// a failure is a meft::Error naming the op and the shapes) and then calls the protected pure
+// virtual of the same name with the suffix `_impl`, which is what a backend overrides. So the
+// CPU, CUDA and shape-only (`meft plan`) backends refuse the same calls with the same message.
+// Checks that need the tensors' values (label and token-id ranges, the fixed-point stream range)
+// stay in the implementations.
 #pragma once
 #include <string>
 
@@ -37,35 +45,34 @@ public:
     virtual bool is_host() const = 0;
 
     // ---- data movement --------------------------------------------------------------------
-    virtual void upload(Tensor dst, const void* host_src) = 0;      // dst.bytes() bytes
+    // upload and download are the only virtual ones: they move raw bytes, with nothing to check.
+    virtual void upload(Tensor dst, const void* host_src) = 0;  // dst.bytes() bytes
     virtual void download(void* host_dst, Tensor src) = 0;
-    virtual void fill(Tensor t, double value) = 0;
-    virtual void copy(Tensor dst, Tensor src) = 0;
-    virtual void accumulate(Tensor dst, Tensor src) = 0;               // dst += src
-    virtual void axpy(Tensor dst, Tensor src, double alpha) = 0;       // dst += alpha * src
-    virtual void add(Tensor out, Tensor a, Tensor b) = 0;              // out = a + b (out may alias a or b)
-    virtual void scale(Tensor t, double s) = 0;                        // t *= s
-    virtual double sum_squares(Tensor t) = 0;                          // sum of t^2, in double
+    void fill(Tensor t, double value);
+    void copy(Tensor dst, Tensor src);                // same dtype (any) and element count
+    void accumulate(Tensor dst, Tensor src);          // dst += src
+    void axpy(Tensor dst, Tensor src, double alpha);  // dst += alpha * src
+    void add(Tensor out, Tensor a, Tensor b);         // out = a + b (out may alias a or b)
+    void scale(Tensor t, double s);                   // t *= s
+    double sum_squares(Tensor t);                     // sum of t^2, in double
 
     // ---- linear: out[N,OC] = inp[N,C] @ w[OC,C]^T + b[OC] -----------------------------------
-    virtual void linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b) = 0;
+    void linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b);
     // dinp[N,C] = dout @ w ; dw[OC,C] += dout^T @ inp ; db[OC] += sum_rows(dout)
-    virtual void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w,
-                                 bool accumulate_dinp) = 0;
+    void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool accumulate_dinp);
 
     // ---- layernorm over the last dimension: inp, out [N,C]; mean, rstd [N]; w, b [C] ---------
-    virtual void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b,
-                                   double eps) = 0;
-    virtual void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w,
-                                    Tensor mean, Tensor rstd, bool accumulate_dinp) = 0;
+    void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps);
+    void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w,
+                            Tensor mean, Tensor rstd, bool accumulate_dinp);
 
     // ---- point-wise activations ---------------------------------------------------------------
-    virtual void gelu_forward(Tensor out, Tensor inp) = 0;             // erf form
-    virtual void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;
-    virtual void tanh_forward(Tensor out, Tensor inp) = 0;
-    virtual void tanh_backward(Tensor dinp, Tensor dout, Tensor out) = 0;
-    virtual void relu_forward(Tensor out, Tensor inp) = 0;
-    virtual void relu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;  // dinp = dout where inp > 0, else 0
+    void gelu_forward(Tensor out, Tensor inp);  // erf form
+    void gelu_backward(Tensor dinp, Tensor dout, Tensor inp);
+    void tanh_forward(Tensor out, Tensor inp);
+    void tanh_backward(Tensor dinp, Tensor dout, Tensor out);
+    void relu_forward(Tensor out, Tensor inp);
+    void relu_backward(Tensor dinp, Tensor dout, Tensor inp);  // dinp = dout where inp > 0, else 0
     // The backbone's FFN activation (BERT, RoBERTa: GELU; OPT: ReLU).
     void activation_forward(bool relu, Tensor out, Tensor inp) { relu ? relu_forward(out, inp) : gelu_forward(out, inp); }
     void activation_backward(bool relu, Tensor dinp, Tensor dout, Tensor inp) {
@@ -73,9 +80,9 @@ public:
     }
 
     // ---- per-channel scaling ((IA)3): out[N,C] = inp[N,C] * scale[C] ----------------------------
-    virtual void channel_scale_forward(Tensor out, Tensor inp, Tensor scale) = 0;
+    void channel_scale_forward(Tensor out, Tensor inp, Tensor scale);
     // dinp = dout * scale (assign); dscale[C] += sum_rows(dout * inp); either may be empty
-    virtual void channel_scale_backward(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) = 0;
+    void channel_scale_backward(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale);
 
     // ---- dropout: out = inp * keep / (1 - p), keep regenerated from `key` -----------------------
     // The first dimension is the example index (counter word 1); the rest is flattened (word 0),
@@ -83,16 +90,15 @@ public:
     // Attention probabilities [B,NH,T,T] use offset (h*4096 + i)*4096 + j, for the same reason.
     // `example_offset` is the index of row 0 in the full optimizer-step batch, so micro-batches
     // draw the same masks as the whole batch. out may alias inp.
-    virtual void dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int example_offset) = 0;
-    virtual void dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int example_offset) = 0;
+    void dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int example_offset);
+    void dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int example_offset);
 
     // ---- embeddings: out[B,T,C] = wte[ids] + wpe[pos] + wtt[types] ------------------------------
     // wpe/pos and wtt/types may be empty (absent): OPT has no token types, and with project_in
     // its token rows are gathered alone.
-    virtual void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
-                                    Tensor wtt) = 0;
+    void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe, Tensor wtt);
     // dtable[V,C] += scatter of dout[B,T,C] rows by ids[B,T]
-    virtual void embedding_backward(Tensor dtable, Tensor dout, Tensor ids) = 0;
+    void embedding_backward(Tensor dtable, Tensor dout, Tensor ids);
 
     // ---- multi-head self-attention core ---------------------------------------------------------
     // q, ctx [B,Tq,C]; k, v [B,Tk,C] (Tk = Tq, or more with prefix keys); probs [B,NH,Tq,Tk] =
@@ -100,30 +106,30 @@ public:
     // saved for backward; ctx = dropout(probs) v. `causal` (decoders): query i also sees only keys
     // j <= i + (Tk - Tq), so prefix keys stay visible to every query. Backward needs no flag: the
     // masked probabilities are exactly 0.
-    virtual void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask,
-                                   int n_head, double p, PhiloxKey key, int example_offset, bool causal) = 0;
-    virtual void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
-                                    Tensor probs, int n_head, double p, PhiloxKey key, int example_offset) = 0;
+    void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask,
+                           int n_head, double p, PhiloxKey key, int example_offset, bool causal);
+    void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                            Tensor probs, int n_head, double p, PhiloxKey key, int example_offset);
 
     // ---- prefix-tuning: out[B,P+T,C] = [prefix[P,C] for every example; x[B,T,C]] --------------
-    virtual void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) = 0;
+    void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x);
     // dprefix[P,C] += sum_b dout[b,:P]; dx = dout[:,P:] (+= when accumulate); dprefix may be empty
-    virtual void prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool accumulate) = 0;
+    void prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool accumulate);
 
     // ---- first token (CLS) of each sequence: out[B,C] = inp[B,0,:] ----------------------------
-    virtual void first_token_forward(Tensor out, Tensor inp) = 0;
+    void first_token_forward(Tensor out, Tensor inp);
     // dinp[B,T,C]: dout at t = 0, and (unless accumulate) zero elsewhere
-    virtual void first_token_backward(Tensor dinp, Tensor dout, bool accumulate_dinp) = 0;
+    void first_token_backward(Tensor dinp, Tensor dout, bool accumulate_dinp);
 
     // ---- losses: per-example losses[B]; the caller reduces --------------------------------------
     // logits[B,K], labels[B] I32; probs[B,K] saved. A negative label (Hugging Face's -100) marks a
     // row that is ignored: its loss and its gradient are 0.
-    virtual void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) = 0;
+    void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels);
     // dlogits = (probs - onehot(labels)) * scale
-    virtual void cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double scale) = 0;
+    void cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double scale);
     // preds[B,1], targets[B] (floating): losses = (preds - targets)^2
-    virtual void mse_forward(Tensor losses, Tensor preds, Tensor targets) = 0;
-    virtual void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale) = 0;
+    void mse_forward(Tensor losses, Tensor preds, Tensor targets);
+    void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale);
 
     // ---- reversible coupling (MEFT) ------------------------------------------------------------
     // A stream is I64 fixed point (value = X * 2^-kStreamFractionBits, |value| < 2^23:
@@ -133,16 +139,16 @@ public:
     // Forward, in place: x <- x / m + f. For I64: x <- floor(x / m) + round(f * 2^bits), and the
     // remainder x - m*floor(x/m) in [0, m) goes to rem (U8, remainder_bytes(n, m) bytes, packed
     // remainder_bits(m) bits each). m = 1 needs no rem (pass an empty tensor).
-    virtual void coupling_forward(Tensor stream, Tensor rem, Tensor f, int m) = 0;
+    void coupling_forward(Tensor stream, Tensor rem, Tensor f, int m);
     // Inverse, in place: x <- m * (x - f) + rem, recovering the forward's input bit for bit (I64).
-    virtual void coupling_inverse(Tensor stream, Tensor rem, Tensor f, int m) = 0;
-    virtual void stream_read(Tensor out, Tensor stream) = 0;   // compute-dtype value of a stream
-    virtual void stream_write(Tensor stream, Tensor in) = 0;   // stream <- value (rounded for I64)
+    void coupling_inverse(Tensor stream, Tensor rem, Tensor f, int m);
+    void stream_read(Tensor out, Tensor stream);  // compute-dtype value of a stream
+    void stream_write(Tensor stream, Tensor in);  // stream <- value (rounded for I64)
 
     // ---- optimizer --------------------------------------------------------------------------------
     // PyTorch AdamW: p *= 1 - lr*wd; m,v updated; p -= lr/(1-b1^t) * m / (sqrt(v/(1-b2^t)) + eps)
-    virtual void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1,
-                              double beta2, double eps, double weight_decay, int step) = 0;
+    void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1,
+                      double beta2, double eps, double weight_decay, int step);
 
     virtual void synchronize() {}
 
@@ -157,6 +163,54 @@ public:
     // workspaces, reduction partials, pointer arrays): the high-water mark so far, since they are
     // kept for reuse. The shape-only backend plans the same number for a WorkspaceRule.
     virtual std::size_t op_workspace_bytes() const { return 0; }
+
+protected:
+    // The ops' implementations, called by the entry points above once the checks passed.
+    virtual void fill_impl(Tensor t, double value) = 0;
+    virtual void copy_impl(Tensor dst, Tensor src) = 0;
+    virtual void accumulate_impl(Tensor dst, Tensor src) = 0;
+    virtual void axpy_impl(Tensor dst, Tensor src, double alpha) = 0;
+    virtual void add_impl(Tensor out, Tensor a, Tensor b) = 0;
+    virtual void scale_impl(Tensor t, double s) = 0;
+    virtual double sum_squares_impl(Tensor t) = 0;
+    virtual void linear_forward_impl(Tensor out, Tensor inp, Tensor w, Tensor b) = 0;
+    virtual void linear_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w,
+                                      bool accumulate_dinp) = 0;
+    virtual void layernorm_forward_impl(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b,
+                                        double eps) = 0;
+    virtual void layernorm_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w,
+                                         Tensor mean, Tensor rstd, bool accumulate_dinp) = 0;
+    virtual void gelu_forward_impl(Tensor out, Tensor inp) = 0;
+    virtual void gelu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) = 0;
+    virtual void tanh_forward_impl(Tensor out, Tensor inp) = 0;
+    virtual void tanh_backward_impl(Tensor dinp, Tensor dout, Tensor out) = 0;
+    virtual void relu_forward_impl(Tensor out, Tensor inp) = 0;
+    virtual void relu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) = 0;
+    virtual void channel_scale_forward_impl(Tensor out, Tensor inp, Tensor scale) = 0;
+    virtual void channel_scale_backward_impl(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) = 0;
+    virtual void dropout_forward_impl(Tensor out, Tensor inp, double p, PhiloxKey key, int example_offset) = 0;
+    virtual void dropout_backward_impl(Tensor dinp, Tensor dout, double p, PhiloxKey key, int example_offset) = 0;
+    virtual void embeddings_forward_impl(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
+                                         Tensor wtt) = 0;
+    virtual void embedding_backward_impl(Tensor dtable, Tensor dout, Tensor ids) = 0;
+    virtual void attention_forward_impl(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask,
+                                        int n_head, double p, PhiloxKey key, int example_offset, bool causal) = 0;
+    virtual void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                                         Tensor probs, int n_head, double p, PhiloxKey key, int example_offset) = 0;
+    virtual void prefix_concat_forward_impl(Tensor out, Tensor prefix, Tensor x) = 0;
+    virtual void prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool accumulate) = 0;
+    virtual void first_token_forward_impl(Tensor out, Tensor inp) = 0;
+    virtual void first_token_backward_impl(Tensor dinp, Tensor dout, bool accumulate_dinp) = 0;
+    virtual void cross_entropy_forward_impl(Tensor losses, Tensor probs, Tensor logits, Tensor labels) = 0;
+    virtual void cross_entropy_backward_impl(Tensor dlogits, Tensor probs, Tensor labels, double scale) = 0;
+    virtual void mse_forward_impl(Tensor losses, Tensor preds, Tensor targets) = 0;
+    virtual void mse_backward_impl(Tensor dpreds, Tensor preds, Tensor targets, double scale) = 0;
+    virtual void coupling_forward_impl(Tensor stream, Tensor rem, Tensor f, int m) = 0;
+    virtual void coupling_inverse_impl(Tensor stream, Tensor rem, Tensor f, int m) = 0;
+    virtual void stream_read_impl(Tensor out, Tensor stream) = 0;
+    virtual void stream_write_impl(Tensor stream, Tensor in) = 0;
+    virtual void adamw_update_impl(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1,
+                                   double beta2, double eps, double weight_decay, int step) = 0;
 };
 
 }  // namespace meft

@@ -1,6 +1,6 @@
 // cpu_backend.cpp — the CPU reference implementation of Backend.
 // Each op is one templated function over the floating type T (float or double); the class at the
-// bottom only checks shapes and dispatches on dtype.
+// bottom dispatches on dtype (Backend's entry points have checked the shapes: backend.cpp).
 #include "core/cpu_backend.h"
 
 #include <cblas.h>
@@ -306,7 +306,6 @@ template <typename T> struct Ops {
     // counter at offset (h*4096 + i)*4096 + j, independent of how far the batch is padded.
     void head_dropout(T* out, const T* in, std::int64_t b, std::int64_t h, std::int64_t Tq, std::int64_t Tk, double p,
                       const PhiloxKey& key, int example_offset) {
-        MEFT_CHECK(Tq <= kAttnRowStride && Tk <= kAttnRowStride, "attention dropout supports sequences up to 4096 tokens");
         const std::uint64_t th = drop_threshold(p);
         const T s = T(1) / (T(1) - T(p));
         for (std::int64_t i = 0; i < Tq; ++i)
@@ -492,30 +491,28 @@ public:
 
     void upload(Tensor dst, const void* src) override { std::memcpy(dst.data, src, dst.bytes()); }
     void download(void* dst, Tensor src) override { std::memcpy(dst, src.data, src.bytes()); }
-    void fill(Tensor t, double value) override {
+
+private:  // the ops: Backend checks their arguments, then calls these
+    void fill_impl(Tensor t, double value) override {
         dispatch(t, [&](auto ops) {
             using T = typename decltype(ops)::Scalar;
             std::fill_n(t.ptr<T>(), t.numel(), T(value));
         });
     }
-    void copy(Tensor dst, Tensor src) override {
-        same(dst, src, "copy");
+    void copy_impl(Tensor dst, Tensor src) override {
         if (dst.data != src.data) std::memcpy(dst.data, src.data, src.bytes());
     }
-    void accumulate(Tensor dst, Tensor src) override {
-        same(dst, src, "accumulate");
+    void accumulate_impl(Tensor dst, Tensor src) override {
         dispatch(dst, [&](auto ops) { ops.get().map3(dst, dst, src, [](auto a, auto b) { return a + b; }); });
     }
-    void axpy(Tensor dst, Tensor src, double alpha) override {
-        same(dst, src, "axpy");
+    void axpy_impl(Tensor dst, Tensor src, double alpha) override {
         dispatch(dst, [&](auto ops) {
             using T = typename decltype(ops)::Scalar;
             const T a = T(alpha);
             ops.get().map3(dst, dst, src, [a](T x, T y) { return x + a * y; });
         });
     }
-    void channel_scale_forward(Tensor out, Tensor inp, Tensor scale) override {
-        same(out, inp, "channel_scale_forward");
+    void channel_scale_forward_impl(Tensor out, Tensor inp, Tensor scale) override {
         dispatch(out, [&](auto ops) {
             using T = typename decltype(ops)::Scalar;
             const std::int64_t C = scale.numel(), N = inp.numel() / C;
@@ -527,7 +524,7 @@ public:
             }, 16);
         });
     }
-    void channel_scale_backward(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) override {
+    void channel_scale_backward_impl(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) override {
         dispatch(dout, [&](auto ops) {
             using T = typename decltype(ops)::Scalar;
             const std::int64_t C = scale.numel(), N = dout.numel() / C;
@@ -548,18 +545,16 @@ public:
             }
         });
     }
-    void add(Tensor out, Tensor a, Tensor b) override {
-        same(out, a, "add");
-        same(out, b, "add");
+    void add_impl(Tensor out, Tensor a, Tensor b) override {
         dispatch(out, [&](auto ops) { ops.get().map3(out, a, b, [](auto x, auto y) { return x + y; }); });
     }
-    void scale(Tensor t, double s) override {
+    void scale_impl(Tensor t, double s) override {
         dispatch(t, [&](auto ops) {
             using T = typename decltype(ops)::Scalar;
             ops.get().map2(t, t, [s](T x) { return x * T(s); });
         });
     }
-    double sum_squares(Tensor t) override {
+    double sum_squares_impl(Tensor t) override {
         constexpr int kParts = 64;  // fixed split: the sum does not depend on the thread count
         double partial[kParts] = {};
         dispatch(t, [&](auto ops) {
@@ -579,85 +574,74 @@ public:
         return total;
     }
 
-    void linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b) override {
-        MEFT_CHECK(inp.dim(-1) == w.dim(1) && out.dim(-1) == w.dim(0) && out.numel() / w.dim(0) == inp.numel() / w.dim(1),
-                   "linear_forward shapes " + out.shape.str() + " " + inp.shape.str() + " " + w.shape.str());
+    void linear_forward_impl(Tensor out, Tensor inp, Tensor w, Tensor b) override {
         dispatch(out, [&](auto ops) { ops.get().linear_forward(out, inp, w, b); });
     }
-    void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) override {
+    void linear_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) override {
         dispatch(dout, [&](auto ops) { ops.get().linear_backward(dinp, dw, db, dout, inp, w, acc); });
     }
-    void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) override {
-        same(out, inp, "layernorm_forward");
+    void layernorm_forward_impl(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) override {
         dispatch(out, [&](auto ops) { ops.get().layernorm_forward(out, mean, rstd, inp, w, b, eps); });
     }
-    void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
-                            Tensor rstd, bool acc) override {
+    void layernorm_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
+                                 Tensor rstd, bool acc) override {
         dispatch(dout, [&](auto ops) { ops.get().layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, acc); });
     }
-    void gelu_forward(Tensor out, Tensor inp) override {
-        same(out, inp, "gelu_forward");
+    void gelu_forward_impl(Tensor out, Tensor inp) override {
         dispatch(out, [&](auto ops) { ops.get().gelu_forward(out, inp); });
     }
-    void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) override {
+    void gelu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) override {
         dispatch(dout, [&](auto ops) { ops.get().gelu_backward(dinp, dout, inp); });
     }
-    void tanh_forward(Tensor out, Tensor inp) override {
-        same(out, inp, "tanh_forward");
+    void tanh_forward_impl(Tensor out, Tensor inp) override {
         dispatch(out, [&](auto ops) { ops.get().tanh_forward(out, inp); });
     }
-    void tanh_backward(Tensor dinp, Tensor dout, Tensor out) override {
+    void tanh_backward_impl(Tensor dinp, Tensor dout, Tensor out) override {
         dispatch(dout, [&](auto ops) { ops.get().tanh_backward(dinp, dout, out); });
     }
-    void relu_forward(Tensor out, Tensor inp) override {
-        same(out, inp, "relu_forward");
+    void relu_forward_impl(Tensor out, Tensor inp) override {
         dispatch(out, [&](auto ops) { ops.get().relu_forward(out, inp); });
     }
-    void relu_backward(Tensor dinp, Tensor dout, Tensor inp) override {
-        same(dinp, dout, "relu_backward");
+    void relu_backward_impl(Tensor dinp, Tensor dout, Tensor inp) override {
         dispatch(dout, [&](auto ops) { ops.get().relu_backward(dinp, dout, inp); });
     }
-    void dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int off) override {
-        same(out, inp, "dropout_forward");
+    void dropout_forward_impl(Tensor out, Tensor inp, double p, PhiloxKey key, int off) override {
         dispatch(out, [&](auto ops) { ops.get().dropout(out, inp, p, key, off); });
     }
-    void dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int off) override {
-        same(dinp, dout, "dropout_backward");
+    void dropout_backward_impl(Tensor dinp, Tensor dout, double p, PhiloxKey key, int off) override {
         dispatch(dout, [&](auto ops) { ops.get().dropout(dinp, dout, p, key, off); });
     }
-    void embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
-                            Tensor wtt) override {
+    void embeddings_forward_impl(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
+                                 Tensor wtt) override {
         dispatch(out, [&](auto ops) { ops.get().embeddings_forward(out, ids, pos, types, wte, wpe, wtt); });
     }
-    void embedding_backward(Tensor dtable, Tensor dout, Tensor ids) override {
+    void embedding_backward_impl(Tensor dtable, Tensor dout, Tensor ids) override {
         dispatch(dout, [&](auto ops) { ops.get().embedding_backward(dtable, dout, ids); });
     }
-    void attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
-                           double p, PhiloxKey key, int off, bool causal) override {
-        MEFT_CHECK(q.dim(2) % n_head == 0, "hidden size not divisible by heads");
+    void attention_forward_impl(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
+                                double p, PhiloxKey key, int off, bool causal) override {
         dispatch(ctx, [&](auto ops) { ops.get().attention_forward(ctx, probs, q, k, v, key_mask, n_head, p, key, off, causal); });
     }
-    void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
-                            int n_head, double p, PhiloxKey key, int off) override {
+    void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
+                                 int n_head, double p, PhiloxKey key, int off) override {
         dispatch(dctx, [&](auto ops) {
             ops.get().attention_backward(dq, dk, dv, dctx, q, k, v, probs, n_head, p, key, off);
         });
     }
-    void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) override {
-        MEFT_CHECK(out.dim(1) == prefix.dim(0) + x.dim(1), "prefix_concat_forward shapes");
+    void prefix_concat_forward_impl(Tensor out, Tensor prefix, Tensor x) override {
         dispatch(out, [&](auto ops) { ops.get().prefix_concat_forward(out, prefix, x); });
     }
-    void prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override {
+    void prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override {
         dispatch(dout, [&](auto ops) { ops.get().prefix_concat_backward(dprefix, dx, dout, acc); });
     }
-    void first_token_forward(Tensor out, Tensor inp) override {
+    void first_token_forward_impl(Tensor out, Tensor inp) override {
         const std::int64_t B = inp.dim(0), TC = inp.numel() / B, C = inp.dim(-1);
         const std::size_t row = static_cast<std::size_t>(C) * dtype_size(inp.dtype);
         for (std::int64_t b = 0; b < B; ++b)
             std::memcpy(static_cast<char*>(out.data) + b * row,
                         static_cast<const char*>(inp.data) + static_cast<std::size_t>(b * TC) * dtype_size(inp.dtype), row);
     }
-    void first_token_backward(Tensor dinp, Tensor dout, bool acc) override {
+    void first_token_backward_impl(Tensor dinp, Tensor dout, bool acc) override {
         if (!acc) fill(dinp, 0.0);
         dispatch(dout, [&](auto ops) {
             using T = typename decltype(ops)::Scalar;
@@ -668,26 +652,25 @@ public:
                 for (std::int64_t c = 0; c < C; ++c) d[b * TC + c] += g[b * C + c];
         });
     }
-    void cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) override {
+    void cross_entropy_forward_impl(Tensor losses, Tensor probs, Tensor logits, Tensor labels) override {
         dispatch(logits, [&](auto ops) { ops.get().cross_entropy_forward(losses, probs, logits, labels); });
     }
-    void cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double scale) override {
+    void cross_entropy_backward_impl(Tensor dlogits, Tensor probs, Tensor labels, double scale) override {
         dispatch(probs, [&](auto ops) { ops.get().cross_entropy_backward(dlogits, probs, labels, scale); });
     }
-    void mse_forward(Tensor losses, Tensor preds, Tensor targets) override {
+    void mse_forward_impl(Tensor losses, Tensor preds, Tensor targets) override {
         dispatch(preds, [&](auto ops) { ops.get().mse_forward(losses, preds, targets); });
     }
-    void mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale) override {
+    void mse_backward_impl(Tensor dpreds, Tensor preds, Tensor targets, double scale) override {
         dispatch(preds, [&](auto ops) { ops.get().mse_backward(dpreds, preds, targets, scale); });
     }
-    void coupling_forward(Tensor stream, Tensor rem, Tensor f, int m) override {
+    void coupling_forward_impl(Tensor stream, Tensor rem, Tensor f, int m) override {
         coupling(stream, rem, f, m, false);
     }
-    void coupling_inverse(Tensor stream, Tensor rem, Tensor f, int m) override {
+    void coupling_inverse_impl(Tensor stream, Tensor rem, Tensor f, int m) override {
         coupling(stream, rem, f, m, true);
     }
-    void stream_read(Tensor out, Tensor stream) override {
-        MEFT_CHECK(out.numel() == stream.numel(), "stream_read: sizes differ");
+    void stream_read_impl(Tensor out, Tensor stream) override {
         dispatch(out, [&](auto ops) {
             using T = typename decltype(ops)::Scalar;
             T* o = out.ptr<T>();
@@ -706,8 +689,7 @@ public:
             }
         });
     }
-    void stream_write(Tensor stream, Tensor in) override {
-        MEFT_CHECK(in.numel() == stream.numel(), "stream_write: sizes differ");
+    void stream_write_impl(Tensor stream, Tensor in) override {
         dispatch(in, [&](auto ops) {
             using T = typename decltype(ops)::Scalar;
             const T* v = in.ptr<T>();
@@ -722,9 +704,8 @@ public:
         });
     }
 
-    void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double b1, double b2, double eps,
-                      double wd, int step) override {
-        same(param, grad, "adamw_update");
+    void adamw_update_impl(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double b1, double b2, double eps,
+                           double wd, int step) override {
         dispatch(param, [&](auto ops) { ops.get().adamw_update(param, grad, m, v, lr, b1, b2, eps, wd, step); });
     }
 
@@ -743,8 +724,6 @@ private:
 
     // Shared body of coupling_forward / coupling_inverse (see backend.h).
     void coupling(Tensor stream, Tensor rem, Tensor f, int m, bool inverse) {
-        MEFT_CHECK(m >= 1 && m <= 256, "coupling divisor out of range");
-        MEFT_CHECK(stream.numel() == f.numel(), "coupling: sizes differ");
         dispatch(f, [&](auto ops) {
             using T = typename decltype(ops)::Scalar;
             const T* fv = f.ptr<T>();
@@ -755,7 +734,6 @@ private:
                 for (std::int64_t i = 0; i < n; ++i) x[i] = inverse ? (x[i] - double(fv[i])) * dm : x[i] / dm + double(fv[i]);
                 return;
             }
-            MEFT_CHECK(stream.dtype == DType::I64, "coupling: streams are I64 or F64");
             std::int64_t* x = stream.ptr<std::int64_t>();
             std::uint8_t* r = (m > 1 && rem.data) ? rem.ptr_u8() : nullptr;  // none: vanilla layers discard it
             const int bits = remainder_bits(m), per_byte = 8 / bits;
@@ -794,10 +772,6 @@ private:
         } else {
             throw Error(std::string("cpu backend: unsupported dtype ") + std::string(dtype_name(t.dtype)));
         }
-    }
-    static void same(const Tensor& a, const Tensor& b, const char* op) {
-        MEFT_CHECK(a.dtype == b.dtype && a.numel() == b.numel(),
-                   std::string(op) + ": tensors " + a.shape.str() + " and " + b.shape.str() + " differ");
     }
 
     ThreadPool& pool_;

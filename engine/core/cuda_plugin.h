@@ -12,7 +12,7 @@ class Backend;
 
 // Bumped whenever Backend's virtual functions, MeftCudaOptions or these entry points change:
 // a plugin built against another version is refused with a message, never called.
-#define MEFT_CUDA_PLUGIN_ABI 3
+#define MEFT_CUDA_PLUGIN_ABI 4
 
 extern "C" {
 

@@ -38,70 +38,72 @@ public:
 
     void upload(Tensor, const void*) override {}
     void download(void*, Tensor) override {}
-    void fill(Tensor, double) override {}
-    void copy(Tensor, Tensor) override {}
-    void accumulate(Tensor, Tensor) override {}
-    void axpy(Tensor, Tensor, double) override {}
-    void add(Tensor, Tensor, Tensor) override {}
-    void scale(Tensor, double) override {}
-    double sum_squares(Tensor) override {
+
+private:  // the ops: Backend checks their arguments, then calls these
+    void fill_impl(Tensor, double) override {}
+    void copy_impl(Tensor, Tensor) override {}
+    void accumulate_impl(Tensor, Tensor) override {}
+    void axpy_impl(Tensor, Tensor, double) override {}
+    void add_impl(Tensor, Tensor, Tensor) override {}
+    void scale_impl(Tensor, double) override {}
+    double sum_squares_impl(Tensor) override {
         cuda_scratch(kPartials, 256 * sizeof(double));  // kSumSquaresBlocks partial sums
         return 0.0;
     }
-    void linear_forward(Tensor, Tensor inp, Tensor w, Tensor) override {
+    void linear_forward_impl(Tensor, Tensor inp, Tensor w, Tensor) override {
         const std::int64_t OC = w.dim(0), C = w.dim(1), N = inp.numel() / C;
         bf16_gemm(inp.dtype, N * C + OC * C);
     }
-    void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor, Tensor inp, Tensor w, bool) override {
+    void linear_backward_impl(Tensor dinp, Tensor dw, Tensor db, Tensor, Tensor inp, Tensor w, bool) override {
         const std::int64_t OC = w.dim(0), C = w.dim(1), N = inp.numel() / C;
         if (dinp) bf16_gemm(inp.dtype, N * OC + OC * C);
         if (dw) bf16_gemm(inp.dtype, N * OC + N * C);
         if (db) cuda_scratch(kPartials, std::size_t(cuda_row_chunks(N) * OC) * dtype_size(inp.dtype));
     }
-    void layernorm_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, double) override {}
-    void layernorm_backward(Tensor, Tensor dw, Tensor db, Tensor, Tensor inp, Tensor, Tensor, Tensor, bool) override {
+    void layernorm_forward_impl(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, double) override {}
+    void layernorm_backward_impl(Tensor, Tensor dw, Tensor db, Tensor, Tensor inp, Tensor, Tensor, Tensor, bool) override {
         const std::int64_t C = inp.dim(inp.shape.ndim - 1), N = inp.numel() / C;
         if (dw || db) cuda_scratch(kPartials, std::size_t(cuda_row_chunks(N) * C) * dtype_size(inp.dtype));
     }
-    void gelu_forward(Tensor, Tensor) override {}
-    void gelu_backward(Tensor, Tensor, Tensor) override {}
-    void tanh_forward(Tensor, Tensor) override {}
-    void tanh_backward(Tensor, Tensor, Tensor) override {}
-    void relu_forward(Tensor, Tensor) override {}
-    void relu_backward(Tensor, Tensor, Tensor) override {}
-    void channel_scale_forward(Tensor, Tensor, Tensor) override {}
-    void channel_scale_backward(Tensor, Tensor dscale, Tensor, Tensor inp, Tensor) override {
+    void gelu_forward_impl(Tensor, Tensor) override {}
+    void gelu_backward_impl(Tensor, Tensor, Tensor) override {}
+    void tanh_forward_impl(Tensor, Tensor) override {}
+    void tanh_backward_impl(Tensor, Tensor, Tensor) override {}
+    void relu_forward_impl(Tensor, Tensor) override {}
+    void relu_backward_impl(Tensor, Tensor, Tensor) override {}
+    void channel_scale_forward_impl(Tensor, Tensor, Tensor) override {}
+    void channel_scale_backward_impl(Tensor, Tensor dscale, Tensor, Tensor inp, Tensor) override {
         const std::int64_t C = inp.dim(inp.shape.ndim - 1), N = inp.numel() / C;
         if (dscale) cuda_scratch(kPartials, std::size_t(cuda_row_chunks(N) * C) * dtype_size(inp.dtype));
     }
-    void dropout_forward(Tensor, Tensor, double, PhiloxKey, int) override {}
-    void dropout_backward(Tensor, Tensor, double, PhiloxKey, int) override {}
-    void embeddings_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) override {}
-    void embedding_backward(Tensor, Tensor, Tensor ids) override {
+    void dropout_forward_impl(Tensor, Tensor, double, PhiloxKey, int) override {}
+    void dropout_backward_impl(Tensor, Tensor, double, PhiloxKey, int) override {}
+    void embeddings_forward_impl(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) override {}
+    void embedding_backward_impl(Tensor, Tensor, Tensor ids) override {
         // table rows, run starts and the sorted order: at most 3 N + 1 indices
         cuda_scratch(kIndex, std::size_t(3 * ids.numel() + 1) * sizeof(std::int32_t));
     }
-    void attention_forward(Tensor, Tensor, Tensor q, Tensor k, Tensor, Tensor, int NH, double p, PhiloxKey, int,
-                           bool) override {
+    void attention_forward_impl(Tensor, Tensor, Tensor q, Tensor k, Tensor, Tensor, int NH, double p, PhiloxKey, int,
+                                bool) override {
         attention(q, k, NH, p, false);
     }
-    void attention_backward(Tensor, Tensor, Tensor, Tensor, Tensor q, Tensor k, Tensor, Tensor, int NH, double p, PhiloxKey,
-                            int) override {
+    void attention_backward_impl(Tensor, Tensor, Tensor, Tensor, Tensor q, Tensor k, Tensor, Tensor, int NH, double p, PhiloxKey,
+                                 int) override {
         attention(q, k, NH, p, true);
     }
-    void prefix_concat_forward(Tensor, Tensor, Tensor) override {}
-    void prefix_concat_backward(Tensor, Tensor, Tensor, bool) override {}
-    void first_token_forward(Tensor, Tensor) override {}
-    void first_token_backward(Tensor, Tensor, bool) override {}
-    void cross_entropy_forward(Tensor, Tensor, Tensor, Tensor) override {}
-    void cross_entropy_backward(Tensor, Tensor, Tensor, double) override {}
-    void mse_forward(Tensor, Tensor, Tensor) override {}
-    void mse_backward(Tensor, Tensor, Tensor, double) override {}
-    void coupling_forward(Tensor, Tensor, Tensor, int) override {}
-    void coupling_inverse(Tensor, Tensor, Tensor, int) override {}
-    void stream_read(Tensor, Tensor) override {}
-    void stream_write(Tensor, Tensor) override {}
-    void adamw_update(Tensor, Tensor, Tensor, Tensor, double, double, double, double, double, int) override {}
+    void prefix_concat_forward_impl(Tensor, Tensor, Tensor) override {}
+    void prefix_concat_backward_impl(Tensor, Tensor, Tensor, bool) override {}
+    void first_token_forward_impl(Tensor, Tensor) override {}
+    void first_token_backward_impl(Tensor, Tensor, bool) override {}
+    void cross_entropy_forward_impl(Tensor, Tensor, Tensor, Tensor) override {}
+    void cross_entropy_backward_impl(Tensor, Tensor, Tensor, double) override {}
+    void mse_forward_impl(Tensor, Tensor, Tensor) override {}
+    void mse_backward_impl(Tensor, Tensor, Tensor, double) override {}
+    void coupling_forward_impl(Tensor, Tensor, Tensor, int) override {}
+    void coupling_inverse_impl(Tensor, Tensor, Tensor, int) override {}
+    void stream_read_impl(Tensor, Tensor) override {}
+    void stream_write_impl(Tensor, Tensor) override {}
+    void adamw_update_impl(Tensor, Tensor, Tensor, Tensor, double, double, double, double, double, int) override {}
 
 private:
     enum { kPartials, kPointers, kDrop, kDprobs, kIndex, kBf16, kScratches };

@@ -1,7 +1,9 @@
 // shape_backend.h — a backend that computes nothing and allocates nothing: arenas hand out
 // addresses that are never touched, and every op returns at once. Running a training step on
 // it walks exactly the allocation sequence of the real step, so `meft plan` reports the same
-// bytes the CPU backend measures, for any model size, in milliseconds.
+// bytes the CPU backend measures, for any model size, in milliseconds. Its ops' arguments are
+// checked as every backend's are (Backend's entry points, backend.cpp), so a plan refuses a
+// malformed call with the error a run would give.
 //
 // Backends also hold their ops' own temporaries (Backend::op_workspace_bytes); the shape backend
 // plans those by the rule of the backend it stands for: the CPU backend's per-thread attention
