@@ -17,7 +17,7 @@ void write_reason(char* buf, std::size_t len, const std::string& text) {
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) int meft_cuda_abi_version(void) { return MEFT_CUDA_PLUGIN_ABI; }
+extern "C" __attribute__((visibility("default"))) unsigned meft_cuda_abi_version(void) { return MEFT_CUDA_PLUGIN_ABI; }
 
 // Any error (no driver: cudaErrorInsufficientDriver; no device: cudaErrorNoDevice) means none.
 extern "C" __attribute__((visibility("default"))) int meft_cuda_probe(char* why, std::size_t why_len) {

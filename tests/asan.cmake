@@ -66,7 +66,7 @@ if(MEFT_ASAN_TESTS)
       ${_engine}/data/jsonl_examples.cpp
       ${_engine}/store/experiment.cpp
     )
-    target_include_directories(meft_parsers_asan PUBLIC ${_engine})
+    target_include_directories(meft_parsers_asan PUBLIC ${_engine} ${MEFT_GENERATED_INCLUDE_DIR})
     # BLAS only because the experiment parser validates training.backend through backend_select,
     # which can make a CPU backend; the tests never do.
     target_link_libraries(meft_parsers_asan PUBLIC nlohmann_json::nlohmann_json Threads::Threads

@@ -137,7 +137,9 @@ private:
 
 extern "C" {
 
-int meft_cuda_abi_version(void) { return env("MEFT_FAKE_CUDA_MODE") == "abi" ? MEFT_CUDA_PLUGIN_ABI + 1 : MEFT_CUDA_PLUGIN_ABI; }
+unsigned meft_cuda_abi_version(void) {
+    return env("MEFT_FAKE_CUDA_MODE") == "abi" ? MEFT_CUDA_PLUGIN_ABI + 1u : MEFT_CUDA_PLUGIN_ABI;
+}
 
 int meft_cuda_probe(char* why, std::size_t why_len) {
     if (env("MEFT_FAKE_CUDA_MODE") == "nodevice") {

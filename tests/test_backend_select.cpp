@@ -88,6 +88,14 @@ TEST(CpuBackend, CpuIgnoresTf32AndRefusesBf16) {
     EXPECT_EQ(error_of([] { make_backend("gpu"); }), "unknown backend \"gpu\" (expected \"cpu\", \"cuda\" or \"auto\")");
 }
 
+// The plugin ABI is a 32-bit hash of the interface headers (engine/plugin_abi.cmake), shown in hex.
+TEST(PluginAbi, IsAnUnsigned32BitHashShownInHex) {
+    static_assert(sizeof(MEFT_CUDA_PLUGIN_ABI) == 4);
+    EXPECT_EQ(plugin_abi_text(0x0000beefu), "0x0000beef");
+    EXPECT_EQ(plugin_abi_text(0xffffffffu), "0xffffffff");
+    EXPECT_EQ(plugin_abi_text(MEFT_CUDA_PLUGIN_ABI).size(), 10u);
+}
+
 TEST(GemmPrecision, ParsedValidatedAndRecorded) {
     const json base = {{"backbone", {{"preset", "tiny"}}}};
     json j = base;
@@ -182,8 +190,8 @@ TEST_F(MissingSymbol, NamesTheMissingEntryPoint) {
 using AbiMismatch = ScenarioTest<kAbi>;
 
 TEST_F(AbiMismatch, GivesBothVersions) {
-    expect_unavailable("was built for plugin ABI " + std::to_string(MEFT_CUDA_PLUGIN_ABI + 1) + " but this meft needs ABI " +
-                       std::to_string(MEFT_CUDA_PLUGIN_ABI));
+    expect_unavailable("was built for plugin ABI " + plugin_abi_text(MEFT_CUDA_PLUGIN_ABI + 1u) + " but this meft needs ABI " +
+                       plugin_abi_text(MEFT_CUDA_PLUGIN_ABI));
     // A refused plugin is never asked for a backend.
     void* h = dlopen(plugin_.c_str(), RTLD_NOW | RTLD_NOLOAD);
     ASSERT_NE(h, nullptr);

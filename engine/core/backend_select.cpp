@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
@@ -108,10 +109,10 @@ Plugin load_plugin() {
     if (!probe) return p;
     const auto create = reinterpret_cast<MeftCudaCreateFn>(symbol(MEFT_CUDA_CREATE_SYMBOL));
     if (!create) return p;
-    const int version = abi();
+    const unsigned version = abi();
     if (version != MEFT_CUDA_PLUGIN_ABI) {
-        s.why = "the CUDA plugin " + s.path + " was built for plugin ABI " + std::to_string(version) +
-                " but this meft needs ABI " + std::to_string(MEFT_CUDA_PLUGIN_ABI) +
+        s.why = "the CUDA plugin " + s.path + " was built for plugin ABI " + plugin_abi_text(version) +
+                " but this meft needs ABI " + plugin_abi_text(MEFT_CUDA_PLUGIN_ABI) +
                 "; rebuild the plugin from the same sources as meft";
         return p;
     }
@@ -144,6 +145,12 @@ std::string cannot_use_cuda(const std::string& why) {
 bool is_backend_name(const std::string& name) { return name == "cpu" || name == "cuda" || name == "auto"; }
 
 const CudaPluginStatus& cuda_plugin_status() { return plugin().status; }
+
+std::string plugin_abi_text(unsigned abi) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "0x%08x", abi);
+    return buf;
+}
 
 bool cuda_backend_available(std::string* why) {
     const CudaPluginStatus& s = cuda_plugin_status();

@@ -39,6 +39,9 @@ struct CudaPluginStatus {
 };
 const CudaPluginStatus& cuda_plugin_status();
 
+// A plugin ABI version (a 32-bit hash, core/cuda_plugin.h) as messages show it: "0x" and 8 hex digits.
+std::string plugin_abi_text(unsigned abi);
+
 // Whether a CUDA backend can be made here (the plugin loads, has this engine's ABI, and finds a
 // GPU); when it cannot, *why says what is missing.
 bool cuda_backend_available(std::string* why = nullptr);

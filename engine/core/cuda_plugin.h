@@ -6,13 +6,14 @@
 #pragma once
 #include <cstddef>
 
+// MEFT_CUDA_PLUGIN_ABI: generated at configure time (engine/plugin_abi.cmake), an unsigned 32-bit
+// hash of the headers that define the plugin's binary interface (this one, backend.h and what it
+// includes). A plugin built against other headers is refused with a message, never called.
+#include "core/plugin_abi.h"
+
 namespace meft {
 class Backend;
 }
-
-// Bumped whenever Backend's virtual functions, MeftCudaOptions or these entry points change:
-// a plugin built against another version is refused with a message, never called.
-#define MEFT_CUDA_PLUGIN_ABI 4
 
 extern "C" {
 
@@ -28,7 +29,7 @@ struct MeftCudaOptions {
 #define MEFT_CUDA_CREATE_SYMBOL "meft_cuda_create_backend"
 
 // The MEFT_CUDA_PLUGIN_ABI the plugin was built with.
-typedef int (*MeftCudaAbiVersionFn)(void);
+typedef unsigned (*MeftCudaAbiVersionFn)(void);
 // Number of usable CUDA devices; when 0, `why` (if not null) receives the reason, NUL-terminated.
 typedef int (*MeftCudaProbeFn)(char* why, std::size_t why_len);
 // A new CUDA backend (delete it with `delete`; it frees its device memory), or null with the

@@ -12,6 +12,7 @@ add_library(meft_cuda_emulated STATIC ${MEFT_EMU_SOURCES}
   ${PROJECT_SOURCE_DIR}/kernels/cuda_backend.cpp
   ${PROJECT_SOURCE_DIR}/kernels/plugin_entry.cpp)
 target_include_directories(meft_cuda_emulated BEFORE PUBLIC ${MEFT_EMU_DIR})
-target_include_directories(meft_cuda_emulated PUBLIC ${PROJECT_SOURCE_DIR}/kernels ${PROJECT_SOURCE_DIR}/engine)
+target_include_directories(meft_cuda_emulated PUBLIC ${PROJECT_SOURCE_DIR}/kernels ${PROJECT_SOURCE_DIR}/engine
+                                                  ${MEFT_GENERATED_INCLUDE_DIR})
 target_compile_definitions(meft_cuda_emulated PUBLIC MEFT_CUDA_HOST_EMULATION=1)
 target_link_libraries(meft_cuda_emulated PUBLIC BLAS::BLAS)
