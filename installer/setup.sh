@@ -2,7 +2,7 @@
 # installer/setup.sh — idempotent set-up on Debian 12: installs the missing Debian packages
 # (through sudo when not root), then configures and builds the Release preset, and the parsers'
 # libFuzzer targets in a clang build of their own (build/fuzz; tests/fuzz, ctest -L fuzz).
-# Sourced by run.sh and test.sh; usable alone: bash installer/setup.sh
+# Sourced by run.sh, test.sh and package.sh; usable alone: bash installer/setup.sh
 set -euo pipefail
 
 MEFT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +22,8 @@ packages=(
   libqcustomplot-dev                             # its plots (QCustomPlotQt6; pulls Qt 5 dev too, harmless)
   xvfb xauth                                     # GUI tests and screenshots without a display
   clang libclang-rt-14-dev                       # libFuzzer (+ ASan/UBSan) for tests/fuzz
+  dpkg-dev file                                  # the Debian package: CPack runs dpkg-shlibdeps and file
+  desktop-file-utils appstream                   # its test validates the desktop entry and the metainfo
 )
 
 missing=()
