@@ -1,7 +1,8 @@
 // meft-tokenize-bench — tokenizer throughput (sentences per second) on a GLUE split.
 //
-//   meft-tokenize-bench --data ../shared/data/glue/SST-2 --task sst2 --split train \
+//   meft-tokenize-bench --data ../shared/data/glue/SST-2 --task sst2 --split train
 //       --tokenizer ../shared/models/bert-tiny-tokenizer --tokenizer ../shared/models/roberta-base-tokenizer
+// (one command line)
 #include <chrono>
 #include <cstdio>
 

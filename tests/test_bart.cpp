@@ -76,8 +76,11 @@ TEST_P(BartGrad, TrainableParametersMatchFiniteDifferences) {
     EXPECT_EQ(r.checked, trainable);
     // The task head trains under every method (it used to stay at its random initialisation
     // under LoRA, (IA)3, prefix-tuning and MEFT: only BERT's "classifier." counted as a head).
-    for (const Parameter& p : m.params().all())
-        if (p.name.rfind("classification_head.", 0) == 0) EXPECT_TRUE(p.trainable) << p.name;
+    for (const Parameter& p : m.params().all()) {
+        if (p.name.rfind("classification_head.", 0) == 0) {
+            EXPECT_TRUE(p.trainable) << p.name;
+        }
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -122,10 +125,12 @@ TEST(BartMeft, ReversibleBackwardEqualsVanillaInBothStacks) {
                 *recon = m.reconstruction_error();
                 // reversible layers keep only MEFT's remainders (and the encoder's output, which
                 // the decoder's cross-attention reads): no per-layer activations
-                for (const AllocationRecord& rec : m.activations().records())
-                    if (rec.layer >= 0 && rec.layer < cfg.total_layers())
+                for (const AllocationRecord& rec : m.activations().records()) {
+                    if (rec.layer >= 0 && rec.layer < cfg.total_layers()) {
                         EXPECT_TRUE(rec.name.rfind("meft.", 0) == 0 || rec.name == "encoder.out")
                             << name << ": layer " << rec.layer << " kept " << rec.name;
+                    }
+                }
             }
             return meft::test::trainable_grads(m);
         };

@@ -95,8 +95,8 @@ private:
     template <class T>
     T get() {
         if (p_ + sizeof(T) > d_.size()) throw std::runtime_error("GGUF truncated");
-        T v;
-        std::memcpy(&v, d_.data() + p_, sizeof(T));   // GGUF is little-endian, as is the test host
+        T v = 0;  // GGUF is little-endian
+        for (std::size_t i = 0; i < sizeof(T); ++i) v |= T(static_cast<unsigned char>(d_[p_ + i])) << (8 * i);
         p_ += sizeof(T);
         return v;
     }

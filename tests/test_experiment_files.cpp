@@ -158,8 +158,14 @@ TEST_F(ExperimentFiles, PaperRecipesExpandIntoTheSpecsGrid) {
         }
         EXPECT_EQ(tasks, (std::set<std::string>{"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte"}));
         EXPECT_EQ(lrs, (std::set<double>{5e-4, 6e-4, 7e-4, 8e-4}));
-        if (m == "meft1") EXPECT_EQ(runs[0].method.meft.lambda_inverse * runs[0].method.meft.beta_inverse, 10);
-        if (m == "meft2") EXPECT_EQ(runs[0].method.meft.lambda_inverse, 1);
-        if (m == "meft3") EXPECT_EQ(runs[0].method.meft.lambda_inverse * runs[0].method.meft.beta_inverse, 100);
+        if (m == "meft1") {
+            EXPECT_EQ(runs[0].method.meft.lambda_inverse * runs[0].method.meft.beta_inverse, 10);
+        }
+        if (m == "meft2") {
+            EXPECT_EQ(runs[0].method.meft.lambda_inverse, 1);
+        }
+        if (m == "meft3") {
+            EXPECT_EQ(runs[0].method.meft.lambda_inverse * runs[0].method.meft.beta_inverse, 100);
+        }
     }
 }

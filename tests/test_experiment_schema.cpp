@@ -115,7 +115,7 @@ TEST(ExperimentSchema, SectionsHaveTheParsersKeys) {
     const json prefix = {{"backbone", {{"preset", "tiny"}}}, {"method", {{"name", "prefix"}, {"prefix", json::object()}}}};
     const json lora = {{"backbone", {{"preset", "tiny"}}}, {"method", {{"name", "lora"}, {"lora", json::object()},
                                                                       {"adapter", json::object()}}}};
-    for (const std::string& section : {"", "backbone", "training", "training.early_stopping", "output"})
+    for (const char* section : {"", "backbone", "training", "training.early_stopping", "output"})
         EXPECT_EQ(parser_keys(toy, section), schema_keys(section)) << "section '" << section << "'";
     EXPECT_EQ(parser_keys(lora, "method"), schema_keys("method"));
     EXPECT_EQ(parser_keys(lora, "method.lora"), schema_keys("method.lora"));

@@ -63,8 +63,8 @@ TEST(ThreadPool, ExceptionInTheCallersOwnRangeWaitsForTheWorkers) {
     EXPECT_THROW(pool.parallel_for(300,
                                    [&](std::int64_t b, std::int64_t) {
                                        if (b == 0) throw Error("first range");
-                                       for (volatile int i = 0; i < 200000; ++i) {
-                                       }
+                                       volatile int spin = 0;  // busy for a while
+                                       while (spin < 200000) spin = spin + 1;
                                        ++finished;
                                    }),
                  Error);

@@ -92,8 +92,11 @@ TEST_P(MeftGrad, AdaptersAndHeadMatchFiniteDifferences) {
                                                          : nlohmann::json{{"streams", "float64"}};
     SequenceClassifier m(cfg, *be, DType::F64, meft(tc.variant, knobs));
     m.init_weights(7);
-    for (const Parameter& p : m.params().all())
-        if (p.trainable) EXPECT_TRUE(p.added || p.name.rfind("classifier.", 0) == 0) << p.name << " should be frozen under MEFT";
+    for (const Parameter& p : m.params().all()) {
+        if (p.trainable) {
+            EXPECT_TRUE(p.added || p.name.rfind("classifier.", 0) == 0) << p.name << " should be frozen under MEFT";
+        }
+    }
     const auto r = meft::test::check_trainable_gradients(m, random_batch(cfg, 2, 5, 1), {true, 55, 3});
     // two adapters per layer (rev + parallel, or attention + parallel) x 4 tensors x 2 layers + head
     EXPECT_EQ(r.checked, 2 * 4 * 2 + 2);

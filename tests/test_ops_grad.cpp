@@ -107,7 +107,9 @@ TEST_F(OpsGrad, Relu) {
     EXPECT_LT(check_grad(x.v, dx.v, loss).rel(), kTol);
     for (std::size_t i = 0; i < x.v.size(); ++i) {
         EXPECT_EQ(y.v[i], x.v[i] > 0 ? x.v[i] : 0.0);
-        if (x.v[i] < 0) EXPECT_EQ(dx.v[i], 0.0);
+        if (x.v[i] < 0) {
+            EXPECT_EQ(dx.v[i], 0.0);
+        }
     }
 }
 
@@ -225,7 +227,9 @@ TEST_F(OpsGrad, CausalAttentionWithPrefixKeys) {
                     const double* row = probs.v.data() + ((b * NH + h) * Tq + i) * Tk;
                     double sum = 0;
                     for (int j = 0; j < Tk; ++j) {
-                        if (j > i + P || !mask[b * Tk + j]) EXPECT_EQ(row[j], 0.0) << "b=" << b << " i=" << i << " j=" << j;
+                        if (j > i + P || !mask[b * Tk + j]) {
+                            EXPECT_EQ(row[j], 0.0) << "b=" << b << " i=" << i << " j=" << j;
+                        }
                         sum += row[j];
                     }
                     EXPECT_NEAR(sum, 1.0, 1e-14);

@@ -46,7 +46,7 @@ TEST(RunFilter, SelectsOnFieldsConfigAndMetrics) {
 }
 
 TEST(RunFilter, MalformedExpressionsAreClearErrors) {
-    for (const std::string& bad : {"accuracy", "metrics.accuracy >", "= 3", "score > 1", "config > 1 and"}) {
+    for (const char* bad : {"accuracy", "metrics.accuracy >", "= 3", "score > 1", "config > 1 and"}) {
         const std::string msg = test::error_of([&] { RunFilter f(bad); });
         EXPECT_NE(msg.find("--filter"), std::string::npos) << bad << ": " << msg;
     }

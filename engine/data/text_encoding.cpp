@@ -31,7 +31,10 @@ Utf8Fault describe(std::string_view s, std::size_t i) {
     Utf8Fault f;
     f.offset = i;
     const auto show = [&](std::size_t n) {
-        for (std::size_t k = 0; k < n && i + k < s.size(); ++k) f.bytes += (k ? " " : "") + hex_byte(at(k));
+        for (std::size_t k = 0; k < n && i + k < s.size(); ++k) {
+            if (k) f.bytes += ' ';
+            f.bytes += hex_byte(at(k));
+        }
     };
     if (continuation(lead)) {
         show(1);

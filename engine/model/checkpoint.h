@@ -24,10 +24,10 @@ struct LoadOptions {
     std::shared_ptr<const ModelEdit> method;  // the fine-tuning method applied on top of the backbone (null: full)
     int num_labels = 0;            // > 0: override config.json's labels (a fresh head of this size)
     std::uint64_t head_seed = 0;   // seed for a missing head
-    std::optional<double> dropout; // override every dropout rate (ModelConfig::set_dropout)
+    std::optional<double> dropout{};  // override every dropout rate (ModelConfig::set_dropout)
     // Set: the head the task needs, whatever config.json says — true: a multiple-choice head (one
     // score per pair; num_labels is ignored), false: sequence classification.
-    std::optional<bool> multiple_choice;
+    std::optional<bool> multiple_choice{};
 };
 
 // The model the config's architecture calls for: a SequenceClassifier for bert / roberta / bart, a

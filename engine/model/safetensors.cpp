@@ -55,7 +55,8 @@ constexpr std::string_view kIndexFile = "model.safetensors.index.json";
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-std::string qpath(const fs::path& p) { return "'" + p.string() + "'"; }
+// Appended (GCC 12's false -Wrestrict on a string literal plus a temporary string at -O3).
+std::string qpath(const fs::path& p) { return std::string("'").append(p.string()).append("'"); }
 
 std::string shape_str(const std::vector<std::int64_t>& shape) {
     std::string s = "[";

@@ -49,9 +49,9 @@ struct RunInfo {
 // An experiment row to create together with its first run (ExperimentDb::add_run), so that a
 // kill between the two never leaves an experiment without runs. `id` is 0 until it exists.
 struct NewExperiment {
-    std::string name, file;
+    std::string name{}, file{};
     nlohmann::json spec = nlohmann::json::object();
-    std::string tags, notes;
+    std::string tags{}, notes{};
     std::int64_t id = 0;
 };
 

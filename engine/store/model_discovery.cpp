@@ -79,8 +79,15 @@ std::vector<FoundModel> discover_models(const std::vector<fs::path>& search_path
         for (const auto& repo : fs::directory_iterator(hub_cache, fs::directory_options::skip_permission_denied, ec)) {
             const std::string folder = repo.path().filename().string();
             if (folder.rfind("models--", 0) != 0) continue;
-            std::string id = folder.substr(8);  // models--ORG--NAME -> ORG/NAME
-            for (std::size_t p = id.find("--"); p != std::string::npos; p = id.find("--", p + 1)) id.replace(p, 2, "/");
+            std::string id;  // models--ORG--NAME -> ORG/NAME
+            for (std::size_t i = 8; i < folder.size(); ++i) {
+                if (folder.compare(i, 2, "--") == 0) {
+                    id += '/';
+                    ++i;
+                } else {
+                    id += folder[i];
+                }
+            }
             std::error_code ec2;
             for (const auto& snap : fs::directory_iterator(repo.path() / "snapshots", ec2))
                 add(snap.path(), id + " (" + snap.path().filename().string().substr(0, 7) + ")", "hub cache");

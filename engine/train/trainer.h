@@ -91,7 +91,7 @@ struct TrainState {
     int best_step = 0;          // the best evaluation so far (0: none)
     double best_value = 0;
     int evals_without_improvement = 0;
-    ActivationPeak activation_peak;
+    ActivationPeak activation_peak{};
 };
 
 // Who a training checkpoint belongs to: written into its metadata, checked when it is loaded.
