@@ -5,7 +5,19 @@
 
 namespace meft::vecmath {
 
+// target_clones picks a clone in an ifunc resolver that the dynamic loader runs while it relocates
+// the program, before ThreadSanitizer's runtime is up; instrumented, that resolver crashes. A
+// ThreadSanitizer build (the tsan preset) keeps the default code only.
+#if defined(__SANITIZE_THREAD__)
+#define MEFT_CLONES
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MEFT_CLONES
+#endif
+#endif
+#ifndef MEFT_CLONES
 #define MEFT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 
 MEFT_CLONES void gelu_forward(float* out, const float* x, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) out[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
