@@ -36,7 +36,7 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)        # meft-workbench_<version>_<arch>.deb
 
 # Depends: dpkg-shlibdeps reads the libraries the binaries link and names their Debian packages
-# (Qt 6 Widgets/Gui/Core/PrintSupport/Svg, QCustomPlot for Qt 6, OpenBLAS, SQLite, utf8proc, the
+# (Qt 6 Widgets/Gui/Core/Svg, QCustomPlot for Qt 6, OpenBLAS, SQLite, utf8proc, the
 # C and C++ runtimes) with the versions this build needs.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 if(TARGET meft_cuda)
