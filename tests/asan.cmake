@@ -32,40 +32,11 @@ if(MEFT_ASAN_TESTS)
   if(NOT MEFT_HAVE_ASAN_UBSAN)
     message(STATUS "MEFT: the compiler cannot build with -fsanitize=address,undefined; test_parsers_asan skipped")
   else()
+    include(${PROJECT_SOURCE_DIR}/engine/sources.cmake)
+    meft_engine_sources(_parsers core_ops model peft data/glue.cpp data/qa.cpp data/text_encoding.cpp
+                        data/jsonl_examples.cpp store/experiment.cpp)
     set(_engine ${PROJECT_SOURCE_DIR}/engine)
-    add_library(meft_parsers_asan STATIC
-      ${_engine}/core/arena.cpp
-      ${_engine}/core/backend.cpp
-      ${_engine}/core/file_io.cpp
-      ${_engine}/core/host_memory.cpp
-      ${_engine}/core/shape_backend.cpp
-      ${_engine}/core/backend_select.cpp
-      ${_engine}/core/cpu_backend.cpp
-      ${_engine}/core/cpu_vector_math.cpp
-      ${_engine}/core/thread_pool.cpp
-      ${_engine}/model/config.cpp
-      ${_engine}/model/safetensors.cpp
-      ${_engine}/model/params.cpp
-      ${_engine}/model/transformer_layer.cpp
-      ${_engine}/model/edits.cpp
-      ${_engine}/model/layer_stack.cpp
-      ${_engine}/model/model.cpp
-      ${_engine}/model/sequence_classifier.cpp
-      ${_engine}/model/causal_lm.cpp
-      ${_engine}/model/checkpoint.cpp
-      ${_engine}/peft/method.cpp
-      ${_engine}/peft/lora.cpp
-      ${_engine}/peft/adapter.cpp
-      ${_engine}/peft/ia3.cpp
-      ${_engine}/peft/prefix.cpp
-      ${_engine}/peft/meft_stack.cpp
-      ${_engine}/peft/method_edit.cpp
-      ${_engine}/data/glue.cpp
-      ${_engine}/data/qa.cpp
-      ${_engine}/data/text_encoding.cpp
-      ${_engine}/data/jsonl_examples.cpp
-      ${_engine}/store/experiment.cpp
-    )
+    add_library(meft_parsers_asan STATIC ${_parsers})
     target_include_directories(meft_parsers_asan PUBLIC ${_engine} ${MEFT_GENERATED_INCLUDE_DIR})
     # BLAS only because the experiment parser validates training.backend through backend_select,
     # which can make a CPU backend; the tests never do.

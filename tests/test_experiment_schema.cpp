@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "peft/method_knobs.h"
 #include "store/experiment.h"
 #include "test_support.h"
 
@@ -128,6 +129,13 @@ TEST(ExperimentSchema, SectionsHaveTheParsersKeys) {
     std::set<std::string> task = parser_keys(toy, "task");
     task.merge(parser_keys(glue, "task"));
     EXPECT_EQ(task, schema_keys("task"));
+}
+
+TEST(ExperimentSchema, MethodSectionIsTheKnobTables) {
+    // The method section is generated from the engine's one knob table, which the parser reads too.
+    EXPECT_EQ(schema()["properties"]["method"], json::parse(method_schema().dump()))
+        << "docs/experiment.schema.json is behind the knob table (engine/peft/method_knobs.cpp): run "
+           "`meft schema --update docs/experiment.schema.json`";
 }
 
 TEST(ExperimentSchema, ShippedExperimentsValidate) {

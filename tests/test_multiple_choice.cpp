@@ -15,6 +15,7 @@
 #include "peft/method.h"
 #include "core/cpu_backend.h"
 #include "data/batching.h"
+#include "model/arch/arch.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
 #include "model/sequence_classifier.h"
@@ -347,7 +348,7 @@ TEST(ChoiceConfig, TransformersMultipleChoiceConfigsAreRead) {
     const ModelConfig c = ModelConfig::from_json(j, "config.json");
     EXPECT_TRUE(c.multiple_choice);
     EXPECT_EQ(c.num_labels(), 1);
-    EXPECT_TRUE(c.pooler_head());
+    EXPECT_TRUE(meft::arch_spec(c.arch).head(c).pooler);
     EXPECT_EQ(c.head_dropout(), c.hidden_dropout);  // RobertaForMultipleChoice's dropout
     j["meft_head"] = "ranking";
     const std::string msg = meft::test::error_of([&] { ModelConfig::from_json(j, "config.json"); });

@@ -47,4 +47,26 @@ for m in lora prefix ia3 houlsby meft1 meft3; do
     case_ "bart-$m" experiments/sst2-bart-toy.json --set method.name=$m --set training.max_steps=15
     case_ "opt-$m" experiments/arc-easy-opt-toy.json --set method.name=$m --set training.max_steps=15
 done
+for m in full lora meft1; do
+    case_ "roberta-$m" experiments/sst2-bart-toy.json --set backbone.arch=roberta --set method.name=$m --set training.max_steps=15
+done
+case_ roberta-choice experiments/arc-easy-bert-toy.json --set backbone.arch=roberta --set training.max_steps=10 \
+    --set backbone.tokenizer=../../shared/models/roberta-base-tokenizer
+case_ bart-choice experiments/arc-easy-bert-toy.json --set backbone.arch=bart --set training.max_steps=10 \
+    --set backbone.tokenizer=../../shared/models/roberta-base-tokenizer
+# What `meft init-model` writes for every backbone: config.json and model.safetensors (names, shapes,
+# initial values), byte for byte.
+for a in bert roberta bart opt; do
+    for which in old new; do
+        bin=$old; [ $which = new ] && bin=$new
+        rm -rf "$out/init-$a.$which"
+        "$bin" init-model --arch $a --preset tiny --out "$out/init-$a.$which" > "$out/init-$a.$which.log" 2>&1
+    done
+    if cmp -s "$out/init-$a.old/config.json" "$out/init-$a.new/config.json" &&
+       cmp -s "$out/init-$a.old/model.safetensors" "$out/init-$a.new/model.safetensors"; then
+        echo "identical  init-$a (config.json, model.safetensors)"
+    else
+        echo "DIFFERENT  init-$a (diff -r $out/init-$a.old $out/init-$a.new)"; status=1
+    fi
+done
 exit $status

@@ -1,5 +1,6 @@
 // meft init-model — a random-initialised preset written as a Hugging Face model directory:
 // BertForSequenceClassification, RobertaForSequenceClassification or OPTForCausalLM.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -56,8 +57,9 @@ int run(const InitArgs& a) {
     if (holds_model(a.out) && !a.force)
         throw Error(a.out + " already holds a model (config.json or weights); pass --force to replace it, or choose another --out");
     const Arch arch = parse_arch(a.arch);
-    if (a.preset == "1.3b" && arch != Arch::Opt) throw Error("--preset 1.3b is an OPT shape (use --arch opt)");
-    if (a.preset == "large" && arch == Arch::Opt) throw Error("--preset large is a BERT / RoBERTa / BART shape (opt has 1.3b)");
+    const std::vector<std::string> presets = preset_names(arch);
+    if (std::find(presets.begin(), presets.end(), a.preset) == presets.end())
+        throw Error("--preset " + a.preset + " is not a " + a.arch + " shape (" + a.arch + " has " + listed(presets) + ")");
     ModelConfig cfg = preset_config(arch, a.preset);
     if (!a.vocab.empty()) cfg.vocab_size = vocab_size_of(a.vocab);
     const bool lm = is_decoder_only(arch);

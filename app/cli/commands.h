@@ -17,5 +17,6 @@ Runner add_tokenize(CLI::App& app);
 Runner add_runs(CLI::App& app);
 Runner add_resume(CLI::App& app);
 Runner add_export(CLI::App& app);
+Runner add_schema(CLI::App& app);
 
 }  // namespace meft::cli

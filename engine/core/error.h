@@ -4,6 +4,7 @@
 #pragma once
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace meft {
 
@@ -30,6 +31,14 @@ class OutOfMemoryError : public Error {
 public:
     using Error::Error;
 };
+
+// For messages: "a, b or c"; with quote "\"": "\"a\", \"b\" or \"c\"".
+inline std::string listed(const std::vector<std::string>& names, const char* quote = "") {
+    std::string s;
+    for (std::size_t i = 0; i < names.size(); ++i)
+        s += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + std::string(quote) + names[i] + quote;
+    return s;
+}
 
 // Internal invariant check: a failure here is a bug in the engine, not bad user input.
 #define MEFT_CHECK(cond, msg)                                                              \

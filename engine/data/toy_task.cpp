@@ -3,6 +3,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "model/arch/arch.h"
 
 namespace meft {
 
@@ -11,8 +12,8 @@ constexpr int kNoiseFirst = 1000, kNoiseCount = 900;  // noise ids [1000, 1900)
 constexpr int kSignalFirst = 2000, kSignalsPerClass = 8;
 
 std::vector<Example> generate(const ToyTaskConfig& c, const ModelConfig& m, int count, std::uint64_t seed) {
-    const bool bert = m.arch == Arch::Bert;
-    const int cls = bert ? 101 : 0, sep = bert ? 102 : 2;
+    const ArchSpec& spec = arch_spec(m.arch);
+    const int cls = spec.begin_token(m), sep = spec.end_token(m);
     std::mt19937_64 rng(seed);
     auto uniform = [&](int lo, int hi) { return lo + static_cast<int>(rng() % static_cast<std::uint64_t>(hi - lo + 1)); };
     std::vector<Example> out;

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "model/arch/arch.h"
 #include "model/safetensors.h"
 
 namespace meft {
@@ -40,16 +41,6 @@ std::vector<std::string> candidate_names(const std::string& name, const std::str
         c.push_back(old);
     }
     return c;
-}
-
-// Tensors transformers writes as copies of a tied one: OPT's LM head (embed_tokens), BART's
-// encoder and decoder token tables (model.shared).
-bool is_tied_copy(Arch arch, const std::string& name) {
-    if (arch == Arch::Opt) return name == "lm_head.weight";
-    if (arch == Arch::Bart)
-        return name == "model.encoder.embed_tokens.weight" || name == "model.decoder.embed_tokens.weight" ||
-               name == "encoder.embed_tokens.weight" || name == "decoder.embed_tokens.weight";
-    return false;
 }
 
 // Host values of the model's dtype -> little-endian bytes of the checkpoint's dtype.
@@ -185,7 +176,7 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
         }
     }
     for (const std::string& n : reader.names())
-        if (!used.count(n) && !is_tied_copy(cfg.arch, n)) rep.ignored.push_back(n);
+        if (!used.count(n) && !arch_spec(cfg.arch).is_tied_copy(n)) rep.ignored.push_back(n);
     if (!rep.initialised.empty()) model->init_parameters(rep.initialised, opts.head_seed);
     model->init_parameters(method_params, opts.head_seed);
     rep.method_initialised = static_cast<int>(method_params.size());

@@ -8,15 +8,17 @@
 
 namespace meft {
 
-// Encoders (BERT, RoBERTa: sequence classification), an encoder-decoder (BART: sequence
-// classification from the decoder's last eos token) and a decoder-only LM (OPT: causal LM).
+// The backbone families: encoders (BERT, RoBERTa: sequence classification), an encoder-decoder
+// (BART: sequence classification from the decoder's last eos token) and a decoder-only LM (OPT:
+// causal LM). Everything a family owns (config.json keys, presets, tensor names, positions, special
+// tokens) is in model/arch/<name>.cpp.
 enum class Arch { Bert, Roberta, Bart, Opt };
 
 std::string arch_name(Arch a);          // "bert" | "roberta" | "bart" | "opt" (HF model_type)
 Arch parse_arch(const std::string& s);  // throws Error listing the accepted names
 std::vector<std::string> arch_names();
-inline bool is_decoder_only(Arch a) { return a == Arch::Opt; }
-inline bool is_encoder_decoder(Arch a) { return a == Arch::Bart; }
+bool is_decoder_only(Arch a);
+bool is_encoder_decoder(Arch a);
 
 struct ModelConfig {
     Arch arch = Arch::Bert;
@@ -53,14 +55,12 @@ struct ModelConfig {
     // one, starting with decoder_start_token_id; learned positions start at 2 (no padding row).
     int decoder_start_token_id = 2;
 
-    // OPT's learned positions start at 2 (HF OPTLearnedPositionalEmbedding offset).
-    static constexpr int kOptPositionOffset = 2;
     int embed_width() const { return word_embed_proj_dim > 0 ? word_embed_proj_dim : hidden_size; }
     bool projects_embeddings() const { return word_embed_proj_dim > 0 && word_embed_proj_dim != hidden_size; }
 
     int num_labels() const { return static_cast<int>(labels.size()); }
     // The longest sequence the positions allow (RoBERTa's positions start after pad_token_id).
-    int max_tokens() const { return max_position_embeddings - (arch == Arch::Roberta ? pad_token_id + 1 : 0); }
+    int max_tokens() const;
     // Every transformer layer, encoder and decoder (activation tags 0..total_layers()-1).
     int total_layers() const { return num_layers + decoder_layers; }
     // What an activation tag is: "embeddings" (-1), "layer 3", for BART "encoder layer 3" /
@@ -79,22 +79,18 @@ struct ModelConfig {
     bool is_regression() const {
         return !multiple_choice && (problem_type == "regression" || (problem_type.empty() && num_labels() == 1));
     }
-    // RobertaForMultipleChoice drops with hidden_dropout_prob; every other head with classifier_dropout
-    // when set.
-    double head_dropout() const {
-        if (multiple_choice && arch == Arch::Roberta) return hidden_dropout;
-        return classifier_dropout >= 0 ? classifier_dropout : hidden_dropout;
-    }
-    // The head reads the pooler (BERT; RoBERTa's multiple-choice head), not a dense + out_proj head.
-    bool pooler_head() const { return arch == Arch::Bert || (arch == Arch::Roberta && multiple_choice); }
+    // The classification head's dropout (the family's rule: classifier_dropout when set, else
+    // hidden_dropout; RobertaForMultipleChoice always hidden_dropout).
+    double head_dropout() const;
     void set_num_labels(int n);        // LABEL_0..LABEL_{n-1}: a classification head (not multiple choice)
     void set_multiple_choice();        // one score per pair (LABEL_0), no problem_type
     // An experiment's dropout override: every dropout the architecture has (hidden states,
     // attention probabilities, the head, and BART's activation dropout) becomes p.
     void set_dropout(double p);
+    // The shared rules, then the family's.
     void validate(const std::string& where) const;
 
-    // `where` names the file in error messages.
+    // The family's config.json, by model_type; `where` names the file in error messages.
     static ModelConfig from_json(const nlohmann::json& j, const std::string& where);
     // HF layout, architectures = *ForSequenceClassification or *ForMultipleChoice; BART's
     // multiple-choice scorer is written as BartForSequenceClassification with "meft_head".
@@ -107,6 +103,7 @@ void save_model_config(const ModelConfig& c, const std::filesystem::path& dir);
 // Built-in shapes: toy, tiny, base (BERT-base / RoBERTa-base / BART-base / OPT-125m), large
 // (BERT-large / RoBERTa-large / BART-large) and for OPT 1.3b (the MEFT paper's QA backbone).
 ModelConfig preset_config(Arch arch, const std::string& preset);
-std::vector<std::string> preset_names();
+std::vector<std::string> preset_names(Arch arch);
+std::vector<std::string> preset_names();  // every family's, without repeats
 
 }  // namespace meft

@@ -195,8 +195,9 @@ public:
     // module's tensors come first).
     virtual std::unique_ptr<StackEdit> edit_stack(const StackSpec& spec, const ModelConfig& cfg,
                                                   ParameterStore& ps) const = 0;
-    // Whether a backbone parameter (Hugging Face name) trains; the method's own always do.
-    virtual bool backbone_trainable(const std::string& name) const = 0;
+    // Whether a backbone parameter (Hugging Face name; `head`: of the task's classifier) trains;
+    // the method's own always do.
+    virtual bool backbone_trainable(const std::string& name, bool head) const = 0;
     // Keep only each layer's input and recompute the layer in backward (gradient checkpointing).
     virtual bool checkpoint_layers() const { return false; }
 };

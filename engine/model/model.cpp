@@ -4,7 +4,8 @@
 
 #include "core/error.h"
 #include "core/philox.h"
-#include "model/layer_stack.h"
+#include "model/arch/arch.h"
+#include "model/backbone.h"
 
 namespace meft {
 
@@ -19,12 +20,14 @@ Model::Model(ModelConfig config, Backend& backend, DType dtype, std::shared_ptr<
 
 Model::~Model() = default;
 
-const StackRunner* Model::stack_runner() const { return stack_ ? stack_->runner() : nullptr; }
+std::string Model::prefix() const { return arch_spec(config_.arch).prefix(); }
+
+const StackRunner* Model::stack_runner() const { return backbone_ ? backbone_->stacks().front()->runner() : nullptr; }
 
 std::vector<double> Model::reconstruction_error() const {
     std::vector<double> out;
-    for (const LayerStack* s : {stack_.get(), decoder_.get()}) {
-        if (!s || !s->runner() || s->runner()->reconstruction_error().empty()) continue;
+    for (const LayerStack* s : backbone_->stacks()) {
+        if (!s->runner() || s->runner()->reconstruction_error().empty()) continue;
         const std::vector<double>& e = s->runner()->reconstruction_error();
         out.insert(out.end(), e.begin(), e.end());
     }
@@ -36,7 +39,13 @@ ModelArenas Model::arenas() {
 }
 
 void Model::apply_method_trainability() {
-    params_.set_trainable([&](const Parameter& prm) { return prm.added || !edit_ || edit_->backbone_trainable(prm.name); });
+    // The task's classifier (not BERT's pooler, a part of BertModel under the backbone's prefix)
+    // trains with every method, as Hugging Face PEFT's modules_to_save has it.
+    const std::string pre = prefix();
+    params_.set_trainable([&](const Parameter& prm) {
+        const bool classifier = is_head_parameter(prm.name) && prm.name.rfind(pre, 0) != 0;
+        return prm.added || !edit_ || edit_->backbone_trainable(prm.name, classifier);
+    });
 }
 
 void Model::init_parameters(const std::vector<std::string>& names, std::uint64_t seed) {
@@ -67,20 +76,6 @@ void Model::begin_forward() {
 
 PhiloxKey Model::key(const ForwardOptions& o, int layer, int position) const {
     return philox_key(o.seed, o.step, dropout_site(layer, position));
-}
-
-void Model::check_batch(const HostBatch& b, int max_tokens) const {
-    const std::size_t n = static_cast<std::size_t>(b.B) * static_cast<std::size_t>(b.T);
-    if (b.B <= 0 || b.T <= 0) throw Error("empty batch");
-    if (b.input_ids.size() != n || b.attention_mask.size() != n) throw Error("batch arrays do not match B*T");
-    if (b.T > max_tokens)
-        throw Error("sequence length " + std::to_string(b.T) + " exceeds the model's " + std::to_string(max_tokens) +
-                    " positions (max_position_embeddings " + std::to_string(config_.max_position_embeddings) + ")");
-    for (std::size_t j = 0; j < n; ++j)
-        if (b.input_ids[j] < 0 || b.input_ids[j] >= config_.vocab_size)
-            throw Error("example " + std::to_string(b.example_offset + static_cast<int>(j / static_cast<std::size_t>(b.T))) +
-                        ": token id " + std::to_string(b.input_ids[j]) + " outside the vocabulary (size " +
-                        std::to_string(config_.vocab_size) + ")");
 }
 
 Tensor Model::upload_i32(const std::vector<std::int32_t>& v, Shape s, const char* name) {

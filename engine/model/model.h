@@ -1,10 +1,11 @@
 // model.h — what every backbone-with-a-head offers the trainer, the planner, the checkpoint code
 // and the front ends: its parameters, a forward pass, forward + loss + backward, and the memory
-// it kept. Two kinds exist: SequenceClassifier (BERT, RoBERTa, BART: a classification or
-// regression head) and CausalLM (OPT: the tied LM head, loss on labelled tokens).
+// it kept. A model is a backbone (model/backbone.h: embeddings and layer stacks, as the family's
+// shape says) with a head: SequenceClassifier (a classification, regression or multiple-choice
+// head over an encoder or encoder-decoder) or CausalLM (the tied LM head over a decoder).
 //
-// The base owns what both share: the configuration, the method, the parameter store and the four
-// activation arenas with their joint meter. Activation tags: layer -1 is the embeddings,
+// The base owns what both share: the configuration, the method, the parameter store, the four
+// activation arenas with their joint meter, and the backbone. Activation tags: layer -1 is the embeddings,
 // 0..L-1 the layers (BART: the encoder's, then the decoder's), L the head.
 #pragma once
 #include <memory>
@@ -21,7 +22,7 @@
 
 namespace meft {
 
-class LayerStack;
+class Backbone;
 struct ModelArenas;
 
 struct ForwardOptions {
@@ -48,7 +49,7 @@ public:
     Backend& backend() { return backend_; }
     DType dtype() const { return params_.dtype(); }
     // Hugging Face prefix of backbone tensors: "bert.", "roberta.", "model."
-    virtual std::string prefix() const = 0;
+    std::string prefix() const;
     // Parameters of the task head, which a backbone checkpoint may lack (drawn fresh then).
     virtual bool is_head_parameter(const std::string& name) const = 0;
 
@@ -85,9 +86,6 @@ protected:
     // Call at the start of every forward: resets the arenas and the per-layer transients.
     void begin_forward();
     PhiloxKey key(const ForwardOptions& o, int layer, int position) const;
-    // Errors naming the example for a batch the model cannot read: empty, arrays that are not
-    // B*T long, more than max_tokens positions, token ids outside the vocabulary.
-    void check_batch(const HostBatch& b, int max_tokens) const;
     // An int32 host array as a tensor in the activation arena (tagged as an input).
     Tensor upload_i32(const std::vector<std::int32_t>& v, Shape s, const char* name);
     double drop(const ForwardOptions& o, double p) const { return o.train ? p : 0.0; }
@@ -107,8 +105,7 @@ protected:
     std::unique_ptr<Arena> scratch_;      // backward's activation gradients
     std::unique_ptr<Arena> tmp_;          // one layer's temporaries
     std::unique_ptr<Arena> recompute_;    // gradient checkpointing: one layer's recomputed activations
-    std::unique_ptr<LayerStack> stack_;   // the transformer layers, run as the method says
-    std::unique_ptr<LayerStack> decoder_;  // BART: the decoder's layers (cross-attending to stack_'s output)
+    std::unique_ptr<Backbone> backbone_;  // embeddings and layer stacks, declared by the head's constructor
     Tensor last_hidden_;
 };
 

@@ -1,5 +1,6 @@
-// sequence_classifier.h — a sequence classification (or regression) model exactly as Hugging
-// Face computes it, with explicit forward and backward passes (no autograd):
+// sequence_classifier.h — a sequence classification (or regression) head over an encoder or
+// encoder-decoder backbone (model/backbone.h), exactly as Hugging Face computes it, with explicit
+// forward and backward passes (no autograd):
 //
 //   BERT    (BertForSequenceClassification):    embeddings (word + position + type, LN, dropout)
 //           -> encoder -> pooler tanh(W h[CLS] + b) -> dropout -> classifier
@@ -26,14 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "core/arena.h"
-#include "core/backend.h"
-#include "model/batch.h"
-#include "model/config.h"
-#include "model/layer_stack.h"
-#include "model/memory_report.h"
 #include "model/model.h"
-#include "model/params.h"
 
 namespace meft {
 
@@ -43,8 +37,6 @@ public:
     // allocated on init_weights() (or by the checkpoint loader).
     SequenceClassifier(ModelConfig config, Backend& backend, DType dtype, std::shared_ptr<const ModelEdit> edit = nullptr);
 
-    // Hugging Face prefix of backbone tensors: "bert.", "roberta." or "model." (BART)
-    std::string prefix() const override;
     bool is_head_parameter(const std::string& name) const override;
 
     // Forward pass; returns logits [B,K] (device tensor, valid until the next forward).
@@ -57,35 +49,22 @@ public:
 
 private:
     struct HeadActs {
-        Tensor cls, a, b, c, logits, losses, probs;  // BERT: a=pooler pre-act, b=tanh, c=dropped
-    };
-    // One embeddings block: token (+ position) (+ type) rows, LayerNorm, dropout.
-    struct Embeddings {
-        int wte = -1, wpe = -1, wtt = -1, ln_w = -1, ln_b = -1;
-        int site = 0;                    // dropout position (layer -1)
-        Tensor ids, pos, types;          // the current step's inputs
-        Tensor sum, mean, rstd;          // kept for backward when the block trains
-        bool trains(const ParameterStore& ps) const;
+        Tensor cls, a, b, c, logits, losses, probs;  // pooler: a=pre-activation, b=tanh, c=dropped
     };
 
-    void declare_parameters();
-    void upload_inputs(const HostBatch& batch);
-    Tensor embed(Embeddings& e, bool keep_output, const ForwardOptions& o, int off);
-    void embed_backward(const Embeddings& e, Tensor d, const ForwardOptions& o, int off);
+    void declare_head();
     void head_forward(Tensor h, const ForwardOptions& o, int off);
-    void head_backward(Tensor dlogits, const ForwardOptions& o, int off);
+    void head_backward(Tensor dlogits, Tensor d_hidden, const ForwardOptions& o, int off);
     // Multiple choice: the summed per-question loss; writes loss_scale * d(loss)/d(scores).
     double choice_loss(const HostBatch& batch, Tensor scores, Tensor dscores, double loss_scale);
-    bool bart() const { return config_.arch == Arch::Bart; }
 
-    Embeddings enc_, dec_;  // dec_: BART's decoder side (shares enc_'s token table)
-    int pool_w_ = -1, pool_b_ = -1, cls_w_, cls_b_, dense_w_ = -1, dense_b_ = -1;  // pooler_head(): pool_*
+    bool pooler_ = false;  // pool_*: the pooler head; dense_*: the dense -> tanh -> out_proj head
+    int pool_w_ = -1, pool_b_ = -1, cls_w_ = -1, cls_b_ = -1, dense_w_ = -1, dense_b_ = -1;
 
     // current step's inputs and activations
     int B_ = 0, T_ = 0;
-    Tensor mask_, labels_, targets_, eos_rows_, memory_;
+    Tensor labels_, targets_;
     HeadActs head_;
-    Tensor grad_stream_, grad_tmp_;  // backward: the residual stream's gradient and one temporary
 };
 
 }  // namespace meft

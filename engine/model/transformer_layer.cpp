@@ -1,5 +1,7 @@
 #include "model/transformer_layer.h"
 
+#include "model/arch/arch.h"
+
 namespace meft {
 
 namespace {
@@ -16,35 +18,13 @@ enum Position {
 enum Slot { kQ = 0, kK, kV, kO, kFin, kFout };
 const Site kLinearSites[6] = {Site::Query, Site::Key, Site::Value, Site::AttentionOutput, Site::FfnIn, Site::FfnOut};
 
-// Hugging Face module names of one layer's parts, per architecture family.
-struct LayerNames {
-    const char* linear[6];   // query, key, value, attention_output, ffn_in, ffn_out
-    const char* ln1;         // the attention block's LayerNorm
-    const char* ln2;         // the FFN block's LayerNorm
-    const char* attention;   // the self-attention module (prefix keys hang off it)
-    const char* adapter_attn;
-    const char* adapter_ffn;
-    const char* adapter_par;
-};
-const LayerNames kBertNames{{"attention.self.query", "attention.self.key", "attention.self.value",
-                             "attention.output.dense", "intermediate.dense", "output.dense"},
-                            "attention.output.LayerNorm", "output.LayerNorm", "attention.self",
-                            "attention.output.adapter", "output.adapter", "output.parallel_adapter"};
-// OPT and BART (fairseq's layout)
-const LayerNames kFairseqNames{{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "fc1",
-                                "fc2"},
-                               "self_attn_layer_norm", "final_layer_norm", "self_attn",
-                               "self_attn.adapter", "fc2.adapter", "parallel_adapter"};
-const char* kCrossLinear[4] = {"encoder_attn.q_proj", "encoder_attn.k_proj", "encoder_attn.v_proj", "encoder_attn.out_proj"};
-const char* kCrossLn = "encoder_attn_layer_norm";
-const LayerNames& layer_names(Arch a) { return a == Arch::Bert || a == Arch::Roberta ? kBertNames : kFairseqNames; }
 }  // namespace
 
 TransformerLayer::TransformerLayer(const LayerSpec& spec, const ModelConfig& cfg, const StackEdit* edit,
                                    ParameterStore& ps)
     : spec_(spec), cfg_(cfg) {
     const int C = cfg.hidden_size, I = cfg.intermediate_size;
-    const LayerNames& n = layer_names(cfg.arch);
+    const LayerNames& n = arch_spec(cfg.arch).layer_names();
     pre_ln_ = cfg.pre_layer_norm;
     relu_ = cfg.hidden_act == "relu";
     const std::string& s = spec_.names;
@@ -75,7 +55,7 @@ SiteSpec TransformerLayer::site(Site s, std::string module, int in, int out, boo
 
 void TransformerLayer::declare_attention(Attention& w, bool self, const StackEdit* edit, ParameterStore& ps) {
     const int C = cfg_.hidden_size;
-    const LayerNames& n = layer_names(cfg_.arch);
+    const LayerNames& n = arch_spec(cfg_.arch).layer_names();
     const std::string& s = spec_.names;
     w.self = self;
     w.probs_site = self ? kAttnProbs : kCrossProbs;
@@ -83,18 +63,18 @@ void TransformerLayer::declare_attention(Attention& w, bool self, const StackEdi
     Linear* lins[4] = {&w.q, &w.k, &w.v, &w.o};
     for (int slot = 0; slot < 4; ++slot) {
         Linear& l = *lins[slot];
-        const std::string name = s + (self ? n.linear[slot] : kCrossLinear[slot]);
+        const std::string name = s + (self ? n.linear[slot] : n.cross_linear[slot]);
         l.w = ps.declare(name + ".weight", {C, C}, Init::normal(cfg_.initializer_range));
         l.b = ps.declare(name + ".bias", {C}, Init::zeros());
         l.site = (self ? kEditFirst : kCrossEditFirst) + slot;
         if (edit) l.edit = edit->linear(site(kLinearSites[slot], name, C, C, !self), ps);
     }
-    const std::string ln = s + (self ? n.ln1 : kCrossLn);
+    const std::string ln = s + (self ? n.ln1 : n.cross_ln);
     w.ln_w = ps.declare(ln + ".weight", {C}, Init::ones());
     w.ln_b = ps.declare(ln + ".bias", {C}, Init::zeros());
     if (!edit) return;
-    w.scale_k = edit->scale(site(Site::Key, s + (self ? n.linear[kK] : kCrossLinear[kK]), C, C, !self), ps);
-    w.scale_v = edit->scale(site(Site::Value, s + (self ? n.linear[kV] : kCrossLinear[kV]), C, C, !self), ps);
+    w.scale_k = edit->scale(site(Site::Key, s + (self ? n.linear[kK] : n.cross_linear[kK]), C, C, !self), ps);
+    w.scale_v = edit->scale(site(Site::Value, s + (self ? n.linear[kV] : n.cross_linear[kV]), C, C, !self), ps);
     if (self) w.after = edit->branch(site(Site::AfterAttention, s + n.adapter_attn), ps);
 }
 

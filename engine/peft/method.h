@@ -70,8 +70,9 @@ struct MethodConfig {
     bool lora_on(const std::string& site) const { return kind == MethodKind::LoRA && lora.targets_site(site); }
     bool ia3() const { return kind == MethodKind::IA3; }
     bool is_prefix() const { return kind == MethodKind::Prefix; }
-    // Whether a backbone parameter (HF name) trains under this method. Added parameters always train.
-    bool backbone_trainable(const std::string& name) const;
+    // Whether a backbone parameter (HF name; `head`: of the task's classifier) trains under this method.
+    // Added parameters always train.
+    bool backbone_trainable(const std::string& name, bool head) const;
 
     // The method as an edit of a model (peft/method_edit.cpp): what a model is built with, so a
     // MethodConfig can be passed wherever a model takes its edit.
@@ -83,8 +84,11 @@ struct MethodConfig {
 // MEFT layers rebuild their inputs — may differ).
 bool same_architecture(const MethodConfig& a, const MethodConfig& b);
 
+// The method section of an experiment file, read by the knob table (peft/method_knobs.cpp);
 // `where` names the file and key path for error messages.
 MethodConfig parse_method(const nlohmann::json& j, const std::string& where);
 std::vector<std::string> method_names();
+// Throws Error listing the names when `name` is not a method.
+MethodKind method_by_name(const std::string& name);
 
 }  // namespace meft

@@ -15,7 +15,7 @@ public:
     explicit MethodEdit(MethodConfig m) : m_(std::move(m)) {}
     std::unique_ptr<StackEdit> edit_stack(const StackSpec& spec, const ModelConfig& cfg,
                                           ParameterStore& ps) const override;
-    bool backbone_trainable(const std::string& name) const override { return m_.backbone_trainable(name); }
+    bool backbone_trainable(const std::string& name, bool head) const override { return m_.backbone_trainable(name, head); }
     bool checkpoint_layers() const override { return m_.gradient_checkpointing; }
     const MethodConfig& config() const { return m_; }
 

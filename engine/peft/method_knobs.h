@@ -1,7 +1,7 @@
 // method_knobs.h — each method's knobs described as data (key, type, range, default, help), so a
 // user interface can generate a form for any method and a tool can check a value before a run.
-// The defaults are the parser's own (parse_method), so the description cannot drift from them;
-// test_methods checks every range against the parser.
+// One table (method_knobs.cpp) drives these descriptions, the parser (parse_method) and the
+// experiment schema's method section (method_schema), so they cannot drift apart.
 #pragma once
 #include <string>
 #include <vector>
@@ -29,5 +29,8 @@ std::string method_summary(MethodKind kind);
 std::vector<MethodKnob> method_knobs(MethodKind kind);
 // Throws Error listing the names when `name` is not a method.
 MethodKind method_kind(const std::string& name);
+// The JSON Schema of an experiment file's "method" object (docs/experiment.schema.json), sweeps
+// (a list of values for one knob) included.
+nlohmann::ordered_json method_schema();
 
 }  // namespace meft

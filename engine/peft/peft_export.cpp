@@ -9,6 +9,7 @@
 #include "peft/method_edit.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "model/arch/arch.h"
 #include "model/safetensors.h"
 
 namespace meft {
@@ -130,7 +131,7 @@ Task task_of(const Model& m) {
     if (is_decoder_only(c.arch)) return Task::CausalLm;
     // PEFT has no multiple-choice task type: BertForMultipleChoice / RobertaForMultipleChoice go
     // through the task-less PeftModel. BART's multiple-choice scorer is BartForSequenceClassification.
-    if (c.multiple_choice && c.arch != Arch::Bart) return Task::None;
+    if (c.multiple_choice && !is_encoder_decoder(c.arch)) return Task::None;
     return Task::SeqCls;
 }
 
@@ -184,9 +185,8 @@ std::string quoted_list(const std::vector<std::string>& v) {
 // its first real-token row.
 std::pair<std::string, int> position_table(const Model& model) {
     const ModelConfig& c = model.config();
-    if (c.arch == Arch::Opt) return {"model.decoder.embed_positions.weight", ModelConfig::kOptPositionOffset};
-    const std::string name = model.prefix() + "embeddings.position_embeddings.weight";
-    return {name, c.arch == Arch::Roberta ? c.pad_token_id + 1 : 0};
+    const ArchSpec& spec = arch_spec(c.arch);
+    return {spec.embeddings(c).positions, spec.first_position(c)};
 }
 
 std::vector<double> shifted_positions(const std::vector<double>& table, std::int64_t rows, std::int64_t C, int first,
@@ -227,8 +227,8 @@ HostTensor prompt_embeddings(Model& model) {
         }
         return t;
     }
-    const std::string layers = c.arch == Arch::Opt ? "model.decoder.layers." : model.prefix() + "encoder.layer.";
-    const std::string attention = c.arch == Arch::Opt ? ".self_attn." : ".attention.self.";
+    const ArchSpec& spec = arch_spec(c.arch);
+    const std::string layers = spec.layers(), attention = std::string(".") + spec.layer_names().attention + ".";
     for (std::int64_t l = 0; l < L; ++l)
         for (int kv = 0; kv < 2; ++kv) {
             const std::string n = layers + std::to_string(l) + attention + (kv ? "prefix_value" : "prefix_key");
@@ -312,7 +312,7 @@ PeftAdapter peft_adapter(Model& model, const std::string& base_model_name_or_pat
                     (can_merge(m) ? "; save the model itself (or save_merged_model) instead" : ""));
     const Task task = task_of(model);
     const bool prefix = m.is_prefix();
-    if (prefix && c.arch == Arch::Bart)
+    if (prefix && is_encoder_decoder(c.arch))
         throw Error(where + ": PEFT cannot hold this model: its prefix-tuning reaches a model only through "
                     "past_key_values, which BART reads in its decoder alone (the encoder's self-attention never "
                     "sees them), so the encoder's prefixes have no place in PEFT's layout");

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "model/arch/arch.h"
 #include "core/host_memory.h"
 #include "model/safetensors.h"
 #include "train/metrics.h"
@@ -26,7 +27,7 @@ void check_positions(const Experiment& e, const ModelConfig& cfg, int seq, Prefl
     p.problems.push_back("training.max_seq_length is " + std::to_string(seq) + " but the model (" + model + ") has " +
                          std::to_string(most) + " positions (max_position_embeddings " +
                          std::to_string(cfg.max_position_embeddings) +
-                         (cfg.arch == Arch::Roberta ? ", less RoBERTa's padding offset " + std::to_string(cfg.pad_token_id + 1) : "") +
+                         arch_spec(cfg.arch).position_note(cfg) +
                          "); set training.max_seq_length to at most " + std::to_string(most));
 }
 
@@ -53,7 +54,7 @@ void check_zero_shot_head(const Experiment& e, Preflight& p) {
         return;
     }
     const SafetensorsReader reader = SafetensorsReader::open_dir(e.backbone.path);
-    const char* head = saved.arch == Arch::Bart ? "classification_head.out_proj.weight" : "classifier.weight";
+    const std::string head = arch_spec(saved.arch).head(saved).out + ".weight";
     if (!reader.contains(head))
         p.problems.push_back("training.zero_shot evaluates the checkpoint's own head, but " + reader.source() +
                              " has no '" + head + "' (a bare backbone); train a head first (training.zero_shot: false)");

@@ -2,6 +2,7 @@
 
 #include "data/qa.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -9,6 +10,7 @@
 
 #include "core/backend_select.h"
 #include "core/error.h"
+#include "model/arch/arch.h"
 #include "data/glue.h"
 #include "data/qa.h"
 
@@ -88,21 +90,19 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
 
     Section bb = top.child("backbone");
     const std::string arch = bb.string("arch", "bert");
-    if (arch != "bert" && arch != "roberta" && arch != "bart" && arch != "opt")
-        bb.fail(bb.key("arch"), "must be \"bert\", \"roberta\", \"bart\" or \"opt\", found \"" + arch + "\"");
-    e.backbone.arch = parse_arch(arch);
+    const ArchSpec* spec = find_arch(arch);
+    if (!spec) bb.fail(bb.key("arch"), "must be " + listed(arch_names(), "\"") + ", found \"" + arch + "\"");
+    e.backbone.arch = spec->arch();
     e.backbone.preset = bb.string("preset", "");
     e.backbone.path = bb.string("path", "");
     e.backbone.init_seed = static_cast<std::uint64_t>(bb.integer("seed", 0, 0, 1ll << 53));
     e.backbone.tokenizer = bb.string("tokenizer", "");
     if (e.backbone.preset.empty() == e.backbone.path.empty())
         bb.fail("'backbone'", "needs exactly one of \"preset\" (toy, tiny, base, large) or \"path\" (a Hugging Face model directory)");
-    const bool opt = e.backbone.arch == Arch::Opt;
     const std::string& pre = e.backbone.preset;
-    // The fourth shape: OPT-1.3B for opt, the -large models for the others.
-    if (!pre.empty() && pre != "toy" && pre != "tiny" && pre != "base" && pre != (opt ? "1.3b" : "large"))
-        bb.fail(bb.key("preset"), std::string("must be toy, tiny, base or ") + (opt ? "1.3b" : "large") +
-                                      " for " + arch + ", found \"" + pre + "\"");
+    const std::vector<std::string> presets = spec->presets();
+    if (!pre.empty() && std::find(presets.begin(), presets.end(), pre) == presets.end())
+        bb.fail(bb.key("preset"), "must be " + listed(presets) + " for " + arch + ", found \"" + pre + "\"");
     bb.finish("arch, preset, path, seed, tokenizer");
 
     Section task = top.child("task");
@@ -148,8 +148,8 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
 
     // Which head a task needs: decoders train QA as causal LM; encoders and BART classify, or score
     // (context, choice) pairs with a multiple-choice head.
-    if (opt && !e.task.qa)
-        task.fail(task.key("name"), "\"" + e.task.name + "\" is a classification task; an opt backbone trains the "
+    if (is_decoder_only(e.backbone.arch) && !e.task.qa)
+        task.fail(task.key("name"), "\"" + e.task.name + "\" is a classification task; an " + arch + " backbone trains the "
                                     "multiple-choice QA tasks (openbookqa, arc_easy, arc_challenge, piqa, sciq) as causal LM");
     top.has("method");  // validated by parse_method, which names its own keys
     if (j.is_object() && j.contains("method")) e.method = parse_method(j["method"], where);

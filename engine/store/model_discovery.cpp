@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/arch/arch.h"
+
 namespace meft {
 
 namespace fs = std::filesystem;
@@ -26,19 +28,17 @@ bool describe(const fs::path& dir, FoundModel& m) {
     const nlohmann::json c = nlohmann::json::parse(in, nullptr, false);
     if (!c.is_object() || !c.contains("model_type") || !c["model_type"].is_string()) return false;
     m.arch = c["model_type"].get<std::string>();
-    if (m.arch != "bert" && m.arch != "roberta" && m.arch != "bart" && m.arch != "opt") return false;
+    const ArchSpec* spec = find_arch(m.arch);
+    if (!spec) return false;
     m.path = dir;
     const auto number = [&](const char* key) {
         const auto it = c.find(key);
         return it != c.end() && it->is_number_integer() ? it->get<int>() : 0;
     };
-    if (m.arch == "bart") {  // encoder + decoder layers, d_model wide
-        m.num_layers = number("encoder_layers") + number("decoder_layers");
-        m.hidden_size = number("d_model");
-    } else {
-        m.num_layers = number("num_hidden_layers");
-        m.hidden_size = number("hidden_size");
-    }
+    // every layer (an encoder-decoder's encoder and decoder), by the family's keys
+    m.num_layers = number(spec->key_of_layers().c_str()) +
+                   (spec->shape() == StackShape::EncoderDecoder ? number("decoder_layers") : 0);
+    m.hidden_size = number(spec->key_of_hidden().c_str());
     return true;
 }
 

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/shape_backend.h"
+#include "model/arch/arch.h"
 #include "model/checkpoint.h"
 
 namespace meft {
@@ -13,10 +14,11 @@ HostBatch full_batch(const ModelConfig& cfg, int batch, int seq) {
     HostBatch b;
     b.B = batch;
     b.T = seq;
-    const int first = cfg.arch == Arch::Roberta ? cfg.pad_token_id + 1 : 1;  // any non-padding id
-    b.input_ids.assign(static_cast<std::size_t>(batch) * seq, first);
-    if (cfg.arch == Arch::Bart)  // BART's head reads each sequence's last eos
-        for (int i = 0; i < batch; ++i) b.input_ids[static_cast<std::size_t>(i + 1) * seq - 1] = cfg.eos_token_id;
+    const ArchSpec& spec = arch_spec(cfg.arch);
+    const int plain = spec.plain_token(cfg);
+    b.input_ids.assign(static_cast<std::size_t>(batch) * seq, plain);
+    if (spec.head(cfg).reads_last_eos)  // every sequence ends with its end token
+        for (int i = 0; i < batch; ++i) b.input_ids[static_cast<std::size_t>(i + 1) * seq - 1] = spec.end_token(cfg);
     b.token_type_ids.assign(b.input_ids.size(), 0);
     b.attention_mask.assign(b.input_ids.size(), 1);
     b.labels.assign(static_cast<std::size_t>(batch), 0);
@@ -26,7 +28,7 @@ HostBatch full_batch(const ModelConfig& cfg, int batch, int seq) {
         b.labels.assign(static_cast<std::size_t>(batch), 1);
     }
     // A causal LM predicts every next token (plain LM fine-tuning: the LM head's largest case).
-    if (is_decoder_only(cfg.arch)) b.token_labels.assign(b.input_ids.size(), first);
+    if (is_decoder_only(cfg.arch)) b.token_labels.assign(b.input_ids.size(), plain);
     return b;
 }
 
