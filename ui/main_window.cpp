@@ -1,19 +1,25 @@
 #include "ui/main_window.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
 #include <QAction>
 #include <QApplication>
+#include <QCloseEvent>
 #include <QDockWidget>
 #include <QFileDialog>
+#include <QFileInfo>
+#include <QGuiApplication>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QLayout>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScreen>
 #include <QScrollArea>
 #include <QSplitter>
 #include <QStatusBar>
@@ -25,6 +31,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "ui/app_resources.h"
+#include "ui/scrolling.h"
 #include "ui/runs/compare_view.h"
 #include "ui/forms/experiment_form.h"
 #include "ui/forms/plan_panel.h"
@@ -65,12 +72,10 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     // Experiment tab: form | run + live plots | plan
     form_ = new ExperimentForm;
     form_->set_models(discover_models(model_search_paths()));
-    auto* form_scroll = new QScrollArea;
-    form_scroll->setWidget(form_);
-    form_scroll->setWidgetResizable(true);
-    form_scroll->setMinimumWidth(500);
+    QScrollArea* form_scroll = scrolling(form_);
+    form_scroll->setMinimumWidth(300);
     plan_ = new PlanPanel;
-    plan_->setMinimumWidth(300);
+    plan_->setMinimumWidth(230);
 
     run_ = new QPushButton(tr("▶ Run"));
     run_->setToolTip(tr("Train and evaluate the experiment; every run is recorded in the database"));
@@ -96,21 +101,26 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     cv->addLayout(controls);
     cv->addWidget(blocked_);
     cv->addWidget(status_);
-    cv->addWidget(live_plots_, 1);
+    cv->addWidget(scrolling(live_plots_), 1);
+    // Three resizable panes; each scrolls when the window is smaller than its content.
     auto* exp_split = new QSplitter(Qt::Horizontal);
+    exp_split->setObjectName("experiment_split");
+    exp_split->setChildrenCollapsible(false);
     exp_split->addWidget(form_scroll);
     exp_split->addWidget(center);
-    exp_split->addWidget(plan_);
+    exp_split->addWidget(scrolling(plan_));
     exp_split->setStretchFactor(1, 1);
-    exp_split->setSizes({500, 800, 330});
+    exp_split->setSizes({360, 800, 280});
 
     // Runs tab: browser | the opened run's plots
     browser_ = new RunsBrowser(db_.get());
     stored_plots_ = new RunPlots;
     auto* runs_split = new QSplitter(Qt::Vertical);
+    runs_split->setObjectName("runs_split");
+    runs_split->setChildrenCollapsible(false);
     runs_split->addWidget(browser_);
-    runs_split->addWidget(stored_plots_);
-    runs_split->setSizes({300, 600});
+    runs_split->addWidget(scrolling(stored_plots_));
+    runs_split->setSizes({400, 600});
 
     compare_ = new CompareView;
 
@@ -123,10 +133,11 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     log_ = new QPlainTextEdit;
     log_->setReadOnly(true);
     log_->setMaximumBlockCount(5000);
-    auto* dock = new QDockWidget(tr("Log"));
-    dock->setObjectName("log");
-    dock->setWidget(log_);
-    addDockWidget(Qt::BottomDockWidgetArea, dock);
+    log_dock_ = new QDockWidget(tr("Log"));
+    log_dock_->setObjectName("log");
+    log_dock_->setWidget(log_);
+    addDockWidget(Qt::BottomDockWidgetArea, log_dock_);
+    resizeDocks({log_dock_}, {110}, Qt::Vertical);  // a few lines; drag it taller, or hide it (View ▸ Log)
     statusBar()->showMessage(tr("database: %1%2").arg(QString::fromStdString(db_file_.string()),
                                                       db_->read_only() ? tr(" (read-only)") : QString()));
     build_menus();
@@ -189,10 +200,61 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     connect(browser_, &RunsBrowser::open_run, this, &MainWindow::open_stored_run);
     connect(browser_, &RunsBrowser::compare_runs, this, &MainWindow::compare_runs);
     update_buttons(false);
-    resize(1600, 1000);
+    // The default size: 1600 × 1000, or 90% of a smaller screen.
+    const QRect screen = QGuiApplication::primaryScreen() ? QGuiApplication::primaryScreen()->availableGeometry() : QRect();
+    resize(screen.isEmpty() ? 1600 : std::min(1600, screen.width() * 9 / 10),
+           screen.isEmpty() ? 1000 : std::min(1000, screen.height() * 9 / 10));
 }
 
 MainWindow::~MainWindow() = default;
+
+QSettings MainWindow::settings() { return QSettings(QSettings::NativeFormat, QSettings::UserScope, "meft", "meft-workbench"); }
+
+QString MainWindow::remembered_database() { return settings().value("database/last").toString(); }
+
+QString MainWindow::remembered_experiment() { return settings().value("experiment/last").toString(); }
+
+void MainWindow::restore_settings() {
+    QSettings s = settings();
+    remembers_ = true;
+    s.setValue("database/last", QString::fromStdString(db_file_.string()));
+    if (s.contains("window/geometry")) restoreGeometry(s.value("window/geometry").toByteArray());
+    if (s.contains("window/state")) restoreState(s.value("window/state").toByteArray());
+    tabs_->setCurrentIndex(std::clamp(s.value("window/tab", 0).toInt(), 0, tabs_->count() - 1));
+    restore_splitters_ = true;  // once the window has its size (showEvent), or they would be rescaled
+    if (isVisible()) showEvent(nullptr);
+}
+
+void MainWindow::showEvent(QShowEvent* event) {
+    if (event) QMainWindow::showEvent(event);
+    if (!restore_splitters_) return;
+    restore_splitters_ = false;
+    // A tab's page is laid out only while it is shown: give every page the current one's geometry
+    // first, so each splitter restores into the width it will have.
+    for (int i = 0; i < tabs_->count(); ++i) {
+        QWidget* page = tabs_->widget(i);
+        page->setGeometry(tabs_->currentWidget()->geometry());
+        if (page->layout()) page->layout()->activate();
+    }
+    const QSettings s = settings();
+    for (QSplitter* split : findChildren<QSplitter*>())
+        if (!split->objectName().isEmpty() && s.contains("window/" + split->objectName()))
+            split->restoreState(s.value("window/" + split->objectName()).toByteArray());
+}
+
+void MainWindow::save_settings() const {
+    QSettings s = settings();
+    s.setValue("window/geometry", saveGeometry());
+    s.setValue("window/state", saveState());
+    for (const QSplitter* split : findChildren<QSplitter*>())
+        if (!split->objectName().isEmpty()) s.setValue("window/" + split->objectName(), split->saveState());
+    s.setValue("window/tab", tabs_->currentIndex());
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    if (remembers_) save_settings();
+    QMainWindow::closeEvent(event);
+}
 
 void MainWindow::build_menus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
@@ -209,6 +271,10 @@ void MainWindow::build_menus() {
     });
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    QAction* show_log = log_dock_->toggleViewAction();
+    show_log->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
+    view->addAction(show_log);
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About"), this, [this] {
         QMessageBox box(QMessageBox::NoIcon, tr("About MEFT Workbench"),
@@ -290,6 +356,7 @@ bool MainWindow::open_experiment(const QString& path, QString* error) {
             throw Error(path.toStdString() + ": invalid JSON: " + e.what());
         }
         form_->set_json(j, path.toStdString());
+        if (remembers_) settings().setValue("experiment/last", QFileInfo(path).absoluteFilePath());
         log(tr("opened %1").arg(path));
         return true;
     } catch (const std::exception& ex) {
@@ -303,6 +370,7 @@ bool MainWindow::save_experiment(const QString& path, QString* error) {
     try {
         write_file_atomically(path.toStdString(), form_->to_json().dump(2) + "\n");
         form_->set_file(path.toStdString());
+        if (remembers_) settings().setValue("experiment/last", QFileInfo(path).absoluteFilePath());
         log(tr("saved %1").arg(path));
         return true;
     } catch (const std::exception& ex) {

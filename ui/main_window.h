@@ -6,10 +6,12 @@
 
 #include <QElapsedTimer>
 #include <QMainWindow>
+#include <QSettings>
 
 #include "ui/runs/run_data.h"
 #include "store/database.h"
 
+class QDockWidget;
 class QLabel;
 class QPlainTextEdit;
 class QProgressBar;
@@ -47,6 +49,12 @@ public:
     QString log_text() const;
     std::int64_t current_run() const { return current_run_; }
 
+    // Window geometry, splitter and dock state and the current tab as last closed; from then on the
+    // window remembers them, its database and the last experiment opened or saved (QSettings).
+    void restore_settings();
+    static QString remembered_database();    // "" when none
+    static QString remembered_experiment();  // "" when none
+
     bool open_experiment(const QString& path, QString* error = nullptr);
     bool save_experiment(const QString& path, QString* error = nullptr);
     void open_stored_run(std::int64_t run);
@@ -59,7 +67,13 @@ signals:
     void run_completed(qint64 run, const QString& status);  // each run of a start (for tests)
     void runs_done();                                       // the whole start is over
 
+protected:
+    void closeEvent(QCloseEvent* event) override;
+    void showEvent(QShowEvent* event) override;
+
 private:
+    static QSettings settings();
+    void save_settings() const;
     void build_menus();
     void log(const QString& line, bool error = false);
     void update_buttons(bool busy);
@@ -76,6 +90,9 @@ private:
     CompareView* compare_ = nullptr;
     RunController* controller_ = nullptr;
     QPlainTextEdit* log_ = nullptr;
+    QDockWidget* log_dock_ = nullptr;  // collapsible (View ▸ Log, Ctrl+L), movable, floatable
+    bool remembers_ = false;           // restore_settings() was called: save them on close
+    bool restore_splitters_ = false;   // at the next show
     QProgressBar* progress_ = nullptr;
     QLabel* status_ = nullptr;
     QLabel* blocked_ = nullptr;  // why Run is disabled

@@ -40,7 +40,7 @@ bool grab(QWidget& w, const QString& file) {
 int render_screenshots(MainWindow& w, const QString& dir) {
     QDir().mkpath(dir);
     w.setProperty("quiet_errors", true);
-    w.resize(1600, 1000);
+    w.resize(1366, 768);  // a common laptop screen: what the docs show
     w.show();
     // Two runs that learn the toy task (the quickstart's full fine-tuning; MEFT3 with the settings
     // of experiments/meft3-toy.json, checking its reconstruction every 10 steps).

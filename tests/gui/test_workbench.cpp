@@ -4,6 +4,10 @@
 // and compare the two; stop cancels; files round-trip without losing keys or sweeps.
 #include <QComboBox>
 #include <QPushButton>
+#include <QScrollArea>
+#include <QScrollBar>
+#include <QSettings>
+#include <QSplitter>
 #include <QTabWidget>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -56,6 +60,8 @@ class WorkbenchTest : public QObject {
 private slots:
     void initTestCase() {
         QVERIFY(dir_.isValid());
+        // The window's remembered layout goes to this test's folder, never the user's settings.
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, dir_.path() + "/settings");
         w_ = std::make_unique<MainWindow>((dir_.path() + "/runs.sqlite").toStdString());
         w_->setProperty("quiet_errors", true);
         w_->show();
@@ -248,6 +254,61 @@ private slots:
         QCOMPARE(ro.browser()->visible_rows(), 1);
         QTRY_VERIFY(!ro.run_button()->isEnabled());
         QVERIFY(ro.run_blocked_reason().contains("read-only"));
+    }
+
+    // The window fits a 1280 × 720 screen on every tab, and the form then needs no sideways scroll
+    // (no field cut off at the right edge).
+    void fitsASmallScreen() {
+        const QSize most(1280, 720);
+        QVERIFY2(w_->minimumSizeHint().width() <= most.width() && w_->minimumSizeHint().height() <= most.height(),
+                 qPrintable(QString("minimum %1 x %2").arg(w_->minimumSizeHint().width()).arg(w_->minimumSizeHint().height())));
+        w_->resize(most);
+        for (int tab = 0; tab < w_->tabs()->count(); ++tab) {
+            w_->tabs()->setCurrentIndex(tab);
+            QCoreApplication::processEvents();
+            QVERIFY2(w_->minimumSizeHint().width() <= most.width() && w_->minimumSizeHint().height() <= most.height(),
+                     qPrintable(QString("tab %1: minimum %2 x %3").arg(tab).arg(w_->minimumSizeHint().width())
+                                    .arg(w_->minimumSizeHint().height())));
+        }
+        w_->tabs()->setCurrentIndex(0);
+        QCoreApplication::processEvents();
+        auto* form_scroll = qobject_cast<QScrollArea*>(w_->form()->parentWidget()->parentWidget());
+        QVERIFY(form_scroll);
+        QTRY_VERIFY(!form_scroll->horizontalScrollBar()->isVisible());
+        QVERIFY(w_->form()->width() >= w_->form()->minimumSizeHint().width());
+        w_->resize(1600, 1000);
+    }
+
+    // Geometry, splitters and the tab come back in the next session, with the database and the
+    // last experiment saved.
+    void remembersTheLayout() {
+        const QString db = dir_.path() + "/runs.sqlite";
+        const QString exp = dir_.path() + "/remembered.json";
+        {
+            MainWindow a(db.toStdString());
+            a.restore_settings();
+            a.resize(1300, 800);
+            a.show();
+            auto* split = a.findChild<QSplitter*>("experiment_split");
+            QVERIFY(split);
+            split->setSizes({350, 600, 300});
+            QCoreApplication::processEvents();
+            const QList<int> sizes = split->sizes();
+            a.tabs()->setCurrentIndex(1);
+            QVERIFY(a.save_experiment(exp));
+            a.close();
+            MainWindow b(db.toStdString());
+            b.restore_settings();
+            b.show();
+            QCoreApplication::processEvents();
+            QCOMPARE(b.tabs()->currentIndex(), 1);
+            QCOMPARE(b.size(), a.size());
+            b.tabs()->setCurrentIndex(0);
+            QCoreApplication::processEvents();
+            QCOMPARE(b.findChild<QSplitter*>("experiment_split")->sizes(), sizes);
+        }
+        QCOMPARE(MainWindow::remembered_database(), QString::fromStdString(db.toStdString()));
+        QCOMPARE(MainWindow::remembered_experiment(), QFileInfo(exp).absoluteFilePath());
     }
 
     void cleanupTestCase() { w_.reset(); }

@@ -7,7 +7,6 @@
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFormLayout>
-#include <QGridLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -44,6 +43,9 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     auto* bbf = new QFormLayout(bb);
     backbone_ = new QComboBox;
     backbone_->setToolTip(tr("A built-in preset (random weights) or a Hugging Face model folder"));
+    // Long model names elide instead of widening the form past a small screen.
+    backbone_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    backbone_->setMinimumContentsLength(16);
     arch_ = new QComboBox;
     for (const std::string& a : arch_names()) arch_->addItem(QString::fromStdString(a));
     fields_.push_back({key_pointer("backbone.arch"), arch_, [this] { return json(arch_->currentText().toStdString()); },
@@ -135,30 +137,29 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     connect(task_, &QComboBox::currentTextChanged, this, [this] { update_task_widgets(); });
 
     // Training
+    // One column: it fits the narrowest form pane, and the form scrolls vertically.
     auto* hg = new QGroupBox(tr("Training"));
-    auto* grid = new QGridLayout(hg);
-    const auto put = [&](int row, int col, const QString& label, QWidget* w) {
-        grid->addWidget(new QLabel(label), row, col * 2);
-        grid->addWidget(w, row, col * 2 + 1);
+    auto* hf = new QFormLayout(hg);
+    const auto put = [&](const QString& label, QWidget* w, const QString& tip = {}) {
+        if (!tip.isEmpty()) w->setToolTip(tip);
+        hf->addRow(label, w);
     };
-    put(0, 0, tr("learning rate"), add_real("training.learning_rate", 0, 10, 6));
-    put(0, 1, tr("batch size"), add_int("training.batch_size", 1, 1 << 20));
-    put(1, 0, tr("epochs"), add_int("training.epochs", 1, 100000));
-    put(1, 1, tr("max steps"), add_int("training.max_steps", 0, 1 << 30));
-    put(2, 0, tr("max length"), add_int("training.max_seq_length", 2, 1 << 16));
-    put(2, 1, tr("warm-up"), add_real("training.warmup_ratio", 0, 1, 3));
-    put(3, 0, tr("weight decay"), add_real("training.weight_decay", 0, 10, 4));
-    put(3, 1, tr("seed"), add_int("training.seed", 0, 1 << 30));
-    put(4, 0, tr("eval every"), add_int("training.eval_every", 0, 1 << 30));
-    put(4, 1, tr("checkpoint"), add_int("training.checkpoint_every", 0, 1 << 30));
-    put(5, 0, tr("precision"), add_choice("training.dtype", {"float32", "float64"}));
+    put(tr("learning rate"), add_real("training.learning_rate", 0, 10, 6));
+    put(tr("batch size"), add_int("training.batch_size", 1, 1 << 20));
+    put(tr("epochs"), add_int("training.epochs", 1, 100000));
+    put(tr("max steps"), add_int("training.max_steps", 0, 1 << 30), tr("train exactly this many steps; 0: use epochs"));
+    put(tr("max length"), add_int("training.max_seq_length", 2, 1 << 16));
+    put(tr("warm-up"), add_real("training.warmup_ratio", 0, 1, 3));
+    put(tr("weight decay"), add_real("training.weight_decay", 0, 10, 4));
+    put(tr("seed"), add_int("training.seed", 0, 1 << 30));
+    put(tr("eval every"), add_int("training.eval_every", 0, 1 << 30), tr("evaluate every N steps; 0: at the end of every epoch"));
+    put(tr("checkpoint"), add_int("training.checkpoint_every", 0, 1 << 30),
+        tr("write a resumable checkpoint every N steps; 0: only at the end"));
+    put(tr("precision"), add_choice("training.dtype", {"float32", "float64"}));
     backend_ = static_cast<QComboBox*>(add_choice("training.backend", {"auto", "cpu", "cuda"}));
-    put(5, 1, tr("backend"), backend_);
+    put(tr("backend"), backend_);
     gemm_precision_ = static_cast<QComboBox*>(add_choice("training.gemm_precision", {"float32", "tf32", "bf16"}));
-    put(6, 0, tr("GEMM precision"), gemm_precision_);
-    grid->itemAtPosition(1, 3)->widget()->setToolTip(tr("train exactly this many steps; 0: use epochs"));
-    grid->itemAtPosition(4, 1)->widget()->setToolTip(tr("evaluate every N steps; 0: at the end of every epoch"));
-    grid->itemAtPosition(4, 3)->widget()->setToolTip(tr("write a resumable checkpoint every N steps; 0: only at the end"));
+    put(tr("GEMM precision"), gemm_precision_);
     offer_available_backends();
     outer->addWidget(hg);
 

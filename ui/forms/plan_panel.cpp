@@ -35,6 +35,8 @@ PlanPanel::PlanPanel(QWidget* parent) : QWidget(parent) {
     auto* title = new QLabel(tr("<b>Plan</b> (one training step)"));
     v->addWidget(title);
     device_ = new QComboBox;
+    device_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    device_->setMinimumContentsLength(12);
     device_->addItem(tr("this computer — %1 RAM").arg(bytes_text(physical_memory())), physical_memory());
     for (const auto& [name, gib] : {std::pair{"NVIDIA H100 — 80 GiB", 80}, {"NVIDIA A100 — 80 GiB", 80},
                                     {"NVIDIA A100 — 40 GiB", 40}, {"RTX A6000 — 48 GiB", 48},
@@ -54,7 +56,7 @@ PlanPanel::PlanPanel(QWidget* parent) : QWidget(parent) {
         v->addWidget(l);
     }
     plot_ = new QCustomPlot;
-    plot_->setMinimumHeight(220);
+    plot_->setMinimumHeight(180);
     plot_->yAxis->setLabel(tr("held for backward (MiB)"));
     plot_->xAxis->setTickLabelRotation(60);
     plot_->plotLayout()->insertRow(0);

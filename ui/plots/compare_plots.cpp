@@ -7,13 +7,13 @@
 
 #include <QComboBox>
 #include <QDir>
-#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QSlider>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
+#include "ui/plots/reflow_grid.h"
 #include "ui/plots/run_plots.h"
 
 namespace meft::ui {
@@ -52,22 +52,21 @@ ComparePlots::ComparePlots(QWidget* parent) : QWidget(parent) {
     top->addWidget(align_box_);
     top->addStretch(1);
 
-    auto* grid = new QGridLayout;
-    grid->setSpacing(6);
+    auto* grid = new ReflowGrid(this);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(top);
-    layout->addLayout(grid, 1);
+    layout->addWidget(grid, 1);
 
-    const auto add = [&](const QString& name, const QString& title, int row, int col) {
+    const auto add = [&](const QString& name, const QString& title) {  // the next in reading order
         auto* p = new PlotPanel(title, this);
-        grid->addWidget(p, row, col);
+        grid->add(p);
         panels_.insert(name, p);
         return p;
     };
-    PlotPanel* loss = add(QStringLiteral("loss"), tr("training loss (smoothed)"), 0, 0);
-    PlotPanel* eval = add(QStringLiteral("evaluation"), tr("evaluation"), 0, 1);
-    PlotPanel* layers = add(QStringLiteral("layer memory"), tr("measured activation memory per layer"), 1, 0);
-    PlotPanel* scatter = add(QStringLiteral("score vs memory"), tr("score vs activation memory"), 1, 1);
+    PlotPanel* loss = add(QStringLiteral("loss"), tr("training loss (smoothed)"));
+    PlotPanel* eval = add(QStringLiteral("evaluation"), tr("evaluation"));
+    PlotPanel* layers = add(QStringLiteral("layer memory"), tr("measured activation memory per layer"));
+    PlotPanel* scatter = add(QStringLiteral("score vs memory"), tr("score vs activation memory"));
     layers->set_axis_labels(tr("layer"), tr("held activations, MiB"));
     layers->set_legend_headroom(true);
     eval->set_legend_headroom(true);
@@ -82,7 +81,7 @@ ComparePlots::ComparePlots(QWidget* parent) : QWidget(parent) {
     smoothing_label_ = new QLabel(this);
     smoothing_slider_ = new QSlider(Qt::Horizontal, this);
     smoothing_slider_->setRange(0, kSliderSteps - 1);
-    smoothing_slider_->setFixedWidth(120);
+    smoothing_slider_->setFixedWidth(90);
     loss->add_tool(smoothing_label_);
     loss->add_tool(smoothing_slider_);
 

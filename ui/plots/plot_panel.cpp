@@ -117,7 +117,7 @@ PlotPanel::PlotPanel(const QString& title, QWidget* parent) : QWidget(parent) {
     tools_->addWidget(save_button);
 
     plot_ = new QCustomPlot(this);
-    plot_->setMinimumSize(320, 220);
+    plot_->setMinimumSize(240, 170);
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->setSpacing(2);

@@ -1,10 +1,11 @@
 #include "ui/plots/run_plots.h"
 
+#include "ui/plots/reflow_grid.h"
+
 #include <algorithm>
 #include <map>
 
 #include <QDir>
-#include <QGridLayout>
 #include <QLabel>
 #include <QSlider>
 #include <QVBoxLayout>
@@ -59,14 +60,12 @@ RunPlots::RunPlots(QWidget* parent) : QWidget(parent) {
     f.setPointSizeF(f.pointSizeF() + 2);
     title_->setFont(f);
 
-    auto* grid = new QGridLayout;
-    grid->setSpacing(6);
+    grid_ = new ReflowGrid(this);
     auto* layout = new QVBoxLayout(this);
     layout->addWidget(title_);
-    layout->addLayout(grid, 1);
-    grid_ = grid;
+    layout->addWidget(grid_, 1);
 
-    PlotPanel* loss = add_panel(QStringLiteral("loss"), tr("step"), tr("training loss"), 0, 0);
+    PlotPanel* loss = add_panel(QStringLiteral("loss"), tr("step"), tr("training loss"));
     loss->set_title(tr("training loss"));
     // Raw first (drawn below), faint and without antialiasing: it is the dense, noisy one.
     loss_raw_ = add_graph(loss->plot(), tr("raw"), QColor(0xae, 0xc7, 0xe8));
@@ -77,7 +76,7 @@ RunPlots::RunPlots(QWidget* parent) : QWidget(parent) {
     smoothing_label_ = new QLabel(this);
     smoothing_slider_ = new QSlider(Qt::Horizontal, this);
     smoothing_slider_->setRange(0, kSliderSteps - 1);
-    smoothing_slider_->setFixedWidth(120);
+    smoothing_slider_->setFixedWidth(90);
     smoothing_slider_->setToolTip(tr("EMA smoothing of the loss, debiased like TensorBoard's"));
     loss->add_tool(smoothing_label_);
     loss->add_tool(smoothing_slider_);
@@ -87,24 +86,24 @@ RunPlots::RunPlots(QWidget* parent) : QWidget(parent) {
     });
     smoothing_slider_->setValue(600);
 
-    PlotPanel* lr = add_panel(QStringLiteral("learning rate"), tr("step"), tr("learning rate"), 0, 1);
+    PlotPanel* lr = add_panel(QStringLiteral("learning rate"), tr("step"), tr("learning rate"));
     learning_rate_ = add_graph(lr->plot(), tr("learning rate"), palette_color(2));
 
-    PlotPanel* eval = add_panel(QStringLiteral("evaluation"), tr("step"), tr("score"), 1, 0);
+    PlotPanel* eval = add_panel(QStringLiteral("evaluation"), tr("step"), tr("score"));
     eval->set_title(tr("evaluation"));
     eval->plot()->yAxis2->setLabel(tr("eval loss"));
     eval->plot()->yAxis2->setTickLabels(true);
     eval->set_padding(0.03, 0.05);  // evaluation markers sit on the first and last step
     eval->set_legend_headroom(true);  // scores climb into the top right corner
 
-    PlotPanel* memory = add_panel(QStringLiteral("memory"), tr("step"), tr("MiB"), 1, 1);
+    PlotPanel* memory = add_panel(QStringLiteral("memory"), tr("step"), tr("MiB"));
     memory->set_title(tr("memory over time"));
     resident_ = add_graph(memory->plot(), tr("resident (weights, grads, optimizer)"), palette_color(4));
     activation_ = add_graph(memory->plot(), tr("activation peak"), palette_color(1));
     memory->set_include_zero(true);
     memory->set_legend_headroom(true);
 
-    PlotPanel* layers = add_panel(QStringLiteral("layer memory"), tr("layer"), tr("held activations, MiB"), 2, 0);
+    PlotPanel* layers = add_panel(QStringLiteral("layer memory"), tr("layer"), tr("held activations, MiB"));
     layers->set_title(tr("activation memory per layer"));
     planned_ = add_bars(layers->plot(), tr("planned"), QColor(0xff, 0xbb, 0x78));
     measured_ = add_bars(layers->plot(), tr("measured"), palette_color(0));
@@ -117,17 +116,17 @@ RunPlots::RunPlots(QWidget* parent) : QWidget(parent) {
         b->setBarsGroup(group);
     }
 
-    PlotPanel* rec = add_panel(QStringLiteral("reconstruction"), tr("layer"), tr("relative error"), 2, 1);
+    PlotPanel* rec = add_panel(QStringLiteral("reconstruction"), tr("layer"), tr("relative error"));
     reconstruction_ = add_bars(rec->plot(), tr("relative error"), palette_color(4));
     reconstruction_->setWidth(0.7);
     rec->set_log_y(true);  // errors span decades (1e-7 … 1e-2): linear would hide all but the worst
     clear();
 }
 
-PlotPanel* RunPlots::add_panel(const QString& name, const QString& x_label, const QString& y_label, int row, int col) {
+PlotPanel* RunPlots::add_panel(const QString& name, const QString& x_label, const QString& y_label) {
     auto* p = new PlotPanel(name, this);
     p->set_axis_labels(x_label, y_label);
-    grid_->addWidget(p, row, col);
+    grid_->add(p);  // in reading order: row by row, two to a row when there is room
     panels_.insert(name, p);
     return p;
 }

@@ -20,11 +20,13 @@
 
 class QCPBars;
 class QCPGraph;
-class QGridLayout;
+
 class QLabel;
 class QSlider;
 
 namespace meft::ui {
+
+class ReflowGrid;
 
 // The x tick label of a layer: "emb", "L3", "head" (short, so 26 of them fit under a plot).
 QString layer_tick_label(int layer, const std::string& label);
@@ -60,12 +62,12 @@ public:
     void flush();
 
 private:
-    PlotPanel* add_panel(const QString& name, const QString& x_label, const QString& y_label, int row, int col);
+    PlotPanel* add_panel(const QString& name, const QString& x_label, const QString& y_label);  // the next in reading order
     void resmooth();
     QCPGraph* eval_graph(const std::string& metric);
 
     QLabel* title_ = nullptr;
-    QGridLayout* grid_ = nullptr;
+    ReflowGrid* grid_ = nullptr;
     QSlider* smoothing_slider_ = nullptr;
     QLabel* smoothing_label_ = nullptr;
     QMap<QString, PlotPanel*> panels_;

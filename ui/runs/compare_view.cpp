@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "ui/plots/compare_plots.h"
+#include "ui/scrolling.h"
 
 namespace meft::ui {
 
@@ -78,11 +79,13 @@ void CompareView::build_ui() {
     tables->addWidget(scores_box);
     plots_ = new ComparePlots;
     auto* split = new QSplitter(Qt::Vertical);
+    split->setObjectName("compare_split");
+    split->setChildrenCollapsible(false);
     split->addWidget(tables);
-    split->addWidget(plots_);
+    split->addWidget(scrolling(plots_));
     split->setStretchFactor(0, 2);
     split->setStretchFactor(1, 3);
-    tables->setMinimumHeight(240);
+    tables->setMinimumHeight(160);
     v->addWidget(split, 1);
 
     connect(all_keys_, &QCheckBox::toggled, this, [this](bool all) { set_only_differing(!all); });
