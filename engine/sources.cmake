@@ -76,7 +76,8 @@ set(MEFT_SOURCES_store
   store/run_table.cpp
   store/run_filter.cpp
   store/saved_model.cpp
-  store/model_discovery.cpp)
+  store/model_discovery.cpp
+  store/run_command.cpp)
 set(MEFT_SOURCES_run
   run/run_setup.cpp
   run/run_recorder.cpp

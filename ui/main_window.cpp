@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 
 #include <QAction>
 #include <QApplication>
+#include <QClipboard>
 #include <QCloseEvent>
 #include <QDockWidget>
 #include <QFileDialog>
@@ -30,6 +32,7 @@
 #include "core/build_info.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "store/run_command.h"
 #include "ui/app_resources.h"
 #include "ui/scrolling.h"
 #include "ui/runs/compare_view.h"
@@ -269,6 +272,17 @@ void MainWindow::build_menus() {
         QString err;
         if (!p.isEmpty() && !save_experiment(p, &err)) QMessageBox::critical(this, tr("Cannot save"), err);
     });
+    file->addAction(tr("&Copy as command"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C), this, [this] {
+        QString why;
+        const QString cmd = command_for_form(&why);
+        if (cmd.isEmpty()) {
+            log(tr("cannot copy as command: %1").arg(why), true);
+            if (!property("quiet_errors").toBool()) QMessageBox::information(this, tr("Copy as command"), why);
+            return;
+        }
+        QGuiApplication::clipboard()->setText(cmd);
+        log(tr("copied: %1").arg(cmd));
+    });
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     QMenu* view = menuBar()->addMenu(tr("&View"));
@@ -343,6 +357,30 @@ void MainWindow::start_run() {
     }
     progress_->setFormat(tr("loading…"));
     controller_->start(j, file, db_file_);
+}
+
+QString MainWindow::command_for_form(QString* why) const {
+    const auto fail = [&](const QString& reason) {
+        if (why) *why = reason;
+        return QString();
+    };
+    if (form_->file().empty()) return fail(tr("the experiment is not saved yet: save it (File ▸ Save experiment as…), then copy"));
+    try {
+        const std::filesystem::path file = form_->file();
+        std::ifstream in(file);
+        if (!in) throw Error(file.string() + ": cannot open");
+        nlohmann::json saved;
+        try {
+            saved = nlohmann::json::parse(in);
+        } catch (const nlohmann::json::exception& e) {
+            throw Error(file.string() + ": invalid JSON: " + e.what());
+        }
+        const std::vector<std::string> sets = overrides_between(saved, form_->to_json());
+        const bool default_db = db_file_ == ExperimentDb::default_path();
+        return QString::fromStdString(run_command(file, sets, default_db ? std::filesystem::path() : db_file_));
+    } catch (const std::exception& ex) {
+        return fail(QString::fromStdString(ex.what()) + tr(" (save the experiment, then copy)"));
+    }
 }
 
 bool MainWindow::open_experiment(const QString& path, QString* error) {

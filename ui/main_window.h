@@ -55,6 +55,11 @@ public:
     static QString remembered_database();    // "" when none
     static QString remembered_experiment();  // "" when none
 
+    // The `meft run` line that reproduces the form: its file, this database, and a --set for every
+    // value the form changed. Empty, with the reason in *why, when the form has no file or drops a
+    // key its file sets.
+    QString command_for_form(QString* why = nullptr) const;
+
     bool open_experiment(const QString& path, QString* error = nullptr);
     bool save_experiment(const QString& path, QString* error = nullptr);
     void open_stored_run(std::int64_t run);

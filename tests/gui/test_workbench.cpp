@@ -311,6 +311,25 @@ private slots:
         QCOMPARE(MainWindow::remembered_experiment(), QFileInfo(exp).absoluteFilePath());
     }
 
+    // Copy as command: the saved file, this database and a --set per changed value.
+    void copiesTheFormAsACommand() {
+        const QString file = dir_.path() + "/as command.json";
+        json j = quick("lora", 5);
+        w_->form()->set_json(j);
+        QString why;
+        QVERIFY(w_->command_for_form(&why).isEmpty());
+        QVERIFY(why.contains("not saved"));
+        QVERIFY(w_->save_experiment(file));
+        QCOMPARE(w_->command_for_form(), QString("meft run '%1' --db %2").arg(file, dir_.path() + "/runs.sqlite"));
+        j["training"]["learning_rate"] = 0.0003;
+        j["method"] = {{"name", "lora"}, {"lora", {{"r", 4}}}};
+        w_->form()->set_json(j, file.toStdString());
+        const QString cmd = w_->command_for_form(&why);
+        // The saved file had no "lora" section (its knobs were at their defaults): the section is set whole.
+        QVERIFY2(cmd.contains(R"( --set 'method.lora={"r":4}')") && cmd.contains(" --set training.learning_rate=0.0003"),
+                 qPrintable(cmd + " / " + why));
+    }
+
     void cleanupTestCase() { w_.reset(); }
 };
 
