@@ -36,6 +36,7 @@
 #include "ui/app_resources.h"
 #include "ui/scrolling.h"
 #include "ui/runs/compare_view.h"
+#include "ui/runs/run_overview.h"
 #include "ui/forms/experiment_form.h"
 #include "ui/forms/plan_panel.h"
 #include "ui/run/run_controller.h"
@@ -118,11 +119,19 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     // Runs tab: browser | the opened run's plots
     browser_ = new RunsBrowser(db_.get());
     stored_plots_ = new RunPlots;
+    overview_ = new RunOverview;
+    auto* run_split = new QSplitter(Qt::Horizontal);  // the opened run: overview | plots
+    run_split->setObjectName("run_split");
+    run_split->setChildrenCollapsible(false);
+    run_split->addWidget(overview_);
+    run_split->addWidget(scrolling(stored_plots_));
+    run_split->setStretchFactor(1, 1);
+    run_split->setSizes({320, 900});
     auto* runs_split = new QSplitter(Qt::Vertical);
     runs_split->setObjectName("runs_split");
     runs_split->setChildrenCollapsible(false);
     runs_split->addWidget(browser_);
-    runs_split->addWidget(scrolling(stored_plots_));
+    runs_split->addWidget(run_split);
     runs_split->setSizes({400, 600});
 
     compare_ = new CompareView;
@@ -420,7 +429,9 @@ bool MainWindow::save_experiment(const QString& path, QString* error) {
 
 void MainWindow::open_stored_run(std::int64_t run) {
     try {
-        stored_plots_->show_run(RunData::load(*db_, run));
+        const RunData d = RunData::load(*db_, run);
+        stored_plots_->show_run(d);
+        overview_->show_run(d);
         tabs_->setCurrentIndex(1);
     } catch (const std::exception& ex) {
         log(ex.what(), true);

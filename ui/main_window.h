@@ -25,6 +25,7 @@ class ExperimentForm;
 class PlanPanel;
 class RunController;
 class RunPlots;
+class RunOverview;
 class RunsBrowser;
 
 class MainWindow : public QMainWindow {
@@ -41,6 +42,7 @@ public:
     RunPlots* live_plots() const { return live_plots_; }
     RunPlots* stored_plots() const { return stored_plots_; }
     RunsBrowser* browser() const { return browser_; }
+    RunOverview* overview() const { return overview_; }
     CompareView* compare() const { return compare_; }
     RunController* controller() const { return controller_; }
     QTabWidget* tabs() const { return tabs_; }
@@ -92,6 +94,7 @@ private:
     RunPlots* live_plots_ = nullptr;
     RunPlots* stored_plots_ = nullptr;
     RunsBrowser* browser_ = nullptr;
+    RunOverview* overview_ = nullptr;
     CompareView* compare_ = nullptr;
     RunController* controller_ = nullptr;
     QPlainTextEdit* log_ = nullptr;

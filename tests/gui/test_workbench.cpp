@@ -25,6 +25,7 @@
 #include "ui/forms/plan_panel.h"
 #include "ui/run/run_controller.h"
 #include "ui/plots/run_plots.h"
+#include "ui/runs/run_overview.h"
 #include "ui/runs/runs_browser.h"
 
 using namespace meft::ui;
@@ -215,6 +216,12 @@ private slots:
         const auto runs = meft::ExperimentDb((dir_.path() + "/runs.sqlite").toStdString()).runs("failed");
         QCOMPARE(runs.size(), std::size_t(1));
         QVERIFY(QString::fromStdString(runs[0].message).contains("outside the exact fixed-point range"));
+        // Opened in the Runs tab, its overview says it failed and why, next to its config and environment.
+        w_->open_stored_run(runs[0].id);
+        const QString overview = w_->overview()->toPlainText();
+        QVERIFY2(overview.contains("failed") && overview.contains("outside the exact fixed-point range") &&
+                     overview.contains("method.name") && overview.contains("meft1") && overview.contains("git_commit"),
+                 qPrintable(overview));
     }
 
     // A file that is not a database: the chooser is told which file and why, and what it picks is used.

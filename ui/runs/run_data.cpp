@@ -22,6 +22,7 @@ RunData RunData::load(const ExperimentDb& db, std::int64_t run) {
     d.config = info->config;
     d.final_metrics = info->final_metrics;
     d.label = label_for(run, d.config);
+    d.info = *info;
     d.steps = db.steps(run);
     d.evals = db.evals(run);
     d.layer_memory = db.layer_memory(run);

@@ -26,6 +26,7 @@ struct RunData {
     std::vector<std::pair<int, std::vector<double>>> reconstruction;   // step -> per-layer relative error
     int steps_per_epoch = 0;       // 0 when unknown
     double trainable_share = 0;    // trainable / all parameters, 0..1 (0 when unknown)
+    RunInfo info;                  // the run's row: status and its message, times, environment (stored runs)
 
     // Everything the database holds about the run (throws meft::Error when there is no such run).
     static RunData load(const ExperimentDb& db, std::int64_t run);
