@@ -407,3 +407,23 @@ TEST(ExperimentFiles, MalformedFilesAreClearErrors) {
 }
 
 }  // namespace
+
+// Save as… into another folder: relative folders are rewritten to name the same places from there
+// (one by one in a sweep); absolute ones and every other key stay as they were.
+TEST(Experiment, RebasedPathsNameTheSameFolders) {
+    namespace fs = std::filesystem;
+    const nlohmann::json j = {{"name", "x"},
+                              {"backbone", {{"path", "models/bert"}, {"tokenizer", "../tok"}}},
+                              {"task", {{"name", "sst2"}, {"data_dir", nlohmann::json::array({"../data/SST-2", "/abs/glue"})}}},
+                              {"output", {{"dir", "out"}}}};
+    const fs::path from = "/root/a/exp.json", to = "/root/b/c/new.json";
+    const nlohmann::json r = rebase_paths(j, from, to);
+    EXPECT_EQ(r["backbone"]["path"], "../../a/models/bert");
+    EXPECT_EQ(r["backbone"]["tokenizer"], "../../tok");
+    EXPECT_EQ(r["task"]["data_dir"], nlohmann::json::array({"../../data/SST-2", "/abs/glue"}));
+    EXPECT_EQ(r["output"], j["output"]);  // output.dir is the working directory's, not the file's
+    EXPECT_EQ(r["name"], "x");
+    for (const auto& [old_rel, new_rel] : {std::pair{"models/bert", "../../a/models/bert"}, {"../tok", "../../tok"}})
+        EXPECT_EQ((from.parent_path() / old_rel).lexically_normal(), (to.parent_path() / new_rel).lexically_normal());
+    EXPECT_EQ(rebase_paths(j, from, "/root/a/same-folder.json"), j);
+}

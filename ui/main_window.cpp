@@ -415,8 +415,12 @@ bool MainWindow::open_experiment(const QString& path, QString* error) {
 
 bool MainWindow::save_experiment(const QString& path, QString* error) {
     try {
-        write_file_atomically(path.toStdString(), form_->to_json().dump(2) + "\n");
-        form_->set_file(path.toStdString());
+        // Relative folders are rewritten to name the same places from the new file's folder.
+        const std::filesystem::path from = form_->file().empty() ? std::filesystem::current_path() / "unsaved.json" : form_->file();
+        const nlohmann::json j = rebase_paths(form_->to_json(), from, path.toStdString());
+        write_file_atomically(path.toStdString(), j.dump(2) + "\n");
+        if (j != form_->to_json()) form_->set_json(j, path.toStdString());
+        else form_->set_file(path.toStdString());
         if (remembers_) settings().setValue("experiment/last", QFileInfo(path).absoluteFilePath());
         log(tr("saved %1").arg(path));
         return true;

@@ -384,6 +384,29 @@ void apply_overrides(nlohmann::json& j, const std::vector<std::string>& assignme
     }
 }
 
+nlohmann::json rebase_paths(nlohmann::json j, const std::filesystem::path& from_file, const std::filesystem::path& to_file) {
+    namespace fs = std::filesystem;
+    const fs::path from = fs::absolute(from_file).parent_path().lexically_normal();
+    const fs::path to = fs::absolute(to_file).parent_path().lexically_normal();
+    const auto rebase = [&](nlohmann::json& v) {
+        if (!v.is_string() || v.get<std::string>().empty()) return;
+        const fs::path p = v.get<std::string>();
+        if (p.is_absolute()) return;
+        const fs::path moved = (from / p).lexically_normal().lexically_relative(to);
+        v = (moved.empty() ? (from / p).lexically_normal() : moved).string();
+    };
+    for (const char* key : {"/backbone/path", "/backbone/tokenizer", "/task/data_dir"}) {
+        const nlohmann::json::json_pointer ptr(key);
+        if (!j.contains(ptr)) continue;
+        nlohmann::json& v = j[ptr];
+        if (v.is_array())  // a sweep over folders
+            for (nlohmann::json& x : v) rebase(x);
+        else
+            rebase(v);
+    }
+    return j;
+}
+
 std::vector<Experiment> load_experiments(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
     return experiments_from_json(read_experiment_json(file), file, overrides);
 }

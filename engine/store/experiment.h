@@ -89,6 +89,11 @@ void apply_overrides(nlohmann::json& j, const std::vector<std::string>& assignme
 std::vector<Experiment> load_experiments(const std::filesystem::path& file,
                                          const std::vector<std::string>& overrides = {});
 
+// The experiment JSON of `from_file` as it must read at `to_file`: its relative paths
+// (backbone.path, backbone.tokenizer, task.data_dir; in sweeps, each one) rewritten so they name
+// the same folders from the new file's folder. Absolute paths and every other key are unchanged.
+nlohmann::json rebase_paths(nlohmann::json j, const std::filesystem::path& from_file, const std::filesystem::path& to_file);
+
 // The same from JSON already in memory (the workbench's form): `file` is where it would live —
 // relative paths resolve against its folder and messages name it.
 std::vector<Experiment> experiments_from_json(nlohmann::json j, const std::filesystem::path& file,

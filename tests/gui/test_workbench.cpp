@@ -3,6 +3,8 @@
 // points, the window keeps processing events), find the run in the browser, run a second method
 // and compare the two; stop cancels; files round-trip without losing keys or sweeps.
 #include <QComboBox>
+#include <QDir>
+#include <QFileInfo>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QScrollBar>
@@ -335,6 +337,23 @@ private slots:
         // The saved file had no "lora" section (its knobs were at their defaults): the section is set whole.
         QVERIFY2(cmd.contains(R"( --set 'method.lora={"r":4}')") && cmd.contains(" --set training.learning_rate=0.0003"),
                  qPrintable(cmd + " / " + why));
+    }
+
+    // Save as… into another folder: the saved file's relative folders still name the same places.
+    void saveAsKeepsRelativeFoldersReachable() {
+        QDir(dir_.path()).mkpath("tok");
+        QDir(dir_.path()).mkpath("sub/deeper");
+        json j = quick("lora", 5);
+        j["backbone"]["tokenizer"] = "tok";
+        const QString first = dir_.path() + "/first.json", second = dir_.path() + "/sub/deeper/second.json";
+        w_->form()->set_json(j, first.toStdString());
+        QVERIFY(w_->save_experiment(first));
+        QVERIFY(w_->save_experiment(second));
+        std::ifstream in(second.toStdString());
+        const json saved = json::parse(in);
+        QCOMPARE(QString::fromStdString(saved["backbone"]["tokenizer"]), QString("../../tok"));
+        QCOMPARE(QString::fromStdString(w_->form()->to_json()["backbone"]["tokenizer"]), QString("../../tok"));
+        QVERIFY(QFileInfo(QFileInfo(second).dir(), "../../tok").isDir());
     }
 
     void cleanupTestCase() { w_.reset(); }
