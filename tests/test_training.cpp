@@ -266,3 +266,43 @@ TEST(Training, OverflowingActivationIsNamedAndNeverReachesTheWeights) {
     const std::vector<float> after(cls->value.ptr<float>(), cls->value.ptr<float>() + cls->value.numel());
     EXPECT_EQ(before, after);
 }
+
+// MEFT's reconstruction error is reported on every step that measured it: each step with the
+// method's keep_true_inputs, every Nth with training.reconstruction_check_every, none otherwise.
+TEST(Training, ReconstructionIsReportedWheneverMeasured) {
+    struct Seen : TrainObserver {
+        std::vector<int> steps;
+        std::size_t layers = 0;
+        void on_step(const StepReport& r) override {
+            if (r.reconstruction_error.empty()) return;
+            steps.push_back(r.step);
+            layers = r.reconstruction_error.size();
+        }
+    };
+    auto be = make_cpu_backend();
+    ModelConfig c = preset_config(Arch::Bert, "tiny");
+    c.set_num_labels(2);
+    ToyTaskConfig tc;
+    tc.train_examples = 48;
+    tc.dev_examples = 16;
+    tc.max_length = 16;
+    const TaskData data = make_toy_task(tc, c);
+    const auto run = [&](bool keep, int every) {
+        MethodConfig mc = parse_method(nlohmann::json{{"name", "meft1"}, {"meft", {{"keep_true_inputs", keep}}}}, "t");
+        SequenceClassifier m(c, *be, DType::F32, mc);
+        m.init_weights(0);
+        TrainConfig t;
+        t.batch_size = 8;
+        t.max_steps = 6;
+        t.max_seq_length = 16;
+        t.reconstruction_check_every = every;
+        Seen seen;
+        train(m, data, t, &seen);
+        return seen;
+    };
+    const Seen each = run(true, 0);
+    EXPECT_EQ(each.steps, (std::vector<int>{1, 2, 3, 4, 5, 6}));
+    EXPECT_EQ(each.layers, 2u);
+    EXPECT_EQ(run(false, 3).steps, (std::vector<int>{3, 6}));
+    EXPECT_TRUE(run(false, 0).steps.empty());
+}

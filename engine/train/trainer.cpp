@@ -485,7 +485,9 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
             res.memory = step_memory;
         }
         if (step_peak.bytes > res.activation_peak.bytes) res.activation_peak = ActivationPeak{step_peak.bytes, r.step, step_peak.rows, step_peak.seq};
-        if (check) r.reconstruction_error = model.reconstruction_error();
+        // Whatever this step measured: a check step's, or every step's when the method keeps the
+        // true inputs (MEFT's keep_true_inputs); the model clears it on steps that measure nothing.
+        r.reconstruction_error = model.reconstruction_error();
         losses.push_back(r.loss);
         if (observer) observer->on_step(r);
 

@@ -47,7 +47,7 @@ struct StepReport {
     std::int64_t activation_bytes = 0;  // this step's activation peak: the largest of its micro-batches'
     int activation_rows = 0, activation_seq = 0;  // that micro-batch: rows x padded tokens
     std::int64_t resident_bytes = 0;    // weights, gradients and optimizer state
-    std::vector<double> reconstruction_error;  // per layer, on reconstruction-check steps (MEFT)
+    std::vector<double> reconstruction_error;  // per layer, on steps that measured it (MEFT): check steps, or all with keep_true_inputs
 };
 
 struct EvalReport {
