@@ -376,15 +376,7 @@ QString MainWindow::command_for_form(QString* why) const {
     if (form_->file().empty()) return fail(tr("the experiment is not saved yet: save it (File ▸ Save experiment as…), then copy"));
     try {
         const std::filesystem::path file = form_->file();
-        std::ifstream in(file);
-        if (!in) throw Error(file.string() + ": cannot open");
-        nlohmann::json saved;
-        try {
-            saved = nlohmann::json::parse(in);
-        } catch (const nlohmann::json::exception& e) {
-            throw Error(file.string() + ": invalid JSON: " + e.what());
-        }
-        const std::vector<std::string> sets = overrides_between(saved, form_->to_json());
+        const std::vector<std::string> sets = overrides_between(read_experiment_json(file), form_->to_json());
         const bool default_db = db_file_ == ExperimentDb::default_path();
         return QString::fromStdString(run_command(file, sets, default_db ? std::filesystem::path() : db_file_));
     } catch (const std::exception& ex) {
@@ -394,15 +386,7 @@ QString MainWindow::command_for_form(QString* why) const {
 
 bool MainWindow::open_experiment(const QString& path, QString* error) {
     try {
-        std::ifstream in(path.toStdString());
-        if (!in) throw Error(path.toStdString() + ": cannot open");
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(in);
-        } catch (const nlohmann::json::exception& e) {
-            throw Error(path.toStdString() + ": invalid JSON: " + e.what());
-        }
-        form_->set_json(j, path.toStdString());
+        form_->set_json(read_experiment_json(path.toStdString()), path.toStdString());
         if (remembers_) settings().setValue("experiment/last", QFileInfo(path).absoluteFilePath());
         log(tr("opened %1").arg(path));
         return true;

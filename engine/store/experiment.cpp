@@ -331,7 +331,6 @@ std::vector<SweepPoint> expand_sweeps(const nlohmann::json& j) {
 }
 
 namespace {
-nlohmann::json read_experiment_json(const std::filesystem::path& file);
 void resolve_paths(Experiment& e, const std::filesystem::path& file);
 void check_paths(Experiment& e, const std::string& where);
 }  // namespace
@@ -407,6 +406,30 @@ nlohmann::json rebase_paths(nlohmann::json j, const std::filesystem::path& from_
     return j;
 }
 
+nlohmann::json read_experiment_json(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw Error(file.string() + ": cannot open experiment file");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& err) {
+        // Turn the byte offset into line:column for the message.
+        std::size_t line = 1, col = 1;
+        for (std::size_t i = 0; i + 1 < err.byte && i < text.size(); ++i) {
+            if (text[i] == '\n') ++line, col = 1;
+            else ++col;
+        }
+        std::string what = err.what();
+        const auto p = what.find("parse error");
+        throw Error(file.string() + ":" + std::to_string(line) + ":" + std::to_string(col) + ": invalid JSON: " +
+                    (p == std::string::npos ? what : what.substr(p)));
+    } catch (const nlohmann::json::exception& err) {  // out_of_range: a number like 1e999
+        throw Error(file.string() + ": invalid JSON: " + err.what());
+    }
+    return j;
+}
+
 std::vector<Experiment> load_experiments(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
     return experiments_from_json(read_experiment_json(file), file, overrides);
 }
@@ -442,29 +465,6 @@ Experiment load_experiment(const std::filesystem::path& file) {
 }
 
 namespace {
-nlohmann::json read_experiment_json(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw Error(file.string() + ": cannot open experiment file");
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& err) {
-        // Turn the byte offset into line:column for the message.
-        std::size_t line = 1, col = 1;
-        for (std::size_t i = 0; i + 1 < err.byte && i < text.size(); ++i) {
-            if (text[i] == '\n') ++line, col = 1;
-            else ++col;
-        }
-        std::string what = err.what();
-        const auto p = what.find("parse error");
-        throw Error(file.string() + ":" + std::to_string(line) + ":" + std::to_string(col) + ": invalid JSON: " +
-                    (p == std::string::npos ? what : what.substr(p)));
-    } catch (const nlohmann::json::exception& err) {  // out_of_range: a number like 1e999
-        throw Error(file.string() + ": invalid JSON: " + err.what());
-    }
-    return j;
-}
 
 void resolve_paths(Experiment& e, const std::filesystem::path& file) {
     e.file = file;

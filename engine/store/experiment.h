@@ -83,6 +83,9 @@ nlohmann::json::json_pointer key_pointer(const std::string& dotted);
 // parses as JSON (numbers, true, lists: "[1,2]" makes a sweep), else as a string.
 void apply_overrides(nlohmann::json& j, const std::vector<std::string>& assignments);
 
+// An experiment file's JSON; Error naming the file (and line:column of a JSON error).
+nlohmann::json read_experiment_json(const std::filesystem::path& file);
+
 // Every expansion of the file, parsed (relative paths resolved as below), with `overrides` applied.
 // Paths are checked: a backbone folder needs config.json, a GLUE data_dir its train split (or a
 // sub-folder named as in the GLUE download, e.g. SST-2/, so one data_dir can serve a sweep over tasks).
