@@ -210,6 +210,7 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     });
     connect(controller_, &RunController::all_done, this, &MainWindow::runs_done);
     connect(browser_, &RunsBrowser::open_run, this, &MainWindow::open_stored_run);
+    connect(browser_, &RunsBrowser::config_to_form, this, &MainWindow::config_to_form);
     connect(browser_, &RunsBrowser::compare_runs, this, &MainWindow::compare_runs);
     update_buttons(false);
     // The default size: 1600 × 1000, or 90% of a smaller screen.
@@ -424,6 +425,17 @@ void MainWindow::open_stored_run(std::int64_t run) {
     } catch (const std::exception& ex) {
         log(ex.what(), true);
     }
+}
+
+void MainWindow::config_to_form(std::int64_t run) {
+    const auto info = db_->run(run);
+    if (!info) {
+        log(tr("no run %1 in the database").arg(run), true);
+        return;
+    }
+    form_->set_json(info->config);
+    tabs_->setCurrentIndex(0);
+    log(tr("the form holds run %1's configuration (unsaved): change it and press Run").arg(run));
 }
 
 void MainWindow::compare_runs(const std::vector<std::int64_t>& runs) {

@@ -65,6 +65,8 @@ public:
     bool open_experiment(const QString& path, QString* error = nullptr);
     bool save_experiment(const QString& path, QString* error = nullptr);
     void open_stored_run(std::int64_t run);
+    // The run's recorded configuration into the form (unsaved; its folders are absolute), Experiment tab.
+    void config_to_form(std::int64_t run);
     void compare_runs(const std::vector<std::int64_t>& runs);
 
 public slots:

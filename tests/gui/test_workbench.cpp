@@ -356,6 +356,22 @@ private slots:
         QVERIFY(QFileInfo(QFileInfo(second).dir(), "../../tok").isDir());
     }
 
+    // To form: a stored run's configuration comes back into the form, ready to change and run again.
+    void aRunsConfigGoesBackIntoTheForm() {
+        const auto runs = meft::ExperimentDb((dir_.path() + "/runs.sqlite").toStdString()).runs("finished");
+        QVERIFY(!runs.empty());
+        const meft::RunInfo& r = runs.front();
+        w_->form()->set_json(quick("bitfit", 3));
+        emit w_->browser()->config_to_form(r.id);
+        QCOMPARE(w_->tabs()->currentIndex(), 0);
+        const json form = w_->form()->to_json();
+        QCOMPARE(form["method"]["name"], r.config["method"]["name"]);
+        QCOMPARE(form["training"]["learning_rate"], r.config["training"]["learning_rate"]);
+        QCOMPARE(form["training"]["max_steps"], r.config["training"]["max_steps"]);
+        QVERIFY(w_->form()->file().empty());
+        QTRY_VERIFY(w_->run_button()->isEnabled());
+    }
+
     void cleanupTestCase() { w_.reset(); }
 };
 

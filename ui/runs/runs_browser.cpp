@@ -240,11 +240,13 @@ void RunsBrowser::build_ui() {
     open_->setToolTip(tr("Show the selected run's curves and memory"));
     compare_ = new QPushButton(tr("Compare"));
     compare_->setToolTip(tr("Compare the selected runs side by side (select two or more)"));
+    to_form_ = new QPushButton(tr("To form"));
+    to_form_->setToolTip(tr("Load the selected run's configuration into the Experiment form, to change it and run again"));
     edit_ = new QPushButton(tr("Tags && notes…"));
     delete_ = new QPushButton(tr("Delete…"));
     delete_->setToolTip(tr("Delete the selected runs and everything recorded for them"));
     auto* reload = new QPushButton(tr("Refresh"));
-    for (QPushButton* b : {open_, compare_, edit_}) buttons->addWidget(b);
+    for (QPushButton* b : {open_, compare_, to_form_, edit_}) buttons->addWidget(b);
     buttons->addStretch(1);
     buttons->addWidget(delete_);
     buttons->addWidget(reload);
@@ -261,6 +263,10 @@ void RunsBrowser::build_ui() {
     connect(table_, &QTableView::doubleClicked, this, &RunsBrowser::on_double_click);
     connect(open_, &QPushButton::clicked, this, &RunsBrowser::emit_open);
     connect(compare_, &QPushButton::clicked, this, &RunsBrowser::emit_compare);
+    connect(to_form_, &QPushButton::clicked, this, [this] {
+        const auto runs = selected_runs();
+        if (runs.size() == 1) emit config_to_form(runs.front());
+    });
     connect(edit_, &QPushButton::clicked, this, [this] {
         const auto runs = selected_runs();
         if (runs.size() == 1) edit_with_dialog(runs.front());
@@ -355,6 +361,7 @@ std::vector<std::int64_t> RunsBrowser::selected_runs() const {
 void RunsBrowser::update_buttons() {
     const std::size_t n = selected_runs().size();
     open_->setEnabled(n == 1);
+    to_form_->setEnabled(n == 1);
     edit_->setEnabled(n == 1 && db_);
     compare_->setEnabled(n >= 2);
     delete_->setEnabled(n >= 1 && db_);

@@ -67,6 +67,7 @@ public:
 signals:
     void open_run(std::int64_t run);
     void compare_runs(const std::vector<std::int64_t>& runs);
+    void config_to_form(std::int64_t run);  // "To form": edit the run's configuration and run it again
     void runs_changed();  // tags, notes or runs were changed or deleted from here
 
 private:
@@ -88,6 +89,7 @@ private:
     QLabel* count_ = nullptr;
     QPushButton* open_ = nullptr;
     QPushButton* compare_ = nullptr;
+    QPushButton* to_form_ = nullptr;
     QPushButton* edit_ = nullptr;
     QPushButton* delete_ = nullptr;
 };
