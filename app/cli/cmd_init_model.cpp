@@ -59,7 +59,7 @@ int run(const InitArgs& a) {
     const Arch arch = parse_arch(a.arch);
     const std::vector<std::string> presets = preset_names(arch);
     if (std::find(presets.begin(), presets.end(), a.preset) == presets.end())
-        throw Error("--preset " + a.preset + " is not a " + a.arch + " shape (" + a.arch + " has " + listed(presets) + ")");
+        throw Error("--preset " + a.preset + " is not one of " + a.arch + "'s shapes (" + listed(presets) + ")");
     ModelConfig cfg = preset_config(arch, a.preset);
     if (!a.vocab.empty()) cfg.vocab_size = vocab_size_of(a.vocab);
     const bool lm = is_decoder_only(arch);

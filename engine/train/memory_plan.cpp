@@ -17,7 +17,7 @@ HostBatch full_batch(const ModelConfig& cfg, int batch, int seq) {
     const ArchSpec& spec = arch_spec(cfg.arch);
     const int plain = spec.plain_token(cfg);
     b.input_ids.assign(static_cast<std::size_t>(batch) * seq, plain);
-    if (spec.head(cfg).reads_last_eos)  // every sequence ends with its end token
+    if (spec.shape() == StackShape::EncoderDecoder)  // its head reads each sequence's last end token
         for (int i = 0; i < batch; ++i) b.input_ids[static_cast<std::size_t>(i + 1) * seq - 1] = spec.end_token(cfg);
     b.token_type_ids.assign(b.input_ids.size(), 0);
     b.attention_mask.assign(b.input_ids.size(), 1);

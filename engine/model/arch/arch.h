@@ -47,14 +47,14 @@ struct EmbeddingNames {
     std::string project_in;   // OPT: token width -> hidden width (bias-free)
 };
 
-// What the classification head reads and how it is named.
+// How the classification head is named and which form it has. (Which row it reads follows from
+// the stack shape: an encoder-decoder's is each example's last eos, model/backbone.h.)
 struct HeadNames {
     bool pooler = false;         // pooler tanh(W h + b) -> dropout -> classifier (BERT); else
                                  // dropout -> dense -> tanh -> dropout -> out_proj
     std::string pooler_dense;    // "bert.pooler.dense"
     std::string dense;           // "classifier.dense" / "classification_head.dense"
     std::string out;             // "classifier" / "classifier.out_proj" / "classification_head.out_proj"
-    bool reads_last_eos = false; // the head reads each example's last eos token (BART), else the first token
 };
 
 class ArchSpec {

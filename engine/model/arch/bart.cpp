@@ -139,7 +139,6 @@ public:
         HeadNames h;
         h.dense = "classification_head.dense";
         h.out = "classification_head.out_proj";
-        h.reads_last_eos = true;
         return h;
     }
     bool is_tied_copy(const std::string& name) const override {
