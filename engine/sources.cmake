@@ -75,6 +75,8 @@ set(MEFT_SOURCES_store
   store/database.cpp
   store/run_table.cpp
   store/run_filter.cpp
+  store/step_axis.cpp
+  store/run_groups.cpp
   store/saved_model.cpp
   store/model_discovery.cpp
   store/run_command.cpp)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 
 #include <QAction>
 #include <QApplication>
@@ -36,6 +37,7 @@
 #include "ui/app_resources.h"
 #include "ui/scrolling.h"
 #include "ui/runs/compare_view.h"
+#include "ui/runs/paper_table_view.h"
 #include "ui/runs/run_overview.h"
 #include "ui/forms/experiment_form.h"
 #include "ui/forms/plan_panel.h"
@@ -135,11 +137,13 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     runs_split->setSizes({400, 600});
 
     compare_ = new CompareView;
+    paper_ = new PaperTableView;
 
     tabs_ = new QTabWidget;
     tabs_->addTab(exp_split, tr("Experiment"));
     tabs_->addTab(runs_split, tr("Runs"));
     tabs_->addTab(compare_, tr("Compare"));
+    tabs_->addTab(paper_, tr("Table"));
     setCentralWidget(tabs_);
 
     log_ = new QPlainTextEdit;
@@ -171,12 +175,22 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     });
     connect(controller_, &RunController::busy_changed, this, &MainWindow::update_buttons);
     connect(controller_, &RunController::run_started, this,
-            [this](qint64 run, int total, int first, int /*steps_per_epoch*/, double share, const QString& label) {
+            [this](qint64 run, int total, int first, int steps_per_epoch, double share, const QString& label) {
                 current_run_ = run;
                 total_steps_ = total;
                 first_step_ = last_step_ = first;
                 clock_.start();
                 live_plots_->clear();
+                if (first > 0) {  // resumed: the steps recorded before, then the new ones as they come
+                    try {
+                        RunData earlier = RunData::load(*db_, run);
+                        earlier.keep_until(first);
+                        live_plots_->show_run(earlier);
+                    } catch (const std::exception& ex) {
+                        log(ex.what(), true);
+                    }
+                }
+                live_plots_->set_steps_per_epoch(steps_per_epoch);
                 live_plots_->set_title(label);
                 progress_->setRange(0, std::max(total, 1));
                 progress_->setValue(first);
@@ -211,7 +225,11 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     connect(controller_, &RunController::all_done, this, &MainWindow::runs_done);
     connect(browser_, &RunsBrowser::open_run, this, &MainWindow::open_stored_run);
     connect(browser_, &RunsBrowser::config_to_form, this, &MainWindow::config_to_form);
+    connect(browser_, &RunsBrowser::resume_run, this, &MainWindow::resume_stored_run);
+    connect(browser_, &RunsBrowser::rerun_runs, this, &MainWindow::rerun_stored_runs);
+    connect(browser_, &RunsBrowser::database_changed, this, &MainWindow::follow_stored_run);
     connect(browser_, &RunsBrowser::compare_runs, this, &MainWindow::compare_runs);
+    connect(browser_, &RunsBrowser::table_runs, this, &MainWindow::table_runs);
     update_buttons(false);
     // The default size: 1600 × 1000, or 90% of a smaller screen.
     const QRect screen = QGuiApplication::primaryScreen() ? QGuiApplication::primaryScreen()->availableGeometry() : QRect();
@@ -418,13 +436,87 @@ bool MainWindow::save_experiment(const QString& path, QString* error) {
 
 void MainWindow::open_stored_run(std::int64_t run) {
     try {
-        const RunData d = RunData::load(*db_, run);
-        stored_plots_->show_run(d);
-        overview_->show_run(d);
+        show_stored_run(RunData::load(*db_, run));
         tabs_->setCurrentIndex(1);
     } catch (const std::exception& ex) {
         log(ex.what(), true);
     }
+}
+
+void MainWindow::show_stored_run(const RunData& d) {
+    stored_plots_->show_run(d);
+    overview_->show_run(d);
+    followed_run_ = d.status == "running" ? d.id : 0;
+    followed_step_ = d.steps.empty() ? 0 : d.steps.back().step;
+    followed_eval_ = d.evals.empty() ? 0 : d.evals.back().first;
+    followed_reconstruction_ = d.reconstruction.empty() ? 0 : d.reconstruction.back().first;
+}
+
+void MainWindow::follow_stored_run() {
+    if (followed_run_ == 0) return;
+    try {
+        const RunTail t = RunTail::read(*db_, followed_run_, followed_step_, followed_eval_, followed_reconstruction_);
+        if (t.status != "running") {  // finished, failed, cancelled, or gone: everything it left, once
+            const std::int64_t run = followed_run_;
+            followed_run_ = 0;
+            if (!t.status.empty()) show_stored_run(RunData::load(*db_, run));
+            return;
+        }
+        if (!t.steps.empty()) {
+            stored_plots_->append_steps(t.steps);
+            followed_step_ = t.steps.back().step;
+        }
+        for (const auto& [step, metrics] : t.evals) {
+            stored_plots_->append_eval(step, metrics);
+            followed_eval_ = step;
+        }
+        for (const auto& [step, errors] : t.reconstruction) {
+            stored_plots_->append_reconstruction(step, errors);
+            followed_reconstruction_ = step;
+        }
+    } catch (const std::exception& ex) {
+        log(ex.what(), true);
+        followed_run_ = 0;
+    }
+}
+
+void MainWindow::table_runs(const std::vector<std::int64_t>& runs) {
+    std::vector<RunInfo> infos;
+    try {
+        std::map<std::int64_t, RunInfo> all;  // one read of the table, however many runs are chosen
+        for (RunInfo& r : db_->runs()) all.emplace(r.id, std::move(r));
+        for (std::int64_t r : runs)
+            if (auto it = all.find(r); it != all.end()) infos.push_back(std::move(it->second));
+        paper_->set_runs(infos);
+    } catch (const std::exception& ex) {
+        log(ex.what(), true);
+        return;
+    }
+    tabs_->setCurrentIndex(3);
+}
+
+bool MainWindow::resume_stored_run(std::int64_t run) { return start_stored({run}, true); }
+
+bool MainWindow::rerun_stored_runs(const std::vector<std::int64_t>& runs) { return start_stored(runs, false); }
+
+bool MainWindow::start_stored(const std::vector<std::int64_t>& runs, bool resume) {
+    const QString what = resume ? tr("resume") : tr("run again");
+    QString why;
+    if (runs.empty()) why = tr("no run is selected");
+    else if (controller_->busy()) why = tr("a run is in progress: stop it or wait for it to end");
+    else if (db_->read_only()) why = tr("the experiment database %1 is read-only").arg(QString::fromStdString(db_file_.string()));
+    if (!why.isEmpty()) {
+        log(tr("cannot %1: %2").arg(what, why), true);
+        return false;
+    }
+    QStringList ids;
+    for (std::int64_t r : runs) ids << QString("#%1").arg(r);
+    log(resume ? tr("resuming run %1 from its checkpoint").arg(ids.join(", "))
+               : tr("running %1 again as new run(s)").arg(ids.join(", ")));
+    progress_->setFormat(tr("loading…"));
+    tabs_->setCurrentIndex(0);  // the live plots
+    controller_->start_stored(runs, resume, db_file_);
+    return true;
 }
 
 void MainWindow::config_to_form(std::int64_t run) {

@@ -21,6 +21,7 @@ class QTabWidget;
 namespace meft::ui {
 
 class CompareView;
+class PaperTableView;
 class ExperimentForm;
 class PlanPanel;
 class RunController;
@@ -44,6 +45,7 @@ public:
     RunsBrowser* browser() const { return browser_; }
     RunOverview* overview() const { return overview_; }
     CompareView* compare() const { return compare_; }
+    PaperTableView* paper_table() const { return paper_; }
     RunController* controller() const { return controller_; }
     QTabWidget* tabs() const { return tabs_; }
     QPushButton* run_button() const { return run_; }
@@ -68,6 +70,14 @@ public:
     // The run's recorded configuration into the form (unsaved; its folders are absolute), Experiment tab.
     void config_to_form(std::int64_t run);
     void compare_runs(const std::vector<std::int64_t>& runs);
+    void table_runs(const std::vector<std::int64_t>& runs);  // the paper table of these runs, Table tab
+    // Stored runs into the worker (the Runs tab's Resume and Rerun): resume continues a cancelled,
+    // interrupted or failed run from its checkpoint; rerun records each configuration again as a
+    // new run. Progress shows on the Experiment tab as for the form's runs. False (and logged) when
+    // a run is in progress or the database is read-only.
+    bool resume_stored_run(std::int64_t run);
+    bool rerun_stored_runs(const std::vector<std::int64_t>& runs);
+    std::int64_t followed_run() const { return followed_run_; }  // the opened run while it is running, else 0
 
 public slots:
     void start_run();
@@ -87,6 +97,9 @@ private:
     void log(const QString& line, bool error = false);
     void update_buttons(bool busy);
     void on_steps(qint64 run, const std::vector<StepRow>& rows);
+    bool start_stored(const std::vector<std::int64_t>& runs, bool resume);
+    void show_stored_run(const RunData& d);
+    void follow_stored_run();  // the opened run is running: add what it recorded since
 
     std::filesystem::path db_file_;
     std::unique_ptr<ExperimentDb> db_;  // the GUI thread's connection (browser, stored plots)
@@ -98,6 +111,7 @@ private:
     RunsBrowser* browser_ = nullptr;
     RunOverview* overview_ = nullptr;
     CompareView* compare_ = nullptr;
+    PaperTableView* paper_ = nullptr;
     RunController* controller_ = nullptr;
     QPlainTextEdit* log_ = nullptr;
     QDockWidget* log_dock_ = nullptr;  // collapsible (View ▸ Log, Ctrl+L), movable, floatable
@@ -110,6 +124,9 @@ private:
     QElapsedTimer clock_;
     std::int64_t current_run_ = 0;
     int total_steps_ = 0, first_step_ = 0, last_step_ = 0;
+    // The opened stored run while it runs (elsewhere or here), and the last points its plots show.
+    std::int64_t followed_run_ = 0;
+    int followed_step_ = 0, followed_eval_ = 0, followed_reconstruction_ = 0;
 };
 
 }  // namespace meft::ui

@@ -492,6 +492,21 @@ std::optional<RunInfo> ExperimentDb::run(std::int64_t id) const {
     return std::nullopt;
 }
 
+std::int64_t ExperimentDb::data_version() const {
+    Stmt s(db_, "PRAGMA data_version", path_);
+    return s.step() ? s.i64(0) : 0;
+}
+
+std::string ExperimentDb::runs_stamp() const {
+    // What a runs table shows of each run, except its step count: the id, status, tags and notes
+    // exactly, and the final metrics' length (they are written with the final status).
+    Stmt s(db_,
+           "SELECT IFNULL(GROUP_CONCAT(id || char(31) || status || char(31) || tags || char(31) || notes || char(31) || "
+           "IFNULL(LENGTH(final_metrics), 0), char(30)), '') FROM (SELECT id, status, tags, notes, final_metrics FROM runs ORDER BY id)",
+           path_);
+    return s.step() ? s.text(0) : std::string();
+}
+
 std::vector<StepRow> ExperimentDb::steps(std::int64_t run, int after_step) const {
     Stmt s(db_,
            "SELECT step, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, activation_bytes, "

@@ -112,6 +112,14 @@ public:
     std::vector<LayerMemoryRow> layer_memory(std::int64_t run) const;
     std::vector<std::pair<int, std::vector<double>>> reconstruction(std::int64_t run) const;  // step -> per layer
     std::vector<EventRow> events(std::int64_t run) const;
+
+    // For readers that follow writers (the workbench's runs browser): data_version() changes
+    // whenever another connection commits (PRAGMA data_version, no table read); runs_stamp()
+    // changes when a run is added, deleted, changes status, or its tags or notes change — not when a
+    // running run records steps. Both are cheap enough to poll every second.
+    std::int64_t data_version() const;
+    std::string runs_stamp() const;
+
     void set_tags(std::int64_t run, const std::vector<std::string>& tags);
     void set_notes(std::int64_t run, const std::string& notes);
     std::vector<std::pair<int, std::map<std::string, double>>> evals(std::int64_t run) const;

@@ -453,17 +453,35 @@ const PaperCell* PaperTable::cell(const std::string& row_label, const std::strin
     return t == m->second.end() ? nullptr : &t->second;
 }
 
+std::optional<double> PaperTable::points_over(const std::string& row_label, const std::string& baseline_label,
+                                              const std::string& task) const {
+    const PaperCell* c = cell(row_label, task);
+    const PaperCell* b = cell(baseline_label, task);
+    if (!c || !b) return std::nullopt;
+    return 100 * (c->mean - b->mean);
+}
+
+std::string paper_table_refusal(const RunInfo& r) {
+    if (r.status != "finished") return r.status + ", not finished";
+    const std::string key = headline_metric_key(json_string_or(r.config, "task", "name", "?"));
+    if (!number_at(r.final_metrics, key.c_str())) return "has no '" + key + "' metric";
+    return {};
+}
+
+std::string paper_cell_text(const PaperCell& c) {
+    // One run has no spread to show: its value alone, not "± 0.0".
+    return c.sd ? printf_string("%.1f ± %.1f", 100 * c.mean, 100 * *c.sd) : printf_string("%.1f", 100 * c.mean);
+}
+
 PaperTable paper_table(const std::vector<RunInfo>& runs) {
     PaperTable p;
     std::vector<double> values;
     std::vector<nlohmann::json> configs;
     for (const RunInfo& r : runs) {
-        const std::string id = std::to_string(r.id);
-        if (r.status != "finished") throw Error("run " + id + " is " + r.status + ", not finished");
+        if (const std::string why = paper_table_refusal(r); !why.empty())
+            throw Error("run " + std::to_string(r.id) + (r.status != "finished" ? " is " : " ") + why);
         const std::string key = headline_metric_key(json_string_or(r.config, "task", "name", "?"));
-        const auto value = number_at(r.final_metrics, key.c_str());
-        if (!value) throw Error("run " + id + " has no '" + key + "' metric");
-        values.push_back(*value);
+        values.push_back(*number_at(r.final_metrics, key.c_str()));
         configs.push_back(r.config);
     }
     // Rows are methods, columns tasks: the groups' labels need only tell apart what those do not.
@@ -527,10 +545,7 @@ std::string render_paper_table(const PaperTable& p, TableFormat format) {
                 row.push_back(TableCell{"", false, true});
                 continue;
             }
-            // One run has no spread to show: its value alone, not "± 0.0".
-            const std::string text = c->sd ? printf_string("%.1f ± %.1f", 100 * c->mean, 100 * *c->sd)
-                                           : printf_string("%.1f", 100 * c->mean);
-            row.push_back(TableCell{text, c->best, false});
+            row.push_back(TableCell{paper_cell_text(*c), c->best, false});
         }
         t.rows.push_back(std::move(row));
     }

@@ -168,9 +168,18 @@ struct PaperTable {
     std::vector<std::string> tasks;  // likewise
     std::map<std::string, std::map<std::string, PaperCell>> cells;  // row label -> task -> cell
     const PaperCell* cell(const std::string& row_label, const std::string& task) const;
+    // A row's mean minus the baseline row's on one task, in percentage points; none when either
+    // row lacks the task.
+    std::optional<double> points_over(const std::string& row_label, const std::string& baseline_label,
+                                      const std::string& task) const;
 };
 // Every run must be finished and have its task's headline metric, else Error naming the run.
 PaperTable paper_table(const std::vector<RunInfo>& runs);
+// Why a run cannot be in a paper table ("failed, not finished", "has no 'matthews' metric"); ""
+// when it can. A front end that offers whatever runs are listed leaves those out, saying why.
+std::string paper_table_refusal(const RunInfo& run);
+// A cell as the markdown and latex tables show it: percent "mean ± std", a single run's value alone.
+std::string paper_cell_text(const PaperCell& cell);
 
 // csv: method,config,task,metric,runs,mean,std,best (one line per cell, raw fractions; std empty for
 // a single run); json: the same as objects (std null for a single run); markdown/latex: one row per

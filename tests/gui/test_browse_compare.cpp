@@ -24,6 +24,7 @@
 
 #include "ui/plots/compare_plots.h"
 #include "ui/runs/compare_view.h"
+#include "ui/runs/paper_table_view.h"
 #include "ui/runs/run_data.h"
 #include "ui/runs/runs_browser.h"
 #include "store/database.h"
@@ -86,6 +87,8 @@ private slots:
     void testCompareShowsOnlyDifferingKeysHighlighted();
     void testExportsCsvMarkdownLatex();
     void testDialogsEditAndConfirm();
+    void testPaperTablePoolsSeedsAndPinsABaseline();
+    void testBrowserTableButtonAndLiveButtons();
     void testScreenshots();
 
 private:
@@ -309,6 +312,100 @@ void BrowseCompareTest::testExportsCsvMarkdownLatex() {
     QVERIFY2(m.contains(QString("| accuracy | 0.89 | **0.93** |")), qPrintable(m));
     QVERIFY2(l.contains("training.learning\\_rate & 0.0005 & 2e-05"), qPrintable(l));
     QVERIFY2(l.contains("accuracy & 0.89 & \\textbf{0.93}"), qPrintable(l));
+}
+
+// The paper table: seeds of one configuration pooled into mean ± std, other learning rates as
+// their own rows, the failed run left out by name, the best bold; a pinned baseline adds each
+// cell's difference in points; the exports are exactly what `meft runs export` renders.
+void BrowseCompareTest::testPaperTablePoolsSeedsAndPinsABaseline() {
+    const auto lora = db_->add_experiment("lora-seeds", "lora.json", {{"name", "lora-seeds"}}, "", "");
+    const std::int64_t lora_s2 = add_run(*db_, lora, config("lora", 1e-3, 2), 0.95, 12.5, 0.9);
+    const std::int64_t lora_s3 = add_run(*db_, lora, config("lora", 1e-3, 3), 0.93, 12.5, 0.9);
+    std::vector<RunInfo> runs;
+    for (std::int64_t id : {lora1_, lora2_, full_, meft_, lora_s2, lora_s3}) runs.push_back(*db_->run(id));
+    PaperTableView v;
+    v.set_runs(runs);
+    QCOMPARE(v.left_out(), std::vector<std::int64_t>{meft_});
+    QVERIFY2(v.note().contains(QString("#%1 failed, not finished").arg(meft_)), qPrintable(v.note()));
+    QVERIFY2(v.note().contains("5 runs pooled"), qPrintable(v.note()));
+    QTableWidget* g = v.grid();
+    QCOMPARE(g->rowCount(), 3);     // lora at 1e-3 (three seeds), lora at 5e-4, full
+    QCOMPARE(g->columnCount(), 1);  // sst2
+    int pooled = -1, full = -1;
+    for (int r = 0; r < g->rowCount(); ++r) {
+        if (g->verticalHeaderItem(r)->text().contains("0.001")) pooled = r;
+        if (g->verticalHeaderItem(r)->text() == "full") full = r;
+    }
+    QVERIFY(pooled >= 0 && full >= 0);
+    // (0.91 + 0.95 + 0.93) / 3 = 0.93, sample std 0.02: "93.0 ± 2.0"; full's 93.0 ties it for best.
+    QCOMPARE(g->item(pooled, 0)->text(), QString("93.0 ± 2.0"));
+    QVERIFY(g->item(pooled, 0)->toolTip().contains(QString("#%1: 0.9500").arg(lora_s2)));
+    QCOMPARE(g->item(full, 0)->text(), QString("93.0"));
+    QVERIFY(g->item(full, 0)->font().bold());
+    // The baseline: full. The 5e-4 row (0.89) is 4 points below it; the baseline row shows no delta.
+    v.set_baseline("full");
+    QCOMPARE(v.baseline(), QString("full"));
+    QVERIFY(g->verticalHeaderItem(full)->text().contains("(baseline)"));
+    QCOMPARE(g->item(full, 0)->text(), QString("93.0"));
+    bool found = false;
+    for (int r = 0; r < g->rowCount(); ++r)
+        if (g->verticalHeaderItem(r)->text().contains("0.0005")) {
+            QCOMPARE(g->item(r, 0)->text(), QString("89.0  (-4.0)"));
+            found = true;
+        }
+    QVERIFY(found);
+    // Exports: the engine's rendering of the same runs, byte for byte, whatever the baseline.
+    std::vector<RunInfo> usable;
+    for (const RunInfo& r : runs)
+        if (r.status == "finished") usable.push_back(r);
+    const PaperTable expected = paper_table(usable);
+    for (const char* format : {"markdown", "latex", "csv"}) {
+        const QString path = dir_->filePath(QString("paper.%1").arg(format));
+        QString error;
+        QVERIFY2(v.export_table(path, format, &error), qPrintable(error));
+        QCOMPARE(read(path), QString::fromStdString(render_paper_table(expected, table_format(format))));
+    }
+    QVERIFY(read(dir_->filePath("paper.markdown")).contains("**93.0 ± 2.0**"));
+    QFile blocker(dir_->filePath("a-file"));  // a file where the export's folder would be
+    QVERIFY(blocker.open(QIODevice::WriteOnly));
+    blocker.close();
+    QString error;
+    QVERIFY(!v.export_table(dir_->filePath("a-file/p.md"), "markdown", &error));
+    QVERIFY2(error.contains("a-file"), qPrintable(error));
+}
+
+// The browser's Table button sends the selected runs (two or more) or every run shown; Resume is
+// offered for a failed run only, and nothing that writes on a read-only database.
+void BrowseCompareTest::testBrowserTableButtonAndLiveButtons() {
+    RunsBrowser b(db_.get());
+    QSignalSpy table(&b, &RunsBrowser::table_runs);
+    b.select_runs({full_});
+    b.table_button()->click();
+    QCOMPARE(table.size(), 1);
+    QCOMPARE(table.at(0).at(0).value<std::vector<std::int64_t>>().size(), std::size_t(4));  // every run shown
+    b.select_runs({lora1_, full_});
+    b.table_button()->click();
+    QCOMPARE(table.at(1).at(0).value<std::vector<std::int64_t>>().size(), std::size_t(2));
+    b.select_runs({full_});
+    QVERIFY(!b.resume_button()->isEnabled());  // finished
+    QVERIFY(b.rerun_button()->isEnabled());
+    b.select_runs({meft_});
+    QVERIFY(b.resume_button()->isEnabled());  // failed: continues from its checkpoint
+    QSignalSpy resume(&b, &RunsBrowser::resume_run);
+    b.resume_button()->click();
+    QCOMPARE(resume.size(), 1);
+    QCOMPARE(resume.at(0).at(0).value<std::int64_t>(), meft_);
+    ExperimentDb ro(db_path().toStdString(), DbAccess::ReadOnly);
+    RunsBrowser read_only(&ro);
+    read_only.select_runs({meft_});
+    QVERIFY(!read_only.resume_button()->isEnabled());
+    QVERIFY(!read_only.rerun_button()->isEnabled());
+    // Another connection adds a run: one poll shows it, and a second poll with nothing new is a no-op.
+    ExperimentDb other(db_path().toStdString());
+    add_run(other, db_->runs().front().experiment_id, config("lora", 1e-4, 9), 0.5, 1.0, 0.9);
+    QVERIFY(b.poll());
+    QCOMPARE(b.total_rows(), 5);
+    QVERIFY(!b.poll());
 }
 
 // The dialogs themselves: a double-click on the tags cell opens "Tags and notes", a comma tag is

@@ -34,6 +34,8 @@ std::vector<StepRow> make_steps(int first, int n, unsigned seed = 7) {
         r.loss = 0.35 + 0.9 * std::exp(-s / 250.0) + noise(rng);
         r.learning_rate = s < 100 ? 2e-4 * s / 100 : 2e-4 * std::max(0.0, 1 - (s - 100) / 100000.0);
         r.grad_norm = 1;
+        r.elapsed_s = 0.05 * s;   // 20 steps a second
+        r.tokens_per_s = 4096;    // 16 x 128 padded tokens a step, 20 steps a second → 40,960 a second
         r.activation_bytes = static_cast<std::int64_t>((300 + 20 * std::sin(s / 30.0)) * kMiB);
         r.resident_bytes = static_cast<std::int64_t>(420 * kMiB);
         rows.push_back(r);
@@ -117,6 +119,8 @@ private slots:
     void testHoverReadout();
     void testCompareRuns();
     void testCompareAlignByEpoch();
+    void testRunPlotsXAxis();
+    void testCompareGroupsIntoBands();
 };
 
 void TestPlots::testEmaMatchesTensorBoard() {
@@ -434,7 +438,7 @@ void TestPlots::testCompareAlignByEpoch() {
     compare.flush();
     QCPAxis* x = compare.panel(QStringLiteral("loss"))->plot()->xAxis;
     QVERIFY(std::abs(x->range().upper - 1000) < 1);
-    compare.set_align(ComparePlots::Align::epoch);
+    compare.set_align(meft::StepAxis::epoch);
     compare.flush();
     QVERIFY2(std::abs(x->range().upper - 10) < 0.1, qPrintable(QString::number(x->range().upper)));
     QCOMPARE(x->label(), QStringLiteral("epoch"));
@@ -445,9 +449,109 @@ void TestPlots::testCompareAlignByEpoch() {
     compare.set_runs({make_run(3, QStringLiteral("lora"), 500, 0, 0.02, 1)});
     compare.flush();
     QVERIFY(std::abs(x->range().upper - 500) < 1);
-    compare.set_align(ComparePlots::Align::step);
+    compare.set_align(meft::StepAxis::step);
     compare.flush();
     QCOMPARE(x->label(), QStringLiteral("step"));
+    // Wall-clock time and tokens seen come from each step's recorded elapsed time and throughput.
+    compare.set_align(meft::StepAxis::seconds);
+    compare.flush();
+    QCOMPARE(x->label(), QStringLiteral("wall-clock time (s)"));
+    const RunData r = make_run(3, QStringLiteral("lora"), 500, 0, 0.02, 1);
+    QVERIFY2(std::abs(x->range().upper - r.steps.back().elapsed_s) < 1e-6 * r.steps.back().elapsed_s + 1e-9,
+             qPrintable(QString::number(x->range().upper)));
+    compare.set_align(meft::StepAxis::tokens);
+    compare.flush();
+    QCOMPARE(x->label(), QStringLiteral("tokens seen (padded)"));
+    const double tokens = r.steps.back().elapsed_s * r.steps.back().tokens_per_s;
+    QVERIFY2(std::abs(x->range().upper - tokens) < 1e-6 * tokens + 1e-9, qPrintable(QString::number(x->range().upper)));
+}
+
+// One run's curves on each x axis: the loss and its evaluations move together, and a resumed run's
+// second attempt (elapsed time restarting at 0) continues where the first one ended.
+void TestPlots::testRunPlotsXAxis() {
+    RunPlots plots;
+    RunData run = make_run(1, QStringLiteral("lora"), 400, 100, 0.02, 1);
+    for (StepRow& s : run.steps)  // steps 201.. are a resumed attempt: its clock starts again
+        if (s.step > 200) s.elapsed_s = 0.05 * (s.step - 200);
+    plots.show_run(run);
+    plots.flush();
+    QCPAxis* x = plots.panel(QStringLiteral("loss"))->plot()->xAxis;
+    QCPAxis* ex = plots.panel(QStringLiteral("evaluation"))->plot()->xAxis;
+    QVERIFY(std::abs(x->range().upper - 400) < 1);
+    const auto last_eval_x = [&] {
+        const auto* g = plots.panel(QStringLiteral("evaluation"))->plot()->graph(0);
+        return (g->data()->constEnd() - 1)->key;
+    };
+    QCOMPARE(last_eval_x(), 400.0);
+    plots.set_x_axis(meft::StepAxis::epoch);
+    plots.flush();
+    QVERIFY(std::abs(x->range().upper - 4) < 0.01);
+    QCOMPARE(last_eval_x(), 4.0);
+    QCOMPARE(x->label(), QStringLiteral("epoch"));
+    plots.set_x_axis(meft::StepAxis::seconds);
+    plots.flush();
+    QVERIFY2(std::abs(x->range().upper - 20.0) < 1e-9, qPrintable(QString::number(x->range().upper)));  // 10 s + 10 s
+    QVERIFY(std::abs(last_eval_x() - 20.0) < 1e-9);
+    QVERIFY(ex->range().upper >= 20.0);
+    QCOMPARE(plots.loss_points(), 400);  // redrawn, not added to
+    plots.set_x_axis(meft::StepAxis::tokens);
+    plots.flush();
+    QVERIFY2(std::abs(x->range().upper - 400 * 0.05 * 4096) < 1e-6, qPrintable(QString::number(x->range().upper)));
+    QCOMPARE(x->label(), QStringLiteral("tokens seen (padded)"));
+    // A live append continues on the chosen axis.
+    plots.append_steps(make_steps(401, 10));
+    plots.flush();
+    QCOMPARE(plots.loss_points(), 410);
+    plots.set_x_axis(meft::StepAxis::step);
+    plots.flush();
+    QVERIFY(std::abs(x->range().upper - 410) < 1);
+    // Without the epoch length epochs are steps, and the title says so.
+    run.steps_per_epoch = 0;
+    plots.show_run(run);
+    plots.set_x_axis(meft::StepAxis::epoch);
+    QCOMPARE(x->label(), QStringLiteral("epoch (length unknown: steps)"));
+}
+
+// Grouped curves: a configuration's seeds (or one key's values) drawn as the mean with a ± std
+// band (or min..max); the mean is the members' mean at each step.
+void TestPlots::testCompareGroupsIntoBands() {
+    std::vector<RunData> runs;
+    const char* methods[] = {"lora", "lora", "full", "full"};
+    for (int i = 0; i < 4; ++i) {
+        RunData r = make_run(i + 1, QString::fromLatin1(methods[i]), 200, 100, 0.02, 1);
+        r.config = {{"method", {{"name", methods[i]}}}, {"training", {{"seed", i % 2}, {"learning_rate", 1e-3}}}};
+        runs.push_back(r);
+    }
+    ComparePlots compare;
+    compare.set_runs(runs);
+    QCOMPARE(compare.group_keys(), QStringList{"method.name"});  // the seed is pooled, never a grouping key
+    QCOMPARE(compare.curve_count(), 4);
+    compare.set_smoothing(0);  // raw losses: the mean is checkable by hand
+    compare.set_grouping(QString::fromLatin1(ComparePlots::kGroupSeeds));
+    QCOMPARE(compare.group_count(), 2);
+    QCOMPARE(compare.curve_count(), 2);
+    QCustomPlot* plot = compare.panel(QStringLiteral("loss"))->plot();
+    QCOMPARE(plot->graphCount(), 6);  // per group: lower edge, upper edge, mean
+    const auto y0 = [&](int graph) { return plot->graph(graph)->data()->constBegin()->value; };
+    const double a = runs[0].steps[0].loss, b = runs[1].steps[0].loss;
+    const double mean = (a + b) / 2, sd = std::abs(a - b) / std::sqrt(2.0);
+    QVERIFY(std::abs(y0(2) - mean) < 1e-12);
+    QVERIFY(std::abs(y0(0) - (mean - sd)) < 1e-12);
+    QVERIFY(std::abs(y0(1) - (mean + sd)) < 1e-12);
+    QVERIFY(plot->graph(2)->name().contains("n=2"));
+    compare.set_min_max_band(true);
+    QVERIFY(std::abs(y0(0) - std::min(a, b)) < 1e-12);
+    QVERIFY(std::abs(y0(1) - std::max(a, b)) < 1e-12);
+    // Evaluations pool the same way (markers on the mean).
+    QCustomPlot* eval = compare.panel(QStringLiteral("evaluation"))->plot();
+    QCOMPARE(eval->graphCount(), 6);
+    compare.set_grouping(QStringLiteral("method.name"));
+    QCOMPARE(compare.group_count(), 2);
+    QVERIFY(plot->graph(2)->name().startsWith("method.name=lora"));
+    compare.set_grouping(QString());
+    QCOMPARE(compare.curve_count(), 4);
+    compare.flush();
+    maybe_shoot(compare, QStringLiteral("compare-grouped"), [&](const QString& d) { return compare.save_all(d); });
 }
 
 QTEST_MAIN(TestPlots)

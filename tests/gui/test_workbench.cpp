@@ -11,6 +11,7 @@
 #include <QSettings>
 #include <QSplitter>
 #include <QTabWidget>
+#include <QTableView>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTemporaryDir>
@@ -19,6 +20,7 @@
 #include <fstream>
 
 #include "ui/runs/compare_view.h"
+#include "ui/runs/paper_table_view.h"
 #include "ui/app_resources.h"
 #include "ui/database_choice.h"
 #include "ui/forms/experiment_form.h"
@@ -370,6 +372,121 @@ private slots:
         QCOMPARE(form["training"]["max_steps"], r.config["training"]["max_steps"]);
         QVERIFY(w_->form()->file().empty());
         QTRY_VERIFY(w_->run_button()->isEnabled());
+    }
+
+    // Resume: a run stopped half-way continues from its checkpoint, from the Runs tab, to the end;
+    // the live plots show its earlier steps and the new ones, and the run keeps its id.
+    void aCancelledRunResumesFromTheRunsTab() {
+        w_->form()->set_json(quick("lora", 120));
+        QSignalSpy done(w_.get(), &MainWindow::runs_done);
+        QSignalSpy started(w_->controller(), &RunController::run_started);
+        w_->start_run();
+        // This run's own steps (the live plots still hold the last run's until it starts).
+        QTRY_VERIFY_WITH_TIMEOUT(started.size() == 1 && w_->live_plots()->loss_points() > 3, 60000);
+        w_->controller()->pause();  // held between two steps, then stopped there
+        w_->controller()->stop();
+        QVERIFY(done.wait(60000));
+        const std::int64_t run = w_->current_run();
+        meft::ExperimentDb reader((dir_.path() + "/runs.sqlite").toStdString());
+        QVERIFY2(reader.run(run)->status == "cancelled", reader.run(run)->message.c_str());
+        const int stopped_at = int(reader.steps(run).size());
+        QVERIFY(stopped_at > 0 && stopped_at < 120);
+
+        RunsBrowser* b = w_->browser();
+        b->refresh();
+        b->select_runs({run});
+        QVERIFY(b->resume_button()->isEnabled());
+        QSignalSpy completed(w_.get(), &MainWindow::run_completed);
+        b->resume_button()->click();
+        QCOMPARE(w_->tabs()->currentIndex(), 0);  // progress shows with the live plots
+        QVERIFY(done.wait(120000));
+        QCOMPARE(completed.size(), 1);
+        QCOMPARE(completed.at(0).at(0).toLongLong(), qint64(run));
+        QCOMPARE(completed.at(0).at(1).toString(), QString("finished"));
+        const auto steps = reader.steps(run);
+        QCOMPARE(int(steps.size()), 120);
+        for (std::size_t i = 0; i < steps.size(); ++i) QCOMPARE(steps[i].step, int(i) + 1);
+        QCOMPARE(w_->live_plots()->loss_points(), 120);  // the earlier steps, then the resumed ones
+        b->refresh();
+        b->select_runs({run});
+        QVERIFY(!b->resume_button()->isEnabled());  // finished runs do not resume
+    }
+
+    // Rerun: the selected run's recorded configuration again, as a new run of the same experiment.
+    void rerunRecordsTheSameConfigurationAsANewRun() {
+        meft::ExperimentDb reader((dir_.path() + "/runs.sqlite").toStdString());
+        const auto finished = reader.runs("finished");
+        QVERIFY(!finished.empty());
+        const meft::RunInfo& old = finished.front();
+        RunsBrowser* b = w_->browser();
+        b->refresh();
+        b->select_runs({old.id});
+        QVERIFY(b->rerun_button()->isEnabled());
+        QSignalSpy done(w_.get(), &MainWindow::runs_done);
+        QSignalSpy completed(w_.get(), &MainWindow::run_completed);
+        b->rerun_button()->click();
+        QVERIFY(done.wait(120000));
+        QCOMPARE(completed.size(), 1);
+        const std::int64_t fresh = completed.at(0).at(0).toLongLong();
+        QVERIFY(fresh > old.id);
+        const auto again = reader.run(fresh);
+        QCOMPARE(QString::fromStdString(again->status), QString("finished"));
+        QCOMPARE(again->experiment_id, old.experiment_id);
+        QVERIFY(again->config == old.config);
+        QVERIFY(again->uuid != old.uuid);
+        // While a run is in progress neither starts another.
+        w_->form()->set_json(quick("lora", 100000));
+        w_->start_run();
+        QTRY_VERIFY_WITH_TIMEOUT(w_->controller()->busy(), 10000);
+        QVERIFY(!w_->rerun_stored_runs({old.id}));
+        QVERIFY(w_->log_text().contains("a run is in progress"));
+        w_->controller()->stop();
+        QVERIFY(done.wait(60000));
+    }
+
+    // Runs recorded by another process appear without Refresh, and an opened running run follows
+    // its steps live until it ends, then shows everything it left.
+    void runsRecordedElsewhereAppearAndARunningRunIsFollowed() {
+        RunsBrowser* b = w_->browser();
+        b->refresh();
+        const int before = b->total_rows();
+        meft::ExperimentDb other((dir_.path() + "/runs.sqlite").toStdString());  // as `meft run` would
+        meft::NewExperiment e{"elsewhere"};
+        json config = quick("lora", 50);
+        const std::int64_t run = other.add_run(e, config, json::object());
+        other.set_status(run, "running");
+        QTRY_COMPARE_WITH_TIMEOUT(b->total_rows(), before + 1, 5000);  // the browser's timer, no Refresh
+        w_->open_stored_run(run);
+        QCOMPARE(w_->followed_run(), run);
+        std::vector<meft::StepRow> rows;
+        for (int s = 1; s <= 20; ++s) rows.push_back(meft::StepRow{s, 1.0 / s, 1e-3, 1.0, 100.0, 0.1 * s});
+        other.add_steps(run, rows);
+        QTRY_COMPARE_WITH_TIMEOUT(w_->stored_plots()->loss_points(), 20, 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(b->visible_rows() > 0 &&
+                                     b->table()->model()->index(0, RunsBrowser::kSteps).data().toString() == "20",
+                                 5000);  // newest first: the running run's step count moves
+        other.add_eval(run, 20, {{"accuracy", 0.75}}, 0.5);
+        QTRY_COMPARE_WITH_TIMEOUT(w_->stored_plots()->eval_points(), 1, 5000);
+        other.finish(run, "finished", json{{"accuracy", 0.75}});
+        QTRY_COMPARE_WITH_TIMEOUT(w_->followed_run(), std::int64_t{0}, 5000);
+        QVERIFY(w_->overview()->toPlainText().contains("finished"));
+        other.delete_run(run);
+        QTRY_COMPARE_WITH_TIMEOUT(b->total_rows(), before, 5000);
+    }
+
+    // Table: the browser's runs go to the paper table tab; the unfinished ones are named as left out.
+    void theTableTabShowsTheRunsAsAPaperTable() {
+        RunsBrowser* b = w_->browser();
+        b->refresh();
+        b->select_runs({});
+        b->table_button()->click();
+        QCOMPARE(w_->tabs()->currentIndex(), 3);
+        const auto all = meft::ExperimentDb((dir_.path() + "/runs.sqlite").toStdString()).runs();
+        std::size_t finished = 0;
+        for (const auto& r : all) finished += r.status == "finished" ? 1 : 0;
+        QCOMPARE(w_->paper_table()->left_out().size(), all.size() - finished);
+        QVERIFY(!w_->paper_table()->table().rows.empty());
+        QVERIFY(w_->paper_table()->text("markdown").contains("| method |"));
     }
 
     void cleanupTestCase() { w_.reset(); }

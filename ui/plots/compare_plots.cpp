@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
 #include <QHBoxLayout>
@@ -14,6 +15,7 @@
 #include <qcustomplot.h>
 
 #include "ui/plots/reflow_grid.h"
+#include "store/run_table.h"
 #include "ui/plots/run_plots.h"
 
 namespace meft::ui {
@@ -45,11 +47,22 @@ std::optional<double> last_value(const RunData& run, const std::string& metric) 
 
 ComparePlots::ComparePlots(QWidget* parent) : QWidget(parent) {
     align_box_ = new QComboBox(this);
-    align_box_->addItems({tr("step"), tr("epoch")});
-    align_box_->setToolTip(tr("x axis of the loss and evaluation plots; runs without a known epoch length stay on steps"));
+    for (StepAxis a : all_step_axes()) align_box_->addItem(tr(step_axis_name(a).c_str()), int(a));
+    align_box_->setToolTip(tr("x axis of the loss and evaluation plots: step, epoch (runs without a known epoch length "
+                              "stay on steps), wall-clock time of training, or padded tokens seen"));
+    group_box_ = new QComboBox(this);
+    group_box_->setToolTip(tr("Pool the loss and evaluation curves: a configuration's seeds, or the runs sharing a "
+                              "config key's value — drawn as the mean with a band"));
+    group_box_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    min_max_ = new QCheckBox(tr("min..max"), this);
+    min_max_->setToolTip(tr("The band spans the group's min..max instead of mean ± one standard deviation"));
     auto* top = new QHBoxLayout;
-    top->addWidget(new QLabel(tr("align by:"), this));
+    top->addWidget(new QLabel(tr("x axis:"), this));
     top->addWidget(align_box_);
+    top->addSpacing(12);
+    top->addWidget(new QLabel(tr("group:"), this));
+    top->addWidget(group_box_);
+    top->addWidget(min_max_);
     top->addStretch(1);
 
     auto* grid = new ReflowGrid(this);
@@ -97,6 +110,13 @@ ComparePlots::ComparePlots(QWidget* parent) : QWidget(parent) {
         rebuild_loss();
         rebuild_eval();
     });
+    const auto regroup = [this] {
+        rebuild_groups();
+        rebuild_loss();
+        rebuild_eval();
+    };
+    connect(group_box_, &QComboBox::currentIndexChanged, this, regroup);
+    connect(min_max_, &QCheckBox::toggled, this, regroup);
     connect(metric_box_, &QComboBox::currentTextChanged, this, [this] {
         rebuild_eval();
         rebuild_scatter();
@@ -109,6 +129,11 @@ PlotPanel* ComparePlots::panel(const QString& name) const { return panels_.value
 
 void ComparePlots::set_runs(const std::vector<RunData>& runs) {
     runs_ = runs;
+    clocks_.clear();
+    for (const RunData& r : runs_) {
+        StepClock& clock = clocks_.emplace_back(r.steps_per_epoch);
+        for (const StepRow& s : r.steps) clock.add(s);
+    }
     // The metric choice survives a new selection of runs when the metric is still there.
     const QString previous = metric();
     std::set<std::string> names;
@@ -125,6 +150,20 @@ void ComparePlots::set_runs(const std::vector<RunData>& runs) {
                 if (metric_box_->itemText(i) != QLatin1String("loss")) pick = i;
         metric_box_->setCurrentIndex(pick < 0 ? 0 : pick);
     }
+    {  // the grouping survives too when its key still differs
+        const QString keep = grouping();
+        const QSignalBlocker block(group_box_);
+        group_box_->clear();
+        group_box_->addItem(tr("each run"), QString());
+        group_box_->addItem(tr("seeds pooled"), QString::fromLatin1(kGroupSeeds));
+        std::vector<nlohmann::json> configs;
+        for (const RunData& r : runs_) configs.push_back(r.config);
+        for (const DiffRow& row : config_rows(configs, true))
+            if (row.key != kSeedKey) group_box_->addItem(tr("by %1").arg(QString::fromStdString(row.key)), QString::fromStdString(row.key));
+        const int at = group_box_->findData(keep);
+        group_box_->setCurrentIndex(at < 0 ? 0 : at);
+    }
+    rebuild_groups();
     rebuild_loss();
     rebuild_eval();
     rebuild_layers();
@@ -132,8 +171,8 @@ void ComparePlots::set_runs(const std::vector<RunData>& runs) {
     for (PlotPanel* p : panels_) p->rescale();
 }
 
-ComparePlots::Align ComparePlots::align() const { return align_box_->currentIndex() == 1 ? Align::epoch : Align::step; }
-void ComparePlots::set_align(Align align) { align_box_->setCurrentIndex(align == Align::epoch ? 1 : 0); }
+StepAxis ComparePlots::align() const { return static_cast<StepAxis>(align_box_->currentData().toInt()); }
+void ComparePlots::set_align(StepAxis axis) { align_box_->setCurrentIndex(align_box_->findData(int(axis))); }
 QString ComparePlots::metric() const { return metric_box_->currentText(); }
 void ComparePlots::set_metric(const QString& metric) { metric_box_->setCurrentText(metric); }
 
@@ -149,16 +188,90 @@ void ComparePlots::set_smoothing(double weight) {
     smoothing_slider_->setValue(std::clamp(static_cast<int>(weight * kSliderSteps + 0.5), 0, kSliderSteps - 1));
 }
 
-double ComparePlots::x_of(const RunData& run, int step) const {
-    if (align() == Align::epoch && run.steps_per_epoch > 0) return step / static_cast<double>(run.steps_per_epoch);
-    return step;
+QString ComparePlots::grouping() const { return group_box_->currentData().toString(); }
+
+void ComparePlots::set_grouping(const QString& key) {
+    const int at = group_box_->findData(key);
+    group_box_->setCurrentIndex(at < 0 ? 0 : at);
 }
+
+QStringList ComparePlots::group_keys() const {
+    QStringList out;
+    for (int i = 2; i < group_box_->count(); ++i) out << group_box_->itemData(i).toString();
+    return out;
+}
+
+int ComparePlots::group_count() const { return groups_.empty() ? int(runs_.size()) : int(groups_.size()); }
+bool ComparePlots::min_max_band() const { return min_max_->isChecked(); }
+void ComparePlots::set_min_max_band(bool on) { min_max_->setChecked(on); }
+
+void ComparePlots::rebuild_groups() {
+    groups_.clear();
+    const QString key = grouping();
+    if (key.isEmpty()) return;
+    std::vector<nlohmann::json> configs;
+    for (const RunData& r : runs_) configs.push_back(r.config);
+    groups_ = key == QLatin1String(kGroupSeeds) ? group_seeds(configs) : group_by_keys(configs, {key.toStdString()});
+}
+
+void ComparePlots::draw_bands(QCustomPlot* plot, const std::vector<std::vector<CurvePoint>>& per_run, double pen_width,
+                              bool markers) {
+    for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+        const RunGroup& group = groups_[gi];
+        std::vector<std::vector<CurvePoint>> members;
+        for (std::size_t i : group.members)
+            if (!per_run[i].empty()) members.push_back(per_run[i]);
+        const std::vector<BandPoint> band = curve_band(members);
+        if (band.empty()) continue;
+        QVector<double> x, mean, low, high;
+        for (const BandPoint& b : band) {
+            x.push_back(b.x);
+            mean.push_back(b.mean);
+            low.push_back(min_max_band() ? b.min : b.mean - b.sd);
+            high.push_back(min_max_band() ? b.max : b.mean + b.sd);
+        }
+        const QColor c = palette_color(static_cast<int>(gi));
+        QCPGraph* lower = plot->addGraph();
+        QCPGraph* upper = plot->addGraph();
+        for (QCPGraph* edge : {lower, upper}) {
+            edge->setPen(Qt::NoPen);
+            edge->setName(QString());  // addGraph names it "Graph N"
+            edge->removeFromLegend();  // unnamed: the hover and the legend name the mean only
+        }
+        lower->setData(x, low, true);
+        upper->setData(x, high, true);
+        QColor fill = c;
+        fill.setAlpha(60);
+        upper->setBrush(fill);
+        upper->setChannelFillGraph(lower);
+        QCPGraph* line = plot->addGraph();
+        line->setName(QStringLiteral("%1 (n=%2)").arg(QString::fromStdString(group.label)).arg(members.size()));
+        line->setPen(QPen(c, pen_width));
+        if (markers) line->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
+        line->setData(x, mean, true);
+    }
+}
+
+double ComparePlots::x_of(std::size_t run, int step) const { return clocks_[run].at(step, align()); }
 
 void ComparePlots::rebuild_loss() {
     PlotPanel* p = panel(QStringLiteral("loss"));
     if (!p) return;  // the slider fires once while the constructor is still building
     QCustomPlot* plot = p->plot();
     plot->clearPlottables();
+    if (!groups_.empty()) {
+        std::vector<std::vector<CurvePoint>> per_run(runs_.size());
+        for (std::size_t i = 0; i < runs_.size(); ++i) {
+            Ema ema(smoothing());
+            const auto& points = clocks_[i].points();
+            for (std::size_t k = 0; k < points.size(); ++k)
+                per_run[i].push_back({points[k].step, points[k].on(align()), ema.add(runs_[i].steps[k].loss)});
+        }
+        draw_bands(plot, per_run, 1.5, false);
+        p->set_axis_labels(tr(step_axis_label(align()).c_str()), tr("training loss"));
+        p->rescale();
+        return;
+    }
     for (std::size_t i = 0; i < runs_.size(); ++i) {
         const RunData& run = runs_[i];
         if (run.steps.empty()) continue;
@@ -166,8 +279,8 @@ void ComparePlots::rebuild_loss() {
         keys.reserve(static_cast<qsizetype>(run.steps.size()));
         values.reserve(keys.capacity());
         Ema ema(smoothing());
+        for (const StepPoint& s : clocks_[i].points()) keys.push_back(s.on(align()));
         for (const StepRow& s : run.steps) {
-            keys.push_back(x_of(run, s.step));
             values.push_back(ema.add(s.loss));
         }
         QCPGraph* g = plot->addGraph();
@@ -175,7 +288,7 @@ void ComparePlots::rebuild_loss() {
         g->setPen(QPen(palette_color(static_cast<int>(i)), 1));  // width 1: long curves stay fast
         g->setData(keys, values, true);
     }
-    p->set_axis_labels(align() == Align::epoch ? tr("epoch") : tr("step"), tr("training loss"));
+    p->set_axis_labels(tr(step_axis_label(align()).c_str()), tr("training loss"));
     p->rescale();
 }
 
@@ -185,12 +298,23 @@ void ComparePlots::rebuild_eval() {
     QCustomPlot* plot = p->plot();
     plot->clearPlottables();
     const std::string metric = this->metric().toStdString();
+    if (!groups_.empty()) {
+        std::vector<std::vector<CurvePoint>> per_run(runs_.size());
+        for (std::size_t i = 0; i < runs_.size(); ++i)
+            for (const auto& [step, metrics] : runs_[i].evals)
+                if (auto v = metrics.find(metric); v != metrics.end()) per_run[i].push_back({step, x_of(i, step), v->second});
+        draw_bands(plot, per_run, 1.5, true);
+        p->set_axis_labels(tr(step_axis_label(align()).c_str()), this->metric());
+        p->set_message(plot->plottableCount() == 0 ? tr("no evaluations") : QString());
+        p->rescale();
+        return;
+    }
     for (std::size_t i = 0; i < runs_.size(); ++i) {
         const RunData& run = runs_[i];
         QVector<double> keys, values;
         for (const auto& [step, metrics] : run.evals)
             if (auto v = metrics.find(metric); v != metrics.end()) {
-                keys.push_back(x_of(run, step));
+                keys.push_back(x_of(i, step));
                 values.push_back(v->second);
             }
         if (keys.isEmpty()) continue;
@@ -200,7 +324,7 @@ void ComparePlots::rebuild_eval() {
         g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));  // evaluations are few
         g->setData(keys, values);
     }
-    p->set_axis_labels(align() == Align::epoch ? tr("epoch") : tr("step"), this->metric());
+    p->set_axis_labels(tr(step_axis_label(align()).c_str()), this->metric());
     p->set_message(plot->plottableCount() == 0 ? tr("no evaluations") : QString());
     p->rescale();
 }
@@ -300,7 +424,12 @@ void ComparePlots::rebuild_scatter() {
     p->rescale();
 }
 
-int ComparePlots::curve_count() const { return panel(QStringLiteral("loss"))->plot()->graphCount(); }
+int ComparePlots::curve_count() const {
+    const QCustomPlot* plot = panel(QStringLiteral("loss"))->plot();
+    int n = 0;
+    for (int i = 0; i < plot->graphCount(); ++i) n += plot->graph(i)->name().isEmpty() ? 0 : 1;  // not the band edges
+    return n;
+}
 
 int ComparePlots::scatter_points() const {
     int n = 0;

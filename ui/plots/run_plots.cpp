@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <map>
 
+#include <QComboBox>
 #include <QDir>
+#include <QHBoxLayout>
 #include <QLabel>
 #include <QSlider>
 #include <QVBoxLayout>
@@ -60,9 +62,20 @@ RunPlots::RunPlots(QWidget* parent) : QWidget(parent) {
     f.setPointSizeF(f.pointSizeF() + 2);
     title_->setFont(f);
 
+    axis_box_ = new QComboBox(this);
+    for (StepAxis a : all_step_axes()) axis_box_->addItem(tr(step_axis_name(a).c_str()), int(a));
+    axis_box_->setToolTip(tr("x axis of the curves over time: step, epoch, wall-clock time of training, or padded "
+                             "tokens seen (a resumed run's attempts add up)"));
+    connect(axis_box_, &QComboBox::currentIndexChanged, this,
+            [this] { set_x_axis(static_cast<StepAxis>(axis_box_->currentData().toInt())); });
+    auto* top = new QHBoxLayout;
+    top->addWidget(title_, 1);
+    top->addWidget(new QLabel(tr("x axis:"), this));
+    top->addWidget(axis_box_);
+
     grid_ = new ReflowGrid(this);
     auto* layout = new QVBoxLayout(this);
-    layout->addWidget(title_);
+    layout->addLayout(top);
     layout->addWidget(grid_, 1);
 
     PlotPanel* loss = add_panel(QStringLiteral("loss"), tr("step"), tr("training loss"));
@@ -140,6 +153,9 @@ void RunPlots::set_title(const QString& title) {
 }
 
 void RunPlots::clear() {
+    steps_.clear();
+    evals_.clear();
+    clock_ = StepClock(clock_.steps_per_epoch());
     for (QCPGraph* g : {loss_raw_, loss_smooth_, learning_rate_, resident_, activation_}) g->data()->clear();
     for (QCPBars* b : {planned_, measured_, reconstruction_}) b->data()->clear();
     QCustomPlot* eval = panel(QStringLiteral("evaluation"))->plot();
@@ -157,8 +173,51 @@ void RunPlots::clear() {
     set_title({});
 }
 
+void RunPlots::set_x_axis(StepAxis axis) {
+    if (axis_box_->currentData().toInt() != int(axis)) {
+        axis_box_->setCurrentIndex(axis_box_->findData(int(axis)));  // comes back here
+        return;
+    }
+    if (axis == axis_) return;
+    axis_ = axis;
+    replot_over_steps();
+}
+
+void RunPlots::set_steps_per_epoch(int steps) {
+    if (steps == clock_.steps_per_epoch()) return;
+    clock_ = StepClock(steps);
+    replot_over_steps();
+}
+
+void RunPlots::replot_over_steps() {
+    std::vector<StepRow> rows = std::move(steps_);
+    auto evals = std::move(evals_);
+    steps_.clear();
+    evals_.clear();
+    clock_ = StepClock(clock_.steps_per_epoch());
+    ema_ = Ema(smoothing());
+    for (QCPGraph* g : {loss_raw_, loss_smooth_, learning_rate_, resident_, activation_}) g->data()->clear();
+    for (auto& [metric, graph] : eval_graphs_) graph->data()->clear();
+    eval_points_ = 0;
+    append_steps(rows);
+    for (const auto& [step, metrics] : evals) append_eval(step, metrics);
+    update_axis_titles();
+    for (const char* name : {"loss", "learning rate", "memory", "evaluation"}) panel(QString::fromLatin1(name))->rescale();
+}
+
+void RunPlots::update_axis_titles() {
+    QString title = tr(step_axis_label(axis_).c_str());
+    if (axis_ == StepAxis::epoch && clock_.steps_per_epoch() <= 0) title = tr("epoch (length unknown: steps)");
+    for (const char* name : {"loss", "learning rate", "memory", "evaluation"})
+        panel(QString::fromLatin1(name))->plot()->xAxis->setLabel(title);
+}
+
 void RunPlots::show_run(const RunData& run) {
     clear();
+    if (run.steps_per_epoch != clock_.steps_per_epoch()) {
+        clock_ = StepClock(run.steps_per_epoch);
+        update_axis_titles();
+    }
     set_title(run.status.empty() ? run.label : QStringLiteral("%1 — %2").arg(run.label, QString::fromStdString(run.status)));
     append_steps(run.steps);
     for (const auto& [step, metrics] : run.evals) append_eval(step, metrics);
@@ -178,7 +237,7 @@ void RunPlots::append_steps(const std::vector<StepRow>& rows) {
     QVector<double> keys(n), loss(n), smooth(n), lr(n), resident(n), activation(n);
     for (qsizetype i = 0; i < n; ++i) {
         const StepRow& r = rows[static_cast<std::size_t>(i)];
-        keys[i] = r.step;
+        keys[i] = clock_.add(r).on(axis_);
         loss[i] = r.loss;
         smooth[i] = ema_.add(r.loss);  // carries the EMA state across appends
         lr[i] = r.learning_rate;
@@ -191,6 +250,7 @@ void RunPlots::append_steps(const std::vector<StepRow>& rows) {
     learning_rate_->addData(keys, lr, true);
     resident_->addData(keys, resident, true);
     activation_->addData(keys, activation, true);
+    steps_.insert(steps_.end(), rows.begin(), rows.end());
     for (const char* name : {"loss", "learning rate", "memory"}) panel(QString::fromLatin1(name))->mark_dirty();
 }
 
@@ -229,7 +289,9 @@ QCPGraph* RunPlots::eval_graph(const std::string& metric) {
 
 void RunPlots::append_eval(int step, const std::map<std::string, double>& metrics) {
     if (metrics.empty()) return;
-    for (const auto& [metric, value] : metrics) eval_graph(metric)->addData(step, value);
+    const double x = clock_.at(step, axis_);
+    for (const auto& [metric, value] : metrics) eval_graph(metric)->addData(x, value);
+    evals_.emplace_back(step, metrics);
     ++eval_points_;
     PlotPanel* p = panel(QStringLiteral("evaluation"));
     p->set_message({});

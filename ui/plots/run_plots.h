@@ -1,6 +1,7 @@
 // run_plots.h — the plots of ONE run, stored or live: training loss (raw + EMA-smoothed),
 // learning rate, evaluation scores, activation memory per layer (planned vs measured), memory over
-// time and MEFT reconstruction error per layer, as a grid of PlotPanels.
+// time and MEFT reconstruction error per layer, as a grid of PlotPanels. The curves over time take
+// their x from a chosen axis: step, epoch, wall-clock time or tokens seen (store/step_axis.h).
 //
 // Live runs append: every append adds only the new points (QCPGraph::addData, sorted keys) and
 // carries the smoothing state forward, so a 100,000-step run costs no more per step than a short one;
@@ -15,12 +16,14 @@
 #include <QString>
 #include <QWidget>
 
+#include "store/step_axis.h"
 #include "ui/plots/plot_panel.h"
 #include "ui/runs/run_data.h"
 
 class QCPBars;
 class QCPGraph;
 
+class QComboBox;
 class QLabel;
 class QSlider;
 
@@ -50,6 +53,13 @@ public:
     double smoothing() const;
     void set_smoothing(double weight);  // 0 … 0.999, TensorBoard's slider
 
+    // The x of the loss, learning-rate, memory-over-time and evaluation plots; changing it redraws
+    // what is shown. Epochs need the epoch length (show_run takes the run's; 0: unknown, epochs
+    // are then steps, and the axis title says so).
+    StepAxis x_axis() const { return axis_; }
+    void set_x_axis(StepAxis axis);
+    void set_steps_per_epoch(int steps);
+
     // For tests and exports.
     int loss_points() const;
     int eval_points() const { return eval_points_; }
@@ -64,6 +74,8 @@ public:
 private:
     PlotPanel* add_panel(const QString& name, const QString& x_label, const QString& y_label);  // the next in reading order
     void resmooth();
+    void replot_over_steps();  // every step and evaluation again, on the current axis
+    void update_axis_titles();
     QCPGraph* eval_graph(const std::string& metric);
 
     QLabel* title_ = nullptr;
@@ -83,6 +95,11 @@ private:
     std::map<std::string, QCPGraph*> eval_graphs_;
     Ema ema_{0.6};
     int eval_points_ = 0;
+    QComboBox* axis_box_ = nullptr;
+    StepAxis axis_ = StepAxis::step;
+    StepClock clock_;  // the x of every step shown
+    std::vector<StepRow> steps_;  // what is shown, to redraw on another axis
+    std::vector<std::pair<int, std::map<std::string, double>>> evals_;
 };
 
 }  // namespace meft::ui

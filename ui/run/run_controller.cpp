@@ -6,6 +6,7 @@ RunController::RunController(QObject* parent) : QObject(parent) {
     qRegisterMetaType<std::vector<meft::StepRow>>();
     qRegisterMetaType<std::vector<double>>();
     qRegisterMetaType<MetricMap>();
+    qRegisterMetaType<QList<qint64>>();
     worker_ = new RunWorker(flags_);
     worker_->moveToThread(&thread_);
     connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
@@ -41,6 +42,17 @@ void RunController::start(const nlohmann::json& experiment, const std::filesyste
     emit busy_changed(true);
     QMetaObject::invokeMethod(worker_, "run", Qt::QueuedConnection, Q_ARG(QString, QString::fromStdString(experiment.dump())),
                               Q_ARG(QString, QString::fromStdString(file.string())),
+                              Q_ARG(QString, QString::fromStdString(db.string())));
+}
+
+void RunController::start_stored(const std::vector<std::int64_t>& runs, bool resume, const std::filesystem::path& db) {
+    if (busy_ || runs.empty()) return;
+    flags_->stop.store(false);
+    flags_->paused.store(false);
+    busy_ = true;
+    emit busy_changed(true);
+    const QList<qint64> ids(runs.begin(), runs.end());
+    QMetaObject::invokeMethod(worker_, "run_stored", Qt::QueuedConnection, Q_ARG(QList<qint64>, ids), Q_ARG(bool, resume),
                               Q_ARG(QString, QString::fromStdString(db.string())));
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include <QObject>
 #include <QThread>
@@ -26,6 +27,8 @@ public:
 
 public slots:
     void start(const nlohmann::json& experiment, const std::filesystem::path& file, const std::filesystem::path& db);
+    // Stored runs of db: resumed from their checkpoints, or their configurations run again as new runs.
+    void start_stored(const std::vector<std::int64_t>& runs, bool resume, const std::filesystem::path& db);
     void pause();
     void resume();
     void stop();

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "core/error.h"
 #include "core/host_memory.h"
 #include "ui/runs/run_data.h"
 #include "run/run_recorder.h"
@@ -52,6 +53,35 @@ private:
 
 }  // namespace
 
+void RunWorker::run_one(const Experiment& e, ExperimentDb& db, RunOptions o) {
+    SignalObserver observer(this, *flags_);
+    o.observer = &observer;
+    o.notice = [this](const std::string& n) { emit notice(QString::fromStdString(n)); };
+    o.environment_extra = {{"frontend", "meft-workbench"}};
+    o.on_start = [&](const RunStart& s) {
+        observer.set_run(s.run_id);
+        emit run_started(s.run_id, s.total_steps, s.first_step, s.steps_per_epoch,
+                         double(s.trainable_parameters) / double(std::max<std::int64_t>(s.parameters, 1)),
+                         RunData::label_for(s.run_id, resolved_config(e)) +
+                             (e.sweep_label.empty() ? QString() : " [" + QString::fromStdString(e.sweep_label) + "]"));
+        emit notice(QString("run %1 %2: %3 train / %4 dev %5, %6 steps, backend %7")
+                        .arg(s.run_id)
+                        .arg(s.first_step > 0 ? QString("resumed at step %1").arg(s.first_step) : QString("started"))
+                        .arg(s.train_examples).arg(s.dev_examples)
+                        .arg(QString::fromStdString(s.unit)).arg(s.total_steps)
+                        .arg(QString::fromStdString(s.backend)));
+    };
+    RunOutcome out;
+    try {
+        out = execute_run(e, db, o);
+    } catch (...) {
+        observer.flush();
+        throw;
+    }
+    observer.flush();
+    emit run_finished(out.run_id, QString::fromStdString(out.status));
+}
+
 void RunWorker::run(const QString& experiment_json, const QString& file, const QString& db_path) {
     try {
         const nlohmann::json j = nlohmann::json::parse(experiment_json.toStdString());
@@ -63,35 +93,38 @@ void RunWorker::run(const QString& experiment_json, const QString& file, const Q
         NewExperiment experiment{exps.front().name, file.toStdString(), j, tags, exps.front().notes};
         for (const Experiment& e : exps) {
             if (flags_->stop.load()) break;
-            SignalObserver observer(this, *flags_);
             RunOptions o;
-            o.observer = &observer;
-            o.notice = [this](const std::string& n) { emit notice(QString::fromStdString(n)); };
             o.experiment = &experiment;
-            o.environment_extra = {{"frontend", "meft-workbench"}};
-            o.on_start = [&](const RunStart& s) {
-                observer.set_run(s.run_id);
-                emit run_started(s.run_id, s.total_steps, s.first_step, s.steps_per_epoch,
-                                 double(s.trainable_parameters) / double(std::max<std::int64_t>(s.parameters, 1)),
-                                 RunData::label_for(s.run_id, resolved_config(e)) +
-                                     (e.sweep_label.empty() ? QString() : " [" + QString::fromStdString(e.sweep_label) + "]"));
-                emit notice(QString("run %1 started: %2 train / %3 dev %4, %5 steps, backend %6")
-                                .arg(s.run_id).arg(s.train_examples).arg(s.dev_examples)
-                                .arg(QString::fromStdString(s.unit)).arg(s.total_steps)
-                                .arg(QString::fromStdString(s.backend)));
-            };
-            RunOutcome out;
-            try {
-                out = execute_run(e, db, o);
-            } catch (...) {
-                observer.flush();
-                throw;
-            }
-            observer.flush();
-            emit run_finished(out.run_id, QString::fromStdString(out.status));
+            run_one(e, db, o);
         }
     } catch (const std::bad_alloc&) {
         emit failed(QString::fromStdString(out_of_memory_message("running the experiment")));
+    } catch (const std::exception& ex) {
+        emit failed(QString::fromStdString(ex.what()));
+    }
+    emit all_done();
+}
+
+void RunWorker::run_stored(const QList<qint64>& runs, bool resume, const QString& db_path) {
+    try {
+        ExperimentDb db(db_path.toStdString());
+        for (const qint64 id : runs) {
+            if (flags_->stop.load()) break;
+            const auto info = db.run(id);
+            if (!info) throw Error("run " + std::to_string(id) + " is no longer in " + db.path());
+            if (resume && info->status != "cancelled" && info->status != "interrupted" && info->status != "failed")
+                throw Error("run " + std::to_string(id) + " is " + info->status +
+                            "; only cancelled, interrupted or failed runs resume");
+            const Experiment e = parse_experiment(info->config, "run " + std::to_string(id) + " config");
+            RunOptions o;
+            NewExperiment same{info->experiment};
+            same.id = info->experiment_id;  // a rerun belongs to the run's experiment
+            if (resume) o.resume_run = id;
+            else o.experiment = &same;
+            run_one(e, db, o);
+        }
+    } catch (const std::bad_alloc&) {
+        emit failed(QString::fromStdString(out_of_memory_message(resume ? "resuming the run" : "running the runs again")));
     } catch (const std::exception& ex) {
         emit failed(QString::fromStdString(ex.what()));
     }

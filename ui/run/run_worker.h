@@ -11,6 +11,7 @@
 
 #include <QObject>
 
+#include "run/runner.h"
 #include "store/database.h"
 
 Q_DECLARE_METATYPE(std::vector<meft::StepRow>)
@@ -33,6 +34,9 @@ public:
 public slots:
     // Runs every expansion of the experiment in order, recording into the database at db_path.
     void run(const QString& experiment_json, const QString& file, const QString& db_path);
+    // Stored runs of that database, in order: with resume, each continues from its checkpoint (as
+    // `meft resume`); else each one's recorded configuration runs again as a new run of its experiment.
+    void run_stored(const QList<qint64>& runs, bool resume, const QString& db_path);
 
 signals:
     void run_started(qint64 run, int total_steps, int first_step, int steps_per_epoch, double trainable_share,
@@ -46,6 +50,9 @@ signals:
     void all_done();
 
 private:
+    // One run with progress forwarded as signals; options carry the experiment row or the run resumed.
+    void run_one(const Experiment& e, ExperimentDb& db, RunOptions options);
+
     std::shared_ptr<RunFlags> flags_;
 };
 

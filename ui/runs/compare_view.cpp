@@ -1,8 +1,6 @@
 #include "ui/runs/compare_view.h"
 
 #include <QCheckBox>
-#include <QFileDialog>
-#include <QFileInfo>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -16,6 +14,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "ui/plots/compare_plots.h"
+#include "ui/runs/table_export.h"
 #include "ui/scrolling.h"
 
 namespace meft::ui {
@@ -209,27 +208,12 @@ bool CompareView::export_table(const QString& path, const QString& format, QStri
 }
 
 void CompareView::export_dialog() {
-    struct Choice { QString filter, format, suffix; };
-    const std::vector<Choice> choices = {{tr("CSV (*.csv)"), "csv", "csv"},
-                                         {tr("Markdown (*.md)"), "markdown", "md"},
-                                         {tr("LaTeX (*.tex)"), "latex", "tex"},
-                                         {tr("JSON (*.json)"), "json", "json"}};
-    QStringList filters;
-    for (const Choice& c : choices) filters << c.filter;
     QStringList ids;
     for (const RunData& d : runs_) ids << QString::number(d.id);
-    QString selected = filters.first();
-    QString path = QFileDialog::getSaveFileName(this, tr("Export comparison table"), QString("compare-runs-%1").arg(ids.join('-')),
-                                                filters.join(";;"), &selected);
-    if (path.isEmpty()) return;
-    Choice chosen = choices.front();
-    for (const Choice& c : choices)
-        if (c.filter == selected) chosen = c;
-    for (const Choice& c : choices)  // a typed suffix wins over the filter
-        if (QFileInfo(path).suffix().compare(c.suffix, Qt::CaseInsensitive) == 0) chosen = c;
-    if (QFileInfo(path).suffix().isEmpty()) path += "." + chosen.suffix;
+    const ExportChoice choice = ask_export_path(this, tr("Export comparison table"), QString("compare-runs-%1").arg(ids.join('-')));
+    if (choice.path.isEmpty()) return;
     QString why;
-    if (!export_table(path, chosen.format, &why)) QMessageBox::warning(this, tr("Export table"), why);
+    if (!export_table(choice.path, choice.format, &why)) QMessageBox::warning(this, tr("Export table"), why);
 }
 
 }  // namespace meft::ui

@@ -36,4 +36,23 @@ RunData RunData::load(const ExperimentDb& db, std::int64_t run) {
     return d;
 }
 
+void RunData::keep_until(int step) {
+    std::erase_if(steps, [&](const StepRow& r) { return r.step > step; });
+    std::erase_if(evals, [&](const auto& e) { return e.first > step; });
+    std::erase_if(reconstruction, [&](const auto& e) { return e.first > step; });
+}
+
+RunTail RunTail::read(const ExperimentDb& db, std::int64_t run, int after_step, int after_eval, int after_reconstruction) {
+    RunTail t;
+    const auto info = db.run(run);
+    if (!info) return t;
+    t.status = info->status;
+    t.steps = db.steps(run, after_step);
+    t.evals = db.evals(run);
+    std::erase_if(t.evals, [&](const auto& e) { return e.first <= after_eval; });
+    t.reconstruction = db.reconstruction(run);
+    std::erase_if(t.reconstruction, [&](const auto& e) { return e.first <= after_reconstruction; });
+    return t;
+}
+
 }  // namespace meft::ui

@@ -32,6 +32,19 @@ struct RunData {
     static RunData load(const ExperimentDb& db, std::int64_t run);
     // "#12 lora · sst2" from the config.
     static QString label_for(std::int64_t id, const nlohmann::json& config);
+
+    // Only what was recorded up to `step`: steps, evaluations and reconstruction after it dropped
+    // (a resumed run's history before the steps it adds live).
+    void keep_until(int step);
+};
+
+// What a stored run recorded after the points a view already shows (a running run followed live).
+struct RunTail {
+    std::string status;  // the run's status now ("" when it is no longer in the database)
+    std::vector<StepRow> steps;                                        // steps > after_step
+    std::vector<std::pair<int, std::map<std::string, double>>> evals;  // evaluations at steps > after_eval
+    std::vector<std::pair<int, std::vector<double>>> reconstruction;   // at steps > after_reconstruction
+    static RunTail read(const ExperimentDb& db, std::int64_t run, int after_step, int after_eval, int after_reconstruction);
 };
 
 }  // namespace meft::ui

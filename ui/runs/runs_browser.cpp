@@ -18,6 +18,7 @@
 #include <QPushButton>
 #include <QSortFilterProxyModel>
 #include <QTableView>
+#include <QTimer>
 #include <QVBoxLayout>
 
 #include "store/database.h"
@@ -61,6 +62,15 @@ public:
         endResetModel();
     }
     const std::vector<RunSummary>& runs() const { return runs_; }
+    // Replaces the rows of runs already shown (a running run's step count); others are ignored.
+    void update_runs(const std::vector<RunSummary>& runs) {
+        for (const RunSummary& r : runs) {
+            const int row = row_of(r.id);
+            if (row < 0) continue;
+            runs_[std::size_t(row)] = r;
+            emit dataChanged(index(row, 0), index(row, RunsBrowser::kColumnCount - 1));
+        }
+    }
     int row_of(std::int64_t id) const {
         for (std::size_t i = 0; i < runs_.size(); ++i)
             if (runs_[i].id == id) return int(i);
@@ -191,6 +201,44 @@ private:
 RunsBrowser::RunsBrowser(ExperimentDb* db, QWidget* parent) : QWidget(parent), db_(db) {
     build_ui();
     refresh();
+    poll_timer_ = new QTimer(this);
+    poll_timer_->setInterval(1000);
+    connect(poll_timer_, &QTimer::timeout, this, [this] { poll(); });
+    poll_timer_->start();
+}
+
+bool RunsBrowser::resumable(const std::string& status) {
+    return status == "cancelled" || status == "interrupted" || status == "failed";
+}
+
+int RunsBrowser::poll_interval() const { return poll_timer_->isActive() ? poll_timer_->interval() : 0; }
+
+void RunsBrowser::set_poll_interval(int ms) {
+    if (ms <= 0) {
+        poll_timer_->stop();
+        return;
+    }
+    poll_timer_->start(ms);
+}
+
+bool RunsBrowser::poll() {
+    if (!db_) return false;
+    try {
+        const std::int64_t version = db_->data_version();
+        if (version == data_version_) return false;
+        data_version_ = version;
+        if (db_->runs_stamp() != runs_stamp_) {
+            refresh();
+        } else {
+            std::vector<RunSummary> running;
+            for (const RunInfo& r : db_->runs("running")) running.push_back(summarize_run(r));
+            model_->update_runs(running);
+        }
+    } catch (const std::exception&) {
+        return false;  // a database busy for longer than its timeout: the next poll tries again
+    }
+    emit database_changed();
+    return true;
 }
 
 RunsBrowser::~RunsBrowser() = default;
@@ -245,8 +293,16 @@ void RunsBrowser::build_ui() {
     edit_ = new QPushButton(tr("Tags && notes…"));
     delete_ = new QPushButton(tr("Delete…"));
     delete_->setToolTip(tr("Delete the selected runs and everything recorded for them"));
+    resume_ = new QPushButton(tr("Resume"));
+    resume_->setToolTip(tr("Continue the selected cancelled, interrupted or failed run from its checkpoint"));
+    rerun_ = new QPushButton(tr("Rerun"));
+    rerun_->setToolTip(tr("Run the selected runs' configurations again, each as a new run of the same experiment"));
+    table_button_ = new QPushButton(tr("Table"));
+    table_button_->setToolTip(tr("The paper table (methods × tasks, mean ± std over seeds) of the selected runs, "
+                                 "or of every run shown when fewer than two are selected"));
     auto* reload = new QPushButton(tr("Refresh"));
-    for (QPushButton* b : {open_, compare_, to_form_, edit_}) buttons->addWidget(b);
+    reload->setToolTip(tr("Reload every run now (the table also follows the database on its own, every second)"));
+    for (QPushButton* b : {open_, compare_, table_button_, to_form_, resume_, rerun_, edit_}) buttons->addWidget(b);
     buttons->addStretch(1);
     buttons->addWidget(delete_);
     buttons->addWidget(reload);
@@ -267,6 +323,18 @@ void RunsBrowser::build_ui() {
         const auto runs = selected_runs();
         if (runs.size() == 1) emit config_to_form(runs.front());
     });
+    connect(resume_, &QPushButton::clicked, this, [this] {
+        const auto runs = selected_runs();
+        if (runs.size() == 1) emit resume_run(runs.front());
+    });
+    connect(rerun_, &QPushButton::clicked, this, [this] {
+        const auto runs = selected_runs();
+        if (!runs.empty()) emit rerun_runs(runs);
+    });
+    connect(table_button_, &QPushButton::clicked, this, [this] {
+        const auto runs = selected_runs();
+        emit table_runs(runs.size() >= 2 ? runs : visible_runs());
+    });
     connect(edit_, &QPushButton::clicked, this, [this] {
         const auto runs = selected_runs();
         if (runs.size() == 1) edit_with_dialog(runs.front());
@@ -283,8 +351,11 @@ void RunsBrowser::set_database(ExperimentDb* db) {
 void RunsBrowser::refresh() {
     const auto keep = selected_runs();
     std::vector<RunSummary> runs;
-    if (db_)
+    if (db_) {
+        data_version_ = db_->data_version();  // read first: a commit in between shows at the next poll
+        runs_stamp_ = db_->runs_stamp();
         for (const RunInfo& r : db_->runs()) runs.push_back(summarize_run(r));
+    }
     model_->set_runs(std::move(runs));
     rebuild_tag_choices();
     table_->resizeColumnsToContents();
@@ -358,12 +429,24 @@ std::vector<std::int64_t> RunsBrowser::selected_runs() const {
     return out;
 }
 
+std::vector<std::int64_t> RunsBrowser::visible_runs() const {
+    std::vector<std::int64_t> out;
+    for (int row = 0; row < filter_->rowCount(); ++row) out.push_back(run_at(row));
+    return out;
+}
+
 void RunsBrowser::update_buttons() {
-    const std::size_t n = selected_runs().size();
+    const auto selected = selected_runs();
+    const std::size_t n = selected.size();
+    const bool writable = db_ && !db_->read_only();
+    const int row = n == 1 ? model_->row_of(selected.front()) : -1;
     open_->setEnabled(n == 1);
     to_form_->setEnabled(n == 1);
+    resume_->setEnabled(writable && row >= 0 && resumable(model_->runs()[std::size_t(row)].status));
+    rerun_->setEnabled(writable && n >= 1);
     edit_->setEnabled(n == 1 && db_);
     compare_->setEnabled(n >= 2);
+    table_button_->setEnabled(visible_rows() > 0);
     delete_->setEnabled(n >= 1 && db_);
     count_->setText(tr("%1 of %2 runs").arg(visible_rows()).arg(total_rows()));
 }
