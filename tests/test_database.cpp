@@ -60,6 +60,43 @@ TEST_F(DatabaseTest, RecordsARunFromStartToFinish) {
     EXPECT_TRUE(db.steps(r).empty());  // cascaded
 }
 
+// run(id) looks one run up by itself: every field as runs() reads it, nothing for an unknown id.
+TEST_F(DatabaseTest, RunByIdReadsWhatRunsReads) {
+    ExperimentDb db(dir_ / "x.sqlite");
+    const auto e1 = db.add_experiment("one", "one.json", {{"name", "one"}}, "paper", "");
+    const auto e2 = db.add_experiment("two", "two.json", {{"name", "two"}}, "", "its note");
+    const auto a = db.add_run(e1, {{"method", {{"name", "lora"}}}}, {{"backend", "cpu"}});
+    const auto b = db.add_run(e2, {{"method", {{"name", "full"}}}}, {{"backend", "cuda"}});
+    const auto c = db.add_run(e1, {{"method", {{"name", "meft1"}}}}, {{"backend", "cpu"}});
+    db.add_steps(b, {StepRow{1, 0.7}, StepRow{2, 0.6}});
+    db.finish(b, "finished", {{"accuracy", 0.9}});
+    db.finish(c, "failed", nlohmann::json::object(), "the loss is nan");
+    db.set_tags(a, {"x", "y"});
+    for (const RunInfo& want : db.runs()) {
+        const auto got = db.run(want.id);
+        ASSERT_TRUE(got);
+        EXPECT_EQ(got->id, want.id);
+        EXPECT_EQ(got->uuid, want.uuid);
+        EXPECT_EQ(got->experiment_id, want.experiment_id);
+        EXPECT_EQ(got->experiment, want.experiment);
+        EXPECT_EQ(got->status, want.status);
+        EXPECT_EQ(got->message, want.message);
+        EXPECT_EQ(got->created_at, want.created_at);
+        EXPECT_EQ(got->finished_at, want.finished_at);
+        EXPECT_EQ(got->tags, want.tags);
+        EXPECT_EQ(got->notes, want.notes);
+        EXPECT_EQ(got->config, want.config);
+        EXPECT_EQ(got->environment, want.environment);
+        EXPECT_EQ(got->final_metrics, want.final_metrics);
+        EXPECT_EQ(got->steps, want.steps);
+    }
+    EXPECT_EQ(db.run(b)->steps, 2);
+    EXPECT_EQ(db.run(b)->experiment, "two");
+    EXPECT_TRUE(db.run(a)->final_metrics.is_null());  // not finished: no metrics
+    EXPECT_FALSE(db.run(0));
+    EXPECT_FALSE(db.run(c + 1));
+}
+
 TEST_F(DatabaseTest, DeadRunningRunsAreMarkedInterruptedOnOpen) {
     std::int64_t r = 0;
     {

@@ -455,41 +455,51 @@ void ExperimentDb::finish_with_memory(std::int64_t run, const std::string& statu
     t.commit();
 }
 
+namespace {
+// What runs() and run() read of a run, in the order read_run() takes the columns; a WHERE follows.
+const char* const kSelectRuns =
+    "SELECT r.id, r.experiment_id, e.name, r.status, r.message, r.created_at, IFNULL(r.finished_at,''), r.tags, "
+    "r.config, r.environment, IFNULL(r.final_metrics,''), (SELECT COUNT(*) FROM steps WHERE run_id = r.id), "
+    "r.notes, IFNULL(r.uuid, '') FROM runs r JOIN experiments e ON e.id = r.experiment_id ";
+
+RunInfo read_run(const Stmt& s) {
+    RunInfo r;
+    r.id = s.i64(0);
+    r.experiment_id = s.i64(1);
+    r.experiment = s.text(2);
+    r.status = s.text(3);
+    r.message = s.text(4);
+    r.created_at = s.text(5);
+    r.finished_at = s.text(6);
+    r.tags = s.text(7);
+    r.config = parse_or_null(s.text(8));
+    r.environment = parse_or_null(s.text(9));
+    r.final_metrics = parse_or_null(s.text(10));
+    r.steps = static_cast<int>(s.i64(11));
+    r.notes = s.text(12);
+    r.uuid = s.text(13);
+    return r;
+}
+}  // namespace
+
 std::vector<RunInfo> ExperimentDb::runs(const std::string& status, const std::string& tag) const {
     Stmt s(db_,
-           "SELECT r.id, r.experiment_id, e.name, r.status, r.message, r.created_at, IFNULL(r.finished_at,''), r.tags, "
-           "r.config, r.environment, IFNULL(r.final_metrics,''), (SELECT COUNT(*) FROM steps WHERE run_id = r.id), "
-           "r.notes, IFNULL(r.uuid, '') FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-           "WHERE (?1 = '' OR r.status = ?1) AND (?2 = '' OR (',' || r.tags || ',') LIKE ('%,' || ?2 || ',%')) "
-           "ORDER BY r.id",
+           std::string(kSelectRuns) +
+               "WHERE (?1 = '' OR r.status = ?1) AND (?2 = '' OR (',' || r.tags || ',') LIKE ('%,' || ?2 || ',%')) "
+               "ORDER BY r.id",
            path_);
     s.bind(1, status).bind(2, tag);
     std::vector<RunInfo> out;
-    while (s.step()) {
-        RunInfo r;
-        r.id = s.i64(0);
-        r.experiment_id = s.i64(1);
-        r.experiment = s.text(2);
-        r.status = s.text(3);
-        r.message = s.text(4);
-        r.created_at = s.text(5);
-        r.finished_at = s.text(6);
-        r.tags = s.text(7);
-        r.config = parse_or_null(s.text(8));
-        r.environment = parse_or_null(s.text(9));
-        r.final_metrics = parse_or_null(s.text(10));
-        r.steps = static_cast<int>(s.i64(11));
-        r.notes = s.text(12);
-        r.uuid = s.text(13);
-        out.push_back(std::move(r));
-    }
+    while (s.step()) out.push_back(read_run(s));
     return out;
 }
 
+// One run by its id: a lookup by primary key, not a read of every run.
 std::optional<RunInfo> ExperimentDb::run(std::int64_t id) const {
-    for (RunInfo& r : runs())
-        if (r.id == id) return r;
-    return std::nullopt;
+    Stmt s(db_, std::string(kSelectRuns) + "WHERE r.id = ?1", path_);
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return read_run(s);
 }
 
 std::int64_t ExperimentDb::data_version() const {
