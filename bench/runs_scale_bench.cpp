@@ -40,6 +40,7 @@
 #include "train/metrics.h"
 #include "ui/plots/compare_plots.h"
 #include "ui/runs/compare_view.h"
+#include "ui/runs/paper_table_view.h"
 #include "ui/runs/run_data.h"
 #include "ui/runs/runs_browser.h"
 
@@ -519,6 +520,72 @@ int main(int argc, char** argv) {
         }
         rows.push_back(compare_row);
         rows.push_back(compare_load);
+
+        // (e) Following the database: the browser polls every second. With nothing committed by
+        // another connection the poll reads PRAGMA data_version only; after another connection's
+        // commit it compares runs_stamp() and, with no run added or changed, refreshes only the
+        // running runs' rows; a new run reloads the table.
+        Measurement poll_idle{"poll, nothing committed elsewhere", {}, 100};
+        Measurement stamp{"— runs_stamp() alone", {}, 0};
+        Measurement poll_steps{"poll after another connection recorded steps", {}, 100};
+        Measurement poll_new{"poll after another connection added a run (full reload)", {}, 1000};
+        {
+            ExperimentDb other(db_file);
+            const RunInfo some = db->runs().front();
+            NewExperiment same{some.experiment};
+            same.id = some.experiment_id;
+            const std::int64_t live = other.add_run(same, some.config, some.environment);
+            other.set_status(live, "running");
+            browser->show();
+            browser->poll();
+            int step = 0;
+            for (int r = 0; r < repeat; ++r) {
+                auto t0 = Clock::now();
+                browser->poll();
+                poll_idle.ms.push_back(ms_since(t0));
+                t0 = Clock::now();
+                (void)db->runs_stamp();
+                stamp.ms.push_back(ms_since(t0));
+                StepRow row;
+                row.step = ++step;
+                row.loss = 1;
+                other.add_steps(live, {row});
+                t0 = Clock::now();
+                if (!browser->poll()) throw Error("a poll after another connection's commit saw nothing");
+                poll_steps.ms.push_back(ms_since(t0));
+            }
+            for (int r = 0; r < repeat; ++r) {
+                const std::int64_t added = other.add_run(same, some.config, some.environment);
+                const int before = browser->total_rows();
+                const auto t0 = Clock::now();
+                browser->poll();
+                poll_new.ms.push_back(ms_since(t0));
+                if (browser->total_rows() != before + 1) throw Error("a poll did not show the run another connection added");
+                other.delete_run(added);
+                browser->poll();
+            }
+            other.delete_run(live);
+            browser->poll();
+            browser->hide();
+        }
+        for (Measurement* m : {&poll_idle, &stamp, &poll_steps, &poll_new}) rows.push_back(*m);
+
+        // (f) The paper table of every run the browser shows (its Table button with no selection):
+        // read once, the unfinished left out, seeds pooled, laid out.
+        Measurement paper{"paper table of every run (" + std::to_string(total) + ")", {}, 1000};
+        {
+            ui::PaperTableView view;
+            view.resize(1366, 768);
+            view.show();
+            for (int r = 0; r < repeat; ++r) {
+                const auto t0 = Clock::now();
+                view.set_runs(db->runs());
+                QApplication::processEvents();
+                paper.ms.push_back(ms_since(t0));
+            }
+            if (view.table().rows.empty()) throw Error("the paper table of every run is empty");
+        }
+        rows.push_back(paper);
 
         std::printf("%d runs in the table; %d repeats of each measurement; platform %s; 1366 x 768.\n\n", total, repeat,
                     qPrintable(QApplication::platformName()));

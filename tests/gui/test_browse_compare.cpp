@@ -326,7 +326,7 @@ void BrowseCompareTest::testPaperTablePoolsSeedsAndPinsABaseline() {
     PaperTableView v;
     v.set_runs(runs);
     QCOMPARE(v.left_out(), std::vector<std::int64_t>{meft_});
-    QVERIFY2(v.note().contains(QString("#%1 failed, not finished").arg(meft_)), qPrintable(v.note()));
+    QVERIFY2(v.note().contains(QString("1 failed, not finished (#%1)").arg(meft_)), qPrintable(v.note()));
     QVERIFY2(v.note().contains("5 runs pooled"), qPrintable(v.note()));
     QTableWidget* g = v.grid();
     QCOMPARE(g->rowCount(), 3);     // lora at 1e-3 (three seeds), lora at 5e-4, full

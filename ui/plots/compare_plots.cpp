@@ -211,7 +211,26 @@ void ComparePlots::rebuild_groups() {
     if (key.isEmpty()) return;
     std::vector<nlohmann::json> configs;
     for (const RunData& r : runs_) configs.push_back(r.config);
-    groups_ = key == QLatin1String(kGroupSeeds) ? group_seeds(configs) : group_by_keys(configs, {key.toStdString()});
+    if (key != QLatin1String(kGroupSeeds)) {
+        groups_ = group_by_keys(configs, {key.toStdString()});
+        return;
+    }
+    // A configuration's seeds: named like its runs ("meft3 · sst2"), with what tells two groups of
+    // the same method and task apart (elided: it can list many keys) only where that happens.
+    groups_ = group_seeds(configs);
+    std::map<QString, int> uses;
+    std::vector<QString> names;
+    for (const RunGroup& g : groups_) {
+        QString name = RunData::label_for(0, configs[g.members.front()]).section(' ', 1);  // without "#0"
+        names.push_back(name);
+        ++uses[name];
+    }
+    for (std::size_t i = 0; i < groups_.size(); ++i) {
+        QString name = names[i];
+        if (uses[name] > 1) name += " [" + QString::fromStdString(groups_[i].label).left(40) +
+                                    (groups_[i].label.size() > 40 ? "…]" : "]");
+        groups_[i].label = name.toStdString();
+    }
 }
 
 void ComparePlots::draw_bands(QCustomPlot* plot, const std::vector<std::vector<CurvePoint>>& per_run, double pen_width,

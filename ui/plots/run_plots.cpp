@@ -69,7 +69,8 @@ RunPlots::RunPlots(QWidget* parent) : QWidget(parent) {
     connect(axis_box_, &QComboBox::currentIndexChanged, this,
             [this] { set_x_axis(static_cast<StepAxis>(axis_box_->currentData().toInt())); });
     auto* top = new QHBoxLayout;
-    top->addWidget(title_, 1);
+    top->addWidget(title_);
+    top->addStretch(1);  // the axis choice stays compact at the right, with or without a title
     top->addWidget(new QLabel(tr("x axis:"), this));
     top->addWidget(axis_box_);
 

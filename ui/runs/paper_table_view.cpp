@@ -1,5 +1,7 @@
 #include "ui/runs/paper_table_view.h"
 
+#include <map>
+
 #include <QApplication>
 #include <QClipboard>
 #include <QComboBox>
@@ -130,11 +132,24 @@ void PaperTableView::fill() {
     QString note = (pooled_ == 1 ? tr("1 run pooled") : tr("%1 runs pooled").arg(pooled_)) +
                    tr(": each cell is the mean ± sample std over a configuration's seeds, in percent; the best mean "
                       "per task is bold.");
+    QStringList every;  // the tooltip names every run left out; the note, a few per reason
     if (!refused_.empty()) {
-        QStringList why;
-        for (const auto& [run, reason] : refused_) why << QString("#%1 %2").arg(run).arg(qs(reason));
-        note += " " + tr("Left out: %1.").arg(why.join(", "));
+        std::map<std::string, std::vector<std::int64_t>> by_reason;
+        for (const auto& [run, reason] : refused_) {
+            by_reason[reason].push_back(run);
+            every << QString("#%1 %2").arg(run).arg(qs(reason));
+        }
+        constexpr std::size_t kNamed = 5;
+        QStringList parts;
+        for (const auto& [reason, runs] : by_reason) {
+            QStringList ids;
+            for (std::size_t i = 0; i < std::min(runs.size(), kNamed); ++i) ids << QString("#%1").arg(runs[i]);
+            if (runs.size() > kNamed) ids << QStringLiteral("…");
+            parts << QString("%1 %2 (%3)").arg(runs.size()).arg(qs(reason), ids.join(", "));
+        }
+        note += " " + tr("Left out: %1.").arg(parts.join("; "));
     }
+    note_->setToolTip(every.isEmpty() ? QString() : tr("Left out:\n%1").arg(every.join('\n')));
     if (table_.rows.empty()) note = refused_.empty() ? tr("Choose runs in the Runs tab and press Table.") : note;
     note_->setText(note);
     export_->setEnabled(!table_.rows.empty());
