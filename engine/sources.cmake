@@ -77,6 +77,7 @@ set(MEFT_SOURCES_store
   store/run_filter.cpp
   store/step_axis.cpp
   store/run_groups.cpp
+  store/step_memory.cpp
   store/saved_model.cpp
   store/model_discovery.cpp
   store/run_command.cpp)

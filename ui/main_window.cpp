@@ -211,12 +211,14 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     connect(controller_, &RunController::run_finished, this, [this](qint64 run, const QString& status) {
         const RunData d = RunData::load(*db_, run);
         live_plots_->set_layer_memory(d.layer_memory);
+        live_plots_->set_step_memory(d.step_memory);
         progress_->setFormat(tr("run %1 %2").arg(run).arg(status));
         log(tr("run %1 %2").arg(run).arg(status));
         browser_->refresh();
         emit run_completed(run, status);
     });
-    connect(controller_, &RunController::failed, this, [this](const QString& error) {
+    connect(controller_, &RunController::failed, this, [this](const QString& message) {
+        const QString error = ExperimentForm::readable(message);
         log(error, true);
         browser_->refresh();
         progress_->setFormat(tr("failed"));
@@ -374,13 +376,14 @@ void MainWindow::on_steps(qint64, const std::vector<StepRow>& rows) {
 void MainWindow::start_run() {
     if (controller_->busy()) return;
     const nlohmann::json j = form_->to_json();
-    const std::filesystem::path file = form_->file().empty() ? std::filesystem::current_path() / "unsaved.json" : form_->file();
+    const std::filesystem::path file = form_->resolving_file();
     try {
         const auto exps = experiments_from_json(j, file);  // report a bad setting before the thread starts
         log(tr("starting %1 run(s) of '%2'").arg(exps.size()).arg(QString::fromStdString(exps.front().name)));
     } catch (const std::exception& ex) {
-        log(ex.what(), true);
-        if (!property("quiet_errors").toBool()) QMessageBox::critical(this, tr("Invalid experiment"), ex.what());
+        const QString why = ExperimentForm::readable(QString::fromUtf8(ex.what()));
+        log(why, true);
+        if (!property("quiet_errors").toBool()) QMessageBox::critical(this, tr("Invalid experiment"), why);
         return;
     }
     progress_->setFormat(tr("loading…"));
@@ -419,7 +422,7 @@ bool MainWindow::open_experiment(const QString& path, QString* error) {
 bool MainWindow::save_experiment(const QString& path, QString* error) {
     try {
         // Relative folders are rewritten to name the same places from the new file's folder.
-        const std::filesystem::path from = form_->file().empty() ? std::filesystem::current_path() / "unsaved.json" : form_->file();
+        const std::filesystem::path from = form_->resolving_file();
         const nlohmann::json j = rebase_paths(form_->to_json(), from, path.toStdString());
         write_file_atomically(path.toStdString(), j.dump(2) + "\n");
         if (j != form_->to_json()) form_->set_json(j, path.toStdString());

@@ -134,13 +134,21 @@ void run_recorded(const Experiment& e, ExperimentDb& db, const RunOptions& o, Ru
                                               e.train.max_seq_length);
     for (const LayerMemory& l : plan.report.layers)
         layers.push_back({"planned", l.layer, l.label, static_cast<std::int64_t>(l.held), static_cast<std::int64_t>(l.transient)});
+    // The parts that add up to each peak, and the step and batch shape each is of.
+    // A call that took no step (resumed after the last one) measured nothing.
+    std::vector<StepMemoryRow> parts;
+    if (r.memory_at.step > 0)
+        parts = step_memory_rows("measured", StepMemory::from_report(r.memory, r.memory_at.step, r.memory_at.rows, r.memory_at.seq));
+    for (StepMemoryRow& p : step_memory_rows("planned", StepMemory::from_report(plan.report, 0, e.train.batch_size * rows_per_unit(e),
+                                                                                 e.train.max_seq_length)))
+        parts.push_back(std::move(p));
     out.metrics = final_metrics(r, start);
     out.status = r.stopped ? "cancelled" : "finished";
     doing = "writing the run's outputs to " + e.output_dir.string();
     write_run_outputs(e, model, r, identity.run_uuid, o.notice);  // results.json and the model, before the run reads finished
     db.finish_with_memory(start.run_id, out.status, out.metrics,
                           r.stopped ? "stopped by the user after step " + std::to_string(r.steps) : "",
-                          layers);
+                          layers, parts);
 }
 
 }  // namespace

@@ -140,6 +140,14 @@ const char* kMigrations[] = {
     ALTER TABLE steps ADD COLUMN activation_rows INTEGER;
     ALTER TABLE steps ADD COLUMN activation_seq INTEGER;
     )sql",
+    // Version 4: the parts of a step's activation memory, planned and measured, with the step and
+    // batch shape they are of (store/step_memory.h); per-layer memory read by run without a scan.
+    R"sql(
+    CREATE TABLE step_memory (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, kind TEXT NOT NULL,
+        part TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (run_id, kind, part));
+    CREATE INDEX layer_memory_by_run ON layer_memory(run_id);
+    )sql",
 };
 
 }  // namespace
@@ -446,11 +454,16 @@ void ExperimentDb::finish(std::int64_t run, const std::string& status, const nlo
 }
 
 void ExperimentDb::finish_with_memory(std::int64_t run, const std::string& status, const nlohmann::json& final_metrics,
-                                      const std::string& message, const std::vector<LayerMemoryRow>& layers) {
+                                      const std::string& message, const std::vector<LayerMemoryRow>& layers,
+                                      const std::vector<StepMemoryRow>& parts) {
     Transaction t(*this, db_);
     Stmt del(db_, "DELETE FROM layer_memory WHERE run_id = ?", path_);
     del.bind(1, run).run();
     for (const LayerMemoryRow& l : layers) add_layer_memory(run, l.kind, l.layer, l.label, l.held, l.transient);
+    Stmt del_parts(db_, "DELETE FROM step_memory WHERE run_id = ?", path_);
+    del_parts.bind(1, run).run();
+    Stmt add(db_, "INSERT INTO step_memory(run_id, kind, part, value) VALUES (?,?,?,?)", path_);
+    for (const StepMemoryRow& p : parts) add.bind(1, run).bind(2, p.kind).bind(3, p.part).bind(4, p.value).run();
     finish(run, status, final_metrics, message);
     t.commit();
 }
@@ -536,6 +549,14 @@ std::vector<LayerMemoryRow> ExperimentDb::layer_memory(std::int64_t run) const {
     s.bind(1, run);
     std::vector<LayerMemoryRow> out;
     while (s.step()) out.push_back(LayerMemoryRow{s.text(0), static_cast<int>(s.i64(1)), s.text(2), s.i64(3), s.i64(4)});
+    return out;
+}
+
+std::vector<StepMemoryRow> ExperimentDb::step_memory(std::int64_t run) const {
+    Stmt s(db_, "SELECT kind, part, value FROM step_memory WHERE run_id = ? ORDER BY kind, part", path_);
+    s.bind(1, run);
+    std::vector<StepMemoryRow> out;
+    while (s.step()) out.push_back(StepMemoryRow{s.text(0), s.text(1), s.i64(2)});
     return out;
 }
 

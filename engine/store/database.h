@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "store/step_memory.h"
+
 struct sqlite3;
 
 namespace meft {
@@ -70,7 +72,7 @@ public:
     ExperimentDb(const ExperimentDb&) = delete;
     ExperimentDb& operator=(const ExperimentDb&) = delete;
 
-    static constexpr int kSchemaVersion = 3;
+    static constexpr int kSchemaVersion = 4;
     int schema_version() const;
     bool read_only() const { return read_only_; }
     const std::string& path() const { return path_; }
@@ -101,15 +103,18 @@ public:
     void finish(std::int64_t run, const std::string& status, const nlohmann::json& final_metrics,
                 const std::string& message = {});
 
-    // The end of a run in one transaction: its per-layer memory (replacing any rows an earlier,
-    // killed attempt left) and finish(). A kill leaves either all of it or none.
+    // The end of a run in one transaction: its per-layer memory and its step's memory parts
+    // (replacing any rows an earlier, killed attempt left) and finish(). A kill leaves either all
+    // of it or none.
     void finish_with_memory(std::int64_t run, const std::string& status, const nlohmann::json& final_metrics,
-                            const std::string& message, const std::vector<LayerMemoryRow>& layers);
+                            const std::string& message, const std::vector<LayerMemoryRow>& layers,
+                            const std::vector<StepMemoryRow>& parts = {});
 
     std::vector<RunInfo> runs(const std::string& status = {}, const std::string& tag = {}) const;
     std::optional<RunInfo> run(std::int64_t id) const;
     std::vector<StepRow> steps(std::int64_t run, int after_step = 0) const;  // steps > after_step, in order
     std::vector<LayerMemoryRow> layer_memory(std::int64_t run) const;
+    std::vector<StepMemoryRow> step_memory(std::int64_t run) const;  // planned and measured parts (store/step_memory.h)
     std::vector<std::pair<int, std::vector<double>>> reconstruction(std::int64_t run) const;  // step -> per layer
     std::vector<EventRow> events(std::int64_t run) const;
 

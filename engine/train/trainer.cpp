@@ -483,6 +483,7 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
         if (step_peak.bytes > this_call_peak) {  // the largest step: its per-layer report is the run's record
             this_call_peak = step_peak.bytes;
             res.memory = step_memory;
+            res.memory_at = ActivationPeak{step_peak.bytes, r.step, step_peak.rows, step_peak.seq};
         }
         if (step_peak.bytes > res.activation_peak.bytes) res.activation_peak = ActivationPeak{step_peak.bytes, r.step, step_peak.rows, step_peak.seq};
         // Whatever this step measured: a check step's, or every step's when the method keeps the

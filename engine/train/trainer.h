@@ -69,6 +69,7 @@ struct TrainResult {
     int first_step = 0;                      // steps done before this call (resumed from a checkpoint)
     double start_deviation = 0;              // starting_point_deviation on the first evaluation batch, before step 1
     MemoryReport memory;                     // the memory of the step with the largest activation peak (this call's)
+    ActivationPeak memory_at;                // which step and micro-batch `memory` is of
     ActivationPeak activation_peak;          // the largest over every training step of the run
     double first_loss = 0, final_loss = 0;   // mean over the run's first / last 10% of steps (at least one)
     EvalReport final_eval;

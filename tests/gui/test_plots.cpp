@@ -15,6 +15,7 @@
 
 #include "ui/plots/compare_plots.h"
 #include "ui/plots/plot_panel.h"
+#include "store/step_memory.h"
 #include "ui/plots/run_plots.h"
 
 using meft::LayerMemoryRow;
@@ -55,7 +56,7 @@ std::vector<LayerMemoryRow> make_layers(int L, double scale = 1) {
         for (int l = -1; l <= L; ++l) {
             const std::string label = l < 0 ? "embeddings" : l == L ? "head" : "layer " + std::to_string(l);
             const double mib = (l < 0 ? 12 : l == L ? 2 : 30) * scale * (kind[0] == 'm' ? 0.93 : 1.0);
-            rows.push_back({kind, l, label, static_cast<std::int64_t>(mib * kMiB), 0});
+            rows.push_back({kind, l, label, static_cast<std::int64_t>(mib * kMiB), static_cast<std::int64_t>(mib / 3 * kMiB)});
         }
     return rows;
 }
@@ -121,6 +122,7 @@ private slots:
     void testCompareAlignByEpoch();
     void testRunPlotsXAxis();
     void testCompareGroupsIntoBands();
+    void testStepMemoryStacksTheParts();
 };
 
 void TestPlots::testEmaMatchesTensorBoard() {
@@ -171,8 +173,12 @@ void TestPlots::testRunPlotsAppends() {
     QVERIFY(eval->plot()->yAxis2->visible());
 
     PlotPanel* layers = plots.panel(QStringLiteral("layer memory"));
-    QCOMPARE(count(layers, QStringLiteral("planned")), 8);  // embeddings + 6 layers + head
-    QCOMPARE(count(layers, QStringLiteral("measured")), 8);
+    QCOMPARE(count(layers, QStringLiteral("planned: held")), 8);  // embeddings + 6 layers + head
+    QCOMPARE(count(layers, QStringLiteral("measured: held")), 8);
+    QCOMPARE(count(layers, QStringLiteral("planned: transient")), 8);  // stacked on the held bars
+    QCOMPARE(count(layers, QStringLiteral("measured: transient")), 8);
+    auto* transient = static_cast<QCPBars*>(layers->series(QStringLiteral("measured: transient")));
+    QCOMPARE(transient->barBelow(), static_cast<QCPBars*>(layers->series(QStringLiteral("measured: held"))));
     auto ticker = layers->plot()->xAxis->ticker().dynamicCast<QCPAxisTickerText>();
     QVERIFY(ticker);
     QCOMPARE(ticker->ticks().size(), 8);
@@ -189,7 +195,7 @@ void TestPlots::testRunPlotsAppends() {
 
     QVERIFY(loss->plot()->legend->visible());                                   // raw + smoothed
     QVERIFY(!plots.panel(QStringLiteral("learning rate"))->plot()->legend->visible());  // one series
-    for (const char* name : {"loss", "learning rate", "evaluation", "layer memory", "memory", "reconstruction"})
+    for (const char* name : {"loss", "learning rate", "evaluation", "layer memory", "step memory", "memory", "reconstruction"})
         QVERIFY2(plots.panel(QString::fromLatin1(name)), name);
 }
 
@@ -382,9 +388,9 @@ void TestPlots::testHoverReadout() {
 
     // Bars read out the layer's name, not its slot number.
     PlotPanel* layers = plots.panel(QStringLiteral("layer memory"));
-    auto* measured = static_cast<QCPBars*>(layers->series(QStringLiteral("measured")));
+    auto* measured = static_cast<QCPBars*>(layers->series(QStringLiteral("measured: held")));
     const QString bar = layers->hover_at(measured->dataPixelPosition(2) + QPointF(0, 2));
-    QVERIFY2(bar.startsWith(QStringLiteral("measured: x=L1, y=")), qPrintable(bar));
+    QVERIFY2(bar.startsWith(QStringLiteral("measured: held: x=L1, y=")), qPrintable(bar));
 
     QVERIFY(lr->hover_at(QPointF(-50, -50)).isEmpty());  // outside the axis rect
     maybe_shoot(plots, QStringLiteral("run_live"), [&](const QString& d) { return plots.save_all(d); });
@@ -408,7 +414,11 @@ void TestPlots::testCompareRuns() {
     QVERIFY(loss->plot()->legend->visible());
     QVERIFY(loss->plot()->graph(0)->pen().color() != loss->plot()->graph(1)->pen().color());
     QCOMPARE(compare.panel(QStringLiteral("evaluation"))->plot()->graphCount(), 3);
-    QCOMPARE(compare.panel(QStringLiteral("layer memory"))->plot()->plottableCount(), 3);
+    QCustomPlot* layer_plot = compare.panel(QStringLiteral("layer memory"))->plot();
+    QCOMPARE(layer_plot->plottableCount(), 6);  // per run: held, and its backward transient stacked on it
+    auto* transient = static_cast<QCPBars*>(compare.panel(QStringLiteral("layer memory"))->series(runs[0].label + ": backward transient"));
+    QVERIFY(transient && transient->barBelow());
+    QCOMPARE(transient->data()->constBegin()->value, to_mib(double(runs[0].layer_memory[8].transient)));  // measured emb
 
     // Scatter: x = activation peak in MiB, y = last accuracy, marker grows with the trainable share.
     QCustomPlot* scatter = compare.panel(QStringLiteral("score vs memory"))->plot();
@@ -552,6 +562,60 @@ void TestPlots::testCompareGroupsIntoBands() {
     QCOMPARE(compare.curve_count(), 4);
     compare.flush();
     maybe_shoot(compare, QStringLiteral("compare-grouped"), [&](const QString& d) { return compare.save_all(d); });
+}
+
+// The step's memory: planned and measured bars stacked from the recorded parts (the solid ones add
+// up to the activation peak), labelled with their batch shapes, and a note saying where and why
+// they differ.
+void TestPlots::testStepMemoryStacksTheParts() {
+    meft::StepMemory planned, measured;
+    planned.held_layers = 10 * kMiB;
+    planned.remainders = 1 * kMiB;
+    planned.streams = 4 * kMiB;
+    planned.transient = 20 * kMiB;
+    planned.activation_peak = 35 * kMiB;
+    planned.parameter_gradients = 2 * kMiB;
+    planned.rows = 32;
+    planned.seq = 64;
+    measured = planned;
+    measured.held_layers = 9 * kMiB;
+    measured.transient = 18 * kMiB;
+    measured.activation_peak = 32 * kMiB;
+    measured.step = 18;
+    measured.seq = 58;
+    std::vector<meft::StepMemoryRow> rows = meft::step_memory_rows("planned", planned);
+    for (auto& r : meft::step_memory_rows("measured", measured)) rows.push_back(r);
+    RunPlots plots;
+    plots.set_step_memory(rows);
+    plots.flush();
+    PlotPanel* p = plots.panel(QStringLiteral("step memory"));
+    QVERIFY(p->message().isEmpty());
+    const auto value = [&](const char* part, int bar) {
+        auto* b = static_cast<QCPBars*>(p->series(QString::fromLatin1(part)));
+        return b ? (b->data()->constBegin() + bar)->value : -1.0;
+    };
+    QCOMPARE(value("held by layers", 0), 10.0);
+    QCOMPARE(value("held by layers", 1), 9.0);
+    QCOMPARE(value("MEFT remainders", 1), 1.0);
+    QCOMPARE(value("stored streams", 1), 4.0);
+    QCOMPARE(value("backward transient at the peak", 1), 18.0);
+    QCOMPARE(value("parameter gradients (resident)", 0), 2.0);
+    // Solid parts add up to the peak: held + remainders + streams + transient.
+    QCOMPARE(value("held by layers", 1) + value("MEFT remainders", 1) + value("stored streams", 1) +
+                 value("backward transient at the peak", 1),
+             32.0);
+    auto ticker = p->plot()->xAxis->ticker().dynamicCast<QCPAxisTickerText>();
+    QVERIFY(ticker);
+    QCOMPARE(ticker->ticks().value(0), QString("planned\n32 × 64"));
+    QCOMPARE(ticker->ticks().value(1), QString("measured, step 18\n32 × 58"));
+    QVERIFY2(p->note().contains("measured at step 18") && p->note().contains("dynamic padding") &&
+                 p->note().contains("58 tokens against the plan's 64"),
+             qPrintable(p->note()));
+    maybe_shoot(plots, QStringLiteral("step_memory"), [&](const QString& d) { return QDir().mkpath(d) && p->save(d + "/step_memory.png", 640, 420); });
+    // Nothing recorded (a run that failed before its first step): say so.
+    plots.clear();
+    QVERIFY(!p->message().isEmpty());
+    QVERIFY(p->note().isEmpty());
 }
 
 QTEST_MAIN(TestPlots)

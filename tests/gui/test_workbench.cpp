@@ -5,6 +5,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QFileInfo>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QScrollBar>
@@ -16,6 +17,7 @@
 #include <QSpinBox>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <qcustomplot.h>
 
 #include <fstream>
 
@@ -487,6 +489,37 @@ private slots:
         QCOMPARE(w_->paper_table()->left_out().size(), all.size() - finished);
         QVERIFY(!w_->paper_table()->table().rows.empty());
         QVERIFY(w_->paper_table()->text("markdown").contains("| method |"));
+    }
+
+    // A typed path replans (not only the … button), and an unsaved form's messages name what the
+    // relative path resolved from, never a placeholder file that does not exist.
+    void aTypedPathReplansAndMessagesNameRealPlaces() {
+        json j = quick("lora", 5);
+        j["task"] = {{"name", "sst2"}, {"data_dir", "glue/SST-2"}};
+        w_->form()->set_json(j);  // unsaved: no file
+        QLineEdit* data_dir = nullptr;
+        for (QLineEdit* e : w_->form()->findChildren<QLineEdit*>())
+            if (e->placeholderText().contains("GLUE root")) data_dir = e;
+        QVERIFY(data_dir);
+        QSignalSpy planned(w_->plan(), &PlanPanel::planned);
+        data_dir->selectAll();
+        QTest::keyClicks(data_dir, "no-such-glue-dir");
+        QTRY_VERIFY(planned.size() > 0 && (w_->plan()->error() + w_->plan()->problems().join('\n')).contains("no-such-glue-dir"));
+        const QString error = w_->plan()->error() + w_->plan()->problems().join('\n');
+        QVERIFY2(error.contains("no-such-glue-dir"), qPrintable(error));
+        QVERIFY2(!error.contains("unsaved.json"), qPrintable(error));
+        QVERIFY2(error.contains("the unsaved form (relative paths from " + QDir::currentPath() + ")"), qPrintable(error));
+    }
+
+    // The plan shows what makes up MEFT's activations: held by layers, streams and the backward's
+    // transient, per layer stacked in the bars.
+    void thePlanSplitsTheActivationsIntoTheirParts() {
+        json j = quick("meft1", 5);
+        w_->form()->set_json(j);
+        QTRY_VERIFY(w_->plan()->error().isEmpty() && w_->plan()->memory_text().contains("streams"));
+        const QString text = w_->plan()->memory_text();
+        QVERIFY2(text.contains("held by layers") && text.contains("backward transient"), qPrintable(text));
+        QCOMPARE(w_->plan()->plot()->plottableCount(), 2);  // held, transient stacked on it
     }
 
     void cleanupTestCase() { w_.reset(); }

@@ -60,6 +60,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     auto* tok_browse = new QPushButton(tr("…"));
     tok_browse->setMaximumWidth(32);
     connect(tok_browse, &QPushButton::clicked, this, [this] { browse_dir(tokenizer_, tr("Tokenizer folder")); });
+    connect(tokenizer_, &QLineEdit::textEdited, this, &ExperimentForm::changed);  // a typed path replans too
     tok_row->addWidget(tok_browse);
     bbf->addRow(tr("model"), backbone_);
     bbf->addRow(tr("architecture"), arch_);
@@ -122,6 +123,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     auto* dd_browse = new QPushButton(tr("…"));
     dd_browse->setMaximumWidth(32);
     connect(dd_browse, &QPushButton::clicked, this, [this] { browse_dir(data_dir_, tr("GLUE task folder")); });
+    connect(data_dir_, &QLineEdit::textEdited, this, &ExperimentForm::changed);
     dd_row->addWidget(dd_browse);
     gf->addRow(tr("data folder"), dd_row);
     gf->addRow(tr("max train examples"), add_int("task.max_train_examples", 0, 1 << 30));
@@ -303,6 +305,16 @@ void ExperimentForm::browse_model() {
     select_backbone(json{{"path", dir.toStdString()}, {"arch", arch}});
     arch_->setCurrentText(QString::fromStdString(arch));
     emit changed();
+}
+
+std::filesystem::path ExperimentForm::unsaved_path() { return std::filesystem::current_path() / "unsaved.json"; }
+
+QString ExperimentForm::readable(const QString& message) {
+    const QString placeholder = QString::fromStdString(unsaved_path().string());
+    QString out = message;
+    out.replace(placeholder, tr("the unsaved form (relative paths from %1)")
+                                 .arg(QString::fromStdString(std::filesystem::current_path().string())));
+    return out;
 }
 
 void ExperimentForm::browse_dir(QLineEdit* edit, const QString& title) {

@@ -34,6 +34,13 @@ public:
     // `file` is where the experiment lives ("" = not saved yet): relative paths resolve against it.
     void set_json(const nlohmann::json& experiment, const std::filesystem::path& file = {});
     const std::filesystem::path& file() const { return file_; }
+    // The file the experiment's relative paths resolve from: file(), or for an unsaved form a
+    // placeholder in the current folder (unsaved_path()) that no message should name.
+    std::filesystem::path resolving_file() const { return file_.empty() ? unsaved_path() : file_; }
+    static std::filesystem::path unsaved_path();
+    // A message about the experiment with the placeholder replaced by what it stands for: "the
+    // unsaved form (relative paths from FOLDER)".
+    static QString readable(const QString& message);
     void set_file(const std::filesystem::path& f) { file_ = f; }
 
     // Model folders offered besides the presets (search paths + Hugging Face cache).

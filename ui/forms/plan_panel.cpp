@@ -1,4 +1,6 @@
 #include "ui/forms/plan_panel.h"
+#include "store/step_memory.h"
+#include "ui/forms/experiment_form.h"
 
 #include <unistd.h>
 
@@ -57,7 +59,7 @@ PlanPanel::PlanPanel(QWidget* parent) : QWidget(parent) {
     }
     plot_ = new QCustomPlot;
     plot_->setMinimumHeight(180);
-    plot_->yAxis->setLabel(tr("held for backward (MiB)"));
+    plot_->yAxis->setLabel(tr("held + backward transient (MiB)"));
     plot_->xAxis->setTickLabelRotation(60);
     plot_->plotLayout()->insertRow(0);
     plot_->plotLayout()->addElement(0, 0, new QCPTextElement(plot_, tr("activation memory per layer"), QFont("sans", 9, QFont::Bold)));
@@ -71,12 +73,15 @@ PlanPanel::PlanPanel(QWidget* parent) : QWidget(parent) {
 
 void PlanPanel::set_experiment(const nlohmann::json& experiment, const std::filesystem::path& file, bool now) {
     experiment_ = experiment;
-    file_ = file.empty() ? std::filesystem::current_path() / "unsaved.json" : file;
+    file_ = file.empty() ? ExperimentForm::unsaved_path() : file;
     if (now) replan();
     else debounce_->start();
 }
 
-void PlanPanel::show_error(const QString& msg) {
+QString PlanPanel::memory_text() const { return memory_->text(); }
+
+void PlanPanel::show_error(const QString& message) {
+    const QString msg = ExperimentForm::readable(message);
     error_ = msg;
     problems_.clear();
     trainable_ = parameters_ = activation_ = resident_ = 0;
@@ -103,7 +108,7 @@ void PlanPanel::replan() {
             auto& be = backends_[kind];
             if (!be) be = make_backend(kind, backend_options(x));
             for (const std::string& p : preflight(x, *be).problems)
-                if (!problems.contains(QString::fromStdString(p))) problems << QString::fromStdString(p);
+                if (const QString q = ExperimentForm::readable(QString::fromStdString(p)); !problems.contains(q)) problems << q;
         }
         plan = plan_run_memory(experiment_model_config(e), e.method, e.dtype, e.train.batch_size * rows_per_unit(e),
                                e.train.eval_batch_size, std::min(e.train.max_seq_length, experiment_model_config(e).max_tokens()));
@@ -124,8 +129,16 @@ void PlanPanel::replan() {
     params_->setText(tr("trainable: <b>%1</b> of %2 (%3%)")
                          .arg(count_text(double(trainable_)), count_text(double(parameters_)))
                          .arg(100.0 * double(trainable_) / double(std::max<std::int64_t>(parameters_, 1)), 0, 'f', 2));
-    memory_->setText(tr("activations: <b>%1</b> · weights + grads + optimizer: %2")
-                         .arg(bytes_text(double(activation_)), bytes_text(double(resident_))));
+    // The parts that add up to the activation peak (store/step_memory.h): MEFT holds little per
+    // layer; its streams and the backward's recomputation make up most of its peak.
+    const StepMemory parts = StepMemory::from_report(plan.report, 0, 0, 0);
+    QStringList split;
+    split << tr("held by layers %1").arg(bytes_text(double(parts.held_layers)));
+    if (parts.remainders > 0) split << tr("remainders %1").arg(bytes_text(double(parts.remainders)));
+    if (parts.streams > 0) split << tr("streams %1").arg(bytes_text(double(parts.streams)));
+    split << tr("backward transient %1").arg(bytes_text(double(parts.transient)));
+    memory_->setText(tr("activations: <b>%1</b> = %2<br>weights + grads + optimizer: %3")
+                         .arg(bytes_text(double(activation_)), split.join(" + "), bytes_text(double(resident_))));
     const double capacity = device_->currentData().toDouble();
     const double need = double(plan.report.footprint());  // weights, gradients, state, activations in whole chunks, op workspaces
     fits_ = need <= capacity;
@@ -137,20 +150,28 @@ void PlanPanel::replan() {
 
     plot_->clearPlottables();
     auto* bars = new QCPBars(plot_->xAxis, plot_->yAxis);
+    bars->setName(tr("held"));
     bars->setBrush(QColor(70, 130, 180));
     bars->setPen(Qt::NoPen);
+    auto* transient = new QCPBars(plot_->xAxis, plot_->yAxis);  // stacked: what its backward adds
+    transient->setName(tr("backward transient"));
+    transient->setBrush(QColor(70, 130, 180).lighter(160));
+    transient->setPen(Qt::NoPen);
+    transient->moveAbove(bars);
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-    QVector<double> keys, values;
+    QVector<double> keys, values, extra;
     const auto& layers = plan.report.layers;
     const int stride = std::max<int>(1, static_cast<int>(layers.size()) / 14);  // keep labels readable
     for (std::size_t i = 0; i < layers.size(); ++i) {
         keys << double(i);
         values << double(layers[i].held) / kMiB;
+        extra << double(layers[i].transient) / kMiB;
         const std::string& l = layers[i].label;
         if (static_cast<int>(i) % stride == 0 || i + 1 == layers.size())
             ticker->addTick(double(i), QString::fromStdString(l.rfind("layer ", 0) == 0 ? l.substr(6) : l));
     }
     bars->setData(keys, values);
+    transient->setData(keys, extra);
     bars_ = static_cast<int>(layers.size());
     plot_->xAxis->setTicker(ticker);
     plot_->xAxis->setRange(-0.7, double(layers.size()) - 0.3);

@@ -1,7 +1,9 @@
 // plan_panel.h — what the configured experiment will need, updated as the settings change:
 // trainable parameters (count and share), planned activation memory per layer (bars) and in
 // total, and whether what the run takes from its backend fits the chosen device. The numbers come
-// from the engine's shape-only plan (train/memory_plan.h), which equals what a run measures; the
+// from the engine's shape-only plan (train/memory_plan.h), which equals what a run measures for
+// the same batch shape (per layer: held and backward transient stacked; the total split into its
+// parts, store/step_memory.h); the
 // experiment's own backend is checked as a run would be (run/preflight.h): problems() lists why
 // a run would be refused, and the window disables Run with them.
 #pragma once
@@ -36,6 +38,8 @@ public:
     std::int64_t parameters() const { return parameters_; }
     std::int64_t activation_bytes() const { return activation_; }
     int layer_bars() const { return bars_; }
+    QString memory_text() const;  // "activations: … = held by layers … + streams … + backward transient …"
+    QCustomPlot* plot() const { return plot_; }
     QString error() const { return error_; }
     bool fits() const { return fits_; }
     // What is already known to fail on the experiment's own backend (run/preflight.h): a run of

@@ -78,7 +78,7 @@ ComparePlots::ComparePlots(QWidget* parent) : QWidget(parent) {
     };
     PlotPanel* loss = add(QStringLiteral("loss"), tr("training loss (smoothed)"));
     PlotPanel* eval = add(QStringLiteral("evaluation"), tr("evaluation"));
-    PlotPanel* layers = add(QStringLiteral("layer memory"), tr("measured activation memory per layer"));
+    PlotPanel* layers = add(QStringLiteral("layer memory"), tr("measured activation memory per layer: held, backward transient (light)"));
     PlotPanel* scatter = add(QStringLiteral("score vs memory"), tr("score vs activation memory"));
     layers->set_axis_labels(tr("layer"), tr("held activations, MiB"));
     layers->set_legend_headroom(true);
@@ -376,10 +376,11 @@ void ComparePlots::rebuild_layers() {
         const bool planned = rows.empty();
         if (planned) rows = rows_of(runs_[i], "planned");
         if (rows.empty()) continue;
-        QVector<double> keys, values;
+        QVector<double> keys, values, transient;
         for (const LayerMemoryRow* r : rows) {
             keys.push_back(slot[r->layer]);
             values.push_back(to_mib(static_cast<double>(r->held)));
+            transient.push_back(to_mib(static_cast<double>(r->transient)));
         }
         auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
         bars->setName(planned ? tr("%1 (planned)").arg(runs_[i].label) : runs_[i].label);
@@ -389,6 +390,16 @@ void ComparePlots::rebuild_layers() {
         bars->setWidth(width);
         bars->setData(keys, values);
         bars->setBarsGroup(layer_group_);
+        // The backward transient on top, lighter: MEFT holds little and recomputes much.
+        auto* extra = new QCPBars(plot->xAxis, plot->yAxis);
+        extra->setName(tr("%1: backward transient").arg(runs_[i].label));
+        extra->setPen(QPen(c.darker(130)));
+        extra->setBrush(QBrush(c.lighter(165)));
+        extra->setWidth(width);
+        extra->setData(keys, transient);
+        extra->moveAbove(bars);
+        extra->setBarsGroup(layer_group_);
+        extra->removeFromLegend();  // the title says what the light part is
     }
     plot->xAxis->setTicker(ticker);
     plot->xAxis->setTickLabelRotation(names.size() > 14 ? 60 : 0);

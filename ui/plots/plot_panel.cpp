@@ -123,6 +123,11 @@ PlotPanel::PlotPanel(const QString& title, QWidget* parent) : QWidget(parent) {
     layout->setSpacing(2);
     layout->addLayout(tools_);
     layout->addWidget(plot_, 1);
+    note_ = new QLabel(this);
+    note_->setWordWrap(true);
+    note_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    note_->hide();
+    layout->addWidget(note_);
 
     // Readable text everywhere: never below 9 pt whatever the platform default is.
     QFont f = font();
@@ -235,6 +240,13 @@ void PlotPanel::set_message(const QString& text) {
 }
 
 QString PlotPanel::message() const { return message_->visible() ? message_->text() : QString(); }
+
+void PlotPanel::set_note(const QString& text) {
+    note_->setText(text);
+    note_->setVisible(!text.isEmpty());
+}
+
+QString PlotPanel::note() const { return note_->text(); }
 
 void PlotPanel::set_legend_allowed(bool allowed) {
     legend_allowed_ = allowed;

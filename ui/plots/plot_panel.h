@@ -69,6 +69,9 @@ public:
     // A centred note over the plot ("no reconstruction checks in this run"); empty hides it.
     void set_message(const QString& text);
     QString message() const;
+    // A line or two under the plot that explains it (what was measured where); "" hides it.
+    void set_note(const QString& text);
+    QString note() const;
 
     // The legend shows itself when more than one named series is plotted, unless forced off.
     void set_legend_allowed(bool allowed);
@@ -122,6 +125,7 @@ private:
     QCPItemTracer* tracer_ = nullptr;
     QCPItemText* readout_ = nullptr;
     QCPItemText* message_ = nullptr;
+    QLabel* note_ = nullptr;
     QTimer timer_;
     bool dirty_ = false;
     bool follow_ = true;  // rescale to the data on each redraw until the user zooms or drags

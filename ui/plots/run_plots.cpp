@@ -1,9 +1,11 @@
 #include "ui/plots/run_plots.h"
 
+#include "store/step_memory.h"
 #include "ui/plots/reflow_grid.h"
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include <QComboBox>
 #include <QDir>
@@ -117,18 +119,43 @@ RunPlots::RunPlots(QWidget* parent) : QWidget(parent) {
     memory->set_include_zero(true);
     memory->set_legend_headroom(true);
 
-    PlotPanel* layers = add_panel(QStringLiteral("layer memory"), tr("layer"), tr("held activations, MiB"));
+    PlotPanel* layers = add_panel(QStringLiteral("layer memory"), tr("layer"), tr("MiB"));
     layers->set_title(tr("activation memory per layer"));
-    planned_ = add_bars(layers->plot(), tr("planned"), QColor(0xff, 0xbb, 0x78));
-    measured_ = add_bars(layers->plot(), tr("measured"), palette_color(0));
+    layers->plot()->yAxis->setLabel(tr("held + backward transient, MiB"));
+    planned_ = add_bars(layers->plot(), tr("planned: held"), QColor(0xff, 0xbb, 0x78));
+    planned_transient_ = add_bars(layers->plot(), tr("planned: transient"), QColor(0xff, 0xbb, 0x78));
+    planned_transient_->setBrush(QBrush(QColor(0xff, 0xbb, 0x78), Qt::BDiagPattern));
+    measured_ = add_bars(layers->plot(), tr("measured: held"), palette_color(0));
+    measured_transient_ = add_bars(layers->plot(), tr("measured: transient"), palette_color(0));
+    measured_transient_->setBrush(QBrush(palette_color(0), Qt::BDiagPattern));
+    planned_transient_->moveAbove(planned_);
+    measured_transient_->moveAbove(measured_);
     layers->set_legend_headroom(true);
     auto* group = new QCPBarsGroup(layers->plot());
     group->setSpacingType(QCPBarsGroup::stPlotCoords);  // in layer units, so the fit can include it
     group->setSpacing(0.04);
-    for (QCPBars* b : {planned_, measured_}) {
+    for (QCPBars* b : {planned_, planned_transient_, measured_, measured_transient_}) {  // stacks keep their base's place
         b->setWidth(0.4);
         b->setBarsGroup(group);
     }
+
+    // The step: what adds up to each peak. Parameter gradients (resident) sit on top, hatched.
+    PlotPanel* step = add_panel(QStringLiteral("step memory"), QString(), tr("MiB"));
+    step->set_title(tr("a training step's memory"));
+    step->set_include_zero(true);
+    step->set_legend_headroom(true);
+    const std::pair<QString, QColor> parts[] = {{tr("held by layers"), palette_color(0)},
+                                                {tr("MEFT remainders"), palette_color(3)},
+                                                {tr("stored streams"), palette_color(2)},
+                                                {tr("backward transient at the peak"), palette_color(1)},
+                                                {tr("parameter gradients (resident)"), QColor(0x99, 0x99, 0x99)}};
+    for (const auto& [name, colour] : parts) {
+        QCPBars* b = add_bars(step->plot(), name, colour);
+        b->setWidth(0.55);
+        if (!step_parts_.empty()) b->moveAbove(step_parts_.back());
+        step_parts_.push_back(b);
+    }
+    step_parts_.back()->setBrush(QBrush(QColor(0x99, 0x99, 0x99), Qt::BDiagPattern));
 
     PlotPanel* rec = add_panel(QStringLiteral("reconstruction"), tr("layer"), tr("relative error"));
     reconstruction_ = add_bars(rec->plot(), tr("relative error"), palette_color(4));
@@ -158,7 +185,11 @@ void RunPlots::clear() {
     evals_.clear();
     clock_ = StepClock(clock_.steps_per_epoch());
     for (QCPGraph* g : {loss_raw_, loss_smooth_, learning_rate_, resident_, activation_}) g->data()->clear();
-    for (QCPBars* b : {planned_, measured_, reconstruction_}) b->data()->clear();
+    for (QCPBars* b : {planned_, planned_transient_, measured_, measured_transient_, reconstruction_}) b->data()->clear();
+    for (QCPBars* b : step_parts_) b->data()->clear();
+    set_text_ticks(panel(QStringLiteral("step memory"))->plot()->xAxis, {});
+    panel(QStringLiteral("step memory"))->set_message(tr("no memory report yet"));
+    panel(QStringLiteral("step memory"))->set_note({});
     QCustomPlot* eval = panel(QStringLiteral("evaluation"))->plot();
     for (auto& [metric, graph] : eval_graphs_) eval->removePlottable(graph);
     eval_graphs_.clear();
@@ -223,6 +254,7 @@ void RunPlots::show_run(const RunData& run) {
     append_steps(run.steps);
     for (const auto& [step, metrics] : run.evals) append_eval(step, metrics);
     set_layer_memory(run.layer_memory);
+    set_step_memory(run.step_memory);
     for (const auto& [step, per_layer] : run.reconstruction) append_reconstruction(step, per_layer);
 }
 
@@ -309,17 +341,61 @@ void RunPlots::set_layer_memory(const std::vector<LayerMemoryRow>& rows) {
         slot[layer] = static_cast<int>(labels.size());
         labels.push_back(name);
     }
-    QVector<double> pk, pv, mk, mv;
+    QVector<double> pk, pv, pt, mk, mv, mt;
     for (const LayerMemoryRow& r : rows) {
         const bool planned = r.kind == "planned";
         (planned ? pk : mk).push_back(slot[r.layer]);
         (planned ? pv : mv).push_back(to_mib(static_cast<double>(r.held)));
+        (planned ? pt : mt).push_back(to_mib(static_cast<double>(r.transient)));
     }
     planned_->setData(pk, pv);
+    planned_transient_->setData(pk, pt);
     measured_->setData(mk, mv);
+    measured_transient_->setData(mk, mt);
     PlotPanel* p = panel(QStringLiteral("layer memory"));
     set_text_ticks(p->plot()->xAxis, labels);
     p->set_message(rows.empty() ? tr("no memory report yet") : QString());
+}
+
+void RunPlots::set_step_memory(const std::vector<StepMemoryRow>& rows) {
+    PlotPanel* p = panel(QStringLiteral("step memory"));
+    const std::optional<StepMemory> planned = step_memory_of(rows, "planned");
+    const std::optional<StepMemory> measured = step_memory_of(rows, "measured");
+    QVector<QString> ticks;
+    std::vector<const StepMemory*> bars;
+    if (planned) {
+        ticks.push_back(tr("planned\n%1 × %2").arg(planned->rows).arg(planned->seq));
+        bars.push_back(&*planned);
+    }
+    if (measured) {
+        ticks.push_back(tr("measured, step %1\n%2 × %3").arg(measured->step).arg(measured->rows).arg(measured->seq));
+        bars.push_back(&*measured);
+    }
+    for (std::size_t part = 0; part < step_parts_.size(); ++part) {
+        QVector<double> keys, values;
+        for (std::size_t i = 0; i < bars.size(); ++i) {
+            const StepMemory& m = *bars[i];
+            const std::int64_t bytes[] = {m.held_layers, m.remainders, m.streams, m.transient, m.parameter_gradients};
+            keys.push_back(double(i));
+            values.push_back(to_mib(static_cast<double>(bytes[part])));
+        }
+        step_parts_[part]->setData(keys, values, true);
+        // A part no bar has (remainders outside MEFT's exact streams) stays out of the legend.
+        const bool any = std::any_of(values.begin(), values.end(), [](double v) { return v > 0; });
+        if (any) step_parts_[part]->addToLegend();
+        else step_parts_[part]->removeFromLegend();
+    }
+    set_text_ticks(p->plot()->xAxis, ticks);
+    p->set_message(bars.empty() ? tr("no memory report yet") : QString());
+    QString note;
+    const auto mib = [](std::int64_t b) { return QString::number(to_mib(static_cast<double>(b)), 'f', 2); };
+    if (planned && measured) note = QString::fromStdString(explain_step_memory(*planned, *measured));
+    else if (planned) note = tr("Planned for a full-length %1 × %2 batch: %3 MiB; nothing measured (no training step recorded its report).")
+                                 .arg(planned->rows).arg(planned->seq).arg(mib(planned->activation_peak));
+    if (!note.isEmpty())
+        note += " " + tr("The solid parts add up to the activation peak; parameter gradients, hatched, are resident memory.");
+    p->set_note(note);
+    p->mark_dirty();
 }
 
 void RunPlots::append_reconstruction(int step, const std::vector<double>& per_layer) {

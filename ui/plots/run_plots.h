@@ -1,6 +1,8 @@
 // run_plots.h — the plots of ONE run, stored or live: training loss (raw + EMA-smoothed),
-// learning rate, evaluation scores, activation memory per layer (planned vs measured), memory over
-// time and MEFT reconstruction error per layer, as a grid of PlotPanels. The curves over time take
+// learning rate, evaluation scores, memory over time, activation memory per layer (held and backward
+// transient, planned vs measured), the step's memory as the parts that add up to its peak (planned
+// vs measured, with which step and batch shape each is of) and MEFT reconstruction error per
+// layer, as a grid of PlotPanels. The curves over time take
 // their x from a chosen axis: step, epoch, wall-clock time or tokens seen (store/step_axis.h).
 //
 // Live runs append: every append adds only the new points (QCPGraph::addData, sorted keys) and
@@ -48,6 +50,7 @@ public:
     void append_steps(const std::vector<StepRow>& rows);
     void append_eval(int step, const std::map<std::string, double>& metrics);
     void set_layer_memory(const std::vector<LayerMemoryRow>& rows);
+    void set_step_memory(const std::vector<StepMemoryRow>& rows);
     void append_reconstruction(int step, const std::vector<double>& per_layer);
 
     double smoothing() const;
@@ -63,7 +66,8 @@ public:
     // For tests and exports.
     int loss_points() const;
     int eval_points() const { return eval_points_; }
-    // "loss", "learning rate", "evaluation", "layer memory", "memory", "reconstruction"; else nullptr.
+    // "loss", "learning rate", "evaluation", "memory", "layer memory", "step memory",
+    // "reconstruction"; else nullptr.
     PlotPanel* panel(const QString& name) const;
     QStringList panel_names() const;
     // A PNG per panel into `dir` (created if missing), named after the panel.
@@ -89,8 +93,11 @@ private:
     QCPGraph* learning_rate_ = nullptr;
     QCPGraph* resident_ = nullptr;
     QCPGraph* activation_ = nullptr;
-    QCPBars* planned_ = nullptr;
+    QCPBars* planned_ = nullptr;             // held, per layer
+    QCPBars* planned_transient_ = nullptr;   // stacked on it
     QCPBars* measured_ = nullptr;
+    QCPBars* measured_transient_ = nullptr;
+    std::vector<QCPBars*> step_parts_;       // the step memory's stack, bottom to top
     QCPBars* reconstruction_ = nullptr;
     std::map<std::string, QCPGraph*> eval_graphs_;
     Ema ema_{0.6};

@@ -26,6 +26,7 @@ RunData RunData::load(const ExperimentDb& db, std::int64_t run) {
     d.steps = db.steps(run);
     d.evals = db.evals(run);
     d.layer_memory = db.layer_memory(run);
+    d.step_memory = db.step_memory(run);
     d.reconstruction = db.reconstruction(run);
     const nlohmann::json& m = d.final_metrics;
     if (m.is_object()) {

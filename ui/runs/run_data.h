@@ -23,6 +23,7 @@ struct RunData {
     std::vector<StepRow> steps;
     std::vector<std::pair<int, std::map<std::string, double>>> evals;  // step -> metric -> value ("loss" too)
     std::vector<LayerMemoryRow> layer_memory;                          // planned and measured
+    std::vector<StepMemoryRow> step_memory;                            // the parts of each peak (store/step_memory.h)
     std::vector<std::pair<int, std::vector<double>>> reconstruction;   // step -> per-layer relative error
     int steps_per_epoch = 0;       // 0 when unknown
     double trainable_share = 0;    // trainable / all parameters, 0..1 (0 when unknown)
