@@ -78,6 +78,7 @@ set(MEFT_SOURCES_store
   store/step_axis.cpp
   store/run_groups.cpp
   store/step_memory.cpp
+  store/pareto.cpp
   store/saved_model.cpp
   store/model_discovery.cpp
   store/run_command.cpp)

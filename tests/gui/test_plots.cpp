@@ -123,6 +123,7 @@ private slots:
     void testRunPlotsXAxis();
     void testCompareGroupsIntoBands();
     void testStepMemoryStacksTheParts();
+    void testCompareMarksTheParetoFront();
 };
 
 void TestPlots::testEmaMatchesTensorBoard() {
@@ -616,6 +617,48 @@ void TestPlots::testStepMemoryStacksTheParts() {
     plots.clear();
     QVERIFY(!p->message().isEmpty());
     QVERIFY(p->note().isEmpty());
+}
+
+// Score × activation memory × step time: the runs no other run beats on all three are ringed and
+// starred on both scatters; the step-time scatter places runs at their median step time.
+void TestPlots::testCompareMarksTheParetoFront() {
+    // full: best score, most memory; small: least memory; fast: fastest steps; slow: beaten by fast.
+    struct Spec { const char* name; double mem_scale, step_s, shift; };
+    const Spec specs[] = {{"full", 3.0, 0.05, 0.10}, {"small", 0.5, 0.06, 0.05}, {"fast", 2.0, 0.02, 0.04},
+                          {"slow", 2.5, 0.08, 0.00}};
+    std::vector<RunData> runs;
+    for (int i = 0; i < 4; ++i) {
+        RunData r = make_run(i + 1, QString::fromLatin1(specs[i].name), 200, 100, 0.02, specs[i].mem_scale);
+        for (StepRow& st : r.steps) st.elapsed_s = specs[i].step_s * st.step;
+        for (auto& [step, metrics] : r.evals) metrics["accuracy"] += specs[i].shift;
+        runs.push_back(r);
+    }
+    ComparePlots compare;
+    compare.set_runs(runs);
+    compare.flush();
+    QVERIFY(compare.on_pareto_front(0));
+    QVERIFY(compare.on_pareto_front(1));
+    QVERIFY(compare.on_pareto_front(2));
+    QVERIFY(!compare.on_pareto_front(3));  // "fast" has more score, less memory and shorter steps
+    QCustomPlot* speed = compare.panel(QStringLiteral("score vs step time"))->plot();
+    QCOMPARE(speed->graphCount(), 4 + 3);  // a marker per run, a ring per run on the front
+    int rings = 0;
+    for (int i = 0; i < speed->graphCount(); ++i) {
+        QCPGraph* g = speed->graph(i);
+        if (g->name() == runs[2].label) QVERIFY(std::abs(g->data()->at(0)->key - 20.0) < 1e-6);  // 0.02 s a step, in ms
+        if (g->name().isEmpty()) {
+            ++rings;
+            QCOMPARE(g->scatterStyle().pen().color(), QColor(Qt::black));
+            QVERIFY(g->data()->at(0)->key != 80.0);  // never around "slow"
+        }
+    }
+    QCOMPARE(rings, 3);
+    QCOMPARE(compare.scatter_points(), 4);
+    int starred = 0;
+    for (int i = 0; i < speed->itemCount(); ++i)
+        if (auto* t = qobject_cast<QCPItemText*>(speed->item(i)); t && t->text().startsWith(QStringLiteral("★ "))) ++starred;
+    QCOMPARE(starred, 3);
+    maybe_shoot(compare, QStringLiteral("compare_pareto"), [&](const QString& d) { return compare.save_all(d); });
 }
 
 QTEST_MAIN(TestPlots)

@@ -1,6 +1,7 @@
 #include "ui/plots/compare_plots.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
@@ -15,6 +16,7 @@
 #include <qcustomplot.h>
 
 #include "ui/plots/reflow_grid.h"
+#include "store/pareto.h"
 #include "store/run_table.h"
 #include "ui/plots/run_plots.h"
 
@@ -79,7 +81,8 @@ ComparePlots::ComparePlots(QWidget* parent) : QWidget(parent) {
     PlotPanel* loss = add(QStringLiteral("loss"), tr("training loss (smoothed)"));
     PlotPanel* eval = add(QStringLiteral("evaluation"), tr("evaluation"));
     PlotPanel* layers = add(QStringLiteral("layer memory"), tr("measured activation memory per layer: held, backward transient (light)"));
-    PlotPanel* scatter = add(QStringLiteral("score vs memory"), tr("score vs activation memory"));
+    PlotPanel* scatter = add(QStringLiteral("score vs memory"), tr("score vs activation memory (★ trade-off front)"));
+    PlotPanel* speed = add(QStringLiteral("score vs step time"), tr("score vs step time (★ trade-off front)"));
     layers->set_axis_labels(tr("layer"), tr("held activations, MiB"));
     layers->set_legend_headroom(true);
     eval->set_legend_headroom(true);
@@ -87,6 +90,8 @@ ComparePlots::ComparePlots(QWidget* parent) : QWidget(parent) {
     scatter->set_axis_labels(tr("activation peak, MiB"), tr("score"));
     scatter->set_legend_allowed(false);  // every point carries its run's label
     scatter->set_padding(0.2, 0.2);      // room for those labels inside the plot
+    speed->set_legend_allowed(false);
+    speed->set_padding(0.2, 0.2);
     layer_group_ = new QCPBarsGroup(layers->plot());
     layer_group_->setSpacingType(QCPBarsGroup::stPlotCoords);  // in layer units, so the fit can include it
     layer_group_->setSpacing(0.03);
@@ -410,49 +415,78 @@ void ComparePlots::rebuild_layers() {
 }
 
 void ComparePlots::rebuild_scatter() {
-    PlotPanel* p = panel(QStringLiteral("score vs memory"));
-    if (!p) return;
-    QCustomPlot* plot = p->plot();
-    plot->clearPlottables();
-    for (QCPItemText* label : point_labels_) plot->removeItem(label);
+    PlotPanel* by_memory = panel(QStringLiteral("score vs memory"));
+    PlotPanel* by_time = panel(QStringLiteral("score vs step time"));
+    if (!by_memory || !by_time) return;
+    for (auto& [plot, label] : point_labels_) plot->removeItem(label);
     point_labels_.clear();
     const std::string metric = this->metric().toStdString();
-    // Labels point inwards: right of markers in the left half, left of those in the right half.
-    double x_min = 0, x_max = 0;
-    for (const RunData& run : runs_)
-        if (const auto x = activation_peak_bytes(run)) x_max = std::max(x_max, to_mib(*x));
-    for (const RunData& run : runs_)
-        if (const auto x = activation_peak_bytes(run)) x_min = std::min(x_min, to_mib(*x));
-    for (std::size_t i = 0; i < runs_.size(); ++i) {
-        const RunData& run = runs_[i];
-        const auto x = activation_peak_bytes(run);
-        const auto y = last_value(run, metric);
-        if (!x || !y) continue;
-        // One graph per run: QCustomPlot's scatter style (size, colour) is per graph.
-        const QColor c = palette_color(static_cast<int>(i));
-        QCPGraph* g = plot->addGraph();
-        g->setName(run.label);
-        g->setLineStyle(QCPGraph::lsNone);
-        const double size = kMarkerMin + kMarkerGrowth * std::clamp(run.trainable_share, 0.0, 1.0);
-        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c.darker(120), c, size));
-        g->addData(to_mib(*x), *y);
-
-        auto* label = new QCPItemText(plot);
-        label->position->setCoords(to_mib(*x), *y);
-        const bool right_half = to_mib(*x) > (x_min + x_max) / 2;
-        const int gap = static_cast<int>(size / 2) + 4;  // clear of the marker
-        label->setPositionAlignment((right_half ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignVCenter);
-        label->setPadding(right_half ? QMargins(0, 0, gap, 0) : QMargins(gap, 0, 0, 0));
-        label->setText(run.label);
-        label->setFont(plot->xAxis->tickLabelFont());
-        label->setColor(c.darker(140));
-        label->setClipToAxisRect(false);
-        point_labels_.push_back(label);
+    // Each run's score, activation peak (MiB) and typical step time (ms); NaN where it has none.
+    const std::size_t n = runs_.size();
+    std::vector<std::vector<double>> points(n, std::vector<double>(3, NAN));
+    for (std::size_t i = 0; i < n; ++i) {
+        if (const auto y = last_value(runs_[i], metric)) points[i][0] = *y;
+        if (const auto x = activation_peak_bytes(runs_[i])) points[i][1] = to_mib(*x);
+        if (const auto t = median_step_seconds(runs_[i].steps)) points[i][2] = 1000 * *t;
     }
-    p->set_axis_labels(tr("activation peak, MiB"), this->metric().isEmpty() ? tr("score") : this->metric());
-    p->set_message(plot->plottableCount() == 0 ? tr("no run has both a memory peak and this metric") : QString());
-    p->rescale();
+    on_front_ = pareto_front(points, {true, false, false});
+    const auto draw = [&](PlotPanel* p, std::size_t axis, const QString& x_label, const QString& none) {
+        QCustomPlot* plot = p->plot();
+        plot->clearPlottables();
+        struct Ring { double x, y, size; };
+        std::vector<Ring> rings;  // drawn after every marker: graph i stays run i's
+        // Labels point inwards: right of markers in the left half, left of those in the right half.
+        double x_min = 0, x_max = 0;
+        for (const auto& pt : points)
+            if (!std::isnan(pt[axis])) {
+                x_min = std::min(x_min, pt[axis]);
+                x_max = std::max(x_max, pt[axis]);
+            }
+        for (std::size_t i = 0; i < n; ++i) {
+            const double x = points[i][axis], y = points[i][0];
+            if (std::isnan(x) || std::isnan(y)) continue;
+            const RunData& run = runs_[i];
+            // One graph per run: QCustomPlot's scatter style (size, colour) is per graph.
+            const QColor c = palette_color(static_cast<int>(i));
+            QCPGraph* g = plot->addGraph();
+            g->setName(run.label);
+            g->setLineStyle(QCPGraph::lsNone);
+            const double size = kMarkerMin + kMarkerGrowth * std::clamp(run.trainable_share, 0.0, 1.0);
+            g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c.darker(120), c, size));
+            g->addData(x, y);
+            if (on_front_[i]) rings.push_back({x, y, size});
+
+            auto* label = new QCPItemText(plot);
+            label->position->setCoords(x, y);
+            const bool right_half = x > (x_min + x_max) / 2;
+            const int gap = static_cast<int>((on_front_[i] ? size + 8 : size) / 2) + 4;  // clear of the marker (and ring)
+            label->setPositionAlignment((right_half ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignVCenter);
+            label->setPadding(right_half ? QMargins(0, 0, gap, 0) : QMargins(gap, 0, 0, 0));
+            label->setText((on_front_[i] ? QStringLiteral("★ ") : QString()) + run.label);
+            QFont f = plot->xAxis->tickLabelFont();
+            f.setBold(on_front_[i]);
+            label->setFont(f);
+            label->setColor(c.darker(140));
+            label->setClipToAxisRect(false);
+            point_labels_.emplace_back(plot, label);
+        }
+        for (const Ring& r : rings) {  // the front: a black ring around the run's own marker
+            QCPGraph* ring = plot->addGraph();
+            ring->setName(QString());
+            ring->removeFromLegend();
+            ring->setLineStyle(QCPGraph::lsNone);
+            ring->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::black, 1.5), Qt::NoBrush, r.size + 8));
+            ring->addData(r.x, r.y);
+        }
+        p->set_axis_labels(x_label, this->metric().isEmpty() ? tr("score") : this->metric());
+        p->set_message(plot->plottableCount() == 0 ? none : QString());
+        p->rescale();
+    };
+    draw(by_memory, 1, tr("activation peak, MiB"), tr("no run has both a memory peak and this metric"));
+    draw(by_time, 2, tr("median step time, ms"), tr("no run has both two recorded steps and this metric"));
 }
+
+bool ComparePlots::on_pareto_front(std::size_t run) const { return run < on_front_.size() && on_front_[run]; }
 
 int ComparePlots::curve_count() const {
     const QCustomPlot* plot = panel(QStringLiteral("loss"))->plot();
@@ -464,7 +498,7 @@ int ComparePlots::curve_count() const {
 int ComparePlots::scatter_points() const {
     int n = 0;
     const QCustomPlot* plot = panel(QStringLiteral("score vs memory"))->plot();
-    for (int i = 0; i < plot->graphCount(); ++i) n += plot->graph(i)->dataCount();
+    for (int i = 0; i < plot->graphCount(); ++i) n += plot->graph(i)->name().isEmpty() ? 0 : plot->graph(i)->dataCount();  // not the rings
     return n;
 }
 

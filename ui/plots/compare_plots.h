@@ -1,7 +1,8 @@
 // compare_plots.h — several runs overlaid, one colour per run (fixed palette, same colour in every
 // panel): smoothed training loss, one evaluation metric, measured activation memory per layer as
-// grouped bars, and "score vs activation memory" — the trade-off MEFT is about — as a labelled
-// scatter whose marker size grows with the run's trainable-parameter share. The loss and
+// grouped bars, and the trade-off MEFT is about as two labelled scatters — score vs activation
+// memory and score vs median step time — whose marker size grows with the run's trainable share;
+// the runs on the Pareto front over all three (store/pareto.h) are ringed and starred in both. The loss and
 // evaluation curves can be grouped (a configuration's seeds, or one config key's values): one
 // colour per group, its mean with a ± std band (or min..max), from store/run_groups.h.
 #pragma once
@@ -60,7 +61,10 @@ public:
     // For tests and exports.
     int curve_count() const;     // loss curves (one per run with steps, or per group)
     int scatter_points() const;  // runs placed on the score-vs-memory scatter
-    // "loss", "evaluation", "layer memory", "score vs memory"; else nullptr.
+    // Whether run i (in set_runs order) is on the front: no other run has at least its score, at
+    // most its activation peak and step time, and is better in one (a run missing one is not).
+    bool on_pareto_front(std::size_t run) const;
+    // "loss", "evaluation", "layer memory", "score vs memory", "score vs step time"; else nullptr.
     PlotPanel* panel(const QString& name) const;
     bool save_all(const QString& dir);
     void flush();
@@ -86,7 +90,8 @@ private:
     QSlider* smoothing_slider_ = nullptr;
     QLabel* smoothing_label_ = nullptr;
     QCPBarsGroup* layer_group_ = nullptr;       // one group, refilled: bars side by side per layer
-    std::vector<QCPItemText*> point_labels_;  // the scatter's run labels
+    std::vector<std::pair<QCustomPlot*, QCPItemText*>> point_labels_;  // the scatters' run labels
+    std::vector<bool> on_front_;
 };
 
 }  // namespace meft::ui
