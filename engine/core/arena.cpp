@@ -61,7 +61,13 @@ Tensor Arena::alloc(DType dtype, Shape shape, int layer, const std::string& name
     c.used += need;
     in_use_ += bytes;
     if (in_use_ > peak_) peak_ = in_use_;
-    if (meter_) meter_->add(bytes);
+    if (meter_) {
+        meter_->add(bytes);
+        if (meter_->trace) {
+            meter_->trace->push_back(MeterEvent{name_, layer, name, static_cast<std::int64_t>(bytes)});
+            traced_[{layer, name}] += bytes;
+        }
+    }
     const Tensor t{dtype, shape, p};
     if (recording_) records_.push_back(AllocationRecord{layer, name, bytes, t});
     return t;
@@ -91,7 +97,13 @@ Tensor Arena::zeros(DType dtype, Shape shape, int layer, const std::string& name
 void Arena::reset() {
     for (Chunk& c : chunks_) c.used = 0;
     current_ = 0;
-    if (meter_) meter_->sub(in_use_);
+    if (meter_) {
+        meter_->sub(in_use_);
+        if (meter_->trace)
+            for (const auto& [tag, bytes] : traced_)
+                meter_->trace->push_back(MeterEvent{name_, tag.first, tag.second, -static_cast<std::int64_t>(bytes)});
+    }
+    traced_.clear();
     in_use_ = 0;
     records_.clear();
 }

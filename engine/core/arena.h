@@ -7,8 +7,11 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -30,16 +33,33 @@ struct AllocationRecord {
     Tensor tensor;         // the allocation (valid until the arena is reset)
 };
 
+// One change of the bytes in use, while a meter traces (a step's memory timeline): an allocation
+// (delta > 0) or, when an arena is reset, what it held under one (layer, name) (delta < 0).
+struct MeterEvent {
+    std::string arena;  // the arena's name: "activations", "backward scratch", "layer temporaries", "recomputed layer"
+    int layer = -1;     // the allocation's layer tag
+    std::string name;
+    std::int64_t delta = 0;
+};
+
 // Bytes in use across a group of arenas and their joint peak (the activation memory of a step
-// spans the saved-activation, gradient-scratch, temporary and recompute arenas).
+// spans the saved-activation, gradient-scratch, temporary and recompute arenas). With `trace`
+// set, the arenas append every allocation and every reset's frees to it.
+//
+// Two peaks: `peak` is the largest since the last reset_peak() (a layer's backward measures its
+// transient with it), `high` the largest since the last reset_high() (the whole step: what its
+// activation memory is). A layer's reset_peak() must not lose the step's earlier high.
 struct MemoryMeter {
-    std::size_t current = 0, peak = 0;
+    std::size_t current = 0, peak = 0, high = 0;
+    std::vector<MeterEvent>* trace = nullptr;
     void add(std::size_t n) {
         current += n;
         if (current > peak) peak = current;
+        if (current > high) high = current;
     }
     void sub(std::size_t n) { current -= n; }
     void reset_peak() { peak = current; }
+    void reset_high() { high = current; }
 };
 
 class Arena {
@@ -83,6 +103,7 @@ private:
     std::size_t peak_ = 0;
     bool recording_ = true;
     std::vector<AllocationRecord> records_;
+    std::map<std::pair<int, std::string>, std::size_t> traced_;  // bytes per (layer, name) since the last reset, while traced
     MemoryMeter* meter_ = nullptr;
 };
 

@@ -23,12 +23,10 @@ std::int64_t rows(const Tensor& t) {
     return n;
 }
 
-bool compute_dtype(DType t) { return t == DType::F32 || t == DType::F64; }
-
 // The checks of one call of one op.
 class Check {
 public:
-    explicit Check(const char* op) : op_(op) {}
+    Check(const Backend& be, const char* op) : be_(be), op_(op) {}
 
     [[noreturn]] void fail(const std::string& what) const { throw Error(std::string(op_) + ": " + what); }
 
@@ -58,8 +56,9 @@ public:
             if (!a.t) continue;
             if (!first) {
                 first = &a;
-                if (!compute_dtype(a.t.dtype))
-                    fail(show(a) + " is " + std::string(dtype_name(a.t.dtype)) + "; ops compute in F32 or F64");
+                if (!be_.computes_in(a.t.dtype))
+                    fail(show(a) + " is " + std::string(dtype_name(a.t.dtype)) + "; ops compute in F32 or F64" +
+                         (a.t.dtype == DType::F16 || a.t.dtype == DType::BF16 ? " (half precision is planned, not run)" : ""));
             } else if (a.t.dtype != first->t.dtype) {
                 fail(show(a) + " is " + std::string(dtype_name(a.t.dtype)) + " but " + show(*first) + " is " +
                      std::string(dtype_name(first->t.dtype)));
@@ -93,12 +92,13 @@ public:
     }
 
 private:
+    const Backend& be_;
     const char* op_;
 };
 
 // out, inp (and in backward a third operand) of a point-wise op: same element count and dtype.
-void pointwise(const char* op, std::initializer_list<Arg> args) {
-    const Check c(op);
+void pointwise(const Backend& be, const char* op, std::initializer_list<Arg> args) {
+    const Check c(be, op);
     c.present(args);
     c.floating(args);
     for (const Arg& a : args) c.same_numel(a, *args.begin());
@@ -124,8 +124,8 @@ void attention_shapes(const Check& c, const Arg& q, const Arg& k, const Arg& v, 
                show(q) + " and " + show(k));
 }
 
-void coupling_shapes(const char* op, const Tensor& stream, const Tensor& rem, const Tensor& f, int m) {
-    const Check c(op);
+void coupling_shapes(const Backend& be, const char* op, const Tensor& stream, const Tensor& rem, const Tensor& f, int m) {
+    const Check c(be, op);
     c.present({{"stream", stream}, {"f", f}});
     c.stream({"stream", stream});
     c.floating({{"f", f}});
@@ -137,8 +137,8 @@ void coupling_shapes(const char* op, const Tensor& stream, const Tensor& rem, co
     }
 }
 
-void stream_shapes(const char* op, const Tensor& values, const char* values_name, const Tensor& stream) {
-    const Check c(op);
+void stream_shapes(const Backend& be, const char* op, const Tensor& values, const char* values_name, const Tensor& stream) {
+    const Check c(be, op);
     c.present({{values_name, values}, {"stream", stream}});
     c.stream({"stream", stream});
     c.floating({{values_name, values}});
@@ -150,12 +150,12 @@ void stream_shapes(const char* op, const Tensor& values, const char* values_name
 // ---- data movement ------------------------------------------------------------------------------
 
 void Backend::fill(Tensor t, double value) {
-    Check("fill").floating({{"t", t}});
+    Check(*this, "fill").floating({{"t", t}});
     fill_impl(t, value);
 }
 
 void Backend::copy(Tensor dst, Tensor src) {
-    const Check c("copy");
+    const Check c(*this, "copy");
     if (dst.dtype != src.dtype)
         c.fail("dst " + dst.shape.str() + " is " + std::string(dtype_name(dst.dtype)) + " but src " + src.shape.str() +
                " is " + std::string(dtype_name(src.dtype)));
@@ -164,34 +164,34 @@ void Backend::copy(Tensor dst, Tensor src) {
 }
 
 void Backend::accumulate(Tensor dst, Tensor src) {
-    pointwise("accumulate", {{"dst", dst}, {"src", src}});
+    pointwise(*this, "accumulate", {{"dst", dst}, {"src", src}});
     accumulate_impl(dst, src);
 }
 
 void Backend::axpy(Tensor dst, Tensor src, double alpha) {
-    pointwise("axpy", {{"dst", dst}, {"src", src}});
+    pointwise(*this, "axpy", {{"dst", dst}, {"src", src}});
     axpy_impl(dst, src, alpha);
 }
 
 void Backend::add(Tensor out, Tensor a, Tensor b) {
-    pointwise("add", {{"out", out}, {"a", a}, {"b", b}});
+    pointwise(*this, "add", {{"out", out}, {"a", a}, {"b", b}});
     add_impl(out, a, b);
 }
 
 void Backend::scale(Tensor t, double s) {
-    Check("scale").floating({{"t", t}});
+    Check(*this, "scale").floating({{"t", t}});
     scale_impl(t, s);
 }
 
 double Backend::sum_squares(Tensor t) {
-    Check("sum_squares").floating({{"t", t}});
+    Check(*this, "sum_squares").floating({{"t", t}});
     return sum_squares_impl(t);
 }
 
 // ---- linear ---------------------------------------------------------------------------------------
 
 void Backend::linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b) {
-    const Check c("linear_forward");
+    const Check c(*this, "linear_forward");
     const Arg O{"out", out}, I{"inp", inp}, W{"w", w}, Bi{"b", b};
     c.present({O, I, W});
     c.floating({O, I, W, Bi});
@@ -207,7 +207,7 @@ void Backend::linear_forward(Tensor out, Tensor inp, Tensor w, Tensor b) {
 
 void Backend::linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w,
                               bool accumulate_dinp) {
-    const Check c("linear_backward");
+    const Check c(*this, "linear_backward");
     const Arg DI{"dinp", dinp}, DW{"dw", dw}, DB{"db", db}, DO{"dout", dout}, I{"inp", inp}, W{"w", w};
     c.present({DO, W});
     if (dw) c.present({I});
@@ -226,7 +226,7 @@ void Backend::linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Te
 // ---- layernorm ------------------------------------------------------------------------------------
 
 void Backend::layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) {
-    const Check c("layernorm_forward");
+    const Check c(*this, "layernorm_forward");
     const Arg O{"out", out}, M{"mean", mean}, R{"rstd", rstd}, I{"inp", inp}, W{"w", w}, Bi{"b", b};
     c.present({O, M, R, I, W, Bi});
     c.floating({O, M, R, I, W, Bi});
@@ -242,7 +242,7 @@ void Backend::layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp
 
 void Backend::layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
                                  Tensor rstd, bool accumulate_dinp) {
-    const Check c("layernorm_backward");
+    const Check c(*this, "layernorm_backward");
     const Arg DI{"dinp", dinp}, DW{"dw", dw}, DB{"db", db}, DO{"dout", dout}, I{"inp", inp}, W{"w", w},
         M{"mean", mean}, R{"rstd", rstd};
     c.present({DO, I, W, M, R});
@@ -262,34 +262,34 @@ void Backend::layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout,
 // ---- point-wise -----------------------------------------------------------------------------------
 
 void Backend::gelu_forward(Tensor out, Tensor inp) {
-    pointwise("gelu_forward", {{"out", out}, {"inp", inp}});
+    pointwise(*this, "gelu_forward", {{"out", out}, {"inp", inp}});
     gelu_forward_impl(out, inp);
 }
 void Backend::gelu_backward(Tensor dinp, Tensor dout, Tensor inp) {
-    pointwise("gelu_backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
+    pointwise(*this, "gelu_backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
     gelu_backward_impl(dinp, dout, inp);
 }
 void Backend::tanh_forward(Tensor out, Tensor inp) {
-    pointwise("tanh_forward", {{"out", out}, {"inp", inp}});
+    pointwise(*this, "tanh_forward", {{"out", out}, {"inp", inp}});
     tanh_forward_impl(out, inp);
 }
 void Backend::tanh_backward(Tensor dinp, Tensor dout, Tensor out) {
-    pointwise("tanh_backward", {{"dinp", dinp}, {"dout", dout}, {"out", out}});
+    pointwise(*this, "tanh_backward", {{"dinp", dinp}, {"dout", dout}, {"out", out}});
     tanh_backward_impl(dinp, dout, out);
 }
 void Backend::relu_forward(Tensor out, Tensor inp) {
-    pointwise("relu_forward", {{"out", out}, {"inp", inp}});
+    pointwise(*this, "relu_forward", {{"out", out}, {"inp", inp}});
     relu_forward_impl(out, inp);
 }
 void Backend::relu_backward(Tensor dinp, Tensor dout, Tensor inp) {
-    pointwise("relu_backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
+    pointwise(*this, "relu_backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
     relu_backward_impl(dinp, dout, inp);
 }
 
 // ---- per-channel scaling --------------------------------------------------------------------------
 
 void Backend::channel_scale_forward(Tensor out, Tensor inp, Tensor scale) {
-    const Check c("channel_scale_forward");
+    const Check c(*this, "channel_scale_forward");
     const Arg O{"out", out}, I{"inp", inp}, S{"scale", scale};
     c.present({O, I, S});
     c.floating({O, I, S});
@@ -300,7 +300,7 @@ void Backend::channel_scale_forward(Tensor out, Tensor inp, Tensor scale) {
 }
 
 void Backend::channel_scale_backward(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) {
-    const Check c("channel_scale_backward");
+    const Check c(*this, "channel_scale_backward");
     const Arg DI{"dinp", dinp}, DS{"dscale", dscale}, DO{"dout", dout}, I{"inp", inp}, S{"scale", scale};
     c.present({DO, S});
     if (dscale) c.present({I});
@@ -316,14 +316,14 @@ void Backend::channel_scale_backward(Tensor dinp, Tensor dscale, Tensor dout, Te
 // ---- dropout --------------------------------------------------------------------------------------
 
 void Backend::dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int example_offset) {
-    pointwise("dropout_forward", {{"out", out}, {"inp", inp}});
-    Check("dropout_forward").min_ndim({"inp", inp}, 1);
+    pointwise(*this, "dropout_forward", {{"out", out}, {"inp", inp}});
+    Check(*this, "dropout_forward").min_ndim({"inp", inp}, 1);
     dropout_forward_impl(out, inp, p, key, example_offset);
 }
 
 void Backend::dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int example_offset) {
-    pointwise("dropout_backward", {{"dinp", dinp}, {"dout", dout}});
-    Check("dropout_backward").min_ndim({"dout", dout}, 1);
+    pointwise(*this, "dropout_backward", {{"dinp", dinp}, {"dout", dout}});
+    Check(*this, "dropout_backward").min_ndim({"dout", dout}, 1);
     dropout_backward_impl(dinp, dout, p, key, example_offset);
 }
 
@@ -331,7 +331,7 @@ void Backend::dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key
 
 void Backend::embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
                                  Tensor wtt) {
-    const Check c("embeddings_forward");
+    const Check c(*this, "embeddings_forward");
     const Arg O{"out", out}, Id{"ids", ids}, P{"pos", pos}, Ty{"types", types}, E{"wte", wte}, PE{"wpe", wpe},
         TE{"wtt", wtt};
     c.present({O, Id, E});
@@ -354,7 +354,7 @@ void Backend::embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor type
 }
 
 void Backend::embedding_backward(Tensor dtable, Tensor dout, Tensor ids) {
-    const Check c("embedding_backward");
+    const Check c(*this, "embedding_backward");
     const Arg DT{"dtable", dtable}, DO{"dout", dout}, Id{"ids", ids};
     c.present({DT, DO, Id});
     c.floating({DT, DO});
@@ -370,7 +370,7 @@ void Backend::embedding_backward(Tensor dtable, Tensor dout, Tensor ids) {
 
 void Backend::attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
                                 double p, PhiloxKey key, int example_offset, bool causal) {
-    const Check c("attention_forward");
+    const Check c(*this, "attention_forward");
     const Arg X{"ctx", ctx}, P{"probs", probs}, Q{"q", q}, K{"k", k}, V{"v", v}, Mk{"key_mask", key_mask};
     c.present({X, P, Q, K, V, Mk});
     c.floating({X, P, Q, K, V});
@@ -383,7 +383,7 @@ void Backend::attention_forward(Tensor ctx, Tensor probs, Tensor q, Tensor k, Te
 
 void Backend::attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
                                  Tensor probs, int n_head, double p, PhiloxKey key, int example_offset) {
-    const Check c("attention_backward");
+    const Check c(*this, "attention_backward");
     const Arg DQ{"dq", dq}, DK{"dk", dk}, DV{"dv", dv}, DX{"dctx", dctx}, Q{"q", q}, K{"k", k}, V{"v", v},
         P{"probs", probs};
     c.present({DQ, DK, DV, DX, Q, K, V, P});
@@ -399,7 +399,7 @@ void Backend::attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, T
 // ---- prefix, first token --------------------------------------------------------------------------
 
 void Backend::prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) {
-    const Check c("prefix_concat_forward");
+    const Check c(*this, "prefix_concat_forward");
     const Arg O{"out", out}, Pr{"prefix", prefix}, X{"x", x};
     c.present({O, Pr, X});
     c.floating({O, Pr, X});
@@ -415,7 +415,7 @@ void Backend::prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) {
 }
 
 void Backend::prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool accumulate) {
-    const Check c("prefix_concat_backward");
+    const Check c(*this, "prefix_concat_backward");
     const Arg DP{"dprefix", dprefix}, DX{"dx", dx}, DO{"dout", dout};
     c.present({DX, DO});
     c.floating({DP, DX, DO});
@@ -433,7 +433,7 @@ void Backend::prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, boo
 }
 
 void Backend::first_token_forward(Tensor out, Tensor inp) {
-    const Check c("first_token_forward");
+    const Check c(*this, "first_token_forward");
     const Arg O{"out", out}, I{"inp", inp};
     c.present({O, I});
     c.floating({O, I});
@@ -445,7 +445,7 @@ void Backend::first_token_forward(Tensor out, Tensor inp) {
 }
 
 void Backend::first_token_backward(Tensor dinp, Tensor dout, bool accumulate_dinp) {
-    const Check c("first_token_backward");
+    const Check c(*this, "first_token_backward");
     const Arg DI{"dinp", dinp}, DO{"dout", dout};
     c.present({DI, DO});
     c.floating({DI, DO});
@@ -459,7 +459,7 @@ void Backend::first_token_backward(Tensor dinp, Tensor dout, bool accumulate_din
 // ---- losses ---------------------------------------------------------------------------------------
 
 void Backend::cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, Tensor labels) {
-    const Check c("cross_entropy_forward");
+    const Check c(*this, "cross_entropy_forward");
     const Arg Lo{"losses", losses}, P{"probs", probs}, Z{"logits", logits}, Y{"labels", labels};
     c.present({Lo, P, Z, Y});
     c.floating({Lo, P, Z});
@@ -472,7 +472,7 @@ void Backend::cross_entropy_forward(Tensor losses, Tensor probs, Tensor logits, 
 }
 
 void Backend::cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels, double scale) {
-    const Check c("cross_entropy_backward");
+    const Check c(*this, "cross_entropy_backward");
     const Arg DZ{"dlogits", dlogits}, P{"probs", probs}, Y{"labels", labels};
     c.present({DZ, P, Y});
     c.floating({DZ, P});
@@ -484,7 +484,7 @@ void Backend::cross_entropy_backward(Tensor dlogits, Tensor probs, Tensor labels
 }
 
 void Backend::mse_forward(Tensor losses, Tensor preds, Tensor targets) {
-    const Check c("mse_forward");
+    const Check c(*this, "mse_forward");
     const Arg Lo{"losses", losses}, X{"preds", preds}, T{"targets", targets};
     c.present({Lo, X, T});
     c.floating({Lo, X, T});
@@ -496,7 +496,7 @@ void Backend::mse_forward(Tensor losses, Tensor preds, Tensor targets) {
 }
 
 void Backend::mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double scale) {
-    const Check c("mse_backward");
+    const Check c(*this, "mse_backward");
     const Arg DX{"dpreds", dpreds}, X{"preds", preds}, T{"targets", targets};
     c.present({DX, X, T});
     c.floating({DX, X, T});
@@ -510,22 +510,22 @@ void Backend::mse_backward(Tensor dpreds, Tensor preds, Tensor targets, double s
 // ---- reversible coupling --------------------------------------------------------------------------
 
 void Backend::coupling_forward(Tensor stream, Tensor rem, Tensor f, int m) {
-    coupling_shapes("coupling_forward", stream, rem, f, m);
+    coupling_shapes(*this, "coupling_forward", stream, rem, f, m);
     coupling_forward_impl(stream, rem, f, m);
 }
 
 void Backend::coupling_inverse(Tensor stream, Tensor rem, Tensor f, int m) {
-    coupling_shapes("coupling_inverse", stream, rem, f, m);
+    coupling_shapes(*this, "coupling_inverse", stream, rem, f, m);
     coupling_inverse_impl(stream, rem, f, m);
 }
 
 void Backend::stream_read(Tensor out, Tensor stream) {
-    stream_shapes("stream_read", out, "out", stream);
+    stream_shapes(*this, "stream_read", out, "out", stream);
     stream_read_impl(out, stream);
 }
 
 void Backend::stream_write(Tensor stream, Tensor in) {
-    stream_shapes("stream_write", in, "in", stream);
+    stream_shapes(*this, "stream_write", in, "in", stream);
     stream_write_impl(stream, in);
 }
 
@@ -533,7 +533,7 @@ void Backend::stream_write(Tensor stream, Tensor in) {
 
 void Backend::adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
                            double eps, double weight_decay, int step) {
-    pointwise("adamw_update", {{"param", param}, {"grad", grad}, {"m", m}, {"v", v}});
+    pointwise(*this, "adamw_update", {{"param", param}, {"grad", grad}, {"m", m}, {"v", v}});
     adamw_update_impl(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step);
 }
 

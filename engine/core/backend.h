@@ -43,6 +43,9 @@ public:
     virtual std::string name() const = 0;
     virtual MemorySource memory() = 0;
     virtual bool is_host() const = 0;
+    // The floating dtypes its ops compute in: F32 and F64; the shape-only backend also plans
+    // F16 and BF16 activations (`meft plan --dtype`), which no backend runs.
+    virtual bool computes_in(DType t) const { return t == DType::F32 || t == DType::F64; }
 
     // ---- data movement --------------------------------------------------------------------
     // upload and download are the only virtual ones: they move raw bytes, with nothing to check.

@@ -35,6 +35,7 @@ public:
         return s;
     }
     bool is_host() const override { return false; }
+    bool computes_in(DType t) const override { return t == DType::F32 || t == DType::F64 || t == DType::F16 || t == DType::BF16; }
 
     void upload(Tensor, const void*) override {}
     void download(void*, Tensor) override {}

@@ -99,6 +99,7 @@ double CausalLM::forward_backward(const HostBatch& batch, const ForwardOptions& 
     for (double v : token_losses()) sum += v;
 
     scratch_->reset();  // backward buffers, reused by every layer
+    mark_phase("backward");
     const std::size_t start = meter_.current;
     meter_.reset_peak();
     Tensor dlogits = scratch_->alloc(dtype(), logits_.shape, L, "d.logits");

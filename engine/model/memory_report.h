@@ -12,6 +12,13 @@
 
 namespace meft {
 
+// MEFT's stored output of a reversible segment (the two streams and their merge): saved
+// activations that belong to no one layer (MemoryReport::stored_streams).
+inline bool is_stored_stream(const std::string& allocation_name) {
+    return allocation_name.rfind("meft.stream", 0) == 0 || allocation_name == "meft.segment_output" ||
+           allocation_name == "meft.merged";
+}
+
 struct LayerMemory {
     int layer = 0;            // -1 embeddings, 0..L-1 encoder layers, L head
     std::string label;        // "embeddings", "layer 3", "head"

@@ -71,6 +71,7 @@ void Model::begin_forward() {
     tmp_->reset();
     recompute_->reset();
     meter_.reset_peak();
+    meter_.reset_high();
     transient_.assign(static_cast<std::size_t>(config_.total_layers() + 2), 0);
 }
 
@@ -118,7 +119,7 @@ MemoryReport Model::memory_report() const {
     }
     for (const AllocationRecord& rec : acts_->records()) {
         r.held_total += rec.bytes;
-        if (rec.name.rfind("meft.stream", 0) == 0 || rec.name == "meft.segment_output" || rec.name == "meft.merged") {
+        if (is_stored_stream(rec.name)) {
             r.stored_streams += rec.bytes;
             continue;
         }
@@ -126,7 +127,7 @@ MemoryReport Model::memory_report() const {
         const int idx = std::clamp(rec.layer, -1, L) + 1;
         r.layers[static_cast<std::size_t>(idx)].held += rec.bytes;
     }
-    r.activation_peak = meter_.peak;
+    r.activation_peak = meter_.high;  // the whole step's, not the last layer's reset_peak() span
     r.frozen_weights = params_.frozen_arena().bytes_in_use();
     r.trainable_weights = params_.trainable_arena().bytes_in_use();
     r.gradients = params_.grad_arena().bytes_in_use();

@@ -76,6 +76,9 @@ public:
     Arena& activations() { return *acts_; }
     // The last forward_backward's memory, layer by layer (see memory_report.h).
     MemoryReport memory_report() const;
+    // While set, every allocation and free of the activation arenas is appended to `trace`
+    // (train/memory_timeline.h); nullptr stops it.
+    void set_memory_trace(std::vector<MeterEvent>* trace) { meter_.trace = trace; }
     // The edit's runner of the (encoder's) layer stack, e.g. MEFT's reversible stack; null when
     // the layers run one by one.
     const StackRunner* stack_runner() const;
@@ -85,6 +88,10 @@ public:
 protected:
     // Call at the start of every forward: resets the arenas and the per-layer transients.
     void begin_forward();
+    // A traced step's phase boundary (train/memory_timeline.h): an event of arena "phase".
+    void mark_phase(const char* phase) {
+        if (meter_.trace) meter_.trace->push_back(MeterEvent{"phase", -1, phase, 0});
+    }
     PhiloxKey key(const ForwardOptions& o, int layer, int position) const;
     // An int32 host array as a tensor in the activation arena (tagged as an input).
     Tensor upload_i32(const std::vector<std::int32_t>& v, Shape s, const char* name);

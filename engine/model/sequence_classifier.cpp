@@ -131,6 +131,7 @@ double SequenceClassifier::forward_backward(const HostBatch& batch, const Forwar
 
     // Backward buffers: reused by every layer.
     scratch_->reset();
+    mark_phase("backward");
     const std::size_t start = meter_.current;
     meter_.reset_peak();
     Tensor d_hidden = backbone_->begin_backward();
