@@ -38,6 +38,7 @@
 #include "ui/scrolling.h"
 #include "ui/runs/compare_view.h"
 #include "ui/runs/paper_table_view.h"
+#include "ui/runs/timeline_view.h"
 #include "ui/runs/run_overview.h"
 #include "ui/forms/experiment_form.h"
 #include "ui/forms/plan_panel.h"
@@ -138,12 +139,14 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
 
     compare_ = new CompareView;
     paper_ = new PaperTableView;
+    timeline_ = new TimelineView;
 
     tabs_ = new QTabWidget;
     tabs_->addTab(exp_split, tr("Experiment"));
     tabs_->addTab(runs_split, tr("Runs"));
     tabs_->addTab(compare_, tr("Compare"));
     tabs_->addTab(paper_, tr("Table"));
+    tabs_->addTab(timeline_, tr("Timeline"));
     setCentralWidget(tabs_);
 
     log_ = new QPlainTextEdit;
@@ -232,6 +235,7 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     connect(browser_, &RunsBrowser::database_changed, this, &MainWindow::follow_stored_run);
     connect(browser_, &RunsBrowser::compare_runs, this, &MainWindow::compare_runs);
     connect(browser_, &RunsBrowser::table_runs, this, &MainWindow::table_runs);
+    connect(browser_, &RunsBrowser::timeline_runs, this, &MainWindow::timeline_runs);
     update_buttons(false);
     // The default size: 1600 × 1000, or 90% of a smaller screen.
     const QRect screen = QGuiApplication::primaryScreen() ? QGuiApplication::primaryScreen()->availableGeometry() : QRect();
@@ -496,6 +500,20 @@ void MainWindow::table_runs(const std::vector<std::int64_t>& runs) {
         return;
     }
     tabs_->setCurrentIndex(3);
+}
+
+void MainWindow::timeline_runs(const std::vector<std::int64_t>& runs) {
+    std::vector<RunInfo> infos;
+    try {
+        for (std::int64_t r : runs)
+            if (auto info = db_->run(r)) infos.push_back(std::move(*info));
+    } catch (const std::exception& ex) {
+        log(ex.what(), true);
+        return;
+    }
+    timeline_->set_runs(infos);
+    if (!timeline_->error().isEmpty()) log(timeline_->error(), true);
+    tabs_->setCurrentIndex(4);
 }
 
 bool MainWindow::resume_stored_run(std::int64_t run) { return start_stored({run}, true); }

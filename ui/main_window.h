@@ -22,6 +22,7 @@ namespace meft::ui {
 
 class CompareView;
 class PaperTableView;
+class TimelineView;
 class ExperimentForm;
 class PlanPanel;
 class RunController;
@@ -46,6 +47,7 @@ public:
     RunOverview* overview() const { return overview_; }
     CompareView* compare() const { return compare_; }
     PaperTableView* paper_table() const { return paper_; }
+    TimelineView* timeline() const { return timeline_; }
     RunController* controller() const { return controller_; }
     QTabWidget* tabs() const { return tabs_; }
     QPushButton* run_button() const { return run_; }
@@ -71,6 +73,7 @@ public:
     void config_to_form(std::int64_t run);
     void compare_runs(const std::vector<std::int64_t>& runs);
     void table_runs(const std::vector<std::int64_t>& runs);  // the paper table of these runs, Table tab
+    void timeline_runs(const std::vector<std::int64_t>& runs);  // one or two runs' step timelines, Timeline tab
     // Stored runs into the worker (the Runs tab's Resume and Rerun): resume continues a cancelled,
     // interrupted or failed run from its checkpoint; rerun records each configuration again as a
     // new run. Progress shows on the Experiment tab as for the form's runs. False (and logged) when
@@ -112,6 +115,7 @@ private:
     RunOverview* overview_ = nullptr;
     CompareView* compare_ = nullptr;
     PaperTableView* paper_ = nullptr;
+    TimelineView* timeline_ = nullptr;
     RunController* controller_ = nullptr;
     QPlainTextEdit* log_ = nullptr;
     QDockWidget* log_dock_ = nullptr;  // collapsible (View ▸ Log, Ctrl+L), movable, floatable

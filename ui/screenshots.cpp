@@ -13,6 +13,7 @@
 #include "ui/plots/run_plots.h"
 #include "ui/runs/compare_view.h"
 #include "ui/runs/paper_table_view.h"
+#include "ui/runs/timeline_view.h"
 #include "ui/runs/runs_browser.h"
 
 namespace meft::ui {
@@ -85,6 +86,8 @@ int render_screenshots(MainWindow& w, const QString& dir) {
     w.table_runs(runs);
     w.paper_table()->set_baseline("full");
     ok &= grab(w, dir + "/table.png");
+    w.timeline_runs({meft, runs.front()});  // MEFT3's step, full fine-tuning's total overlaid
+    ok &= grab(w, dir + "/timeline.png");
     return ok ? 0 : 1;
 }
 

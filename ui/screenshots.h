@@ -2,7 +2,8 @@
 // runs two short toy experiments (full fine-tuning and MEFT3), two seeds each, into the window's
 // database, then grabs the experiment view during nothing but real data, the runs browser with a
 // stored run opened, the comparison of two runs, the four grouped by seeds (mean ± std bands), and
-// their paper table with full fine-tuning pinned as the baseline. Used by tools/screenshots.sh under the offscreen platform.
+// their paper table with full fine-tuning pinned as the baseline, and MEFT3's step memory timeline
+// with full fine-tuning's overlaid. Used by tools/screenshots.sh under the offscreen platform.
 #pragma once
 #include <QString>
 

@@ -1,5 +1,7 @@
 #include "run/run_setup.h"
 
+#include <algorithm>
+
 #include <iostream>
 
 #include "core/error.h"
@@ -119,6 +121,14 @@ TaskData build_task(const Experiment& e, const ModelConfig& model, const std::fu
     TaskData t = load_glue_task(r, *tok, &warnings);
     for (const std::string& w : warnings) tell(notice, "notice: " + w);
     return t;
+}
+
+StepTimeline experiment_step_timeline(const Experiment& e, Backend* backend) {
+    const ModelConfig cfg = experiment_model_config(e);
+    const int batch = e.train.batch_size * rows_per_unit(e);
+    const int seq = std::min(e.train.max_seq_length, cfg.max_tokens());
+    return backend ? measure_step_timeline(*backend, cfg, e.method, e.dtype, batch, seq)
+                   : plan_step_timeline(cfg, e.method, e.dtype, batch, seq);
 }
 
 }  // namespace meft

@@ -8,6 +8,7 @@
 #include "core/backend.h"
 #include "model/model.h"
 #include "store/experiment.h"
+#include "train/memory_timeline.h"
 
 namespace meft {
 
@@ -26,6 +27,11 @@ bool task_multiple_choice(const Experiment& e);
 // Rows one training unit can take: a multiple-choice question's pairs (at most; ARC: 5), else 1.
 // Memory plans of a step multiply the batch by it.
 int rows_per_unit(const Experiment& e);
+
+// One training step's memory timeline (train/memory_timeline.h) at the shape the run's plan uses:
+// batch_size x rows_per_unit rows of max_seq_length tokens (at most the model's positions) —
+// planned on the shape-only backend, or, with `backend`, measured on it.
+StepTimeline experiment_step_timeline(const Experiment& e, Backend* backend = nullptr);
 
 // The experiment's data: the generated toy task, a GLUE task, or a QA task — as causal LM (opt)
 // or as (context, choice) pairs for a multiple-choice head (bert, roberta, bart) — tokenized with the backbone's tokenizer (backbone.tokenizer, else the model folder). Notices go

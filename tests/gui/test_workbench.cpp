@@ -23,6 +23,9 @@
 
 #include "ui/runs/compare_view.h"
 #include "ui/runs/paper_table_view.h"
+#include "ui/runs/timeline_view.h"
+#include "store/step_memory.h"
+#include "ui/plots/plot_panel.h"
 #include "ui/app_resources.h"
 #include "ui/database_choice.h"
 #include "ui/forms/experiment_form.h"
@@ -520,6 +523,38 @@ private slots:
         const QString text = w_->plan()->memory_text();
         QVERIFY2(text.contains("held by layers") && text.contains("backward transient"), qPrintable(text));
         QCOMPARE(w_->plan()->plot()->plottableCount(), 2);  // held, transient stacked on it
+    }
+
+    // Timeline: a run's step over time, stacked by layer and kind; its peak is the plan's recorded
+    // for the run; measured on the CPU it is the same; a second run overlays its total.
+    void theTimelineTabShowsAStepOverTime() {
+        meft::ExperimentDb reader((dir_.path() + "/runs.sqlite").toStdString());
+        const auto finished = reader.runs("finished");
+        QVERIFY(finished.size() >= 2);
+        const meft::RunInfo& a = finished.back();
+        const auto planned = meft::step_memory_of(reader.step_memory(a.id), "planned");
+        QVERIFY(planned);
+        RunsBrowser* b = w_->browser();
+        b->refresh();
+        b->select_runs({a.id});
+        QVERIFY(b->timeline_button()->isEnabled());
+        b->timeline_button()->click();
+        QCOMPARE(w_->tabs()->currentIndex(), 4);
+        TimelineView* t = w_->timeline();
+        QVERIFY2(t->error().isEmpty(), qPrintable(t->error()));
+        QCOMPARE(t->timelines().size(), std::size_t(1));
+        QCOMPARE(t->timelines().front().peak, planned->activation_peak);
+        QVERIFY(t->stacked_lanes() >= 3);
+        QCOMPARE(t->panel()->plot()->graphCount(), t->stacked_lanes());
+        t->set_source(TimelineView::Source::cpu);
+        QVERIFY2(t->error().isEmpty(), qPrintable(t->error()));
+        QCOMPARE(t->timelines().front().peak, planned->activation_peak);
+        t->set_source(TimelineView::Source::plan);
+        w_->timeline_runs({a.id, finished.front().id});
+        QCOMPARE(t->timelines().size(), std::size_t(2));
+        QCOMPARE(t->panel()->plot()->graphCount(), t->stacked_lanes() + 1);  // the second run's total
+        b->select_runs({a.id, finished[1].id, finished.front().id});
+        QVERIFY(!b->timeline_button()->isEnabled());  // one or two
     }
 
     void cleanupTestCase() { w_.reset(); }

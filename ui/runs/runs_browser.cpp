@@ -300,9 +300,12 @@ void RunsBrowser::build_ui() {
     table_button_ = new QPushButton(tr("Table"));
     table_button_->setToolTip(tr("The paper table (methods × tasks, mean ± std over seeds) of the selected runs, "
                                  "or of every run shown when fewer than two are selected"));
+    timeline_ = new QPushButton(tr("Timeline"));
+    timeline_->setToolTip(tr("A training step's memory over time, per layer, for the selected run (a second "
+                             "selected run is overlaid)"));
     auto* reload = new QPushButton(tr("Refresh"));
     reload->setToolTip(tr("Reload every run now (the table also follows the database on its own, every second)"));
-    for (QPushButton* b : {open_, compare_, table_button_, to_form_, resume_, rerun_, edit_}) buttons->addWidget(b);
+    for (QPushButton* b : {open_, compare_, table_button_, timeline_, to_form_, resume_, rerun_, edit_}) buttons->addWidget(b);
     buttons->addStretch(1);
     buttons->addWidget(delete_);
     buttons->addWidget(reload);
@@ -334,6 +337,10 @@ void RunsBrowser::build_ui() {
     connect(table_button_, &QPushButton::clicked, this, [this] {
         const auto runs = selected_runs();
         emit table_runs(runs.size() >= 2 ? runs : visible_runs());
+    });
+    connect(timeline_, &QPushButton::clicked, this, [this] {
+        const auto runs = selected_runs();
+        if (runs.size() == 1 || runs.size() == 2) emit timeline_runs(runs);
     });
     connect(edit_, &QPushButton::clicked, this, [this] {
         const auto runs = selected_runs();
@@ -447,6 +454,7 @@ void RunsBrowser::update_buttons() {
     edit_->setEnabled(n == 1 && db_);
     compare_->setEnabled(n >= 2);
     table_button_->setEnabled(visible_rows() > 0);
+    timeline_->setEnabled(n == 1 || n == 2);
     delete_->setEnabled(n >= 1 && db_);
     count_->setText(tr("%1 of %2 runs").arg(visible_rows()).arg(total_rows()));
 }

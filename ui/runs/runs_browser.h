@@ -77,6 +77,7 @@ public:
     QPushButton* resume_button() const { return resume_; }
     QPushButton* rerun_button() const { return rerun_; }
     QPushButton* table_button() const { return table_button_; }
+    QPushButton* timeline_button() const { return timeline_; }
     // Whether a run with this status can continue from its checkpoint (as `meft resume`).
     static bool resumable(const std::string& status);
 
@@ -88,6 +89,7 @@ signals:
     void rerun_runs(const std::vector<std::int64_t>& runs);  // each run's configuration again, as new runs
     // "Table": the paper table of the selected runs (two or more), else of every run shown.
     void table_runs(const std::vector<std::int64_t>& runs);
+    void timeline_runs(const std::vector<std::int64_t>& runs);  // "Timeline": one or two selected runs
     void database_changed();  // another connection committed (see poll)
     void runs_changed();  // tags, notes or runs were changed or deleted from here
 
@@ -114,6 +116,7 @@ private:
     QPushButton* resume_ = nullptr;
     QPushButton* rerun_ = nullptr;
     QPushButton* table_button_ = nullptr;
+    QPushButton* timeline_ = nullptr;
     QPushButton* edit_ = nullptr;
     QPushButton* delete_ = nullptr;
     QTimer* poll_timer_ = nullptr;
