@@ -294,3 +294,14 @@ TEST(RunTable, SummaryHasTheMainScoreMemoryAndTrainableShare) {
 }
 
 }  // namespace
+
+TEST(RunTable, VersusABaselineRun) {
+    MetricRow acc{"accuracy", {}, {0.90, 0.93, std::nullopt}, {}};
+    EXPECT_EQ(versus_baseline(acc, 1, 0), "+3.0 pt");
+    EXPECT_EQ(versus_baseline(acc, 0, 1), "-3.0 pt");
+    EXPECT_FALSE(versus_baseline(acc, 0, 0));  // the baseline itself
+    EXPECT_FALSE(versus_baseline(acc, 2, 0));  // no value
+    MetricRow mem{"activation_peak_bytes", {}, {1000.0, 420.0, 0.0}, {}};
+    EXPECT_EQ(versus_baseline(mem, 1, 0), "×0.42");
+    EXPECT_FALSE(versus_baseline(mem, 1, 2));  // a zero baseline has no ratio
+}

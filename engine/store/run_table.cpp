@@ -326,6 +326,16 @@ MetricGoal metric_goal(const std::string& key) {
     return MetricGoal::none;
 }
 
+std::optional<std::string> versus_baseline(const MetricRow& row, std::size_t run, std::size_t baseline) {
+    if (run == baseline || run >= row.values.size() || baseline >= row.values.size()) return std::nullopt;
+    const std::optional<double> v = row.values[run], b = row.values[baseline];
+    if (!v || !b) return std::nullopt;
+    if (metric_goal(row.key) == MetricGoal::higher && std::abs(*v) <= 1 && std::abs(*b) <= 1)
+        return printf_string("%+.1f pt", 100 * (*v - *b));
+    if (*b == 0) return std::nullopt;
+    return printf_string("×%.3g", *v / *b);
+}
+
 namespace {
 MetricRow metric_row(const std::string& key, const std::vector<std::map<std::string, std::string>>& text,
                      const std::vector<nlohmann::json>& metrics) {

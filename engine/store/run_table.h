@@ -121,6 +121,12 @@ struct MetricRow {
                              // than two runs have a number, or all numbers are equal
 };
 
+// A run's value of one final metric against a pinned baseline run's, for people: scores (a metric
+// whose goal is higher, both values within [-1, 1]) as a difference in percentage points
+// ("+1.2 pt"), other numbers as a ratio ("×0.42"; none when the baseline is 0); nullopt where either
+// value is missing or the run is the baseline itself.
+std::optional<std::string> versus_baseline(const MetricRow& row, std::size_t run, std::size_t baseline);
+
 // Runs side by side: the config keys that differ, then "status" and every final metric.
 struct Comparison {
     std::vector<std::int64_t> ids;

@@ -89,6 +89,7 @@ private slots:
     void testDialogsEditAndConfirm();
     void testPaperTablePoolsSeedsAndPinsABaseline();
     void testBrowserTableButtonAndLiveButtons();
+    void testComparePinsABaselineRun();
     void testScreenshots();
 
 private:
@@ -406,6 +407,34 @@ void BrowseCompareTest::testBrowserTableButtonAndLiveButtons() {
     QVERIFY(b.poll());
     QCOMPARE(b.total_rows(), 5);
     QVERIFY(!b.poll());
+}
+
+// A pinned baseline run: the other runs' scores show their difference in points, other numbers a
+// ratio; the baseline's own cells and the exports do not change; a new selection keeps the pin.
+void BrowseCompareTest::testComparePinsABaselineRun() {
+    CompareView v;
+    v.set_runs(*db_, {lora2_, full_});
+    const auto row_of = [&](const QString& key) {
+        for (int r = 0; r < v.scores_table()->rowCount(); ++r)
+            if (v.scores_table()->verticalHeaderItem(r)->text() == key) return r;
+        return -1;
+    };
+    const int acc = row_of("accuracy"), mem = row_of("activation_peak_bytes");
+    QVERIFY(acc >= 0 && mem >= 0);
+    QCOMPARE(v.scores_table()->item(acc, 0)->text(), QString("0.89"));
+    v.set_baseline(1);  // full fine-tuning
+    QCOMPARE(v.scores_table()->item(acc, 0)->text(), QString("0.89  (-4.0 pt)"));
+    QCOMPARE(v.scores_table()->item(acc, 1)->text(), QString("0.93"));
+    QVERIFY2(v.scores_table()->item(mem, 0)->text().endsWith("(×0.03)"), qPrintable(v.scores_table()->item(mem, 0)->text()));
+    QVERIFY(v.is_best(acc, 1));
+    v.set_runs(*db_, {lora1_, lora2_, full_});
+    QCOMPARE(v.baseline(), 2);  // still full fine-tuning
+    QCOMPARE(v.scores_table()->item(acc, 0)->text(), QString("0.91  (-2.0 pt)"));
+    const QString md = dir_->filePath("pinned.md");
+    QVERIFY(v.export_table(md, "markdown"));
+    QVERIFY(!read(md).contains("pt)"));
+    v.set_baseline(-1);
+    QCOMPARE(v.scores_table()->item(acc, 0)->text(), QString("0.91"));
 }
 
 // The dialogs themselves: a double-click on the tags cell opens "Tags and notes", a comma tag is

@@ -1,6 +1,7 @@
 #include "ui/runs/compare_view.h"
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -72,7 +73,17 @@ void CompareView::build_ui() {
     config_box_ = new QGroupBox;
     (new QVBoxLayout(config_box_))->addWidget(diff_);
     auto* scores_box = new QGroupBox(tr("Final metrics — best per row in bold"));
-    (new QVBoxLayout(scores_box))->addWidget(scores_);
+    baseline_ = new QComboBox;
+    baseline_->setToolTip(tr("Pin a run as the baseline: the others' metrics also show their difference to it "
+                             "(scores in percentage points, other numbers as a ratio)"));
+    baseline_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    auto* scores_layout = new QVBoxLayout(scores_box);
+    auto* baseline_row = new QHBoxLayout;
+    baseline_row->addWidget(new QLabel(tr("baseline:")));
+    baseline_row->addWidget(baseline_);
+    baseline_row->addStretch(1);
+    scores_layout->addLayout(baseline_row);
+    scores_layout->addWidget(scores_);
     auto* tables = new QSplitter(Qt::Horizontal);
     tables->addWidget(config_box_);
     tables->addWidget(scores_box);
@@ -88,6 +99,7 @@ void CompareView::build_ui() {
     v->addWidget(split, 1);
 
     connect(all_keys_, &QCheckBox::toggled, this, [this](bool all) { set_only_differing(!all); });
+    connect(baseline_, &QComboBox::currentIndexChanged, this, &CompareView::fill_scores);
     connect(export_, &QPushButton::clicked, this, &CompareView::export_dialog);
     set_runs(std::vector<RunData>{});
 }
@@ -101,6 +113,15 @@ void CompareView::set_runs(const std::vector<RunData>& runs) {
                                   : tr("<b>Comparing %n run(s)</b> — %1 config key(s) differ", nullptr, int(runs_.size()))
                                         .arg(comparison_.config.size()));
     export_->setEnabled(!runs_.empty());
+    {  // the pinned run survives a new selection that still has it
+        const qint64 pinned = baseline_->currentData().toLongLong();
+        const QSignalBlocker block(baseline_);
+        baseline_->clear();
+        baseline_->addItem(tr("none"), qint64(0));
+        for (const RunData& d : runs_) baseline_->addItem(d.label, qint64(d.id));
+        const int at = baseline_->findData(pinned);
+        baseline_->setCurrentIndex(pinned != 0 && at > 0 ? at : 0);
+    }
     fill_config();
     fill_scores();
     plots_->set_runs(runs_);
@@ -155,6 +176,9 @@ void CompareView::fill_scores() {
         scores_->setVerticalHeaderItem(r, new QTableWidgetItem(QString::fromStdString(m.key)));
         for (int c = 0; c < int(m.text.size()); ++c) {
             QTableWidgetItem* item = value_item(m.text[std::size_t(c)]);
+            if (const int base = baseline(); base >= 0)
+                if (const auto vs = versus_baseline(m, std::size_t(c), std::size_t(base)))
+                    item->setText(item->text() + "  (" + QString::fromStdString(*vs) + ")");
             item->setTextAlignment(m.values[std::size_t(c)] ? Qt::AlignRight | Qt::AlignVCenter : Qt::AlignLeft | Qt::AlignVCenter);
             if (m.best[std::size_t(c)]) {
                 QFont f = item->font();
@@ -167,6 +191,10 @@ void CompareView::fill_scores() {
     }
     scores_->resizeColumnsToContents();
 }
+
+void CompareView::set_baseline(int index) { baseline_->setCurrentIndex(index < 0 ? 0 : index + 1); }
+
+int CompareView::baseline() const { return baseline_->currentIndex() - 1; }
 
 int CompareView::diff_rows() const { return int(comparison_.config.size()); }
 

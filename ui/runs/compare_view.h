@@ -14,6 +14,7 @@
 #include "store/run_table.h"
 
 class QCheckBox;
+class QComboBox;
 class QGroupBox;
 class QLabel;
 class QPushButton;
@@ -35,6 +36,11 @@ public:
 
     // false: every config key (same-valued ones unhighlighted); true (default): only the differing.
     void set_only_differing(bool only);
+    // Pins run `index` (in set_runs order; -1: none) as the baseline: every other run's metrics
+    // also show their difference to it (store/run_table.h versus_baseline). A new set of runs
+    // keeps the pinned run when it is still there.
+    void set_baseline(int index);
+    int baseline() const;
 
     // Writes the config diff and the metrics (best marked) as "csv", "markdown", "latex" or
     // "json"; false with the reason in *error when the format is unknown or the file cannot be
@@ -44,6 +50,7 @@ public:
     // For tests: the config table's rows are keys (vertical header), its columns the runs.
     QTableWidget* diff_table() const { return diff_; }
     QTableWidget* scores_table() const { return scores_; }
+    QComboBox* baseline_box() const { return baseline_; }
     ComparePlots* plots() const { return plots_; }
     int diff_rows() const;                         // config keys that differ
     QStringList diff_keys() const;                 // the differing keys, in table order
@@ -70,6 +77,7 @@ private:
     QTableWidget* diff_ = nullptr;
     QTableWidget* scores_ = nullptr;
     ComparePlots* plots_ = nullptr;
+    QComboBox* baseline_ = nullptr;
 };
 
 }  // namespace meft::ui
