@@ -79,6 +79,7 @@ set(MEFT_SOURCES_store
   store/run_groups.cpp
   store/step_memory.cpp
   store/pareto.cpp
+  store/merge.cpp
   store/saved_model.cpp
   store/model_discovery.cpp
   store/run_command.cpp)

@@ -35,6 +35,7 @@ struct RunArgs {
     std::string json_out;
     std::string backend;            // overrides training.backend
     std::vector<std::string> sets;  // KEY.PATH=VALUE overrides
+    int only = 0;                   // > 0: run that expansion alone (1-based, as --dry-run numbers them)
 };
 
 void print_table(const Experiment& e, const Model& m, const TrainResult& r) {
@@ -215,7 +216,14 @@ int run(const RunArgs& a) {
     // Every expansion is validated, and the database opened, before anything runs.
     std::vector<std::string> overrides = a.sets;
     if (!a.backend.empty()) overrides.push_back("training.backend=" + a.backend);
-    const std::vector<Experiment> exps = load_experiments(a.experiment, overrides);
+    std::vector<Experiment> exps = load_experiments(a.experiment, overrides);
+    if (a.only > 0) {  // one expansion of the grid: what a sweep's array task runs
+        if (a.only > static_cast<int>(exps.size()))
+            throw Error("--only " + std::to_string(a.only) + ": " + a.experiment + " expands into " +
+                        std::to_string(exps.size()) + " run" + (exps.size() == 1 ? "" : "s") + " (1.." +
+                        std::to_string(exps.size()) + "; meft run --dry-run lists them)");
+        exps = {exps[static_cast<std::size_t>(a.only - 1)]};
+    }
     if (a.dry_run) {
         print_plan(exps);
         return 0;
@@ -271,6 +279,8 @@ Runner add_run(CLI::App& app) {
     app.add_option("--backend", a->backend, "cpu, cuda or auto (overrides training.backend)")
         ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
     app.add_flag("-n,--dry-run", a->dry_run, "validate the file and list the runs it expands into; run nothing");
+    app.add_option("--only", a->only, "run only expansion N of the file's sweep (1-based, as --dry-run numbers them)")
+        ->check(CLI::PositiveNumber);
     return [a] { return run(*a); };
 }
 

@@ -18,5 +18,6 @@ Runner add_runs(CLI::App& app);
 Runner add_resume(CLI::App& app);
 Runner add_export(CLI::App& app);
 Runner add_schema(CLI::App& app);
+Runner add_sweep(CLI::App& app);
 
 }  // namespace meft::cli

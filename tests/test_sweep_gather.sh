@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# test_sweep_gather.sh — a sweep's expansions run one per shard database, gathered into one
+# (ctest label cli):
+#
+#   test_sweep_gather.sh MEFT_BINARY
+#
+# `meft run --only N` runs expansion N alone (out of range: exit 1 naming the count); each of a
+# 2-expansion toy grid goes to its own shard; `meft sweep gather SWEEP_DIR --db MAIN` adds both
+# runs with their metrics equal to the shards'; a second gather adds nothing; a folder without
+# shards is an error naming it.
+set -euo pipefail
+[[ $# -eq 1 ]] || { echo "usage: $0 MEFT_BINARY" >&2; exit 2; }
+MEFT=$1
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/meft_gather_test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/cli_helpers.sh"
+
+cat >"$TMP/grid.json" <<'JSON'
+{"name": "grid", "backbone": {"arch": "bert", "preset": "tiny"},
+ "task": {"name": "toy", "train_examples": 64, "dev_examples": 16, "max_length": 16},
+ "method": {"name": "lora"},
+ "training": {"max_steps": 4, "batch_size": 8, "max_seq_length": 16, "learning_rate": [1e-3, 2e-3]}}
+JSON
+mkdir -p "$TMP/sweep/shards"
+
+expect_rc 1 "--only past the grid" -- "$MEFT" run "$TMP/grid.json" --only 3 --db "$TMP/x.sqlite" --quiet
+grep -q -- "--only 3: .*grid.json expands into 2 runs (1..2" "$TMP/err" || fail "the --only error does not name the grid's size: $(cat "$TMP/err")"
+[[ ! -e "$TMP/x.sqlite" ]] || fail "a refused --only created a database"
+
+for i in 1 2; do
+    expect_rc 0 "expansion $i into its own shard" -- "$MEFT" run "$TMP/grid.json" --only $i --db "$TMP/sweep/shards/$i.sqlite" --quiet
+done
+check "each shard holds one run, with its expansion's learning rate"
+for i in 1 2; do
+    "$MEFT" runs --db "$TMP/sweep/shards/$i.sqlite" show 1 >"$TMP/show$i.json"
+    lr=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['config']['training']['learning_rate'])" "$TMP/show$i.json")
+    want=$([[ $i -eq 1 ]] && echo 0.001 || echo 0.002)
+    [[ "$lr" == "$want" ]] || fail "shard $i ran learning rate $lr, expected $want"
+done
+
+expect_rc 0 "gather the sweep" -- "$MEFT" sweep gather "$TMP/sweep" --db "$TMP/main.sqlite"
+grep -q "gathered 2 runs from 2 shards" "$TMP/out" || fail "gather did not report 2 runs: $(cat "$TMP/out")"
+check "the gathered runs' metrics are the shards'"
+for i in 1 2; do
+    "$MEFT" runs --db "$TMP/main.sqlite" show $i >"$TMP/main$i.json"
+    python3 - "$TMP/show$i.json" "$TMP/main$i.json" <<'PY' || fail "run $i differs after gathering"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["uuid"] == b["uuid"], (a["uuid"], b["uuid"])
+assert a["final_metrics"] == b["final_metrics"]
+assert a["config"] == b["config"]
+assert a["steps_recorded"] == b["steps_recorded"] == 4
+assert a["evaluations"] == b["evaluations"]
+PY
+done
+expect_rc 0 "gather again" -- "$MEFT" sweep gather "$TMP/sweep" --db "$TMP/main.sqlite"
+grep -q "gathered 0 runs from 2 shards .*; 2 already there" "$TMP/out" || fail "a second gather added runs: $(cat "$TMP/out")"
+mkdir -p "$TMP/empty"
+expect_rc 1 "a folder without shards" -- "$MEFT" sweep gather "$TMP/empty" --db "$TMP/main.sqlite"
+grep -q "no .sqlite shards" "$TMP/err" || fail "the empty folder's error: $(cat "$TMP/err")"
+echo "PASS"
