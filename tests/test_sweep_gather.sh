@@ -8,7 +8,10 @@
 # `meft run --only N` runs expansion N alone (out of range: exit 1 naming the count); each of a
 # 2-expansion toy grid goes to its own shard; `meft sweep gather SWEEP_DIR --db MAIN` adds both
 # runs with their metrics equal to the shards'; a second gather adds nothing; a folder without
-# shards is an error naming it.
+# shards is an error naming it. `meft sweep submit --local 2` runs a grid's expansions as child
+# processes into shards and gathers them; a diverging expansion fails the sweep (exit 1) naming it
+# with its log's last lines while the other is gathered; a used sweep folder and a submit without
+# --local are refused.
 set -euo pipefail
 [[ $# -eq 1 ]] || { echo "usage: $0 MEFT_BINARY" >&2; exit 2; }
 MEFT=$1
@@ -59,4 +62,27 @@ grep -q "gathered 0 runs from 2 shards .*; 2 already there" "$TMP/out" || fail "
 mkdir -p "$TMP/empty"
 expect_rc 1 "a folder without shards" -- "$MEFT" sweep gather "$TMP/empty" --db "$TMP/main.sqlite"
 grep -q "no .sqlite shards" "$TMP/err" || fail "the empty folder's error: $(cat "$TMP/err")"
+
+expect_rc 0 "submit --local 2" -- "$MEFT" sweep submit "$TMP/grid.json" --local 2 --dir "$TMP/sw" --db "$TMP/local.sqlite"
+grep -q "gathered 2 runs from 2 shards" "$TMP/out" || fail "submit did not gather 2 runs: $(cat "$TMP/out")"
+for f in sweep.json shards/1.sqlite shards/2.sqlite logs/1.log logs/2.log; do
+    [[ -s "$TMP/sw/$f" ]] || fail "the sweep folder lacks $f"
+done
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['expansions'] == 2 and j['parallel'] == 2, j" "$TMP/sw/sweep.json" \
+    || fail "sweep.json does not record the grid"
+expect_rc 1 "the same sweep folder again" -- "$MEFT" sweep submit "$TMP/grid.json" --local 2 --dir "$TMP/sw" --db "$TMP/local.sqlite"
+grep -q "already holds a sweep" "$TMP/err" || fail "a used sweep folder: $(cat "$TMP/err")"
+expect_rc 1 "submit without --local" -- "$MEFT" sweep submit "$TMP/grid.json" --dir "$TMP/sw3"
+grep -q "say where the tasks run: --local N" "$TMP/err" || fail "submit without a place: $(cat "$TMP/err")"
+
+cat >"$TMP/bad.json" <<'JSON'
+{"name": "bad", "backbone": {"arch": "bert", "preset": "tiny"},
+ "task": {"name": "toy", "train_examples": 64, "dev_examples": 16, "max_length": 16},
+ "method": {"name": ["lora", "meft1"]},
+ "training": {"max_steps": 8, "batch_size": 8, "max_seq_length": 16, "learning_rate": 10, "max_grad_norm": 0}}
+JSON
+expect_rc 1 "a sweep with a diverging expansion" -- "$MEFT" sweep submit "$TMP/bad.json" --local 2 --dir "$TMP/swb" --db "$TMP/bad.sqlite"
+grep -q "FAILED 2/2: method.name=meft1" "$TMP/err" || fail "the failed expansion is not named: $(cat "$TMP/err")"
+grep -q "the run diverged" "$TMP/err" || fail "the failed expansion's log lines are not shown: $(cat "$TMP/err")"
+grep -q "gathered 1 run from 2 shards" "$TMP/out" || fail "the finished expansion was not gathered: $(cat "$TMP/out")"
 echo "PASS"
