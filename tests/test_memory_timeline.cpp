@@ -11,6 +11,12 @@
 #include "peft/method.h"
 #include "train/memory_plan.h"
 #include "train/memory_timeline.h"
+#include "run/run_setup.h"
+#include "store/experiment.h"
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace meft;
 
@@ -73,6 +79,35 @@ TEST(MemoryTimeline, HalfPrecisionIsPlannedNotRun) {
                   std::string::npos)
             << e.what();
     }
+}
+
+// Measuring on the CPU allocates for real: a step this computer cannot hold is refused before it
+// allocates, pointing at the plan (here under an address-space limit, in a child process).
+TEST(MemoryTimeline, AMeasurementThatCannotFitIsRefused) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        rlimit lim{};
+        lim.rlim_cur = lim.rlim_max = rlim_t(1) << 31;  // 2 GiB of address space; BERT-base 32 x 512 needs ~15 GiB
+        setrlimit(RLIMIT_AS, &lim);
+        try {
+            const Experiment e = parse_experiment(
+                nlohmann::json::parse(R"({"backbone": {"arch": "bert", "preset": "base"}, "method": {"name": "full"},
+                    "task": {"name": "toy"}, "training": {"batch_size": 32, "max_seq_length": 512}})"),
+                "t");
+            auto be = make_cpu_backend();
+            experiment_step_timeline(e, be.get());
+            _exit(2);  // measured: the guard did not refuse
+        } catch (const Error& err) {
+            _exit(std::string(err.what()).find("the plan shows the same timeline without allocating it") != std::string::npos ? 0 : 3);
+        } catch (...) {
+            _exit(4);
+        }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "2: not refused, 3: another error, 4: not an Error";
 }
 
 TEST(MemoryTimeline, LanesFollowTheirEvents) {

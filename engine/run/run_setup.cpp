@@ -1,10 +1,10 @@
 #include "run/run_setup.h"
 
 #include <algorithm>
-
 #include <iostream>
 
 #include "core/error.h"
+#include "core/host_memory.h"
 #include "data/glue.h"
 #include "data/qa.h"
 #include "data/qa_lm_task.h"
@@ -14,6 +14,7 @@
 #include "data/toy_task.h"
 #include "model/checkpoint.h"
 #include "store/saved_model.h"
+#include "train/memory_plan.h"
 
 namespace meft {
 
@@ -127,8 +128,17 @@ StepTimeline experiment_step_timeline(const Experiment& e, Backend* backend) {
     const ModelConfig cfg = experiment_model_config(e);
     const int batch = e.train.batch_size * rows_per_unit(e);
     const int seq = std::min(e.train.max_seq_length, cfg.max_tokens());
-    return backend ? measure_step_timeline(*backend, cfg, e.method, e.dtype, batch, seq)
-                   : plan_step_timeline(cfg, e.method, e.dtype, batch, seq);
+    if (!backend) return plan_step_timeline(cfg, e.method, e.dtype, batch, seq);
+    if (backend->is_host()) {  // a measurement allocates for real: refuse one this computer cannot hold
+        const std::size_t need = plan_memory(cfg, e.method, e.dtype, batch, seq).report.footprint();
+        const HostMemory host = host_memory();
+        if (host.available > 0 && need > host.available)
+            throw Error("measuring this step (" + std::to_string(batch) + " x " + std::to_string(seq) + ") on the CPU needs " +
+                        size_text(need) + " and " + size_text(host.available) + " is free" +
+                        (host.limited_by.empty() ? std::string() : " (" + host.limited_by + ")") +
+                        "; the plan shows the same timeline without allocating it");
+    }
+    return measure_step_timeline(*backend, cfg, e.method, e.dtype, batch, seq);
 }
 
 }  // namespace meft
