@@ -69,7 +69,8 @@ set(MEFT_SOURCES_train
   train/trainer.cpp
   train/non_finite.cpp
   train/metrics.cpp
-  train/memory_plan.cpp)
+  train/memory_plan.cpp
+  train/memory_timeline.cpp)
 set(MEFT_SOURCES_store
   store/experiment.cpp
   store/database.cpp

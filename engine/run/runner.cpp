@@ -130,8 +130,8 @@ void run_recorded(const Experiment& e, ExperimentDb& db, const RunOptions& o, Ru
         layers.push_back({"measured", l.layer, l.label, static_cast<std::int64_t>(l.held), static_cast<std::int64_t>(l.transient)});
     // The plan for a full-length batch (batch_size x max_seq_length; multiple choice: every
     // question with the task's most choices), for comparison.
-    const MemoryPlanResult plan = plan_memory(model.config(), e.method, e.dtype, e.train.batch_size * rows_per_unit(e),
-                                              e.train.max_seq_length);
+    const int plan_rows = e.train.batch_size * rows_per_unit(e), plan_seq = e.train.max_seq_length;
+    const MemoryPlanResult plan = plan_memory(model.config(), e.method, e.dtype, plan_rows, plan_seq);
     for (const LayerMemory& l : plan.report.layers)
         layers.push_back({"planned", l.layer, l.label, static_cast<std::int64_t>(l.held), static_cast<std::int64_t>(l.transient)});
     // The parts that add up to each peak, and the step and batch shape each is of.
@@ -139,8 +139,7 @@ void run_recorded(const Experiment& e, ExperimentDb& db, const RunOptions& o, Ru
     std::vector<StepMemoryRow> parts;
     if (r.memory_at.step > 0)
         parts = step_memory_rows("measured", StepMemory::from_report(r.memory, r.memory_at.step, r.memory_at.rows, r.memory_at.seq));
-    for (StepMemoryRow& p : step_memory_rows("planned", StepMemory::from_report(plan.report, 0, e.train.batch_size * rows_per_unit(e),
-                                                                                 e.train.max_seq_length)))
+    for (StepMemoryRow& p : step_memory_rows("planned", StepMemory::from_report(plan.report, 0, plan_rows, plan_seq)))
         parts.push_back(std::move(p));
     out.metrics = final_metrics(r, start);
     out.status = r.stopped ? "cancelled" : "finished";

@@ -15,72 +15,12 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "store/sqlite_statement.h"
 
 namespace meft {
 
 namespace {
 
-// A prepared statement that finalizes itself; bind by position from 1.
-class Stmt {
-public:
-    Stmt(sqlite3* db, const std::string& sql, const std::string& where) : db_(db), where_(where) {
-        if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr) != SQLITE_OK)
-            throw Error(where + ": " + sqlite3_errmsg(db) + " (preparing: " + sql + ")");
-    }
-    ~Stmt() { sqlite3_finalize(s_); }
-    Stmt& bind(int i, std::int64_t v) { return check(sqlite3_bind_int64(s_, i, v)); }
-    Stmt& bind(int i, int v) { return check(sqlite3_bind_int64(s_, i, v)); }
-    Stmt& bind(int i, double v) { return check(sqlite3_bind_double(s_, i, v)); }
-    Stmt& bind(int i, const std::string& v) { return check(sqlite3_bind_text(s_, i, v.c_str(), -1, SQLITE_TRANSIENT)); }
-    bool step() {
-        const int rc = sqlite3_step(s_);
-        if (rc == SQLITE_ROW) return true;
-        if (rc == SQLITE_DONE) return false;
-        throw Error(where_ + ": " + sqlite3_errmsg(db_));
-    }
-    void run() {
-        step();
-        sqlite3_reset(s_);
-        sqlite3_clear_bindings(s_);
-    }
-    std::int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
-    double f64(int c) const { return sqlite3_column_double(s_, c); }
-    std::string text(int c) const {
-        const unsigned char* t = sqlite3_column_text(s_, c);
-        return t ? reinterpret_cast<const char*>(t) : "";
-    }
-
-private:
-    Stmt& check(int rc) {
-        if (rc != SQLITE_OK) throw Error(where_ + ": " + sqlite3_errmsg(db_));
-        return *this;
-    }
-    sqlite3* db_;
-    sqlite3_stmt* s_ = nullptr;
-    std::string where_;
-};
-
-// BEGIN IMMEDIATE ... COMMIT, rolled back when an exception leaves the scope.
-class Transaction {
-public:
-    explicit Transaction(ExperimentDb& db, sqlite3* h) : h_(h) {
-        (void)db;
-        if (sqlite3_exec(h_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
-            throw Error(std::string("experiment database: cannot begin a transaction: ") + sqlite3_errmsg(h_));
-    }
-    void commit() {
-        if (sqlite3_exec(h_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
-            throw Error(std::string("experiment database: commit failed: ") + sqlite3_errmsg(h_));
-        done_ = true;
-    }
-    ~Transaction() {
-        if (!done_) sqlite3_exec(h_, "ROLLBACK", nullptr, nullptr, nullptr);
-    }
-
-private:
-    sqlite3* h_;
-    bool done_ = false;
-};
 
 nlohmann::json parse_or_null(const std::string& s) {
     if (s.empty()) return nullptr;
@@ -275,7 +215,7 @@ void ExperimentDb::migrate() {
         throw Error(path_ + ": the database has schema version " + std::to_string(have) + ", newer than this program's " +
                     std::to_string(kSchemaVersion) + " (upgrade meft)");
     for (int v = have; v < kSchemaVersion; ++v) {
-        Transaction t(*this, db_);
+        Transaction t(db_);
         if (schema_version() > v) continue;  // another program migrated it while we waited for the lock
         exec(kMigrations[v]);
         if (v + 1 == 3) {  // a UUID for every existing run, then make them unique
@@ -382,7 +322,7 @@ std::int64_t ExperimentDb::add_run(std::int64_t experiment_id, const nlohmann::j
 
 std::int64_t ExperimentDb::add_run(NewExperiment& experiment, const nlohmann::json& config,
                                    const nlohmann::json& environment) {
-    Transaction t(*this, db_);
+    Transaction t(db_);
     std::int64_t exp_id = experiment.id;
     if (exp_id == 0) exp_id = add_experiment(experiment.name, experiment.file, experiment.spec, experiment.tags, experiment.notes);
     const std::int64_t run = insert_run(exp_id, config, environment);
@@ -405,7 +345,7 @@ void ExperimentDb::set_status(std::int64_t run, const std::string& status, const
 
 void ExperimentDb::add_steps(std::int64_t run, const std::vector<StepRow>& rows) {
     if (rows.empty()) return;
-    Transaction t(*this, db_);
+    Transaction t(db_);
     Stmt s(db_,
            "INSERT OR REPLACE INTO steps(run_id, step, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, "
            "activation_bytes, resident_bytes, activation_rows, activation_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -418,7 +358,7 @@ void ExperimentDb::add_steps(std::int64_t run, const std::vector<StepRow>& rows)
 }
 
 void ExperimentDb::add_eval(std::int64_t run, int step, const std::map<std::string, double>& metrics, double loss) {
-    Transaction t(*this, db_);
+    Transaction t(db_);
     Stmt s(db_, "INSERT OR REPLACE INTO evals(run_id, step, metric, value) VALUES (?,?,?,?)", path_);
     s.bind(1, run).bind(2, step).bind(3, std::string("loss")).bind(4, loss).run();
     for (const auto& [k, v] : metrics) s.bind(1, run).bind(2, step).bind(3, k).bind(4, v).run();
@@ -432,7 +372,7 @@ void ExperimentDb::add_layer_memory(std::int64_t run, const std::string& kind, i
 }
 
 void ExperimentDb::add_reconstruction(std::int64_t run, int step, const std::vector<double>& per_layer) {
-    Transaction t(*this, db_);
+    Transaction t(db_);
     Stmt s(db_, "INSERT INTO reconstruction(run_id, step, layer, relative_error) VALUES (?,?,?,?)", path_);
     for (std::size_t l = 0; l < per_layer.size(); ++l)
         s.bind(1, run).bind(2, step).bind(3, static_cast<int>(l)).bind(4, per_layer[l]).run();
@@ -456,7 +396,7 @@ void ExperimentDb::finish(std::int64_t run, const std::string& status, const nlo
 void ExperimentDb::finish_with_memory(std::int64_t run, const std::string& status, const nlohmann::json& final_metrics,
                                       const std::string& message, const std::vector<LayerMemoryRow>& layers,
                                       const std::vector<StepMemoryRow>& parts) {
-    Transaction t(*this, db_);
+    Transaction t(db_);
     Stmt del(db_, "DELETE FROM layer_memory WHERE run_id = ?", path_);
     del.bind(1, run).run();
     for (const LayerMemoryRow& l : layers) add_layer_memory(run, l.kind, l.layer, l.label, l.held, l.transient);

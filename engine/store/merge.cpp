@@ -5,70 +5,27 @@
 #include <sqlite3.h>
 
 #include "core/error.h"
+#include "store/sqlite_statement.h"
 
 namespace meft {
 
 namespace {
 
-// A prepared statement on the target's connection (the shard is attached to it as "shard").
-class Sql {
-public:
-    Sql(sqlite3* db, const char* sql) : db_(db) {
-        if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
-            throw Error(std::string("gathering runs: ") + sqlite3_errmsg(db) + " (preparing: " + sql + ")");
-    }
-    ~Sql() { sqlite3_finalize(s_); }
-    Sql(const Sql&) = delete;
-    Sql& operator=(const Sql&) = delete;
-    Sql& bind(int i, std::int64_t v) {
-        sqlite3_bind_int64(s_, i, v);
-        return *this;
-    }
-    Sql& bind(int i, const std::string& v) {
-        sqlite3_bind_text(s_, i, v.c_str(), -1, SQLITE_TRANSIENT);
-        return *this;
-    }
-    bool step() {
-        const int rc = sqlite3_step(s_);
-        if (rc == SQLITE_ROW) return true;
-        if (rc == SQLITE_DONE) return false;
-        throw Error(std::string("gathering runs: ") + sqlite3_errmsg(db_));
-    }
-    void run() {
-        step();
-        sqlite3_reset(s_);
-    }
-    std::int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
-    bool null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
-    std::string text(int c) const {
-        const unsigned char* t = sqlite3_column_text(s_, c);
-        return t ? reinterpret_cast<const char*>(t) : "";
-    }
-
-private:
-    sqlite3* db_;
-    sqlite3_stmt* s_ = nullptr;
-};
-
-void exec(sqlite3* db, const std::string& sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-        const std::string msg = err ? err : "unknown error";
-        sqlite3_free(err);
-        throw Error("gathering runs: " + msg);
-    }
-}
+// Statements on the target's connection, the shard attached to it as "shard".
+constexpr const char* kWhere = "gathering runs";
 
 // The target's experiment for the shard's one: the same name, file and spec, else a new row.
 std::int64_t experiment_for(sqlite3* db, std::int64_t shard_experiment) {
-    Sql find(db,
-             "SELECT m.id FROM main.experiments m JOIN shard.experiments s ON s.id = ?1 "
-             "WHERE m.name = s.name AND IFNULL(m.file, '') = IFNULL(s.file, '') AND m.spec = s.spec ORDER BY m.id LIMIT 1");
+    Stmt find(db,
+              "SELECT m.id FROM main.experiments m JOIN shard.experiments s ON s.id = ?1 "
+              "WHERE m.name = s.name AND IFNULL(m.file, '') = IFNULL(s.file, '') AND m.spec = s.spec ORDER BY m.id LIMIT 1",
+              kWhere);
     find.bind(1, shard_experiment);
     if (find.step()) return find.i64(0);
-    Sql add(db,
-            "INSERT INTO main.experiments(name, file, spec, tags, notes, created_at) "
-            "SELECT name, file, spec, tags, notes, created_at FROM shard.experiments WHERE id = ?1");
+    Stmt add(db,
+             "INSERT INTO main.experiments(name, file, spec, tags, notes, created_at) "
+             "SELECT name, file, spec, tags, notes, created_at FROM shard.experiments WHERE id = ?1",
+             kWhere);
     add.bind(1, shard_experiment).run();
     return sqlite3_last_insert_rowid(db);
 }
@@ -94,14 +51,14 @@ MergeReport merge_runs(ExperimentDb& into, const std::filesystem::path& shard, b
     { ExperimentDb check(shard); }  // a damaged or foreign file is refused by name; an older schema is migrated
     sqlite3* db = into.handle();
     {
-        Sql attach(db, "ATTACH DATABASE ?1 AS shard");
+        Stmt attach(db, "ATTACH DATABASE ?1 AS shard", kWhere);
         attach.bind(1, shard.string()).run();
     }
     MergeReport report;
     try {
-        exec(db, "BEGIN IMMEDIATE");
-        try {
-            Sql runs(db, "SELECT id, IFNULL(uuid, ''), status, experiment_id FROM shard.runs ORDER BY id");
+        Transaction t(db);  // one per shard: a failure leaves the target as it was
+        {
+            Stmt runs(db, "SELECT id, IFNULL(uuid, ''), status, experiment_id FROM shard.runs ORDER BY id", kWhere);
             while (runs.step()) {
                 const std::int64_t old_id = runs.i64(0);
                 const std::string uuid = runs.text(1), status = runs.text(2);
@@ -109,38 +66,36 @@ MergeReport merge_runs(ExperimentDb& into, const std::filesystem::path& shard, b
                     ++report.not_finished;
                     continue;
                 }
-                Sql seen(db, "SELECT 1 FROM main.runs WHERE uuid = ?1");
+                Stmt seen(db, "SELECT 1 FROM main.runs WHERE uuid = ?1", kWhere);
                 seen.bind(1, uuid);
                 if (!uuid.empty() && seen.step()) {
                     ++report.already;
                     continue;
                 }
                 const std::int64_t experiment = experiment_for(db, runs.i64(3));
-                Sql copy(db,
-                         "INSERT INTO main.runs(experiment_id, status, config, environment, pid, host, message, final_metrics, "
-                         "created_at, finished_at, tags, notes, uuid, process) SELECT ?1, status, config, environment, pid, "
-                         "host, message, final_metrics, created_at, finished_at, tags, notes, uuid, process "
-                         "FROM shard.runs WHERE id = ?2");
+                Stmt copy(db,
+                          "INSERT INTO main.runs(experiment_id, status, config, environment, pid, host, message, final_metrics, "
+                          "created_at, finished_at, tags, notes, uuid, process) SELECT ?1, status, config, environment, pid, "
+                          "host, message, final_metrics, created_at, finished_at, tags, notes, uuid, process "
+                           "FROM shard.runs WHERE id = ?2",
+                          kWhere);
                 copy.bind(1, experiment).bind(2, old_id).run();
                 const std::int64_t new_id = sqlite3_last_insert_rowid(db);
                 for (const auto& [table, columns] : kRunTables) {
-                    Sql rows(db, (std::string("INSERT INTO main.") + table + "(run_id, " + columns + ") SELECT ?1, " + columns +
-                                  " FROM shard." + table + " WHERE run_id = ?2")
-                                     .c_str());
+                    Stmt rows(db, std::string("INSERT INTO main.") + table + "(run_id, " + columns + ") SELECT ?1, " + columns +
+                                      " FROM shard." + table + " WHERE run_id = ?2",
+                              kWhere);
                     rows.bind(1, new_id).bind(2, old_id).run();
                 }
                 report.added.push_back(new_id);
             }
-            exec(db, "COMMIT");
-        } catch (...) {
-            sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-            throw;
-        }
+        }  // every statement finalized before the commit
+        t.commit();
     } catch (const Error& e) {
         sqlite3_exec(db, "DETACH DATABASE shard", nullptr, nullptr, nullptr);
         throw Error(shard.string() + ": " + e.what());
     }
-    exec(db, "DETACH DATABASE shard");
+    Stmt(db, "DETACH DATABASE shard", kWhere).run();
     return report;
 }
 

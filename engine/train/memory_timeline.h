@@ -7,7 +7,8 @@
 // recomputed layer (one lane per arena, all layers together). The lanes add up to the bytes in
 // use; their largest sum is the step's activation peak (MemoryReport::activation_peak). The plan
 // (shape-only backend) and a measurement on the CPU run the same code: for the same batch shape
-// their timelines are equal event for event.
+// their timelines are equal event for event. The traced step is memory_plan.cpp's (the plan's
+// own step); this file turns events into lanes.
 #pragma once
 #include <cstdint>
 #include <string>
