@@ -89,7 +89,12 @@ set(MEFT_SOURCES_run
   run/run_recorder.cpp
   run/runner.cpp
   run/preflight.cpp
-  run/run_outputs.cpp)
+  run/run_outputs.cpp
+  run/subprocess.cpp
+  run/sweep.cpp
+  run/slurm.cpp
+  run/sweep_status.cpp
+  run/sweep_submit.cpp)
 
 # meft_engine_sources(OUT layer-or-list...): the absolute paths of the named lists
 # (MEFT_SOURCES_<name>) and single files ("model/safetensors.cpp").

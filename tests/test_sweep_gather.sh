@@ -11,7 +11,8 @@
 # shards is an error naming it. `meft sweep submit --local 2` runs a grid's expansions as child
 # processes into shards and gathers them; a diverging expansion fails the sweep (exit 1) naming it
 # with its log's last lines while the other is gathered; a used sweep folder and a submit without
-# --local are refused.
+# --slurm or --local are refused. `meft sweep status` of a finished local sweep shows each expansion
+# finished and gathered; the sweep is listed in its database.
 set -euo pipefail
 [[ $# -eq 1 ]] || { echo "usage: $0 MEFT_BINARY" >&2; exit 2; }
 MEFT=$1
@@ -68,12 +69,16 @@ grep -q "gathered 2 runs from 2 shards" "$TMP/out" || fail "submit did not gathe
 for f in sweep.json shards/1.sqlite shards/2.sqlite logs/1.log logs/2.log; do
     [[ -s "$TMP/sw/$f" ]] || fail "the sweep folder lacks $f"
 done
-python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['expansions'] == 2 and j['parallel'] == 2, j" "$TMP/sw/sweep.json" \
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['expansions'] == 2 and j['local']['parallel'] == 2 and j['mode'] == 'local', j" "$TMP/sw/sweep.json" \
     || fail "sweep.json does not record the grid"
+expect_rc 0 "status of the local sweep" -- "$MEFT" sweep status "$TMP/sw"
+[[ $(grep -c '| finished | 4 steps | yes |' "$TMP/out") -eq 2 ]] || fail "local sweep status: $(cat "$TMP/out")"
+expect_rc 0 "the database lists the local sweep" -- "$MEFT" sweep list --db "$TMP/local.sqlite"
+grep -q "| $TMP/sw | grid | local |  | 2 |" "$TMP/out" || fail "sweep list: $(cat "$TMP/out")"
 expect_rc 1 "the same sweep folder again" -- "$MEFT" sweep submit "$TMP/grid.json" --local 2 --dir "$TMP/sw" --db "$TMP/local.sqlite"
 grep -q "already holds a sweep" "$TMP/err" || fail "a used sweep folder: $(cat "$TMP/err")"
 expect_rc 1 "submit without --local" -- "$MEFT" sweep submit "$TMP/grid.json" --dir "$TMP/sw3"
-grep -q "say where the tasks run: --local N" "$TMP/err" || fail "submit without a place: $(cat "$TMP/err")"
+grep -q "say where the tasks run: --slurm (a Slurm job array) or --local N" "$TMP/err" || fail "submit without a place: $(cat "$TMP/err")"
 
 cat >"$TMP/bad.json" <<'JSON'
 {"name": "bad", "backbone": {"arch": "bert", "preset": "tiny"},

@@ -24,6 +24,7 @@
 #include <QPushButton>
 #include <QScreen>
 #include <QScrollArea>
+#include <QStandardPaths>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -39,6 +40,8 @@
 #include "ui/runs/compare_view.h"
 #include "ui/runs/paper_table_view.h"
 #include "ui/runs/timeline_view.h"
+#include "ui/runs/sweeps_view.h"
+#include "ui/forms/slurm_dialog.h"
 #include "ui/runs/run_overview.h"
 #include "ui/forms/experiment_form.h"
 #include "ui/forms/plan_panel.h"
@@ -90,6 +93,9 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     pause_->setCheckable(true);
     stop_ = new QPushButton(tr("■ Stop"));
     stop_->setToolTip(tr("Stop after the current step; the run is saved and marked cancelled"));
+    slurm_ = new QPushButton(tr("Submit to Slurm…"));
+    slurm_->setToolTip(tr("Run every expansion of this experiment as a task of a Slurm job array; the script is shown "
+                          "before anything is submitted, and the Sweeps tab follows it"));
     progress_ = new QProgressBar;
     progress_->setFormat(tr("idle"));
     progress_->setValue(0);
@@ -102,6 +108,7 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     auto* controls = new QHBoxLayout;
     for (QWidget* w : std::initializer_list<QWidget*>{run_, pause_, stop_}) controls->addWidget(w);
     controls->addWidget(progress_, 1);
+    controls->addWidget(slurm_);
     live_plots_ = new RunPlots;
     auto* center = new QWidget;
     auto* cv = new QVBoxLayout(center);
@@ -140,6 +147,7 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     compare_ = new CompareView;
     paper_ = new PaperTableView;
     timeline_ = new TimelineView;
+    sweeps_ = new SweepsView(db_.get());
 
     tabs_ = new QTabWidget;
     tabs_->addTab(exp_split, tr("Experiment"));
@@ -147,6 +155,7 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     tabs_->addTab(compare_, tr("Compare"));
     tabs_->addTab(paper_, tr("Table"));
     tabs_->addTab(timeline_, tr("Timeline"));
+    tabs_->addTab(sweeps_, tr("Sweeps"));
     setCentralWidget(tabs_);
 
     log_ = new QPlainTextEdit;
@@ -166,6 +175,9 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     connect(plan_, &PlanPanel::planned, this, [this] { update_buttons(controller_->busy()); });
     plan_->set_experiment(form_->to_json(), form_->file(), true);
     connect(run_, &QPushButton::clicked, this, &MainWindow::start_run);
+    connect(slurm_, &QPushButton::clicked, this, &MainWindow::submit_to_slurm);
+    connect(sweeps_, &SweepsView::message, this, [this](const QString& m, bool error) { log(m, error); });
+    connect(sweeps_, &SweepsView::gathered, this, [this] { browser_->refresh(); });
     connect(pause_, &QPushButton::toggled, this, [this](bool on) {
         if (on) controller_->pause();
         else controller_->resume();
@@ -317,6 +329,7 @@ void MainWindow::build_menus() {
         QGuiApplication::clipboard()->setText(cmd);
         log(tr("copied: %1").arg(cmd));
     });
+    file->addAction(tr("Submit to S&lurm…"), this, &MainWindow::submit_to_slurm);
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     QMenu* view = menuBar()->addMenu(tr("&View"));
@@ -353,6 +366,10 @@ void MainWindow::update_buttons(bool busy) {
                  "workbench with --db on a writable file)")
                   .arg(QString::fromStdString(db_file_.string()));
     run_->setEnabled(!busy && why.isEmpty());
+    slurm_->setEnabled(plan_->error().isEmpty() && !db_->read_only());
+    slurm_->setToolTip(slurm_->isEnabled() ? tr("Run every expansion of this experiment as a task of a Slurm job array; the "
+                                                "script is shown before anything is submitted, and the Sweeps tab follows it")
+                                           : tr("Cannot submit: %1").arg(why));
     run_->setToolTip(why.isEmpty() ? tr("Train and evaluate the experiment; every run is recorded in the database")
                                    : tr("Cannot run: %1").arg(why));
     blocked_->setText(why.isEmpty() ? QString() : tr("Cannot run: %1").arg(why));
@@ -561,6 +578,32 @@ void MainWindow::compare_runs(const std::vector<std::int64_t>& runs) {
     }
     compare_->set_runs(data);
     tabs_->setCurrentIndex(2);
+}
+
+std::filesystem::path MainWindow::meft_program() {
+    if (const char* env = std::getenv("MEFT_PROGRAM"); env && *env) return env;
+    const QString beside = QCoreApplication::applicationDirPath() + "/meft";
+    if (QFileInfo(beside).isExecutable()) return beside.toStdString();
+    return QStandardPaths::findExecutable("meft").toStdString();
+}
+
+SlurmDialog* MainWindow::make_slurm_dialog() {
+    return new SlurmDialog(form_->to_json(), form_->resolving_file(), meft_program(), db_.get(), this);
+}
+
+void MainWindow::submit_to_slurm() {
+    SlurmDialog* d = make_slurm_dialog();
+    d->setAttribute(Qt::WA_DeleteOnClose);
+    if (d->exec() == QDialog::Accepted && d->submitted()) sweep_submitted(*d->submitted());
+}
+
+void MainWindow::sweep_submitted(const Sweep& sweep) {
+    log(tr("submitted %1: Slurm job %2, %3 array task(s); the Sweeps tab follows it")
+            .arg(QString::fromStdString(sweep.dir.string()), QString::fromStdString(sweep.job_id))
+            .arg(sweep.expansions()));
+    sweeps_->reload();
+    sweeps_->select_sweep(QString::fromStdString(sweep.dir.string()));
+    tabs_->setCurrentWidget(sweeps_);
 }
 
 }  // namespace meft::ui

@@ -10,6 +10,7 @@
 
 #include "ui/runs/run_data.h"
 #include "store/database.h"
+#include "run/sweep.h"
 
 class QDockWidget;
 class QLabel;
@@ -29,6 +30,8 @@ class RunController;
 class RunPlots;
 class RunOverview;
 class RunsBrowser;
+class SlurmDialog;
+class SweepsView;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -48,6 +51,7 @@ public:
     CompareView* compare() const { return compare_; }
     PaperTableView* paper_table() const { return paper_; }
     TimelineView* timeline() const { return timeline_; }
+    SweepsView* sweeps() const { return sweeps_; }
     RunController* controller() const { return controller_; }
     QTabWidget* tabs() const { return tabs_; }
     QPushButton* run_button() const { return run_; }
@@ -82,8 +86,16 @@ public:
     bool rerun_stored_runs(const std::vector<std::int64_t>& runs);
     std::int64_t followed_run() const { return followed_run_; }  // the opened run while it is running, else 0
 
+    // Submit to Slurm: the dialog for the form's experiment (script shown before submitting), and
+    // what follows a submission (the Sweeps tab, showing it). The tasks run meft_program():
+    // $MEFT_PROGRAM, else meft beside the workbench, else meft on PATH ("" when none).
+    SlurmDialog* make_slurm_dialog();
+    void sweep_submitted(const Sweep& sweep);
+    static std::filesystem::path meft_program();
+
 public slots:
     void start_run();
+    void submit_to_slurm();
 
 signals:
     void run_completed(qint64 run, const QString& status);  // each run of a start (for tests)
@@ -116,6 +128,8 @@ private:
     CompareView* compare_ = nullptr;
     PaperTableView* paper_ = nullptr;
     TimelineView* timeline_ = nullptr;
+    SweepsView* sweeps_ = nullptr;
+    QPushButton* slurm_ = nullptr;
     RunController* controller_ = nullptr;
     QPlainTextEdit* log_ = nullptr;
     QDockWidget* log_dock_ = nullptr;  // collapsible (View ▸ Log, Ctrl+L), movable, floatable

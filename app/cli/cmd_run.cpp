@@ -13,8 +13,10 @@
 #include "store/run_table.h"
 #include "run/run_outputs.h"
 #include "run/runner.h"
+#include "run/preflight.h"
 #include "train/memory_plan.h"
 #include "store/experiment.h"
+#include "run/sweep.h"
 
 #include <atomic>
 #include <cmath>
@@ -24,6 +26,8 @@
 #include <map>
 #include <set>
 #include <thread>
+
+#include <unistd.h>
 
 namespace meft::cli {
 
@@ -36,6 +40,7 @@ struct RunArgs {
     std::string backend;            // overrides training.backend
     std::vector<std::string> sets;  // KEY.PATH=VALUE overrides
     int only = 0;                   // > 0: run that expansion alone (1-based, as --dry-run numbers them)
+    bool continue_runs = false;     // an expansion the database already holds is continued or skipped
 };
 
 void print_table(const Experiment& e, const Model& m, const TrainResult& r) {
@@ -198,6 +203,56 @@ int resume(const std::string& db_file, std::int64_t id, bool quiet, const std::s
     return 0;
 }
 
+// --continue (a sweep's task, run again after a requeue): what to do with an expansion the
+// database already holds. Finished: nothing. Failed: nothing, and say so (it would fail again;
+// delete the run to retry). Cancelled or interrupted with a checkpoint: resume it. Running: the
+// task's earlier attempt, killed without a word (a requeued task owns its shard), unless its
+// process is alive on this machine.
+struct Continuation {
+    std::int64_t resume = 0;
+    std::optional<RunInfo> done;
+    bool refuse = false;
+    std::string what;
+};
+
+Continuation continuation(ExperimentDb& db, const Experiment& e) {
+    Continuation c;
+    std::optional<RunInfo> r = expansion_run(db, resolved_config(e));
+    if (!r) {
+        c.what = "no earlier run of this expansion; starting one";
+        return c;
+    }
+    const std::string run = "run " + std::to_string(r->id);
+    if (r->status == "finished") {
+        c.what = run + " of this expansion already finished; nothing to do";
+        c.done = r;
+        return c;
+    }
+    if (r->status == "failed") {
+        c.what = run + " of this expansion failed (" + r->message + "); not run again (meft runs delete " +
+                 std::to_string(r->id) + " to retry)";
+        c.refuse = true;
+        return c;
+    }
+    if (r->status == "running" || r->status == "queued") {
+        // Opening the database marked this machine's dead runs interrupted: one still running here is alive.
+        char host[256] = {};
+        gethostname(host, sizeof host - 1);
+        if (r->host == host)
+            throw Error(run + " of this expansion is running in another process on this machine; not started twice");
+        db.set_status(r->id, "interrupted", "its task ended without finishing; continued by a later attempt");
+        db.add_event(r->id, "interrupted", "found running by meft run --continue (the task's earlier attempt was killed)");
+    }
+    std::error_code ec;
+    if (std::filesystem::exists(db.checkpoint_path(r->id), ec)) {
+        c.what = run + " of this expansion stopped at step " + std::to_string(r->steps) + "; resuming it from its checkpoint";
+        c.resume = r->id;
+    } else {
+        c.what = run + " of this expansion stopped before its first checkpoint; starting it again as a new run";
+    }
+    return c;
+}
+
 // --dry-run: what would run, one line per expansion, and nothing recorded.
 void print_plan(const std::vector<Experiment>& exps) {
     std::printf("| # | run | method | task | lr | batch | steps/epochs | backend |\n|---|---|---|---|---|---|---|---|\n");
@@ -226,6 +281,8 @@ int run(const RunArgs& a) {
     }
     if (a.dry_run) {
         print_plan(exps);
+        const std::string problems = grid_problems(exps, a.only > 0 ? a.only : 1);
+        if (!problems.empty()) throw Error(a.experiment + ": would fail when it starts:" + problems);
         return 0;
     }
     check_backends(exps, a.quiet);
@@ -239,12 +296,28 @@ int run(const RunArgs& a) {
     // The experiment row is created with the first run, in one transaction, once its model and data loaded.
     NewExperiment experiment{first.name, first.file.string(), read_source(a.experiment), tags, first.notes};
     std::vector<nlohmann::json> metrics;
+    int refused = 0;
     for (const Experiment& e : exps) {
         if (g_interrupted.load()) break;
-        metrics.push_back(run_one(e, db, &experiment, a));
+        if (!a.continue_runs) {
+            metrics.push_back(run_one(e, db, &experiment, a));
+            continue;
+        }
+        const Continuation c = continuation(db, e);
+        std::fprintf(stderr, "meft run --continue: %s%s\n", e.sweep_label.empty() ? "" : ("[" + e.sweep_label + "] ").c_str(),
+                     c.what.c_str());
+        if (c.refuse) {
+            ++refused;
+            continue;
+        }
+        if (c.done) {
+            metrics.push_back(c.done->final_metrics);
+            continue;
+        }
+        metrics.push_back(run_one(e, db, &experiment, a, c.resume));
     }
-    if (exps.size() > 1) print_aggregate(exps, metrics);
-    return 0;
+    if (exps.size() > 1 && refused == 0) print_aggregate(exps, metrics);
+    return refused == 0 ? 0 : 1;
 }
 }  // namespace
 
@@ -279,6 +352,9 @@ Runner add_run(CLI::App& app) {
     app.add_option("--backend", a->backend, "cpu, cuda or auto (overrides training.backend)")
         ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
     app.add_flag("-n,--dry-run", a->dry_run, "validate the file and list the runs it expands into; run nothing");
+    app.add_flag("--continue", a->continue_runs,
+                 "continue what the database already holds of each expansion: skip a finished run, resume a "
+                 "cancelled or interrupted one from its checkpoint, refuse a failed one (what a requeued sweep task runs)");
     app.add_option("--only", a->only, "run only expansion N of the file's sweep (1-based, as --dry-run numbers them)")
         ->check(CLI::PositiveNumber);
     return [a] { return run(*a); };

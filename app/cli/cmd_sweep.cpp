@@ -1,13 +1,13 @@
 // meft sweep — a grid's expansions one per task, each into its own SQLite shard, and the shards
 // gathered into one experiment database (store/merge.h; a run is known by its UUID, so gathering
-// twice adds nothing). `submit --local N` runs the tasks here, N at a time, as child processes of
-// `meft run --only I`.
+// twice adds nothing). `submit --slurm` writes and submits a Slurm job array (run/sweep_submit.h);
+// `submit --local N` runs the tasks here, N at a time, as child processes; `status` and `cancel`
+// follow and stop either (run/sweep_status.h).
 #include <csignal>
 #include <cstdio>
-#include <ctime>
-#include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,10 +16,13 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "core/file_io.h"
+#include "core/thread_pool.h"
 #include "store/experiment.h"
 
 #include "cli/commands.h"
+#include "run/sweep.h"
+#include "run/sweep_status.h"
+#include "run/sweep_submit.h"
 #include "store/database.h"
 #include "store/merge.h"
 
@@ -27,17 +30,24 @@ namespace meft::cli {
 
 namespace {
 
+namespace fs = std::filesystem;
+
 struct SweepArgs {
     std::string db;
     std::vector<std::string> shards;
     bool all = false;
-    CLI::App* gather = nullptr;
+    CLI::App *gather = nullptr, *submit = nullptr, *status = nullptr, *cancel = nullptr, *list = nullptr;
     // submit
-    CLI::App* submit = nullptr;
     std::string experiment, dir, gpus;
     std::vector<std::string> sets;
     int local = 0;
+    bool slurm = false;
     bool no_gather = false;
+    bool show_script = false;
+    SlurmRequest request;
+    // status, cancel
+    std::string sweep;
+    bool json = false;
 };
 
 int gather(const SweepArgs& a);
@@ -45,35 +55,28 @@ int gather(const SweepArgs& a);
 volatile std::sig_atomic_t g_stop = 0;
 extern "C" void on_stop(int) { g_stop = 1; }
 
-// The last lines of a task's log, for a failure report.
-std::string tail_of(const std::filesystem::path& log, int lines) {
-    std::ifstream in(log);
-    std::vector<std::string> all;
-    for (std::string l; std::getline(in, l);) all.push_back(l);
-    std::string out;
-    for (std::size_t i = all.size() > std::size_t(lines) ? all.size() - std::size_t(lines) : 0; i < all.size(); ++i)
-        out += "    " + all[i] + "\n";
-    return out;
-}
+// This program, for the tasks to run.
+fs::path self() { return fs::read_symlink("/proc/self/exe"); }
 
-// Runs expansion `index` as `meft run EXP --only index --db SHARD --quiet [--set ...]`, output to its log.
-pid_t spawn_task(const SweepArgs& a, int index, const std::filesystem::path& shard, const std::filesystem::path& log,
-                 const std::string& gpu) {
-    std::vector<std::string> args = {"/proc/self/exe", "run", a.experiment, "--only", std::to_string(index), "--db",
-                                     shard.string(), "--quiet"};
-    for (const std::string& s : a.sets) args.insert(args.end(), {"--set", s});
+fs::path main_db(const SweepArgs& a) { return a.db.empty() ? ExperimentDb::default_path() : fs::path(a.db); }
+
+// Runs the task's command (Sweep::task_command) with its output to its log.
+pid_t spawn_task(const Sweep& s, int index, const std::string& gpu, int threads) {
+    std::vector<std::string> args = s.task_command(index);
+    const fs::path log = s.log(index);
     const pid_t pid = fork();
     if (pid < 0) throw Error("meft sweep: cannot start a task (fork failed)");
     if (pid == 0) {
-        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
             close(fd);
         }
         if (!gpu.empty()) setenv("CUDA_VISIBLE_DEVICES", gpu.c_str(), 1);
+        if (threads > 0) setenv("MEFT_THREADS", std::to_string(threads).c_str(), 1);
         std::vector<char*> argv;
-        for (std::string& s : args) argv.push_back(s.data());
+        for (std::string& x : args) argv.push_back(x.data());
         argv.push_back(nullptr);
         execv(argv[0], argv.data());
         std::perror("meft sweep: exec");
@@ -82,37 +85,58 @@ pid_t spawn_task(const SweepArgs& a, int index, const std::filesystem::path& sha
     return pid;
 }
 
-int submit_local(const SweepArgs& a) {
-    namespace fs = std::filesystem;
-    // Every expansion is validated before anything starts, as --dry-run does.
-    const std::vector<Experiment> exps = load_experiments(a.experiment, a.sets);
-    std::vector<std::string> gpus;
-    for (std::size_t at = 0; !a.gpus.empty() && at <= a.gpus.size();) {
-        const std::size_t comma = a.gpus.find(',', at);
-        gpus.push_back(a.gpus.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+std::vector<std::string> split_list(const std::string& text) {
+    std::vector<std::string> out;
+    for (std::size_t at = 0; !text.empty() && at <= text.size();) {
+        const std::size_t comma = text.find(',', at);
+        out.push_back(text.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
         if (comma == std::string::npos) break;
         at = comma + 1;
     }
-    const int slots = gpus.empty() ? a.local : static_cast<int>(gpus.size());
-    if (slots < 1) throw Error("meft sweep submit: --local N needs N >= 1 (or --gpus LIST)");
-    fs::path dir = a.dir;
-    if (dir.empty()) {
-        char stamp[32];
-        const std::time_t now = std::time(nullptr);
-        std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
-        dir = fs::path("sweeps") / (exps.front().name + "-" + stamp);
+    return out;
+}
+
+std::string indented(const std::string& text) {
+    std::string out;
+    std::size_t at = 0;
+    while (at < text.size()) {
+        const std::size_t nl = text.find('\n', at);
+        out += "    " + text.substr(at, nl == std::string::npos ? std::string::npos : nl - at + 1);
+        if (nl == std::string::npos) {
+            out += "\n";
+            break;
+        }
+        at = nl + 1;
     }
-    if (fs::exists(dir / "sweep.json")) throw Error(dir.string() + ": already holds a sweep (sweep.json); choose another --dir");
-    fs::create_directories(dir / "shards");
-    fs::create_directories(dir / "logs");
-    nlohmann::json record = {{"experiment", fs::absolute(a.experiment).string()}, {"overrides", a.sets},
-                             {"expansions", exps.size()}, {"mode", "local"}, {"parallel", slots}, {"gpus", gpus}};
-    nlohmann::json labels = nlohmann::json::array();
-    for (const Experiment& e : exps) labels.push_back(e.sweep_label.empty() ? e.name : e.sweep_label);
-    record["labels"] = labels;
-    write_file_atomically(dir / "sweep.json", record.dump(2) + "\n");
-    std::fprintf(stderr, "meft sweep: %zu expansion%s of %s, %d at a time, in %s\n", exps.size(), exps.size() == 1 ? "" : "s",
-                 a.experiment.c_str(), slots, dir.string().c_str());
+    return out;
+}
+
+// The sweep described and recorded: the database opened first, so a bad --db fails before anything.
+Sweep new_sweep(const SweepArgs& a, const std::string& mode, ExperimentDb& db) {
+    Sweep s = plan_sweep(read_experiment_json(a.experiment), a.experiment, a.sets, a.dir, mode, self());
+    s.db = fs::absolute(db.path());
+    return s;
+}
+
+int submit_local(const SweepArgs& a) {
+    ExperimentDb db(main_db(a));
+    Sweep s = new_sweep(a, "local", db);
+    s.gpus = split_list(a.gpus);
+    const int slots = s.gpus.empty() ? a.local : static_cast<int>(s.gpus.size());
+    if (slots < 1) throw Error("meft sweep submit: --local N needs N >= 1 (or --gpus LIST)");
+    s.parallel = slots;
+    s.pid = getpid();
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    s.host = host;
+    s.process = process_identity(s.pid);
+    create_sweep(s);
+    db.record_sweep(sweep_row(s));
+    // Tasks sharing the CPU cores split them (unless MEFT_THREADS says otherwise).
+    const int threads = std::getenv("MEFT_THREADS") ? 0 : std::max(1, default_thread_count() / slots);
+    const int total = s.expansions();
+    std::fprintf(stderr, "meft sweep: %d expansion%s of %s, %d at a time, in %s\n", total, total == 1 ? "" : "s",
+                 a.experiment.c_str(), slots, s.dir.string().c_str());
 
     std::signal(SIGINT, on_stop);
     std::signal(SIGTERM, on_stop);
@@ -120,10 +144,9 @@ int submit_local(const SweepArgs& a) {
     std::vector<bool> slot_busy(static_cast<std::size_t>(slots), false);
     std::vector<int> failed;
     int next = 1, done = 0;
-    const int total = static_cast<int>(exps.size());
     bool stopping = false;
     while (done < total && !(stopping && running.empty())) {
-        if (g_stop && !stopping) {  // Ctrl-C: the tasks stop after their current step (cancelled, resumable)
+        if (g_stop && !stopping) {  // Ctrl-C or meft sweep cancel: tasks stop after their current step (resumable)
             stopping = true;
             for (const auto& [pid, what] : running) kill(pid, SIGINT);
             std::fprintf(stderr, "meft sweep: stopping %zu running task%s after their current step\n", running.size(),
@@ -133,11 +156,10 @@ int submit_local(const SweepArgs& a) {
             int slot = 0;
             while (slot_busy[static_cast<std::size_t>(slot)]) ++slot;
             slot_busy[static_cast<std::size_t>(slot)] = true;
-            const std::string id = std::to_string(next);
-            const pid_t pid = spawn_task(a, next, dir / "shards" / (id + ".sqlite"), dir / "logs" / (id + ".log"),
-                                         gpus.empty() ? std::string() : gpus[static_cast<std::size_t>(slot)]);
+            const pid_t pid = spawn_task(s, next, s.gpus.empty() ? std::string() : s.gpus[static_cast<std::size_t>(slot)],
+                                         s.gpus.empty() ? threads : 0);
             running[pid] = {next, slot};
-            std::fprintf(stderr, "  started %d/%d: %s\n", next, total, labels[static_cast<std::size_t>(next - 1)].get<std::string>().c_str());
+            std::fprintf(stderr, "  started %d/%d: %s\n", next, total, s.labels[static_cast<std::size_t>(next - 1)].c_str());
             ++next;
         }
         int status = 0;
@@ -152,15 +174,14 @@ int submit_local(const SweepArgs& a) {
         const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         if (!ok) failed.push_back(index);
         std::fprintf(stderr, "  %s %d/%d: %s\n", ok ? "finished" : "FAILED", index, total,
-                     labels[static_cast<std::size_t>(index - 1)].get<std::string>().c_str());
-        if (!ok)
-            std::fprintf(stderr, "%s", tail_of(dir / "logs" / (std::to_string(index) + ".log"), 5).c_str());
+                     s.labels[static_cast<std::size_t>(index - 1)].c_str());
+        if (!ok) std::fprintf(stderr, "%s", indented(file_tail(s.log(index), 5)).c_str());
     }
     std::signal(SIGINT, SIG_DFL);
     std::signal(SIGTERM, SIG_DFL);
     if (!a.no_gather) {
         SweepArgs g = a;
-        g.shards = {dir.string()};
+        g.shards = {s.dir.string()};
         g.all = false;
         gather(g);
     }
@@ -169,17 +190,104 @@ int submit_local(const SweepArgs& a) {
         for (int f : failed) list += (list.empty() ? "" : ", ") + std::to_string(f);
         std::fprintf(stderr, "meft sweep: %s%s; logs in %s\n", failed.empty() ? "" : ("expansion(s) " + list + " failed").c_str(),
                      stopping ? (failed.empty() ? "stopped before every expansion ran" : ", stopped early") : "",
-                     (dir / "logs").string().c_str());
+                     (s.dir / "logs").string().c_str());
         return 1;
     }
     return 0;
 }
 
+int submit_slurm(const SweepArgs& a) {
+    ExperimentDb db(main_db(a));
+    Sweep s = new_sweep(a, "slurm", db);
+    s.slurm = a.request;
+    if (a.show_script) {  // what would be submitted; nothing written
+        std::printf("%s", sbatch_script(s).c_str());
+        return 0;
+    }
+    submit_to_slurm(s);
+    db.record_sweep(sweep_row(s));
+    std::printf("submitted %s: Slurm job %s, %d array task%s (one per expansion)\n", s.dir.string().c_str(), s.job_id.c_str(),
+                s.expansions(), s.expansions() == 1 ? "" : "s");
+    std::printf("follow it:  meft sweep status %s\ngather it:  meft sweep gather %s --db %s\n", s.dir.string().c_str(),
+                s.dir.string().c_str(), s.db.string().c_str());
+    return 0;
+}
+
+int status(const SweepArgs& a) {
+    const Sweep s = read_sweep(a.sweep);
+    const SchedulerView view = ask_scheduler(s);
+    std::set<std::string> gathered;
+    const fs::path target = a.db.empty() ? s.db : fs::path(a.db);
+    std::error_code ec;
+    if (!target.empty() && fs::exists(target, ec)) {
+        ExperimentDb db(target, DbAccess::Reading);
+        for (const std::string& u : shard_run_uuids(s))
+            if (db.has_run_uuid(u)) gathered.insert(u);
+    }
+    const SweepStatus st = sweep_status(s, view, gathered);
+    if (a.json) {
+        nlohmann::json j = {{"dir", s.dir.string()}, {"name", s.name}, {"mode", s.mode}, {"job_id", s.job_id},
+                            {"scheduler", st.scheduler}, {"counts", st.counts()}};
+        j["expansions"] = nlohmann::json::array();
+        for (const ExpansionStatus& e : st.expansions)
+            j["expansions"].push_back({{"index", e.index}, {"label", e.label}, {"state", e.state}, {"detail", e.detail},
+                                       {"run_uuid", e.run_uuid}, {"run_status", e.run_status}, {"steps", e.steps},
+                                       {"gathered", e.gathered}, {"log_tail", e.log_tail}});
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("sweep %s: %d expansion%s, %s%s\n%s\n\n", s.name.c_str(), s.expansions(), s.expansions() == 1 ? "" : "s",
+                s.mode == "slurm" ? ("Slurm job " + (s.job_id.empty() ? std::string("(none)") : s.job_id)).c_str()
+                                  : ("local, " + std::to_string(s.parallel) + " at a time").c_str(),
+                s.cancelled_at.empty() ? "" : (", cancelled " + s.cancelled_at).c_str(), st.scheduler.c_str());
+    std::printf("| # | expansion | state | detail | gathered |\n|---|---|---|---|---|\n");
+    for (const ExpansionStatus& e : st.expansions)
+        std::printf("| %d | %s | %s | %s | %s |\n", e.index, e.label.c_str(), e.state.c_str(), e.detail.c_str(),
+                    e.gathered ? "yes" : "");
+    std::string summary;
+    for (const auto& [state, n] : st.counts()) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + state;
+    std::printf("\n%s\n", summary.c_str());
+    for (const ExpansionStatus& e : st.expansions)
+        if (e.state == "failed")
+            std::printf("\nexpansion %d (%s) failed: %s\n  %s, last lines:\n%s", e.index, e.label.c_str(), e.detail.c_str(),
+                        s.log(e.index).string().c_str(), indented(e.log_tail.empty() ? "(empty)\n" : e.log_tail).c_str());
+    return 0;
+}
+
+int cancel(const SweepArgs& a) {
+    Sweep s = read_sweep(a.sweep);
+    cancel_sweep(s);
+    const fs::path target = a.db.empty() ? s.db : fs::path(a.db);
+    std::error_code ec;
+    if (!target.empty() && fs::exists(target, ec)) {
+        ExperimentDb db(target);
+        db.record_sweep(sweep_row(s));
+    }
+    std::printf("cancelled %s (%s); finished runs stay in its shards: meft sweep gather %s\n", s.dir.string().c_str(),
+                s.mode == "slurm" ? ("scancel " + s.job_id).c_str() : "its tasks stop after their current step",
+                s.dir.string().c_str());
+    return 0;
+}
+
+int list(const SweepArgs& a) {
+    ExperimentDb db(main_db(a), DbAccess::Reading);
+    std::printf("| sweep | name | mode | job | expansions | created |\n|---|---|---|---|---|---|\n");
+    for (const SweepRow& r : db.sweeps())
+        std::printf("| %s | %s | %s | %s | %d | %s |\n", r.dir.c_str(), r.name.c_str(), r.mode.c_str(), r.job_id.c_str(),
+                    r.expansions, r.created_at.c_str());
+    return 0;
+}
+
 int gather(const SweepArgs& a) {
-    std::vector<std::filesystem::path> files;
+    std::vector<fs::path> files;
     for (const std::string& s : a.shards)
         for (const auto& f : shard_files(s)) files.push_back(f);
-    const std::filesystem::path target = a.db.empty() ? ExperimentDb::default_path() : std::filesystem::path(a.db);
+    // One sweep folder and no --db: the database the sweep was submitted into.
+    fs::path target = main_db(a);
+    if (a.db.empty() && a.shards.size() == 1 && fs::exists(fs::path(a.shards[0]) / "sweep.json")) {
+        const Sweep s = read_sweep(a.shards[0]);
+        if (!s.db.empty()) target = s.db;
+    }
     ExperimentDb db(target);
     int added = 0, already = 0, left = 0;
     for (const auto& f : files) {
@@ -202,27 +310,57 @@ int gather(const SweepArgs& a) {
 Runner add_sweep(CLI::App& app) {
     auto a = std::make_shared<SweepArgs>();
     app.require_subcommand(1);
+    const char* db_help = "the experiment database (default: $MEFT_DB or ~/.local/share/meft-workbench/experiments.sqlite)";
     a->gather = app.add_subcommand("gather", "merge shard databases (files, or sweep folders with shards/) into one");
     a->gather->add_option("shards", a->shards, "shard .sqlite files or folders holding them (and their shards/)")->required();
-    a->gather->add_option("--db", a->db, "the database to gather into (default: $MEFT_DB or ~/.local/share/meft-workbench/experiments.sqlite)");
+    a->gather->add_option("--db", a->db, "the database to gather into (default: the sweep's own, else $MEFT_DB or ~/.local/share/...)");
     a->gather->add_flag("--all", a->all, "also gather failed, cancelled and interrupted runs (never a running one)");
-    a->submit = app.add_subcommand("submit", "run every expansion of a grid as its own task, each into its own shard, then gather");
+
+    a->submit = app.add_subcommand("submit", "run every expansion of a grid as its own task (Slurm array or local processes), each into its own shard");
     a->submit->add_option("experiment", a->experiment, "experiment file (JSON; lists make the grid)")->required()->check(CLI::ExistingFile);
+    a->submit->add_flag("--slurm", a->slurm, "submit one Slurm job array over the expansions (sbatch)");
+    a->submit->add_option("--partition", a->request.partition, "Slurm partition (default: the cluster's)");
+    a->submit->add_option("--time", a->request.time, "time limit per task, as sbatch takes it (HH:MM:SS, D-HH:MM)");
+    a->submit->add_option("--gpus-per-run", a->request.gpus_per_run, "GPUs per task")->check(CLI::NonNegativeNumber);
+    a->submit->add_option("--cpus-per-run", a->request.cpus_per_run, "CPUs per task (meft's threads)")->check(CLI::PositiveNumber);
+    a->submit->add_option("--max-parallel", a->request.max_parallel, "at most K tasks at a time (--array=1-N%K)")->check(CLI::PositiveNumber);
+    a->submit->add_option("--sbatch-arg", a->request.sbatch_args, "one more #SBATCH line, e.g. --sbatch-arg=--account=abc; repeatable")
+        ->allow_extra_args(false);
+    a->submit->add_option("--warn-seconds", a->request.warn_seconds,
+                          "stop at a checkpoint and requeue this long before the time limit (SIGUSR1; default 120)")
+        ->check(CLI::Range(10, 86400));
+    a->submit->add_flag("--show-script", a->show_script, "print the sbatch script that --slurm would submit; write and submit nothing");
     a->submit->add_option("--local", a->local, "run the tasks here, N at a time (child processes sharing the CPU cores)")
         ->check(CLI::PositiveNumber);
     a->submit->add_option("--gpus", a->gpus, "run one task per listed GPU at a time (CUDA_VISIBLE_DEVICES), e.g. 0,1");
-    a->submit->add_option("--dir", a->dir, "the sweep's folder: sweep.json, shards/, logs/ (default: sweeps/NAME-TIMESTAMP)");
-    a->submit->add_option("--db", a->db, "the database to gather into (default: $MEFT_DB or ~/.local/share/meft-workbench/experiments.sqlite)");
+    a->submit->add_option("--dir", a->dir, "the sweep's folder: sweep.json, experiment.json, shards/, logs/ (default: sweeps/NAME-TIMESTAMP)");
+    a->submit->add_option("--db", a->db, "the database the sweep is recorded in and gathered into (default: $MEFT_DB or ~/.local/share/...)");
     a->submit->add_option("--set", a->sets, "override a key of the file before the grid expands (as meft run); repeatable")
         ->allow_extra_args(false);
-    a->submit->add_flag("--no-gather", a->no_gather, "leave the shards ungathered (meft sweep gather DIR later)");
+    a->submit->add_flag("--no-gather", a->no_gather, "--local: leave the shards ungathered (meft sweep gather DIR later)");
+
+    a->status = app.add_subcommand("status", "each expansion of a sweep: queued, running, finished, failed or cancelled");
+    a->status->add_option("sweep", a->sweep, "the sweep's folder")->required();
+    a->status->add_option("--db", a->db, "the database whose gathered runs to mark (default: the sweep's own)");
+    a->status->add_flag("--json", a->json, "print the status as JSON");
+
+    a->cancel = app.add_subcommand("cancel", "cancel a sweep's tasks that have not ended (scancel; a local sweep: stop it)");
+    a->cancel->add_option("sweep", a->sweep, "the sweep's folder")->required();
+    a->cancel->add_option("--db", a->db, "the database the sweep is recorded in (default: the sweep's own)");
+
+    a->list = app.add_subcommand("list", "the sweeps submitted into a database");
+    a->list->add_option("--db", a->db, db_help);
     return [a] {
         if (a->submit->parsed()) {
-            if (a->local == 0 && a->gpus.empty())
-                throw Error("meft sweep submit: say where the tasks run: --local N (or --gpus LIST); Slurm submission is not "
-                            "available yet (docs/sweeps.md)");
-            return submit_local(*a);
+            const bool local = a->local > 0 || !a->gpus.empty();
+            if (local && a->slurm) throw Error("meft sweep submit: choose --slurm or --local N, not both");
+            if (!local && !a->slurm)
+                throw Error("meft sweep submit: say where the tasks run: --slurm (a Slurm job array) or --local N (processes here)");
+            return a->slurm ? submit_slurm(*a) : submit_local(*a);
         }
+        if (a->status->parsed()) return status(*a);
+        if (a->cancel->parsed()) return cancel(*a);
+        if (a->list->parsed()) return list(*a);
         return gather(*a);
     };
 }

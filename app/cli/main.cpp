@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
     add("export", "write a stored run's trained model (from its checkpoint) as a model folder", meft::cli::add_export);
     add("runs", "list, show or delete the runs in the experiment database", meft::cli::add_runs);
     add("plan", "activation memory of a training step, per layer, without computing anything", meft::cli::add_plan);
-    add("sweep", "gather a sweep's shard databases into one", meft::cli::add_sweep);
+    add("sweep", "run a grid as a Slurm job array or local processes, follow it, gather its shards", meft::cli::add_sweep);
     add("schema", "the JSON Schema of an experiment's method section, from the engine's knob table", meft::cli::add_schema);
     try {
         app.parse(argc, argv);

@@ -1,11 +1,31 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include <sched.h>
+
+#include "core/error.h"
 
 namespace meft {
 
+int default_thread_count() {
+    if (const char* env = std::getenv("MEFT_THREADS"); env && *env) {
+        char* end = nullptr;
+        const long n = std::strtol(env, &end, 10);
+        if (*end != '\0' || n < 1 || n > 4096)
+            throw Error(std::string("MEFT_THREADS=") + env + ": expected a whole number of threads from 1 to 4096");
+        return static_cast<int>(n);
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 ThreadPool::ThreadPool(int threads) {
-    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (threads <= 0) threads = default_thread_count();
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 

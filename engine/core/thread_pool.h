@@ -15,7 +15,7 @@ namespace meft {
 
 class ThreadPool {
 public:
-    explicit ThreadPool(int threads);  // threads <= 0: hardware concurrency
+    explicit ThreadPool(int threads);  // threads <= 0: default_thread_count()
     ~ThreadPool();
     ThreadPool(const ThreadPool&) = delete;
     ThreadPool& operator=(const ThreadPool&) = delete;
@@ -41,6 +41,11 @@ private:
 };
 
 // The process-wide pool used by the CPU backend.
+// The threads a pool uses by default: $MEFT_THREADS when set (a sweep's task sets it to the CPUs
+// it was given; Error when it is not a whole number from 1 to 4096), else the CPUs this process
+// may run on (its affinity mask, which Slurm and taskset narrow), else the hardware's count.
+int default_thread_count();
+
 ThreadPool& default_thread_pool();
 
 }  // namespace meft

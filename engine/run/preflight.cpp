@@ -140,4 +140,42 @@ Preflight preflight(const Experiment& e, Backend& backend) {
     return p;
 }
 
+std::vector<std::string> static_problems(const Experiment& e) {
+    Preflight p;
+    try {
+        const ModelConfig cfg = experiment_model_config(e);
+        const int seq = e.task.is_toy() ? std::min(e.train.max_seq_length, e.task.toy.max_length) : e.train.max_seq_length;
+        check_positions(e, cfg, seq, p);
+        check_zero_shot_head(e, p);
+        check_early_stopping(e, p);
+        if (p.ok()) plan_memory(cfg, e.method, e.dtype, 1, std::min(seq, 8));  // builds the model with the method
+    } catch (const std::exception& ex) {
+        p.problems.push_back(ex.what());
+    }
+    return p.problems;
+}
+
+std::string grid_problems(const std::vector<Experiment>& exps, int first_index) {
+    std::vector<std::pair<std::string, std::vector<int>>> found;  // in the order first seen
+    for (std::size_t i = 0; i < exps.size(); ++i)
+        for (const std::string& p : static_problems(exps[i])) {
+            auto it = std::find_if(found.begin(), found.end(), [&](const auto& f) { return f.first == p; });
+            if (it == found.end()) it = found.insert(found.end(), {p, {}});
+            it->second.push_back(first_index + static_cast<int>(i));
+        }
+    std::string out;
+    for (const auto& [problem, where] : found) {
+        std::string list;
+        for (std::size_t k = 0; k < where.size();) {  // runs of consecutive numbers as a-b
+            std::size_t end = k;
+            while (end + 1 < where.size() && where[end + 1] == where[end] + 1) ++end;
+            list += (list.empty() ? "" : ", ") + std::to_string(where[k]) + (end > k ? "-" + std::to_string(where[end]) : "");
+            k = end + 1;
+        }
+        out += "\n  " + std::string(where.size() == 1 ? "expansion " : "expansions ") + list +
+               (exps.size() > 1 && where.size() == exps.size() ? " (all)" : "") + ": " + problem;
+    }
+    return out;
+}
+
 }  // namespace meft

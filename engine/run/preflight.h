@@ -26,6 +26,16 @@ struct Preflight {
 // A model folder that cannot be read throws Error naming the file, as loading it would.
 Preflight preflight(const Experiment& e, Backend& backend);
 
+// What can be known wrong about an experiment without a machine to run it on: the checks above
+// but memory, and the method built onto the model on the shape-only backend (a method setting the
+// backbone cannot take, e.g. more reversible layers than it has). `meft run --dry-run` and `meft
+// sweep submit` run it for every expansion, so a grid never queues tasks that fail at start.
+// Errors reading the model folder are problems too (the sentence names the file).
+std::vector<std::string> static_problems(const Experiment& e);
+// static_problems of every expansion, each problem once with the expansions it hits ("expansions
+// 1-4, 9: ..."; numbered from first_index); "" when there are none.
+std::string grid_problems(const std::vector<Experiment>& exps, int first_index = 1);
+
 // The longest sequence the model's positions allow (RoBERTa: max_position_embeddings - pad - 1).
 int model_max_tokens(const ModelConfig& cfg);
 

@@ -10,6 +10,7 @@
 #include "core/build_info.h"
 #include "core/error.h"
 #include "core/host_memory.h"
+#include "core/thread_pool.h"
 #include "data/batching.h"
 #include "run/run_recorder.h"
 #include "run/preflight.h"
@@ -24,7 +25,7 @@ namespace {
 nlohmann::json environment(const Backend& backend, const nlohmann::json& extra) {
     nlohmann::json env = {{"program", std::string("meft ") + version()}, {"git_commit", git_commit()}, {"backend", backend.name()},
                           {"device", backend.is_host() ? "cpu" : "cuda"},
-                          {"threads", static_cast<int>(std::thread::hardware_concurrency())}};
+                          {"threads", default_thread_pool().size()}};
     env.update(extra);
     return env;
 }

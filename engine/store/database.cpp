@@ -88,6 +88,14 @@ const char* kMigrations[] = {
         part TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (run_id, kind, part));
     CREATE INDEX layer_memory_by_run ON layer_memory(run_id);
     )sql",
+    // Version 5: the sweeps submitted into this database (run/sweep.h): their folder, how they run
+    // (Slurm job array or local processes), the Slurm job id and the sweep's record (sweep.json).
+    R"sql(
+    CREATE TABLE sweeps (
+        id INTEGER PRIMARY KEY, dir TEXT NOT NULL UNIQUE, name TEXT NOT NULL, mode TEXT NOT NULL,
+        job_id TEXT NOT NULL DEFAULT '', expansions INTEGER NOT NULL, record TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));
+    )sql",
 };
 
 }  // namespace
@@ -413,7 +421,7 @@ namespace {
 const char* const kSelectRuns =
     "SELECT r.id, r.experiment_id, e.name, r.status, r.message, r.created_at, IFNULL(r.finished_at,''), r.tags, "
     "r.config, r.environment, IFNULL(r.final_metrics,''), (SELECT COUNT(*) FROM steps WHERE run_id = r.id), "
-    "r.notes, IFNULL(r.uuid, '') FROM runs r JOIN experiments e ON e.id = r.experiment_id ";
+    "r.notes, IFNULL(r.uuid, ''), IFNULL(r.host, '') FROM runs r JOIN experiments e ON e.id = r.experiment_id ";
 
 RunInfo read_run(const Stmt& s) {
     RunInfo r;
@@ -431,6 +439,7 @@ RunInfo read_run(const Stmt& s) {
     r.steps = static_cast<int>(s.i64(11));
     r.notes = s.text(12);
     r.uuid = s.text(13);
+    r.host = s.text(14);
     return r;
 }
 }  // namespace
@@ -534,6 +543,37 @@ void ExperimentDb::set_tags(std::int64_t run, const std::vector<std::string>& ta
 void ExperimentDb::set_notes(std::int64_t run, const std::string& notes) {
     Stmt s(db_, "UPDATE runs SET notes = ? WHERE id = ?", path_);
     s.bind(1, notes).bind(2, run).run();
+}
+
+void ExperimentDb::record_sweep(const SweepRow& sweep) {
+    require_writable("record a sweep");
+    Stmt s(db_,
+           "INSERT INTO sweeps(dir, name, mode, job_id, expansions, record) VALUES (?1,?2,?3,?4,?5,?6) "
+           "ON CONFLICT(dir) DO UPDATE SET name = ?2, mode = ?3, job_id = ?4, expansions = ?5, record = ?6",
+           path_);
+    s.bind(1, sweep.dir).bind(2, sweep.name).bind(3, sweep.mode).bind(4, sweep.job_id).bind(5, sweep.expansions);
+    s.bind(6, sweep.record.dump()).run();
+}
+
+std::vector<SweepRow> ExperimentDb::sweeps() const {
+    Stmt s(db_, "SELECT id, dir, name, mode, job_id, expansions, record, created_at FROM sweeps ORDER BY id", path_);
+    std::vector<SweepRow> out;
+    while (s.step())
+        out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), static_cast<int>(s.i64(5)),
+                       parse_or_null(s.text(6)), s.text(7)});
+    return out;
+}
+
+void ExperimentDb::forget_sweep(const std::string& dir) {
+    require_writable("forget a sweep");
+    Stmt s(db_, "DELETE FROM sweeps WHERE dir = ?", path_);
+    s.bind(1, dir).run();
+}
+
+bool ExperimentDb::has_run_uuid(const std::string& uuid) const {
+    Stmt s(db_, "SELECT 1 FROM runs WHERE uuid = ?", path_);
+    s.bind(1, uuid);
+    return s.step();
 }
 
 std::vector<std::pair<int, std::map<std::string, double>>> ExperimentDb::evals(std::int64_t run) const {

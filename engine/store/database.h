@@ -34,6 +34,15 @@ struct LayerMemoryRow {
     std::int64_t held = 0, transient = 0;
 };
 
+// A sweep submitted into this database (run/sweep.h): `record` is its sweep.json.
+struct SweepRow {
+    std::int64_t id = 0;
+    std::string dir, name, mode, job_id;
+    int expansions = 0;
+    nlohmann::json record;
+    std::string created_at;
+};
+
 struct EventRow {
     std::string at, kind, message;
 };
@@ -44,6 +53,7 @@ struct RunInfo {
     std::int64_t experiment_id = 0;
     std::string experiment, status, message, created_at, finished_at;
     std::string tags, notes;  // the run's own (comma-separated tags); start as its experiment's
+    std::string host;         // the machine its process ran on
     nlohmann::json config, environment, final_metrics;
     int steps = 0;
 };
@@ -72,7 +82,7 @@ public:
     ExperimentDb(const ExperimentDb&) = delete;
     ExperimentDb& operator=(const ExperimentDb&) = delete;
 
-    static constexpr int kSchemaVersion = 4;
+    static constexpr int kSchemaVersion = 5;
     int schema_version() const;
     bool read_only() const { return read_only_; }
     const std::string& path() const { return path_; }
@@ -129,6 +139,13 @@ public:
     void set_notes(std::int64_t run, const std::string& notes);
     std::vector<std::pair<int, std::map<std::string, double>>> evals(std::int64_t run) const;
     void delete_run(std::int64_t run);   // also removes its checkpoint
+    bool has_run_uuid(const std::string& uuid) const;
+
+    // Sweeps: one row per sweep folder (recording one again updates it); forgetting one leaves its
+    // folder and any gathered runs alone.
+    void record_sweep(const SweepRow& sweep);
+    std::vector<SweepRow> sweeps() const;
+    void forget_sweep(const std::string& dir);
     // Removes temporary checkpoint files a killed process left for this run (not the checkpoint).
     void remove_stale_checkpoint_files(std::int64_t run) const;
     void remove_stale_checkpoint_files(const std::filesystem::path& checkpoint) const;

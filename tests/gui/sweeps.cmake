@@ -1,0 +1,7 @@
+add_executable(test_sweeps_view test_sweeps_view.cpp)
+set_target_properties(test_sweeps_view PROPERTIES AUTOMOC ON)
+target_link_libraries(test_sweeps_view PRIVATE meft_ui Qt6::Test)
+target_compile_definitions(test_sweeps_view PRIVATE MEFT_CLI="$<TARGET_FILE:meft>")
+add_dependencies(test_sweeps_view meft)
+add_test(NAME test_sweeps_view COMMAND test_sweeps_view)
+set_tests_properties(test_sweeps_view PROPERTIES LABELS "gui" ENVIRONMENT "QT_QPA_PLATFORM=offscreen" TIMEOUT 300)
