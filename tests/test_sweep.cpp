@@ -343,9 +343,7 @@ TEST_F(StatusTest, ALocalSweepIsRunningWhileItsSubmitProcessLives) {
     EXPECT_EQ(st.expansions[1].detail, "never started (the sweep stopped first)");
     // ask_scheduler: this process is alive; a recorded identity that is not its own is not.
     s.pid = getpid();
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    s.host = host;
+    s.host = host_name();
     s.process = process_identity(s.pid);
     EXPECT_TRUE(ask_scheduler(s).local_alive);
     s.process = "another/boot";

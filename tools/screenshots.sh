@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/screenshots.sh — renders the workbench's main views to docs/screenshots/*.png.
 # Runs two short toy experiments into a scratch database on the offscreen platform (no display
-# needed), then grabs the experiment view, the runs browser and the comparison.
+# needed), then grabs the experiment view, the runs browser, the comparison and the others, and a
+# local sweep in the Sweeps tab (docs/workbench.md, "Screenshots").
 # Usage: bash tools/screenshots.sh [OUT_DIR]   (after installer/setup.sh has built the GUI)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -52,6 +52,7 @@ public:
     PaperTableView* paper_table() const { return paper_; }
     TimelineView* timeline() const { return timeline_; }
     SweepsView* sweeps() const { return sweeps_; }
+    const std::filesystem::path& database_file() const { return db_file_; }
     RunController* controller() const { return controller_; }
     QTabWidget* tabs() const { return tabs_; }
     QPushButton* run_button() const { return run_; }

@@ -2,6 +2,8 @@
 
 #include <QDir>
 #include <QEventLoop>
+#include <QProcess>
+#include <QTemporaryDir>
 #include <QTabWidget>
 #include <QTimer>
 
@@ -15,6 +17,12 @@
 #include "ui/runs/paper_table_view.h"
 #include "ui/runs/timeline_view.h"
 #include "ui/runs/runs_browser.h"
+#include "ui/runs/sweeps_view.h"
+#include "ui/forms/slurm_dialog.h"
+
+#include <QLineEdit>
+#include <QSpinBox>
+#include <memory>
 
 namespace meft::ui {
 
@@ -39,6 +47,35 @@ bool grab(QWidget& w, const QString& file) {
     const bool ok = w.grab().save(file);
     fprintf(stderr, "%s %s\n", ok ? "wrote" : "FAILED to write", file.toUtf8().constData());
     return ok;
+}
+
+// A learning-rate grid of MEFT1 on the toy task through `meft sweep submit --local 2` (the last
+// rate diverges), then the Sweeps tab following it.
+bool sweep_screenshot(MainWindow& w, const QString& file) {
+    QTemporaryDir scratch;
+    nlohmann::json grid = ExperimentForm::default_experiment();
+    grid["name"] = "meft1-lr-grid";
+    grid["method"] = {{"name", "meft1"}};
+    grid["training"].update({{"learning_rate", {0.001, 0.003, 0.01, 10}}, {"max_grad_norm", 0}, {"max_steps", 150}});
+    const QString exp = scratch.path() + "/grid.json";
+    QFile f(exp);
+    if (!f.open(QIODevice::WriteOnly)) return false;
+    f.write(QByteArray::fromStdString(grid.dump(2)));
+    f.close();
+    const QString meft = QString::fromStdString(MainWindow::meft_program().string());
+    QProcess p;
+    p.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    p.start(meft, {"sweep", "submit", exp, "--local", "2", "--dir", scratch.path() + "/sweeps/meft1-lr-grid", "--db",
+                   QString::fromStdString(w.database_file().string()), "--no-gather"});
+    if (!p.waitForFinished(600000)) return false;
+    w.sweeps()->reload();
+    QEventLoop loop;
+    QObject::connect(w.sweeps(), &SweepsView::status_shown, &loop, &QEventLoop::quit);
+    QTimer::singleShot(30000, &loop, &QEventLoop::quit);
+    w.tabs()->setCurrentWidget(w.sweeps());
+    w.sweeps()->refresh_status();
+    loop.exec();
+    return grab(w, file);
 }
 
 }  // namespace
@@ -88,6 +125,20 @@ int render_screenshots(MainWindow& w, const QString& dir) {
     ok &= grab(w, dir + "/table.png");
     w.timeline_runs({meft, runs.front()});  // MEFT3's step, full fine-tuning's total overlaid
     ok &= grab(w, dir + "/timeline.png");
+    ok &= sweep_screenshot(w, dir + "/sweeps.png");
+    {  // Submit to Slurm for the form's experiment: the fields and the script they make
+        w.tabs()->setCurrentIndex(0);
+        std::unique_ptr<SlurmDialog> d(w.make_slurm_dialog());
+        d->partition()->setText("gpu");
+        d->time_limit()->setText("04:00:00");
+        d->gpus()->setValue(1);
+        d->cpus()->setValue(8);
+        d->max_parallel()->setValue(32);
+        d->sbatch_args()->setText("--account=nlp");
+        d->folder()->setText("/scratch/me/sweeps/meft3-toy");
+        d->show();
+        ok &= grab(*d, dir + "/slurm-dialog.png");
+    }
     return ok ? 0 : 1;
 }
 

@@ -236,9 +236,7 @@ Continuation continuation(ExperimentDb& db, const Experiment& e) {
     }
     if (r->status == "running" || r->status == "queued") {
         // Opening the database marked this machine's dead runs interrupted: one still running here is alive.
-        char host[256] = {};
-        gethostname(host, sizeof host - 1);
-        if (r->host == host)
+        if (r->host == host_name())
             throw Error(run + " of this expansion is running in another process on this machine; not started twice");
         db.set_status(r->id, "interrupted", "its task ended without finishing; continued by a later attempt");
         db.add_event(r->id, "interrupted", "found running by meft run --continue (the task's earlier attempt was killed)");

@@ -126,9 +126,7 @@ int submit_local(const SweepArgs& a) {
     if (slots < 1) throw Error("meft sweep submit: --local N needs N >= 1 (or --gpus LIST)");
     s.parallel = slots;
     s.pid = getpid();
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    s.host = host;
+    s.host = host_name();
     s.process = process_identity(s.pid);
     create_sweep(s);
     db.record_sweep(sweep_row(s));

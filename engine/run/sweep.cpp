@@ -229,8 +229,10 @@ std::string sbatch_script(const Sweep& s) {
     auto line = [&](const std::string& l) { t += l + "\n"; };
     auto directive = [&](const std::string& d) { line("#SBATCH " + d); };
     line("#!/bin/bash");
+    std::error_code ec;
+    const std::string from = fs::exists(s.source, ec) ? s.source.string() : "an unsaved experiment (the workbench's form)";
     line("# MEFT Workbench sweep \"" + s.name + "\": " + std::to_string(n) + " expansion" + (n == 1 ? "" : "s") + " of " +
-         s.source.string() + (s.overrides.empty() ? "" : " with --set overrides") + ", one Slurm array task each.");
+         from + (s.overrides.empty() ? "" : " with --set overrides") + ", one Slurm array task each.");
     line("# Written by `meft sweep submit --slurm` at " + s.created_at + "; submit it again by hand with");
     line("#   sbatch " + shell_quoted(s.script_file().string()));
     line("# Task I runs expansion I (as `meft run --dry-run` numbers them) of experiment.json, the experiment");

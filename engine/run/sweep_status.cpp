@@ -52,12 +52,6 @@ std::optional<RunInfo> latest_run(const fs::path& shard, std::string& problem) {
 
 bool is_running_state(const std::string& s) { return s == "RUNNING" || s == "COMPLETING" || s == "CONFIGURING"; }
 
-std::string host_name() {
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    return host;
-}
-
 }  // namespace
 
 SchedulerView ask_scheduler(const Sweep& s) {
@@ -137,6 +131,7 @@ SweepStatus sweep_status(const Sweep& s, const SchedulerView& view, const std::s
         } else if (run && run->status == "finished") {
             e.state = "finished";
             e.detail = std::to_string(run->steps) + " steps";
+            if (run->final_metrics.is_object() && run->final_metrics.value("early_stopped", false)) e.detail += ", early stopped";
         } else if (run && run->status == "failed") {
             e.state = "failed";
             e.detail = run->message;

@@ -277,9 +277,14 @@ std::string process_identity(long pid) {
     return boot + "/" + f[19];
 }
 
-void ExperimentDb::mark_dead_runs_interrupted() {
+std::string host_name() {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
+    return host;
+}
+
+void ExperimentDb::mark_dead_runs_interrupted() {
+    const std::string host = host_name();
     std::vector<std::int64_t> dead;
     {
         Stmt s(db_, "SELECT id, pid, host, process FROM runs WHERE status IN ('running','queued')", path_);
@@ -311,8 +316,7 @@ std::int64_t ExperimentDb::add_experiment(const std::string& name, const std::st
 std::int64_t ExperimentDb::insert_run(std::int64_t experiment_id, const nlohmann::json& config,
                                       const nlohmann::json& environment) {
     require_writable("record a run");
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
+    const std::string host = host_name();
     Stmt s(db_,
            "INSERT INTO runs(experiment_id, status, config, environment, pid, host, tags, notes, uuid, process) "
            "SELECT ?1, 'queued', ?2, ?3, ?4, ?5, IFNULL(e.tags, ''), IFNULL(e.notes, ''), ?6, ?7 "

@@ -168,5 +168,7 @@ std::string new_uuid();
 // What identifies a running process beyond its pid (which the system reuses): the boot and the
 // process's start time, "<boot id>/<start ticks>"; "" when the process does not exist or is a zombie.
 std::string process_identity(long pid);
+// This machine's name, as runs record it.
+std::string host_name();
 
 }  // namespace meft

@@ -132,7 +132,7 @@ void SlurmDialog::rebuild() {
     const std::optional<Sweep> s = plan();
     count_ = s ? s->expansions() : 0;
     script_->setPlainText(s ? q(sbatch_script(*s)) : QString());
-    expansions_->setText(s ? tr("%n expansion(s): one array task each", nullptr, count_) : QString());
+    expansions_->setText(!s ? QString() : count_ == 1 ? tr("1 expansion: one array task") : tr("%1 expansions: one array task each").arg(count_));
     problem_->setText(problem_text_);
     problem_->setVisible(!problem_text_.isEmpty());
     submit_->setEnabled(s.has_value() && db_ && !db_->read_only());

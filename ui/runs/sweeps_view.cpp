@@ -1,11 +1,13 @@
 #include "ui/runs/sweeps_view.h"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
 #include <QCheckBox>
 #include <QDateTime>
 #include <QElapsedTimer>
+#include <QFontDatabase>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -44,6 +46,7 @@ QTableWidget* make_table(const QStringList& headers) {
     t->verticalHeader()->setVisible(false);
     t->horizontalHeader()->setStretchLastSection(true);
     t->setWordWrap(false);
+    t->verticalHeader()->setDefaultSectionSize(t->fontMetrics().height() + 8);
     return t;
 }
 
@@ -61,7 +64,7 @@ void set_row(QTableWidget* t, int row, const QStringList& cells, const QColor& b
 SweepsView::SweepsView(ExperimentDb* db, QWidget* parent) : QWidget(parent), db_(db) {
     sweeps_ = make_table({tr("Sweep"), tr("Mode"), tr("Slurm job"), tr("Expansions"), tr("Submitted"), tr("Folder")});
     sweeps_->setObjectName("sweeps");
-    expansions_ = make_table({tr("#"), tr("Expansion"), tr("State"), tr("Detail"), tr("Gathered")});
+    expansions_ = make_table({tr("#"), tr("State"), tr("Detail"), tr("Gathered"), tr("Expansion")});
     expansions_->setObjectName("expansions");
     summary_ = new QLabel(tr("No sweep chosen. Sweeps submitted with `meft sweep submit` or the Experiment tab's "
                              "Submit to Slurm… are listed here."));
@@ -70,6 +73,7 @@ SweepsView::SweepsView(ExperimentDb* db, QWidget* parent) : QWidget(parent), db_
     log_ = new QPlainTextEdit;
     log_->setReadOnly(true);
     log_->setPlaceholderText(tr("the chosen expansion's log (last lines)"));
+    log_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     refresh_ = new QPushButton(tr("Refresh"));
     refresh_->setToolTip(tr("Ask Slurm and the shards again now (it happens every few seconds on its own)"));
     gather_ = new QPushButton(tr("Gather finished runs"));
@@ -161,7 +165,7 @@ void SweepsView::reload() {
         sweeps_->setRowCount(static_cast<int>(rows.size()));
         for (int r = 0; r < static_cast<int>(rows.size()); ++r) {
             const SweepRow& s = rows[static_cast<std::size_t>(rows.size() - 1 - static_cast<std::size_t>(r))];  // newest first
-            set_row(sweeps_, r, {q(s.name), q(s.mode), q(s.job_id), QString::number(s.expansions), q(s.created_at).left(19), q(s.dir)});
+            set_row(sweeps_, r, {q(s.name), q(s.mode), q(s.job_id), QString::number(s.expansions), q(s.created_at), q(s.dir)});
         }
         sweeps_->resizeColumnsToContents();
     }
@@ -244,10 +248,13 @@ void SweepsView::show_status(Answer a) {
         expansions_->setRowCount(static_cast<int>(status_->expansions.size()));
         for (int r = 0; r < static_cast<int>(status_->expansions.size()); ++r) {
             const ExpansionStatus& e = status_->expansions[static_cast<std::size_t>(r)];
-            set_row(expansions_, r, {QString::number(e.index), q(e.label), q(e.state), q(e.detail), e.gathered ? tr("yes") : QString()},
+            set_row(expansions_, r, {QString::number(e.index), q(e.state), q(e.detail), e.gathered ? tr("yes") : QString(), q(e.label)},
                     state_colour(e.state));
         }
         expansions_->resizeColumnsToContents();
+        // A failure's message can be long: the detail column stays readable, its full text in the
+        // tooltip and the log beside; the expansion's label takes what is left.
+        expansions_->setColumnWidth(2, std::min(expansions_->columnWidth(2), 30 * expansions_->fontMetrics().averageCharWidth()));
         if (keep_row >= 0 && keep_row < expansions_->rowCount()) expansions_->selectRow(keep_row);
     }
     QStringList counts;
