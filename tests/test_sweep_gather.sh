@@ -12,7 +12,8 @@
 # processes into shards and gathers them; a diverging expansion fails the sweep (exit 1) naming it
 # with its log's last lines while the other is gathered; a used sweep folder and a submit without
 # --slurm or --local are refused. `meft sweep status` of a finished local sweep shows each expansion
-# finished and gathered; the sweep is listed in its database.
+# finished and gathered; the sweep is listed in its database. A local sweep stopped by Ctrl-C
+# mid-run reports the stopped expansion, and `meft sweep resume` finishes it (its one run resumed).
 set -euo pipefail
 [[ $# -eq 1 ]] || { echo "usage: $0 MEFT_BINARY" >&2; exit 2; }
 MEFT=$1
@@ -79,6 +80,33 @@ expect_rc 1 "the same sweep folder again" -- "$MEFT" sweep submit "$TMP/grid.jso
 grep -q "already holds a sweep" "$TMP/err" || fail "a used sweep folder: $(cat "$TMP/err")"
 expect_rc 1 "submit without --local" -- "$MEFT" sweep submit "$TMP/grid.json" --dir "$TMP/sw3"
 grep -q "say where the tasks run: --slurm (a Slurm job array) or --local N" "$TMP/err" || fail "submit without a place: $(cat "$TMP/err")"
+
+check "a local sweep stopped mid-run resumes: each expansion's one run finishes"
+sed 's/"max_steps": 4/"max_steps": 3000, "checkpoint_every": 100/' "$TMP/grid.json" >"$TMP/long.json"
+"$MEFT" sweep submit "$TMP/long.json" --local 2 --dir "$TMP/sr" --db "$TMP/resume.sqlite" >"$TMP/sr.out" 2>"$TMP/sr.err" &
+submit=$!
+for _ in $(seq 300); do
+    [[ $("$MEFT" runs --db "$TMP/sr/shards/2.sqlite" list 2>/dev/null | awk -F'|' 'NR > 2 {gsub(/ /, "", $7); print $7; exit}') -ge 100 ]] 2>/dev/null && break
+    sleep 0.1
+done
+kill -INT "$submit"
+rc=0; wait "$submit" || rc=$?
+[[ $rc -eq 1 ]] || fail "a stopped local sweep exited $rc, expected 1: $(cat "$TMP/sr.err")"
+grep -q "stopped 2/2: training.learning_rate=0.002 — at step [0-9]*, resumable (meft sweep resume)" "$TMP/sr.err" ||
+    fail "the stopped expansion is not reported as stopped: $(cat "$TMP/sr.err")"
+expect_rc 0 "status of the stopped sweep" -- "$MEFT" sweep status "$TMP/sr"
+grep -q "| 2 | training.learning_rate=0.002 | cancelled | stopped after step [0-9]* (resumable) |" "$TMP/out" ||
+    fail "status of the stopped sweep: $(cat "$TMP/out")"
+expect_rc 0 "resume it" -- "$MEFT" sweep resume "$TMP/sr"
+grep -q "resuming it from its checkpoint" "$TMP/sr/logs/2.log" || fail "expansion 2 did not resume: $(cat "$TMP/sr/logs/2.log")"
+for i in 1 2; do
+    [[ $("$MEFT" runs --db "$TMP/sr/shards/$i.sqlite" list | grep -c '| finished .* | 3000 ') -eq 1 ]] ||
+        fail "shard $i does not hold one finished 3000-step run: $("$MEFT" runs --db "$TMP/sr/shards/$i.sqlite" list)"
+done
+grep -q "gathered .* from 2 shards into $TMP/resume.sqlite" "$TMP/out" || fail "resume did not gather: $(cat "$TMP/out")"
+[[ $("$MEFT" runs --db "$TMP/resume.sqlite" list | grep -c '| finished ') -eq 2 ]] || fail "the database lacks the two runs"
+expect_rc 1 "resume a sweep that is not a folder" -- "$MEFT" sweep resume "$TMP/nowhere"
+grep -q "not a sweep folder" "$TMP/err" || fail "resume of a missing sweep: $(cat "$TMP/err")"
 
 cat >"$TMP/bad.json" <<'JSON'
 {"name": "bad", "backbone": {"arch": "bert", "preset": "tiny"},

@@ -12,8 +12,8 @@
 # last lines; both interrupted tasks ran a second attempt that resumed their run from its checkpoint
 # to the same final metrics as the same expansion run uninterrupted; `meft sweep gather` adds the
 # three finished runs with their shards' metrics and a second gather adds nothing; `meft sweep list`
-# shows the sweep; `meft sweep cancel` stops a running sweep (tasks cancelled, resumable). Slurm
-# is stopped again. Without root or the packages it skips (exit 77), saying why.
+# shows the sweep; `meft sweep cancel` stops a running sweep (tasks cancelled, resumable) and `meft
+# sweep resume` submits it again (a new job whose task resumes its run). Slurm is stopped again. Without root or the packages it skips (exit 77), saying why.
 set -euo pipefail
 [[ $# -eq 1 ]] || { echo "usage: $0 MEFT_BINARY" >&2; exit 2; }
 MEFT=$1
@@ -159,5 +159,13 @@ assert states == ["cancelled"] * 3, states
 assert all(e["run_status"] in ("cancelled", "") for e in s["expansions"]), s["expansions"]
 assert s["expansions"][0]["run_status"] == "cancelled" and s["expansions"][0]["steps"] >= 50
 PY
+old_job=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['slurm']['job_id'])" "$SW/sweep.json")
+expect_rc 0 "meft sweep resume submits the script again" -- "$MEFT" sweep resume "$SW"
+new_job=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['slurm']['job_id'])" "$SW/sweep.json")
+[[ $new_job != "$old_job" ]] || fail "resume did not record a new job id ($new_job)"
+grep -q "resubmitted $SW: Slurm job $new_job" "$TMP/out" || fail "resume's report: $(cat "$TMP/out")"
+for i in $(seq 600); do grep -q "resuming it from its checkpoint" "$SW/logs/1.log" && break; sleep 0.1; done
+grep -q "resuming it from its checkpoint" "$SW/logs/1.log" || fail "task 1 did not resume its run: $(grep -v '^|' "$SW/logs/1.log")"
+expect_rc 0 "cancel it again" -- "$MEFT" sweep cancel "$SW"
 slurm_cluster_stop
 echo "PASS"

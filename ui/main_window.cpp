@@ -148,6 +148,7 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     paper_ = new PaperTableView;
     timeline_ = new TimelineView;
     sweeps_ = new SweepsView(db_.get());
+    sweeps_->set_meft_program(meft_program());
 
     tabs_ = new QTabWidget;
     tabs_->addTab(exp_split, tr("Experiment"));

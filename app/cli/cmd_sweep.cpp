@@ -36,7 +36,7 @@ struct SweepArgs {
     std::string db;
     std::vector<std::string> shards;
     bool all = false;
-    CLI::App *gather = nullptr, *submit = nullptr, *status = nullptr, *cancel = nullptr, *list = nullptr;
+    CLI::App *gather = nullptr, *submit = nullptr, *status = nullptr, *cancel = nullptr, *list = nullptr, *resume = nullptr;
     // submit
     std::string experiment, dir, gpus;
     std::vector<std::string> sets;
@@ -118,26 +118,70 @@ Sweep new_sweep(const SweepArgs& a, const std::string& mode, ExperimentDb& db) {
     return s;
 }
 
+// Runs the local sweep's tasks here, s.parallel at a time (one per listed GPU with s.gpus), then
+// gathers the finished runs into its database unless a.no_gather. Exit status 1 when any failed or
+// it was stopped.
+int run_local(Sweep& s, const SweepArgs& a);
+
 int submit_local(const SweepArgs& a) {
     ExperimentDb db(main_db(a));
     Sweep s = new_sweep(a, "local", db);
     s.gpus = split_list(a.gpus);
-    const int slots = s.gpus.empty() ? a.local : static_cast<int>(s.gpus.size());
-    if (slots < 1) throw Error("meft sweep submit: --local N needs N >= 1 (or --gpus LIST)");
-    s.parallel = slots;
+    s.parallel = s.gpus.empty() ? a.local : static_cast<int>(s.gpus.size());
+    if (s.parallel < 1) throw Error("meft sweep submit: --local N needs N >= 1 (or --gpus LIST)");
     s.pid = getpid();
     s.host = host_name();
     s.process = process_identity(s.pid);
     create_sweep(s);
     db.record_sweep(sweep_row(s));
+    return run_local(s, a);
+}
+
+// meft sweep resume: a local sweep's tasks run here again, a Slurm sweep's script is submitted
+// again; each task continues its expansion (--continue): finished ones are left alone, stopped ones
+// resume from their checkpoints, failed ones are not retried.
+int resume(const SweepArgs& a) {
+    Sweep s = read_sweep(a.sweep);
+    if (s.mode == "local") {
+        if (ask_scheduler(s).local_alive) throw Error(s.dir.string() + ": its tasks are still running (pid " + std::to_string(s.pid) + ")");
+        if (a.local > 0) s.parallel = a.local;
+        if (!a.gpus.empty()) s.gpus = split_list(a.gpus);
+        if (!s.gpus.empty()) s.parallel = static_cast<int>(s.gpus.size());
+        s.pid = getpid();
+        s.host = host_name();
+        s.process = process_identity(s.pid);
+    }
+    s.cancelled_at.clear();
+    ExperimentDb db(a.db.empty() ? (s.db.empty() ? ExperimentDb::default_path() : s.db) : fs::path(a.db));
+    if (s.mode == "slurm") {
+        resubmit_to_slurm(s);
+        db.record_sweep(sweep_row(s));
+        std::printf("resubmitted %s: Slurm job %s; each task continues its expansion (finished ones end at once)\n",
+                    s.dir.string().c_str(), s.job_id.c_str());
+        return 0;
+    }
+    write_sweep(s);
+    db.record_sweep(sweep_row(s));
+    SweepArgs g = a;
+    g.db = db.path();
+    return run_local(s, g);
+}
+
+int run_local(Sweep& s, const SweepArgs& a) {
+    const int slots = s.parallel;
     // Tasks sharing the CPU cores split them (unless MEFT_THREADS says otherwise).
     const int threads = std::getenv("MEFT_THREADS") ? 0 : std::max(1, default_thread_count() / slots);
     const int total = s.expansions();
     std::fprintf(stderr, "meft sweep: %d expansion%s of %s, %d at a time, in %s\n", total, total == 1 ? "" : "s",
-                 a.experiment.c_str(), slots, s.dir.string().c_str());
+                 s.source.string().c_str(), slots, s.dir.string().c_str());
 
-    std::signal(SIGINT, on_stop);
-    std::signal(SIGTERM, on_stop);
+    // Without SA_RESTART: a signal interrupts waitpid, so the tasks are told at once (meft sweep
+    // cancel signals this process alone; Ctrl-C reaches the tasks directly too).
+    struct sigaction stop = {};
+    stop.sa_handler = on_stop;
+    sigemptyset(&stop.sa_mask);
+    sigaction(SIGINT, &stop, nullptr);
+    sigaction(SIGTERM, &stop, nullptr);
     std::map<pid_t, std::pair<int, int>> running;  // pid -> (expansion, slot)
     std::vector<bool> slot_busy(static_cast<std::size_t>(slots), false);
     std::vector<int> failed;
@@ -171,8 +215,12 @@ int submit_local(const SweepArgs& a) {
         ++done;
         const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         if (!ok) failed.push_back(index);
-        std::fprintf(stderr, "  %s %d/%d: %s\n", ok ? "finished" : "FAILED", index, total,
-                     s.labels[static_cast<std::size_t>(index - 1)].c_str());
+        // A task that exits 0 finished its run, or was stopped (Ctrl-C, meft sweep cancel): the shard says which.
+        const std::optional<RunInfo> run = ok ? shard_latest_run(s.shard(index)) : std::nullopt;
+        const bool stopped = run && run->status == "cancelled";
+        std::fprintf(stderr, "  %s %d/%d: %s%s\n", !ok ? "FAILED" : stopped ? "stopped" : "finished", index, total,
+                     s.labels[static_cast<std::size_t>(index - 1)].c_str(),
+                     stopped ? (" — at step " + std::to_string(run->steps) + ", resumable (meft sweep resume)").c_str() : "");
         if (!ok) std::fprintf(stderr, "%s", indented(file_tail(s.log(index), 5)).c_str());
     }
     std::signal(SIGINT, SIG_DFL);
@@ -180,6 +228,7 @@ int submit_local(const SweepArgs& a) {
     if (!a.no_gather) {
         SweepArgs g = a;
         g.shards = {s.dir.string()};
+        g.db = s.db.string();
         g.all = false;
         gather(g);
     }
@@ -187,7 +236,7 @@ int submit_local(const SweepArgs& a) {
         std::string list;
         for (int f : failed) list += (list.empty() ? "" : ", ") + std::to_string(f);
         std::fprintf(stderr, "meft sweep: %s%s; logs in %s\n", failed.empty() ? "" : ("expansion(s) " + list + " failed").c_str(),
-                     stopping ? (failed.empty() ? "stopped before every expansion ran" : ", stopped early") : "",
+                     stopping ? (failed.empty() ? "stopped before every expansion finished" : ", stopped early") : "",
                      (s.dir / "logs").string().c_str());
         return 1;
     }
@@ -346,6 +395,14 @@ Runner add_sweep(CLI::App& app) {
     a->cancel->add_option("sweep", a->sweep, "the sweep's folder")->required();
     a->cancel->add_option("--db", a->db, "the database the sweep is recorded in (default: the sweep's own)");
 
+    a->resume = app.add_subcommand("resume", "run a stopped sweep's unfinished expansions again: a local sweep here, a "
+                                             "Slurm sweep by submitting its script again (each task resumes its run)");
+    a->resume->add_option("sweep", a->sweep, "the sweep's folder")->required();
+    a->resume->add_option("--local", a->local, "a local sweep: N tasks at a time (default: as submitted)")->check(CLI::PositiveNumber);
+    a->resume->add_option("--gpus", a->gpus, "a local sweep: one task per listed GPU");
+    a->resume->add_option("--db", a->db, "the database the sweep is recorded in (default: the sweep's own)");
+    a->resume->add_flag("--no-gather", a->no_gather, "a local sweep: leave the shards ungathered");
+
     a->list = app.add_subcommand("list", "the sweeps submitted into a database");
     a->list->add_option("--db", a->db, db_help);
     return [a] {
@@ -359,6 +416,7 @@ Runner add_sweep(CLI::App& app) {
         if (a->status->parsed()) return status(*a);
         if (a->cancel->parsed()) return cancel(*a);
         if (a->list->parsed()) return list(*a);
+        if (a->resume->parsed()) return resume(*a);
         return gather(*a);
     };
 }

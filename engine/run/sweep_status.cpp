@@ -32,8 +32,9 @@ std::string file_tail(const fs::path& file, int lines) {
 
 namespace {
 
-// The shard's latest run (a requeued task that could not resume starts another), if any.
-std::optional<RunInfo> latest_run(const fs::path& shard, std::string& problem) {
+}  // namespace
+
+std::optional<RunInfo> shard_latest_run(const fs::path& shard, std::string* problem) {
     std::error_code ec;
     if (!fs::exists(shard, ec) || fs::file_size(shard, ec) == 0) return std::nullopt;
     try {
@@ -45,10 +46,12 @@ std::optional<RunInfo> latest_run(const fs::path& shard, std::string& problem) {
             if (r.id > last->id) last = &r;
         return *last;
     } catch (const Error& e) {
-        problem = e.what();  // being created by its task right now, or damaged: said as it is
+        if (problem) *problem = e.what();  // being created by its task right now, or damaged: said as it is
         return std::nullopt;
     }
 }
+
+namespace {
 
 bool is_running_state(const std::string& s) { return s == "RUNNING" || s == "COMPLETING" || s == "CONFIGURING"; }
 
@@ -107,7 +110,7 @@ SweepStatus sweep_status(const Sweep& s, const SchedulerView& view, const std::s
         e.index = i;
         e.label = s.labels[static_cast<std::size_t>(i - 1)];
         std::string problem;
-        const std::optional<RunInfo> run = latest_run(s.shard(i), problem);
+        const std::optional<RunInfo> run = shard_latest_run(s.shard(i), &problem);
         if (run) {
             e.run_uuid = run->uuid;
             e.run_status = run->status;

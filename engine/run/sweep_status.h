@@ -3,6 +3,7 @@
 // whether its `meft sweep submit` process still runs) and what the task recorded in its shard.
 #pragma once
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -47,6 +48,10 @@ SweepStatus sweep_status(const Sweep& s, const SchedulerView& view, const std::s
 
 // Every shard run's UUID (for asking the main database which it has).
 std::vector<std::string> shard_run_uuids(const Sweep& s);
+
+// The shard's latest run (a requeued task that could not resume starts another); none when the
+// shard has no run yet, with the reason in *problem when it cannot be read (being created, damaged).
+std::optional<RunInfo> shard_latest_run(const std::filesystem::path& shard, std::string* problem = nullptr);
 
 // The last `lines` lines of a file ("" when it cannot be read).
 std::string file_tail(const std::filesystem::path& file, int lines);

@@ -25,6 +25,19 @@ void submit_to_slurm(Sweep& s) {
     write_sweep(s);
 }
 
+void resubmit_to_slurm(Sweep& s) {
+    if (s.mode != "slurm") throw Error("resubmit_to_slurm: " + s.dir.string() + " is a " + s.mode + " sweep");
+    if (!s.job_id.empty()) {
+        const std::map<int, std::string> queued = slurm_queue(s.job_id);
+        if (!queued.empty())
+            throw Error(s.dir.string() + ": Slurm job " + s.job_id + " still has " + std::to_string(queued.size()) +
+                        " task(s) queued or running; resume it when they have ended (or cancel it first)");
+    }
+    s.job_id = slurm_submit(s.script_file());
+    s.cancelled_at.clear();
+    write_sweep(s);
+}
+
 void cancel_sweep(Sweep& s) {
     if (s.mode == "slurm") {
         if (s.job_id.empty()) throw Error(s.dir.string() + ": this sweep was never submitted (no job id); nothing to cancel");

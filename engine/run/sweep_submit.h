@@ -11,6 +11,10 @@ namespace meft {
 // naming the script, which stays (fix it, or the cluster, and submit it by hand).
 void submit_to_slurm(Sweep& s);
 
+// Submits a stopped Slurm sweep's script again (a new job id in `s` and sweep.json): each task
+// continues its expansion. Error when Slurm still has tasks of its job queued or running.
+void resubmit_to_slurm(Sweep& s);
+
 // Cancels every task that has not ended (scancel JOB; a local sweep: SIGINT to its submit process,
 // which stops each task after its current step) and records when in sweep.json.
 void cancel_sweep(Sweep& s);

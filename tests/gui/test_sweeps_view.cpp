@@ -3,8 +3,9 @@
 // they finish (the Runs tab shows them), a failed expansion's log lines, Forget; and Submit to
 // Slurm from the form shows the generated script (rebuilt as fields change, refused with the
 // field named when one is invalid), submits it with sbatch, records the sweep and follows it,
-// and Cancel runs scancel. sbatch, squeue, sacct and scancel are stand-ins on PATH here;
-// tests/test_sweep_slurm.sh submits to a real Slurm.
+// Cancel runs scancel, and Resume submits the script again once Slurm has no task of it left.
+// sbatch, squeue, sacct and scancel are stand-ins on PATH here; tests/test_sweep_slurm.sh submits
+// to a real Slurm.
 #include <QPushButton>
 #include <QSpinBox>
 #include <QLineEdit>
@@ -62,8 +63,11 @@ private slots:
         write(path("grid.json"), kGrid);
         // Stand-ins for Slurm's commands: each records its arguments.
         QDir().mkpath(path("bin"));
-        write(path("bin/sbatch"), "#!/bin/sh\necho \"$@\" > '" + path("sbatch.args").toStdString() + "'\necho 4242\n", true);
-        write(path("bin/squeue"), "#!/bin/sh\nprintf '4242_1 PENDING\\n4242_2 RUNNING\\n'\n", true);
+        write(path("bin/sbatch"), "#!/bin/sh\necho \"$@\" > '" + path("sbatch.args").toStdString() + "'\ncat '" +
+                                      path("next_job").toStdString() + "'\n", true);
+        write(path("next_job"), "4242\n");
+        write(path("bin/squeue"), "#!/bin/sh\ncat '" + path("squeue.out").toStdString() + "'\n", true);
+        write(path("squeue.out"), "4242_1 PENDING\n4242_2 RUNNING\n");
         write(path("bin/sacct"), "#!/bin/sh\necho 'Slurm accounting storage is disabled' >&2\nexit 1\n", true);
         write(path("bin/scancel"), "#!/bin/sh\necho \"$@\" > '" + path("scancel.args").toStdString() + "'\n", true);
         qputenv("PATH", (path("bin") + ":" + qgetenv("PATH")).toUtf8());
@@ -180,9 +184,24 @@ private slots:
         QVERIFY(w.sweeps()->cancel_sweep(false));
         QCOMPARE(read(path("scancel.args")).trimmed(), QString("4242"));
         QVERIFY(!read_sweep(path("slurm-sweep").toStdString()).cancelled_at.empty());
+        {
+            ExperimentDb db(path("slurm.sqlite").toStdString(), DbAccess::ReadOnly);
+            QCOMPARE(db.sweeps().size(), std::size_t(1));
+            QVERIFY(db.sweeps()[0].record.contains("cancelled_at"));
+        }
+        // Resume: refused while Slurm still lists the job's tasks; then the script is submitted again.
+        QSignalSpy messages(w.sweeps(), &SweepsView::message);
+        QVERIFY(!w.sweeps()->resume_sweep());
+        QVERIFY(!messages.isEmpty() && messages.last().at(0).toString().contains("still has 2 task(s) queued or running"));
+        write(path("squeue.out"), "");
+        write(path("next_job"), "4343\n");
+        QVERIFY(w.sweeps()->resume_sweep());
+        const Sweep resumed = read_sweep(path("slurm-sweep").toStdString());
+        QCOMPARE(QString::fromStdString(resumed.job_id), QString("4343"));
+        QVERIFY(resumed.cancelled_at.empty());
+        QCOMPARE(read(path("sbatch.args")).trimmed(), "--parsable " + path("slurm-sweep/sweep.sbatch"));
         ExperimentDb db(path("slurm.sqlite").toStdString(), DbAccess::ReadOnly);
-        QCOMPARE(db.sweeps().size(), std::size_t(1));
-        QVERIFY(db.sweeps()[0].record.contains("cancelled_at"));
+        QCOMPARE(QString::fromStdString(db.sweeps()[0].job_id), QString("4343"));
         // Without sbatch the submission fails, saying so, and the script stays for submitting by hand.
         qputenv("PATH", "/nonexistent");
         std::unique_ptr<SlurmDialog> again(w.make_slurm_dialog());

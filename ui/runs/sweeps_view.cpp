@@ -13,6 +13,7 @@
 #include <QLabel>
 #include <QMessageBox>
 #include <QPlainTextEdit>
+#include <QProcess>
 #include <QPushButton>
 #include <QSplitter>
 #include <QTableWidget>
@@ -84,12 +85,16 @@ SweepsView::SweepsView(ExperimentDb* db, QWidget* parent) : QWidget(parent), db_
                                 "then appears in the Runs tab"));
     cancel_ = new QPushButton(tr("Cancel sweep…"));
     cancel_->setToolTip(tr("Cancel every task that has not ended (scancel); finished runs stay"));
+    resume_ = new QPushButton(tr("Resume"));
+    resume_->setToolTip(tr("Run the sweep again: each task continues its expansion (finished ones end at once, stopped "
+                           "ones resume from their checkpoints, failed ones are not retried)"));
     forget_ = new QPushButton(tr("Forget"));
     forget_->setToolTip(tr("Remove the sweep from this list; its folder and the runs gathered from it stay"));
 
     auto* buttons = new QHBoxLayout;
     for (QWidget* w : std::initializer_list<QWidget*>{refresh_, gather_, auto_gather_}) buttons->addWidget(w);
     buttons->addStretch(1);
+    buttons->addWidget(resume_);
     buttons->addWidget(cancel_);
     buttons->addWidget(forget_);
     auto* lower = new QWidget;
@@ -133,6 +138,7 @@ SweepsView::SweepsView(ExperimentDb* db, QWidget* parent) : QWidget(parent), db_
     connect(gather_, &QPushButton::clicked, this, [this] { gather_finished(); });
     connect(cancel_, &QPushButton::clicked, this, [this] { cancel_sweep(true); });
     connect(forget_, &QPushButton::clicked, this, [this] { forget_sweep(true); });
+    connect(resume_, &QPushButton::clicked, this, [this] { resume_sweep(); });
     reload();
 }
 
@@ -208,9 +214,16 @@ void SweepsView::poll() {
         if (pending_dir_ == selected_sweep()) show_status(std::move(a));
         return;
     }
+    // A sweep whose tasks have all ended (and whose finished runs are gathered) is asked once a
+    // minute: each ask opens every shard.
+    bool settled = status_.has_value();
+    if (status_)
+        for (const ExpansionStatus& e : status_->expansions)
+            settled = settled && e.state != "queued" && e.state != "running" && e.state != "unknown" &&
+                      (e.state != "finished" || e.gathered || !auto_gather_->isChecked());
+    const int interval = settled ? std::max(60000, timer_->property("poll_ms").toInt()) : timer_->property("poll_ms").toInt();
     const qint64 asked = timer_->property("asked").toLongLong();
-    if (!selected_sweep().isEmpty() && QDateTime::currentMSecsSinceEpoch() - asked >= timer_->property("poll_ms").toInt())
-        refresh_status();
+    if (!selected_sweep().isEmpty() && QDateTime::currentMSecsSinceEpoch() - asked >= interval) refresh_status();
 }
 
 void SweepsView::show_status(Answer a) {
@@ -333,6 +346,34 @@ bool SweepsView::cancel_sweep(bool confirm) {
     return true;
 }
 
+bool SweepsView::resume_sweep() {
+    if (!sweep_) return false;
+    try {
+        Sweep s = *sweep_;
+        if (s.mode == "slurm") {
+            resubmit_to_slurm(s);
+            if (!db_->read_only()) db_->record_sweep(sweep_row(s));
+            emit message(tr("resubmitted sweep %1: Slurm job %2").arg(q(s.name), q(s.job_id)), false);
+        } else {
+            if (ask_scheduler(s).local_alive) throw Error(s.dir.string() + ": its tasks are still running (pid " + std::to_string(s.pid) + ")");
+            if (meft_.empty()) throw Error("the meft program was not found next to the workbench or on PATH");
+            const QString log = q((s.dir / "logs" / "resume.log").string());
+            QProcess p;
+            p.setProgram(q(meft_.string()));
+            p.setArguments({"sweep", "resume", q(s.dir.string())});
+            p.setStandardOutputFile(log, QIODevice::Append);
+            p.setStandardErrorFile(log, QIODevice::Append);
+            if (!p.startDetached()) throw Error("cannot start " + meft_.string() + " sweep resume");
+            emit message(tr("resuming sweep %1 here (meft sweep resume; its output in %2)").arg(q(s.name), log), false);
+        }
+    } catch (const std::exception& ex) {
+        emit message(QString::fromUtf8(ex.what()), true);
+        return false;
+    }
+    refresh_status();
+    return true;
+}
+
 bool SweepsView::forget_sweep(bool confirm) {
     const QString dir = selected_sweep();
     if (dir.isEmpty() || db_->read_only()) return false;
@@ -353,6 +394,10 @@ void SweepsView::update_buttons() {
     gather_->setEnabled(chosen && writable);
     auto_gather_->setEnabled(writable);
     cancel_->setEnabled(chosen && sweep_->cancelled_at.empty());
+    bool unfinished = false;  // something a resume would continue
+    if (status_)
+        for (const ExpansionStatus& e : status_->expansions) unfinished = unfinished || e.state == "cancelled" || e.state == "unknown" || e.state == "failed";
+    resume_->setEnabled(chosen && unfinished);
     forget_->setEnabled(!selected_sweep().isEmpty() && writable);
     refresh_->setEnabled(!selected_sweep().isEmpty());
 }

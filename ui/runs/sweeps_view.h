@@ -40,7 +40,12 @@ public:
     // stops). Forget: the database's row only (the folder and gathered runs stay).
     bool cancel_sweep(bool confirm);
     bool forget_sweep(bool confirm);
-    void set_poll_interval(int ms);          // default 5000
+    // Runs a stopped sweep again, each task continuing its expansion: a Slurm sweep's script is
+    // submitted again; a local sweep's tasks run in `meft sweep resume` started here (detached:
+    // it outlives the window). False, with a message, when it still runs.
+    bool resume_sweep();
+    void set_meft_program(const std::filesystem::path& meft) { meft_ = meft; }
+    void set_poll_interval(int ms);          // default 5000; a sweep whose tasks all ended: once a minute
 
     // For tests and screenshots.
     QTableWidget* sweeps_table() const { return sweeps_; }
@@ -73,7 +78,8 @@ private:
     QLabel* summary_ = nullptr;
     QPlainTextEdit* log_ = nullptr;
     QCheckBox* auto_gather_ = nullptr;
-    QPushButton *refresh_ = nullptr, *gather_ = nullptr, *cancel_ = nullptr, *forget_ = nullptr;
+    QPushButton *refresh_ = nullptr, *gather_ = nullptr, *cancel_ = nullptr, *forget_ = nullptr, *resume_ = nullptr;
+    std::filesystem::path meft_;
     QTimer* timer_ = nullptr;
     std::future<Answer> pending_;
     QString pending_dir_;
