@@ -396,6 +396,69 @@ void Backend::attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, T
     attention_backward_impl(dq, dk, dv, dctx, q, k, v, probs, n_head, p, key, example_offset);
 }
 
+namespace {
+// The [B, NH, Tq, Tk] probabilities a standard attention would hold (no data): the checks
+// attention_shapes makes of them hold for the tiled ops too.
+Tensor attention_probs_shape(const Tensor& q, const Tensor& k, int n_head) {
+    const bool ok = q.shape.ndim == 3 && k.shape.ndim == 3;
+    return Tensor{q.dtype, Shape{ok ? q.dim(0) : 0, n_head, ok ? q.dim(1) : 0, ok ? k.dim(1) : 0}, nullptr};
+}
+
+// lse[B,NH,Tq]: F64 for F64 inputs, else F32.
+void lse_shape(const Check& c, const Arg& lse, const Tensor& q, int n_head) {
+    c.dtype(lse, q.dtype == DType::F64 ? DType::F64 : DType::F32);
+    c.ndim(lse, 3);
+    if (lse.t.dim(0) != q.dim(0) || lse.t.dim(1) != n_head || lse.t.dim(2) != q.dim(1))
+        c.fail(show(lse) + " is not [B, NH, Tq] = " + Shape{q.dim(0), n_head, q.dim(1)}.str() + " of " + show({"q", q}));
+}
+}  // namespace
+
+void Backend::attention_tiled_forward(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
+                                      double p, PhiloxKey key, int example_offset, bool causal) {
+    const Check c(*this, "attention_tiled_forward");
+    const Arg X{"ctx", ctx}, L{"lse", lse}, Q{"q", q}, K{"k", k}, V{"v", v}, Mk{"key_mask", key_mask};
+    c.present({X, L, Q, K, V, Mk});
+    c.floating({X, Q, K, V});
+    // The probabilities' shape stands in for the checks attention_shapes makes of them.
+    const Tensor probs_shape = attention_probs_shape(q, k, n_head);
+    attention_shapes(c, Q, K, V, {"probs", probs_shape}, n_head, p);
+    c.same_shape(X, Q);
+    lse_shape(c, L, q, n_head);
+    c.dtype(Mk, DType::I32);
+    c.count(Mk, k.dim(0) * k.dim(1), "B*Tk");
+    attention_tiled_forward_impl(ctx, lse, q, k, v, key_mask, n_head, p, key, example_offset, causal);
+}
+
+void Backend::attention_tiled_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                                       Tensor key_mask, Tensor ctx, Tensor lse, int n_head, double p, PhiloxKey key,
+                                       int example_offset, bool causal) {
+    const Check c(*this, "attention_tiled_backward");
+    const Arg DQ{"dq", dq}, DK{"dk", dk}, DV{"dv", dv}, DX{"dctx", dctx}, Q{"q", q}, K{"k", k}, V{"v", v},
+        Mk{"key_mask", key_mask}, X{"ctx", ctx}, L{"lse", lse};
+    c.present({DQ, DK, DV, DX, Q, K, V, Mk, X, L});
+    c.floating({DQ, DK, DV, DX, Q, K, V, X});
+    const Tensor probs_shape = attention_probs_shape(q, k, n_head);
+    attention_shapes(c, Q, K, V, {"probs", probs_shape}, n_head, p);
+    c.same_shape(DQ, Q);
+    c.same_shape(DX, Q);
+    c.same_shape(X, Q);
+    c.same_shape(DK, K);
+    c.same_shape(DV, K);
+    lse_shape(c, L, q, n_head);
+    c.dtype(Mk, DType::I32);
+    c.count(Mk, k.dim(0) * k.dim(1), "B*Tk");
+    attention_tiled_backward_impl(dq, dk, dv, dctx, q, k, v, key_mask, ctx, lse, n_head, p, key, example_offset, causal);
+}
+
+void Backend::attention_tiled_forward_impl(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int, double, PhiloxKey, int, bool) {
+    throw Error("attention_tiled_forward: the " + name() + " backend has no tiled attention (use training.attention \"standard\")");
+}
+
+void Backend::attention_tiled_backward_impl(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int,
+                                            double, PhiloxKey, int, bool) {
+    throw Error("attention_tiled_backward: the " + name() + " backend has no tiled attention (use training.attention \"standard\")");
+}
+
 // ---- prefix, first token --------------------------------------------------------------------------
 
 void Backend::prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) {

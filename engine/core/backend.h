@@ -114,6 +114,19 @@ public:
     void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
                             Tensor probs, int n_head, double p, PhiloxKey key, int example_offset);
 
+    // Tiled attention: the same function as attention_forward without ever holding [Tq,Tk].
+    // Tiles of queries x keys with an online softmax; lse[B,NH,Tq] (F64 for F64 inputs, else F32)
+    // keeps each query row's log-sum-exp of its scaled, masked scores (+inf for a row whose keys
+    // are all padding: its probabilities are 0). Backward recomputes each tile's probabilities from
+    // q, k and lse, and its dropout masks from the same Philox counters as attention_forward's, so
+    // dropped entries are the same ones; it needs ctx for the row sums <dctx, ctx>. Results agree
+    // with attention_forward/backward to rounding.
+    void attention_tiled_forward(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
+                                 double p, PhiloxKey key, int example_offset, bool causal);
+    void attention_tiled_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                                  Tensor key_mask, Tensor ctx, Tensor lse, int n_head, double p, PhiloxKey key,
+                                  int example_offset, bool causal);
+
     // ---- prefix-tuning: out[B,P+T,C] = [prefix[P,C] for every example; x[B,T,C]] --------------
     void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x);
     // dprefix[P,C] += sum_b dout[b,:P]; dx = dout[:,P:] (+= when accumulate); dprefix may be empty
@@ -200,6 +213,12 @@ protected:
                                         int n_head, double p, PhiloxKey key, int example_offset, bool causal) = 0;
     virtual void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
                                          Tensor probs, int n_head, double p, PhiloxKey key, int example_offset) = 0;
+    // Backends without a tiled kernel say so (Error naming the backend).
+    virtual void attention_tiled_forward_impl(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor key_mask,
+                                              int n_head, double p, PhiloxKey key, int example_offset, bool causal);
+    virtual void attention_tiled_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                                               Tensor key_mask, Tensor ctx, Tensor lse, int n_head, double p,
+                                               PhiloxKey key, int example_offset, bool causal);
     virtual void prefix_concat_forward_impl(Tensor out, Tensor prefix, Tensor x) = 0;
     virtual void prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool accumulate) = 0;
     virtual void first_token_forward_impl(Tensor out, Tensor inp) = 0;

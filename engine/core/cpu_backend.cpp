@@ -85,6 +85,8 @@ void dropout_span(T* out, const T* in, std::int64_t count, std::int64_t offset, 
 // Bytes of every thread's attention workspace (Ops::thread_workspace), for op_workspace_bytes().
 std::atomic<std::size_t> cpu_workspace_bytes{0};
 
+std::atomic<int> tile_q{64}, tile_k{128};
+
 template <typename T> struct Ops {
     ThreadPool& pool;
 
@@ -401,6 +403,157 @@ template <typename T> struct Ops {
         });
     }
 
+    // ---- tiled attention ----
+    // One task per (example, head), as above; within it, blocks of query rows, and for each the
+    // key blocks it can see. The scores of a tile are one GEMM; an online softmax keeps per row
+    // the running maximum m and sum l of exp(score - m), rescaling the output accumulator when m
+    // grows. Dropout draws each kept entry from the counter attention_forward uses for (i, j).
+    static bool sees(std::int64_t i, std::int64_t j, const std::int32_t* m, bool causal, std::int64_t shift) {
+        return m[j] && (!causal || j <= i + shift);
+    }
+
+    void attention_tiled_forward(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor key_mask, int NH, double p,
+                                 const PhiloxKey& key, int example_offset, bool causal) {
+        const std::int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), C = q.dim(2), HS = C / NH, shift = Tk - Tq;
+        const std::int64_t BQ = tile_q.load(), BK = tile_k.load();
+        const int iC = as_int(C), iHS = as_int(HS);
+        const double scale = 1.0 / std::sqrt(double(HS));
+        const T *Q = q.ptr<T>(), *K = k.ptr<T>(), *V = v.ptr<T>();
+        const std::int32_t* mask = key_mask.ptr<std::int32_t>();
+        T* O = ctx.ptr<T>();
+        using L = std::conditional_t<std::is_same_v<T, double>, double, float>;
+        L* LSE = lse.ptr<L>();
+        const std::uint64_t th = drop_threshold(p);
+        const T ds = T(1) / (T(1) - T(p));
+        pool.parallel_for(B * NH, [&](std::int64_t t0, std::int64_t t1) {
+            T* ws = thread_workspace(cpu_tiled_attention_workspace(HS, false));
+            T *S = ws, *acc = S + BQ * BK, *mx = acc + BQ * HS, *sum = mx + BQ;
+            for (std::int64_t t = t0; t < t1; ++t) {
+                const std::int64_t b = t / NH, h = t % NH, qo = b * Tq * C + h * HS, ko = b * Tk * C + h * HS;
+                const std::int32_t* m = mask + b * Tk;
+                for (std::int64_t i0 = 0; i0 < Tq; i0 += BQ) {
+                    const std::int64_t nq = std::min(BQ, Tq - i0);
+                    const std::int64_t kend = causal ? std::min(Tk, i0 + nq + shift) : Tk;
+                    std::fill_n(mx, nq, -std::numeric_limits<T>::infinity());
+                    std::fill_n(sum, nq, T(0));
+                    std::fill_n(acc, nq * HS, T(0));
+                    for (std::int64_t j0 = 0; j0 < kend; j0 += BK) {
+                        const std::int64_t nk = std::min(BK, kend - j0);
+                        gemm(false, true, as_int(nq), as_int(nk), iHS, scale, Q + qo + i0 * C, iC, K + ko + j0 * C, iC, 0.0, S,
+                             as_int(nk));
+                        for (std::int64_t r = 0; r < nq; ++r) {
+                            const std::int64_t i = i0 + r;
+                            T* row = S + r * nk;
+                            T top = -std::numeric_limits<T>::infinity();
+                            for (std::int64_t j = 0; j < nk; ++j)
+                                if (sees(i, j0 + j, m, causal, shift)) top = std::max(top, row[j]);
+                            const T m_new = std::max(mx[r], top);
+                            if (m_new == -std::numeric_limits<T>::infinity()) {  // nothing visible yet
+                                std::fill_n(row, nk, T(0));
+                                continue;
+                            }
+                            if (m_new > mx[r]) {
+                                const T f = mx[r] == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(mx[r] - m_new);
+                                sum[r] *= f;
+                                for (std::int64_t c = 0; c < HS; ++c) acc[r * HS + c] *= f;
+                                mx[r] = m_new;
+                            }
+                            T add = 0;
+                            for (std::int64_t j = 0; j < nk; ++j)
+                                add += (row[j] = sees(i, j0 + j, m, causal, shift) ? std::exp(row[j] - m_new) : T(0));
+                            sum[r] += add;
+                            if (p > 0)
+                                dropout_span(row, row, nk, (h * kAttnRowStride + i) * kAttnRowStride + j0,
+                                             static_cast<std::uint32_t>(b + example_offset), key, th, ds);
+                        }
+                        gemm(false, false, as_int(nq), iHS, as_int(nk), 1.0, S, as_int(nk), V + ko + j0 * C, iC, 1.0, acc, iHS);
+                    }
+                    for (std::int64_t r = 0; r < nq; ++r) {
+                        T* out = O + qo + (i0 + r) * C;
+                        L& l = LSE[(b * NH + h) * Tq + i0 + r];
+                        if (sum[r] == T(0)) {  // every key padding: probabilities 0, as attention_forward
+                            std::fill_n(out, HS, T(0));
+                            l = std::numeric_limits<L>::infinity();
+                            continue;
+                        }
+                        const T inv = T(1) / sum[r];
+                        for (std::int64_t c = 0; c < HS; ++c) out[c] = acc[r * HS + c] * inv;
+                        l = static_cast<L>(mx[r] + std::log(sum[r]));
+                    }
+                }
+            }
+        });
+    }
+
+    void attention_tiled_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                                  Tensor key_mask, Tensor ctx, Tensor lse, int NH, double p, const PhiloxKey& key,
+                                  int example_offset, bool causal) {
+        const std::int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), C = q.dim(2), HS = C / NH, shift = Tk - Tq;
+        const std::int64_t BQ = tile_q.load(), BK = tile_k.load();
+        const int iC = as_int(C), iHS = as_int(HS);
+        const double scale = 1.0 / std::sqrt(double(HS));
+        const T *Q = q.ptr<T>(), *K = k.ptr<T>(), *V = v.ptr<T>(), *G = dctx.ptr<T>(), *O = ctx.ptr<T>();
+        const std::int32_t* mask = key_mask.ptr<std::int32_t>();
+        T *DQ = dq.ptr<T>(), *DK = dk.ptr<T>(), *DV = dv.ptr<T>();
+        using L = std::conditional_t<std::is_same_v<T, double>, double, float>;
+        const L* LSE = lse.ptr<L>();
+        const std::uint64_t th = drop_threshold(p);
+        const T ds = T(1) / (T(1) - T(p));
+        pool.parallel_for(B * NH, [&](std::int64_t t0, std::int64_t t1) {
+            T* ws = thread_workspace(cpu_tiled_attention_workspace(HS, true));
+            T *P = ws, *Pd = P + BQ * BK, *dP = Pd + BQ * BK, *D = dP + BQ * BK;
+            for (std::int64_t t = t0; t < t1; ++t) {
+                const std::int64_t b = t / NH, h = t % NH, qo = b * Tq * C + h * HS, ko = b * Tk * C + h * HS;
+                const std::int32_t* m = mask + b * Tk;
+                for (std::int64_t i = 0; i < Tq; ++i) std::fill_n(DQ + qo + i * C, HS, T(0));  // activation gradients assign
+                for (std::int64_t j = 0; j < Tk; ++j) {
+                    std::fill_n(DK + ko + j * C, HS, T(0));
+                    std::fill_n(DV + ko + j * C, HS, T(0));
+                }
+                for (std::int64_t i0 = 0; i0 < Tq; i0 += BQ) {
+                    const std::int64_t nq = std::min(BQ, Tq - i0);
+                    const std::int64_t kend = causal ? std::min(Tk, i0 + nq + shift) : Tk;
+                    for (std::int64_t r = 0; r < nq; ++r) {  // D_i = <P_i, dP_i> = <dctx_i, ctx_i>
+                        const T *g = G + qo + (i0 + r) * C, *o = O + qo + (i0 + r) * C;
+                        T d = 0;
+                        for (std::int64_t c = 0; c < HS; ++c) d += g[c] * o[c];
+                        D[r] = d;
+                    }
+                    for (std::int64_t j0 = 0; j0 < kend; j0 += BK) {
+                        const std::int64_t nk = std::min(BK, kend - j0);
+                        const int inq = as_int(nq), ink = as_int(nk);
+                        gemm(false, true, inq, ink, iHS, scale, Q + qo + i0 * C, iC, K + ko + j0 * C, iC, 0.0, P, ink);
+                        for (std::int64_t r = 0; r < nq; ++r) {
+                            const std::int64_t i = i0 + r;
+                            const T l = static_cast<T>(LSE[(b * NH + h) * Tq + i]);
+                            for (std::int64_t j = 0; j < nk; ++j)
+                                P[r * nk + j] = sees(i, j0 + j, m, causal, shift) ? std::exp(P[r * nk + j] - l) : T(0);
+                        }
+                        const T* Pdrop = P;
+                        if (p > 0) {
+                            for (std::int64_t r = 0; r < nq; ++r)
+                                dropout_span(Pd + r * nk, P + r * nk, nk, (h * kAttnRowStride + i0 + r) * kAttnRowStride + j0,
+                                             static_cast<std::uint32_t>(b + example_offset), key, th, ds);
+                            Pdrop = Pd;
+                        }
+                        gemm(true, false, ink, iHS, inq, 1.0, Pdrop, ink, G + qo + i0 * C, iC, 1.0, DV + ko + j0 * C, iC);
+                        gemm(false, true, inq, ink, iHS, 1.0, G + qo + i0 * C, iC, V + ko + j0 * C, iC, 0.0, dP, ink);
+                        for (std::int64_t r = 0; r < nq; ++r) {
+                            T* gr = dP + r * nk;
+                            if (p > 0)
+                                dropout_span(gr, gr, nk, (h * kAttnRowStride + i0 + r) * kAttnRowStride + j0,
+                                             static_cast<std::uint32_t>(b + example_offset), key, th, ds);
+                            const T* pr = P + r * nk;
+                            for (std::int64_t j = 0; j < nk; ++j) gr[j] = pr[j] * (gr[j] - D[r]);  // dS
+                        }
+                        gemm(false, false, inq, iHS, ink, scale, dP, ink, K + ko + j0 * C, iC, 1.0, DQ + qo + i0 * C, iC);
+                        gemm(true, false, ink, iHS, inq, scale, dP, ink, Q + qo + i0 * C, iC, 1.0, DK + ko + j0 * C, iC);
+                    }
+                }
+            }
+        });
+    }
+
     // out[B,P+T,C] = [prefix (the same for every example); x]
     void prefix_concat_forward(Tensor out, Tensor prefix, Tensor x) {
         const std::int64_t B = x.dim(0), T_ = x.dim(1), C = x.dim(2), P_ = prefix.dim(0);
@@ -622,6 +775,17 @@ private:  // the ops: Backend checks their arguments, then calls these
                                 double p, PhiloxKey key, int off, bool causal) override {
         dispatch(ctx, [&](auto ops) { ops.get().attention_forward(ctx, probs, q, k, v, key_mask, n_head, p, key, off, causal); });
     }
+    void attention_tiled_forward_impl(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
+                                      double p, PhiloxKey key, int off, bool causal) override {
+        dispatch(ctx, [&](auto ops) { ops.get().attention_tiled_forward(ctx, lse, q, k, v, key_mask, n_head, p, key, off, causal); });
+    }
+    void attention_tiled_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                                       Tensor key_mask, Tensor ctx, Tensor lse, int n_head, double p, PhiloxKey key, int off,
+                                       bool causal) override {
+        dispatch(ctx, [&](auto ops) {
+            ops.get().attention_tiled_backward(dq, dk, dv, dctx, q, k, v, key_mask, ctx, lse, n_head, p, key, off, causal);
+        });
+    }
     void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
                                  int n_head, double p, PhiloxKey key, int off) override {
         dispatch(dctx, [&](auto ops) {
@@ -780,5 +944,19 @@ private:
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool) { return std::make_unique<CpuBackend>(pool); }
+
+AttentionTiles cpu_attention_tiles() { return {tile_q.load(), tile_k.load()}; }
+
+void set_cpu_attention_tiles(AttentionTiles tiles) {
+    if (tiles.q < 1 || tiles.k < 1) throw Error("attention tiles must be at least 1 x 1");
+    tile_q = tiles.q;
+    tile_k = tiles.k;
+}
+
+std::size_t cpu_tiled_attention_workspace(std::int64_t head_size, bool backward) {
+    const std::size_t q = static_cast<std::size_t>(tile_q.load()), k = static_cast<std::size_t>(tile_k.load());
+    const std::size_t hs = static_cast<std::size_t>(head_size);
+    return backward ? 3 * q * k + q : q * k + q * hs + 2 * q;  // [P | dropped P | dP], D  or  S, output rows, max, sum
+}
 
 }  // namespace meft

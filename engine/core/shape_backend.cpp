@@ -1,5 +1,7 @@
 #include "core/shape_backend.h"
 
+#include "core/cpu_backend.h"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -92,6 +94,16 @@ private:  // the ops: Backend checks their arguments, then calls these
                                  int) override {
         attention(q, k, NH, p, true);
     }
+    void attention_tiled_forward_impl(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor mask, int NH, double p,
+                                      PhiloxKey key, int off, bool causal) override {
+        if (rule_.cuda) Backend::attention_tiled_forward_impl(ctx, lse, q, k, v, mask, NH, p, key, off, causal);
+        tiled_attention(q, NH, false);
+    }
+    void attention_tiled_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor mask,
+                                       Tensor ctx, Tensor lse, int NH, double p, PhiloxKey key, int off, bool causal) override {
+        if (rule_.cuda) Backend::attention_tiled_backward_impl(dq, dk, dv, dctx, q, k, v, mask, ctx, lse, NH, p, key, off, causal);
+        tiled_attention(q, NH, true);
+    }
     void prefix_concat_forward_impl(Tensor, Tensor, Tensor) override {}
     void prefix_concat_backward_impl(Tensor, Tensor, Tensor, bool) override {}
     void first_token_forward_impl(Tensor, Tensor) override {}
@@ -134,6 +146,16 @@ private:
         cpu_threads_[q.dtype == DType::F64 ? 1 : 0] = std::max(cpu_threads_[q.dtype == DType::F64 ? 1 : 0], threads);
         cpu_per_[q.dtype == DType::F64 ? 1 : 0] = std::max(cpu_per_[q.dtype == DType::F64 ? 1 : 0], per);
         ws = cpu_threads_[q.dtype == DType::F64 ? 1 : 0] * cpu_per_[q.dtype == DType::F64 ? 1 : 0];
+    }
+
+    // The CPU's tiled attention: one tile workspace per thread (cpu_tiled_attention_workspace),
+    // in the same per-thread buffer as the standard attention's.
+    void tiled_attention(Tensor q, int NH, bool backward) {
+        const std::int64_t B = q.dim(0), HS = q.dim(2) / NH;
+        const int f = q.dtype == DType::F64 ? 1 : 0;
+        cpu_threads_[f] = std::max(cpu_threads_[f], std::size_t(std::min<std::int64_t>(rule_.threads, B * NH)));
+        cpu_per_[f] = std::max(cpu_per_[f], cpu_tiled_attention_workspace(HS, backward) * dtype_size(q.dtype));
+        cpu_ws_[f] = cpu_threads_[f] * cpu_per_[f];
     }
 
     WorkspaceRule rule_;
