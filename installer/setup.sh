@@ -24,7 +24,7 @@ packages=(
   clang libclang-rt-14-dev                       # libFuzzer (+ ASan/UBSan) for tests/fuzz
   dpkg-dev file                                  # the Debian package: CPack runs dpkg-shlibdeps and file
   desktop-file-utils appstream                   # its test validates the desktop entry and the metainfo
-  munge slurmctld slurmd slurm-client            # a real one-node Slurm for the sweep test (tests/slurm_cluster.sh)
+  munge slurmctld slurmd slurm-client procps     # a real one-node Slurm for the sweep test (tests/slurm_cluster.sh; pgrep)
 )
 
 missing=()

@@ -12,11 +12,11 @@
 slurm_cluster_missing() {
     if [[ $(id -u) -ne 0 ]]; then echo "the Slurm daemons must be started as root (this test runs as $(id -un))"; return; fi
     local p missing=()
-    for p in munged slurmctld slurmd sbatch squeue scontrol scancel sinfo; do
+    for p in munged slurmctld slurmd sbatch squeue scontrol scancel sinfo pgrep; do
         command -v "$p" >/dev/null 2>&1 || [[ -x /usr/sbin/$p ]] || missing+=("$p")
     done
     if ((${#missing[@]})); then
-        echo "not installed: ${missing[*]} (Debian packages munge slurmctld slurmd slurm-client; installer/setup.sh installs them)"
+        echo "not installed: ${missing[*]} (Debian packages munge slurmctld slurmd slurm-client procps; installer/setup.sh installs them)"
     fi
 }
 
