@@ -411,6 +411,25 @@ template <typename T> struct Ops {
     static bool sees(std::int64_t i, std::int64_t j, const std::int32_t* m, bool causal, std::int64_t shift) {
         return m[j] && (!causal || j <= i + shift);
     }
+    // row[j] = exp(row[j] - shift) where visible(j), else exactly 0; returns their sum. float
+    // uses the vectorised exponential of the standard softmax (a hidden entry is pushed 200
+    // below the shift first, where exp underflows to 0, then set to 0 exactly).
+    template <typename Visible> static T exp_visible(T* row, std::int64_t n, T shift, Visible visible) {
+        if constexpr (std::is_same_v<T, float>) {
+            bool hidden = false;
+            for (std::int64_t j = 0; j < n; ++j)
+                if (!visible(j)) row[j] = shift - T(200), hidden = true;
+            const T sum = vecmath::exp_shifted_sum(row, shift, n);
+            if (hidden)
+                for (std::int64_t j = 0; j < n; ++j)
+                    if (!visible(j)) row[j] = T(0);
+            return sum;
+        } else {
+            T sum = 0;
+            for (std::int64_t j = 0; j < n; ++j) sum += (row[j] = visible(j) ? std::exp(row[j] - shift) : T(0));
+            return sum;
+        }
+    }
 
     void attention_tiled_forward(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor key_mask, int NH, double p,
                                  const PhiloxKey& key, int example_offset, bool causal) {
@@ -458,10 +477,7 @@ template <typename T> struct Ops {
                                 for (std::int64_t c = 0; c < HS; ++c) acc[r * HS + c] *= f;
                                 mx[r] = m_new;
                             }
-                            T add = 0;
-                            for (std::int64_t j = 0; j < nk; ++j)
-                                add += (row[j] = sees(i, j0 + j, m, causal, shift) ? std::exp(row[j] - m_new) : T(0));
-                            sum[r] += add;
+                            sum[r] += exp_visible(row, nk, m_new, [&](std::int64_t j) { return sees(i, j0 + j, m, causal, shift); });
                             if (p > 0)
                                 dropout_span(row, row, nk, (h * kAttnRowStride + i) * kAttnRowStride + j0,
                                              static_cast<std::uint32_t>(b + example_offset), key, th, ds);
@@ -526,8 +542,8 @@ template <typename T> struct Ops {
                         for (std::int64_t r = 0; r < nq; ++r) {
                             const std::int64_t i = i0 + r;
                             const T l = static_cast<T>(LSE[(b * NH + h) * Tq + i]);
-                            for (std::int64_t j = 0; j < nk; ++j)
-                                P[r * nk + j] = sees(i, j0 + j, m, causal, shift) ? std::exp(P[r * nk + j] - l) : T(0);
+                            if (std::isinf(l)) std::fill_n(P + r * nk, nk, T(0));  // every key padding
+                            else exp_visible(P + r * nk, nk, l, [&](std::int64_t j) { return sees(i, j0 + j, m, causal, shift); });
                         }
                         const T* Pdrop = P;
                         if (p > 0) {
