@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -263,15 +262,13 @@ int submit_slurm(const SweepArgs& a) {
 int status(const SweepArgs& a) {
     const Sweep s = read_sweep(a.sweep);
     const SchedulerView view = ask_scheduler(s);
-    std::set<std::string> gathered;
+    SweepStatus st = sweep_status(s, view);
     const fs::path target = a.db.empty() ? s.db : fs::path(a.db);
     std::error_code ec;
-    if (!target.empty() && fs::exists(target, ec)) {
+    if (!target.empty() && fs::exists(target, ec)) {  // which of the shards' runs the database has
         ExperimentDb db(target, DbAccess::Reading);
-        for (const std::string& u : shard_run_uuids(s))
-            if (db.has_run_uuid(u)) gathered.insert(u);
+        for (ExpansionStatus& e : st.expansions) e.gathered = !e.run_uuid.empty() && db.has_run_uuid(e.run_uuid);
     }
-    const SweepStatus st = sweep_status(s, view, gathered);
     if (a.json) {
         nlohmann::json j = {{"dir", s.dir.string()}, {"name", s.name}, {"mode", s.mode}, {"job_id", s.job_id},
                             {"scheduler", st.scheduler}, {"counts", st.counts()}};

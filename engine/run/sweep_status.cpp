@@ -87,21 +87,6 @@ SchedulerView ask_scheduler(const Sweep& s) {
     return v;
 }
 
-std::vector<std::string> shard_run_uuids(const Sweep& s) {
-    std::vector<std::string> out;
-    for (int i = 1; i <= s.expansions(); ++i) {
-        std::error_code ec;
-        if (!fs::exists(s.shard(i), ec)) continue;
-        try {
-            ExperimentDb db(s.shard(i), DbAccess::ReadOnly);
-            for (const RunInfo& r : db.runs()) out.push_back(r.uuid);
-        } catch (const Error&) {
-            // a shard being created: nothing to gather from it yet
-        }
-    }
-    return out;
-}
-
 SweepStatus sweep_status(const Sweep& s, const SchedulerView& view, const std::set<std::string>& gathered_uuids) {
     SweepStatus st;
     st.scheduler = view.note;

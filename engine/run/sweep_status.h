@@ -46,9 +46,6 @@ SchedulerView ask_scheduler(const Sweep& s);
 // among the shards' (for the gathered flag). Shards are read only, never written.
 SweepStatus sweep_status(const Sweep& s, const SchedulerView& view, const std::set<std::string>& gathered_uuids = {});
 
-// Every shard run's UUID (for asking the main database which it has).
-std::vector<std::string> shard_run_uuids(const Sweep& s);
-
 // The shard's latest run (a requeued task that could not resume starts another); none when the
 // shard has no run yet, with the reason in *problem when it cannot be read (being created, damaged).
 std::optional<RunInfo> shard_latest_run(const std::filesystem::path& shard, std::string* problem = nullptr);
