@@ -51,6 +51,68 @@ inline ModelConfig tiny_bart_config(int labels = 3, int layers = 2) {
     return c;
 }
 
+// A tiny OPT: hidden 8, 2 heads, dropout 0.1 everywhere (attention too, unlike OPT's 0) and large
+// weights so every path carries a visible gradient.
+inline ModelConfig tiny_opt_config(int layers = 2) {
+    ModelConfig c = preset_config(Arch::Opt, "tiny");
+    c.vocab_size = 40;
+    c.hidden_size = 8;
+    c.word_embed_proj_dim = 8;
+    c.num_heads = 2;
+    c.num_layers = layers;
+    c.intermediate_size = 16;
+    c.max_position_embeddings = 64;
+    c.hidden_dropout = c.attention_dropout = 0.1;
+    c.initializer_range = 0.5;
+    return c;
+}
+
+// B sequences of up to T tokens (the last ones padded), labels on the second half of each.
+inline HostBatch lm_batch(const ModelConfig& c, int B, int T, std::uint64_t seed, bool pad = true) {
+    std::mt19937_64 rng(seed);
+    HostBatch b;
+    b.B = B;
+    b.T = T;
+    for (int i = 0; i < B; ++i) {
+        const int len = pad ? T - static_cast<int>(rng() % 3) : T;
+        for (int t = 0; t < T; ++t) {
+            const bool real = t < len;
+            const int id = real ? 3 + static_cast<int>(rng() % (c.vocab_size - 3)) : c.pad_token_id;
+            b.input_ids.push_back(t == 0 ? c.bos_token_id : id);
+            b.attention_mask.push_back(real);
+            b.token_type_ids.push_back(0);
+            b.token_labels.push_back(real && t >= len / 2 ? b.input_ids.back() : -100);
+        }
+        b.labels.push_back(0);
+        b.targets.push_back(0);
+    }
+    return b;
+}
+
+// B pairs "<s> a </s></s> b </s>" (RoBERTa's pair layout, which BART shares), the shorter ones
+// padded: two eos in the middle, the head reads the last.
+inline HostBatch bart_batch(const ModelConfig& c, int B, int T, std::uint64_t seed, bool pad = true) {
+    std::mt19937_64 rng(seed);
+    HostBatch b;
+    b.B = B;
+    b.T = T;
+    for (int i = 0; i < B; ++i) {
+        const int len = pad ? T - static_cast<int>(rng() % 3) : T;
+        for (int t = 0; t < T; ++t) {
+            int id = 3 + static_cast<int>(rng() % (c.vocab_size - 3));
+            if (t == 0) id = c.bos_token_id;
+            if (t == len / 2 || t == len / 2 + 1 || t == len - 1) id = c.eos_token_id;
+            if (t >= len) id = c.pad_token_id;
+            b.input_ids.push_back(id);
+            b.attention_mask.push_back(t < len);
+            b.token_type_ids.push_back(0);
+        }
+        b.labels.push_back(static_cast<int>(rng() % static_cast<std::uint64_t>(c.num_labels())));
+        b.targets.push_back(static_cast<double>(rng() % 100) / 25.0);
+    }
+    return b;
+}
+
 // Cross-entropy of one row of logits against a label.
 inline double row_cross_entropy(const double* r, int K, int label) {
     double mx = r[0];

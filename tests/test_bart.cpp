@@ -23,29 +23,7 @@ namespace {
 
 ModelConfig tiny_bart(int labels = 3, int layers = 2) { return meft::test::tiny_bart_config(labels, layers); }
 
-// B pairs "<s> a </s></s> b </s>" (RoBERTa's pair layout, which BART shares), the shorter ones
-// padded: two eos in the middle, the head reads the last.
-HostBatch bart_batch(const ModelConfig& c, int B, int T, std::uint64_t seed, bool pad = true) {
-    std::mt19937_64 rng(seed);
-    HostBatch b;
-    b.B = B;
-    b.T = T;
-    for (int i = 0; i < B; ++i) {
-        const int len = pad ? T - static_cast<int>(rng() % 3) : T;
-        for (int t = 0; t < T; ++t) {
-            int id = 3 + static_cast<int>(rng() % (c.vocab_size - 3));
-            if (t == 0) id = c.bos_token_id;
-            if (t == len / 2 || t == len / 2 + 1 || t == len - 1) id = c.eos_token_id;
-            if (t >= len) id = c.pad_token_id;
-            b.input_ids.push_back(id);
-            b.attention_mask.push_back(t < len);
-            b.token_type_ids.push_back(0);
-        }
-        b.labels.push_back(static_cast<int>(rng() % static_cast<std::uint64_t>(c.num_labels())));
-        b.targets.push_back(static_cast<double>(rng() % 100) / 25.0);
-    }
-    return b;
-}
+using meft::test::bart_batch;
 
 MethodConfig method(const nlohmann::json& j) { return parse_method(j, "test"); }
 

@@ -91,7 +91,7 @@ TEST(Experiment, DefaultsAndEveryKey) {
          {{"learning_rate", 0.01}, {"batch_size", 8}, {"gradient_accumulation_steps", 2}, {"epochs", 4},
           {"max_steps", 7}, {"max_seq_length", 16}, {"warmup_ratio", 0.2}, {"weight_decay", 0.0},
           {"adam_beta1", 0.8}, {"adam_beta2", 0.99}, {"adam_epsilon", 1e-6}, {"max_grad_norm", 0.5}, {"seed", 3},
-          {"eval_every", 5}, {"eval_batch_size", 4}, {"dropout", 0.0}, {"dtype", "float64"}}},
+          {"eval_every", 5}, {"eval_batch_size", 4}, {"dropout", 0.0}, {"dtype", "float64"}, {"attention", "tiled"}}},
         {"output", {{"dir", "out"}, {"save_model", true}}},
     };
     const Experiment e = parse_experiment(full, "exp.json");
@@ -123,6 +123,17 @@ TEST(Experiment, DefaultsAndEveryKey) {
     ASSERT_TRUE(e.dropout.has_value());
     EXPECT_DOUBLE_EQ(*e.dropout, 0.0);
     EXPECT_EQ(e.dtype, DType::F64);
+    EXPECT_EQ(e.attention, AttentionKind::Tiled);
+    EXPECT_EQ(d.attention, AttentionKind::Standard);
+    EXPECT_EQ(resolved_config(e)["training"]["attention"], "tiled");
+    EXPECT_EQ(resolved_config(d)["training"]["attention"], "standard");
+    // How attention computes is not part of the fingerprint a checkpoint carries (like the backend).
+    json resolved = resolved_config(e);
+    const std::string h = config_hash(resolved);
+    resolved["training"]["attention"] = "standard";
+    EXPECT_EQ(config_hash(resolved), h);
+    resolved["training"]["seed"] = 4;
+    EXPECT_NE(config_hash(resolved), h);
     EXPECT_EQ(e.output_dir, fs::path("out"));
     EXPECT_TRUE(e.save_model);
 }
@@ -218,6 +229,13 @@ TEST(Experiment, OutOfRangeNamesTheKey) {
     j = minimal();
     j["training"]["dtype"] = "float16";
     EXPECT_TRUE(contains(parse_error(j), "'training.dtype'"));
+    j = minimal();
+    j["training"]["attention"] = "flash";
+    EXPECT_TRUE(contains(parse_error(j), "'training.attention'")) << parse_error(j);
+    EXPECT_TRUE(contains(parse_error(j), "\"standard\" or \"tiled\"")) << parse_error(j);
+    j["training"]["attention"] = "tiled";
+    j["training"]["backend"] = "cuda";
+    EXPECT_TRUE(contains(parse_error(j), "'training.attention'")) << parse_error(j);
     j = minimal();
     j["task"]["name"] = "sst2-typo";
     EXPECT_TRUE(contains(parse_error(j), "'task.name'"));

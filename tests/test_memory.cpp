@@ -43,37 +43,15 @@ void expect_same(const MemoryReport& a, const MemoryReport& b, const std::string
     else EXPECT_GE(a.workspace, b.workspace) << what;
 }
 
-TEST(MemoryPlan, EqualsMeasurementForEveryMethod) {
-    auto cpu = make_cpu_backend();
-    const ModelConfig cfg = small();
-    std::vector<nlohmann::json> methods;
-    for (const std::string& n : method_names()) methods.push_back({{"name", n}});
-    methods.push_back({{"name", "houlsby"}, {"gradient_checkpointing", true}});
-    methods.push_back({{"name", "lora"}, {"lora", {{"targets", {"query", "attention_output", "ffn_out"}}}}});
-    methods.push_back({{"name", "meft1"}, {"meft", {{"frozen_prefix", 1}, {"reversible_layers", 1}}}});
-    methods.push_back({{"name", "meft2"}, {"meft", {{"streams", "float64"}}}});
-    methods.push_back({{"name", "meft3"}, {"meft", {{"vanilla_gradient", true}}}});
-    for (const nlohmann::json& j : methods) {
-        const MethodConfig m = parse_method(j, "test");
-        const MemoryPlanResult measured = measure_memory(*cpu, cfg, m, DType::F32, 4, 24);
-        const MemoryPlanResult planned = plan_memory(cfg, m, DType::F32, 4, 24);
-        expect_same(measured.report, planned.report, j.dump());
-        EXPECT_EQ(measured.trainable_parameters, planned.trainable_parameters);
-        // the report adds up: layers + stored streams = everything saved
-        std::size_t sum = planned.report.stored_streams;
-        for (const LayerMemory& l : planned.report.layers) sum += l.held;
-        EXPECT_EQ(sum, planned.report.held_total) << j.dump();
-        EXPECT_GE(planned.report.activation_peak, planned.report.held_total) << j.dump();
-    }
-}
-
 // What a run takes from its backend (arena chunks, op workspaces) after evaluation batches and
 // training steps: planned = measured, and it holds everything in use.
 TEST(MemoryPlan, RunFootprintEqualsMeasurement) {
     auto cpu = make_cpu_backend();
     const ModelConfig cfg = small();
     // Sequences longer than the other tests' (and prefix-tuning, with the most keys, last), so
-    // each measured workspace is this run's own (expect_same).
+    // each measured workspace is this run's own (expect_same). The CPU backend's per-thread
+    // workspaces only grow, and tiled attention's tile buffers are larger than these sequences'
+    // standard attention needs: this test comes before any tiled attention runs in the process.
     for (const char* n : {"full", "lora", "meft1", "prefix"}) {
         const MethodConfig m = parse_method({{"name", n}}, "test");
         const MemoryPlanResult measured = measure_run_memory(*cpu, cfg, m, DType::F32, 4, 16, 64);
@@ -84,6 +62,33 @@ TEST(MemoryPlan, RunFootprintEqualsMeasurement) {
         // each thread's attention backward workspace: 2 x 64 x 64 floats (prefix: more keys)
         EXPECT_GE(r.workspace, 2 * 64 * 64 * sizeof(float)) << n;
         EXPECT_EQ(r.footprint(), r.reserved + r.workspace) << n;
+    }
+}
+
+TEST(MemoryPlan, EqualsMeasurementForEveryMethod) {
+    auto cpu = make_cpu_backend();
+    std::vector<nlohmann::json> methods;
+    for (const std::string& n : method_names()) methods.push_back({{"name", n}});
+    methods.push_back({{"name", "houlsby"}, {"gradient_checkpointing", true}});
+    methods.push_back({{"name", "lora"}, {"lora", {{"targets", {"query", "attention_output", "ffn_out"}}}}});
+    methods.push_back({{"name", "meft1"}, {"meft", {{"frozen_prefix", 1}, {"reversible_layers", 1}}}});
+    methods.push_back({{"name", "meft2"}, {"meft", {{"streams", "float64"}}}});
+    methods.push_back({{"name", "meft3"}, {"meft", {{"vanilla_gradient", true}}}});
+    for (const AttentionKind k : {AttentionKind::Standard, AttentionKind::Tiled}) {
+        for (const nlohmann::json& j : methods) {
+            ModelConfig cfg = small();
+            cfg.attention = k;
+            const MethodConfig m = parse_method(j, "test");
+            const MemoryPlanResult measured = measure_memory(*cpu, cfg, m, DType::F32, 4, 24);
+            const MemoryPlanResult planned = plan_memory(cfg, m, DType::F32, 4, 24);
+            expect_same(measured.report, planned.report, j.dump() + " " + attention_kind_name(k));
+            EXPECT_EQ(measured.trainable_parameters, planned.trainable_parameters);
+            // the report adds up: layers + stored streams = everything saved
+            std::size_t sum = planned.report.stored_streams;
+            for (const LayerMemory& l : planned.report.layers) sum += l.held;
+            EXPECT_EQ(sum, planned.report.held_total) << j.dump();
+            EXPECT_GE(planned.report.activation_peak, planned.report.held_total) << j.dump();
+        }
     }
 }
 

@@ -22,43 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A tiny OPT: hidden 8, 2 heads, dropout 0.1 everywhere (attention too, unlike OPT's 0) and large
-// weights so every path carries a visible gradient.
-ModelConfig tiny_opt(int layers = 2) {
-    ModelConfig c = preset_config(Arch::Opt, "tiny");
-    c.vocab_size = 40;
-    c.hidden_size = 8;
-    c.word_embed_proj_dim = 8;
-    c.num_heads = 2;
-    c.num_layers = layers;
-    c.intermediate_size = 16;
-    c.max_position_embeddings = 64;
-    c.hidden_dropout = c.attention_dropout = 0.1;
-    c.initializer_range = 0.5;
-    return c;
-}
-
-// B sequences of up to T tokens (the last ones padded), labels on the second half of each.
-HostBatch lm_batch(const ModelConfig& c, int B, int T, std::uint64_t seed, bool pad = true) {
-    std::mt19937_64 rng(seed);
-    HostBatch b;
-    b.B = B;
-    b.T = T;
-    for (int i = 0; i < B; ++i) {
-        const int len = pad ? T - static_cast<int>(rng() % 3) : T;
-        for (int t = 0; t < T; ++t) {
-            const bool real = t < len;
-            const int id = real ? 3 + static_cast<int>(rng() % (c.vocab_size - 3)) : c.pad_token_id;
-            b.input_ids.push_back(t == 0 ? c.bos_token_id : id);
-            b.attention_mask.push_back(real);
-            b.token_type_ids.push_back(0);
-            b.token_labels.push_back(real && t >= len / 2 ? b.input_ids.back() : -100);
-        }
-        b.labels.push_back(0);
-        b.targets.push_back(0);
-    }
-    return b;
-}
+ModelConfig tiny_opt(int layers = 2) { return meft::test::tiny_opt_config(layers); }
+using meft::test::lm_batch;
 
 MethodConfig method(const nlohmann::json& j) { return parse_method(j, "test"); }
 

@@ -22,6 +22,7 @@ struct PlanArgs {
     int batch = 0, seq = 0;
     bool all_methods = false;
     std::string backend = "auto";
+    std::string attention;          // "" = the experiment's training.attention
     std::vector<std::string> sets;  // KEY.PATH=VALUE overrides, as meft run
 };
 
@@ -91,7 +92,8 @@ int run(const PlanArgs& a) {
     if (exps.size() > 1)
         std::printf("%s expands into %zu runs; planning the first (%s)\n\n", a.experiment.c_str(), exps.size(),
                     e.sweep_label.c_str());
-    const ModelConfig cfg = experiment_model_config(e);
+    ModelConfig cfg = experiment_model_config(e);
+    if (!a.attention.empty()) cfg.attention = parse_attention_kind(a.attention);
     // --batch and training.batch_size count examples, or questions for a multiple-choice head,
     // whose every (context, choice) pair is a row: the plan takes the task's most choices.
     const int per = rows_per_unit(e);
@@ -101,34 +103,57 @@ int run(const PlanArgs& a) {
     const TargetMemory target = target_memory(a.backend, e.gemm_precision == "bf16");
     // Evaluation batches (training.eval_batch_size rows) grow the arenas too: planned with the step.
     const int eval_rows = e.train.eval_batch_size;
-    const auto plan = [&](const MethodConfig& m) { return plan_run_memory(cfg, m, dt, B, eval_rows, T, target.rule); };
+    if (cfg.attention == AttentionKind::Tiled && target.rule.cuda)
+        throw Error("tiled attention runs on the CPU backend only for now (the CUDA backend has no tiled kernel yet): "
+                    "plan it with --backend cpu, or plan standard attention (--attention standard)");
+    // The CUDA backend has no tiled kernel yet: --all-methods' tiled column shows the activations
+    // the CPU backend would hold (arenas only; they do not depend on the backend).
+    const auto plan_with = [&](const MethodConfig& m, AttentionKind k) {
+        ModelConfig c = cfg;
+        c.attention = k;
+        return plan_run_memory(c, m, dt, B, eval_rows, T, k == AttentionKind::Tiled ? WorkspaceRule::cpu() : target.rule);
+    };
+    const auto plan = [&](const MethodConfig& m) { return plan_with(m, cfg.attention); };
     const auto t0 = std::chrono::steady_clock::now();
     const std::string rows = per > 1 ? " (" + std::to_string(B / per) + " questions x " + std::to_string(per) + " choices)" : "";
-    std::printf("meft plan: %s (%s), batch %d%s x seq %d, %s — shape-only backend, nothing computed\n\n",
-                arch_name(cfg.arch).c_str(), cfg.shape_summary().c_str(), B, rows.c_str(), T, a.dtype.c_str());
+    std::printf("meft plan: %s (%s), batch %d%s x seq %d, %s, %s attention — shape-only backend, nothing computed\n\n",
+                arch_name(cfg.arch).c_str(), cfg.shape_summary().c_str(), B, rows.c_str(), T, a.dtype.c_str(),
+                attention_kind_name(cfg.attention).c_str());
     if (!a.all_methods) {
         std::printf("method: %s\n\n", e.method.name().c_str());
         const MemoryPlanResult r = plan(e.method);
         print_layers(r);
         print_fit(r.report, target);
     } else {
-        const MemoryPlanResult full = plan(named_method("full"));
-        std::printf("| %-10s | %12s | %9s | %16s | %14s | %12s | %4s |\n", "method", "trainable", "share", "activation MiB",
-                    "vs full FT", "needs MiB", "fits");
-        std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(12, '-').c_str(), std::string(14, '-').c_str(),
-                    std::string(11, '-').c_str(), std::string(18, '-').c_str(), std::string(16, '-').c_str(),
-                    std::string(14, '-').c_str(), std::string(6, '-').c_str());
+        // Both attentions, each method against full fine-tuning with the same attention; needs and
+        // fits for the one the run would use.
+        const AttentionKind kinds[2] = {AttentionKind::Standard, AttentionKind::Tiled};
+        MemoryPlanResult full[2];
+        for (int i = 0; i < 2; ++i) full[i] = plan_with(named_method("full"), kinds[i]);
+        std::printf("| %-10s | %12s | %9s | %13s | %10s | %13s | %10s | %12s | %4s |\n", "method", "trainable", "share",
+                    "standard MiB", "vs full FT", "tiled MiB", "vs full FT", "needs MiB", "fits");
+        std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(12, '-').c_str(), std::string(14, '-').c_str(),
+                    std::string(11, '-').c_str(), std::string(15, '-').c_str(), std::string(12, '-').c_str(),
+                    std::string(15, '-').c_str(), std::string(12, '-').c_str(), std::string(14, '-').c_str(),
+                    std::string(6, '-').c_str());
         for (const std::string& name : method_names()) {
-            const MemoryPlanResult r = name == "full" ? full : plan(named_method(name));
-            std::printf("| %-10s | %12lld | %8.3f%% | %16.1f | %13.1f%% | %12.1f | %4s |\n", name.c_str(),
-                        static_cast<long long>(r.trainable_parameters),
-                        100.0 * double(r.trainable_parameters) / double(r.parameters), mib(r.report.activation_peak),
-                        100.0 * double(r.report.activation_peak) / double(full.report.activation_peak),
-                        mib(r.report.footprint()), r.report.footprint() <= target.free ? "yes" : "no");
+            MemoryPlanResult r[2];
+            for (int i = 0; i < 2; ++i) r[i] = name == "full" ? full[i] : plan_with(named_method(name), kinds[i]);
+            const MemoryPlanResult& used = r[cfg.attention == AttentionKind::Tiled ? 1 : 0];
+            auto share = [&](int i) { return 100.0 * double(r[i].report.activation_peak) / double(full[i].report.activation_peak); };
+            std::printf("| %-10s | %12lld | %8.3f%% | %13.1f | %9.1f%% | %13.1f | %9.1f%% | %12.1f | %4s |\n", name.c_str(),
+                        static_cast<long long>(used.trainable_parameters),
+                        100.0 * double(used.trainable_parameters) / double(used.parameters), mib(r[0].report.activation_peak),
+                        share(0), mib(r[1].report.activation_peak), share(1), mib(used.report.footprint()),
+                        used.report.footprint() <= target.free ? "yes" : "no");
         }
-        std::printf("\nneeds: what the run takes from its backend (weights, gradients, optimizer state and activations "
-                    "in whole arena chunks, and the ops' workspaces); fits: within the %s free on %s (%s in all)\n",
-                    size_text(target.free).c_str(), target.where.c_str(), size_text(target.total).c_str());
+        std::printf("\nstandard / tiled: activation memory with attention that keeps its probabilities / that recomputes "
+                    "them (training.attention%s); needs: what the run takes from its backend with %s attention (weights, "
+                    "gradients, optimizer state and activations in whole arena chunks, and the ops' workspaces); fits: "
+                    "within the %s free on %s (%s in all)\n",
+                    target.rule.cuda ? "; tiled runs on the CPU backend only for now" : "",
+                    attention_kind_name(cfg.attention).c_str(), size_text(target.free).c_str(), target.where.c_str(),
+                    size_text(target.total).c_str());
     }
     std::printf("\nplanned in %.0f ms\n",
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
@@ -150,7 +175,10 @@ Runner add_plan(CLI::App& app) {
                    "override a key of the file before planning: KEY.PATH=VALUE (as meft run), e.g. --set method.name=meft1; "
                    "repeatable")
         ->allow_extra_args(false);
-    app.add_flag("--all-methods", a->all_methods, "compare every method's activation memory with full fine-tuning");
+    app.add_flag("--all-methods", a->all_methods,
+                 "compare every method's activation memory with full fine-tuning's, with standard and with tiled attention");
+    app.add_option("--attention", a->attention, "plan with this attention (default: the experiment's training.attention)")
+        ->check(CLI::IsMember({"standard", "tiled"}));
     app.add_option("--backend", a->backend,
                    "whose free memory the plan is checked against: cuda (the GPU), cpu (this computer) or auto "
                    "(the GPU when there is one); the plan itself never computes")

@@ -100,6 +100,7 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
     }
     const bool head_changes = cfg.multiple_choice != had_mc || cfg.num_labels() != had_labels;
     if (opts.dropout) cfg.set_dropout(*opts.dropout);
+    cfg.attention = opts.attention;
     const SafetensorsReader reader = SafetensorsReader::open_dir(dir);
     std::unique_ptr<Model> model = make_model(cfg, backend, dtype, opts.method);
     ParameterStore& ps = model->params();

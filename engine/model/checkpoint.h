@@ -28,6 +28,7 @@ struct LoadOptions {
     // Set: the head the task needs, whatever config.json says — true: a multiple-choice head (one
     // score per pair; num_labels is ignored), false: sequence classification.
     std::optional<bool> multiple_choice{};
+    AttentionKind attention = AttentionKind::Standard;  // how the model's attention runs (not in the file)
 };
 
 // The model the config's architecture calls for: a SequenceClassifier for bert / roberta / bart, a

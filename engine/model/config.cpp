@@ -32,6 +32,14 @@ Arch parse_arch(const std::string& s) {
     throw Error("unknown architecture '" + s + "' (expected " + listed(arch_names()) + ")");
 }
 
+std::string attention_kind_name(AttentionKind k) { return k == AttentionKind::Tiled ? "tiled" : "standard"; }
+
+AttentionKind parse_attention_kind(const std::string& s) {
+    if (s == "standard") return AttentionKind::Standard;
+    if (s == "tiled") return AttentionKind::Tiled;
+    throw Error("unknown attention '" + s + "' (expected \"standard\" or \"tiled\")");
+}
+
 int ModelConfig::max_tokens() const {
     const ArchSpec& spec = arch_spec(arch);
     return spec.position_rows(*this) - spec.first_position(*this);

@@ -20,6 +20,14 @@ std::vector<std::string> arch_names();
 bool is_decoder_only(Arch a);
 bool is_encoder_decoder(Arch a);
 
+// How attention computes — an execution choice, never written to config.json. Standard keeps each
+// block's [heads x T x T] probabilities for backward; Tiled keeps one log-sum-exp per query row
+// and recomputes the probabilities tile by tile in backward (Backend::attention_tiled_*). Both
+// compute the same function to rounding, with the same dropout masks.
+enum class AttentionKind { Standard, Tiled };
+std::string attention_kind_name(AttentionKind k);         // "standard" | "tiled"
+AttentionKind parse_attention_kind(const std::string& s);  // throws Error listing the accepted names
+
 struct ModelConfig {
     Arch arch = Arch::Bert;
     int vocab_size = 30522;
@@ -54,6 +62,8 @@ struct ModelConfig {
     // BART keys (besides the OPT-style names above): the decoder reads the input shifted right by
     // one, starting with decoder_start_token_id; learned positions start at 2 (no padding row).
     int decoder_start_token_id = 2;
+    // Not a config.json key: how this model's attention runs (the experiment's training.attention).
+    AttentionKind attention = AttentionKind::Standard;
 
     int embed_width() const { return word_embed_proj_dim > 0 ? word_embed_proj_dim : hidden_size; }
     bool projects_embeddings() const { return word_embed_proj_dim > 0 && word_embed_proj_dim != hidden_size; }

@@ -129,10 +129,13 @@ void TransformerLayer::block_forward(const Attention& w, AttnActs& a, Tensor x, 
     a.q = act({B, T, C}, "q");
     a.k = act({B, S_kv, C}, "k");
     a.v = act({B, S_kv, C}, "v");
-    if (!prefixed) a.probs = act({B, cfg_.num_heads, T, S_kv}, "probs");
+    // Standard attention keeps the probabilities; tiled attention keeps one log-sum-exp per query
+    // row and reads ctx in backward.
+    const bool tiled = cfg_.attention == AttentionKind::Tiled;
+    if (!prefixed && !tiled) a.probs = act({B, cfg_.num_heads, T, S_kv}, "probs");
     // A linear's input is needed in backward only for its weight gradient (or LoRA): when the
-    // output projection is frozen, ctx is a temporary.
-    const bool keep_ctx = c.ps.at(w.o.w).trainable || w.o.edit;
+    // output projection is frozen (and attention is standard), ctx is a temporary.
+    const bool keep_ctx = tiled || c.ps.at(w.o.w).trainable || w.o.edit;
     a.ctx = keep_ctx ? act({B, T, C}, "ctx") : c.tmp.alloc(dt, {B, T, C});
     a.mean = act({B * T}, "ln_mean");
     a.rstd = act({B * T}, "ln_rstd");
@@ -173,11 +176,18 @@ void TransformerLayer::block_forward(const Attention& w, AttnActs& a, Tensor x, 
         be.prefix_concat_forward(a.kf, pk, a.k);
         be.prefix_concat_forward(a.vf, pv, a.v);
         keys = a.kf, values = a.vf, mask = prefix_->key_mask();
-        a.probs = act({B, cfg_.num_heads, T, P + T}, "probs");
+        if (!tiled) a.probs = act({B, cfg_.num_heads, T, P + T}, "probs");
     }
-    be.attention_forward(a.ctx, a.probs, a.q, keys, values, mask, cfg_.num_heads,
-                         c.train ? cfg_.attention_dropout : 0.0, key(c, w.probs_site), c.example_offset,
-                         w.self && spec_.causal);
+    const double pa = c.train ? cfg_.attention_dropout : 0.0;
+    if (tiled) {
+        a.lse = S.alloc(dt == DType::F64 ? DType::F64 : DType::F32, {B, cfg_.num_heads, T}, l, name("lse"));
+        a.key_mask = mask;
+        be.attention_tiled_forward(a.ctx, a.lse, a.q, keys, values, mask, cfg_.num_heads, pa, key(c, w.probs_site),
+                                   c.example_offset, w.self && spec_.causal);
+    } else {
+        be.attention_forward(a.ctx, a.probs, a.q, keys, values, mask, cfg_.num_heads, pa, key(c, w.probs_site),
+                             c.example_offset, w.self && spec_.causal);
+    }
     Tensor d = after ? act({B, T, C}, "dense_out") : a.res;
     linear_forward(w.o, d, a.ctx, a.edit_kept[kO], c, name("out"));
     be.dropout_forward(d, d, p_hidden(c), key(c, w.out_site), c.example_offset);
@@ -211,15 +221,17 @@ void TransformerLayer::block_backward(const Attention& w, const AttnActs& a, Ten
     linear_backward(w.o, dctx, D1, a.ctx, a.edit_kept[kO], c, false);
     Tensor dq = D1;  // D1 is consumed: its buffer takes the query gradient
     const double pa = c.train ? cfg_.attention_dropout : 0.0;
-    if (a.kf) {  // prefix-tuning: gradients of the prefixed keys/values split into prefix and tokens
-        Tensor dkf = c.tmp.alloc(dt, a.kf.shape), dvf = c.tmp.alloc(dt, a.vf.shape);
-        be.attention_backward(dq, dkf, dvf, dctx, a.q, a.kf, a.vf, a.probs, cfg_.num_heads, pa, key(c, w.probs_site),
-                              c.example_offset);
-        prefix_->backward(edit_call(c, w.probs_site), dk, dv, dkf, dvf);
-    } else {
-        be.attention_backward(dq, dk, dv, dctx, a.q, a.k, a.v, a.probs, cfg_.num_heads, pa, key(c, w.probs_site),
-                              c.example_offset);
-    }
+    // Prefix-tuning: the gradients of the prefixed keys/values, split into prefix and tokens after.
+    Tensor dkeys = dk, dvalues = dv;
+    if (a.kf) dkeys = c.tmp.alloc(dt, a.kf.shape), dvalues = c.tmp.alloc(dt, a.vf.shape);
+    const Tensor keys = a.kf ? a.kf : a.k, values = a.kf ? a.vf : a.v;
+    if (a.lse)
+        be.attention_tiled_backward(dq, dkeys, dvalues, dctx, a.q, keys, values, a.key_mask, a.ctx, a.lse,
+                                    cfg_.num_heads, pa, key(c, w.probs_site), c.example_offset, w.self && spec_.causal);
+    else
+        be.attention_backward(dq, dkeys, dvalues, dctx, a.q, keys, values, a.probs, cfg_.num_heads, pa,
+                              key(c, w.probs_site), c.example_offset);
+    if (a.kf) prefix_->backward(edit_call(c, w.probs_site), dk, dv, dkeys, dvalues);
     if (w.scale_k) {
         w.scale_k->backward(edit_call(c, w.out_site), dk, dk, a.k_pre);
         w.scale_v->backward(edit_call(c, w.out_site), dv, dv, a.v_pre);

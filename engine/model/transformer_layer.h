@@ -88,6 +88,7 @@ public:
     };
     struct AttnActs {       // what one attention block keeps for backward
         Tensor x, xn, q, k, v, k_pre, v_pre, kf, vf, probs, ctx, d, res, mean, rstd, out;
+        Tensor lse, key_mask;  // tiled attention: the rows' log-sum-exp (kept) and the keys' mask (not owned)
         Tensor edit_kept[4];  // q, k, v, o: what their edits keep
         BranchActs after;
     };

@@ -50,6 +50,7 @@ std::unique_ptr<Model> build_model(const Experiment& e, Backend& backend, int nu
         cfg.set_num_labels(num_labels);
         if (task_multiple_choice(e)) cfg.set_multiple_choice();
         if (e.dropout) cfg.set_dropout(*e.dropout);
+        cfg.attention = e.attention;
         model = make_model(cfg, backend, e.dtype, e.method);
         model->init_weights(e.backbone.init_seed);
     } else {
@@ -60,6 +61,7 @@ std::unique_ptr<Model> build_model(const Experiment& e, Backend& backend, int nu
         lo.method = e.method;
         lo.dropout = e.dropout;
         lo.multiple_choice = task_multiple_choice(e);  // the task's head, whatever the folder's was
+        lo.attention = e.attention;
         LoadReport rep;
         model = load_model(e.backbone.path, backend, e.dtype, lo, &rep);
         for (const std::string& n : rep.notices()) tell(notice, n);
@@ -72,6 +74,7 @@ ModelConfig experiment_model_config(const Experiment& e) {
                                                 : preset_config(e.backbone.arch, e.backbone.preset);
     cfg.set_num_labels(task_num_labels(e));
     if (task_multiple_choice(e)) cfg.set_multiple_choice();
+    cfg.attention = e.attention;
     return cfg;
 }
 

@@ -200,10 +200,17 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     if (gp == "bf16" && e.backend == "cpu")
         tr.fail(tr.key("gemm_precision"), "\"bf16\" needs the CUDA backend ('training.backend' \"cuda\" or \"auto\"), "
                                           "found backend \"cpu\"");
+    // How attention computes: the same function either way; tiled never holds [T x T].
+    const std::string at = tr.string("attention", "standard");
+    if (at == "tiled") e.attention = AttentionKind::Tiled;
+    else if (at != "standard") tr.fail(tr.key("attention"), "must be \"standard\" or \"tiled\", found \"" + at + "\"");
+    if (e.attention == AttentionKind::Tiled && e.backend == "cuda")
+        tr.fail(tr.key("attention"), "\"tiled\" runs on the CPU backend only for now; the CUDA backend has no tiled "
+                                     "attention kernel yet (use \"standard\", or 'training.backend' \"cpu\")");
     tr.finish("learning_rate, batch_size, gradient_accumulation_steps, epochs, max_steps, max_seq_length, "
               "warmup_ratio, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm, seed, eval_every, "
               "eval_batch_size, reconstruction_check_every, early_stopping, checkpoint_every, zero_shot, dropout, dtype, "
-              "backend, gemm_precision");
+              "backend, gemm_precision, attention");
 
     if (top.has("tags")) {
         const auto& t = j["tags"];
@@ -236,7 +243,10 @@ BackendOptions backend_options(const Experiment& e) {
 
 std::string config_hash(const nlohmann::json& resolved) {
     nlohmann::json j = resolved;
-    if (j.is_object() && j.contains("training") && j["training"].is_object()) j["training"].erase("backend");
+    if (j.is_object() && j.contains("training") && j["training"].is_object()) {
+        j["training"].erase("backend");
+        j["training"].erase("attention");
+    }
     std::uint64_t h = 1469598103934665603ull;  // FNV-1a 64
     for (const unsigned char c : j.dump()) {
         h ^= c;
@@ -275,7 +285,7 @@ nlohmann::json resolved_config(const Experiment& e) {
                      {"checkpoint_every", c.checkpoint_every}, {"zero_shot", c.zero_shot},
                      {"early_stopping", {{"metric", c.early_stopping_metric}, {"patience", c.early_stopping_patience}}},
                      {"dtype", e.dtype == DType::F64 ? "float64" : "float32"}, {"backend", e.backend},
-                     {"gemm_precision", e.gemm_precision}};
+                     {"gemm_precision", e.gemm_precision}, {"attention", attention_kind_name(e.attention)}};
     if (e.dropout) j["training"]["dropout"] = *e.dropout;
     j["tags"] = e.tags;
     j["notes"] = e.notes;

@@ -50,6 +50,7 @@ struct Experiment {
     DType dtype = DType::F32;       // training.dtype: the precision
     std::string backend = "auto";   // training.backend: "cpu", "cuda" or "auto"
     std::string gemm_precision = "float32";  // training.gemm_precision: "float32", "tf32" or "bf16"
+    AttentionKind attention = AttentionKind::Standard;  // training.attention: "standard" or "tiled"
     std::filesystem::path output_dir;  // "" = do not write outputs
     std::vector<std::string> tags;
     std::string notes;
@@ -64,7 +65,8 @@ BackendOptions backend_options(const Experiment& e);
 // The resolved settings (defaults filled in) as recorded with each run.
 nlohmann::json resolved_config(const Experiment& e);
 // A fingerprint of a resolved configuration (16 hex digits, FNV-1a 64 of its JSON) that a training
-// checkpoint carries; training.backend is left out (a run may resume on another backend).
+// checkpoint carries; training.backend and training.attention are left out (how a step computes,
+// not what: a run may resume on another backend or attention).
 std::string config_hash(const nlohmann::json& resolved);
 // Sweeps: wherever a single value is expected, a list of values expands the file into the grid
 // of all combinations (in the order the keys appear); `tags` and `method.lora.targets` are

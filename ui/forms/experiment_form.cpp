@@ -162,6 +162,12 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     put(tr("backend"), backend_);
     gemm_precision_ = static_cast<QComboBox*>(add_choice("training.gemm_precision", {"float32", "tf32", "bf16"}));
     put(tr("GEMM precision"), gemm_precision_);
+    auto* attention = static_cast<QComboBox*>(add_choice("training.attention", {"standard", "tiled"}));
+    attention->setItemData(0, tr("keeps each block's attention probabilities (heads × T × T) for backward"), Qt::ToolTipRole);
+    attention->setItemData(1, tr("keeps one number per query row and recomputes the probabilities in backward: "
+                                 "the same results with less memory (CPU backend)"),
+                           Qt::ToolTipRole);
+    put(tr("attention"), attention);
     offer_available_backends();
     outer->addWidget(hg);
 
