@@ -322,10 +322,12 @@ MethodSpec parse_method_spec(const std::string& s) {
     return {s, meft::parse_method(j, "--method " + s)};
 }
 
-Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, const meft::MethodConfig& method, int steps,
-                 int warmup, bool phases, meft::Backend& backend, TimingBackend* timing) {
+Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, const meft::MethodConfig& method,
+                 meft::AttentionKind attention, int steps, int warmup, bool phases, meft::Backend& backend,
+                 TimingBackend* timing) {
     meft::ModelConfig cfg = meft::preset_config(arch, bc.preset);
     cfg.set_num_labels(2);
+    cfg.attention = attention;
     meft::SequenceClassifier model(cfg, backend, dt, method);
     model.init_weights(42);
     meft::ParameterStore& ps = model.params();
@@ -397,7 +399,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> config_strs;
     std::string arch_str = "bert", dtype_str = "float32", backend_name = "cpu";
     int steps = 5, warmup = 1, threads = 0;
-    std::vector<std::string> methods;
+    std::vector<std::string> methods, attentions;
+    std::vector<int> recompute_tokens;
     bool no_phases = false, want_ops = false;
     app.add_option("--backend", backend_name, "compute backend: cpu, cuda (fails with the reason when unusable) or auto")
         ->check(CLI::IsMember({"cpu", "cuda", "auto"}))->capture_default_str();
@@ -417,6 +420,14 @@ int main(int argc, char** argv) {
     app.add_option("--dtype", dtype_str, "parameter and activation type")->check(CLI::IsMember({"float32", "float64"}))->capture_default_str();
     app.add_option("--threads", threads, "CPU backend threads (0: all cores); OpenBLAS runs single-threaded inside them")
         ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--attention", attentions, "attention, repeatable or comma-separated: standard, tiled (default: standard)")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"standard", "tiled"}));
+    app.add_option("--recompute-tokens", recompute_tokens,
+                   "MEFT methods: meft.recompute_tokens (examples per recomputed chunk x seq), repeatable or "
+                   "comma-separated; 0: the whole batch (default: the method's default)")
+        ->delimiter(',')
+        ->check(CLI::NonNegativeNumber);
     app.add_flag("--no-phases", no_phases, "skip the extra forward call that splits forward from backward");
     app.add_flag("--ops", want_ops, "also time every backend op and print a per-op table for each config");
     try {
@@ -434,7 +445,20 @@ int main(int argc, char** argv) {
         if (config_strs.empty()) config_strs = {"toy:8:128", "toy:32:64", "toy:8:256", "base:8:128"};
         for (const std::string& s : config_strs) configs.push_back(parse_config(s));
         if (methods.empty()) methods = {"full"};
-        for (const std::string& m : methods) specs.push_back(parse_method_spec(m));
+        for (const std::string& m : methods) {
+            const MethodSpec spec = parse_method_spec(m);
+            if (recompute_tokens.empty() || !spec.config.is_meft()) {
+                specs.push_back(spec);
+                continue;
+            }
+            for (int t : recompute_tokens) {  // one row per chunk size
+                MethodSpec chunked = spec;
+                chunked.config.meft.recompute_tokens = t;
+                chunked.label += " (chunk " + (t > 0 ? std::to_string(t) : std::string("whole batch")) + ")";
+                specs.push_back(chunked);
+            }
+        }
+        if (attentions.empty()) attentions = {"standard"};
     } catch (const CLI::ParseError& e) {
         app.exit(e);
         return 2;
@@ -485,18 +509,21 @@ int main(int argc, char** argv) {
             std::cout << ", pool threads=" << pool->size() << ", OpenBLAS threads=" << blas_threads;
         }
         std::cout << ", forward+backward+clip+AdamW, steps=" << steps << " warmup=" << warmup << " -->\n";
-        std::cout << "| preset | batch | seq | method | trainable | parameters | ms/step | tokens/s | activation MiB | total MiB"
+        std::cout << "| preset | batch | seq | method | attention | trainable | parameters | ms/step | tokens/s | activation MiB | total MiB"
                   << (has_device_memory ? " | device used MiB" : "")
                   << (no_phases ? "" : " | forward ms | backward ms | zero+clip+AdamW ms") << " |\n"
-                  << "|---|---|---|---|---|---|---|---|---|---" << (has_device_memory ? "|---" : "")
+                  << "|---|---|---|---|---|---|---|---|---|---|---" << (has_device_memory ? "|---" : "")
                   << (no_phases ? "" : "|---|---|---") << "|\n"
                   << std::flush;
         for (const BenchConfig& c : configs)
-        for (const MethodSpec& m : specs) {
-            const Result r = bench_one(c, arch, dt, m.config, steps, warmup, !no_phases, *backend, timing.get());
+        for (const MethodSpec& m : specs)
+        for (const std::string& att : attentions) {
+            const Result r = bench_one(c, arch, dt, m.config, meft::parse_attention_kind(att), steps, warmup, !no_phases,
+                                       *backend, timing.get());
             const double tok_s = double(c.batch) * c.seq / (r.step_ms / 1000.0);
-            if (want_ops) op_tables.emplace_back(c, m.label, r);
-            std::cout << "| " << c.preset << " | " << c.batch << " | " << c.seq << " | " << m.label << " | " << r.trainable
+            if (want_ops) op_tables.emplace_back(c, m.label + ", " + att, r);
+            std::cout << "| " << c.preset << " | " << c.batch << " | " << c.seq << " | " << m.label << " | " << att << " | "
+                      << r.trainable
                       << " | " << r.params << " | " << fixed(r.step_ms, 1) << " | " << fixed(tok_s, 0) << " | "
                       << fixed(mib(double(r.peak_act)), 1) << " | " << fixed(mib(double(r.total)), 1);
             if (has_device_memory) std::cout << " | " << (r.device_used >= 0 ? fixed(mib(double(r.device_used)), 0) : "?");

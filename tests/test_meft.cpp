@@ -9,7 +9,9 @@
 #include "peft/method.h"
 #include "core/cpu_backend.h"
 #include "model_gradcheck.h"
+#include "model/causal_lm.h"
 #include "model/sequence_classifier.h"
+#include "train/memory_plan.h"
 #include "train/trainer.h"
 
 using namespace meft;
@@ -172,6 +174,99 @@ TEST(MeftReversible, ExactInverseIsBitIdenticalAtTwentyFourLayers) {
                         variant, streams, err[0], err[12], err[23]);
         }
     }
+}
+
+// ---- chunked recompute ------------------------------------------------------------------------
+// Reversible layers run F and G on chunks of whole examples (meft.recompute_tokens), in forward
+// and in backward's recompute alike.
+
+TEST(MeftChunks, FiniteDifferencesWithOneExamplePerChunk) {
+    auto be = make_cpu_backend();
+    const ModelConfig cfg = cfg_small(2);
+    for (int variant : {1, 2, 3}) {
+        SequenceClassifier m(cfg, *be, DType::F64, meft(variant, {{"streams", "float64"}, {"recompute_tokens", 1}}));
+        m.init_weights(7);
+        const auto r = meft::test::check_trainable_gradients(m, random_batch(cfg, 3, 5, 1), {true, 55, 3});
+        EXPECT_EQ(r.checked, 2 * 4 * 2 + 2) << "MEFT" << variant;
+    }
+}
+
+// Chunks of 1 and 2 examples (the last one shorter) against the whole batch: the same loss and
+// gradients to float64 rounding (only the order of the parameter gradients' sums differs), for an
+// encoder, BART's two stacks (the decoder's cross-attention reads its chunk's encoder rows and
+// adds into their gradient) and OPT.
+TEST(MeftChunks, SameGradientsAsTheWholeBatch) {
+    auto be = make_cpu_backend();
+    struct Family {
+        const char* name;
+        ModelConfig cfg;
+        HostBatch batch, before;  // `before`: a smaller batch's step first (nothing of it may linger)
+        bool lm;
+    };
+    ModelConfig enc = cfg_small(4, 16, 2, 32);
+    enc.initializer_range = 0.1;
+    const ModelConfig bart = meft::test::tiny_bart_config(), opt = meft::test::tiny_opt_config(3);
+    const Family families[] = {
+        {"bert", enc, random_batch(enc, 5, 7, 2), random_batch(enc, 2, 7, 3), false},
+        {"bart", bart, meft::test::bart_batch(bart, 5, 9, 1), meft::test::bart_batch(bart, 2, 9, 3), false},
+        {"opt", opt, meft::test::lm_batch(opt, 5, 6, 1), meft::test::lm_batch(opt, 2, 6, 3), true}};
+    for (const Family& f : families) {
+        for (int variant : {1, 2, 3}) {
+            if (f.lm && variant == 3) continue;  // OPT takes MEFT1/2
+            std::vector<double> whole;
+            double whole_loss = 0;
+            for (int examples : {0, 1, 2}) {
+                const nlohmann::json knobs = {{"streams", "exact"}, {"recompute_tokens", examples * f.batch.T}};
+                std::unique_ptr<Model> m;
+                if (f.lm) m = std::make_unique<CausalLM>(f.cfg, *be, DType::F64, meft(variant, knobs, 0.1));
+                else m = std::make_unique<SequenceClassifier>(f.cfg, *be, DType::F64, meft(variant, knobs, 0.1));
+                m->init_weights(21);
+                m->forward_backward(f.before, {true, 9, 3}, 1.0);
+                m->params().zero_grads();
+                const double loss = m->forward_backward(f.batch, {true, 9, 4}, 1.0 / f.batch.B);
+                const std::vector<double> g = meft::test::trainable_grads(*m);
+                if (examples == 0) {
+                    whole = g, whole_loss = loss;
+                    continue;
+                }
+                EXPECT_NEAR(loss, whole_loss, 1e-13 * std::abs(whole_loss)) << f.name << " MEFT" << variant;
+                EXPECT_LT(rel_diff(g, whole), 1e-12) << f.name << " MEFT" << variant << ", " << examples << " per chunk";
+            }
+        }
+    }
+}
+
+TEST(MeftChunks, ExactInverseStaysBitIdentical) {
+    auto be = make_cpu_backend();
+    ModelConfig cfg = cfg_small(12, 32, 4, 64);
+    cfg.initializer_range = 0.02;
+    const HostBatch b = random_batch(cfg, 5, 48, 6);
+    for (int variant : {1, 2, 3}) {
+        SequenceClassifier m(cfg, *be, DType::F32,
+                             meft(variant, {{"streams", "exact"}, {"keep_true_inputs", true}, {"recompute_tokens", 96}}, 0.02));
+        m.init_weights(5);
+        m.params().zero_grads();
+        m.forward_backward(b, {true, 11, 0}, 1.0 / b.B);
+        const std::vector<double>& err = m.stack_runner()->reconstruction_error();
+        ASSERT_EQ(err.size(), 12u);
+        for (int l = 0; l < 12; ++l) EXPECT_EQ(err[static_cast<std::size_t>(l)], 0.0) << "MEFT" << variant << " layer " << l;
+    }
+}
+
+// A reversible layer's backward transient is one chunk's; the whole output buffer is held instead.
+TEST(MeftChunks, TransientShrinksWithTheChunk) {
+    auto be = make_cpu_backend();
+    ModelConfig cfg = cfg_small(3, 32, 4, 128);
+    cfg.max_position_embeddings = 128;
+    std::size_t transient[2];
+    for (int i = 0; i < 2; ++i) {
+        const MethodConfig m = meft(1, {{"recompute_tokens", i ? 64 : 0}}, 0.02);
+        const MemoryReport r = measure_memory(*be, cfg, m, DType::F32, 8, 64).report;
+        transient[i] = r.layers[1].transient;  // layer 0
+    }
+    EXPECT_LT(transient[1] * 3, transient[0]);  // 8 chunks of 1 example instead of 8 examples at once
+    std::printf("MEFT1 layer 0 backward transient, 8 x 64 tokens: whole batch %zu bytes, 1 example per chunk %zu bytes\n",
+                transient[0], transient[1]);
 }
 
 // ---- memory -----------------------------------------------------------------------------------

@@ -204,6 +204,66 @@ TEST(OptLoss, MeanOverPredictedTokensIndependentOfMicroBatches) {
     for (std::size_t i = 0; i < g_whole.size(); ++i) EXPECT_NEAR(g_whole[i], g_split[i], 1e-12) << i;
 }
 
+// ---- chunked loss ------------------------------------------------------------------------------
+// Training and evaluation compute the LM head's logits, softmax and gradient a few labelled
+// positions at a time: any chunk size gives the whole computation's loss, gradients (the tied
+// embedding's included) and scores, and finite differences hold across chunk edges.
+
+TEST(OptLoss, ChunksOfLabelledPositionsGiveTheWholeLossAndGradients) {
+    auto be = make_cpu_backend();
+    const ModelConfig cfg = tiny_opt();
+    const HostBatch b = lm_batch(cfg, 3, 9, 4);
+    std::vector<double> g_whole, scores_whole;
+    double loss_whole = 0;
+    for (int rows : {1000, 1, 2, 5}) {
+        CausalLM m(cfg, *be, DType::F64, method({{"name", "full"}}));
+        m.init_weights(2);
+        m.set_loss_chunk_rows(rows);
+        m.params().zero_grads();
+        const double loss = m.forward_backward(b, {true, 5, 1}, 0.5);
+        const auto g = meft::test::trainable_grads(m);
+        const auto scores = m.example_outputs(b);
+        if (rows == 1000) {
+            loss_whole = loss, g_whole = g, scores_whole = scores;
+            EXPECT_NEAR(loss, meft::test::host_lm_loss(m, b, {true, 5, 1}), 1e-12);  // forward()'s whole logits
+            continue;
+        }
+        EXPECT_NEAR(loss, loss_whole, 1e-12 * loss_whole) << rows << " rows per chunk";
+        ASSERT_EQ(g.size(), g_whole.size());
+        for (std::size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], g_whole[i], 1e-12) << rows << " rows, gradient " << i;
+        ASSERT_EQ(scores.size(), scores_whole.size());
+        for (std::size_t i = 0; i < scores.size(); ++i) EXPECT_NEAR(scores[i], scores_whole[i], 1e-12) << rows << " rows";
+    }
+    CausalLM m(cfg, *be, DType::F64, method({{"name", "lora"}}));
+    m.init_weights(2);
+    meft::test::perturb_method_parameters(m);
+    m.set_loss_chunk_rows(2);
+    EXPECT_GT(meft::test::check_trainable_gradients(m, b, {true, 5, 1}).checked, 0);
+}
+
+// The head holds the labelled positions' hidden rows; its [M, V] logits (overwritten by their
+// gradient) and probabilities live one chunk at a time.
+TEST(OptLoss, OneChunkOfLogitsAtATime) {
+    auto be = make_cpu_backend();
+    ModelConfig cfg = tiny_opt();
+    cfg.vocab_size = 4000;
+    const HostBatch b = lm_batch(cfg, 4, 32, 8, false);
+    std::size_t transient[2];
+    for (int i = 0; i < 2; ++i) {
+        CausalLM m(cfg, *be, DType::F32, method({{"name", "full"}}));
+        m.init_weights(1);
+        m.set_loss_chunk_rows(i ? 8 : 100000);
+        m.params().zero_grads();
+        m.forward_backward(b, {true, 1, 0}, 1.0);
+        transient[i] = m.memory_report().layers.back().transient;
+    }
+    const std::size_t logits = std::size_t(4 * 16) * 4000 * 4;  // 64 labelled positions (the second half of each)
+    EXPECT_GE(transient[0], 2 * logits);  // logits (then their gradient, in place) and probabilities
+    EXPECT_LT(transient[1], logits / 2);  // 8 of the 64 rows at a time
+    std::printf("LM head transient, 64 labelled positions x 4000 tokens: whole %zu bytes, 8 rows per chunk %zu bytes\n",
+                transient[0], transient[1]);
+}
+
 // ---- checkpoints ---------------------------------------------------------------------------------
 
 class OptCheckpoint : public meft::test::TempDirTest {};

@@ -49,8 +49,9 @@ public:
     // grad [B,T,C]: d(output) in, d(x) out. Parameter gradients accumulate.
     void backward(Tensor grad, const ForwardOptions& o, int example_offset);
     // Cross-attention stacks: the memory [B,S,C] and its key mask [B,S] (set before forward; they
-    // must live until backward), and the buffer backward adds d(memory) into (set before backward).
-    void set_memory(Tensor memory, Tensor mask) { memory_ = memory, memory_mask_ = mask; }
+    // must live until backward; the last step's d(memory) buffer is forgotten), and the buffer
+    // backward adds d(memory) into (set before backward).
+    void set_memory(Tensor memory, Tensor mask) { memory_ = memory, memory_mask_ = mask, dmemory_ = Tensor{}; }
     void set_memory_grad(Tensor dmemory) { dmemory_ = dmemory; }
 
     // The edit's runner (MEFT's reversible stack), or null when the layers run one by one.

@@ -1,5 +1,6 @@
 #include "peft/meft_stack.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -117,7 +118,42 @@ void MeftEncoder::run_backward(Fn fn, int l, const TransformerLayer::Acts& acts,
     else layer.ffn_backward(acts, din, c);
 }
 
-Tensor MeftEncoder::output_only(Fn fn, int l, Tensor in, const StackEnv& env) const {
+std::int64_t MeftEncoder::chunk_examples(std::int64_t B, std::int64_t T, std::int64_t C) const {
+    const std::int64_t budget = method_.meft.recompute_tokens;
+    std::int64_t n = budget <= 0 ? B : std::clamp<std::int64_t>(budget / std::max<std::int64_t>(T, 1), 1, B);
+    // Every chunk starts on a whole byte of the packed remainders (remainder_bits divides 8).
+    const auto aligned = [&](std::int64_t k) {
+        for (const int m : {method_.meft.lambda_inverse, method_.meft.beta_inverse})
+            if (method_.meft.exact && m > 1 && (k * T * C * remainder_bits(m)) % 8 != 0) return false;
+        return true;
+    };
+    while (n < B && !aligned(n)) ++n;
+    return std::min(n, B);
+}
+
+StackEnv MeftEncoder::chunk_env(const StackEnv& env, std::int64_t b0, std::int64_t n) {
+    StackEnv c = env;
+    const auto part = [&](Tensor t) { return t ? t.rows(b0, n) : t; };
+    c.key_mask = part(env.key_mask);
+    c.memory = part(env.memory);
+    c.memory_mask = part(env.memory_mask);
+    c.dmemory = part(env.dmemory);
+    c.example_offset = env.example_offset + static_cast<int>(b0);
+    return c;
+}
+
+Tensor MeftEncoder::remainder_part(Tensor rem, int m, std::int64_t per_example, std::int64_t b0, std::int64_t n) {
+    if (!rem) return rem;
+    const std::int64_t start = b0 * per_example * remainder_bits(m) / 8;  // whole bytes (chunk_examples)
+    return rem.rows(start, remainder_bytes(n * per_example, m));
+}
+
+template <typename Body>
+void MeftEncoder::for_chunks(std::int64_t B, Body&& body) const {
+    for (std::int64_t b0 = 0; b0 < B; b0 += chunk_) body(b0, std::min(chunk_, B - b0));
+}
+
+Tensor MeftEncoder::output_only(Fn fn, int l, Tensor in, Tensor h1, const StackEnv& env) const {
     env.tape.reset();
     TransformerLayer::Acts a;
     AdapterActs aa;
@@ -126,14 +162,14 @@ Tensor MeftEncoder::output_only(Fn fn, int l, Tensor in, const StackEnv& env) co
     const LayerContext c = context(env, env.tape);
     env.tmp.reset();
     layer.attention_forward(a, in, c);  // one block's tape at a time
-    env.be.copy(h1_buf_, a.h1);
+    env.be.copy(h1, a.h1);
     env.tape.reset();
     env.tmp.reset();
-    layer.ffn_forward(a, h1_buf_, c);
+    layer.ffn_forward(a, h1, c);
     return a.out;
 }
 
-void MeftEncoder::recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, const StackEnv& env,
+void MeftEncoder::recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, Tensor h1, const StackEnv& env,
                                      const std::function<void(Tensor)>& rebuild) const {
     const TransformerLayer& layer = layers_[static_cast<std::size_t>(l)];
     const LayerContext c = context(env, env.tape);
@@ -142,11 +178,11 @@ void MeftEncoder::recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor d
     if (fn == Fn::Layer) {
         TransformerLayer::Acts a;
         layer.attention_forward(a, in, c);  // phase 1: h1 only
-        env.be.copy(h1_buf_, a.h1);
+        env.be.copy(h1, a.h1);
         env.tape.reset();
         env.tmp.reset();
         TransformerLayer::Acts b;
-        layer.ffn_forward(b, h1_buf_, c);   // phase 2: the FFN block's tape
+        layer.ffn_forward(b, h1, c);        // phase 2: the FFN block's tape
         rebuild(b.out);
         env.be.copy(din, g);
         layer.ffn_backward(b, din, c);      // din = d(h1)
@@ -172,21 +208,29 @@ Tensor MeftEncoder::forward(Tensor h0, const StackEnv& env) {
     const int N = static_cast<int>(layers_.size()), ml = method_.meft.lambda_inverse, mb = method_.meft.beta_inverse;
     const Shape hs{B, T, C};
     Backend& be = env.be;
+    chunk_ = chunk_examples(B, T, C);
+    const Shape cs{chunk_, T, C};  // one chunk
 
-    // Frozen prefix: plain layers, nothing kept (ping-pong through two scratch buffers).
+    // Frozen prefix: plain layers, nothing kept (ping-pong through two scratch buffers), a chunk
+    // of examples at a time.
     Tensor x = h0;
-    Tensor ping[2] = {env.scratch.alloc(dt, hs), env.scratch.alloc(dt, hs)};
+    Tensor ping[2];
+    if (prefix_ > 0) ping[0] = env.scratch.alloc(dt, hs), ping[1] = env.scratch.alloc(dt, hs);
     for (int l = 0; l < prefix_; ++l) {
-        env.tape.reset();
-        env.tmp.reset();
-        TransformerLayer::Acts a;
-        layers_[static_cast<std::size_t>(l)].forward(a, x, context(env, env.tape));
-        be.copy(ping[l % 2], a.out);
+        for_chunks(B, [&](std::int64_t b0, std::int64_t m) {
+            env.tape.reset();
+            env.tmp.reset();
+            TransformerLayer::Acts a;
+            const StackEnv ce = chunk_env(env, b0, m);
+            layers_[static_cast<std::size_t>(l)].forward(a, x.rows(b0, m), context(ce, env.tape));
+            be.copy(ping[l % 2].rows(b0, m), a.out);
+        });
         x = ping[l % 2];
     }
 
-    in_buf_ = env.scratch.alloc(dt, hs);  // reversible layers' F/G input (forward only; backward re-allocates)
-    if (f_fn_ == Fn::Layer || g_fn_ == Fn::Layer) h1_buf_ = env.scratch.alloc(dt, hs);
+    // Reversible layers run F and G a chunk at a time: their input (and a PLM layer's h1) is a chunk.
+    in_buf_ = env.scratch.alloc(dt, cs);
+    h1_buf_ = f_fn_ == Fn::Layer || g_fn_ == Fn::Layer ? env.scratch.alloc(dt, cs) : Tensor{};
     s1_ = env.saved.alloc(sdt, hs, tag(prefix_), "meft.stream1");
     s2_ = env.saved.alloc(sdt, hs, tag(prefix_), "meft.stream2");
     // A value the exact streams cannot hold fails the step here, naming the layer and the
@@ -209,7 +253,6 @@ Tensor MeftEncoder::forward(Tensor h0, const StackEnv& env) {
     for (int l = prefix_; l < N; ++l) {
         LayerState& st = state_[static_cast<std::size_t>(l)];
         const bool rev = l < prefix_ + reversible_;
-        Arena& tape = rev ? env.tape : env.saved;
         Tensor X1 = buf[b1], X2 = buf[1 - b1];
         st.b1 = b1;
         if ((method_.meft.keep_true_inputs || env.check_reconstruction) && rev) {
@@ -218,28 +261,35 @@ Tensor MeftEncoder::forward(Tensor h0, const StackEnv& env) {
             be.copy(st.true_x1, X1);
             be.copy(st.true_x2, X2);
         }
-        // y1 = λ x1 + F(x2)
-        if (rev) env.tape.reset();
-        Tensor xin = rev ? in_buf_ : tape.alloc(dt, hs, tag(l), "meft.f_input");
-        be.stream_read(xin, X2);
-        Tensor f = rev ? output_only(f_fn_, l, xin, env) : run_forward(f_fn_, l, st.f_acts, st.f_adapter, xin, env, tape);
-        if (rev && method_.meft.exact && ml > 1)
-            st.rem1 = env.saved.alloc(DType::U8, {remainder_bytes(n, ml)}, tag(l), "meft.remainder");
-        guarded(l, "coupling y1 = λ·x1 + F(x2)", [&] { be.coupling_forward(X1, st.rem1, f, ml); });
-        // y2 = β x2 + G(y1)
-        if (rev) env.tape.reset();
-        Tensor yin = rev ? in_buf_ : tape.alloc(dt, hs, tag(l), "meft.g_input");
-        be.stream_read(yin, X1);
-        Tensor g = rev ? output_only(g_fn_, l, yin, env) : run_forward(g_fn_, l, st.g_acts, st.g_adapter, yin, env, tape);
-        if (rev && method_.meft.exact && mb > 1)
-            st.rem2 = env.saved.alloc(DType::U8, {remainder_bytes(n, mb)}, tag(l), "meft.remainder");
-        guarded(l, "coupling y2 = β·x2 + G(y1)", [&] { be.coupling_forward(X2, st.rem2, g, mb); });
-        if (rev) {  // the tape is gone; backward rebuilds it
-            st.f_acts = TransformerLayer::Acts{};
-            st.g_acts = TransformerLayer::Acts{};
-        } else {
-            st.f_in = xin;
-            st.g_in = yin;
+        if (rev) {
+            if (method_.meft.exact && ml > 1)
+                st.rem1 = env.saved.alloc(DType::U8, {remainder_bytes(n, ml)}, tag(l), "meft.remainder");
+            if (method_.meft.exact && mb > 1)
+                st.rem2 = env.saved.alloc(DType::U8, {remainder_bytes(n, mb)}, tag(l), "meft.remainder");
+            // Chunk by chunk, nothing kept: y1 = λ x1 + F(x2), then y2 = β x2 + G(y1) (a chunk's
+            // y1 is all its G reads).
+            for_chunks(B, [&](std::int64_t b0, std::int64_t m) {
+                const StackEnv ce = chunk_env(env, b0, m);
+                const Tensor in = in_buf_.rows(0, m), h1 = h1_buf_ ? h1_buf_.rows(0, m) : Tensor{};
+                be.stream_read(in, X2.rows(b0, m));
+                const Tensor f = output_only(f_fn_, l, in, h1, ce);
+                guarded(l, "coupling y1 = λ·x1 + F(x2)",
+                        [&] { be.coupling_forward(X1.rows(b0, m), remainder_part(st.rem1, ml, T * C, b0, m), f, ml); });
+                be.stream_read(in, X1.rows(b0, m));
+                const Tensor g = output_only(g_fn_, l, in, h1, ce);
+                guarded(l, "coupling y2 = β·x2 + G(y1)",
+                        [&] { be.coupling_forward(X2.rows(b0, m), remainder_part(st.rem2, mb, T * C, b0, m), g, mb); });
+            });
+            env.tape.reset();
+        } else {  // vanilla layers: the whole batch, tapes kept for ordinary backprop
+            st.f_in = env.saved.alloc(dt, hs, tag(l), "meft.f_input");
+            be.stream_read(st.f_in, X2);
+            Tensor f = run_forward(f_fn_, l, st.f_acts, st.f_adapter, st.f_in, env, env.saved);
+            guarded(l, "coupling y1 = λ·x1 + F(x2)", [&] { be.coupling_forward(X1, st.rem1, f, ml); });
+            st.g_in = env.saved.alloc(dt, hs, tag(l), "meft.g_input");
+            be.stream_read(st.g_in, X1);
+            Tensor g = run_forward(g_fn_, l, st.g_acts, st.g_adapter, st.g_in, env, env.saved);
+            guarded(l, "coupling y2 = β·x2 + G(y1)", [&] { be.coupling_forward(X2, st.rem2, g, mb); });
         }
         if (swap_) b1 = 1 - b1;
         if (l == prefix_ + reversible_ - 1 && vanilla_ > 0) {  // keep the reversible segment's output
@@ -249,16 +299,18 @@ Tensor MeftEncoder::forward(Tensor h0, const StackEnv& env) {
             be.copy(boundary2_, s2_);
         }
     }
-    if (reversible_ > 0) env.tape.reset();
     // Top merge: w1·(first half) + w2·(second half), the first half being the buffer the next
     // layer would read as x1. Only the head reads it, in forward: scratch, not saved.
     top_b1_ = b1;
     Tensor merged = env.scratch.alloc(dt, hs);
-    Tensor other = env.tmp.alloc(dt, hs);
-    be.stream_read(merged, buf[b1]);
-    be.stream_read(other, buf[1 - b1]);
-    be.scale(merged, merge_first_);
-    be.axpy(merged, other, merge_second_);
+    Tensor other = env.tmp.alloc(dt, cs);
+    for_chunks(B, [&](std::int64_t b0, std::int64_t m) {
+        const Tensor out = merged.rows(b0, m), o = other.rows(0, m);
+        be.stream_read(out, buf[b1].rows(b0, m));
+        be.stream_read(o, buf[1 - b1].rows(b0, m));
+        be.scale(out, merge_first_);
+        be.axpy(out, o, merge_second_);
+    });
     return merged;
 }
 
@@ -267,17 +319,20 @@ void MeftEncoder::backward(Tensor d, const StackEnv& env) {
     const Shape hs = d.shape;
     const DType dt = d.dtype;
     const int N = static_cast<int>(layers_.size()), ml = method_.meft.lambda_inverse, mb = method_.meft.beta_inverse;
-    // d itself carries the first stream's gradient; du (G's input gradient) is consumed before
-    // F's input gradient is written, so one buffer serves both.
+    const std::int64_t B = hs[0], T = hs[1], C = hs[2];
+    // d itself carries the first stream's gradient. du (G's input gradient) is consumed before
+    // F's input gradient dv is written, so one buffer serves both: a chunk's, unless vanilla
+    // layers (whole batch) need it too.
     Tensor dS[2] = {d, env.scratch.alloc(dt, hs, -1, "meft.d_stream2")};
-    Tensor du = env.scratch.alloc(dt, hs, -1, "meft.d_sub_input"), dv = du;
+    const Shape cs{chunk_, T, C};
+    Tensor du = env.scratch.alloc(dt, vanilla_ > 0 ? hs : cs, -1, "meft.d_sub_input"), dv = du;
     // merge: d(first) = w1·d, d(second) = w2·d
     be.copy(dS[1], dS[0]);
     be.scale(dS[top_b1_], merge_first_);
     be.scale(dS[1 - top_b1_], merge_second_);
     Tensor buf[2] = {s1_, s2_};
-    in_buf_ = env.scratch.alloc(dt, hs, -1, "meft.sub_input");
-    if (f_fn_ == Fn::Layer || g_fn_ == Fn::Layer) h1_buf_ = env.scratch.alloc(dt, hs, -1, "meft.h1");
+    in_buf_ = env.scratch.alloc(dt, cs, -1, "meft.sub_input");
+    h1_buf_ = f_fn_ == Fn::Layer || g_fn_ == Fn::Layer ? env.scratch.alloc(dt, cs, -1, "meft.h1") : Tensor{};
     recon_error_.clear();
     if (method_.meft.keep_true_inputs || env.check_reconstruction) recon_error_.assign(static_cast<std::size_t>(N), 0.0);
     for (int l = N - 1; l >= prefix_; --l) {
@@ -291,25 +346,36 @@ void MeftEncoder::backward(Tensor d, const StackEnv& env) {
         Tensor Y1 = buf[b1], Y2 = buf[1 - b1], dY1 = dS[b1], dY2 = dS[1 - b1];
         const std::size_t start = env.meter ? env.meter->current : 0;
         if (env.meter) env.meter->reset_peak();
-        // G: u = J_G^T dY2, G's parameter gradients; rebuild x2 = (y2 - G(y1)) / β
-        if (rev) {
-            be.stream_read(in_buf_, Y1);
-            recompute_backward(g_fn_, l, in_buf_, dY2, du, env, [&](Tensor g) { be.coupling_inverse(Y2, st.rem2, g, mb); });
+        if (rev) {  // chunk by chunk, in the forward's chunks
+            for_chunks(B, [&](std::int64_t b0, std::int64_t m) {
+                const StackEnv ce = chunk_env(env, b0, m);
+                const Tensor in = in_buf_.rows(0, m), h1 = h1_buf_ ? h1_buf_.rows(0, m) : Tensor{};
+                const Tensor du_c = du.rows(0, m), dY1_c = dY1.rows(b0, m), dY2_c = dY2.rows(b0, m);
+                const Tensor Y1_c = Y1.rows(b0, m), Y2_c = Y2.rows(b0, m);
+                // G: u = J_G^T dY2, G's parameter gradients; rebuild x2 = (y2 - G(y1)) / β
+                be.stream_read(in, Y1_c);
+                recompute_backward(g_fn_, l, in, dY2_c, du_c, h1, ce, [&](Tensor g) {
+                    be.coupling_inverse(Y2_c, remainder_part(st.rem2, mb, T * C, b0, m), g, mb);
+                });
+                be.accumulate(dY1_c, du_c);  // z = dY1 + u: y1 feeds the output and G
+                // F: v = J_F^T z, F's parameter gradients; rebuild x1 = (y1 - F(x2)) / λ
+                be.stream_read(in, Y2_c);  // x2, rebuilt
+                recompute_backward(f_fn_, l, in, dY1_c, du_c, h1, ce, [&](Tensor f) {
+                    be.coupling_inverse(Y1_c, remainder_part(st.rem1, ml, T * C, b0, m), f, ml);
+                });
+                be.scale(dY1_c, method_.meft.lambda());  // d(x1) = λ z
+                be.scale(dY2_c, method_.meft.beta());    // d(x2) = β dY2 + v
+                be.accumulate(dY2_c, du_c);
+            });
         } else {
             run_backward(g_fn_, l, st.g_acts, st.g_adapter, dY2, du, env, env.saved);
-        }
-        be.accumulate(dY1, du);  // z = dY1 + u: y1 feeds the output and G
-        // F: v = J_F^T z, F's parameter gradients; rebuild x1 = (y1 - F(x2)) / λ
-        if (rev) {
-            be.stream_read(in_buf_, Y2);  // x2, rebuilt
-            recompute_backward(f_fn_, l, in_buf_, dY1, dv, env, [&](Tensor f) { be.coupling_inverse(Y1, st.rem1, f, ml); });
-        } else {
+            be.accumulate(dY1, du);
             run_backward(f_fn_, l, st.f_acts, st.f_adapter, dY1, dv, env, env.saved);
+            be.scale(dY1, method_.meft.lambda());
+            be.scale(dY2, method_.meft.beta());
+            be.accumulate(dY2, dv);
         }
         if (env.meter && env.transient) (*env.transient)[static_cast<std::size_t>(tag(l) + 1)] = env.meter->peak - start;
-        be.scale(dY1, method_.meft.lambda());  // d(x1) = λ z
-        be.scale(dY2, method_.meft.beta());    // d(x2) = β dY2 + v
-        be.accumulate(dY2, dv);
         if (st.true_x1) {  // diagnostic: how far the rebuilt inputs are from the forward's
             auto host = [&](Tensor s) {
                 std::vector<double> v(static_cast<std::size_t>(s.numel()));

@@ -64,13 +64,23 @@ private:
                        Arena& tape) const;
     void run_backward(Fn fn, int l, const TransformerLayer::Acts& acts, const AdapterActs& aa, Tensor g, Tensor din,
                       const StackEnv& env, Arena& tape) const;
-    // Reversible layers' forward: fn(in) on the tape, nothing kept (a PLM layer block by block).
-    Tensor output_only(Fn fn, int l, Tensor in, const StackEnv& env) const;
+    // Reversible layers' forward: fn(in) on the tape, nothing kept (a PLM layer block by block,
+    // through h1).
+    Tensor output_only(Fn fn, int l, Tensor in, Tensor h1, const StackEnv& env) const;
     // Reversible layers: recompute fn(in) on the tape, hand its output to `rebuild` (the coupling
     // inverse), then backpropagate g -> din. A whole PLM layer is recomputed in two phases (FFN
     // block, then attention block) so only one block's tape is alive at a time.
-    void recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, const StackEnv& env,
+    void recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, Tensor h1, const StackEnv& env,
                             const std::function<void(Tensor)>& rebuild) const;
+    // Reversible layers (and the frozen prefix) run on chunks of whole examples, at most
+    // meft.recompute_tokens tokens (at least one example), in forward and backward alike, so the
+    // recomputed outputs are the forward's bit for bit; each chunk starts on a whole byte of the
+    // packed remainders. chunk_env: the environment of examples [b0, b0 + n) (their masks,
+    // cross-attention memory rows and dropout offset); remainder_part: their packed remainders.
+    std::int64_t chunk_examples(std::int64_t B, std::int64_t T, std::int64_t C) const;
+    static StackEnv chunk_env(const StackEnv& env, std::int64_t b0, std::int64_t n);
+    static Tensor remainder_part(Tensor rem, int m, std::int64_t per_example, std::int64_t b0, std::int64_t n);
+    template <typename Body> void for_chunks(std::int64_t B, Body&& body) const;  // body(b0, n) per chunk
     LayerContext context(const StackEnv& env, Arena& tape) const;
 
     ModelConfig cfg_;
@@ -83,7 +93,8 @@ private:
     // state of the current step
     std::vector<LayerState> state_;
     Tensor s1_, s2_;              // the two stream buffers
-    Tensor in_buf_, h1_buf_;      // backward: a sub-function's input, a recomputed layer's h1
+    std::int64_t chunk_ = 1;      // examples per chunk (chunk_examples of the step's batch)
+    Tensor in_buf_, h1_buf_;      // a chunk: a sub-function's input, a recomputed layer's h1
     Tensor boundary1_, boundary2_;  // reversible segment output, when vanilla layers follow
     std::vector<double> recon_error_;
     double merge_first_ = 0.5, merge_second_ = 0.5;  // top merge weights (first half = next x1)

@@ -46,6 +46,9 @@ struct MeftSettings {
     bool exact = true;              // fixed-point int64 streams with stored remainders; else float64 streams
     bool vanilla_gradient = false;  // same architecture, ordinary backprop (no reconstruction)
     bool keep_true_inputs = false;  // diagnostic: keep the forward's streams, report reconstruction error
+    // Reversible layers compute F and G (forward, and recompute + backward) on chunks of whole
+    // examples of at most this many tokens (at least one example); 0: the whole batch at once.
+    int recompute_tokens = 2048;
     double lambda() const { return 1.0 / lambda_inverse; }
     double beta() const { return 1.0 / beta_inverse; }
 };

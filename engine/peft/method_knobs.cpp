@@ -132,6 +132,11 @@ const std::vector<KnobRow>& knobs() {
          "Train the same architecture with ordinary backprop (for comparison).", is_meft,
          [](const MethodConfig& m) { return json(m.meft.vanilla_gradient); },
          [](MethodConfig& m, const json& v) { m.meft.vanilla_gradient = v.get<bool>(); }},
+        {"meft", "recompute_tokens", Type::Integer, 0, 1 << 24, {}, "recompute chunk",
+         "Reversible layers compute F and G in chunks of whole examples of at most this many tokens, so one "
+         "layer's recomputed activations are a chunk's, not the batch's; 0: the whole batch.", is_meft,
+         [](const MethodConfig& m) { return json(m.meft.recompute_tokens); },
+         [](MethodConfig& m, const json& v) { m.meft.recompute_tokens = v.get<int>(); }},
         {"meft", "keep_true_inputs", Type::Boolean, 0, 0, {}, "measure reconstruction",
          "Keep the forward's streams and report the per-layer reconstruction error every step.", is_meft,
          [](const MethodConfig& m) { return json(m.meft.keep_true_inputs); },
