@@ -424,7 +424,7 @@ int main(int argc, char** argv) {
         ->delimiter(',')
         ->check(CLI::IsMember({"standard", "tiled"}));
     app.add_option("--recompute-tokens", recompute_tokens,
-                   "MEFT methods: meft.recompute_tokens (examples per recomputed chunk x seq), repeatable or "
+                   "MEFT and checkpointing methods: recompute_tokens (examples per recomputed chunk x seq), repeatable or "
                    "comma-separated; 0: the whole batch (default: the method's default)")
         ->delimiter(',')
         ->check(CLI::NonNegativeNumber);
@@ -447,13 +447,13 @@ int main(int argc, char** argv) {
         if (methods.empty()) methods = {"full"};
         for (const std::string& m : methods) {
             const MethodSpec spec = parse_method_spec(m);
-            if (recompute_tokens.empty() || !spec.config.is_meft()) {
+            if (recompute_tokens.empty() || !(spec.config.is_meft() || spec.config.gradient_checkpointing)) {
                 specs.push_back(spec);
                 continue;
             }
             for (int t : recompute_tokens) {  // one row per chunk size
                 MethodSpec chunked = spec;
-                chunked.config.meft.recompute_tokens = t;
+                chunked.config.recompute_tokens = t;
                 chunked.label += " (chunk " + (t > 0 ? std::to_string(t) : std::string("whole batch")) + ")";
                 specs.push_back(chunked);
             }

@@ -44,15 +44,19 @@ inline ModelConfig peft_case_config(Arch arch, bool multiple_choice = false) {
     return c;
 }
 
-// "lora" (query, value, ffn_out; r 2, alpha 3: scale 1.5), "lora_all" (all six sites),
-// "ia3", "prefix" (P = 3), "prefix_mlp" (P = 3 through an MLP of width 5), or any method name.
+// "lora" (query, value, ffn_out; r 2, alpha 3: scale 1.5), "lora_all" (all six sites), the same
+// for "rslora" / "lora_fa" ("rslora_all", "lora_fa_all"), "ia3", "prefix" (P = 3), "prefix_mlp"
+// (P = 3 through an MLP of width 5), or any method name.
 inline MethodConfig peft_case_method(const std::string& name) {
     nlohmann::json j = {{"name", name}};
-    if (name == "lora") j["lora"] = {{"r", 2}, {"alpha", 3}, {"dropout", 0.1}, {"targets", {"query", "value", "ffn_out"}}};
-    if (name == "lora_all")
-        j = {{"name", "lora"},
-             {"lora", {{"r", 2}, {"alpha", 3}, {"dropout", 0.0},
-                       {"targets", {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"}}}}};
+    for (const std::string family : {"lora", "rslora", "lora_fa"}) {
+        if (name == family)
+            j["lora"] = {{"r", 2}, {"alpha", 3}, {"dropout", 0.1}, {"targets", {"query", "value", "ffn_out"}}};
+        if (name == family + "_all")
+            j = {{"name", family},
+                 {"lora", {{"r", 2}, {"alpha", 3}, {"dropout", 0.0},
+                           {"targets", {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"}}}}};
+    }
     if (name == "prefix") j["prefix"] = {{"length", 3}, {"init_std", 0.5}};
     if (name == "prefix_mlp")
         j = {{"name", "prefix"}, {"prefix", {{"length", 3}, {"init_std", 0.5}, {"reparameterize", true}, {"hidden", 5}}}};

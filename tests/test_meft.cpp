@@ -52,7 +52,12 @@ HostBatch random_batch(const ModelConfig& c, int B, int T, std::uint64_t seed) {
 
 MethodConfig meft(int variant, const nlohmann::json& knobs = nlohmann::json::object(), double init_std = 0.5) {
     nlohmann::json j = {{"name", "meft" + std::to_string(variant)}, {"adapter", {{"init_std", init_std}, {"bottleneck", 3}}}};
-    if (!knobs.empty()) j["meft"] = knobs;
+    nlohmann::json k = knobs;
+    if (k.contains("recompute_tokens")) {  // a top-level knob (MEFT and gradient checkpointing)
+        j["recompute_tokens"] = k["recompute_tokens"];
+        k.erase("recompute_tokens");
+    }
+    if (!k.empty()) j["meft"] = k;
     return parse_method(j, "test");
 }
 
@@ -177,7 +182,7 @@ TEST(MeftReversible, ExactInverseIsBitIdenticalAtTwentyFourLayers) {
 }
 
 // ---- chunked recompute ------------------------------------------------------------------------
-// Reversible layers run F and G on chunks of whole examples (meft.recompute_tokens), in forward
+// Reversible layers run F and G on chunks of whole examples (recompute_tokens), in forward
 // and in backward's recompute alike.
 
 TEST(MeftChunks, FiniteDifferencesWithOneExamplePerChunk) {

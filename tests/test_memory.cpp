@@ -74,8 +74,10 @@ TEST(MemoryPlan, EqualsMeasurementForEveryMethod) {
     methods.push_back({{"name", "meft1"}, {"meft", {{"frozen_prefix", 1}, {"reversible_layers", 1}}}});
     methods.push_back({{"name", "meft2"}, {"meft", {{"streams", "float64"}}}});
     methods.push_back({{"name", "meft3"}, {"meft", {{"vanilla_gradient", true}}}});
-    methods.push_back({{"name", "meft1"}, {"meft", {{"recompute_tokens", 24}}}});  // one example per chunk
-    methods.push_back({{"name", "meft3"}, {"meft", {{"recompute_tokens", 72}}}});  // 3 + 1
+    methods.push_back({{"name", "meft1"}, {"recompute_tokens", 24}});  // one example per chunk
+    methods.push_back({{"name", "meft3"}, {"recompute_tokens", 72}});  // 3 + 1
+    methods.push_back({{"name", "houlsby"}, {"gradient_checkpointing", true}, {"recompute_tokens", 48}});
+    methods.push_back({{"name", "prefix"}, {"gradient_checkpointing", true}, {"recompute_tokens", 24}});
     for (const AttentionKind k : {AttentionKind::Standard, AttentionKind::Tiled}) {
         for (const nlohmann::json& j : methods) {
             ModelConfig cfg = small();

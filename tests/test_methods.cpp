@@ -11,6 +11,7 @@
 #include "model_gradcheck.h"
 #include "model/sequence_classifier.h"
 #include "train/optimizer.h"
+#include "train/memory_plan.h"
 #include "train/trainer.h"
 
 using namespace meft;
@@ -32,13 +33,14 @@ HostBatch batch_for(const ModelConfig& c) {
     return b;
 }
 
-MethodConfig method(const std::string& name, bool checkpointing = false) {
-    nlohmann::json j = {{"name", name}, {"gradient_checkpointing", checkpointing}};
-    if (name == "lora")
+// chunk > 0: gradient checkpointing recomputes chunks of that many tokens (recompute_tokens).
+MethodConfig method(const std::string& name, bool checkpointing = false, int chunk = 0) {
+    nlohmann::json j = {{"name", name}, {"gradient_checkpointing", checkpointing}, {"recompute_tokens", chunk}};
+    if (name == "lora" || name == "rslora" || name == "lora_fa")
         j["lora"] = {{"r", 2}, {"alpha", 4}, {"dropout", 0.1},
                      {"targets", {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"}}};
     if (name == "prefix") j["prefix"] = {{"length", 3}, {"init_std", 0.5}};
-    if (name == "prefix_mlp") j = {{"name", "prefix"}, {"gradient_checkpointing", checkpointing},
+    if (name == "prefix_mlp") j = {{"name", "prefix"}, {"gradient_checkpointing", checkpointing}, {"recompute_tokens", chunk},
                                   {"prefix", {{"length", 3}, {"init_std", 0.5}, {"reparameterize", true}, {"hidden", 5}}}};
     if (name == "houlsby" || name == "pfeiffer" || name == "parallel")
         j["adapter"] = {{"bottleneck", 3}, {"init_std", 0.5}, {"scaling", 2.0}};
@@ -50,10 +52,12 @@ struct Case {
     std::string name;
     bool checkpointing;
     Arch arch;
+    bool chunked = false;  // checkpointing recomputes one example at a time
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
-    *os << c.name << (c.checkpointing ? "+checkpointing" : "") << " on " << arch_name(c.arch);
+    *os << c.name << (c.checkpointing ? "+checkpointing" : "") << (c.chunked ? " in chunks" : "") << " on "
+        << arch_name(c.arch);
 }
 
 class MethodGrad : public ::testing::TestWithParam<Case> {};
@@ -62,7 +66,7 @@ TEST_P(MethodGrad, TrainableParametersMatchFiniteDifferences) {
     const Case& tc = GetParam();
     auto be = make_cpu_backend();
     const ModelConfig cfg = small(tc.arch);
-    SequenceClassifier m(cfg, *be, DType::F64, method(tc.name, tc.checkpointing));
+    SequenceClassifier m(cfg, *be, DType::F64, method(tc.name, tc.checkpointing, tc.chunked ? 5 : 0));
     m.init_weights(3);
     meft::test::perturb_method_parameters(m);
     const auto r = meft::test::check_trainable_gradients(m, batch_for(cfg), {true, 4321, 2});
@@ -79,12 +83,15 @@ std::vector<Case> cases() {
     names.push_back("prefix_mlp");
     for (const std::string& n : names)
         for (bool ckpt : {false, true}) out.push_back({n, ckpt, Arch::Bert});
+    // gradient checkpointing recomputing one example at a time (a prefix's mask included)
+    for (const char* n : {"full", "lora", "houlsby", "prefix", "prefix_mlp", "ia3"}) out.push_back({n, true, Arch::Bert, true});
     for (const char* n : {"lora", "houlsby", "prefix", "ia3"}) out.push_back({n, false, Arch::Roberta});
     return out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, MethodGrad, ::testing::ValuesIn(cases()), [](const auto& info) {
-    return info.param.name + (info.param.checkpointing ? "_checkpointing" : "") + "_" + arch_name(info.param.arch);
+    return info.param.name + (info.param.checkpointing ? "_checkpointing" : "") + (info.param.chunked ? "_chunked" : "") +
+           "_" + arch_name(info.param.arch);
 });
 
 // Closed-form trainable counts on BERT-base (2 labels; classifier = 768*2 + 2 = 1,538).
@@ -119,6 +126,65 @@ TEST(MethodCounts, BertBaseClosedForms) {
               20 * 768 + 512 * 768 + 512 + 18432 * 512 + 18432 + head);
     // (IA)3: l_k, l_v (768 each), l_ff (3072) per layer
     EXPECT_EQ(count({{"name", "ia3"}}), 12 * (768 + 768 + 3072) + head);
+    // rsLoRA trains what LoRA does; LoRA-FA only B [768, 8] per site
+    EXPECT_EQ(count({{"name", "rslora"}}), 12 * 2 * (8 * 768 + 768 * 8) + head);
+    EXPECT_EQ(count({{"name", "lora_fa"}}), 12 * 2 * (768 * 8) + head);
+}
+
+// rsLoRA scales the update by alpha / sqrt(r): rsLoRA (alpha 8, r 4) is LoRA (alpha 16, r 4),
+// bit for bit, in outputs and gradients.
+TEST(LoraVariants, RsLoraScalesByAlphaOverRootR) {
+    auto be = make_cpu_backend();
+    const ModelConfig cfg = small(Arch::Bert);
+    std::vector<double> g[2];
+    double loss[2];
+    int i = 0;
+    for (const char* name : {"rslora", "lora"}) {
+        const nlohmann::json lora = {{"r", 4}, {"alpha", i ? 16 : 8}, {"dropout", 0.1}, {"targets", {"query", "ffn_out"}}};
+        SequenceClassifier m(cfg, *be, DType::F64, parse_method({{"name", name}, {"lora", lora}}, "test"));
+        m.init_weights(3);
+        meft::test::perturb_method_parameters(m);
+        m.params().zero_grads();
+        loss[i] = m.forward_backward(batch_for(cfg), {true, 2, 1}, 1.0);
+        g[i++] = meft::test::trainable_grads(m);
+    }
+    EXPECT_EQ(loss[0], loss[1]);
+    EXPECT_EQ(g[0], g[1]);
+    EXPECT_DOUBLE_EQ(parse_method({{"name", "rslora"}, {"lora", {{"r", 16}, {"alpha", 8}}}}, "t").lora_scale(), 2.0);
+    EXPECT_DOUBLE_EQ(parse_method({{"name", "lora"}, {"lora", {{"r", 16}, {"alpha", 8}}}}, "t").lora_scale(), 0.5);
+}
+
+// LoRA-FA: A stays at its draw (no gradient, no optimizer state: MethodFreeze), B gets LoRA's
+// gradient, and a frozen projection's input is not kept when LoRA-FA is its only edit.
+TEST(LoraVariants, LoraFaTrainsOnlyBAndKeepsNoFrozenInputs) {
+    auto be = make_cpu_backend();
+    ModelConfig cfg = small(Arch::Bert);
+    const nlohmann::json lora = {{"r", 2}, {"alpha", 4}, {"dropout", 0.1}, {"targets", {"query", "attention_output", "ffn_out"}}};
+    SequenceClassifier fa(cfg, *be, DType::F64, parse_method({{"name", "lora_fa"}, {"lora", lora}}, "test"));
+    SequenceClassifier full(cfg, *be, DType::F64, parse_method({{"name", "lora"}, {"lora", lora}}, "test"));
+    for (SequenceClassifier* m : {&fa, &full}) {
+        m->init_weights(3);
+        meft::test::perturb_method_parameters(*m);
+        m->params().zero_grads();
+        m->forward_backward(batch_for(cfg), {true, 2, 1}, 1.0);
+    }
+    int b_tensors = 0;
+    for (const Parameter& p : fa.params().all()) {
+        const bool is_a = p.name.find(".lora_A.") != std::string::npos, is_b = p.name.find(".lora_B.") != std::string::npos;
+        if (is_a) EXPECT_TRUE(p.fixed && !p.trainable) << p.name;
+        if (!is_b) continue;
+        ++b_tensors;
+        const Parameter& q = *full.params().find(p.name);
+        const std::vector<double> gf = fa.to_host(p.grad), gl = full.to_host(q.grad);
+        EXPECT_EQ(gf, gl) << p.name;  // dB = scale · dout^T (A·Dropout(x)): the same
+    }
+    EXPECT_EQ(b_tensors, 3 * cfg.num_layers);
+    // Kept for backward: LoRA keeps ctx [B,T,C] and the FFN activation [B,T,I] per layer for its A
+    // gradients; LoRA-FA does not.
+    cfg.attention_dropout = cfg.hidden_dropout = 0.0;
+    const std::size_t held_fa = measure_memory(*be, cfg, parse_method({{"name", "lora_fa"}, {"lora", lora}}, "t"), DType::F32, 4, 24).report.held_total;
+    const std::size_t held_lora = measure_memory(*be, cfg, parse_method({{"name", "lora"}, {"lora", lora}}, "t"), DType::F32, 4, 24).report.held_total;
+    EXPECT_EQ(held_lora - held_fa, std::size_t(cfg.num_layers) * 4 * 24 * (cfg.hidden_size + cfg.intermediate_size) * 4);
 }
 
 TEST(MethodStart, ZeroInitialisedEditsStartAtTheBackbone) {
@@ -139,32 +205,34 @@ TEST(MethodStart, ZeroInitialisedEditsStartAtTheBackbone) {
 }
 
 TEST(MethodFreeze, FrozenParametersDoNotMoveAndHaveNoState) {
-    auto be = make_cpu_backend();
-    const ModelConfig cfg = small(Arch::Bert);
-    SequenceClassifier m(cfg, *be, DType::F64, method("lora"));
-    m.init_weights(5);
-    meft::test::perturb_method_parameters(m);
-    std::vector<std::vector<double>> before;
-    for (const Parameter& p : m.params().all())
-        before.emplace_back(p.value.ptr<double>(), p.value.ptr<double>() + p.shape.numel());
-    m.params().zero_grads();
-    m.forward_backward(batch_for(cfg), {true, 1, 0}, 0.5);
-    AdamW opt(m.params(), AdamWConfig{});
-    opt.step(1e-2);
-    std::int64_t grad_bytes = 0;
-    for (std::size_t i = 0; i < before.size(); ++i) {
-        const Parameter& p = m.params().at(static_cast<int>(i));
-        const std::vector<double> after(p.value.ptr<double>(), p.value.ptr<double>() + p.shape.numel());
-        if (p.trainable) {
-            EXPECT_NE(after, before[i]) << p.name;
-            grad_bytes += static_cast<std::int64_t>(p.grad.bytes());
-        } else {
-            EXPECT_EQ(after, before[i]) << p.name;
-            EXPECT_FALSE(p.m);
+    for (const char* name : {"lora", "lora_fa"}) {  // LoRA-FA's A is added yet frozen
+        auto be = make_cpu_backend();
+        const ModelConfig cfg = small(Arch::Bert);
+        SequenceClassifier m(cfg, *be, DType::F64, method(name));
+        m.init_weights(5);
+        meft::test::perturb_method_parameters(m);
+        std::vector<std::vector<double>> before;
+        for (const Parameter& p : m.params().all())
+            before.emplace_back(p.value.ptr<double>(), p.value.ptr<double>() + p.shape.numel());
+        m.params().zero_grads();
+        m.forward_backward(batch_for(cfg), {true, 1, 0}, 0.5);
+        AdamW opt(m.params(), AdamWConfig{});
+        opt.step(1e-2);
+        std::int64_t grad_bytes = 0;
+        for (std::size_t i = 0; i < before.size(); ++i) {
+            const Parameter& p = m.params().at(static_cast<int>(i));
+            const std::vector<double> after(p.value.ptr<double>(), p.value.ptr<double>() + p.shape.numel());
+            if (p.trainable) {
+                EXPECT_NE(after, before[i]) << name << " " << p.name;
+                grad_bytes += static_cast<std::int64_t>(p.grad.bytes());
+            } else {
+                EXPECT_EQ(after, before[i]) << p.name;
+                EXPECT_FALSE(p.m);
+            }
         }
+        EXPECT_EQ(m.params().grad_arena().bytes_in_use(), static_cast<std::size_t>(grad_bytes));
+        EXPECT_EQ(m.params().optimizer_arena().bytes_in_use(), static_cast<std::size_t>(2 * grad_bytes));
     }
-    EXPECT_EQ(m.params().grad_arena().bytes_in_use(), static_cast<std::size_t>(grad_bytes));
-    EXPECT_EQ(m.params().optimizer_arena().bytes_in_use(), static_cast<std::size_t>(2 * grad_bytes));
 }
 
 TEST(GradientCheckpointing, SameGradientsLessMemory) {
@@ -187,6 +255,27 @@ TEST(GradientCheckpointing, SameGradientsLessMemory) {
     }
     EXPECT_EQ(grads[0], grads[1]);  // recomputation repeats the forward bit for bit
     EXPECT_LT(peak[1] * 3, peak[0]);
+}
+
+// Recomputing a chunk of examples at a time gives the same gradients (to the order of the
+// parameter gradients' sums) with a smaller transient per layer.
+TEST(GradientCheckpointing, ChunksOfExamplesGiveTheSameGradients) {
+    auto be = make_cpu_backend();
+    ModelConfig cfg = small(Arch::Bert);
+    cfg.num_layers = 3;
+    std::vector<std::vector<double>> grads;
+    std::vector<std::size_t> transient;
+    for (int chunk : {0, 5}) {
+        SequenceClassifier m(cfg, *be, DType::F64, method("houlsby", true, chunk));
+        m.init_weights(8);
+        m.params().zero_grads();
+        m.forward_backward(batch_for(cfg), {true, 3, 1}, 1.0);
+        grads.push_back(meft::test::trainable_grads(m));
+        transient.push_back(m.memory_report().layers[1].transient);
+    }
+    ASSERT_EQ(grads[0].size(), grads[1].size());
+    for (std::size_t i = 0; i < grads[0].size(); ++i) EXPECT_NEAR(grads[1][i], grads[0][i], 1e-12) << i;
+    EXPECT_LT(transient[1], transient[0]);
 }
 
 }  // namespace

@@ -158,8 +158,9 @@ protected:
 TEST(PeftLayout, LoraIa3AndPrefixHavePeftLayoutsLoraAndIa3Merge) {
     for (const std::string& n : method_names()) {
         const MethodConfig m = parse_method({{"name", n}}, "test");
-        EXPECT_EQ(has_peft_layout(m), n == "lora" || n == "ia3" || n == "prefix") << n;
-        EXPECT_EQ(can_merge(m), n == "full" || n == "bitfit" || n == "lora" || n == "ia3") << n;
+        const bool lora = n == "lora" || n == "rslora" || n == "lora_fa";
+        EXPECT_EQ(has_peft_layout(m), lora || n == "ia3" || n == "prefix") << n;
+        EXPECT_EQ(can_merge(m), n == "full" || n == "bitfit" || lora || n == "ia3") << n;
     }
 }
 
@@ -188,6 +189,26 @@ TEST_F(PeftExport, LoraOnBert) {
         const std::vector<double> want = m->to_host(m->params().find(n)->value);
         ASSERT_EQ(got.size(), want.size());
         for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<float>(want[i])) << n;
+    }
+}
+
+// rsLoRA is PEFT's LoRA with use_rslora (scaling lora_alpha / sqrt(r)); LoRA-FA is plain LoRA to
+// PEFT (its A is a LoRA A that did not train).
+TEST_F(PeftExport, RsLoraAndLoraFaAreLoraAdapters) {
+    for (const char* name : {"rslora", "lora_fa"}) {
+        auto m = model(Arch::Bert, name);
+        Shapes s;
+        for (const std::string& l : layers(Arch::Bert)) {
+            add_lora(s, l + "attention.self.query", 8, 8);
+            add_lora(s, l + "attention.self.value", 8, 8);
+            add_lora(s, l + "output.dense", 16, 8);
+        }
+        add_bert_head(s, "base_model.model.", "bert", 3);
+        json config = lora_config("SEQ_CLS", 2, 3, 0.1, {"layer.0.output.dense", "layer.1.output.dense", "query", "value"},
+                                  {"pooler", "classifier", "score"});
+        config["use_rslora"] = std::string(name) == "rslora";
+        expect_adapter(*m, s, config);
+        fs::remove_all(dir_ / "adapter");
     }
 }
 
@@ -475,6 +496,8 @@ std::vector<MergeCase> merge_cases() {
     std::vector<MergeCase> out;
     for (Arch a : {Arch::Bert, Arch::Roberta, Arch::Bart, Arch::Opt})
         for (const char* n : {"lora_all", "ia3"}) out.push_back({a, n});
+    for (Arch a : {Arch::Bert, Arch::Opt})
+        for (const char* n : {"rslora_all", "lora_fa_all"}) out.push_back({a, n});
     return out;
 }
 

@@ -83,6 +83,8 @@ public:
                            const std::string& name) const = 0;
     // dx += the branch's input gradient; its parameter gradients accumulate.
     virtual void backward(const EditCall& c, Tensor dx, Tensor dout, Tensor x, Tensor kept) const = 0;
+    // Whether backward reads x (else the layer may drop a frozen projection's input: LoRA-FA).
+    virtual bool needs_input() const { return true; }
 };
 
 // A per-channel scaling of a site's output: out[N,C] = inp[N,C] * s[C].
@@ -200,6 +202,8 @@ public:
     virtual bool backbone_trainable(const std::string& name, bool head) const = 0;
     // Keep only each layer's input and recompute the layer in backward (gradient checkpointing).
     virtual bool checkpoint_layers() const { return false; }
+    // Recomputed layers run on chunks of whole examples of at most this many tokens (0: no chunks).
+    virtual int recompute_tokens() const { return 0; }
 };
 
 }  // namespace meft

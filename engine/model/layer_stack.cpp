@@ -13,6 +13,7 @@ LayerStack::LayerStack(const ModelConfig& cfg, const ModelEdit* edit, ParameterS
     if (edit) {
         edit_ = edit->edit_stack(spec, cfg, ps);
         checkpoint_layers_ = edit->checkpoint_layers();
+        recompute_tokens_ = edit->recompute_tokens();
     }
     layers_.reserve(static_cast<std::size_t>(spec.count));
     for (int l = 0; l < spec.count; ++l) {
@@ -33,6 +34,23 @@ LayerContext LayerStack::context(Arena& saved, const ForwardOptions& o, int off)
                         o.step,  off,    o.backbone_only, memory_, memory_mask_, dmemory_};
 }
 
+LayerContext LayerStack::chunk_context(Arena& saved, const ForwardOptions& o, int off, std::int64_t b0,
+                                       std::int64_t n) const {
+    LayerContext c = context(saved, o, off + static_cast<int>(b0));
+    const auto part = [&](Tensor t) { return t ? t.rows(b0, n) : t; };
+    c.key_mask = part(c.key_mask);
+    c.memory = part(c.memory);
+    c.memory_mask = part(c.memory_mask);
+    c.dmemory = part(c.dmemory);
+    c.batch_row = b0;
+    return c;
+}
+
+std::int64_t LayerStack::chunk_examples(std::int64_t B, std::int64_t T) const {
+    if (recompute_tokens_ <= 0) return B;
+    return std::clamp<std::int64_t>(recompute_tokens_ / std::max<std::int64_t>(T, 1), 1, B);
+}
+
 StackEnv LayerStack::stack_env(const ForwardOptions& o, int off) const {
     return StackEnv{ar_.be,   ar_.ps, ar_.acts, ar_.scratch, ar_.recompute,         ar_.tmp,
                     key_mask_, o.train, o.seed, o.step,     off,                   &ar_.meter,
@@ -49,11 +67,17 @@ Tensor LayerStack::forward(Tensor x, const HostBatch& batch, Tensor key_mask, co
     for (int l = 0; l < spec_.count; ++l) {
         TransformerLayer::Acts& a = la_[static_cast<std::size_t>(l)];
         ar_.tmp.reset();
-        if (checkpoint) {  // run in the recompute arena; keep only the layer's output (= next input)
-            ar_.recompute.reset();
-            layers_[static_cast<std::size_t>(l)].forward(a, x, context(ar_.recompute, o, off));
+        if (checkpoint) {  // run in the recompute arena, a chunk at a time; keep only the layer's output
             Tensor out = ar_.acts.alloc(x.dtype, x.shape, spec_.first_tag + l, "checkpoint.out");
-            ar_.be.copy(out, a.out);
+            const std::int64_t B = x.dim(0), n = chunk_examples(B, x.dim(1));
+            for (std::int64_t b0 = 0; b0 < B; b0 += n) {
+                const std::int64_t m = std::min(n, B - b0);
+                ar_.recompute.reset();
+                ar_.tmp.reset();
+                TransformerLayer::Acts part;
+                layers_[static_cast<std::size_t>(l)].forward(part, x.rows(b0, m), chunk_context(ar_.recompute, o, off, b0, m));
+                ar_.be.copy(out.rows(b0, m), part.out);
+            }
             a = TransformerLayer::Acts{};
             a.x = x;
             x = out;
@@ -75,11 +99,19 @@ void LayerStack::backward(Tensor grad, const ForwardOptions& o, int off) {
         ar_.tmp.reset();
         const std::size_t start = ar_.meter.current;
         ar_.meter.reset_peak();
-        if (checkpoint) {  // recompute this layer's activations from its input, same dropout keys
-            ar_.recompute.reset();
-            layer.forward(a, a.x, context(ar_.recompute, o, off));
-            ar_.tmp.reset();
-            layer.backward(a, grad, context(ar_.recompute, o, off));
+        if (checkpoint) {  // recompute this layer from its input, same dropout keys, a chunk at a time
+            const Tensor x = a.x;
+            const std::int64_t B = x.dim(0), n = chunk_examples(B, x.dim(1));
+            for (std::int64_t b0 = 0; b0 < B; b0 += n) {
+                const std::int64_t m = std::min(n, B - b0);
+                const LayerContext c = chunk_context(ar_.recompute, o, off, b0, m);
+                ar_.recompute.reset();
+                ar_.tmp.reset();
+                TransformerLayer::Acts part;
+                layer.forward(part, x.rows(b0, m), c);
+                ar_.tmp.reset();
+                layer.backward(part, grad.rows(b0, m), c);
+            }
         } else {
             layer.backward(a, grad, context(ar_.acts, o, off));
         }

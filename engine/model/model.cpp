@@ -44,7 +44,8 @@ void Model::apply_method_trainability() {
     const std::string pre = prefix();
     params_.set_trainable([&](const Parameter& prm) {
         const bool classifier = is_head_parameter(prm.name) && prm.name.rfind(pre, 0) != 0;
-        return prm.added || !edit_ || edit_->backbone_trainable(prm.name, classifier);
+        if (prm.added) return !prm.fixed;
+        return !edit_ || edit_->backbone_trainable(prm.name, classifier);
     });
 }
 

@@ -35,7 +35,7 @@ ParameterStore::ParameterStore(Backend& backend, DType dtype) : backend_(backend
     optim_ = std::make_unique<Arena>("optimizer state", backend.memory());
 }
 
-int ParameterStore::declare(const std::string& name, Shape shape, Init init, bool added) {
+int ParameterStore::declare(const std::string& name, Shape shape, Init init, bool added, bool fixed) {
     MEFT_CHECK(!materialized_, "declare after materialize: " + name);
     MEFT_CHECK(!index_.count(name), "parameter declared twice: " + name);
     const int i = static_cast<int>(params_.size());
@@ -44,6 +44,7 @@ int ParameterStore::declare(const std::string& name, Shape shape, Init init, boo
     p.shape = shape;
     p.init = init;
     p.added = added;
+    p.fixed = added && fixed;
     p.decay = decays(name);
     params_.push_back(p);
     index_[name] = i;

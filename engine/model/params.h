@@ -34,6 +34,7 @@ struct Parameter {
     Shape shape;
     Init init;
     bool added = false;       // added by a fine-tuning method: never in a backbone checkpoint
+    bool fixed = false;       // added but never trained (LoRA-FA's A: frozen at its random draw)
     bool trainable = true;
     bool decay = true;        // AdamW weight decay applies (not to biases and LayerNorm)
     Tensor value, grad, m, v;  // grad, m, v empty when frozen
@@ -43,7 +44,8 @@ class ParameterStore {
 public:
     ParameterStore(Backend& backend, DType dtype);
 
-    int declare(const std::string& name, Shape shape, Init init = {}, bool added = false);  // returns the index
+    // Returns the index. `fixed` (only with `added`): the method keeps it at its initial value.
+    int declare(const std::string& name, Shape shape, Init init = {}, bool added = false, bool fixed = false);
     void set_trainable(const std::function<bool(const Parameter&)>& pred);
     void materialize();                                   // allocate; values are zero
     // Draws the parameter from its Init with a deterministic stream keyed by (seed, index).

@@ -135,7 +135,7 @@ void TransformerLayer::block_forward(const Attention& w, AttnActs& a, Tensor x, 
     if (!prefixed && !tiled) a.probs = act({B, cfg_.num_heads, T, S_kv}, "probs");
     // A linear's input is needed in backward only for its weight gradient (or LoRA): when the
     // output projection is frozen (and attention is standard), ctx is a temporary.
-    const bool keep_ctx = tiled || c.ps.at(w.o.w).trainable || w.o.edit;
+    const bool keep_ctx = tiled || c.ps.at(w.o.w).trainable || (w.o.edit && w.o.edit->needs_input());
     a.ctx = keep_ctx ? act({B, T, C}, "ctx") : c.tmp.alloc(dt, {B, T, C});
     a.mean = act({B * T}, "ln_mean");
     a.rstd = act({B * T}, "ln_rstd");
@@ -175,7 +175,7 @@ void TransformerLayer::block_forward(const Attention& w, AttnActs& a, Tensor x, 
         a.vf = act({B, P + T, C}, "v_prefixed");
         be.prefix_concat_forward(a.kf, pk, a.k);
         be.prefix_concat_forward(a.vf, pv, a.v);
-        keys = a.kf, values = a.vf, mask = prefix_->key_mask();
+        keys = a.kf, values = a.vf, mask = prefix_->key_mask().rows(c.batch_row, B);
         if (!tiled) a.probs = act({B, cfg_.num_heads, T, P + T}, "probs");
     }
     const double pa = c.train ? cfg_.attention_dropout : 0.0;
@@ -261,7 +261,7 @@ void TransformerLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) co
     const bool after = after_ffn_ && !c.backbone_only, parallel = ffn_parallel_ && !c.backbone_only;
     a.h1 = h1;
     a.pre = act({B, T, I}, "ffn.pre_act");
-    const bool keep_act = c.ps.at(fout_.w).trainable || fout_.edit;  // likewise the FFN output's input
+    const bool keep_act = c.ps.at(fout_.w).trainable || (fout_.edit && fout_.edit->needs_input());  // likewise the FFN output's input
     a.act = keep_act ? act({B, T, I}, "ffn.act") : c.tmp.alloc(dt, {B, T, I});
     a.mean2 = act({B * T}, "ffn.ln_mean");
     a.rstd2 = act({B * T}, "ffn.ln_rstd");

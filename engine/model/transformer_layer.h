@@ -54,6 +54,9 @@ struct LayerContext {
     // Cross-attention (BART decoder layers): the encoder's output [B,S,C], its key mask [B,S] and
     // the gradient buffer every decoder layer's backward adds into.
     Tensor memory, memory_mask, dmemory;
+    // The first example of this call within the step's batch, when a recompute runs a chunk of
+    // it (key_mask, memory and dropout offsets are the chunk's; a prefix's mask is the batch's).
+    std::int64_t batch_row = 0;
 };
 
 // Where a layer sits: its Hugging Face names and its place in the model.

@@ -4,11 +4,13 @@
 
 namespace meft {
 
-LoraWeights declare_lora(ParameterStore& ps, const std::string& prefix, int in, int out, const LoraSettings& s) {
+LoraWeights declare_lora(ParameterStore& ps, const std::string& prefix, int in, int out, const MethodConfig& m) {
+    const LoraSettings& s = m.lora;
     LoraWeights w;
-    w.a = ps.declare(prefix + ".lora_A.weight", {s.r, in}, Init::uniform(1.0 / std::sqrt(double(in))), true);
+    w.frozen_a = m.kind == MethodKind::LoraFA;
+    w.a = ps.declare(prefix + ".lora_A.weight", {s.r, in}, Init::uniform(1.0 / std::sqrt(double(in))), true, w.frozen_a);
     w.b = ps.declare(prefix + ".lora_B.weight", {out, s.r}, Init::zeros(), true);
-    w.scale = s.alpha / s.r;
+    w.scale = m.lora_scale();
     return w;
 }
 
@@ -28,12 +30,17 @@ Tensor lora_forward(const PeftCall& c, const LoraWeights& w, Tensor out, Tensor 
 void lora_backward(const PeftCall& c, const LoraWeights& w, Tensor dx, Tensor dout, Tensor x, Tensor xa) {
     Backend& be = c.be;
     Tensor g = c.tmp.alloc(dout.dtype, dout.shape), dxa = c.tmp.alloc(dout.dtype, xa.shape);
-    Tensor xd = c.tmp.alloc(dout.dtype, x.shape), dxd = c.tmp.alloc(dout.dtype, x.shape);
+    const Shape in_shape = dx.shape;  // x's (LoRA-FA may pass no x)
+    Tensor xd = w.frozen_a ? Tensor{} : c.tmp.alloc(dout.dtype, in_shape), dxd = c.tmp.alloc(dout.dtype, in_shape);
     be.copy(g, dout);
     be.scale(g, w.scale);                                                        // d(branch) = scale * dout
     be.linear_backward(dxa, c.ps.grad(w.b), Tensor{}, g, xa, c.ps.value(w.b), false);
-    be.dropout_forward(xd, x, c.dropout, c.key, c.example_offset);  // regenerate Dropout(x)
-    be.linear_backward(dxd, c.ps.grad(w.a), Tensor{}, dxa, xd, c.ps.value(w.a), false);
+    if (w.frozen_a) {  // LoRA-FA: d(Dropout(x)) = dxa A, no dA, so x is never read
+        be.linear_backward(dxd, Tensor{}, Tensor{}, dxa, Tensor{}, c.ps.value(w.a), false);
+    } else {
+        be.dropout_forward(xd, x, c.dropout, c.key, c.example_offset);  // regenerate Dropout(x)
+        be.linear_backward(dxd, c.ps.grad(w.a), Tensor{}, dxa, xd, c.ps.value(w.a), false);
+    }
     be.dropout_backward(dxd, dxd, c.dropout, c.key, c.example_offset);
     be.accumulate(dx, dxd);
 }
@@ -50,6 +57,7 @@ public:
     void backward(const EditCall& c, Tensor dx, Tensor dout, Tensor x, Tensor kept) const override {
         lora_backward(call(c), w_, dx, dout, x, kept);
     }
+    bool needs_input() const override { return !w_.frozen_a; }
 
 private:
     PeftCall call(const EditCall& c) const {
@@ -61,18 +69,18 @@ private:
 
 class LoraStack final : public StackEdit {
 public:
-    explicit LoraStack(LoraSettings s) : s_(std::move(s)) {}
+    explicit LoraStack(MethodConfig m) : m_(std::move(m)) {}
     std::unique_ptr<LinearEdit> linear(const SiteSpec& site, ParameterStore& ps) const override {
-        if (!s_.targets_site(site_name(site.site))) return nullptr;
-        return std::make_unique<LoraBranch>(declare_lora(ps, site.module, site.in, site.out, s_), s_.dropout);
+        if (!m_.lora.targets_site(site_name(site.site))) return nullptr;
+        return std::make_unique<LoraBranch>(declare_lora(ps, site.module, site.in, site.out, m_), m_.lora.dropout);
     }
 
 private:
-    LoraSettings s_;
+    MethodConfig m_;
 };
 
 }  // namespace
 
-std::unique_ptr<StackEdit> lora_stack(const LoraSettings& s) { return std::make_unique<LoraStack>(s); }
+std::unique_ptr<StackEdit> lora_stack(const MethodConfig& m) { return std::make_unique<LoraStack>(m); }
 
 }  // namespace meft

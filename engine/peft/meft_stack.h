@@ -73,7 +73,7 @@ private:
     void recompute_backward(Fn fn, int l, Tensor in, Tensor g, Tensor din, Tensor h1, const StackEnv& env,
                             const std::function<void(Tensor)>& rebuild) const;
     // Reversible layers (and the frozen prefix) run on chunks of whole examples, at most
-    // meft.recompute_tokens tokens (at least one example), in forward and backward alike, so the
+    // recompute_tokens tokens (at least one example), in forward and backward alike, so the
     // recomputed outputs are the forward's bit for bit; each chunk starts on a whole byte of the
     // packed remainders. chunk_env: the environment of examples [b0, b0 + n) (their masks,
     // cross-attention memory rows and dropout offset); remainder_part: their packed remainders.

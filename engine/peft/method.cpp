@@ -1,6 +1,7 @@
 #include "peft/method.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -9,6 +10,7 @@ namespace meft {
 namespace {
 const std::vector<std::pair<std::string, MethodKind>> kNames = {
     {"full", MethodKind::Full},         {"bitfit", MethodKind::BitFit},     {"lora", MethodKind::LoRA},
+    {"rslora", MethodKind::RsLoRA},     {"lora_fa", MethodKind::LoraFA},
     {"houlsby", MethodKind::Houlsby},   {"pfeiffer", MethodKind::Pfeiffer}, {"parallel", MethodKind::Parallel},
     {"prefix", MethodKind::Prefix},     {"ia3", MethodKind::IA3},           {"meft1", MethodKind::MEFT1},       {"meft2", MethodKind::MEFT2},
     {"meft3", MethodKind::MEFT3}};
@@ -40,6 +42,10 @@ std::string MethodConfig::name() const {
     return "?";
 }
 
+double MethodConfig::lora_scale() const {
+    return kind == MethodKind::RsLoRA ? lora.alpha / std::sqrt(double(lora.r)) : lora.alpha / lora.r;
+}
+
 bool MethodConfig::backbone_trainable(const std::string& name, bool head) const {
     switch (kind) {
         case MethodKind::Full: return true;
@@ -49,6 +55,8 @@ bool MethodConfig::backbone_trainable(const std::string& name, bool head) const 
         case MethodKind::Pfeiffer:
         case MethodKind::Parallel: return head || name.find("LayerNorm") != std::string::npos;
         case MethodKind::LoRA:
+        case MethodKind::RsLoRA:
+        case MethodKind::LoraFA:
         case MethodKind::Prefix:
         case MethodKind::IA3:
         case MethodKind::MEFT1:
@@ -68,6 +76,8 @@ bool same_architecture(const MethodConfig& a, const MethodConfig& b) {
         case MethodKind::BitFit:
         case MethodKind::IA3: return true;
         case MethodKind::LoRA:
+        case MethodKind::RsLoRA:
+        case MethodKind::LoraFA:
             return a.lora.r == b.lora.r && a.lora.alpha == b.lora.alpha &&
                    std::is_permutation(a.lora.targets.begin(), a.lora.targets.end(), b.lora.targets.begin(), b.lora.targets.end());
         case MethodKind::Houlsby:

@@ -11,7 +11,9 @@
 
 namespace meft {
 
-enum class MethodKind { Full, BitFit, LoRA, Houlsby, Pfeiffer, Parallel, Prefix, IA3, MEFT1, MEFT2, MEFT3 };
+// RsLoRA and LoraFA are LoRA with another scaling / a frozen A (the LoRA family: is_lora()).
+enum class MethodKind { Full, BitFit, LoRA, Houlsby, Pfeiffer, Parallel, Prefix, IA3, MEFT1, MEFT2, MEFT3, RsLoRA, LoraFA };
+inline bool is_lora_kind(MethodKind k) { return k == MethodKind::LoRA || k == MethodKind::RsLoRA || k == MethodKind::LoraFA; }
 
 struct PrefixSettings {
     int length = 20;                // P virtual key/value positions per layer
@@ -46,9 +48,6 @@ struct MeftSettings {
     bool exact = true;              // fixed-point int64 streams with stored remainders; else float64 streams
     bool vanilla_gradient = false;  // same architecture, ordinary backprop (no reconstruction)
     bool keep_true_inputs = false;  // diagnostic: keep the forward's streams, report reconstruction error
-    // Reversible layers compute F and G (forward, and recompute + backward) on chunks of whole
-    // examples of at most this many tokens (at least one example); 0: the whole batch at once.
-    int recompute_tokens = 2048;
     double lambda() const { return 1.0 / lambda_inverse; }
     double beta() const { return 1.0 / beta_inverse; }
 };
@@ -60,6 +59,10 @@ struct MethodConfig {
     MeftSettings meft;
     PrefixSettings prefix;
     bool gradient_checkpointing = false;  // keep only each layer's input; recompute in backward
+    // Layers that are recomputed in backward (MEFT's reversible layers and frozen prefix, gradient
+    // checkpointing) run on chunks of whole examples of at most this many tokens (at least one
+    // example), forward and backward alike; 0: the whole batch at once.
+    int recompute_tokens = 2048;
 
     std::string name() const;
     // Houlsby: after attention and FFN; Pfeiffer: after FFN; sequential (own skip).
@@ -70,7 +73,10 @@ struct MethodConfig {
     bool adapter_after_ffn() const { return kind == MethodKind::Houlsby || kind == MethodKind::Pfeiffer; }
     // Every MEFT variant puts a parallel adapter beside the FFN (spec §2.1).
     bool parallel_ffn_adapter() const { return kind == MethodKind::Parallel || is_meft(); }
-    bool lora_on(const std::string& site) const { return kind == MethodKind::LoRA && lora.targets_site(site); }
+    bool is_lora() const { return is_lora_kind(kind); }
+    bool lora_on(const std::string& site) const { return is_lora() && lora.targets_site(site); }
+    // The LoRA update's factor: alpha / r, or rsLoRA's alpha / sqrt(r) (Kalajdzievski 2023).
+    double lora_scale() const;
     bool ia3() const { return kind == MethodKind::IA3; }
     bool is_prefix() const { return kind == MethodKind::Prefix; }
     // Whether a backbone parameter (HF name; `head`: of the task's classifier) trains under this method.

@@ -13,7 +13,9 @@ std::unique_ptr<StackEdit> MethodEdit::edit_stack(const StackSpec& spec, const M
     switch (m_.kind) {
         case MethodKind::Full:
         case MethodKind::BitFit: return nullptr;  // trainability only
-        case MethodKind::LoRA: return lora_stack(m_.lora);
+        case MethodKind::LoRA:
+        case MethodKind::RsLoRA:
+        case MethodKind::LoraFA: return lora_stack(m_);
         case MethodKind::Houlsby: return adapter_stack(m_.adapter, {Site::AfterAttention, Site::AfterFfn});
         case MethodKind::Pfeiffer: return adapter_stack(m_.adapter, {Site::AfterFfn});
         case MethodKind::Parallel: return adapter_stack(m_.adapter, {Site::FfnParallel});

@@ -17,6 +17,7 @@ public:
                                           ParameterStore& ps) const override;
     bool backbone_trainable(const std::string& name, bool head) const override { return m_.backbone_trainable(name, head); }
     bool checkpoint_layers() const override { return m_.gradient_checkpointing; }
+    int recompute_tokens() const override { return m_.recompute_tokens; }
     const MethodConfig& config() const { return m_; }
 
 private:

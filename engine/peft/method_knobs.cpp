@@ -59,16 +59,16 @@ int inverse(const json& v) { return static_cast<int>(std::round(1.0 / v.get<doub
 const std::vector<KnobRow>& knobs() {
     static const std::vector<KnobRow> rows = {
         {"lora", "r", Type::Integer, 1, 4096, {}, "rank r", "Rank of the update B·A.",
-         [](MethodKind k) { return k == MethodKind::LoRA; }, [](const MethodConfig& m) { return json(m.lora.r); },
+         [](MethodKind k) { return is_lora_kind(k); }, [](const MethodConfig& m) { return json(m.lora.r); },
          [](MethodConfig& m, const json& v) { m.lora.r = v.get<int>(); }},
-        {"lora", "alpha", Type::Real, 0, 1e6, {}, "alpha", "The update is scaled by alpha / r.",
-         [](MethodKind k) { return k == MethodKind::LoRA; }, [](const MethodConfig& m) { return json(m.lora.alpha); },
+        {"lora", "alpha", Type::Real, 0, 1e6, {}, "alpha", "The update is scaled by alpha / r (rslora: alpha / √r).",
+         [](MethodKind k) { return is_lora_kind(k); }, [](const MethodConfig& m) { return json(m.lora.alpha); },
          [](MethodConfig& m, const json& v) { m.lora.alpha = v.get<double>(); }},
         {"lora", "dropout", Type::Real, 0, 0.99, {}, "dropout", "Dropout on the LoRA branch's input.",
-         [](MethodKind k) { return k == MethodKind::LoRA; }, [](const MethodConfig& m) { return json(m.lora.dropout); },
+         [](MethodKind k) { return is_lora_kind(k); }, [](const MethodConfig& m) { return json(m.lora.dropout); },
          [](MethodConfig& m, const json& v) { m.lora.dropout = v.get<double>(); }},
         {"lora", "targets", Type::Names, 0, 0, {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"},
-         "targets", "The projections that get a LoRA update.", [](MethodKind k) { return k == MethodKind::LoRA; },
+         "targets", "The projections that get a LoRA update.", [](MethodKind k) { return is_lora_kind(k); },
          [](const MethodConfig& m) { return json(m.lora.targets); },
          [](MethodConfig& m, const json& v) { m.lora.targets = v.get<std::vector<std::string>>(); }},
 
@@ -132,16 +132,16 @@ const std::vector<KnobRow>& knobs() {
          "Train the same architecture with ordinary backprop (for comparison).", is_meft,
          [](const MethodConfig& m) { return json(m.meft.vanilla_gradient); },
          [](MethodConfig& m, const json& v) { m.meft.vanilla_gradient = v.get<bool>(); }},
-        {"meft", "recompute_tokens", Type::Integer, 0, 1 << 24, {}, "recompute chunk",
-         "Reversible layers compute F and G in chunks of whole examples of at most this many tokens, so one "
-         "layer's recomputed activations are a chunk's, not the batch's; 0: the whole batch.", is_meft,
-         [](const MethodConfig& m) { return json(m.meft.recompute_tokens); },
-         [](MethodConfig& m, const json& v) { m.meft.recompute_tokens = v.get<int>(); }},
         {"meft", "keep_true_inputs", Type::Boolean, 0, 0, {}, "measure reconstruction",
          "Keep the forward's streams and report the per-layer reconstruction error every step.", is_meft,
          [](const MethodConfig& m) { return json(m.meft.keep_true_inputs); },
          [](MethodConfig& m, const json& v) { m.meft.keep_true_inputs = v.get<bool>(); }},
 
+        {"", "recompute_tokens", Type::Integer, 0, 1 << 24, {}, "recompute chunk",
+         "Layers recomputed in backward (MEFT, gradient checkpointing) run on chunks of whole examples of at most "
+         "this many tokens, so one layer's recomputed activations are a chunk's, not the batch's; 0: the whole batch.",
+         [](MethodKind) { return true; }, [](const MethodConfig& m) { return json(m.recompute_tokens); },
+         [](MethodConfig& m, const json& v) { m.recompute_tokens = v.get<int>(); }},
         {"", "gradient_checkpointing", Type::Boolean, 0, 0, {}, "gradient checkpointing",
          "Keep only each layer's input and recompute the layer in backward.", [](MethodKind k) { return !is_meft(k); },
          [](const MethodConfig& m) { return json(m.gradient_checkpointing); },
@@ -228,6 +228,8 @@ std::string method_summary(MethodKind kind) {
         case MethodKind::Full: return "every weight trains (the reference; most memory)";
         case MethodKind::BitFit: return "only biases and the classifier train";
         case MethodKind::LoRA: return "low-rank updates B·A beside chosen projections (Hu et al. 2021)";
+        case MethodKind::RsLoRA: return "LoRA scaled by alpha / √r, stable at high rank (Kalajdzievski 2023)";
+        case MethodKind::LoraFA: return "LoRA with A frozen at its random draw: only B trains, frozen inputs are not kept (Zhang et al. 2023)";
         case MethodKind::Houlsby: return "bottleneck adapters after attention and after the FFN (Houlsby et al. 2019)";
         case MethodKind::Pfeiffer: return "one bottleneck adapter after the FFN (Pfeiffer et al. 2021)";
         case MethodKind::Parallel: return "a scaled adapter beside the FFN (He et al. 2022)";

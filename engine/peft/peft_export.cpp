@@ -299,7 +299,7 @@ nlohmann::json number(double x) {
 // ---- PEFT's adapter layout ---------------------------------------------------------------------
 
 bool has_peft_layout(const MethodConfig& m) {
-    return m.kind == MethodKind::LoRA || m.kind == MethodKind::IA3 || m.kind == MethodKind::Prefix;
+    return m.is_lora() || m.kind == MethodKind::IA3 || m.kind == MethodKind::Prefix;
 }
 
 PeftAdapter peft_adapter(Model& model, const std::string& base_model_name_or_path) {
@@ -405,7 +405,7 @@ PeftAdapter peft_adapter(Model& model, const std::string& base_model_name_or_pat
                      : task == Task::CausalLm ? nlohmann::json("CAUSAL_LM") : nlohmann::json(nullptr);
     j["inference_mode"] = true;
     j["modules_to_save"] = list_or_null(modules_to_save);
-    if (m.kind == MethodKind::LoRA) {  // tuners/lora/config.py LoraConfig (to_dict drops runtime_config)
+    if (m.is_lora()) {  // tuners/lora/config.py LoraConfig (to_dict drops runtime_config); LoRA-FA is plain LoRA to PEFT
         j["peft_type"] = "LORA";
         j["r"] = m.lora.r;
         j["lora_alpha"] = number(m.lora.alpha);
@@ -416,8 +416,9 @@ PeftAdapter peft_adapter(Model& model, const std::string& base_model_name_or_pat
                               "lora_ga_config", "megatron_config", "monteclora_config", "target_parameters",
                               "trainable_token_indices", "use_bdlora", "velora_config"})
             j[k] = nullptr;
-        for (const char* k : {"ensure_weight_tying", "fan_in_fan_out", "lora_bias", "use_dora", "use_qalora", "use_rslora"})
+        for (const char* k : {"ensure_weight_tying", "fan_in_fan_out", "lora_bias", "use_dora", "use_qalora"})
             j[k] = false;
+        j["use_rslora"] = m.kind == MethodKind::RsLoRA;  // scaling lora_alpha / sqrt(r)
         j["alpha_pattern"] = j["rank_pattern"] = j["loftq_config"] = nlohmann::json::object();
         j["bias"] = "none";
         j["init_lora_weights"] = true;
@@ -482,8 +483,7 @@ void save_peft_adapter(Model& model, const std::filesystem::path& dir, const std
 // ---- merged and base checkpoints ---------------------------------------------------------------
 
 bool can_merge(const MethodConfig& m) {
-    return m.kind == MethodKind::Full || m.kind == MethodKind::BitFit || m.kind == MethodKind::LoRA ||
-           m.kind == MethodKind::IA3;
+    return m.kind == MethodKind::Full || m.kind == MethodKind::BitFit || m.is_lora() || m.kind == MethodKind::IA3;
 }
 
 std::vector<HostTensor> merged_tensors(Model& model) {
@@ -499,10 +499,10 @@ std::vector<HostTensor> merged_tensors(Model& model) {
         MEFT_CHECK(by_name.count(n), "no backbone tensor " + n);
         return *by_name[n];
     };
-    // LoRA: W [out, in] += (alpha / r) · B [out, r] · A [r, in]
+    // LoRA: W [out, in] += (alpha / r) · B [out, r] · A [r, in] (rsLoRA: alpha / sqrt(r))
     const auto lora_a = added_by_suffix(model, ".lora_A.weight");
     const auto lora_b = added_by_suffix(model, ".lora_B.weight");
-    const double scale = m.lora.alpha / m.lora.r;
+    const double scale = m.lora_scale();
     for (const auto& [mod, pa] : lora_a) {
         HostTensor& W = tensor(mod + ".weight");
         const std::vector<double> A = host_values(model, *pa), B = host_values(model, *lora_b.at(mod));
