@@ -78,6 +78,7 @@ MainWindow::MainWindow(const std::filesystem::path& db_file, QWidget* parent, bo
     setWindowIcon(application_icon());
     db_ = std::make_unique<ExperimentDb>(db_file_, read_only ? DbAccess::ReadOnly : DbAccess::Reading);  // read-only: browse, compare
     controller_ = new RunController(this);
+    qApp->installEventFilter(new WheelGuard(this));  // scrolling the form never changes a field
 
     // Experiment tab: form | run + live plots | plan
     form_ = new ExperimentForm;

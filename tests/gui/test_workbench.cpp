@@ -2,10 +2,12 @@
 // generated knobs, the live plan), run the toy experiment in the worker thread (plots receive
 // points, the window keeps processing events), find the run in the browser, run a second method
 // and compare the two; stop cancels; files round-trip without losing keys or sweeps.
+#include <QApplication>
 #include <QComboBox>
 #include <QDir>
 #include <QFileInfo>
 #include <QLineEdit>
+#include <QPointer>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QScrollBar>
@@ -16,6 +18,7 @@
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTemporaryDir>
+#include <QWheelEvent>
 #include <QtTest>
 #include <qcustomplot.h>
 
@@ -118,6 +121,31 @@ private slots:
         w_->form()->method_combo()->setCurrentText("meft1");
         QVERIFY(mf->editor("meft.lambda") != nullptr);
         QVERIFY(mf->editor("lora.r") == nullptr);
+    }
+
+    // Wheeling over a field of the scrolled form that does not have the focus scrolls the form;
+    // the field keeps its value (ui/scrolling.h WheelGuard).
+    void wheelingOverAnUnfocusedFieldChangesNothing() {
+        w_->form()->set_json(quick("lora", 5));
+        w_->run_button()->setFocus();
+        const auto wheel = [](QWidget* field) {
+            for (int delta : {-120, 120, -120}) {
+                QWheelEvent ev(QPointF(5, 5), field->mapToGlobal(QPointF(5, 5)), QPoint(), QPoint(0, delta), Qt::NoButton,
+                               Qt::NoModifier, Qt::NoScrollPhase, false);
+                QApplication::sendEvent(field, &ev);
+            }
+        };
+        QComboBox* method = w_->form()->method_combo();
+        QVERIFY(!method->hasFocus());
+        wheel(method);
+        QCOMPARE(method->currentText(), QString("lora"));  // (a changed method would rebuild the knobs)
+        QPointer<QSpinBox> r = qobject_cast<QSpinBox*>(w_->form()->method_form()->editor("lora.r"));
+        QVERIFY(r);
+        QVERIFY(!r->hasFocus());
+        const int r_before = r->value();
+        wheel(r);
+        QVERIFY(r);
+        QCOMPARE(r->value(), r_before);
     }
 
     void aBadSettingIsReportedAndNothingRuns() {
