@@ -24,6 +24,7 @@
 // method's tensors are declared right after those of the site they edit; the parameter order is
 // part of every checkpoint and of the gradient norm's summation order.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -205,5 +206,12 @@ public:
     // Recomputed layers run on chunks of whole examples of at most this many tokens (0: no chunks).
     virtual int recompute_tokens() const { return 0; }
 };
+
+// Examples per recompute chunk: as many whole examples of T tokens as `tokens` holds, at least one
+// and at most the batch's B; tokens <= 0: the whole batch.
+inline std::int64_t examples_per_chunk(int tokens, std::int64_t B, std::int64_t T) {
+    if (tokens <= 0) return B;
+    return std::clamp<std::int64_t>(tokens / std::max<std::int64_t>(T, 1), 1, B);
+}
 
 }  // namespace meft

@@ -46,11 +46,6 @@ LayerContext LayerStack::chunk_context(Arena& saved, const ForwardOptions& o, in
     return c;
 }
 
-std::int64_t LayerStack::chunk_examples(std::int64_t B, std::int64_t T) const {
-    if (recompute_tokens_ <= 0) return B;
-    return std::clamp<std::int64_t>(recompute_tokens_ / std::max<std::int64_t>(T, 1), 1, B);
-}
-
 StackEnv LayerStack::stack_env(const ForwardOptions& o, int off) const {
     return StackEnv{ar_.be,   ar_.ps, ar_.acts, ar_.scratch, ar_.recompute,         ar_.tmp,
                     key_mask_, o.train, o.seed, o.step,     off,                   &ar_.meter,
@@ -69,7 +64,7 @@ Tensor LayerStack::forward(Tensor x, const HostBatch& batch, Tensor key_mask, co
         ar_.tmp.reset();
         if (checkpoint) {  // run in the recompute arena, a chunk at a time; keep only the layer's output
             Tensor out = ar_.acts.alloc(x.dtype, x.shape, spec_.first_tag + l, "checkpoint.out");
-            const std::int64_t B = x.dim(0), n = chunk_examples(B, x.dim(1));
+            const std::int64_t B = x.dim(0), n = examples_per_chunk(recompute_tokens_, B, x.dim(1));
             for (std::int64_t b0 = 0; b0 < B; b0 += n) {
                 const std::int64_t m = std::min(n, B - b0);
                 ar_.recompute.reset();
@@ -101,7 +96,7 @@ void LayerStack::backward(Tensor grad, const ForwardOptions& o, int off) {
         ar_.meter.reset_peak();
         if (checkpoint) {  // recompute this layer from its input, same dropout keys, a chunk at a time
             const Tensor x = a.x;
-            const std::int64_t B = x.dim(0), n = chunk_examples(B, x.dim(1));
+            const std::int64_t B = x.dim(0), n = examples_per_chunk(recompute_tokens_, B, x.dim(1));
             for (std::int64_t b0 = 0; b0 < B; b0 += n) {
                 const std::int64_t m = std::min(n, B - b0);
                 const LayerContext c = chunk_context(ar_.recompute, o, off, b0, m);

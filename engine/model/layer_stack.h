@@ -62,8 +62,6 @@ private:
     LayerContext context(Arena& saved, const ForwardOptions& o, int off) const;
     // Examples [b0, b0 + n) of the step's batch: their masks, memory rows and dropout offset.
     LayerContext chunk_context(Arena& saved, const ForwardOptions& o, int off, std::int64_t b0, std::int64_t n) const;
-    // Gradient checkpointing recomputes a layer on chunks of this many examples (recompute_tokens).
-    std::int64_t chunk_examples(std::int64_t B, std::int64_t T) const;
     StackEnv stack_env(const ForwardOptions& o, int off) const;
 
     ModelConfig cfg_;

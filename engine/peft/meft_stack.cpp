@@ -119,8 +119,7 @@ void MeftEncoder::run_backward(Fn fn, int l, const TransformerLayer::Acts& acts,
 }
 
 std::int64_t MeftEncoder::chunk_examples(std::int64_t B, std::int64_t T, std::int64_t C) const {
-    const std::int64_t budget = method_.recompute_tokens;
-    std::int64_t n = budget <= 0 ? B : std::clamp<std::int64_t>(budget / std::max<std::int64_t>(T, 1), 1, B);
+    std::int64_t n = examples_per_chunk(method_.recompute_tokens, B, T);
     // Every chunk starts on a whole byte of the packed remainders (remainder_bits divides 8).
     const auto aligned = [&](std::int64_t k) {
         for (const int m : {method_.meft.lambda_inverse, method_.meft.beta_inverse})
