@@ -43,6 +43,8 @@ set(MEFT_SOURCES_peft
   peft/method.cpp
   peft/method_edit.cpp
   peft/lora.cpp
+  peft/dora.cpp
+  peft/vera.cpp
   peft/adapter.cpp
   peft/ia3.cpp
   peft/prefix.cpp

@@ -354,6 +354,34 @@ private:  // the ops: Backend checks their arguments, then calls these
         });
     }
 
+    // Tiled attention (attention_tiled.cu): no [Tq, Tk] buffer; backward's only scratch is the
+    // rows' <dctx, ctx>, B x NH x Tq elements, in dprobs_ (which the standard attention's
+    // backward uses for its dP: a model uses one or the other).
+    void attention_tiled_forward_impl(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor key_mask, int NH,
+                                      double p, PhiloxKey key, int off, bool causal) override {
+        dispatch(ctx, [&](auto* tp) {
+            using T = std::remove_pointer_t<decltype(tp)>;
+            cuda::attention_tiled_forward(ctx.ptr<T>(), lse.ptr<T>(), static_cast<const T*>(q.ptr<T>()),
+                                          static_cast<const T*>(k.ptr<T>()), static_cast<const T*>(v.ptr<T>()),
+                                          key_mask.ptr<std::int32_t>(), q.dim(0), NH, q.dim(1), k.dim(1), q.dim(2),
+                                          causal, p, key, off);
+        });
+    }
+    void attention_tiled_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                                       Tensor key_mask, Tensor ctx, Tensor lse, int NH, double p, PhiloxKey key, int off,
+                                       bool causal) override {
+        dispatch(dctx, [&](auto* tp) {
+            using T = std::remove_pointer_t<decltype(tp)>;
+            T* row_dots = dprobs_.get<T>(static_cast<std::size_t>(q.dim(0) * NH * q.dim(1)));
+            cuda::attention_tiled_backward(dq.ptr<T>(), dk.ptr<T>(), dv.ptr<T>(), row_dots,
+                                           static_cast<const T*>(dctx.ptr<T>()), static_cast<const T*>(q.ptr<T>()),
+                                           static_cast<const T*>(k.ptr<T>()), static_cast<const T*>(v.ptr<T>()),
+                                           static_cast<const T*>(ctx.ptr<T>()), static_cast<const T*>(lse.ptr<T>()),
+                                           key_mask.ptr<std::int32_t>(), q.dim(0), NH, q.dim(1), k.dim(1), q.dim(2),
+                                           causal, p, key, off);
+        });
+    }
+
     // ---- prefix, first token ---------------------------------------------------------------------
     void prefix_concat_forward_impl(Tensor out, Tensor prefix, Tensor x) override {
         dispatch(out, [&](auto* p) {
@@ -368,6 +396,25 @@ private:  // the ops: Backend checks their arguments, then calls these
             const std::int64_t B = dx.dim(0), T_ = dx.dim(1), C = dx.dim(2), P_ = dout.dim(1) - T_;
             cuda::prefix_concat_backward(dprefix ? dprefix.ptr<T>() : nullptr, dx.ptr<T>(), dout.ptr<T>(), B, P_, T_, C,
                                          acc);
+        });
+    }
+    void copy_columns_impl(Tensor dst, Tensor src, std::int64_t first) override {
+        dispatch(src, [&](auto* p) {
+            using T = std::remove_pointer_t<decltype(p)>;
+            cuda::copy_columns(dst.ptr<T>(), src.ptr<T>(), dst.dim(0), dst.dim(1), src.dim(1), first);
+        });
+    }
+    void weight_norm_forward_impl(Tensor g, Tensor norm, Tensor m, Tensor w) override {
+        dispatch(w, [&](auto* p) {
+            using T = std::remove_pointer_t<decltype(p)>;
+            cuda::weight_norm_forward(g.ptr<T>(), norm.ptr<T>(), m.ptr<T>(), w.ptr<T>(), w.dim(0), w.dim(1));
+        });
+    }
+    void weight_norm_backward_impl(Tensor dm, Tensor dw, Tensor dg, Tensor m, Tensor w, Tensor norm) override {
+        dispatch(w, [&](auto* p) {
+            using T = std::remove_pointer_t<decltype(p)>;
+            cuda::weight_norm_backward(dm.ptr<T>(), dw ? dw.ptr<T>() : nullptr, dg.ptr<T>(), m.ptr<T>(), w.ptr<T>(),
+                                       norm.ptr<T>(), w.dim(0), w.dim(1));
         });
     }
     void first_token_forward_impl(Tensor out, Tensor inp) override {

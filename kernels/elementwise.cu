@@ -69,6 +69,9 @@ template <typename T> __global__ void broadcast_rows_kernel(T* out, const T* row
 template <typename T> __global__ void first_token_kernel(T* out, const T* inp, i64 B, i64 TC, i64 C) {
     MEFT_FOR(i, B * C) out[i] = inp[(i / C) * TC + i % C];
 }
+template <typename T> __global__ void copy_columns_kernel(T* dst, const T* src, i64 R, i64 c, i64 C, i64 first) {
+    MEFT_FOR(i, R * c) dst[i] = src[(i / c) * C + first + i % c];
+}
 template <typename T> __global__ void first_token_backward_kernel(T* dinp, const T* g, i64 B, i64 TC, i64 C) {
     MEFT_FOR(i, B * C) dinp[(i / C) * TC + i % C] += g[i];
 }
@@ -177,6 +180,11 @@ template <typename T> void broadcast_rows(T* out, const T* row, i64 N, i64 C) {
     MEFT_LAUNCH(broadcast_rows_kernel, grid_for(N * C), kThreads, out, row, N, C);
     MEFT_LAUNCHED("broadcast_rows");
 }
+template <typename T> void copy_columns(T* dst, const T* src, i64 R, i64 c, i64 C, i64 first) {
+    if (R * c == 0) return;
+    MEFT_LAUNCH(copy_columns_kernel, grid_for(R * c), kThreads, dst, src, R, c, C, first);
+    MEFT_LAUNCHED("copy_columns");
+}
 template <typename T> void first_token_forward(T* out, const T* inp, i64 B, i64 TC, i64 C) {
     if (B * C == 0) return;
     MEFT_LAUNCH(first_token_kernel, grid_for(B * C), kThreads, out, inp, B, TC, C);
@@ -248,6 +256,7 @@ void adamw(T* p, const T* g, T* m, T* v, i64 n, T beta1, T beta2, T eps, T step_
     template void channel_scale_forward<T>(T*, const T*, const T*, i64, i64);                                    \
     template void channel_scale_dinp<T>(T*, const T*, const T*, i64, i64);                                       \
     template void broadcast_rows<T>(T*, const T*, i64, i64);                                                     \
+    template void copy_columns<T>(T*, const T*, i64, i64, i64, i64);                                             \
     template void first_token_forward<T>(T*, const T*, i64, i64, i64);                                           \
     template void first_token_backward<T>(T*, const T*, i64, i64, i64);                                          \
     template void prefix_concat_forward<T>(T*, const T*, const T*, i64, i64, i64, i64);                          \

@@ -27,6 +27,12 @@ template <typename T> void relu_backward(T* dx, const T* g, const T* x, i64 n);
 template <typename T> void channel_scale_forward(T* out, const T* x, const T* s, i64 N, i64 C);
 template <typename T> void channel_scale_dinp(T* dx, const T* g, const T* s, i64 N, i64 C);
 template <typename T> void broadcast_rows(T* out, const T* row, i64 N, i64 C);  // out[r,:] = row
+template <typename T> void copy_columns(T* dst, const T* src, i64 R, i64 c, i64 C, i64 first);  // dst[R,c] = src[R, first:first+c]
+// DoRA's row normalisation (weight_norm.cu): norm[r] = ||w[r,:]||, g[r] = m[r] / norm[r]; backward dm += dg / norm,
+// dw (may be null) = -(dg m / norm^3) w.
+template <typename T> void weight_norm_forward(T* g, T* norm, const T* m, const T* w, i64 R, i64 C);
+template <typename T>
+void weight_norm_backward(T* dm, T* dw, const T* dg, const T* m, const T* w, const T* norm, i64 R, i64 C);
 template <typename T> void first_token_forward(T* out, const T* inp, i64 B, i64 TC, i64 C);
 template <typename T> void first_token_backward(T* dinp, const T* g, i64 B, i64 TC, i64 C);  // dinp[b,0,:] += g[b,:]
 template <typename T> void prefix_concat_forward(T* out, const T* prefix, const T* x, i64 B, i64 P, i64 T_, i64 C);
@@ -76,6 +82,19 @@ void masked_softmax(T* P, const std::int32_t* key_mask, i64 B, i64 NH, i64 Tq, i
 template <typename T> void softmax_backward(T* dS, const T* P, i64 rows, i64 Tk);
 // ptrs[b*NH + h] = base + b*stride_b + h*stride_h, for batched GEMMs over (example, head).
 template <typename T> void head_pointers(const T** ptrs, const T* base, i64 B, i64 NH, i64 stride_b, i64 stride_h);
+
+// ---- attention_tiled.cu ---------------------------------------------------------------------
+// Backend::attention_tiled_forward/backward on q, ctx [B, Tq, C], k, v [B, Tk, C], key_mask
+// [B, Tk], lse [B, NH, Tq] (T: float for float inputs, double for double); head sizes C / NH up
+// to 128 (an Error otherwise). Dropout (p > 0) draws attention_dropout's counters. Backward
+// assigns dq, dk, dv; row_dots is scratch of B * NH * Tq elements (the rows' <dctx, ctx>).
+template <typename T>
+void attention_tiled_forward(T* ctx, T* lse, const T* q, const T* k, const T* v, const std::int32_t* key_mask, i64 B,
+                             i64 NH, i64 Tq, i64 Tk, i64 C, bool causal, double p, PhiloxKey key, int example_offset);
+template <typename T>
+void attention_tiled_backward(T* dq, T* dk, T* dv, T* row_dots, const T* dctx, const T* q, const T* k, const T* v,
+                              const T* ctx, const T* lse, const std::int32_t* key_mask, i64 B, i64 NH, i64 Tq, i64 Tk,
+                              i64 C, bool causal, double p, PhiloxKey key, int example_offset);
 
 // ---- embedding.cu ---------------------------------------------------------------------------
 template <typename T> void embeddings_forward(T* out, const std::int32_t* ids, const std::int32_t* pos,

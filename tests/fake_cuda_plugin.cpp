@@ -108,6 +108,11 @@ protected:
     void prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override {
         cpu_->prefix_concat_backward(dprefix, dx, dout, acc);
     }
+    void copy_columns_impl(Tensor dst, Tensor src, std::int64_t first) override { cpu_->copy_columns(dst, src, first); }
+    void weight_norm_forward_impl(Tensor g, Tensor norm, Tensor m, Tensor w) override { cpu_->weight_norm_forward(g, norm, m, w); }
+    void weight_norm_backward_impl(Tensor dm, Tensor dw, Tensor dg, Tensor m, Tensor w, Tensor norm) override {
+        cpu_->weight_norm_backward(dm, dw, dg, m, w, norm);
+    }
     void first_token_forward_impl(Tensor out, Tensor inp) override { cpu_->first_token_forward(out, inp); }
     void first_token_backward_impl(Tensor dinp, Tensor dout, bool acc) override { cpu_->first_token_backward(dinp, dout, acc); }
     void cross_entropy_forward_impl(Tensor losses, Tensor probs, Tensor logits, Tensor labels) override {

@@ -248,7 +248,11 @@ std::optional<std::string> same_layout(const HostTensor& cand, const HostTensor&
 std::optional<std::string> compare_close(const HostTensor& cand, const HostTensor& ref, double tol,
                                          const std::string& what, CloseStats* stats, double min_denominator) {
     if (auto e = same_layout(cand, ref, what)) return e;
-    const std::vector<double> a = cand.to_doubles(), b = ref.to_doubles();
+    std::vector<double> a = cand.to_doubles(), b = ref.to_doubles();
+    // An infinity the reference has too, with the same sign, is a match (tiled attention's
+    // log-sum-exp of a row without a visible key is +inf); it takes no part in the NMSE.
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::isinf(b[i]) && a[i] == b[i]) a[i] = b[i] = 0;
     std::int64_t bad = 0, first_bad = -1, ref_bad = -1, worst = -1;
     double den = 0, worst_d = -1;
     for (std::size_t i = 0; i < a.size(); ++i) {
@@ -580,6 +584,17 @@ void ForwardingBackend::attention_backward_impl(Tensor dq, Tensor dk, Tensor dv,
     inner_.attention_backward(dq, dk, dv, dctx, q, k, v, probs, n_head, p, key, off);
     after("attention_backward", dq);
 }
+void ForwardingBackend::attention_tiled_forward_impl(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor key_mask,
+                                                     int n_head, double p, PhiloxKey key, int off, bool causal) {
+    inner_.attention_tiled_forward(ctx, lse, q, k, v, key_mask, n_head, p, key, off, causal);
+    after("attention_tiled_forward", ctx);
+}
+void ForwardingBackend::attention_tiled_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k,
+                                                      Tensor v, Tensor key_mask, Tensor ctx, Tensor lse, int n_head, double p,
+                                                      PhiloxKey key, int off, bool causal) {
+    inner_.attention_tiled_backward(dq, dk, dv, dctx, q, k, v, key_mask, ctx, lse, n_head, p, key, off, causal);
+    after("attention_tiled_backward", dq);
+}
 void ForwardingBackend::prefix_concat_forward_impl(Tensor o, Tensor prefix, Tensor x) {
     inner_.prefix_concat_forward(o, prefix, x);
     after("prefix_concat_forward", o);
@@ -587,6 +602,18 @@ void ForwardingBackend::prefix_concat_forward_impl(Tensor o, Tensor prefix, Tens
 void ForwardingBackend::prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool acc) {
     inner_.prefix_concat_backward(dprefix, dx, dout, acc);
     after("prefix_concat_backward", dx);
+}
+void ForwardingBackend::copy_columns_impl(Tensor dst, Tensor src, std::int64_t first) {
+    inner_.copy_columns(dst, src, first);
+    after("copy_columns", dst);
+}
+void ForwardingBackend::weight_norm_forward_impl(Tensor g, Tensor norm, Tensor m, Tensor w) {
+    inner_.weight_norm_forward(g, norm, m, w);
+    after("weight_norm_forward", g);
+}
+void ForwardingBackend::weight_norm_backward_impl(Tensor dm, Tensor dw, Tensor dg, Tensor m, Tensor w, Tensor norm) {
+    inner_.weight_norm_backward(dm, dw, dg, m, w, norm);
+    after("weight_norm_backward", dw ? dw : dm);
 }
 void ForwardingBackend::first_token_forward_impl(Tensor o, Tensor inp) {
     inner_.first_token_forward(o, inp);
@@ -696,6 +723,10 @@ ModelRun run_model(Backend& be, const ModelSpec& s) {
                     upload(be, p.value, converted(converted(download(be, p.value), DType::F32), p.value.dtype));
         };
         round_weights();
+        if (s.round_weights_to_f32)  // tensors drawn from others (DoRA's magnitudes: row norms) again, from the rounded ones
+            for (int i = 0; i < m.params().size(); ++i)
+                if (m.params().at(i).init.kind == Init::RowNorms) m.params().initialize(i, s.init_seed);
+        round_weights();
         if (s.perturb_added) {
             for (int i = 0; i < m.params().size(); ++i) {
                 Parameter& p = m.params().at(i);
@@ -732,9 +763,22 @@ ModelRun run_model(Backend& be, const ModelSpec& s) {
     return r;
 }
 
+namespace {
+// The key bias of each naming (BERT/RoBERTa; BART/OPT), and the sibling key weight and query bias.
+struct KeyBiasNames {
+    const char *suffix, *bias, *key_weight, *query_bias;
+};
+constexpr KeyBiasNames kKeyBiasNames[] = {{"attention.self.key.bias", "key.bias", "key.weight", "query.bias"},
+                                          {"_attn.k_proj.bias", "k_proj.bias", "k_proj.weight", "q_proj.bias"}};
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+}  // namespace
+
 bool structurally_zero_gradient(const std::string& name) {
-    const std::string suffix = "attention.self.key.bias";
-    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    for (const KeyBiasNames& k : kKeyBiasNames)
+        if (ends_with(name, k.suffix)) return true;
+    return false;
 }
 
 CaseReport compare_model_runs(const ModelRun& cand, const ModelRun& ref, double tol, double lr) {
@@ -772,8 +816,10 @@ CaseReport compare_model_runs(const ModelRun& cand, const ModelRun& ref, double 
             // Its exact gradient is 0; both backends return rounding noise. Hold the noise against
             // the key weight's gradient, per element: NMSE ~ eps^2 * (rows summed) for honest noise.
             // (BitFit trains no key weight: then the query bias's gradient, a sum over the same rows.)
-            const std::string stem = b.name.substr(0, b.name.size() - std::string("key.bias").size());
-            for (const std::string& other : {stem + "key.weight", stem + "query.bias"}) {
+            const KeyBiasNames* kn = kKeyBiasNames;
+            while (!ends_with(b.name, kn->suffix)) ++kn;
+            const std::string stem = b.name.substr(0, b.name.size() - std::string(kn->bias).size());
+            for (const std::string& other : {stem + kn->key_weight, stem + kn->query_bias}) {
                 const HostTensor* gw = ref_grad(other);
                 if (!gw) continue;
                 double ss = 0;

@@ -8,8 +8,10 @@
 // a changed guard byte or a modified input is a failure. compare_outcomes() then holds the
 // candidate's results against the CPU reference's:
 //   * floating tensors: NMSE = sum((a-b)^2) / sum(b^2) <= 1e-7 (float32) or 1e-20 (float64),
-//     written as !(nmse <= tol) so NaN fails; any NaN or Inf in the candidate fails; when the
-//     reference is all zero the candidate must be exactly zero;
+//     written as !(nmse <= tol) so NaN fails; any NaN or Inf in the candidate fails, except an
+//     infinity the reference has at the same place with the same sign (tiled attention's
+//     log-sum-exp of a fully padded row); when the reference is all zero the candidate must be
+//     exactly zero;
 //   * integer tensors (I32, I64 streams) bit for bit; packed U8 remainders bit for bit in the bits
 //     that hold a remainder;
 //   * dropout outputs: the positions of the zeros must be identical (masks match bit for bit).
@@ -206,8 +208,16 @@ protected:
                                 double p, PhiloxKey key, int example_offset, bool causal) override;
     void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor probs,
                                  int n_head, double p, PhiloxKey key, int example_offset) override;
+    void attention_tiled_forward_impl(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor key_mask, int n_head,
+                                      double p, PhiloxKey key, int example_offset, bool causal) override;
+    void attention_tiled_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
+                                       Tensor key_mask, Tensor ctx, Tensor lse, int n_head, double p, PhiloxKey key,
+                                       int example_offset, bool causal) override;
     void prefix_concat_forward_impl(Tensor out, Tensor prefix, Tensor x) override;
     void prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override;
+    void copy_columns_impl(Tensor dst, Tensor src, std::int64_t first) override;
+    void weight_norm_forward_impl(Tensor g, Tensor norm, Tensor m, Tensor w) override;
+    void weight_norm_backward_impl(Tensor dm, Tensor dw, Tensor dg, Tensor m, Tensor w, Tensor norm) override;
     void first_token_forward_impl(Tensor out, Tensor inp) override;
     void first_token_backward_impl(Tensor dinp, Tensor dout, bool acc) override;
     void cross_entropy_forward_impl(Tensor losses, Tensor probs, Tensor logits, Tensor labels) override;
@@ -283,7 +293,7 @@ struct ModelRun {
 ModelRun run_model(Backend& be, const ModelSpec& spec);
 
 // Parameters whose exact gradient is zero: the attention key bias (softmax over keys is invariant
-// to adding one vector to every key). Both backends return rounding noise there, so its gradient
+// to adding one vector to every key), in BERT's names and in BART's and OPT's (k_proj.bias). Both backends return rounding noise there, so its gradient
 // is held against the scale of the key weight's (or query bias's) gradient instead of its own.
 bool structurally_zero_gradient(const std::string& name);
 // Loss, logits, every gradient (NMSE <= tol); then the AdamW step: initial values bit for bit,

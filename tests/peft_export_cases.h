@@ -45,11 +45,16 @@ inline ModelConfig peft_case_config(Arch arch, bool multiple_choice = false) {
 }
 
 // "lora" (query, value, ffn_out; r 2, alpha 3: scale 1.5), "lora_all" (all six sites), the same
-// for "rslora" / "lora_fa" ("rslora_all", "lora_fa_all"), "ia3", "prefix" (P = 3), "prefix_mlp"
-// (P = 3 through an MLP of width 5), or any method name.
+// for "rslora" / "lora_fa" / "dora" ("rslora_all", "lora_fa_all", "dora_all"), "vera" (query,
+// value, ffn_out; r 3) and "vera_all", "ia3", "prefix" (P = 3), "prefix_mlp" (P = 3 through an
+// MLP of width 5), or any method name.
 inline MethodConfig peft_case_method(const std::string& name) {
     nlohmann::json j = {{"name", name}};
-    for (const std::string family : {"lora", "rslora", "lora_fa"}) {
+    if (name == "vera") j["vera"] = {{"r", 3}, {"dropout", 0.1}, {"targets", {"query", "value", "ffn_out"}}};
+    if (name == "vera_all")
+        j = {{"name", "vera"},
+             {"vera", {{"r", 3}, {"targets", {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"}}}}};
+    for (const std::string family : {"lora", "rslora", "lora_fa", "dora"}) {
         if (name == family)
             j["lora"] = {{"r", 2}, {"alpha", 3}, {"dropout", 0.1}, {"targets", {"query", "value", "ffn_out"}}};
         if (name == family + "_all")

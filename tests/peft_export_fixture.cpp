@@ -4,7 +4,7 @@
 //   OUT/<case>/base/          the backbone without the method's tensors (save_base_model, F64), its
 //                             head redrawn: the adapter must bring the trained one
 //   OUT/<case>/adapter/       the PEFT adapter (save_peft_adapter, F64), naming base/ by absolute path
-//   OUT/<case>/merged/        LoRA and (IA)3: the merged checkpoint (save_merged_model, F64)
+//   OUT/<case>/merged/        the LoRA family, VeRA and (IA)3: the merged checkpoint (save_merged_model, F64)
 //   OUT/<case>/inputs.jsonl   the examples (input_ids, token_type_ids, attention_mask), padded
 //   OUT/<case>/expected.jsonl the engine's float64 outputs with the method: {"logits": [...]} or, for
 //                             OPT, {"token_log_probs": [...]} (each labelled token's log-probability)
@@ -99,6 +99,12 @@ int main(int argc, char** argv) {
             for (const char* n : {"lora", "lora_all", "ia3"}) cases.push_back({a, n});
         for (Arch a : {Arch::Bert, Arch::Roberta, Arch::Opt})
             for (const char* n : {"prefix", "prefix_mlp"}) cases.push_back({a, n});
+        for (const char* n : {"dora", "dora_all", "vera", "vera_all"}) {
+            cases.push_back({Arch::Bert, n});
+            cases.push_back({Arch::Bart, n});
+        }
+        cases.push_back({Arch::Opt, "dora"});
+        cases.push_back({Arch::Opt, "vera_all"});
         cases.push_back({Arch::Bert, "lora", true});
         cases.push_back({Arch::Roberta, "ia3", true});
         cases.push_back({Arch::Bart, "lora_all", true});

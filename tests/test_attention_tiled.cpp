@@ -3,8 +3,8 @@
 // than the sequence, with a padding mask, a fully padded example, causal masking with prefix keys,
 // and dropout: float64 finite differences of the tiled backward; tiled forward and backward equal
 // the standard ones to float64 rounding (dropout drops the same entries); float32 to float32
-// rounding; gradients assign; padded keys get none. The contract names a bad lse; a backend
-// without a tiled kernel says so; the shape-only backend plans the CPU's tile workspace.
+// rounding; gradients assign; padded keys get none. The contract names a bad lse; the shape-only
+// backend plans the CPU's tile workspace and the CUDA kernels' scratch.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -134,7 +134,7 @@ TEST_F(TiledAttention, Float32AgreesWithTheStandardAttention) {
     }
 }
 
-TEST_F(TiledAttention, TheContractNamesABadLogSumExpAndBackendsWithoutAKernelSaySo) {
+TEST_F(TiledAttention, TheContractNamesABadLogSumExp) {
     const int B = 1, T = 4, NH = 2, C = 4;
     std::vector<std::int32_t> mask(T, 1);
     Tensor tm{DType::I32, {B, T}, mask.data()};
@@ -155,15 +155,6 @@ TEST_F(TiledAttention, TheContractNamesABadLogSumExpAndBackendsWithoutAKernelSay
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("lse"), std::string::npos) << e.what();
     }
-    // The shape-only backend planning for CUDA, which has no tiled kernel yet, refuses as it would.
-    auto cuda_plan = make_shape_backend(WorkspaceRule::cuda_device());
-    Buf lse({B, NH, T});
-    try {
-        cuda_plan->attention_tiled_forward(ctx.t(), lse.t(), q.t(), q.t(), q.t(), tm, NH, 0.0, PhiloxKey{}, 0, false);
-        FAIL() << "no error";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("has no tiled attention"), std::string::npos) << e.what();
-    }
 }
 
 TEST_F(TiledAttention, TheShapeOnlyBackendPlansTheTileWorkspace) {
@@ -181,6 +172,28 @@ TEST_F(TiledAttention, TheShapeOnlyBackendPlansTheTileWorkspace) {
     EXPECT_EQ(plan->op_workspace_bytes(), 3 * cpu_tiled_attention_workspace(C / NH, true) * sizeof(float));
     // Far below the standard attention's threads x 2 x T x T.
     EXPECT_LT(plan->op_workspace_bytes(), std::size_t(3) * 2 * T * T * sizeof(float) / 50);
+}
+
+// Planning for CUDA: the kernels keep their tiles in shared memory, so forward takes no scratch
+// and backward only the rows' <dctx, ctx> (B x NH x T, in a scratch buffer of whole MiB); head
+// sizes past the kernels' 128 are refused as the kernels refuse them.
+TEST_F(TiledAttention, TheShapeOnlyBackendPlansTheCudaKernelsScratch) {
+    auto plan = make_shape_backend(WorkspaceRule::cuda_device());
+    const int B = 64, T = 4096, NH = 4, C = 256;  // rows' sums: 64 x 4 x 4096 floats = 4 MiB
+    std::vector<std::int32_t> mask(B * T, 1);
+    Tensor tm{DType::I32, {B, T}, mask.data()};
+    Tensor q{DType::F32, {B, T, C}, reinterpret_cast<void*>(std::uintptr_t(64))}, lse{DType::F32, {B, NH, T}, q.data};
+    plan->attention_tiled_forward(q, lse, q, q, q, tm, NH, 0.1, PhiloxKey{}, 0, true);
+    EXPECT_EQ(plan->op_workspace_bytes(), 0u);
+    plan->attention_tiled_backward(q, q, q, q, q, q, q, tm, q, lse, NH, 0.1, PhiloxKey{}, 0, true);
+    EXPECT_EQ(plan->op_workspace_bytes(), std::size_t(B) * NH * T * sizeof(float));
+    try {
+        const Tensor lse1{DType::F32, {B, 1, T}, q.data};
+        plan->attention_tiled_forward(q, lse1, q, q, q, tm, 1, 0.0, PhiloxKey{}, 0, false);  // one head of 256
+        FAIL() << "a head size of 256 was planned";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("head sizes 1 to 128, not 256"), std::string::npos) << e.what();
+    }
 }
 
 }  // namespace

@@ -99,6 +99,9 @@ expect_in "$TMP/out" "does not fit: needs "
 expect_in "$TMP/out" "but the fake-cuda device has 1.0 MiB free of 80.0 GiB"
 expect_rc 0 "plan --all-methods --backend cuda" -- "$MEFT" plan "$QUICKSTART" --all-methods --backend cuda
 expect_in "$TMP/out" "| fits |"
+expect_rc 0 "plan --attention tiled --backend cuda" -- "$MEFT" plan "$QUICKSTART" --attention tiled --backend cuda
+expect_in "$TMP/out" "tiled attention"
+expect_in "$TMP/out" "free on the fake-cuda device"
 
 # ---- 6. predict and resume on the plugin --------------------------------------------------------
 expect_rc 0 "init-model" -- "$MEFT" init-model --preset tiny --out "$TMP/model"

@@ -290,6 +290,21 @@ TEST_F(FakeCuda, DeviceMemoryIsReported) {
     unsetenv("MEFT_FAKE_CUDA_FREE_BYTES");
 }
 
+// A backend without a tiled attention kernel (the fake plugin has none) says so when asked:
+// Backend's default, which the CPU and CUDA backends override.
+TEST_F(FakeCuda, ABackendWithoutTiledAttentionSaysSo) {
+    auto be = make_backend("cuda");
+    const int B = 1, T = 4, NH = 2, C = 4;
+    std::vector<float> q(B * T * C, 0.5f), ctx(q.size()), lse(B * NH * T);
+    std::vector<std::int32_t> mask(B * T, 1);
+    const Tensor tq{DType::F32, {B, T, C}, q.data()};
+    const std::string err = error_of([&] {
+        be->attention_tiled_forward(Tensor{DType::F32, {B, T, C}, ctx.data()}, Tensor{DType::F32, {B, NH, T}, lse.data()}, tq,
+                                    tq, tq, Tensor{DType::I32, {B, T}, mask.data()}, NH, 0.0, PhiloxKey{}, 0, false);
+    });
+    EXPECT_TRUE(contains(err, "the fake-cuda backend has no tiled attention")) << err;
+}
+
 class FakeCudaRun : public FakeCuda {
 protected:
     void SetUp() override {

@@ -339,6 +339,41 @@ Cases channel_scale_cases(DType dt) {
     return cs;
 }
 
+// VeRA's column slices and DoRA's row normalisation (with and without the norm's gradient).
+Cases method_op_cases(DType dt) {
+    Cases cs;
+    std::uint64_t seed = 650;
+    for (const auto& [R, C, c, first] : {std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t>{3, 16, 8, 0},
+                                         {7, 37, 5, 30}, {256, 3072, 768, 0}}) {
+        const HostTensor src = rn(dt, {R, C}, ++seed);
+        cs.push_back(mk("copy_columns " + std::string(dn(dt)) + " " + Shape{R, C}.str() + " [" + std::to_string(first) + ", +" +
+                            std::to_string(c) + ")",
+                        dt, {out("dst", HostTensor(dt, {R, c})), in("src", src)},
+                        [first](Backend& be, const Ts& t) { be.copy_columns(t[0], t[1], first); }));
+    }
+    for (const auto& [R, C] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {5, 37}, {33, 64}, {768, 3072}}) {
+        const std::string sl = " " + Shape{R, C}.str();
+        const HostTensor w = rn(dt, {R, C}, ++seed), m = rn(dt, {R}, ++seed, 1, 0.3), dg = rn(dt, {R}, ++seed),
+                         dm = rn(dt, {R}, ++seed);
+        cs.push_back(mk("weight_norm_forward " + std::string(dn(dt)) + sl, dt,
+                        {out("g", HostTensor(dt, {R})), out("norm", HostTensor(dt, {R})), in("m", m), in("w", w)},
+                        [](Backend& be, const Ts& t) { be.weight_norm_forward(t[0], t[1], t[2], t[3]); }));
+        // the norm as forward computes it, on the reference backend, as a fixed input
+        HostTensor norm(dt, {R});
+        for (std::int64_t r = 0; r < R; ++r) {
+            double ss = 0;
+            for (std::int64_t j = 0; j < C; ++j) ss += w.get(r * C + j) * w.get(r * C + j);
+            norm.set(r, std::sqrt(ss));
+        }
+        for (bool exact : {true, false})
+            cs.push_back(mk("weight_norm_backward " + std::string(dn(dt)) + sl + (exact ? "" : " detached"), dt,
+                            {inout("dm", dm), exact ? out("dw", HostTensor(dt, {R, C})) : none("dw", dt, {R, C}), in("dg", dg),
+                             in("m", m), in("w", w), in("norm", norm)},
+                            [](Backend& be, const Ts& t) { be.weight_norm_backward(t[0], t[1], t[2], t[3], t[4], t[5]); }));
+    }
+    return cs;
+}
+
 const PhiloxKey kKey = philox_key(0x0123456789abcdefull, 7, dropout_site(2, 3));
 
 Cases dropout_cases(DType dt) {
@@ -479,6 +514,120 @@ Cases attention_cases(DType dt) {
                         }));
     }
     return cs;
+}
+
+// Tiled attention (Backend::attention_tiled_*): its own shapes, chosen to cross the CUDA kernel's
+// tiles (32 x 32 float32, 16 x 16 float64 forward; 32 x 16 and 16 x 8 backward) at odd lengths,
+// head sizes 8, 24, 64 and 128, prefix keys with and without causal masking, cross-attention with
+// more and with fewer keys than queries, dropout, and an example whose keys are all padding (its
+// context 0, its log-sum-exp +inf).
+struct TiledAtt {
+    int B, Tq, Tk, C, NH;
+    bool causal;          // query i sees keys j <= i + (Tk - Tq)
+    double p;
+    int off;
+    bool all_padding;     // the last example attends to nothing
+    bool reveal = false;  // v (forward) and dctx (backward) one-hot, so ctx and dv show the dropout mask
+};
+
+std::vector<TiledAtt> tiled_attention_shapes() {
+    return {
+        {3, 37, 37, 128, 2, false, 0.0, 0, true},         // HS 64, padding, a fully padded example
+        {2, 37, 50, 128, 2, true, 0.1, 3, false, true},   // 13 prefix keys + causal (offset 13), mask revealed
+        {2, 37, 50, 128, 2, false, 0.1, 1, true},         // prefix keys, not causal
+        {2, 70, 131, 72, 3, false, 0.1, 5, false},        // cross-attention Tk > Tq, HS 24
+        {2, 45, 20, 16, 2, false, 0.25, 2, true},         // cross-attention Tk < Tq, HS 8
+        {2, 70, 70, 192, 3, true, 0.1, 0, false},         // decoder self-attention, HS 64
+        {1, 33, 33, 256, 2, true, 0.1, 7, false},         // HS 128
+        {1, 1, 3, 8, 2, false, 0.1, 9, false},           // one query (a softmax over one key has zero gradients)
+        {2, 7, 13, 32, 2, false, 0.25, 6, false, true},   // the standard cases' revealed mask shape
+    };
+}
+
+std::string tiled_label(const TiledAtt& a) {
+    return " " + dims({{"B", a.B}, {"Tq", a.Tq}, {"Tk", a.Tk}, {"C", a.C}, {"NH", a.NH}}) + " p=" + std::to_string(a.p).substr(0, 4) +
+           " example_offset=" + std::to_string(a.off) + (a.causal ? " causal" : "") +
+           (a.all_padding ? " all-padding example" : "") + (a.reveal ? " mask revealed" : "");
+}
+
+// The inputs of one shape: q, k, v, dctx and the key mask [B, Tk] (example b > 0 loses 3b keys at
+// the end, 25 more when Tk > 64; the keys before Tk - Tq are prefix keys, always attended).
+struct TiledInputs {
+    HostTensor q, k, v, dctx, mask;
+};
+TiledInputs tiled_inputs(const TiledAtt& a, DType dt, std::uint64_t seed) {
+    const int HS = a.C / a.NH, P = std::max(0, a.Tk - a.Tq);
+    std::vector<std::int64_t> mask;
+    for (int b = 0; b < a.B; ++b) {
+        const int len = b == 0 ? a.Tk : std::max(1, a.Tk - 3 * b - (a.Tk > 64 ? 25 : 0));
+        for (int j = 0; j < a.Tk; ++j) mask.push_back(!(a.all_padding && b == a.B - 1) && (j < P || j < len));
+    }
+    TiledInputs in{rn(dt, {a.B, a.Tq, a.C}, seed + 1), rn(dt, {a.B, a.Tk, a.C}, seed + 2), rn(dt, {a.B, a.Tk, a.C}, seed + 3),
+                   rn(dt, {a.B, a.Tq, a.C}, seed + 4), from_ints(DType::I32, {a.B, a.Tk}, mask)};
+    if (a.reveal) {  // v[b, j, h*HS + c] = (j == c): ctx[b, i, h*HS + j] = dropped P[i, j]; dctx likewise for dv
+        MEFT_CHECK(a.Tk <= HS && a.Tq <= HS, "reveal needs Tk, Tq <= HS");
+        for (int b = 0; b < a.B; ++b)
+            for (int j = 0; j < a.Tk; ++j)
+                for (int c = 0; c < a.C; ++c) in.v.set((std::int64_t(b) * a.Tk + j) * a.C + c, (c % HS) == j ? 1.0 : 0.0);
+        for (int b = 0; b < a.B; ++b)
+            for (int i = 0; i < a.Tq; ++i)
+                for (int c = 0; c < a.C; ++c) in.dctx.set((std::int64_t(b) * a.Tq + i) * a.C + c, (c % HS) == i ? 1.0 : 0.0);
+    }
+    return in;
+}
+
+DType lse_dtype(DType dt) { return dt == DType::F64 ? DType::F64 : DType::F32; }
+
+// Forward and backward against the CPU's tiled op; backward from the CPU's ctx and lse.
+Cases tiled_attention_cases(DType dt) {
+    Cases cs;
+    std::uint64_t seed = 1700;
+    for (const TiledAtt& a : tiled_attention_shapes()) {
+        const TiledInputs x = tiled_inputs(a, dt, seed += 10);
+        const std::string sl = tiled_label(a);
+        const int NH = a.NH, off = a.off;
+        const double p = a.p;
+        const bool causal = a.causal;
+        const Shape qs{a.B, a.Tq, a.C}, ks{a.B, a.Tk, a.C}, ls{a.B, a.NH, a.Tq};
+        Slot ctx = out("ctx", HostTensor(dt, qs));
+        ctx.mask = a.reveal;
+        cs.push_back(mk("attention_tiled_forward " + std::string(dn(dt)) + sl, dt,
+                        {ctx, out("lse", HostTensor(lse_dtype(dt), ls)), in("q", x.q), in("k", x.k), in("v", x.v),
+                         in("key_mask", x.mask)},
+                        [NH, p, off, causal](Backend& be, const Ts& t) {
+                            be.attention_tiled_forward(t[0], t[1], t[2], t[3], t[4], t[5], NH, p, kKey, off, causal);
+                        }));
+        HostTensor ctx_h(dt, qs), lse_h(lse_dtype(dt), ls), qh = x.q, kh = x.k, vh = x.v, mh = x.mask;
+        host_cpu().attention_tiled_forward(ctx_h.view(), lse_h.view(), qh.view(), kh.view(), vh.view(), mh.view(), NH, p, kKey,
+                                           off, causal);
+        Slot dv = out("dv", HostTensor(dt, ks));
+        dv.mask = a.reveal;
+        cs.push_back(mk("attention_tiled_backward " + std::string(dn(dt)) + sl, dt,
+                        {out("dq", HostTensor(dt, qs)), out("dk", HostTensor(dt, ks)), dv, in("dctx", x.dctx), in("q", x.q),
+                         in("k", x.k), in("v", x.v), in("key_mask", x.mask), in("ctx", ctx_h), in("lse", lse_h)},
+                        [NH, p, off, causal](Backend& be, const Ts& t) {
+                            be.attention_tiled_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], NH, p, kKey,
+                                                        off, causal);
+                        }));
+    }
+    return cs;
+}
+
+// Forward then backward (from its own ctx and lse) in one case: held against the standard attention.
+OpCase tiled_chain_case(const TiledAtt& a, DType dt, const TiledInputs& x) {
+    const int NH = a.NH, off = a.off;
+    const double p = a.p;
+    const bool causal = a.causal;
+    return mk("tiled forward + backward " + std::string(dn(dt)) + tiled_label(a), dt,
+              {out("ctx", HostTensor(dt, {a.B, a.Tq, a.C})), out("lse", HostTensor(lse_dtype(dt), {a.B, a.NH, a.Tq})),
+               out("dq", HostTensor(dt, {a.B, a.Tq, a.C})), out("dk", HostTensor(dt, {a.B, a.Tk, a.C})),
+               out("dv", HostTensor(dt, {a.B, a.Tk, a.C})), in("dctx", x.dctx), in("q", x.q), in("k", x.k), in("v", x.v),
+               in("key_mask", x.mask)},
+              [NH, p, off, causal](Backend& be, const Ts& t) {
+                  be.attention_tiled_forward(t[0], t[1], t[6], t[7], t[8], t[9], NH, p, kKey, off, causal);
+                  be.attention_tiled_backward(t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[0], t[1], NH, p, kKey, off,
+                                              causal);
+              });
 }
 
 Cases prefix_and_first_token_cases(DType dt) {
@@ -665,7 +814,8 @@ const std::vector<std::pair<const char*, Builder>>& all_builders() {
         {"linear", linear_cases},                {"layernorm", layernorm_cases},
         {"activations", activation_cases},       {"channel_scale", channel_scale_cases},
         {"dropout", dropout_cases},              {"embeddings", embedding_cases},
-        {"attention", attention_cases},          {"prefix/first_token", prefix_and_first_token_cases},
+        {"attention", attention_cases},          {"tiled attention", tiled_attention_cases},
+        {"prefix/first_token", prefix_and_first_token_cases}, {"DoRA/VeRA ops", method_op_cases},
         {"losses", loss_cases},                  {"coupling/streams", coupling_cases},
         {"adamw", adamw_cases},
     };
@@ -724,7 +874,64 @@ TEST_F(Parity, ChannelScale) { expect_family(channel_scale_cases); }
 TEST_F(Parity, Dropout) { expect_family(dropout_cases); }
 TEST_F(Parity, Embeddings) { expect_family(embedding_cases); }
 TEST_F(Parity, Attention) { expect_family(attention_cases); }
+TEST_F(Parity, TiledAttention) { expect_family(tiled_attention_cases); }
+
+// The candidate's tiled attention, forward then backward, equals the standard attention computed
+// by the CPU: the same function to rounding, and (revealed cases) the same dropped entries.
+TEST_F(Parity, TiledAttentionEqualsTheStandardAttention) {
+    for (DType dt : {DType::F32, DType::F64}) {
+        std::uint64_t seed = 1700;
+        for (const TiledAtt& a : tiled_attention_shapes()) {
+            const TiledInputs x = tiled_inputs(a, dt, seed += 10);
+            const OpCase c = tiled_chain_case(a, dt, x);
+            const Outcome got = run_case(*cand_, c);
+            for (const std::string& f : got.failures) ADD_FAILURE() << f;
+            if (!got.failures.empty()) continue;
+            HostTensor ctx(dt, {a.B, a.Tq, a.C}), probs(dt, {a.B, a.NH, a.Tq, a.Tk}), dq(dt, {a.B, a.Tq, a.C}),
+                dk(dt, {a.B, a.Tk, a.C}), dv(dt, {a.B, a.Tk, a.C});
+            HostTensor q = x.q, k = x.k, v = x.v, g = x.dctx, m = x.mask;
+            host_cpu().attention_forward(ctx.view(), probs.view(), q.view(), k.view(), v.view(), m.view(), a.NH, a.p, kKey,
+                                         a.off, a.causal);
+            host_cpu().attention_backward(dq.view(), dk.view(), dv.view(), g.view(), q.view(), k.view(), v.view(),
+                                          probs.view(), a.NH, a.p, kKey, a.off);
+            std::string line = c.name + ":";
+            const double tol = nmse_tolerance(dt);
+            for (const auto& [slot, want] : {std::pair{0, &ctx}, std::pair{2, &dq}, std::pair{3, &dk}, std::pair{4, &dv}}) {
+                const std::string what = c.name + " · " + c.slots[std::size_t(slot)].name + " against the standard attention";
+                CloseStats st;
+                if (auto f = compare_close(got.after[std::size_t(slot)], *want, tol, what, &st)) ADD_FAILURE() << *f;
+                if (a.reveal && (slot == 0 || slot == 4))
+                    if (auto f = compare_zero_positions(got.after[std::size_t(slot)], *want, what)) ADD_FAILURE() << *f;
+                char v[32];
+                std::snprintf(v, sizeof v, "%.1e", st.nmse);
+                line += " " + c.slots[std::size_t(slot)].name + "=" + v;
+            }
+            // A fully padded example: context exactly 0, log-sum-exp +inf.
+            if (a.all_padding) {
+                const HostTensor &o = got.after[0], &l = got.after[1];
+                const std::int64_t b = a.B - 1, row = std::int64_t(a.Tq) * a.C, heads = std::int64_t(a.NH) * a.Tq;
+                for (std::int64_t i = b * row; i < (b + 1) * row; ++i) ASSERT_EQ(o.get(i), 0.0) << c.name << " ctx " << i;
+                for (std::int64_t i = b * heads; i < (b + 1) * heads; ++i)
+                    ASSERT_TRUE(std::isinf(l.get(i)) && l.get(i) > 0) << c.name << " lse " << i;
+            }
+            std::printf("  %s\n", line.c_str());
+        }
+    }
+}
+
+// The kernels are deterministic (no atomics): the same inputs give the same bits, run after run.
+TEST_F(Parity, TiledAttentionIsReproducible) {
+    const TiledAtt a = tiled_attention_shapes()[3];
+    for (DType dt : {DType::F32, DType::F64}) {
+        const TiledInputs x = tiled_inputs(a, dt, 4242);
+        const OpCase c = tiled_chain_case(a, dt, x);
+        const Outcome first = run_case(*cand_, c), second = run_case(*cand_, c);
+        ASSERT_TRUE(first.failures.empty() && second.failures.empty()) << c.name;
+        for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(first.after[i].bytes, second.after[i].bytes) << c.name << " · " << c.slots[i].name;
+    }
+}
 TEST_F(Parity, PrefixConcatFirstToken) { expect_family(prefix_and_first_token_cases); }
+TEST_F(Parity, DoraAndVeraOps) { expect_family(method_op_cases); }
 TEST_F(Parity, Losses) { expect_family(loss_cases); }
 TEST_F(Parity, CouplingAndStreams) { expect_family(coupling_cases); }
 TEST_F(Parity, AdamW) { expect_family(adamw_cases); }
@@ -903,6 +1110,28 @@ TEST_F(ModelParity, ToyRobertaAndRegression) {
 TEST_F(ModelParity, BertBaseShaped) {
     for (const char* n : {"full", "lora", "meft3"})
         expect_model(spec(std::string("bert-base-shaped 2 layers ") + n, bert_base_shaped(), method({{"name", n}}), 2, 32));
+}
+
+// Whole models with tiled attention (training.attention "tiled") on both backends: BERT (padded
+// examples) and BART (cross-attention, a causal decoder; with "prefix", prefix keys before causal
+// ones). run_model trains sequence classifiers, so OPT's causal LM is covered by the op cases.
+TEST_F(ModelParity, TiledAttentionInModels) {
+    const std::vector<std::pair<Arch, std::vector<const char*>>> runs = {{Arch::Bert, {"full", "lora", "prefix", "meft1"}},
+                                                                         {Arch::Bart, {"full", "prefix", "meft1"}}};
+    for (const auto& [arch, names] : runs)
+        for (const char* n : names) {
+            ModelConfig c = toy_config(arch);
+            c.attention = AttentionKind::Tiled;
+            ModelSpec s = spec("toy " + arch_name(arch) + " tiled " + n, c, method({{"name", n}}), 3, 20);
+            if (arch == Arch::Bart)  // BART's classification head reads the last eos token of each example
+                for (int b = 0; b < s.batch.B; ++b) {
+                    int last = 0;
+                    for (int t = 0; t < s.batch.T; ++t)
+                        if (s.batch.attention_mask[std::size_t(b * s.batch.T + t)]) last = t;
+                    s.batch.input_ids[std::size_t(b * s.batch.T + last)] = c.eos_token_id;
+                }
+            expect_model(s);
+        }
 }
 
 // ---- MEFT's reversibility on the candidate (the checks of test_meft.cpp) ---------------------------
@@ -1177,6 +1406,13 @@ TEST_F(Parity, HarnessComparisonRules) {
         r2.bytes[0] ^= 1;  // remainder 0's lowest bit
         EXPECT_TRUE(compare_packed_remainders(r2, r1, n, m, "rem").has_value()) << "m=" << m;
     }
+    // infinities: the same one in both places matches (and is left out of the NMSE); any other fails
+    const double inf = std::numeric_limits<double>::infinity();
+    const HostTensor li = from_values(DType::F32, {3}, {1.5, inf, -2.0});
+    EXPECT_FALSE(compare_close(li, li, kNmseF32, "lse").has_value());
+    EXPECT_TRUE(compare_close(from_values(DType::F32, {3}, {1.5, -inf, -2.0}), li, kNmseF32, "lse").has_value());
+    EXPECT_TRUE(compare_close(from_values(DType::F32, {3}, {1.5, 1e30, -2.0}), li, kNmseF32, "lse").has_value());
+    EXPECT_TRUE(compare_close(li, from_values(DType::F32, {3}, {1.5, 3.0, -2.0}), kNmseF32, "lse").has_value());
     // integers: bit-exact
     HostTensor i1 = from_ints(DType::I64, {3}, {1, std::int64_t(1) << 60, -5}), i2 = i1;
     i2.set_i64(1, (std::int64_t(1) << 60) + 1);
@@ -1193,6 +1429,10 @@ TEST_F(Parity, HarnessComparisonRules) {
     EXPECT_TRUE(structurally_zero_gradient("bert.encoder.layer.3.attention.self.key.bias"));
     EXPECT_FALSE(structurally_zero_gradient("bert.encoder.layer.3.attention.self.key.weight"));
     EXPECT_FALSE(structurally_zero_gradient("bert.encoder.layer.3.attention.self.query.bias"));
+    EXPECT_TRUE(structurally_zero_gradient("model.decoder.layers.1.encoder_attn.k_proj.bias"));
+    EXPECT_TRUE(structurally_zero_gradient("model.encoder.layers.0.self_attn.k_proj.bias"));
+    EXPECT_FALSE(structurally_zero_gradient("model.encoder.layers.0.self_attn.k_proj.weight"));
+    EXPECT_FALSE(structurally_zero_gradient("model.encoder.layers.0.self_attn.v_proj.bias"));
 }
 
 // A backend that forgets example_offset in its dropout masks (a plausible kernel bug) is caught by
@@ -1213,6 +1453,14 @@ private:
                                  Tensor probs, int nh, double p, PhiloxKey key, int off) override {
         ForwardingBackend::attention_backward_impl(dq, dk, dv, dctx, q, k, v, probs, nh, p, key, off + 1);
     }
+    void attention_tiled_forward_impl(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor mask, int nh, double p,
+                                      PhiloxKey key, int off, bool causal) override {
+        ForwardingBackend::attention_tiled_forward_impl(ctx, lse, q, k, v, mask, nh, p, key, off + 1, causal);
+    }
+    void attention_tiled_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor mask,
+                                       Tensor ctx, Tensor lse, int nh, double p, PhiloxKey key, int off, bool causal) override {
+        ForwardingBackend::attention_tiled_backward_impl(dq, dk, dv, dctx, q, k, v, mask, ctx, lse, nh, p, key, off + 1, causal);
+    }
 };
 
 TEST_F(Parity, HarnessReportsWrongDropoutMasks) {
@@ -1221,6 +1469,10 @@ TEST_F(Parity, HarnessReportsWrongDropoutMasks) {
         find_case(dropout_cases(DType::F32), "dropout_forward f32 [2, 7, 37] p=0.1 example_offset=5"),
         find_case(attention_cases(DType::F32), "attention_forward f32 B=2 Tq=7 Tk=13 C=32 NH=2 p=0.25 example_offset=6 mask revealed"),
         find_case(attention_cases(DType::F64), "attention_backward f64 B=2 Tq=7 Tk=13 C=32 NH=2 p=0.25 example_offset=6 mask revealed"),
+        find_case(tiled_attention_cases(DType::F32),
+                  "attention_tiled_forward f32 B=2 Tq=37 Tk=50 C=128 NH=2 p=0.10 example_offset=3 causal mask revealed"),
+        find_case(tiled_attention_cases(DType::F64),
+                  "attention_tiled_backward f64 B=2 Tq=7 Tk=13 C=32 NH=2 p=0.25 example_offset=6 mask revealed"),
     };
     for (const OpCase& c : cases) {
         EXPECT_TRUE(check_parity(*ref_, *cand_, c).ok()) << c.name;
@@ -1281,6 +1533,24 @@ TEST_F(ModelParity, PlannedFootprintEqualsTheCandidatesOwn) {
         EXPECT_EQ(measured.report.workspace, planned.report.workspace) << n;
         EXPECT_EQ(measured.report.activation_peak, planned.report.activation_peak) << n;
         EXPECT_GT(planned.report.workspace, 0u) << n;
+    }
+    // Tiled attention: no attention scratch beyond backward's row sums, so less than the standard's.
+    ModelConfig tiled = c;
+    tiled.attention = AttentionKind::Tiled;
+    for (const char* n : {"full", "meft1"}) {
+#if defined(MEFT_CUDA_HOST_EMULATION)
+        std::unique_ptr<Backend> fresh = backends().emulated ? cuda::make_cuda_backend({}) : make_backend("cuda");
+#else
+        std::unique_ptr<Backend> fresh = make_backend("cuda");
+#endif
+        const MethodConfig m = parse_method({{"name", n}}, "t");
+        const MemoryPlanResult measured = measure_run_memory(*fresh, tiled, m, DType::F32, 4, 8, 16);
+        const MemoryPlanResult planned = plan_run_memory(tiled, m, DType::F32, 4, 8, 16, WorkspaceRule::cuda_device());
+        const MemoryPlanResult standard = plan_run_memory(c, m, DType::F32, 4, 8, 16, WorkspaceRule::cuda_device());
+        EXPECT_EQ(measured.report.reserved, planned.report.reserved) << n << " tiled";
+        EXPECT_EQ(measured.report.workspace, planned.report.workspace) << n << " tiled";
+        EXPECT_EQ(measured.report.activation_peak, planned.report.activation_peak) << n << " tiled";
+        EXPECT_LT(planned.report.activation_peak, standard.report.activation_peak) << n << " tiled";
     }
 }
 

@@ -233,9 +233,9 @@ TEST(Experiment, OutOfRangeNamesTheKey) {
     j["training"]["attention"] = "flash";
     EXPECT_TRUE(contains(parse_error(j), "'training.attention'")) << parse_error(j);
     EXPECT_TRUE(contains(parse_error(j), "\"standard\" or \"tiled\"")) << parse_error(j);
-    j["training"]["attention"] = "tiled";
+    j["training"]["attention"] = "tiled";  // both backends have a tiled kernel
     j["training"]["backend"] = "cuda";
-    EXPECT_TRUE(contains(parse_error(j), "'training.attention'")) << parse_error(j);
+    EXPECT_EQ(parse_experiment(j, "t").attention, AttentionKind::Tiled);
     j = minimal();
     j["task"]["name"] = "sst2-typo";
     EXPECT_TRUE(contains(parse_error(j), "'task.name'"));

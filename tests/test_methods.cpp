@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 
 #include "peft/method.h"
 #include "core/cpu_backend.h"
@@ -38,6 +39,12 @@ MethodConfig method(const std::string& name, bool checkpointing = false, int chu
     nlohmann::json j = {{"name", name}, {"gradient_checkpointing", checkpointing}, {"recompute_tokens", chunk}};
     if (name == "lora" || name == "rslora" || name == "lora_fa")
         j["lora"] = {{"r", 2}, {"alpha", 4}, {"dropout", 0.1},
+                     {"targets", {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"}}};
+    if (name == "dora")  // the exact gradient through the norm (the detached one: DoraDetachedNorm)
+        j["lora"] = {{"r", 2}, {"alpha", 4}, {"dropout", 0.1}, {"detach_norm", false},
+                     {"targets", {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"}}};
+    if (name == "vera")
+        j["vera"] = {{"r", 3}, {"d_initial", 0.1}, {"dropout", 0.1},
                      {"targets", {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"}}};
     if (name == "prefix") j["prefix"] = {{"length", 3}, {"init_std", 0.5}};
     if (name == "prefix_mlp") j = {{"name", "prefix"}, {"gradient_checkpointing", checkpointing}, {"recompute_tokens", chunk},
@@ -129,6 +136,91 @@ TEST(MethodCounts, BertBaseClosedForms) {
     // rsLoRA trains what LoRA does; LoRA-FA only B [768, 8] per site
     EXPECT_EQ(count({{"name", "rslora"}}), 12 * 2 * (8 * 768 + 768 * 8) + head);
     EXPECT_EQ(count({{"name", "lora_fa"}}), 12 * 2 * (768 * 8) + head);
+    // DoRA: LoRA's plus a magnitude [768] per site; VeRA r = 256: λ_b [768] and λ_d [256] per site
+    // (the shared vera_A [256, 768], vera_B [768, 256] are frozen)
+    EXPECT_EQ(count({{"name", "dora"}}), 12 * 2 * (8 * 768 + 768 * 8 + 768) + head);
+    EXPECT_EQ(count({{"name", "vera"}}), 12 * 2 * (768 + 256) + head);
+    SequenceClassifier v(base, *be, DType::F32,
+                         parse_method({{"name", "vera"}, {"vera", {{"targets", {"query", "ffn_in", "ffn_out"}}}}}, "t"));
+    EXPECT_EQ(v.params().find("vera_A")->shape, (Shape{256, 3072}));  // widest input: ffn_out's
+    EXPECT_EQ(v.params().find("vera_B")->shape, (Shape{3072, 256}));  // widest output: ffn_in's
+    EXPECT_EQ(v.params().count(true), 12 * (768 + 3072 + 768 + 3 * 256) + head);
+}
+
+// DoRA with the norm detached (the default): the magnitude's gradient is the exact one, A's and
+// B's are those of the same function with ||W + s·B·A|| held at its value. Checked against a
+// dense float64 evaluation of those formulas on one projection.
+TEST(LoraVariants, DoraDetachedNormGradients) {
+    auto be = make_cpu_backend();
+    const int N = 5, IN = 4, OUT = 3, R = 2;
+    ParameterStore ps(*be, DType::F64);
+    const int w_idx = ps.declare("p.weight", {OUT, IN}, Init::normal(0.7));
+    ps.declare("p.bias", {OUT}, Init::normal(0.3));
+    const MethodConfig m = parse_method({{"name", "dora"}, {"lora", {{"r", R}, {"alpha", 3}, {"dropout", 0.0}, {"targets", {"query"}}}}}, "t");
+    ASSERT_TRUE(m.lora.detach_norm);
+    const ModelConfig cfg = small(Arch::Bert);
+    auto stack = std::shared_ptr<const ModelEdit>(m)->edit_stack(StackSpec{}, cfg, ps);
+    SiteSpec site{Site::Query, "p", 0, 1, false, IN, OUT, false, w_idx};
+    auto edit = stack->linear(site, ps);
+    ASSERT_TRUE(edit);
+    ps.set_trainable([](const Parameter& p) { return p.added && !p.fixed; });
+    ps.materialize();
+    for (int i = 0; i < ps.size(); ++i) ps.initialize(i, 11);
+    auto vals = [&](const std::string& n) { return ps.find(n)->value.ptr<double>(); };
+    double *W = vals("p.weight"), *A = vals("p.lora_A.weight"), *Bm = vals("p.lora_B.weight"), *M = vals("p.lora_magnitude_vector");
+    for (int o = 0; o < OUT; ++o) {  // the magnitude starts at W's row norms
+        double ss = 0;
+        for (int i = 0; i < IN; ++i) ss += W[o * IN + i] * W[o * IN + i];
+        EXPECT_NEAR(M[o], std::sqrt(ss), 1e-15);
+    }
+    std::mt19937_64 rng(5);
+    std::normal_distribution<double> nd(0.0, 0.5);
+    for (int i = 0; i < OUT * R; ++i) Bm[i] = nd(rng);
+    for (int o = 0; o < OUT; ++o) M[o] += nd(rng);
+    std::vector<double> x(N * IN), G(N * OUT), out(N * OUT, 0.0), dx(N * IN, 0.0);
+    for (double& v : x) v = nd(rng);
+    for (double& v : G) v = nd(rng);
+    Arena saved("saved", be->memory()), tmp("tmp", be->memory());
+    const Tensor tx{DType::F64, {N, IN}, x.data()}, tout{DType::F64, {N, OUT}, out.data()};
+    const EditCall call{*be, ps, tmp, true, 0.0, PhiloxKey{}, 0};
+    const Tensor kept = edit->forward(call, tout, tx, saved, 0, "q");
+    ps.zero_grads();
+    edit->backward(call, Tensor{DType::F64, {N, IN}, dx.data()}, Tensor{DType::F64, {N, OUT}, G.data()}, tx, kept);
+
+    const double s = 3.0 / R;
+    std::vector<double> V(OUT * IN), n(OUT), dA(R * IN, 0.0), dB(OUT * R, 0.0), dM(OUT, 0.0), dX(N * IN, 0.0);
+    for (int o = 0; o < OUT; ++o) {
+        double ss = 0;
+        for (int i = 0; i < IN; ++i) {
+            double ba = 0;
+            for (int k = 0; k < R; ++k) ba += Bm[o * R + k] * A[k * IN + i];
+            V[o * IN + i] = W[o * IN + i] + s * ba;
+            ss += V[o * IN + i] * V[o * IN + i];
+        }
+        n[o] = std::sqrt(ss);
+    }
+    for (int t = 0; t < N; ++t)
+        for (int o = 0; o < OUT; ++o) {
+            const double g = M[o] / n[o], go = G[t * OUT + o];
+            double vx = 0, wx = 0;
+            for (int i = 0; i < IN; ++i) vx += V[o * IN + i] * x[t * IN + i], wx += W[o * IN + i] * x[t * IN + i];
+            EXPECT_NEAR(out[t * OUT + o], g * vx - wx, 1e-12);  // the branch: (g - 1) W x + g s B A x
+            dM[o] += go * vx / n[o];
+            for (int i = 0; i < IN; ++i) dX[t * IN + i] += go * (g * V[o * IN + i] - W[o * IN + i]);
+            for (int k = 0; k < R; ++k) {
+                double ax = 0;
+                for (int i = 0; i < IN; ++i) ax += A[k * IN + i] * x[t * IN + i];
+                dB[o * R + k] += go * g * s * ax;
+                for (int i = 0; i < IN; ++i) dA[k * IN + i] += go * g * s * Bm[o * R + k] * x[t * IN + i];
+            }
+        }
+    auto near = [](const double* got, const std::vector<double>& want, const char* what) {
+        for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-12) << what << "[" << i << "]";
+    };
+    near(ps.find("p.lora_magnitude_vector")->grad.ptr<double>(), dM, "dm");
+    near(ps.find("p.lora_A.weight")->grad.ptr<double>(), dA, "dA");
+    near(ps.find("p.lora_B.weight")->grad.ptr<double>(), dB, "dB");
+    near(dx.data(), dX, "dx");
 }
 
 // rsLoRA scales the update by alpha / sqrt(r): rsLoRA (alpha 8, r 4) is LoRA (alpha 16, r 4),
@@ -192,10 +284,13 @@ TEST(MethodStart, ZeroInitialisedEditsStartAtTheBackbone) {
     const ModelConfig cfg = small(Arch::Bert);
     const HostBatch b = batch_for(cfg);
     for (const nlohmann::json& j : {nlohmann::json{{"name", "lora"}}, nlohmann::json{{"name", "ia3"}},
+                                    nlohmann::json{{"name", "dora"}}, nlohmann::json{{"name", "vera"}},
                                     nlohmann::json{{"name", "houlsby"}, {"adapter", {{"zero_init_up", true}}}}}) {
-        SequenceClassifier m(cfg, *be, DType::F64, parse_method(j, "test"));
-        m.init_weights(1);
-        EXPECT_EQ(starting_point_deviation(m, b), 0.0) << j.dump();
+        for (DType dt : {DType::F64, DType::F32}) {  // DoRA's m / ||W|| is exactly 1 in either
+            SequenceClassifier m(cfg, *be, dt, parse_method(j, "test"));
+            m.init_weights(1);
+            EXPECT_EQ(starting_point_deviation(m, b), 0.0) << j.dump() << " " << dtype_name(dt);
+        }
     }
     SequenceClassifier h(cfg, *be, DType::F64, parse_method({{"name", "houlsby"}}, "test"));
     h.init_weights(1);
@@ -205,7 +300,7 @@ TEST(MethodStart, ZeroInitialisedEditsStartAtTheBackbone) {
 }
 
 TEST(MethodFreeze, FrozenParametersDoNotMoveAndHaveNoState) {
-    for (const char* name : {"lora", "lora_fa"}) {  // LoRA-FA's A is added yet frozen
+    for (const char* name : {"lora", "lora_fa", "vera"}) {  // LoRA-FA's A, VeRA's A and B are added yet frozen
         auto be = make_cpu_backend();
         const ModelConfig cfg = small(Arch::Bert);
         SequenceClassifier m(cfg, *be, DType::F64, method(name));

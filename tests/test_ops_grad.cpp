@@ -260,6 +260,43 @@ TEST_F(OpsGrad, FirstToken) {
     EXPECT_LT(check_grad(x.v, dx.v, loss).rel(), kTol);
 }
 
+TEST_F(OpsGrad, CopyColumns) {
+    Buf src = randn({3, 7}, 31);
+    Buf dst({3, 4}, 9.0);
+    be->copy_columns(dst.t(), src.t(), 2);
+    for (int r = 0; r < 3; ++r)
+        for (int c = 0; c < 4; ++c) EXPECT_EQ(dst.v[r * 4 + c], src.v[r * 7 + 2 + c]);
+    EXPECT_THROW(be->copy_columns(dst.t(), src.t(), 4), Error);  // columns 4..8 of a 7-column matrix
+}
+
+// DoRA's weight normalisation: g = m / ||w_r||; the gradient of <g, dg> by m and by w (the full
+// one), and the detached form (dw empty) still giving m's.
+TEST_F(OpsGrad, WeightNorm) {
+    const int R = 4, C = 5;
+    Buf w = randn({R, C}, 32), m = randn({R}, 33), dg = randn({R}, 34);
+    auto loss = [&] {
+        Buf g({R}), n({R});
+        be->weight_norm_forward(g.t(), n.t(), m.t(), w.t());
+        return dot(g.v, dg.v);
+    };
+    Buf g({R}), n({R});
+    be->weight_norm_forward(g.t(), n.t(), m.t(), w.t());
+    for (int r = 0; r < R; ++r) {
+        double ss = 0;
+        for (int c = 0; c < C; ++c) ss += w.v[r * C + c] * w.v[r * C + c];
+        EXPECT_NEAR(n.v[r], std::sqrt(ss), 1e-14);
+        EXPECT_NEAR(g.v[r], m.v[r] / std::sqrt(ss), 1e-14);
+    }
+    Buf dm({R}, 0.5), dw({R, C}, 7.0);
+    be->weight_norm_backward(dm.t(), dw.t(), dg.t(), m.t(), w.t(), n.t());
+    for (double& v : dm.v) v -= 0.5;  // dm accumulates; dw is assigned
+    EXPECT_LT(check_grad(m.v, dm.v, loss).rel(), kTol);
+    EXPECT_LT(check_grad(w.v, dw.v, loss).rel(), kTol);
+    Buf dm2({R});
+    be->weight_norm_backward(dm2.t(), Tensor{}, dg.t(), m.t(), w.t(), n.t());
+    for (int r = 0; r < R; ++r) EXPECT_NEAR(dm2.v[r], dm.v[r], 1e-14);
+}
+
 TEST_F(OpsGrad, CrossEntropyAndMse) {
     const int B = 4, K = 3;
     std::vector<std::int32_t> labels = {0, 2, 1, 2};

@@ -7,6 +7,8 @@
 // loading).
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <fstream>
 #include <map>
 
@@ -158,9 +160,9 @@ protected:
 TEST(PeftLayout, LoraIa3AndPrefixHavePeftLayoutsLoraAndIa3Merge) {
     for (const std::string& n : method_names()) {
         const MethodConfig m = parse_method({{"name", n}}, "test");
-        const bool lora = n == "lora" || n == "rslora" || n == "lora_fa";
-        EXPECT_EQ(has_peft_layout(m), lora || n == "ia3" || n == "prefix") << n;
-        EXPECT_EQ(can_merge(m), n == "full" || n == "bitfit" || lora || n == "ia3") << n;
+        const bool lora = n == "lora" || n == "rslora" || n == "lora_fa" || n == "dora";
+        EXPECT_EQ(has_peft_layout(m), lora || n == "vera" || n == "ia3" || n == "prefix") << n;
+        EXPECT_EQ(can_merge(m), n == "full" || n == "bitfit" || lora || n == "vera" || n == "ia3") << n;
     }
 }
 
@@ -210,6 +212,58 @@ TEST_F(PeftExport, RsLoraAndLoraFaAreLoraAdapters) {
         expect_adapter(*m, s, config);
         fs::remove_all(dir_ / "adapter");
     }
+}
+
+// DoRA is PEFT's LoRA with use_dora and a lora_magnitude_vector [out] per module
+// (save_and_load.get_peft_model_state_dict: "lora_magnitude_vector.default.weight" renamed).
+TEST_F(PeftExport, DoraIsALoraAdapterWithMagnitudes) {
+    auto m = model(Arch::Bert, "dora");
+    Shapes s;
+    for (const std::string& l : layers(Arch::Bert))
+        for (const auto& [mod, in, out] : {std::tuple{"attention.self.query", 8, 8}, std::tuple{"attention.self.value", 8, 8},
+                                           std::tuple{"output.dense", 16, 8}}) {
+            add_lora(s, l + mod, in, out);
+            s["base_model.model." + l + mod + ".lora_magnitude_vector"] = {out};
+        }
+    add_bert_head(s, "base_model.model.", "bert", 3);
+    json config = lora_config("SEQ_CLS", 2, 3, 0.1, {"layer.0.output.dense", "layer.1.output.dense", "query", "value"},
+                              {"pooler", "classifier", "score"});
+    config["use_dora"] = true;
+    expect_adapter(*m, s, config);
+    const SafetensorsReader r = SafetensorsReader::open_file(dir_ / "adapter" / "adapter_model.safetensors");
+    const std::string n = "bert.encoder.layer.1.output.dense.lora_magnitude_vector";
+    const std::vector<float> got = r.read_f32("base_model.model." + n);
+    const std::vector<double> want = m->to_host(m->params().find(n)->value);
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<float>(want[i]));
+}
+
+// VeRA: tuners/vera/config.py VeraConfig; the shared projections once at base_model.vera_A [r,
+// in_max] and base_model.vera_B [out_max, r] (save_projection), λ_b [out] and λ_d [r] per module.
+TEST_F(PeftExport, VeraSavesItsSharedProjectionsAndPerModuleVectors) {
+    auto m = model(Arch::Bert, "vera");
+    Shapes s;
+    for (const std::string& l : layers(Arch::Bert))
+        for (const char* mod : {"attention.self.query", "attention.self.value", "output.dense"}) {
+            s["base_model.model." + l + mod + ".vera_lambda_b"] = {8};
+            s["base_model.model." + l + mod + ".vera_lambda_d"] = {3};
+        }
+    s["base_model.vera_A"] = {3, 16};  // ffn_out's input is the widest
+    s["base_model.vera_B"] = {8, 3};
+    add_bert_head(s, "base_model.model.", "bert", 3);
+    json config = peft_config_base("VERA", "SEQ_CLS");
+    config["r"] = 3;
+    config["target_modules"] = {"layer.0.output.dense", "layer.1.output.dense", "query", "value"};
+    config["projection_prng_key"] = 0;
+    config["save_projection"] = true;
+    config["vera_dropout"] = 0.1;
+    config["d_initial"] = 0.1;
+    config["fan_in_fan_out"] = false;
+    config["bias"] = "none";
+    config["init_weights"] = true;
+    config["layers_to_transform"] = config["layers_pattern"] = nullptr;
+    config["modules_to_save"] = {"pooler", "classifier", "score"};
+    expect_adapter(*m, s, config);
 }
 
 TEST_F(PeftExport, LoraOnBertAllSitesInFloat64) {
@@ -498,6 +552,8 @@ std::vector<MergeCase> merge_cases() {
         for (const char* n : {"lora_all", "ia3"}) out.push_back({a, n});
     for (Arch a : {Arch::Bert, Arch::Opt})
         for (const char* n : {"rslora_all", "lora_fa_all"}) out.push_back({a, n});
+    for (Arch a : {Arch::Bert, Arch::Roberta, Arch::Bart, Arch::Opt})
+        for (const char* n : {"dora_all", "vera_all"}) out.push_back({a, n});
     return out;
 }
 

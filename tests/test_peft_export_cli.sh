@@ -4,9 +4,10 @@
 # (tests/reference/hf_reference.py, class PeftAdapter, written from PEFT's source).
 #
 # peft_export_fixture writes, per backbone × method case (BERT, RoBERTa, BART, OPT × LoRA on three
-# sites and on all six, (IA)3; prefix-tuning plain and through its MLP on BERT, RoBERTa, OPT;
-# multiple-choice heads), a base folder, a PEFT adapter folder naming it, the merged checkpoint
-# (LoRA, (IA)3) and the engine's own float64 outputs with the method. For each case:
+# sites and on all six, (IA)3; DoRA and VeRA on three sites and on all six on BERT and BART, one
+# of each on OPT; prefix-tuning plain and through its MLP on BERT, RoBERTa, OPT; multiple-choice
+# heads), a base folder, a PEFT adapter folder naming it, the merged checkpoint (the LoRA family,
+# VeRA, (IA)3) and the engine's own float64 outputs with the method. For each case:
 #   1. the reference loads base + adapter as PEFT would (the base found through the adapter's
 #      base_model_name_or_path) and its outputs equal the engine's within 1e-9;
 #   2. the base alone differs from them by more than 1e-3 (so the adapter carries the method);
@@ -63,6 +64,6 @@ while read -r name key merged; do
     n=$((n + 1))
 done <"$TMP/cases/cases.txt"
 
-[[ $n -ge 19 ]] || fail "only $n cases were checked (expected 19)"
+[[ $n -ge 31 ]] || fail "only $n cases were checked (expected 31)"
 printf '  %s\n' "${summary[@]}"
 echo "OK: $n PEFT export cases agree with the numpy reference"

@@ -4,7 +4,7 @@
 #
 #   test_saved_models.sh MEFT_BINARY SHARED_DIR
 #
-# 1. For every method on BERT, and for full, LoRA, Houlsby, prefix and MEFT1 on RoBERTa and BART, a
+# 1. For every method on BERT (DoRA and VeRA included), and for full, LoRA, Houlsby, prefix and MEFT1 on RoBERTa and BART, a
 #    run with output.save_model: the model folder's config.json has a "meft" section naming the
 #    method, and `meft predict --model DIR --evaluate` prints exactly the run's own dev metrics
 #    (dev loss and every metric, bit for bit) — the "fine-tuned" model no longer predicts like its base.
@@ -75,7 +75,7 @@ EOF
 }
 
 check "every method on BERT: the saved model gives the run's dev metrics exactly"
-for m in full bitfit lora houlsby pfeiffer parallel prefix ia3 meft1 meft2 meft3; do
+for m in full bitfit lora rslora lora_fa dora vera houlsby pfeiffer parallel prefix ia3 meft1 meft2 meft3; do
     run_and_predict "bert-$m" bert "{\"name\": \"$m\"}"
 done
 run_and_predict bert-prefix-reparam bert '{"name": "prefix", "prefix": {"reparameterize": true, "hidden": 32}}'

@@ -29,6 +29,11 @@ nlohmann::json method_json(const std::string& name) {
     if (name == "lora")
         j["lora"] = {{"r", 2}, {"alpha", 4}, {"dropout", 0.1},
                      {"targets", {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"}}};
+    if (name == "dora")  // the exact gradient (detach_norm would differ from finite differences by design)
+        j["lora"] = {{"r", 2}, {"alpha", 4}, {"dropout", 0.1}, {"detach_norm", false},
+                     {"targets", {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"}}};
+    if (name == "vera")
+        j["vera"] = {{"r", 3}, {"dropout", 0.1}, {"targets", {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"}}};
     if (name == "prefix") j["prefix"] = {{"length", 3}, {"init_std", 0.5}};
     if (name == "houlsby" || name == "pfeiffer" || name == "parallel" || name.rfind("meft", 0) == 0) j["adapter"] = kAdapter;
     if (name.rfind("meft", 0) == 0) j["meft"] = {{"streams", "float64"}};

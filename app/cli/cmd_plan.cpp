@@ -103,15 +103,11 @@ int run(const PlanArgs& a) {
     const TargetMemory target = target_memory(a.backend, e.gemm_precision == "bf16");
     // Evaluation batches (training.eval_batch_size rows) grow the arenas too: planned with the step.
     const int eval_rows = e.train.eval_batch_size;
-    if (cfg.attention == AttentionKind::Tiled && target.rule.cuda)
-        throw Error("tiled attention runs on the CPU backend only for now (the CUDA backend has no tiled kernel yet): "
-                    "plan it with --backend cpu, or plan standard attention (--attention standard)");
-    // The CUDA backend has no tiled kernel yet: --all-methods' tiled column shows the activations
-    // the CPU backend would hold (arenas only; they do not depend on the backend).
+    // Either attention on the target's own workspace rule (CUDA: its kernels' scratch buffers).
     const auto plan_with = [&](const MethodConfig& m, AttentionKind k) {
         ModelConfig c = cfg;
         c.attention = k;
-        return plan_run_memory(c, m, dt, B, eval_rows, T, k == AttentionKind::Tiled ? WorkspaceRule::cpu() : target.rule);
+        return plan_run_memory(c, m, dt, B, eval_rows, T, target.rule);
     };
     const auto plan = [&](const MethodConfig& m) { return plan_with(m, cfg.attention); };
     const auto t0 = std::chrono::steady_clock::now();
@@ -148,10 +144,9 @@ int run(const PlanArgs& a) {
                         used.report.footprint() <= target.free ? "yes" : "no");
         }
         std::printf("\nstandard / tiled: activation memory with attention that keeps its probabilities / that recomputes "
-                    "them (training.attention%s); needs: what the run takes from its backend with %s attention (weights, "
+                    "them (training.attention); needs: what the run takes from its backend with %s attention (weights, "
                     "gradients, optimizer state and activations in whole arena chunks, and the ops' workspaces); fits: "
                     "within the %s free on %s (%s in all)\n",
-                    target.rule.cuda ? "; tiled runs on the CPU backend only for now" : "",
                     attention_kind_name(cfg.attention).c_str(), size_text(target.free).c_str(), target.where.c_str(),
                     size_text(target.total).c_str());
     }

@@ -495,6 +495,51 @@ void Backend::prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, boo
     prefix_concat_backward_impl(dprefix, dx, dout, accumulate);
 }
 
+void Backend::copy_columns(Tensor dst, Tensor src, std::int64_t first) {
+    const Check c(*this, "copy_columns");
+    const Arg D{"dst", dst}, S{"src", src};
+    c.present({D, S});
+    c.floating({D, S});
+    c.ndim(D, 2);
+    c.ndim(S, 2);
+    c.agree("rows", D, dst.dim(0), S, src.dim(0));
+    if (first < 0 || first + dst.dim(1) > src.dim(1))
+        c.fail("columns " + std::to_string(first) + " .. " + std::to_string(first + dst.dim(1)) + " of " + show(D) +
+               " are not inside " + show(S));
+    copy_columns_impl(dst, src, first);
+}
+
+void Backend::weight_norm_forward(Tensor g, Tensor norm, Tensor m, Tensor w) {
+    const Check c(*this, "weight_norm_forward");
+    const Arg G{"g", g}, N{"norm", norm}, M{"m", m}, W{"w", w};
+    c.present({G, N, M, W});
+    c.floating({G, N, M, W});
+    c.ndim(W, 2);
+    for (const Arg* a : {&G, &N, &M}) c.count(*a, w.dim(0), "R (rows of w)");
+    weight_norm_forward_impl(g, norm, m, w);
+}
+
+void Backend::weight_norm_backward(Tensor dm, Tensor dw, Tensor dg, Tensor m, Tensor w, Tensor norm) {
+    const Check c(*this, "weight_norm_backward");
+    const Arg DM{"dm", dm}, DW{"dw", dw}, DG{"dg", dg}, M{"m", m}, W{"w", w}, N{"norm", norm};
+    c.present({DM, DG, M, W, N});
+    c.floating({DM, DW, DG, M, W, N});
+    c.ndim(W, 2);
+    for (const Arg* a : {&DM, &DG, &M, &N}) c.count(*a, w.dim(0), "R (rows of w)");
+    if (dw) c.same_shape(DW, W);
+    weight_norm_backward_impl(dm, dw, dg, m, w, norm);
+}
+
+void Backend::copy_columns_impl(Tensor, Tensor, std::int64_t) {
+    throw Error("copy_columns: the " + name() + " backend does not have this op");
+}
+void Backend::weight_norm_forward_impl(Tensor, Tensor, Tensor, Tensor) {
+    throw Error("weight_norm_forward: the " + name() + " backend does not have this op");
+}
+void Backend::weight_norm_backward_impl(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) {
+    throw Error("weight_norm_backward: the " + name() + " backend does not have this op");
+}
+
 void Backend::first_token_forward(Tensor out, Tensor inp) {
     const Check c(*this, "first_token_forward");
     const Arg O{"out", out}, I{"inp", inp};

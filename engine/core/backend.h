@@ -132,6 +132,15 @@ public:
     // dprefix[P,C] += sum_b dout[b,:P]; dx = dout[:,P:] (+= when accumulate); dprefix may be empty
     void prefix_concat_backward(Tensor dprefix, Tensor dx, Tensor dout, bool accumulate);
 
+    // ---- columns of a matrix: dst[R,c] = src[R, first : first + c] (VeRA's slices of its shared A) --
+    void copy_columns(Tensor dst, Tensor src, std::int64_t first);
+
+    // ---- weight normalisation by rows (DoRA): norm[R] = ||w[R,:]||_2, g[R] = m[R] / norm[R] ------
+    void weight_norm_forward(Tensor g, Tensor norm, Tensor m, Tensor w);
+    // dm[R] += dg / norm; dw[R,:] = -(dg m / norm^3) w[R,:] (assigned; dw may be empty: the norm
+    // treated as a constant, as DoRA's detached norm is).
+    void weight_norm_backward(Tensor dm, Tensor dw, Tensor dg, Tensor m, Tensor w, Tensor norm);
+
     // ---- first token (CLS) of each sequence: out[B,C] = inp[B,0,:] ----------------------------
     void first_token_forward(Tensor out, Tensor inp);
     // dinp[B,T,C]: dout at t = 0, and (unless accumulate) zero elsewhere
@@ -219,6 +228,10 @@ protected:
     virtual void attention_tiled_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v,
                                                Tensor key_mask, Tensor ctx, Tensor lse, int n_head, double p,
                                                PhiloxKey key, int example_offset, bool causal);
+    // Backends without these say so (Error naming the backend).
+    virtual void copy_columns_impl(Tensor dst, Tensor src, std::int64_t first);
+    virtual void weight_norm_forward_impl(Tensor g, Tensor norm, Tensor m, Tensor w);
+    virtual void weight_norm_backward_impl(Tensor dm, Tensor dw, Tensor dg, Tensor m, Tensor w, Tensor norm);
     virtual void prefix_concat_forward_impl(Tensor out, Tensor prefix, Tensor x) = 0;
     virtual void prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool accumulate) = 0;
     virtual void first_token_forward_impl(Tensor out, Tensor inp) = 0;

@@ -389,7 +389,10 @@ template <typename T> struct Ops {
                 }
                 gemm(true, false, ik, iHS, iq, 1.0, Pd, ik, G + qo, iC, 0.0, DV + ko, iC);    // dV = Pd^T dctx
                 gemm(false, true, iq, ik, iHS, 1.0, G + qo, iC, V + ko, iC, 0.0, dP, ik);     // dPd = dctx V^T
-                if (p > 0) head_dropout(dP, dP, b, h, Tq, Tk, p, key, example_offset);     // dP = mask * dPd
+                if (p > 0) {  // dP = mask * dPd, the mask read off Pd (see attention_tiled_backward)
+                    const T s = T(1) / (T(1) - T(p));
+                    for (std::int64_t e = 0; e < TT; ++e) dP[e] = Pd[e] != T(0) ? dP[e] * s : T(0);
+                }
                 for (std::int64_t i = 0; i < Tq; ++i) {                                     // dS = P (dP - <P, dP>)
                     const T* pr = Pt + i * Tk;
                     T* gr = dP + i * Tk;
@@ -414,6 +417,25 @@ template <typename T> struct Ops {
     // row[j] = exp(row[j] - shift) where visible(j), else exactly 0; returns their sum. float
     // uses the vectorised exponential of the standard softmax (a hidden entry is pushed 200
     // below the shift first, where exp underflows to 0, then set to 0 exactly).
+    // Whether every entry of the tile (rows i0.., keys j0..j0+nk) is visible: no padded key, and
+    // (causal) even its first row sees its last key. Such tiles skip the per-entry checks.
+    static bool tile_visible(const std::int32_t* m, std::int64_t i0, std::int64_t j0, std::int64_t nk, bool causal,
+                             std::int64_t shift) {
+        if (causal && j0 + nk - 1 > i0 + shift) return false;
+        for (std::int64_t j = j0; j < j0 + nk; ++j)
+            if (!m[j]) return false;
+        return true;
+    }
+    // row[j] = exp(row[j] - shift) for every j; returns their sum.
+    static T exp_all(T* row, std::int64_t n, T shift) {
+        if constexpr (std::is_same_v<T, float>) {
+            return vecmath::exp_shifted_sum(row, shift, n);
+        } else {
+            T sum = 0;
+            for (std::int64_t j = 0; j < n; ++j) sum += (row[j] = std::exp(row[j] - shift));
+            return sum;
+        }
+    }
     template <typename Visible> static T exp_visible(T* row, std::int64_t n, T shift, Visible visible) {
         if constexpr (std::is_same_v<T, float>) {
             bool hidden = false;
@@ -458,14 +480,19 @@ template <typename T> struct Ops {
                     std::fill_n(acc, nq * HS, T(0));
                     for (std::int64_t j0 = 0; j0 < kend; j0 += BK) {
                         const std::int64_t nk = std::min(BK, kend - j0);
+                        const bool full = tile_visible(m, i0, j0, nk, causal, shift);
                         gemm(false, true, as_int(nq), as_int(nk), iHS, scale, Q + qo + i0 * C, iC, K + ko + j0 * C, iC, 0.0, S,
                              as_int(nk));
                         for (std::int64_t r = 0; r < nq; ++r) {
                             const std::int64_t i = i0 + r;
                             T* row = S + r * nk;
                             T top = -std::numeric_limits<T>::infinity();
-                            for (std::int64_t j = 0; j < nk; ++j)
-                                if (sees(i, j0 + j, m, causal, shift)) top = std::max(top, row[j]);
+                            if (full) {
+                                for (std::int64_t j = 0; j < nk; ++j) top = std::max(top, row[j]);
+                            } else {
+                                for (std::int64_t j = 0; j < nk; ++j)
+                                    if (sees(i, j0 + j, m, causal, shift)) top = std::max(top, row[j]);
+                            }
                             const T m_new = std::max(mx[r], top);
                             if (m_new == -std::numeric_limits<T>::infinity()) {  // nothing visible yet
                                 std::fill_n(row, nk, T(0));
@@ -477,7 +504,8 @@ template <typename T> struct Ops {
                                 for (std::int64_t c = 0; c < HS; ++c) acc[r * HS + c] *= f;
                                 mx[r] = m_new;
                             }
-                            sum[r] += exp_visible(row, nk, m_new, [&](std::int64_t j) { return sees(i, j0 + j, m, causal, shift); });
+                            sum[r] += full ? exp_all(row, nk, m_new)
+                                           : exp_visible(row, nk, m_new, [&](std::int64_t j) { return sees(i, j0 + j, m, causal, shift); });
                             if (p > 0)
                                 dropout_span(row, row, nk, (h * kAttnRowStride + i) * kAttnRowStride + j0,
                                              static_cast<std::uint32_t>(b + example_offset), key, th, ds);
@@ -538,11 +566,13 @@ template <typename T> struct Ops {
                     for (std::int64_t j0 = 0; j0 < kend; j0 += BK) {
                         const std::int64_t nk = std::min(BK, kend - j0);
                         const int inq = as_int(nq), ink = as_int(nk);
+                        const bool full = tile_visible(m, i0, j0, nk, causal, shift);
                         gemm(false, true, inq, ink, iHS, scale, Q + qo + i0 * C, iC, K + ko + j0 * C, iC, 0.0, P, ink);
                         for (std::int64_t r = 0; r < nq; ++r) {
                             const std::int64_t i = i0 + r;
                             const T l = static_cast<T>(LSE[(b * NH + h) * Tq + i]);
                             if (std::isinf(l)) std::fill_n(P + r * nk, nk, T(0));  // every key padding
+                            else if (full) exp_all(P + r * nk, nk, l);
                             else exp_visible(P + r * nk, nk, l, [&](std::int64_t j) { return sees(i, j0 + j, m, causal, shift); });
                         }
                         const T* Pdrop = P;
@@ -556,11 +586,16 @@ template <typename T> struct Ops {
                         gemm(false, true, inq, ink, iHS, 1.0, G + qo + i0 * C, iC, V + ko + j0 * C, iC, 0.0, dP, ink);
                         for (std::int64_t r = 0; r < nq; ++r) {
                             T* gr = dP + r * nk;
-                            if (p > 0)
-                                dropout_span(gr, gr, nk, (h * kAttnRowStride + i0 + r) * kAttnRowStride + j0,
-                                             static_cast<std::uint32_t>(b + example_offset), key, th, ds);
                             const T* pr = P + r * nk;
-                            for (std::int64_t j = 0; j < nk; ++j) gr[j] = pr[j] * (gr[j] - D[r]);  // dS
+                            if (p > 0) {
+                                // d(Pdrop) -> dP through the same mask, read off Pd instead of drawn
+                                // again: where P != 0, Pd = P·ds != 0 exactly when the entry was kept;
+                                // where P = 0 the entry's dS is 0 whatever the mask.
+                                const T* dr = Pd + r * nk;
+                                for (std::int64_t j = 0; j < nk; ++j) gr[j] = pr[j] * ((dr[j] != T(0) ? gr[j] * ds : T(0)) - D[r]);
+                            } else {
+                                for (std::int64_t j = 0; j < nk; ++j) gr[j] = pr[j] * (gr[j] - D[r]);  // dS
+                            }
                         }
                         gemm(false, false, inq, iHS, ink, scale, dP, ink, K + ko + j0 * C, iC, 1.0, DQ + qo + i0 * C, iC);
                         gemm(true, false, ink, iHS, inq, scale, dP, ink, Q + qo + i0 * C, iC, 1.0, DK + ko + j0 * C, iC);
@@ -813,6 +848,50 @@ private:  // the ops: Backend checks their arguments, then calls these
     }
     void prefix_concat_backward_impl(Tensor dprefix, Tensor dx, Tensor dout, bool acc) override {
         dispatch(dout, [&](auto ops) { ops.get().prefix_concat_backward(dprefix, dx, dout, acc); });
+    }
+    void copy_columns_impl(Tensor dst, Tensor src, std::int64_t first) override {
+        const std::int64_t R = dst.dim(0), c = dst.dim(1), C = src.dim(1);
+        const std::size_t es = dtype_size(dst.dtype);
+        for (std::int64_t r = 0; r < R; ++r)
+            std::memcpy(static_cast<char*>(dst.data) + static_cast<std::size_t>(r * c) * es,
+                        static_cast<const char*>(src.data) + static_cast<std::size_t>(r * C + first) * es,
+                        static_cast<std::size_t>(c) * es);
+    }
+    // Row norms summed in double whatever the dtype.
+    void weight_norm_forward_impl(Tensor g, Tensor norm, Tensor m, Tensor w) override {
+        dispatch(w, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            const std::int64_t R = w.dim(0), C = w.dim(1);
+            const T *wp = w.ptr<T>(), *mp = m.ptr<T>();
+            T *gp = g.ptr<T>(), *np = norm.ptr<T>();
+            pool_.parallel_for(R, [&](std::int64_t r0, std::int64_t r1) {
+                for (std::int64_t r = r0; r < r1; ++r) {
+                    double ss = 0;
+                    for (std::int64_t j = 0; j < C; ++j) ss += double(wp[r * C + j]) * double(wp[r * C + j]);
+                    const T n = T(std::sqrt(ss));  // g = m / n exactly 1 when m holds this norm
+                    np[r] = n;
+                    gp[r] = T(double(mp[r]) / double(n));
+                }
+            }, 16);
+        });
+    }
+    void weight_norm_backward_impl(Tensor dm, Tensor dw, Tensor dg, Tensor m, Tensor w, Tensor norm) override {
+        dispatch(w, [&](auto ops) {
+            using T = typename decltype(ops)::Scalar;
+            const std::int64_t R = w.dim(0), C = w.dim(1);
+            const T *wp = w.ptr<T>(), *mp = m.ptr<T>(), *gp = dg.ptr<T>(), *np = norm.ptr<T>();
+            T* dmp = dm.ptr<T>();
+            T* dwp = dw ? dw.ptr<T>() : nullptr;
+            pool_.parallel_for(R, [&](std::int64_t r0, std::int64_t r1) {
+                for (std::int64_t r = r0; r < r1; ++r) {
+                    const double n = double(np[r]);
+                    dmp[r] += T(double(gp[r]) / n);
+                    if (!dwp) continue;
+                    const double f = -double(gp[r]) * double(mp[r]) / (n * n * n);
+                    for (std::int64_t j = 0; j < C; ++j) dwp[r * C + j] = T(f * double(wp[r * C + j]));
+                }
+            }, 16);
+        });
     }
     void first_token_forward_impl(Tensor out, Tensor inp) override {
         const std::int64_t B = inp.dim(0), TC = inp.numel() / B, C = inp.dim(-1);

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
+#include "core/error.h"
 #include "core/thread_pool.h"
 
 namespace meft {
@@ -12,6 +14,9 @@ namespace meft {
 namespace {
 
 std::size_t whole_mib(std::size_t bytes) { return (bytes + (1u << 20) - 1) & ~std::size_t((1u << 20) - 1); }
+
+// The largest head size of the CUDA backend's tiled attention (kMaxHead, kernels/attention_tiled.cu).
+constexpr std::int64_t kCudaTiledMaxHead = 128;
 
 // Rows per chunk of the CUDA backend's column reductions (kernels/reduce.cu).
 std::int64_t cuda_row_chunks(std::int64_t N) { return std::clamp<std::int64_t>((N + 31) / 32, 1, 64); }
@@ -94,18 +99,19 @@ private:  // the ops: Backend checks their arguments, then calls these
                                  int) override {
         attention(q, k, NH, p, true);
     }
-    void attention_tiled_forward_impl(Tensor ctx, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor mask, int NH, double p,
-                                      PhiloxKey key, int off, bool causal) override {
-        if (rule_.cuda) Backend::attention_tiled_forward_impl(ctx, lse, q, k, v, mask, NH, p, key, off, causal);
+    void attention_tiled_forward_impl(Tensor, Tensor, Tensor q, Tensor, Tensor, Tensor, int NH, double, PhiloxKey, int,
+                                      bool) override {
         tiled_attention(q, NH, false);
     }
-    void attention_tiled_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dctx, Tensor q, Tensor k, Tensor v, Tensor mask,
-                                       Tensor ctx, Tensor lse, int NH, double p, PhiloxKey key, int off, bool causal) override {
-        if (rule_.cuda) Backend::attention_tiled_backward_impl(dq, dk, dv, dctx, q, k, v, mask, ctx, lse, NH, p, key, off, causal);
+    void attention_tiled_backward_impl(Tensor, Tensor, Tensor, Tensor, Tensor q, Tensor, Tensor, Tensor, Tensor, Tensor, int NH,
+                                       double, PhiloxKey, int, bool) override {
         tiled_attention(q, NH, true);
     }
     void prefix_concat_forward_impl(Tensor, Tensor, Tensor) override {}
     void prefix_concat_backward_impl(Tensor, Tensor, Tensor, bool) override {}
+    void copy_columns_impl(Tensor, Tensor, std::int64_t) override {}
+    void weight_norm_forward_impl(Tensor, Tensor, Tensor, Tensor) override {}
+    void weight_norm_backward_impl(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) override {}
     void first_token_forward_impl(Tensor, Tensor) override {}
     void first_token_backward_impl(Tensor, Tensor, bool) override {}
     void cross_entropy_forward_impl(Tensor, Tensor, Tensor, Tensor) override {}
@@ -149,9 +155,20 @@ private:
     }
 
     // The CPU's tiled attention: one tile workspace per thread (cpu_tiled_attention_workspace),
-    // in the same per-thread buffer as the standard attention's.
+    // in the same per-thread buffer as the standard attention's. The CUDA kernels keep their
+    // tiles in shared memory; backward's only scratch is the rows' <dctx, ctx>, B x NH x Tq
+    // elements, in the buffer the standard backward uses for dP (kernels/cuda_backend.cpp).
     void tiled_attention(Tensor q, int NH, bool backward) {
         const std::int64_t B = q.dim(0), HS = q.dim(2) / NH;
+        if (rule_.cuda) {
+            if (HS > kCudaTiledMaxHead)  // refused as the kernels refuse it, so a plan never promises more
+                throw Error(std::string(backward ? "attention_tiled_backward" : "attention_tiled_forward") +
+                            ": the CUDA backend's tiled attention takes head sizes 1 to " +
+                            std::to_string(kCudaTiledMaxHead) + ", not " + std::to_string(HS) +
+                            " (use training.attention \"standard\" for this model)");
+            if (backward) cuda_scratch(kDprobs, std::size_t(B * NH * q.dim(1)) * dtype_size(q.dtype));
+            return;
+        }
         const int f = q.dtype == DType::F64 ? 1 : 0;
         cpu_threads_[f] = std::max(cpu_threads_[f], std::size_t(std::min<std::int64_t>(rule_.threads, B * NH)));
         cpu_per_[f] = std::max(cpu_per_[f], cpu_tiled_attention_workspace(HS, backward) * dtype_size(q.dtype));

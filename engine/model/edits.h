@@ -61,6 +61,7 @@ struct SiteSpec {
     bool cross = false;     // a cross-attention projection (BART's decoder)
     int in = 0, out = 0;    // a projection's input and output width; a scaling's width; else C
     bool relu = false;      // the backbone's activation: ReLU (OPT), else GELU
+    int weight = -1;        // a projection's weight [out, in] (its parameter index), for edits that read it (DoRA)
 };
 
 // One forward or backward call of an edit: the backend, the parameters, a temporary arena (reset

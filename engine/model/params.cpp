@@ -24,6 +24,8 @@ std::string Init::describe() const {
         case Ones: return "ones";
         case Normal: std::snprintf(buf, sizeof buf, "N(0, %g)", scale); return buf;
         case Uniform: std::snprintf(buf, sizeof buf, "U(-%g, %g)", scale, scale); return buf;
+        case RowNorms: return "the row norms of its weight";
+        case Constant: std::snprintf(buf, sizeof buf, "%g", scale); return buf;
     }
     return "?";
 }
@@ -94,6 +96,7 @@ void ParameterStore::initialize(int index, std::uint64_t seed) {
     switch (p.init.kind) {
         case Init::Zeros: break;
         case Init::Ones: std::fill(host.begin(), host.end(), 1.0); break;
+        case Init::Constant: std::fill(host.begin(), host.end(), p.init.scale); break;
         case Init::Normal:  // Box-Muller
             for (std::size_t i = 0; i < host.size(); ++i) {
                 const auto [u1, u2] = uniform_pair(seed, stream, i);
@@ -108,6 +111,19 @@ void ParameterStore::initialize(int index, std::uint64_t seed) {
             for (std::size_t i = 0; i < host.size(); ++i)
                 host[i] = p.init.scale * (2.0 * uniform_pair(seed, stream, i)[1] - 1.0);
             break;
+        case Init::RowNorms: {
+            MEFT_CHECK(p.init.source >= 0 && p.init.source < index, "row norms of a parameter declared after it");
+            const Parameter& w = at(p.init.source);
+            const std::int64_t R = w.shape[0], C = w.shape.numel() / R;
+            MEFT_CHECK(R == p.shape.numel(), p.name + ": row norms of " + w.name + " need " + std::to_string(R) + " elements");
+            const std::vector<double> wv = download_values(w.value);
+            for (std::int64_t r = 0; r < R; ++r) {
+                double ss = 0;
+                for (std::int64_t c = 0; c < C; ++c) ss += wv[static_cast<std::size_t>(r * C + c)] * wv[static_cast<std::size_t>(r * C + c)];
+                host[static_cast<std::size_t>(r)] = std::sqrt(ss);
+            }
+            break;
+        }
     }
     if (dtype_ == DType::F64) {
         backend_.upload(p.value, host.data());
@@ -115,6 +131,25 @@ void ParameterStore::initialize(int index, std::uint64_t seed) {
         const std::vector<float> f(host.begin(), host.end());
         backend_.upload(p.value, f.data());
     }
+}
+
+std::vector<double> ParameterStore::download_values(Tensor t) const {
+    const std::size_t n = static_cast<std::size_t>(t.numel());
+    std::vector<double> out(n);
+    if (t.dtype == DType::F64) {
+        backend_.download(out.data(), t);
+    } else {
+        MEFT_CHECK(t.dtype == DType::F32, "parameter values are F32 or F64");
+        std::vector<float> f(n);
+        backend_.download(f.data(), t);
+        std::copy(f.begin(), f.end(), out.begin());
+    }
+    return out;
+}
+
+int ParameterStore::index_of(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? -1 : it->second;
 }
 
 Parameter* ParameterStore::find(const std::string& name) {

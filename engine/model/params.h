@@ -18,14 +18,18 @@ namespace meft {
 
 // How a parameter is drawn when it is not loaded from a checkpoint.
 struct Init {
-    enum Kind { Zeros, Ones, Normal, Uniform } kind = Zeros;
-    double scale = 0;      // Normal: standard deviation; Uniform: bound b of U(-b, b)
+    enum Kind { Zeros, Ones, Normal, Uniform, RowNorms, Constant } kind = Zeros;
+    double scale = 0;      // Normal: standard deviation; Uniform: bound b of U(-b, b); Constant: the value
     int zero_row = -1;     // Normal: a row left at zero (nn.Embedding's padding_idx)
+    int source = -1;       // RowNorms: the parameter [R, C] whose row norms ||w[r,:]|| it takes
     static Init zeros() { return {Zeros, 0, -1}; }
     static Init ones() { return {Ones, 0, -1}; }
     static Init normal(double std, int zero_row = -1) { return {Normal, std, zero_row}; }
     static Init uniform(double bound) { return {Uniform, bound, -1}; }
-    // How a notice says it: "zeros", "ones", "N(0, 0.02)", "U(-0.1, 0.1)".
+    static Init constant(double value) { return {Constant, value, -1}; }
+    // DoRA's magnitude: the row norms of a parameter declared (and so initialised or loaded) before it.
+    static Init row_norms(int source) { return {RowNorms, 0, -1, source}; }
+    // How a notice says it: "zeros", "ones", "N(0, 0.02)", "U(-0.1, 0.1)", "row norms".
     std::string describe() const;
 };
 
@@ -55,6 +59,9 @@ public:
     Parameter& at(int i) { return params_[static_cast<std::size_t>(i)]; }
     const Parameter& at(int i) const { return params_[static_cast<std::size_t>(i)]; }
     Parameter* find(const std::string& name);
+    int index_of(const std::string& name) const;  // -1 when not declared
+    // A value tensor's elements as doubles (from F32 or F64), through the backend.
+    std::vector<double> download_values(Tensor t) const;
     int size() const { return static_cast<int>(params_.size()); }
     std::vector<Parameter>& all() { return params_; }
     const std::vector<Parameter>& all() const { return params_; }

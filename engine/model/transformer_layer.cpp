@@ -35,7 +35,7 @@ TransformerLayer::TransformerLayer(const LayerSpec& spec, const ModelConfig& cfg
         l.w = ps.declare(name + ".weight", {out, in}, Init::normal(cfg.initializer_range));
         l.b = ps.declare(name + ".bias", {out}, Init::zeros());
         l.site = kEditFirst + slot;
-        if (edit) l.edit = edit->linear(site(kLinearSites[slot], name, in, out), ps);
+        if (edit) l.edit = edit->linear(linear_site(kLinearSites[slot], name, in, out, false, l.w), ps);
     };
     lin(fin_, I, C, kFin);
     lin(fout_, C, I, kFout);
@@ -53,6 +53,12 @@ SiteSpec TransformerLayer::site(Site s, std::string module, int in, int out, boo
     return SiteSpec{s, std::move(module), spec_.index, spec_.count, cross, in ? in : C, out ? out : C, relu_};
 }
 
+SiteSpec TransformerLayer::linear_site(Site s, std::string module, int in, int out, bool cross, int weight) const {
+    SiteSpec sp = site(s, std::move(module), in, out, cross);
+    sp.weight = weight;
+    return sp;
+}
+
 void TransformerLayer::declare_attention(Attention& w, bool self, const StackEdit* edit, ParameterStore& ps) {
     const int C = cfg_.hidden_size;
     const LayerNames& n = arch_spec(cfg_.arch).layer_names();
@@ -67,7 +73,7 @@ void TransformerLayer::declare_attention(Attention& w, bool self, const StackEdi
         l.w = ps.declare(name + ".weight", {C, C}, Init::normal(cfg_.initializer_range));
         l.b = ps.declare(name + ".bias", {C}, Init::zeros());
         l.site = (self ? kEditFirst : kCrossEditFirst) + slot;
-        if (edit) l.edit = edit->linear(site(kLinearSites[slot], name, C, C, !self), ps);
+        if (edit) l.edit = edit->linear(linear_site(kLinearSites[slot], name, C, C, !self, l.w), ps);
     }
     const std::string ln = s + (self ? n.ln1 : n.cross_ln);
     w.ln_w = ps.declare(ln + ".weight", {C}, Init::ones());

@@ -129,6 +129,7 @@ public:
 private:
     void declare_attention(Attention& w, bool self, const StackEdit* edit, ParameterStore& ps);
     SiteSpec site(Site s, std::string module, int in = 0, int out = 0, bool cross = false) const;
+    SiteSpec linear_site(Site s, std::string module, int in, int out, bool cross, int weight) const;
     EditCall edit_call(const LayerContext& c, int position) const;
     void block_forward(const Attention& w, AttnActs& a, Tensor x, const LayerContext& c) const;
     void block_backward(const Attention& w, const AttnActs& a, Tensor G, const LayerContext& c) const;

@@ -10,7 +10,8 @@ namespace meft {
 namespace {
 const std::vector<std::pair<std::string, MethodKind>> kNames = {
     {"full", MethodKind::Full},         {"bitfit", MethodKind::BitFit},     {"lora", MethodKind::LoRA},
-    {"rslora", MethodKind::RsLoRA},     {"lora_fa", MethodKind::LoraFA},
+    {"rslora", MethodKind::RsLoRA},     {"lora_fa", MethodKind::LoraFA},   {"dora", MethodKind::DoRA},
+    {"vera", MethodKind::VeRA},
     {"houlsby", MethodKind::Houlsby},   {"pfeiffer", MethodKind::Pfeiffer}, {"parallel", MethodKind::Parallel},
     {"prefix", MethodKind::Prefix},     {"ia3", MethodKind::IA3},           {"meft1", MethodKind::MEFT1},       {"meft2", MethodKind::MEFT2},
     {"meft3", MethodKind::MEFT3}};
@@ -21,6 +22,10 @@ bool ends_with(const std::string& s, const std::string& t) {
 }  // namespace
 
 bool LoraSettings::targets_site(const std::string& site) const {
+    return std::find(targets.begin(), targets.end(), site) != targets.end();
+}
+
+bool VeraSettings::targets_site(const std::string& site) const {
     return std::find(targets.begin(), targets.end(), site) != targets.end();
 }
 
@@ -57,6 +62,8 @@ bool MethodConfig::backbone_trainable(const std::string& name, bool head) const 
         case MethodKind::LoRA:
         case MethodKind::RsLoRA:
         case MethodKind::LoraFA:
+        case MethodKind::DoRA:
+        case MethodKind::VeRA:
         case MethodKind::Prefix:
         case MethodKind::IA3:
         case MethodKind::MEFT1:
@@ -78,8 +85,12 @@ bool same_architecture(const MethodConfig& a, const MethodConfig& b) {
         case MethodKind::LoRA:
         case MethodKind::RsLoRA:
         case MethodKind::LoraFA:
+        case MethodKind::DoRA:
             return a.lora.r == b.lora.r && a.lora.alpha == b.lora.alpha &&
                    std::is_permutation(a.lora.targets.begin(), a.lora.targets.end(), b.lora.targets.begin(), b.lora.targets.end());
+        case MethodKind::VeRA:
+            return a.vera.r == b.vera.r &&
+                   std::is_permutation(a.vera.targets.begin(), a.vera.targets.end(), b.vera.targets.begin(), b.vera.targets.end());
         case MethodKind::Houlsby:
         case MethodKind::Pfeiffer:
         case MethodKind::Parallel: return same_adapter();

@@ -11,9 +11,13 @@
 
 namespace meft {
 
-// RsLoRA and LoraFA are LoRA with another scaling / a frozen A (the LoRA family: is_lora()).
-enum class MethodKind { Full, BitFit, LoRA, Houlsby, Pfeiffer, Parallel, Prefix, IA3, MEFT1, MEFT2, MEFT3, RsLoRA, LoraFA };
-inline bool is_lora_kind(MethodKind k) { return k == MethodKind::LoRA || k == MethodKind::RsLoRA || k == MethodKind::LoraFA; }
+// RsLoRA, LoraFA and DoRA are LoRA with another scaling / a frozen A / a learned magnitude (the
+// LoRA family: is_lora()); VeRA has its own knobs.
+enum class MethodKind { Full, BitFit, LoRA, Houlsby, Pfeiffer, Parallel, Prefix, IA3, MEFT1, MEFT2, MEFT3, RsLoRA, LoraFA,
+                        DoRA, VeRA };
+inline bool is_lora_kind(MethodKind k) {
+    return k == MethodKind::LoRA || k == MethodKind::RsLoRA || k == MethodKind::LoraFA || k == MethodKind::DoRA;
+}
 
 struct PrefixSettings {
     int length = 20;                // P virtual key/value positions per layer
@@ -27,6 +31,20 @@ struct LoraSettings {
     double alpha = 16;          // the update is scaled by alpha / r
     double dropout = 0.1;       // on the LoRA branch's input
     // among query, key, value, attention_output, ffn_in, ffn_out
+    std::vector<std::string> targets = {"query", "value"};
+    // DoRA: backward treats ||W + s·B·A|| as a constant (the DoRA paper's §4.3 and PEFT); false:
+    // the exact gradient through the norm.
+    bool detach_norm = true;
+    bool targets_site(const std::string& site) const;
+};
+
+// VeRA (Kopiczko et al. 2024): out += λ_b ⊙ (B · (λ_d ⊙ (A · Dropout(x)))) with A [r, in_max] and
+// B [out_max, r] frozen random matrices shared by every targeted projection of the model (each
+// takes its leading columns of A and rows of B), λ_d [r] = d_initial and λ_b [out] = 0 trained.
+struct VeraSettings {
+    int r = 256;
+    double d_initial = 0.1;
+    double dropout = 0.0;
     std::vector<std::string> targets = {"query", "value"};
     bool targets_site(const std::string& site) const;
 };
@@ -55,6 +73,7 @@ struct MeftSettings {
 struct MethodConfig {
     MethodKind kind = MethodKind::Full;
     LoraSettings lora;
+    VeraSettings vera;
     AdapterSettings adapter;
     MeftSettings meft;
     PrefixSettings prefix;

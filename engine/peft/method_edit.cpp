@@ -1,10 +1,12 @@
 #include "peft/method_edit.h"
 
 #include "peft/adapter.h"
+#include "peft/dora.h"
 #include "peft/ia3.h"
 #include "peft/lora.h"
 #include "peft/meft_stack.h"
 #include "peft/prefix.h"
+#include "peft/vera.h"
 
 namespace meft {
 
@@ -16,6 +18,8 @@ std::unique_ptr<StackEdit> MethodEdit::edit_stack(const StackSpec& spec, const M
         case MethodKind::LoRA:
         case MethodKind::RsLoRA:
         case MethodKind::LoraFA: return lora_stack(m_);
+        case MethodKind::DoRA: return dora_stack(m_);
+        case MethodKind::VeRA: return vera_stack(m_, cfg, ps);
         case MethodKind::Houlsby: return adapter_stack(m_.adapter, {Site::AfterAttention, Site::AfterFfn});
         case MethodKind::Pfeiffer: return adapter_stack(m_.adapter, {Site::AfterFfn});
         case MethodKind::Parallel: return adapter_stack(m_.adapter, {Site::FfnParallel});

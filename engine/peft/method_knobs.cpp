@@ -33,6 +33,7 @@ const Group kGroups[] = {
     {"adapter", "adapter knobs (Houlsby, Pfeiffer, parallel, MEFT)", nullptr, nullptr},
     {"meft", "MEFT knobs", is_meft, "applies only to meft1, meft2 and meft3"},
     {"prefix", "prefix-tuning knobs", [](MethodKind k) { return k == MethodKind::Prefix; }, "applies only to the prefix method"},
+    {"vera", "VeRA knobs", [](MethodKind k) { return k == MethodKind::VeRA; }, "applies only to the vera method"},
 };
 
 struct KnobRow {
@@ -71,6 +72,25 @@ const std::vector<KnobRow>& knobs() {
          "targets", "The projections that get a LoRA update.", [](MethodKind k) { return is_lora_kind(k); },
          [](const MethodConfig& m) { return json(m.lora.targets); },
          [](MethodConfig& m, const json& v) { m.lora.targets = v.get<std::vector<std::string>>(); }},
+        {"lora", "detach_norm", Type::Boolean, 0, 0, {}, "detach norm",
+         "DoRA: backward treats the column norm ||W + s·B·A|| as a constant (the paper's §4.3, PEFT); false: the exact "
+         "gradient through it.",
+         [](MethodKind k) { return k == MethodKind::DoRA; }, [](const MethodConfig& m) { return json(m.lora.detach_norm); },
+         [](MethodConfig& m, const json& v) { m.lora.detach_norm = v.get<bool>(); }},
+
+        {"vera", "r", Type::Integer, 1, 65536, {}, "rank r", "Rank of the shared random matrices A [r, in] and B [out, r].",
+         [](MethodKind k) { return k == MethodKind::VeRA; }, [](const MethodConfig& m) { return json(m.vera.r); },
+         [](MethodConfig& m, const json& v) { m.vera.r = v.get<int>(); }},
+        {"vera", "d_initial", Type::Real, 0, 1e3, {}, "λ_d initial", "The starting value of every entry of λ_d.",
+         [](MethodKind k) { return k == MethodKind::VeRA; }, [](const MethodConfig& m) { return json(m.vera.d_initial); },
+         [](MethodConfig& m, const json& v) { m.vera.d_initial = v.get<double>(); }},
+        {"vera", "dropout", Type::Real, 0, 0.99, {}, "dropout", "Dropout on the VeRA branch's input.",
+         [](MethodKind k) { return k == MethodKind::VeRA; }, [](const MethodConfig& m) { return json(m.vera.dropout); },
+         [](MethodConfig& m, const json& v) { m.vera.dropout = v.get<double>(); }},
+        {"vera", "targets", Type::Names, 0, 0, {"query", "key", "value", "attention_output", "ffn_in", "ffn_out"},
+         "targets", "The projections that get a VeRA update.", [](MethodKind k) { return k == MethodKind::VeRA; },
+         [](const MethodConfig& m) { return json(m.vera.targets); },
+         [](MethodConfig& m, const json& v) { m.vera.targets = v.get<std::vector<std::string>>(); }},
 
         {"adapter", "bottleneck", Type::Integer, 1, 65536, {}, "bottleneck r",
          "The adapter's hidden size: W_down is [r, hidden], W_up is [hidden, r].",
@@ -229,6 +249,8 @@ std::string method_summary(MethodKind kind) {
         case MethodKind::BitFit: return "only biases and the classifier train";
         case MethodKind::LoRA: return "low-rank updates B·A beside chosen projections (Hu et al. 2021)";
         case MethodKind::RsLoRA: return "LoRA scaled by alpha / √r, stable at high rank (Kalajdzievski 2023)";
+        case MethodKind::DoRA: return "LoRA on the direction of each weight row plus a learned magnitude (Liu et al. 2024)";
+        case MethodKind::VeRA: return "shared frozen random A, B; only per-layer scaling vectors train (Kopiczko et al. 2024)";
         case MethodKind::LoraFA: return "LoRA with A frozen at its random draw: only B trains, frozen inputs are not kept (Zhang et al. 2023)";
         case MethodKind::Houlsby: return "bottleneck adapters after attention and after the FFN (Houlsby et al. 2019)";
         case MethodKind::Pfeiffer: return "one bottleneck adapter after the FFN (Pfeiffer et al. 2021)";

@@ -299,7 +299,7 @@ nlohmann::json number(double x) {
 // ---- PEFT's adapter layout ---------------------------------------------------------------------
 
 bool has_peft_layout(const MethodConfig& m) {
-    return m.is_lora() || m.kind == MethodKind::IA3 || m.kind == MethodKind::Prefix;
+    return m.is_lora() || m.kind == MethodKind::VeRA || m.kind == MethodKind::IA3 || m.kind == MethodKind::Prefix;
 }
 
 PeftAdapter peft_adapter(Model& model, const std::string& base_model_name_or_path) {
@@ -308,7 +308,7 @@ PeftAdapter peft_adapter(Model& model, const std::string& base_model_name_or_pat
     const std::string where = "PEFT adapter (" + m.name() + " on " + arch_name(c.arch) + ")";
     if (!has_peft_layout(m))
         throw Error(where + ": Hugging Face PEFT has no adapter layout for the '" + m.name() +
-                    "' method (only lora, ia3 and prefix have one)" +
+                    "' method (only the LoRA family, vera, ia3 and prefix have one)" +
                     (can_merge(m) ? "; save the model itself (or save_merged_model) instead" : ""));
     const Task task = task_of(model);
     const bool prefix = m.is_prefix();
@@ -325,9 +325,12 @@ PeftAdapter peft_adapter(Model& model, const std::string& base_model_name_or_pat
     // The method's own tensors, and the modules PEFT's adapters sit on.
     const auto lora_a = added_by_suffix(model, ".lora_A.weight");
     const auto lora_b = added_by_suffix(model, ".lora_B.weight");
+    const auto magnitude = added_by_suffix(model, ".lora_magnitude_vector");  // DoRA
+    const auto lambda_b = added_by_suffix(model, ".vera_lambda_b"), lambda_d = added_by_suffix(model, ".vera_lambda_d");
     const auto ia3 = added_by_suffix(model, ".ia3_l");
     std::set<std::string> targets, feedforward;
     for (const auto& [mod, p] : lora_a) targets.insert(mod);
+    for (const auto& [mod, p] : lambda_b) targets.insert(mod);
     for (const auto& [mod, p] : ia3) {
         targets.insert(mod);
         if (ia3_feedforward(mod)) feedforward.insert(mod);
@@ -369,7 +372,21 @@ PeftAdapter peft_adapter(Model& model, const std::string& base_model_name_or_pat
         out.tensors.push_back({key_prefix + mod + ".lora_A.weight", dims(p->shape), host_values(model, *p)});
         const Parameter& b = *lora_b.at(mod);
         out.tensors.push_back({key_prefix + mod + ".lora_B.weight", dims(b.shape), host_values(model, b)});
+        if (magnitude.count(mod)) {  // DoRA: [out], saved without its adapter name as PEFT does
+            const Parameter& g = *magnitude.at(mod);
+            out.tensors.push_back({key_prefix + mod + ".lora_magnitude_vector", dims(g.shape), host_values(model, g)});
+        }
     }
+    for (const auto& [mod, p] : lambda_b) {  // VeRA: per module λ_b, λ_d; the shared A, B once (save_projection)
+        out.tensors.push_back({key_prefix + mod + ".vera_lambda_b", dims(p->shape), host_values(model, *p)});
+        const Parameter& d = *lambda_d.at(mod);
+        out.tensors.push_back({key_prefix + mod + ".vera_lambda_d", dims(d.shape), host_values(model, d)});
+    }
+    if (!lambda_b.empty())
+        for (const char* name : {"vera_A", "vera_B"}) {
+            const Parameter& p = *model.params().find(name);
+            out.tensors.push_back({std::string("base_model.") + name, dims(p.shape), host_values(model, p)});
+        }
     for (const auto& [mod, p] : ia3) {
         // IA3Layer.update_layer: (1, in_features) for a feedforward module, (out_features, 1) else.
         const std::int64_t n = p->shape.numel();
@@ -416,14 +433,27 @@ PeftAdapter peft_adapter(Model& model, const std::string& base_model_name_or_pat
                               "lora_ga_config", "megatron_config", "monteclora_config", "target_parameters",
                               "trainable_token_indices", "use_bdlora", "velora_config"})
             j[k] = nullptr;
-        for (const char* k : {"ensure_weight_tying", "fan_in_fan_out", "lora_bias", "use_dora", "use_qalora"})
+        for (const char* k : {"ensure_weight_tying", "fan_in_fan_out", "lora_bias", "use_qalora"})
             j[k] = false;
+        j["use_dora"] = m.kind == MethodKind::DoRA;
         j["use_rslora"] = m.kind == MethodKind::RsLoRA;  // scaling lora_alpha / sqrt(r)
         j["alpha_pattern"] = j["rank_pattern"] = j["loftq_config"] = nlohmann::json::object();
         j["bias"] = "none";
         j["init_lora_weights"] = true;
         j["megatron_core"] = "megatron.core";
         j["qalora_group_size"] = 16;
+    } else if (m.kind == MethodKind::VeRA) {  // tuners/vera/config.py VeraConfig
+        j["peft_type"] = "VERA";
+        j["r"] = m.vera.r;
+        j["target_modules"] = target_list(targets, universe);
+        j["projection_prng_key"] = 0;    // unused: the projections are saved (save_projection)
+        j["save_projection"] = true;
+        j["vera_dropout"] = m.vera.dropout;
+        j["d_initial"] = m.vera.d_initial;
+        j["fan_in_fan_out"] = false;
+        j["bias"] = "none";
+        j["init_weights"] = true;
+        j["layers_to_transform"] = j["layers_pattern"] = nullptr;
     } else if (m.kind == MethodKind::IA3) {  // tuners/ia3/config.py IA3Config
         j["peft_type"] = "IA3";
         const std::vector<std::string> t = target_list(targets, universe);
@@ -483,15 +513,16 @@ void save_peft_adapter(Model& model, const std::filesystem::path& dir, const std
 // ---- merged and base checkpoints ---------------------------------------------------------------
 
 bool can_merge(const MethodConfig& m) {
-    return m.kind == MethodKind::Full || m.kind == MethodKind::BitFit || m.is_lora() || m.kind == MethodKind::IA3;
+    return m.kind == MethodKind::Full || m.kind == MethodKind::BitFit || m.is_lora() || m.kind == MethodKind::VeRA ||
+           m.kind == MethodKind::IA3;
 }
 
 std::vector<HostTensor> merged_tensors(Model& model) {
     const MethodConfig& m = method_of(model);
     if (!can_merge(m))
         throw Error("merged model (" + m.name() + " on " + arch_name(model.config().arch) + "): the '" + m.name() +
-                    "' method adds computation the backbone's tensors cannot absorb (only full, bitfit, lora and ia3 "
-                    "merge); save the model itself" + (has_peft_layout(m) ? " or its PEFT adapter" : "") + " instead");
+                    "' method adds computation the backbone's tensors cannot absorb (only full, bitfit, the LoRA "
+                    "family, vera and ia3 merge); save the model itself" + (has_peft_layout(m) ? " or its PEFT adapter" : "") + " instead");
     std::vector<HostTensor> out = backbone_tensors(model);
     std::map<std::string, HostTensor*> by_name;
     for (HostTensor& t : out) by_name[t.name] = &t;
@@ -502,6 +533,7 @@ std::vector<HostTensor> merged_tensors(Model& model) {
     // LoRA: W [out, in] += (alpha / r) · B [out, r] · A [r, in] (rsLoRA: alpha / sqrt(r))
     const auto lora_a = added_by_suffix(model, ".lora_A.weight");
     const auto lora_b = added_by_suffix(model, ".lora_B.weight");
+    const auto magnitude = added_by_suffix(model, ".lora_magnitude_vector");
     const double scale = m.lora_scale();
     for (const auto& [mod, pa] : lora_a) {
         HostTensor& W = tensor(mod + ".weight");
@@ -513,6 +545,34 @@ std::vector<HostTensor> merged_tensors(Model& model) {
                 for (std::int64_t k = 0; k < r; ++k) d += B[o * r + k] * A[k * in_f + i];
                 W.values[o * in_f + i] += scale * d;
             }
+        if (!magnitude.count(mod)) continue;
+        // DoRA: W' = m ⊙ (W + s·B·A) / ||W + s·B·A|| row by row (the bias stays).
+        const std::vector<double> g = host_values(model, *magnitude.at(mod));
+        for (std::int64_t o = 0; o < out_f; ++o) {
+            double ss = 0;
+            for (std::int64_t i = 0; i < in_f; ++i) ss += W.values[o * in_f + i] * W.values[o * in_f + i];
+            const double f = g[o] / std::sqrt(ss);
+            for (std::int64_t i = 0; i < in_f; ++i) W.values[o * in_f + i] *= f;
+        }
+    }
+    // VeRA: W [out, in] += diag(λ_b) · B[:out] [out, r] · diag(λ_d) · A[:, :in] [r, in]
+    const auto lambda_b = added_by_suffix(model, ".vera_lambda_b");
+    if (!lambda_b.empty()) {
+        const auto lambda_d = added_by_suffix(model, ".vera_lambda_d");
+        const Parameter &pa = *model.params().find("vera_A"), &pb = *model.params().find("vera_B");
+        const std::vector<double> A = host_values(model, pa), B = host_values(model, pb);
+        const std::int64_t r = pa.shape[0], in_max = pa.shape[1];
+        for (const auto& [mod, p] : lambda_b) {
+            HostTensor& W = tensor(mod + ".weight");
+            const std::vector<double> lb = host_values(model, *p), ld = host_values(model, *lambda_d.at(mod));
+            const std::int64_t out_f = W.shape[0], in_f = W.shape[1];
+            for (std::int64_t o = 0; o < out_f; ++o)
+                for (std::int64_t i = 0; i < in_f; ++i) {
+                    double d = 0;
+                    for (std::int64_t k = 0; k < r; ++k) d += B[o * r + k] * ld[k] * A[k * in_max + i];
+                    W.values[o * in_f + i] += lb[o] * d;
+                }
+        }
     }
     // (IA)3: keys/values (x Wᵀ + b) ⊙ l = x (diag(l) W)ᵀ + b ⊙ l; the FFN output
     // (a ⊙ l) Wᵀ + b = a (W diag(l))ᵀ + b.

@@ -62,7 +62,7 @@ void write_run_outputs(const Experiment& e, Model& model, const TrainResult& r, 
     if (!e.save_model) return;
     save_trained_model(model, e, e.output_dir / "model", run_uuid);
     const MethodKind k = e.method.kind;
-    if (is_lora_kind(k) || k == MethodKind::IA3) export_merged_model(model, e, e.output_dir / "merged");
+    if (is_lora_kind(k) || k == MethodKind::VeRA || k == MethodKind::IA3) export_merged_model(model, e, e.output_dir / "merged");
     if (has_peft_layout(e.method)) {
         try {
             export_peft_adapter(model, e, e.output_dir / "adapter", e.output_dir / "base");

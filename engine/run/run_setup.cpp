@@ -33,7 +33,7 @@ void check_saved_method(const Experiment& e) {
     if (k == MethodKind::Full || k == MethodKind::BitFit) return;  // plain weights: any method applies
     if (same_architecture(saved.method, e.method)) return;
     const nlohmann::json mine = resolved_config(e)["method"];
-    const bool mergeable = is_lora_kind(k) || k == MethodKind::IA3;
+    const bool mergeable = is_lora_kind(k) || k == MethodKind::VeRA || k == MethodKind::IA3;
     throw Error((e.backbone.path / "config.json").string() + ": this model was fine-tuned with " + saved.method_json.dump() +
                 " (its \"meft\" section); method " + mine.dump() + " would drop that method's trained tensors. Use the same "
                 "method to continue training it" +

@@ -216,10 +216,6 @@ RunOutcome execute_run(const Experiment& e, ExperimentDb& db, const RunOptions& 
     const std::filesystem::path resume_from = o.resume_run > 0 ? run_checkpoint(db, o.resume_run) : std::filesystem::path();
     out.backend = make_backend(e.backend, backend_options(e));
     // What is already known to fail is refused before anything is recorded.
-    if (e.attention == AttentionKind::Tiled && out.backend->name() != "cpu")
-        throw Error(e.file.string() + ": training.attention \"tiled\" needs the CPU backend; the " + out.backend->name() +
-                    " backend chosen by training.backend \"" + e.backend + "\" has no tiled attention yet (set "
-                    "training.backend \"cpu\", or training.attention \"standard\")");
     const Preflight pf = phase("planning the run's memory", [&] {
         try {
             return preflight(e, *out.backend);

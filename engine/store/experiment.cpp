@@ -204,9 +204,6 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     const std::string at = tr.string("attention", "standard");
     if (at == "tiled") e.attention = AttentionKind::Tiled;
     else if (at != "standard") tr.fail(tr.key("attention"), "must be \"standard\" or \"tiled\", found \"" + at + "\"");
-    if (e.attention == AttentionKind::Tiled && e.backend == "cuda")
-        tr.fail(tr.key("attention"), "\"tiled\" runs on the CPU backend only for now; the CUDA backend has no tiled "
-                                     "attention kernel yet (use \"standard\", or 'training.backend' \"cpu\")");
     tr.finish("learning_rate, batch_size, gradient_accumulation_steps, epochs, max_steps, max_seq_length, "
               "warmup_ratio, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm, seed, eval_every, "
               "eval_batch_size, reconstruction_check_every, early_stopping, checkpoint_every, zero_shot, dropout, dtype, "

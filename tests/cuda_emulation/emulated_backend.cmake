@@ -3,7 +3,8 @@
 # machines without a GPU (see cuda_runtime.h here for what that does and does not verify).
 set(MEFT_EMU_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(MEFT_EMU_SOURCES)
-foreach(cu blas scratch elementwise dropout reduce layernorm attention embedding coupling)
+foreach(cu blas scratch elementwise dropout reduce layernorm attention attention_tiled embedding
+           coupling weight_norm)
   set(wrapper ${CMAKE_CURRENT_BINARY_DIR}/cuda_emulation/${cu}.cpp)
   file(CONFIGURE OUTPUT ${wrapper} CONTENT "#include \"${PROJECT_SOURCE_DIR}/kernels/${cu}.cu\"\n")
   list(APPEND MEFT_EMU_SOURCES ${wrapper})

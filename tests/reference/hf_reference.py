@@ -158,6 +158,14 @@ class PeftAdapter:
       LORA  <module>.lora_A.weight [r, in], <module>.lora_B.weight [out, r]; the
             module computes W x + b + scaling * B (A x) with scaling = lora_alpha / r
             (lora_alpha / sqrt(r) with use_rslora) (tuners/lora/layer.py Linear.forward);
+            With use_dora, <module>.lora_magnitude_vector [out] m as well: the module
+            computes W x + b + (g - 1) * (W x) + g * scaling * B (A x) with
+            g = m / ||W + scaling * B A|| row by row (tuners/lora/dora.py
+            DoraLinearLayer.forward, evaluation: no dropout);
+      VERA  base_model.vera_A [r, in_max], base_model.vera_B [out_max, r] (shared, saved with
+            save_projection) and <module>.vera_lambda_b [out], .vera_lambda_d [r]: the module
+            computes W x + b + lambda_b * (B[:out] (lambda_d * (A[:, :in] x)))
+            (tuners/vera/layer.py Linear.forward);
       IA3   <module>.ia3_l: (out, 1) multiplies the module's output, bias included;
             (1, in) on a feedforward module multiplies its input (tuners/ia3/layer.py);
       PREFIX_TUNING  prompt_embeddings [P, num_layers*2*token_dim]: from_pretrained
@@ -180,7 +188,7 @@ class PeftAdapter:
         with open(os.path.join(adapter_dir, "adapter_config.json")) as f:
             self.cfg = cfg = json.load(f)
         self.type = cfg.get("peft_type")
-        if self.type not in ("LORA", "IA3", "PREFIX_TUNING"):
+        if self.type not in ("LORA", "VERA", "IA3", "PREFIX_TUNING"):
             raise ValueError(f"{adapter_dir}: peft_type {self.type!r} is not implemented here")
         self.st = SafeTensors(adapter_dir, files=["adapter_model.safetensors"])
         unused = set(self.st.names())
@@ -202,9 +210,14 @@ class PeftAdapter:
                     if name.startswith(module + ".") and name not in self.saved:
                         self.saved[name] = take(prefix + name)
 
-        self.lora, self.ia3, self.past = {}, {}, None
+        self.lora, self.ia3, self.vera, self.past = {}, {}, {}, None
         self.prefix_len = 0
-        if self.type in ("LORA", "IA3"):
+        if self.type == "VERA":
+            if not cfg.get("save_projection"):
+                raise ValueError(f"{adapter_dir}: VeRA without save_projection (projections drawn from "
+                                 "projection_prng_key by torch) is not implemented here")
+            vera_A, vera_B = take("base_model.vera_A"), take("base_model.vera_B")
+        if self.type in ("LORA", "IA3", "VERA"):
             for key, allowed in (("fan_in_fan_out", (False,)), ("exclude_modules", (None, [])),
                                  ("layers_to_transform", (None, [])), ("layers_pattern", (None, [], ""))):
                 if cfg.get(key, allowed[0]) not in allowed:
@@ -222,7 +235,22 @@ class PeftAdapter:
                     if A.shape != (r, in_f) or B.shape != (out_f, r):
                         raise ValueError(f"{module}: lora_A {A.shape} / lora_B {B.shape} do not fit r={r}, {w} {(out_f, in_f)}")
                     scaling = cfg["lora_alpha"] / (math.sqrt(r) if cfg.get("use_rslora") else r)
-                    self.lora[module] = (A, B, scaling)
+                    m = None
+                    if cfg.get("use_dora"):
+                        m = take(prefix + module + ".lora_magnitude_vector")
+                        if m.shape != (out_f,):
+                            raise ValueError(f"{module}: lora_magnitude_vector {m.shape}, expected {(out_f,)}")
+                    self.lora[module] = (A, B, scaling, m)
+                elif self.type == "VERA":
+                    r = cfg["r"]
+                    if vera_A.shape[0] != r or vera_B.shape[1] != r or vera_A.shape[1] < in_f or vera_B.shape[0] < out_f:
+                        raise ValueError(f"{module}: vera_A {vera_A.shape} / vera_B {vera_B.shape} do not cover r={r}, "
+                                         f"{w} {(out_f, in_f)}")
+                    lb, ld = take(prefix + module + ".vera_lambda_b"), take(prefix + module + ".vera_lambda_d")
+                    if lb.shape != (out_f,) or ld.shape != (r,):
+                        raise ValueError(f"{module}: vera_lambda_b {lb.shape} / vera_lambda_d {ld.shape}, "
+                                         f"expected {(out_f,)} / {(r,)}")
+                    self.vera[module] = (vera_A[:, :in_f], vera_B[:out_f, :], lb, ld)
                 else:
                     ff = self._is_feedforward(module)
                     l = take(prefix + module + ".ia3_l")
@@ -230,13 +258,15 @@ class PeftAdapter:
                         raise ValueError(f"{module}: ia3_l has shape {l.shape}, expected {(1, in_f) if ff else (out_f, 1)}")
                     self.ia3[module] = (l.reshape(-1), ff)
             if self.type == "LORA":
-                for key, allowed in (("use_dora", (False,)), ("bias", ("none",)), ("lora_bias", (False,)),
+                for key, allowed in (("bias", ("none",)), ("lora_bias", (False,)),
                                      ("rank_pattern", ({}, None)), ("alpha_pattern", ({}, None)),
                                      ("target_parameters", (None,)), ("layer_replication", (None,)),
                                      ("trainable_token_indices", (None,))):
                     if cfg.get(key, allowed[0]) not in allowed:
                         raise ValueError(f"{adapter_dir}: {key}={cfg[key]!r} is not implemented here")
-            if not (self.lora or self.ia3):
+            if self.type == "VERA" and cfg.get("bias", "none") != "none":
+                raise ValueError(f"{adapter_dir}: bias={cfg['bias']!r} is not implemented here")
+            if not (self.lora or self.ia3 or self.vera):
                 raise ValueError(f"{adapter_dir}: target_modules {cfg.get('target_modules')!r} match no module")
         else:
             if cfg.get("task_type") not in ("SEQ_CLS", "CAUSAL_LM"):
@@ -281,8 +311,15 @@ class PeftAdapter:
             return (x * l) @ W.T + b if ff else (x @ W.T + b) * l
         out = x @ W.T + b
         if name in self.lora:
-            A, B, scaling = self.lora[name]
-            out = out + (x @ A.T) @ B.T * scaling
+            A, B, scaling, m = self.lora[name]
+            lora = (x @ A.T) @ B.T * scaling
+            if m is None:
+                return out + lora
+            g = m / np.linalg.norm(W + scaling * (B @ A), axis=1)
+            return out + (g - 1) * (x @ W.T) + g * lora
+        if name in self.vera:
+            A, B, lb, ld = self.vera[name]
+            return out + lb * (((x @ A.T) * ld) @ B.T)
         return out
 
 

@@ -165,7 +165,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     auto* attention = static_cast<QComboBox*>(add_choice("training.attention", {"standard", "tiled"}));
     attention->setItemData(0, tr("keeps each block's attention probabilities (heads × T × T) for backward"), Qt::ToolTipRole);
     attention->setItemData(1, tr("keeps one number per query row and recomputes the probabilities in backward: "
-                                 "the same results with less memory (CPU backend)"),
+                                 "the same results with less memory"),
                            Qt::ToolTipRole);
     put(tr("attention"), attention);
     offer_available_backends();
