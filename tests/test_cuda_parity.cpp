@@ -1513,6 +1513,16 @@ TEST_F(ModelParity, DeviceMemoryCoversTheReportAndOutOfMemoryIsAnError) {
     EXPECT_NE(why.find("free of"), std::string::npos) << why;
 }
 
+// A new candidate backend (the emulated one under emulation): a backend's scratch buffers only
+// grow, across models too.
+std::unique_ptr<Backend> fresh_candidate() {
+#if defined(MEFT_CUDA_HOST_EMULATION)
+    return backends().emulated ? cuda::make_cuda_backend({}) : make_backend("cuda");
+#else
+    return make_backend("cuda");
+#endif
+}
+
 // The plan for a CUDA device (shape-only backend, WorkspaceRule::cuda_device) counts what the
 // CUDA backend's own code takes: the arenas' whole chunks and its op scratch buffers (attention's
 // B x heads x Tq x Tk, reduction partials, pointer arrays, embedding indices), byte for byte.
@@ -1520,12 +1530,7 @@ TEST_F(ModelParity, PlannedFootprintEqualsTheCandidatesOwn) {
     if (cand_->is_host()) GTEST_SKIP() << "the candidate computes in host memory (self-check)";
     const ModelConfig c = cfg_small(2, 64, 4, 128);
     for (const char* n : {"full", "lora", "meft1"}) {
-        // A fresh backend per model: a backend's scratch buffers only grow, across models too.
-#if defined(MEFT_CUDA_HOST_EMULATION)
-        std::unique_ptr<Backend> fresh = backends().emulated ? cuda::make_cuda_backend({}) : make_backend("cuda");
-#else
-        std::unique_ptr<Backend> fresh = make_backend("cuda");
-#endif
+        std::unique_ptr<Backend> fresh = fresh_candidate();
         const MethodConfig m = parse_method({{"name", n}}, "t");
         const MemoryPlanResult measured = measure_run_memory(*fresh, c, m, DType::F32, 4, 8, 16);
         const MemoryPlanResult planned = plan_run_memory(c, m, DType::F32, 4, 8, 16, WorkspaceRule::cuda_device());
@@ -1538,11 +1543,7 @@ TEST_F(ModelParity, PlannedFootprintEqualsTheCandidatesOwn) {
     ModelConfig tiled = c;
     tiled.attention = AttentionKind::Tiled;
     for (const char* n : {"full", "meft1"}) {
-#if defined(MEFT_CUDA_HOST_EMULATION)
-        std::unique_ptr<Backend> fresh = backends().emulated ? cuda::make_cuda_backend({}) : make_backend("cuda");
-#else
-        std::unique_ptr<Backend> fresh = make_backend("cuda");
-#endif
+        std::unique_ptr<Backend> fresh = fresh_candidate();
         const MethodConfig m = parse_method({{"name", n}}, "t");
         const MemoryPlanResult measured = measure_run_memory(*fresh, tiled, m, DType::F32, 4, 8, 16);
         const MemoryPlanResult planned = plan_run_memory(tiled, m, DType::F32, 4, 8, 16, WorkspaceRule::cuda_device());

@@ -2,6 +2,7 @@
 #pragma once
 #include "core/arena.h"
 #include "core/backend.h"
+#include "model/edits.h"
 #include "model/params.h"
 
 namespace meft {
@@ -14,5 +15,10 @@ struct PeftCall {
     PhiloxKey key;           // its dropout stream
     int example_offset;      // first example's index within the optimizer step
 };
+
+// A branch's call from the layer's: its own dropout rate while training, none in evaluation.
+inline PeftCall branch_call(const EditCall& c, double dropout) {
+    return PeftCall{c.be, c.ps, c.tmp, c.train ? dropout : 0.0, c.key, c.example_offset};
+}
 
 }  // namespace meft

@@ -100,9 +100,7 @@ public:
     }
 
 private:
-    PeftCall call(const EditCall& c) const {
-        return PeftCall{c.be, c.ps, c.tmp, c.train ? dropout_ : 0.0, c.key, c.example_offset};
-    }
+    PeftCall call(const EditCall& c) const { return branch_call(c, dropout_); }
     DoraWeights w_;
     double dropout_;
 };

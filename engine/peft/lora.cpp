@@ -60,9 +60,7 @@ public:
     bool needs_input() const override { return !w_.frozen_a; }
 
 private:
-    PeftCall call(const EditCall& c) const {
-        return PeftCall{c.be, c.ps, c.tmp, c.train ? dropout_ : 0.0, c.key, c.example_offset};
-    }
+    PeftCall call(const EditCall& c) const { return branch_call(c, dropout_); }
     LoraWeights w_;
     double dropout_;
 };

@@ -56,9 +56,7 @@ public:
     bool needs_input() const override { return false; }
 
 private:
-    PeftCall call(const EditCall& c) const {
-        return PeftCall{c.be, c.ps, c.tmp, c.train ? dropout_ : 0.0, c.key, c.example_offset};
-    }
+    PeftCall call(const EditCall& c) const { return branch_call(c, dropout_); }
     // A[:, :in]: the shared A itself when it is exactly this wide, else a copy of its columns.
     Tensor a_slice(const PeftCall& c, std::int64_t in) const {
         const Tensor A = c.ps.value(w_.a);
