@@ -506,7 +506,8 @@ int main(int argc, char** argv) {
         if (host) {
             const std::string blas_threads =
                 openblas_get_num_threads ? std::to_string(openblas_get_num_threads()) : std::string("?");
-            std::cout << ", pool threads=" << pool->size() << ", OpenBLAS threads=" << blas_threads;
+            std::cout << ", pool threads=" << pool->size() << ", float32 GEMMs: " << meft::cpu_gemm_name(meft::cpu_gemm())
+                      << ", OpenBLAS threads=" << blas_threads;
         }
         std::cout << ", forward+backward+clip+AdamW, steps=" << steps << " warmup=" << warmup << " -->\n";
         std::cout << "| preset | batch | seq | method | attention | trainable | parameters | ms/step | tokens/s | activation MiB | total MiB"

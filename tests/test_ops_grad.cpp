@@ -2,6 +2,8 @@
 // the accumulate-vs-assign rules of the backward ops and float32/float64 agreement.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "core/cpu_backend.h"
 #include "gradcheck.h"
 
@@ -258,6 +260,39 @@ TEST_F(OpsGrad, FirstToken) {
     Buf dx({2, 3, 4}, 5.0);
     be->first_token_backward(dx.t(), g.t(), false);
     EXPECT_LT(check_grad(x.v, dx.v, loss).rel(), kTol);
+}
+
+// MEFT_CPU_GEMM's values, and oneDNN's float32 GEMMs (where the build has them) equal OpenBLAS's
+// to float32 rounding, every transpose case of the engine's linear layers.
+TEST(CpuGemm, LibrariesAgreeAndNamesParse) {
+    EXPECT_EQ(parse_cpu_gemm("openblas"), CpuGemm::OpenBlas);
+    EXPECT_THROW(parse_cpu_gemm("mkl"), Error);
+    EXPECT_EQ(cpu_gemm(), CpuGemm::OpenBlas);  // the default
+    if (!cpu_gemm_available(CpuGemm::OneDnn)) {
+        EXPECT_THROW(parse_cpu_gemm("onednn"), Error);
+        GTEST_SKIP() << "this build has no oneDNN (libdnnl-dev)";
+    }
+    auto be = make_cpu_backend();
+    const int N = 37, C = 70, OC = 45;
+    std::vector<float> x(N * C), w(OC * C), b(OC), g(N * OC);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd;
+    for (auto* v : {&x, &w, &b, &g})
+        for (float& e : *v) e = nd(rng);
+    auto run = [&](CpuGemm lib) {
+        set_cpu_gemm(lib);
+        std::vector<float> out(N * OC), dx(N * C), dw(OC * C, 0.f), db(OC, 0.f);
+        auto t = [](std::vector<float>& v, Shape s) { return Tensor{DType::F32, s, v.data()}; };
+        be->linear_forward(t(out, {N, OC}), t(x, {N, C}), t(w, {OC, C}), t(b, {OC}));
+        be->linear_backward(t(dx, {N, C}), t(dw, {OC, C}), t(db, {OC}), t(g, {N, OC}), t(x, {N, C}), t(w, {OC, C}), false);
+        out.insert(out.end(), dx.begin(), dx.end());
+        out.insert(out.end(), dw.begin(), dw.end());
+        return out;
+    };
+    const std::vector<float> ref = run(CpuGemm::OpenBlas), got = run(CpuGemm::OneDnn);
+    set_cpu_gemm(CpuGemm::OpenBlas);
+    EXPECT_NE(got, std::vector<float>(got.size(), 0.f));
+    for (std::size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(got[i], ref[i], 1e-4 * (1 + std::abs(ref[i]))) << i;
 }
 
 TEST_F(OpsGrad, CopyColumns) {

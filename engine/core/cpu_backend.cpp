@@ -9,10 +9,17 @@
 
 extern "C" void openblas_set_num_threads(int num_threads);  // OpenBLAS extension (declared here: netlib's cblas.h lacks it)
 
+#if defined(MEFT_HAVE_ONEDNN)
+#include <dnnl.h>
+#include <omp.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -21,9 +28,24 @@ namespace meft {
 namespace {
 
 // ---- BLAS -------------------------------------------------------------------------------------
+// float32 GEMMs: OpenBLAS, or oneDNN's sgemm where the build has it and MEFT_CPU_GEMM=onednn asks
+// for it; float64 always OpenBLAS. Both run single-threaded inside the pool's tasks.
+std::atomic<CpuGemm> sgemm_library{CpuGemm::OpenBlas};
+
 // Row-major C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C
 void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const float* A, int lda, const float* B, int ldb,
           double beta, float* C, int ldc) {
+#if defined(MEFT_HAVE_ONEDNN)
+    if (sgemm_library.load(std::memory_order_relaxed) == CpuGemm::OneDnn) {
+        // One OpenMP thread per calling thread: the pool already runs a GEMM on every core.
+        thread_local const bool single_threaded = (omp_set_num_threads(1), true);
+        (void)single_threaded;
+        const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, static_cast<float>(alpha), A, lda,
+                                            B, ldb, static_cast<float>(beta), C, ldc);
+        if (st != dnnl_success) throw Error("oneDNN sgemm failed (status " + std::to_string(int(st)) + ")");
+        return;
+    }
+#endif
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
                 static_cast<float>(alpha), A, lda, B, ldb, static_cast<float>(beta), C, ldc);
 }
@@ -1038,7 +1060,41 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool) { return std::make_unique<CpuBackend>(pool); }
+std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool) {
+    static const bool from_environment = [] {  // MEFT_CPU_GEMM, read once
+        if (const char* v = std::getenv("MEFT_CPU_GEMM"); v && *v) set_cpu_gemm(parse_cpu_gemm(v));
+        return true;
+    }();
+    (void)from_environment;
+    return std::make_unique<CpuBackend>(pool);
+}
+
+CpuGemm parse_cpu_gemm(const std::string& name) {
+    if (name == "openblas") return CpuGemm::OpenBlas;
+    if (name == "onednn") {
+        if (!cpu_gemm_available(CpuGemm::OneDnn))
+            throw Error("MEFT_CPU_GEMM=onednn: this build has no oneDNN (install libdnnl-dev and rebuild), use openblas");
+        return CpuGemm::OneDnn;
+    }
+    throw Error("MEFT_CPU_GEMM: expected \"openblas\" or \"onednn\", found \"" + name + "\"");
+}
+
+bool cpu_gemm_available(CpuGemm g) {
+#if defined(MEFT_HAVE_ONEDNN)
+    return true;
+#else
+    return g == CpuGemm::OpenBlas;
+#endif
+}
+
+CpuGemm cpu_gemm() { return sgemm_library.load(); }
+
+void set_cpu_gemm(CpuGemm g) {
+    if (!cpu_gemm_available(g)) throw Error("this build has no oneDNN: float32 GEMMs run on OpenBLAS");
+    sgemm_library = g;
+}
+
+const char* cpu_gemm_name(CpuGemm g) { return g == CpuGemm::OneDnn ? "onednn" : "openblas"; }
 
 AttentionTiles cpu_attention_tiles() { return {tile_q.load(), tile_k.load()}; }
 
