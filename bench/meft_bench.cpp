@@ -7,14 +7,15 @@
 // bench/torch_gpu_step.py (same presets, shapes, methods and columns).
 //
 //   meft-bench [--backend cpu|cuda|auto] [--config PRESET:BATCH:SEQ[,...]]... [--method NAME[,...]]...
-//              [--arch bert|roberta] [--steps N] [--warmup N] [--dtype float32|float64]
-//              [--threads N] [--no-phases] [--ops]
+//              [--arch bert|roberta|bart|opt] [--steps N] [--warmup N] [--dtype float32|float64]
+//              [--gemm-precision float32|bf16|tf32[,...]] [--threads N] [--no-phases] [--ops]
 //
 // Methods: the engine's names (full, bitfit, lora, houlsby, pfeiffer, parallel, prefix, ia3,
 // meft1, meft2, meft3) at their defaults, "checkpointing" (full fine-tuning with gradient
 // checkpointing) and NAME+checkpointing (that method with gradient checkpointing).
 //
-// Columns, one row per (config, method): trainable and total parameter counts; ms/step is the
+// BERT, RoBERTa and BART train a 2-label classification head, OPT its causal LM head on every token.
+// Columns, one row per (config, method, attention, GEMM precision): trainable and total parameter counts; ms/step is the
 // mean over the timed steps (on a device backend the clock is read after synchronize());
 // tokens/s counts padded tokens (B*T); activation MiB is the step's peak over the activation
 // arenas (saved activations + backward's gradient buffers + temporaries + recomputed tapes, as
@@ -24,6 +25,8 @@
 // The phase columns split the step: forward is timed in one extra forward(train) call on the
 // same batch, backward is the mean forward_backward time minus that, and update is
 // zero_grads + clip_grad_norm + AdamW.step, timed inside every timed step.
+// CPU backend: GEMM share is the thread time inside GEMM calls (cpu_gemm_stats()) over the pool's
+// threads x the timed steps' wall time, GEMM GFLOP/s per core their multiply-adds x 2 over that time.
 // --ops wraps the backend in a timer and adds, per config, a table of wall time per backend op
 // (on a device backend every op is followed by synchronize(), which serialises the device).
 #include <algorithm>
@@ -50,7 +53,7 @@
 #include "core/thread_pool.h"
 #include "model/batch.h"
 #include "model/config.h"
-#include "model/sequence_classifier.h"
+#include "model/checkpoint.h"
 #include "peft/method.h"
 #include "train/optimizer.h"
 
@@ -124,7 +127,8 @@ std::string now_utc() {
 
 // Random token ids in [1000, 20000) (inside both vocabularies and clear of special tokens),
 // full attention mask, token type 0, labels 0/1.
-meft::HostBatch random_batch(int B, int T, std::uint64_t seed) {
+// Random tokens; BART's last token is its eos (its head reads it), OPT predicts every token.
+meft::HostBatch random_batch(const meft::ModelConfig& cfg, int B, int T, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::uniform_int_distribution<std::int32_t> tok(1000, 19999), lab(0, 1);
     meft::HostBatch b;
@@ -137,6 +141,12 @@ meft::HostBatch random_batch(int B, int T, std::uint64_t seed) {
     b.attention_mask.assign(n, 1);
     b.labels.resize(static_cast<std::size_t>(B));
     for (auto& l : b.labels) l = lab(rng);
+    if (cfg.arch == meft::Arch::Bart)
+        for (int i = 0; i < B; ++i) b.input_ids[std::size_t(i) * T + T - 1] = cfg.eos_token_id;
+    if (meft::is_decoder_only(cfg.arch)) {
+        b.token_labels = b.input_ids;
+        b.labels.clear();
+    }
     return b;
 }
 
@@ -290,6 +300,7 @@ struct Result {
     std::int64_t device_used = -1;  // bytes in use on the device after the last timed step; < 0: not a device
     std::int64_t params = 0, trainable = 0;
     std::map<std::string, TimingBackend::Stat> ops;  // --ops: totals over the timed steps
+    meft::CpuGemmStats gemm;   // CPU backend: its GEMMs during the timed steps (thread time, flops)
 };
 
 // A --method entry: the engine's method names, "checkpointing" (= full fine-tuning with
@@ -326,13 +337,14 @@ Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, const m
                  meft::AttentionKind attention, int steps, int warmup, bool phases, meft::Backend& backend,
                  TimingBackend* timing) {
     meft::ModelConfig cfg = meft::preset_config(arch, bc.preset);
-    cfg.set_num_labels(2);
+    if (!meft::is_decoder_only(arch)) cfg.set_num_labels(2);
     cfg.attention = attention;
-    meft::SequenceClassifier model(cfg, backend, dt, method);
+    const std::unique_ptr<meft::Model> owned = meft::make_model(cfg, backend, dt, method);
+    meft::Model& model = *owned;
     model.init_weights(42);
     meft::ParameterStore& ps = model.params();
     meft::AdamW opt(ps, meft::AdamWConfig{});
-    const meft::HostBatch batch = random_batch(bc.batch, bc.seq, 1234);
+    const meft::HostBatch batch = random_batch(cfg, bc.batch, bc.seq, 1234);
     const double lr = 2e-5;
     const std::uint64_t seed = 42;
     const bool device = !backend.is_host();
@@ -341,9 +353,11 @@ Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, const m
     r.params = ps.count(false);
     r.trainable = ps.count(true);
     double step_total = 0, fb_total = 0, upd_total = 0;
+    meft::CpuGemmStats gemm0;
     for (int s = 0; s < warmup + steps; ++s) {
         const meft::ForwardOptions o{true, seed, static_cast<std::uint32_t>(s)};
         if (timing && s == warmup) timing->clear();  // op times cover the timed steps only
+        if (s == warmup) gemm0 = meft::cpu_gemm_stats();
         const auto t0 = Clock::now();
         ps.zero_grads();
         if (device) backend.synchronize();  // else the zeroing would be counted in forward_backward
@@ -364,6 +378,8 @@ Result bench_one(const BenchConfig& bc, meft::Arch arch, meft::DType dt, const m
             upd_total += t_zero + t_upd;
         }
     }
+    const meft::CpuGemmStats gemm1 = meft::cpu_gemm_stats();
+    r.gemm = {gemm1.seconds - gemm0.seconds, gemm1.flops - gemm0.flops, gemm1.calls - gemm0.calls};
     r.step_ms = step_total / steps;
     r.fb_ms = fb_total / steps;
     r.update_ms = upd_total / steps;
@@ -399,7 +415,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> config_strs;
     std::string arch_str = "bert", dtype_str = "float32", backend_name = "cpu";
     int steps = 5, warmup = 1, threads = 0;
-    std::vector<std::string> methods, attentions;
+    std::vector<std::string> methods, attentions, precisions;
     std::vector<int> recompute_tokens;
     bool no_phases = false, want_ops = false;
     app.add_option("--backend", backend_name, "compute backend: cpu, cuda (fails with the reason when unusable) or auto")
@@ -414,7 +430,7 @@ int main(int argc, char** argv) {
                        return l;
                    }() + "checkpointing or NAME+checkpointing (default: full)")
         ->delimiter(',');
-    app.add_option("--arch", arch_str, "backbone family")->check(CLI::IsMember({"bert", "roberta"}))->capture_default_str();
+    app.add_option("--arch", arch_str, "backbone family")->check(CLI::IsMember({"bert", "roberta", "bart", "opt"}))->capture_default_str();
     app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--warmup", warmup, "untimed warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--dtype", dtype_str, "parameter and activation type")->check(CLI::IsMember({"float32", "float64"}))->capture_default_str();
@@ -428,6 +444,11 @@ int main(int argc, char** argv) {
                    "comma-separated; 0: the whole batch (default: the method's default)")
         ->delimiter(',')
         ->check(CLI::NonNegativeNumber);
+    app.add_option("--gemm-precision", precisions,
+                   "the linear layers' float32 GEMMs, repeatable or comma-separated: float32, bf16 (operands rounded to "
+                   "bf16, float32 accumulation; CPU: oneDNN with AVX512_BF16), tf32 (CUDA) (default: float32)")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"float32", "bf16", "tf32"}));
     app.add_flag("--no-phases", no_phases, "skip the extra forward call that splits forward from backward");
     app.add_flag("--ops", want_ops, "also time every backend op and print a per-op table for each config");
     try {
@@ -459,6 +480,7 @@ int main(int argc, char** argv) {
             }
         }
         if (attentions.empty()) attentions = {"standard"};
+        if (precisions.empty()) precisions = {"float32"};
     } catch (const CLI::ParseError& e) {
         app.exit(e);
         return 2;
@@ -484,14 +506,25 @@ int main(int argc, char** argv) {
             pool = own_pool.get();
         }
         // "cpu" keeps the pool of --threads; "cuda" and "auto" go through the engine's backend
-        // selection (the CUDA plugin), and "auto" that lands on the CPU gets the same pool.
-        std::unique_ptr<meft::Backend> chosen;
-        if (backend_name != "cpu") chosen = meft::make_backend(backend_name);
-        if (!chosen || chosen->is_host()) chosen = meft::make_cpu_backend(*pool);
-        const bool host = chosen->is_host();
+        // selection (the CUDA plugin), and "auto" that lands on the CPU gets the same pool. One
+        // backend per --gemm-precision, all made before the header, so a refusal comes first.
+        std::vector<std::unique_ptr<meft::Backend>> chosen;
+        std::vector<std::unique_ptr<TimingBackend>> timings;
+        for (const std::string& gp : precisions) {
+            if (dt != meft::DType::F32 && gp != "float32")
+                throw meft::Error("--gemm-precision " + gp + " needs --dtype float32");
+            meft::BackendOptions bo;
+            bo.tf32 = gp == "tf32";
+            bo.bf16_gemm = gp == "bf16";
+            std::unique_ptr<meft::Backend> b;
+            if (backend_name != "cpu") b = meft::make_backend(backend_name, bo);
+            if (!b || b->is_host()) b = meft::make_cpu_backend(meft::CpuBackendOptions{bo.bf16_gemm}, *pool);
+            timings.push_back(want_ops ? std::make_unique<TimingBackend>(*b) : nullptr);
+            chosen.push_back(std::move(b));
+        }
+        const bool host = chosen.front()->is_host();
         if (!host && threads > 0) std::cerr << "note: --threads applies to the CPU backend only; ignored\n";
-        std::unique_ptr<TimingBackend> timing = want_ops ? std::make_unique<TimingBackend>(*chosen) : nullptr;
-        meft::Backend* backend = timing ? static_cast<meft::Backend*>(timing.get()) : chosen.get();
+        meft::Backend* backend = timings.front() ? static_cast<meft::Backend*>(timings.front().get()) : chosen.front().get();
         std::size_t dev_free = 0, dev_total = 0;
         const bool has_device_memory = backend->device_memory(&dev_free, &dev_total);
         std::vector<std::tuple<BenchConfig, std::string, Result>> op_tables;
@@ -510,24 +543,33 @@ int main(int argc, char** argv) {
                       << ", OpenBLAS threads=" << blas_threads;
         }
         std::cout << ", forward+backward+clip+AdamW, steps=" << steps << " warmup=" << warmup << " -->\n";
-        std::cout << "| preset | batch | seq | method | attention | trainable | parameters | ms/step | tokens/s | activation MiB | total MiB"
-                  << (has_device_memory ? " | device used MiB" : "")
+        // CPU: the share of the pool's core time spent inside GEMM calls, and their rate per core.
+        std::cout << "| preset | batch | seq | method | attention | GEMMs | trainable | parameters | ms/step | tokens/s | activation MiB | total MiB"
+                  << (has_device_memory ? " | device used MiB" : "") << (host ? " | GEMM share | GEMM GFLOP/s per core" : "")
                   << (no_phases ? "" : " | forward ms | backward ms | zero+clip+AdamW ms") << " |\n"
-                  << "|---|---|---|---|---|---|---|---|---|---|---" << (has_device_memory ? "|---" : "")
-                  << (no_phases ? "" : "|---|---|---") << "|\n"
+                  << "|---|---|---|---|---|---|---|---|---|---|---|---" << (has_device_memory ? "|---" : "")
+                  << (host ? "|---|---" : "") << (no_phases ? "" : "|---|---|---") << "|\n"
                   << std::flush;
         for (const BenchConfig& c : configs)
         for (const MethodSpec& m : specs)
-        for (const std::string& att : attentions) {
+        for (const std::string& att : attentions)
+        for (std::size_t g = 0; g < precisions.size(); ++g) {
+            TimingBackend* timing = timings[g].get();
+            meft::Backend& be = timing ? static_cast<meft::Backend&>(*timing) : *chosen[g];
             const Result r = bench_one(c, arch, dt, m.config, meft::parse_attention_kind(att), steps, warmup, !no_phases,
-                                       *backend, timing.get());
+                                       be, timing);
             const double tok_s = double(c.batch) * c.seq / (r.step_ms / 1000.0);
-            if (want_ops) op_tables.emplace_back(c, m.label + ", " + att, r);
+            if (want_ops) op_tables.emplace_back(c, m.label + ", " + att + ", " + precisions[g], r);
             std::cout << "| " << c.preset << " | " << c.batch << " | " << c.seq << " | " << m.label << " | " << att << " | "
-                      << r.trainable
+                      << precisions[g] << " | " << r.trainable
                       << " | " << r.params << " | " << fixed(r.step_ms, 1) << " | " << fixed(tok_s, 0) << " | "
                       << fixed(mib(double(r.peak_act)), 1) << " | " << fixed(mib(double(r.total)), 1);
             if (has_device_memory) std::cout << " | " << (r.device_used >= 0 ? fixed(mib(double(r.device_used)), 0) : "?");
+            if (host) {
+                const double core_s = double(pool->size()) * r.step_ms * steps / 1000.0;
+                std::cout << " | " << fixed(100.0 * r.gemm.seconds / core_s, 1) << "% | "
+                          << (r.gemm.seconds > 0 ? fixed(r.gemm.flops / r.gemm.seconds / 1e9, 1) : "-");
+            }
             if (!no_phases)
                 std::cout << " | " << fixed(r.forward_ms, 1) << " | " << fixed(r.fb_ms - r.forward_ms, 1) << " | "
                           << fixed(r.update_ms, 1);

@@ -9,7 +9,7 @@ cross-entropy) and times forward + backward + AdamW step with every parameter
 trainable, in float32.  Prints a markdown table, one row per configuration.
 
     torch_bert_step.py --preset base --batch 8 --seq 128 [--steps 5] [--warmup 1] [--threads N]
-    torch_bert_step.py --config tiny:8:128 --config base:8:128 --threads 2
+    torch_bert_step.py --config tiny:8:128 --config base:8:128 --threads 2 [--bf16]
 """
 import argparse
 import math
@@ -80,7 +80,7 @@ class BertClassifier(nn.Module):
         return self.classifier(self.drop(pooled))
 
 
-def bench(preset, batch, seq, steps, warmup, threads):
+def bench(preset, batch, seq, steps, warmup, threads, bf16):
     torch.manual_seed(0)
     cfg = PRESETS[preset]
     if seq > cfg["max_pos"]:
@@ -96,7 +96,11 @@ def bench(preset, batch, seq, steps, warmup, threads):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(ids, types, mask), labels)
+        # --bf16: CPU autocast, the linear layers' matmuls in bf16 (their outputs too) over
+        # float32 master weights; the loss and its gradient in float32.
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(ids, types, mask)
+        loss = F.cross_entropy(logits.float(), labels)
         loss.backward()
         opt.step()
         return loss.item()
@@ -108,7 +112,8 @@ def bench(preset, batch, seq, steps, warmup, threads):
         step()
     ms = (time.perf_counter() - t0) * 1000.0 / steps
     tok_s = batch * seq / (ms / 1000.0)
-    print(f"| {preset} | {batch} | {seq} | {threads} | {ms:.1f} | {tok_s:.0f} |", flush=True)
+    print(f"| {preset} | {batch} | {seq} | {threads} | {'bf16 autocast' if bf16 else 'float32'} | {ms:.1f} | {tok_s:.0f} |",
+          flush=True)
 
 
 def main():
@@ -121,6 +126,8 @@ def main():
     ap.add_argument("--steps", type=int, default=5, help="timed steps (default 5)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps (default 1)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: all cores)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also time each config under CPU autocast to bfloat16 (after its float32 row)")
     args = ap.parse_args()
     if args.steps < 1 or args.warmup < 0 or args.threads < 1:
         ap.error("--steps and --threads must be >= 1, --warmup >= 0")
@@ -138,10 +145,11 @@ def main():
     torch.set_num_threads(args.threads)
     print(f"<!-- torch {torch.__version__}, float32, forward+backward+AdamW, "
           f"steps={args.steps} warmup={args.warmup} -->")
-    print("| preset | batch | seq | threads | ms/step | tokens/s |")
-    print("|---|---|---|---|---|---|")
+    print("| preset | batch | seq | threads | precision | ms/step | tokens/s |")
+    print("|---|---|---|---|---|---|---|")
     for p, b, s in configs:
-        bench(p, b, s, args.steps, args.warmup, args.threads)
+        for bf16 in ([False, True] if args.bf16 else [False]):
+            bench(p, b, s, args.steps, args.warmup, args.threads, bf16)
 
 
 if __name__ == "__main__":

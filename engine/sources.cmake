@@ -11,6 +11,8 @@ set(MEFT_SOURCES_core_ops
   core/host_memory.cpp
   core/thread_pool.cpp
   core/cpu_backend.cpp
+  core/cpu_bf16_gemm.cpp
+  core/cpu_philox.cpp
   core/cpu_vector_math.cpp
   core/shape_backend.cpp
   core/backend_select.cpp)

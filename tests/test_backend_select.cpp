@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/backend_select.h"
+#include "core/cpu_bf16_gemm.h"
 #include "core/cuda_plugin.h"
 #include "store/database.h"
 #include "store/experiment.h"
@@ -75,16 +76,12 @@ Experiment tiny_experiment(const std::string& backend) {
 
 // ---- no plugin involved ---------------------------------------------------------------------
 
-TEST(CpuBackend, CpuIgnoresTf32AndRefusesBf16) {
+// bf16 GEMMs on the CPU (or their refusal without AVX512_BF16): test_cpu_bf16.cpp.
+TEST(CpuBackend, CpuIgnoresTf32) {
     EXPECT_EQ(make_backend("cpu")->name(), "cpu");
     BackendOptions tf32;
     tf32.tf32 = true;
     EXPECT_EQ(make_backend("cpu", tf32)->name(), "cpu");  // a permission, not a demand
-    BackendOptions bf16;
-    bf16.bf16_gemm = true;
-    const std::string err = error_of([&] { make_backend("cpu", bf16); });
-    EXPECT_TRUE(contains(err, "bf16 GEMMs")) << err;
-    EXPECT_TRUE(contains(err, "need the CUDA backend")) << err;
     EXPECT_EQ(error_of([] { make_backend("gpu"); }), "unknown backend \"gpu\" (expected \"cpu\", \"cuda\" or \"auto\")");
 }
 
@@ -125,9 +122,8 @@ TEST(GemmPrecision, ParsedValidatedAndRecorded) {
                          "f.json: 'training.gemm_precision' \"tf32\" needs 'training.dtype' \"float32\", found \"float64\""));
     j["training"]["dtype"] = "float32";
     j["training"]["gemm_precision"] = "bf16";
-    j["training"]["backend"] = "cpu";
-    EXPECT_TRUE(contains(error_of([&] { parse_experiment(j, "f.json"); }),
-                         "f.json: 'training.gemm_precision' \"bf16\" needs the CUDA backend"));
+    j["training"]["backend"] = "cpu";  // the CPU backend has bf16 GEMMs too (where the CPU has AVX512_BF16)
+    EXPECT_TRUE(backend_options(parse_experiment(j, "f.json")).bf16_gemm);
 }
 
 // ---- scenario "none": MEFT_CUDA_PLUGIN unset ------------------------------------------------
@@ -151,8 +147,12 @@ TEST_F(NoPlugin, AutoTakesCpuAndCudaSaysWhy) {
     expect_unavailable(s.found ? s.path : std::string("libmeft_cuda.so"));
     BackendOptions bf16;
     bf16.bf16_gemm = true;
+    if (cpu_bf16_gemm_available()) {  // auto without CUDA takes the CPU's bf16 GEMMs
+        EXPECT_EQ(make_backend("auto", bf16)->name(), "cpu");
+        return;
+    }
     const std::string err = error_of([&] { make_backend("auto", bf16); });
-    EXPECT_TRUE(contains(err, "backend \"auto\" found none: " + s.why)) << err;
+    EXPECT_TRUE(contains(err, "backend \"auto\" found no CUDA backend (" + s.why + ")")) << err;
 }
 
 // ---- scenario "missing": MEFT_CUDA_PLUGIN names no file -------------------------------------

@@ -263,7 +263,9 @@ TEST(LoraVariants, LoraFaTrainsOnlyBAndKeepsNoFrozenInputs) {
     int b_tensors = 0;
     for (const Parameter& p : fa.params().all()) {
         const bool is_a = p.name.find(".lora_A.") != std::string::npos, is_b = p.name.find(".lora_B.") != std::string::npos;
-        if (is_a) EXPECT_TRUE(p.fixed && !p.trainable) << p.name;
+        if (is_a) {
+            EXPECT_TRUE(p.fixed && !p.trainable) << p.name;
+        }
         if (!is_b) continue;
         ++b_tensors;
         const Parameter& q = *full.params().find(p.name);

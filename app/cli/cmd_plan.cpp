@@ -48,7 +48,7 @@ TargetMemory target_memory(const std::string& backend, bool bf16_gemm) {
     t.where = "this computer" + (h.limited_by.empty() ? std::string() : " (" + h.limited_by + ")");
     t.free = h.available;
     t.total = h.total;
-    t.rule = WorkspaceRule::cpu();
+    t.rule = WorkspaceRule::cpu(bf16_gemm);
     return t;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/cpu_backend.h"
+#include "core/cpu_bf16_gemm.h"
 #include "core/cuda_plugin.h"
 #include "core/error.h"
 
@@ -171,17 +172,21 @@ std::string resolve_backend(const std::string& name, const BackendOptions& o) {
                         std::to_string(n) + " device" + (n == 1 ? "" : "s") + " (ordinals 0 to " + std::to_string(n - 1) + ")");
         return "cuda";
     }
-    if (o.bf16_gemm)
-        throw Error(name == "auto"
-                        ? "bf16 GEMMs (gemm precision \"bf16\") need the CUDA backend, and backend \"auto\" found none: " +
-                              why + "; use gemm precision \"float32\" or \"tf32\" to train on the CPU"
-                        : std::string("bf16 GEMMs (gemm precision \"bf16\") need the CUDA backend; the CPU backend's "
-                                      "float32 GEMMs are exact: use gemm precision \"float32\", or backend \"cuda\""));
+    if (o.bf16_gemm) {  // the CPU backend's bf16 GEMMs need oneDNN and AVX512_BF16
+        std::string cpu_why;
+        if (!cpu_bf16_gemm_available(&cpu_why))
+            throw Error(name == "auto"
+                            ? "bf16 GEMMs (gemm precision \"bf16\") need the CUDA backend or a CPU with AVX512_BF16; "
+                              "backend \"auto\" found no CUDA backend (" + why + ") and " + cpu_why +
+                                  "; use gemm precision \"float32\""
+                            : "bf16 GEMMs (gemm precision \"bf16\") on the CPU backend: " + cpu_why +
+                                  "; use gemm precision \"float32\", or backend \"cuda\"");
+    }
     return "cpu";
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& o) {
-    if (resolve_backend(name, o) == "cpu") return make_cpu_backend();  // tf32 is a permission: ignored
+    if (resolve_backend(name, o) == "cpu") return make_cpu_backend(CpuBackendOptions{o.bf16_gemm});  // tf32: ignored
     const MeftCudaOptions options{o.device, o.tf32 ? 1 : 0, o.bf16_gemm ? 1 : 0};
     char error[1024] = {};
     Backend* b = plugin().create(&options, error, sizeof error);

@@ -22,7 +22,8 @@ inline constexpr const char* kBackendNames = "\"cpu\", \"cuda\" or \"auto\"";
 bool is_backend_name(const std::string& name);
 
 // How GEMMs may compute, and on which device. The CPU backend ignores tf32 (a permission: its
-// float32 GEMMs are exact) and refuses bf16_gemm (only the CUDA backend rounds operands to bf16).
+// float32 GEMMs are exact); bf16_gemm runs there on oneDNN where the CPU has AVX512_BF16 (an
+// error otherwise, cpu_bf16_gemm.h).
 struct BackendOptions {
     bool tf32 = false;       // float32 GEMMs may use TF32 tensor cores
     bool bf16_gemm = false;  // float32 GEMMs round their operands to bf16, accumulate in float32

@@ -5,6 +5,8 @@
 
 #include <cblas.h>
 
+#include "core/cpu_bf16_gemm.h"
+#include "core/cpu_philox.h"
 #include "core/cpu_vector_math.h"
 
 extern "C" void openblas_set_num_threads(int num_threads);  // OpenBLAS extension (declared here: netlib's cblas.h lacks it)
@@ -15,7 +17,9 @@ extern "C" void openblas_set_num_threads(int num_threads);  // OpenBLAS extensio
 #endif
 
 #include <algorithm>
+#include <bit>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -32,9 +36,25 @@ namespace {
 // for it; float64 always OpenBLAS. Both run single-threaded inside the pool's tasks.
 std::atomic<CpuGemm> sgemm_library{CpuGemm::OpenBlas};
 
+// cpu_gemm_stats(): every GEMM call's thread time and multiply-adds, summed over threads.
+std::atomic<std::int64_t> gemm_ns{0}, gemm_flops{0}, gemm_calls{0};
+
+struct GemmTimer {
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    std::int64_t flops;
+    GemmTimer(int M, int N, int K) : flops(2 * std::int64_t(M) * N * K) {}
+    ~GemmTimer() {
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
+        gemm_ns.fetch_add(ns.count(), std::memory_order_relaxed);
+        gemm_flops.fetch_add(flops, std::memory_order_relaxed);
+        gemm_calls.fetch_add(1, std::memory_order_relaxed);
+    }
+};
+
 // Row-major C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C
 void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const float* A, int lda, const float* B, int ldb,
           double beta, float* C, int ldc) {
+    const GemmTimer timer(M, N, K);
 #if defined(MEFT_HAVE_ONEDNN)
     if (sgemm_library.load(std::memory_order_relaxed) == CpuGemm::OneDnn) {
         // One OpenMP thread per calling thread: the pool already runs a GEMM on every core.
@@ -51,6 +71,7 @@ void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const float* A, i
 }
 void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const double* A, int lda, const double* B, int ldb,
           double beta, double* C, int ldc) {
+    const GemmTimer timer(M, N, K);
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
                 lda, B, ldb, beta, C, ldc);
 }
@@ -62,16 +83,17 @@ int as_int(std::int64_t x) {
 
 // All CPU parallelism is the pool's: OpenBLAS runs single-threaded inside pool tasks (set in the
 // backend's constructor), so its threads never compete with ours for the cores.
-// C[M,N] is split into row blocks (or column blocks when N > M) of whole multiples of 16.
-template <typename T>
-void par_gemm(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, double alpha, const T* A, int lda, const T* B,
-              int ldb, double beta, T* C, int ldc) {
+// C[M,N] is split into row blocks (or column blocks when N > M) of whole multiples of 16;
+// block(ta, tb, m, n, a, b, c) computes one: op(a) m x K times op(b) K x n into c (ldc as C's).
+template <typename TA, typename TC, typename Block>
+void split_gemm(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const TA* A, int lda, const TA* B, int ldb,
+                TC* C, int ldc, Block&& block) {
     const bool by_rows = M >= N;
     const int extent = by_rows ? M : N;
     const std::int64_t flops = std::int64_t(M) * N * K;
     const int parts = flops < (1 << 18) ? 1 : std::min(pool.size(), std::max(1, extent / 16));
     if (parts <= 1) {
-        gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        block(M, N, A, B, C);
         return;
     }
     pool.parallel_for(parts, [&](std::int64_t p0, std::int64_t p1) {
@@ -80,27 +102,91 @@ void par_gemm(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, double al
             const int e = p + 1 == parts ? extent : static_cast<int>(extent * (p + 1) / parts) / 16 * 16;
             if (e <= b) continue;
             if (by_rows)  // rows of op(A) and C
-                gemm(ta, tb, e - b, N, K, alpha, ta ? A + b : A + std::int64_t(b) * lda, lda, B, ldb, beta,
-                     C + std::int64_t(b) * ldc, ldc);
+                block(e - b, N, ta ? A + b : A + std::int64_t(b) * lda, B, C + std::int64_t(b) * ldc);
             else  // columns of op(B) and C
-                gemm(ta, tb, M, e - b, K, alpha, A, lda, tb ? B + std::int64_t(b) * ldb : B + b, ldb, beta, C + b, ldc);
+                block(M, e - b, A, tb ? B + std::int64_t(b) * ldb : B + b, C + b);
         }
     });
+}
+
+template <typename T>
+void par_gemm(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, double alpha, const T* A, int lda, const T* B,
+              int ldb, double beta, T* C, int ldc) {
+    split_gemm(pool, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, [&](int m, int n, const T* a, const T* b, T* c) {
+        gemm(ta, tb, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    });
+}
+
+// Elements spanned by a row-major operand of `rows` x `cols` (as stored) with leading dimension ld.
+std::size_t span(int rows, int cols, int ld) { return rows == 0 ? 0 : std::size_t(rows - 1) * ld + cols; }
+
+// The bf16 GEMMs of training.gemm_precision "bf16": one buffer per backend for the rounded
+// operands, grown to the largest pair (its bytes are op workspace), and counted for
+// op_workspace_bytes(). Only the linear layers' float32 GEMMs use it, as on CUDA.
+struct Bf16Operands {
+    std::unique_ptr<std::uint16_t[]> data;
+    std::size_t size = 0;
+    std::uint16_t* get(std::size_t n) {
+        if (n > size) {
+            data.reset();  // the old buffer goes first, so the peak is the new one only
+            data.reset(new std::uint16_t[n]);
+            size = n;
+        }
+        return data.get();
+    }
+};
+
+// C = op(A) op(B) + beta C with both operands rounded to bf16 first (on the pool), then the
+// row or column blocks on oneDNN's bf16 matmul.
+void par_gemm_bf16(ThreadPool& pool, Bf16Operands& buffer, bool ta, bool tb, int M, int N, int K, const float* A,
+                   int lda, const float* B, int ldb, double beta, float* C, int ldc) {
+    const std::size_t na = ta ? span(K, M, lda) : span(M, K, lda), nb = tb ? span(N, K, ldb) : span(K, N, ldb);
+    std::uint16_t* a16 = buffer.get(na + nb);
+    std::uint16_t* b16 = a16 + na;
+    constexpr std::int64_t kChunk = 1 << 14;
+    const std::int64_t chunks_a = (std::int64_t(na) + kChunk - 1) / kChunk, chunks = chunks_a + (std::int64_t(nb) + kChunk - 1) / kChunk;
+    pool.parallel_for(chunks, [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t c = c0; c < c1; ++c) {
+            const bool first = c < chunks_a;
+            const std::int64_t i = (first ? c : c - chunks_a) * kChunk, n = std::int64_t(first ? na : nb);
+            round_to_bf16((first ? a16 : b16) + i, (first ? A : B) + i, std::size_t(std::min(kChunk, n - i)));
+        }
+    }, 1);
+    split_gemm(pool, ta, tb, M, N, K, a16, lda, b16, ldb, C, ldc,
+               [&](int m, int n, const std::uint16_t* a, const std::uint16_t* b, float* c) {
+                   const GemmTimer timer(m, n, K);
+                   bf16_gemm(ta, tb, m, n, K, 1.0f, a, lda, b, ldb, static_cast<float>(beta), c, ldc);
+               });
 }
 
 // ---- dropout masks ----------------------------------------------------------------------------
 constexpr std::int64_t kAttnRowStride = kAttentionDropoutStride;
 
-// out[j] = in[j] * keep_j * s for elements [offset, offset+count) of example `example`.
+// out[j] = in[j] * keep_j * s for elements [offset, offset+count) of example `example` (out may be
+// in). Element e's draw is lane e % 4 of block e / 4; the draws come kBlocks blocks at a time.
 template <typename T>
 void dropout_span(T* out, const T* in, std::int64_t count, std::int64_t offset, std::uint32_t example,
                   const PhiloxKey& key, std::uint64_t threshold, T s) {
+    constexpr std::int64_t kBlocks = 64;
+    std::uint32_t draws[4 * kBlocks];
     std::int64_t j = 0;
     while (j < count) {
-        const std::int64_t e = offset + j;
-        const auto r = philox_block(key, example, static_cast<std::uint32_t>(e >> 2));
-        for (std::int64_t lane = e & 3; lane < 4 && j < count; ++lane, ++j)
-            out[j] = dropout_keeps(r[lane], threshold) ? in[j] * s : T(0);
+        const std::int64_t e = offset + j, lane = e & 3;
+        const std::int64_t blocks = std::min(kBlocks, (lane + count - j + 3) / 4);
+        philox_draws(key, example, static_cast<std::uint32_t>(e >> 2), static_cast<int>(blocks), draws);
+        const std::int64_t n = std::min(count - j, 4 * blocks - lane);
+        const std::uint32_t* d = draws + lane;
+        // dropout_keeps(draw, threshold) as a bit mask over in * s (a dropped element is +0, NaN
+        // or not), the comparison in 32 bits (threshold 2^32, p = 1, keeps nothing): it vectorises.
+        using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+        static_assert(sizeof(U) == sizeof(T));
+        const std::uint32_t t32 = static_cast<std::uint32_t>(std::min<std::uint64_t>(threshold, 0xffffffffu));
+        const U none = threshold > 0xffffffffu ? U(0) : ~U(0);
+        for (std::int64_t i = 0; i < n; ++i) {
+            const U keep = (U(0) - U(d[i] >= t32)) & none;
+            out[j + i] = std::bit_cast<T>(std::bit_cast<U>(in[j + i] * s) & keep);
+        }
+        j += n;
     }
 }
 
@@ -111,6 +197,20 @@ std::atomic<int> tile_q{64}, tile_k{128};
 
 template <typename T> struct Ops {
     ThreadPool& pool;
+    Bf16Operands* bf16 = nullptr;  // set: the linear layers' float32 GEMMs take bf16 operands
+
+    // The linear layers' GEMMs (alpha 1): exact, or with bf16 operands where the backend asks.
+    void linear_gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B,
+                     double beta, T* C) {
+        const int lda = as_int(ta ? M : K), ldb = as_int(tb ? K : N), ldc = as_int(N);
+        if constexpr (std::is_same_v<T, float>) {
+            if (bf16) {
+                par_gemm_bf16(pool, *bf16, ta, tb, as_int(M), as_int(N), as_int(K), A, lda, B, ldb, beta, C, ldc);
+                return;
+            }
+        }
+        par_gemm(pool, ta, tb, as_int(M), as_int(N), as_int(K), 1.0, A, lda, B, ldb, beta, C, ldc);
+    }
 
     // One head's workspace per pool thread (the attention tasks of a thread run one at a time),
     // so attention needs threads x 2 x T^2 extra elements, not B x NH x T^2.
@@ -135,19 +235,16 @@ template <typename T> struct Ops {
             }, 64);
             beta = 1;
         }
-        par_gemm(pool, false, true, as_int(N), as_int(OC), as_int(C), 1.0, inp.ptr<T>(), as_int(C), w.ptr<T>(),
-                 as_int(C), beta, o, as_int(OC));
+        linear_gemm(false, true, N, OC, C, inp.ptr<T>(), w.ptr<T>(), beta, o);
     }
 
     void linear_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, bool acc) {
         const std::int64_t OC = w.dim(0), C = w.dim(1), N = dout.numel() / OC;
         const T* g = dout.ptr<T>();
         if (dinp)
-            par_gemm(pool, false, false, as_int(N), as_int(C), as_int(OC), 1.0, g, as_int(OC), w.ptr<T>(), as_int(C),
-                 acc ? 1.0 : 0.0, dinp.ptr<T>(), as_int(C));
+            linear_gemm(false, false, N, C, OC, g, w.ptr<T>(), acc ? 1.0 : 0.0, dinp.ptr<T>());
         if (dw)
-            par_gemm(pool, true, false, as_int(OC), as_int(C), as_int(N), 1.0, g, as_int(OC), inp.ptr<T>(), as_int(C), 1.0,
-                 dw.ptr<T>(), as_int(C));
+            linear_gemm(true, false, OC, C, N, g, inp.ptr<T>(), 1.0, dw.ptr<T>());
         if (db) {
             T* d = db.ptr<T>();
             pool.parallel_for(OC, [&](std::int64_t c0, std::int64_t c1) {
@@ -696,11 +793,16 @@ template <typename T> struct Ops {
         const T bc1 = T(1) - T(std::pow(b1, step)), bc2 = T(1) - T(std::pow(b2, step));
         const T step_size = T(lr) / bc1, decay = T(1) - T(lr * wd), sqrt_bc2 = std::sqrt(bc2);
         const T tb1 = T(b1), tb2 = T(b2), teps = T(eps);
-        pool.parallel_for(param.numel(), [&](std::int64_t i0, std::int64_t i1) {
-            for (std::int64_t i = i0; i < i1; ++i) {
-                mm[i] = tb1 * mm[i] + (T(1) - tb1) * g[i];
-                vv[i] = tb2 * vv[i] + (T(1) - tb2) * g[i] * g[i];
-                pp[i] = pp[i] * decay - step_size * mm[i] / (std::sqrt(vv[i]) / sqrt_bc2 + teps);
+        pool.parallel_for(param.numel(), [=](std::int64_t i0, std::int64_t i1) {
+            // Local restrict pointers: the four tensors are distinct, so the loop vectorises.
+            T* __restrict p = pp + i0;
+            T* __restrict m1 = mm + i0;
+            T* __restrict m2 = vv + i0;
+            const T* __restrict gi = g + i0;
+            for (std::int64_t i = 0; i < i1 - i0; ++i) {
+                m1[i] = tb1 * m1[i] + (T(1) - tb1) * gi[i];
+                m2[i] = tb2 * m2[i] + (T(1) - tb2) * gi[i] * gi[i];
+                p[i] = p[i] * decay - step_size * m1[i] / (std::sqrt(m2[i]) / sqrt_bc2 + teps);
             }
         }, 4096);
     }
@@ -708,11 +810,13 @@ template <typename T> struct Ops {
 
 class CpuBackend final : public Backend {
 public:
-    explicit CpuBackend(ThreadPool& pool) : pool_(pool) { openblas_set_num_threads(1); }
+    CpuBackend(ThreadPool& pool, bool bf16_gemm) : pool_(pool), bf16_gemm_(bf16_gemm) { openblas_set_num_threads(1); }
 
     std::string name() const override { return "cpu"; }
     MemorySource memory() override { return MemorySource::host(); }
-    std::size_t op_workspace_bytes() const override { return cpu_workspace_bytes.load(); }
+    std::size_t op_workspace_bytes() const override {
+        return cpu_workspace_bytes.load() + bf16_.size * sizeof(std::uint16_t);
+    }
     bool is_host() const override { return true; }
 
     void upload(Tensor dst, const void* src) override { std::memcpy(dst.data, src, dst.bytes()); }
@@ -789,8 +893,16 @@ private:  // the ops: Backend checks their arguments, then calls these
             const std::int64_t n = t.numel();
             pool_.parallel_for(kParts, [&](std::int64_t p0, std::int64_t p1) {
                 for (std::int64_t p = p0; p < p1; ++p) {
+                    // Eight running sums in a fixed order (so the loop vectorises), added at the end.
+                    constexpr int kLanes = 8;
+                    double lane[kLanes] = {};
+                    std::int64_t i = n * p / kParts;
+                    const std::int64_t end = n * (p + 1) / kParts;
+                    for (; i + kLanes <= end; i += kLanes)
+                        for (int j = 0; j < kLanes; ++j) lane[j] += double(x[i + j]) * double(x[i + j]);
                     double s = 0;
-                    for (std::int64_t i = n * p / kParts; i < n * (p + 1) / kParts; ++i) s += double(x[i]) * double(x[i]);
+                    for (; i < end; ++i) s += double(x[i]) * double(x[i]);
+                    for (int j = 0; j < kLanes; ++j) s += lane[j];
                     partial[p] = s;
                 }
             });
@@ -1045,7 +1157,7 @@ private:
     };
     template <typename F> void dispatch(const Tensor& t, F&& f) {
         if (t.dtype == DType::F32) {
-            Ops<float> ops{pool_};
+            Ops<float> ops{pool_, bf16_gemm_ ? &bf16_ : nullptr};
             f(Handle<float>{&ops});
         } else if (t.dtype == DType::F64) {
             Ops<double> ops{pool_};
@@ -1056,17 +1168,23 @@ private:
     }
 
     ThreadPool& pool_;
+    const bool bf16_gemm_;
+    Bf16Operands bf16_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool) {
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& options, ThreadPool& pool) {
     static const bool from_environment = [] {  // MEFT_CPU_GEMM, read once
         if (const char* v = std::getenv("MEFT_CPU_GEMM"); v && *v) set_cpu_gemm(parse_cpu_gemm(v));
         return true;
     }();
     (void)from_environment;
-    return std::make_unique<CpuBackend>(pool);
+    if (options.bf16_gemm) {
+        std::string why;
+        if (!cpu_bf16_gemm_available(&why)) throw Error("bf16 GEMMs (gemm precision \"bf16\") on the CPU backend: " + why);
+    }
+    return std::make_unique<CpuBackend>(pool, options.bf16_gemm);
 }
 
 CpuGemm parse_cpu_gemm(const std::string& name) {
@@ -1081,6 +1199,7 @@ CpuGemm parse_cpu_gemm(const std::string& name) {
 
 bool cpu_gemm_available(CpuGemm g) {
 #if defined(MEFT_HAVE_ONEDNN)
+    (void)g;
     return true;
 #else
     return g == CpuGemm::OpenBlas;
@@ -1088,6 +1207,10 @@ bool cpu_gemm_available(CpuGemm g) {
 }
 
 CpuGemm cpu_gemm() { return sgemm_library.load(); }
+
+CpuGemmStats cpu_gemm_stats() {
+    return {double(gemm_ns.load()) * 1e-9, double(gemm_flops.load()), gemm_calls.load()};
+}
 
 void set_cpu_gemm(CpuGemm g) {
     if (!cpu_gemm_available(g)) throw Error("this build has no oneDNN: float32 GEMMs run on OpenBLAS");

@@ -1,6 +1,7 @@
 // cpu_backend.h — the reference backend: every op, in float32 and float64, on the host.
 // GEMMs go to OpenBLAS (sgemm/dgemm; float32 to oneDNN's sgemm with MEFT_CPU_GEMM=onednn where the
-// build found oneDNN); row-wise and element-wise loops run on a ThreadPool.
+// build found oneDNN, or to oneDNN's bf16 matmul with CpuBackendOptions::bf16_gemm); row-wise and
+// element-wise loops run on a ThreadPool.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,8 +14,18 @@
 
 namespace meft {
 
+struct CpuBackendOptions {
+    // training.gemm_precision "bf16": the linear layers' float32 GEMMs round both operands to
+    // bf16 and accumulate in float32 (oneDNN, AVX512_BF16; cpu_bf16_gemm.h); attention's GEMMs
+    // and float64 stay exact. Error at creation where cpu_bf16_gemm_available() is false.
+    bool bf16_gemm = false;
+};
+
 // The first call reads MEFT_CPU_GEMM ("openblas" or "onednn"; Error for anything else).
-std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool = default_thread_pool());
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& options, ThreadPool& pool = default_thread_pool());
+inline std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool = default_thread_pool()) {
+    return make_cpu_backend(CpuBackendOptions{}, pool);
+}
 
 // Which library runs the float32 GEMMs of every CPU backend in the process.
 enum class CpuGemm { OpenBlas, OneDnn };
@@ -23,6 +34,15 @@ CpuGemm cpu_gemm();
 void set_cpu_gemm(CpuGemm g);                   // Error when this build lacks it
 CpuGemm parse_cpu_gemm(const std::string& name);  // "openblas" | "onednn"
 const char* cpu_gemm_name(CpuGemm g);
+
+// Every CPU backend GEMM since the process started (linear and attention, float32, bf16 and
+// float64): thread time inside the library calls summed over threads, multiply-adds x 2, calls.
+// A bench takes differences around the steps it times.
+struct CpuGemmStats {
+    double seconds = 0, flops = 0;
+    std::int64_t calls = 0;
+};
+CpuGemmStats cpu_gemm_stats();
 
 // The tiles of attention_tiled_*: query rows x key columns (tests shrink them to cross tile edges).
 struct AttentionTiles {

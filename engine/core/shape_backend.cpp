@@ -26,7 +26,7 @@ public:
     explicit ShapeBackend(const WorkspaceRule& rule) : rule_(rule) {}
     std::string name() const override { return "shape-only"; }
     std::size_t op_workspace_bytes() const override {
-        if (!rule_.cuda) return cpu_ws_[0] + cpu_ws_[1];
+        if (!rule_.cuda) return cpu_ws_[0] + cpu_ws_[1] + cpu_bf16_;
         std::size_t n = 0;
         for (std::size_t b : cuda_) n += b;
         return n;
@@ -130,8 +130,11 @@ private:
     void cuda_scratch(int which, std::size_t bytes) {
         if (rule_.cuda) cuda_[which] = std::max(cuda_[which], whole_mib(bytes));
     }
+    // The rounded operands of a bf16 GEMM: a CUDA Scratch, or the CPU backend's one buffer (exact size).
     void bf16_gemm(DType dt, std::int64_t operand_elements) {
-        if (rule_.bf16_gemm && dt == DType::F32) cuda_scratch(kBf16, std::size_t(operand_elements) * 2);
+        if (!rule_.bf16_gemm || dt != DType::F32) return;
+        if (rule_.cuda) cuda_scratch(kBf16, std::size_t(operand_elements) * 2);
+        else cpu_bf16_ = std::max(cpu_bf16_, std::size_t(operand_elements) * 2);
     }
     void attention(Tensor q, Tensor k, int NH, double p, bool backward) {
         const std::int64_t B = q.dim(0), TT = q.dim(1) * k.dim(1);
@@ -179,13 +182,15 @@ private:
     std::uintptr_t next_ = 0;
     std::size_t cuda_[kScratches] = {};
     std::size_t cpu_ws_[2] = {}, cpu_threads_[2] = {}, cpu_per_[2] = {};  // [float, double]
+    std::size_t cpu_bf16_ = 0;
 };
 
 }  // namespace
 
-WorkspaceRule WorkspaceRule::cpu() {
+WorkspaceRule WorkspaceRule::cpu(bool bf16_gemm) {
     WorkspaceRule r;
     r.threads = default_thread_pool().size();
+    r.bf16_gemm = bf16_gemm;
     return r;
 }
 

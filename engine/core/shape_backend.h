@@ -20,10 +20,10 @@ namespace meft {
 struct WorkspaceRule {
     bool cuda = false;       // else the CPU backend
     int threads = 1;         // CPU: the pool's threads (ThreadPool::size())
-    bool bf16_gemm = false;  // CUDA: float32 GEMMs copy their operands to BF16
+    bool bf16_gemm = false;  // the linear layers' float32 GEMMs copy their operands to BF16
     // The rule of a real backend: CPU with the default pool's threads, or CUDA (its GEMM mode
     // from the backend's name is not known here: pass bf16_gemm yourself).
-    static WorkspaceRule cpu();
+    static WorkspaceRule cpu(bool bf16_gemm = false);
     static WorkspaceRule cuda_device(bool bf16_gemm = false);
 };
 

@@ -117,7 +117,8 @@ Preflight preflight(const Experiment& e, Backend& backend) {
     // the longest sequence, and an evaluation batch, on this backend's workspace rule.
     p.train_rows = (c.batch_size + c.gradient_accumulation - 1) / c.gradient_accumulation * rows_per_unit(e);
     p.eval_rows = std::max(1, c.eval_batch_size);
-    const WorkspaceRule rule = backend.is_host() ? WorkspaceRule::cpu() : WorkspaceRule::cuda_device(e.gemm_precision == "bf16");
+    const bool bf16 = e.gemm_precision == "bf16";
+    const WorkspaceRule rule = backend.is_host() ? WorkspaceRule::cpu(bf16) : WorkspaceRule::cuda_device(bf16);
     p.plan = c.zero_shot ? plan_run_memory(cfg, e.method, e.dtype, 1, p.eval_rows, p.seq, rule)
                          : plan_run_memory(cfg, e.method, e.dtype, p.train_rows, p.eval_rows, p.seq, rule);
     std::size_t total = 0;

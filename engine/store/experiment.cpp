@@ -197,9 +197,6 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     if (gp != "float32" && e.dtype != DType::F32)
         tr.fail(tr.key("gemm_precision"), "\"" + gp + "\" needs 'training.dtype' \"float32\", found \"" + dt +
                                               "\" (float64 is the reference precision: its GEMMs are always exact)");
-    if (gp == "bf16" && e.backend == "cpu")
-        tr.fail(tr.key("gemm_precision"), "\"bf16\" needs the CUDA backend ('training.backend' \"cuda\" or \"auto\"), "
-                                          "found backend \"cpu\"");
     // How attention computes: the same function either way; tiled never holds [T x T].
     const std::string at = tr.string("attention", "standard");
     if (at == "tiled") e.attention = AttentionKind::Tiled;

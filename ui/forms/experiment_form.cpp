@@ -18,6 +18,7 @@
 #include <QVBoxLayout>
 
 #include "core/backend_select.h"
+#include "core/cpu_bf16_gemm.h"
 #include "data/glue.h"
 #include "data/qa.h"
 #include "ui/app_resources.h"
@@ -221,8 +222,14 @@ void ExperimentForm::offer_available_backends() {
     set_item(backend_, "cuda", cuda, cuda ? tr("the GPU") : tr("unavailable: %1").arg(reason));
     set_item(gemm_precision_, "float32", true, tr("exact float32 GEMMs"));
     set_item(gemm_precision_, "tf32", true, tr("TF32 tensor cores on the GPU (10-bit mantissa operands); exact float32 on the CPU"));
-    set_item(gemm_precision_, "bf16", cuda,
-             cuda ? tr("bf16 operands, float32 accumulation (GPU only)") : tr("needs the CUDA backend, unavailable: %1").arg(reason));
+    std::string cpu_why;
+    const bool cpu_bf16 = cpu_bf16_gemm_available(&cpu_why);
+    set_item(gemm_precision_, "bf16", cuda || cpu_bf16,
+             cuda && cpu_bf16 ? tr("bf16 operands, float32 accumulation (the GPU's tensor cores, or the CPU's AVX512_BF16)")
+             : cuda           ? tr("bf16 operands, float32 accumulation on the GPU (the CPU backend cannot: %1)")
+                                    .arg(QString::fromStdString(cpu_why))
+             : cpu_bf16       ? tr("bf16 operands, float32 accumulation on the CPU (AVX512_BF16 through oneDNN)")
+                              : tr("unavailable: %1; and the CUDA backend: %2").arg(QString::fromStdString(cpu_why), reason));
 }
 
 QWidget* ExperimentForm::add_line(const char* key) {
