@@ -238,6 +238,16 @@ private:
     void dropout_backward_impl(meft::Tensor di, meft::Tensor g, double p, meft::PhiloxKey k, int off) override {
         run("dropout_backward", [&] { in_.dropout_backward(di, g, p, k, off); });
     }
+    void dropout_add_layernorm_forward_impl(meft::Tensor o, meft::Tensor m, meft::Tensor r, meft::Tensor res,
+                                            meft::Tensor x, meft::Tensor w, meft::Tensor b, double eps, double p,
+                                            meft::PhiloxKey k, int off) override {
+        run("dropout_add_layernorm_forward", [&] { in_.dropout_add_layernorm_forward(o, m, r, res, x, w, b, eps, p, k, off); });
+    }
+    void layernorm_dropout_backward_impl(meft::Tensor dbr, meft::Tensor dres, meft::Tensor dw, meft::Tensor db,
+                                         meft::Tensor g, meft::Tensor res, meft::Tensor w, meft::Tensor m, meft::Tensor r,
+                                         double p, meft::PhiloxKey k, int off) override {
+        run("layernorm_dropout_backward", [&] { in_.layernorm_dropout_backward(dbr, dres, dw, db, g, res, w, m, r, p, k, off); });
+    }
     void embeddings_forward_impl(meft::Tensor o, meft::Tensor ids, meft::Tensor pos, meft::Tensor types, meft::Tensor wte,
                                  meft::Tensor wpe, meft::Tensor wtt) override {
         run("embeddings_forward", [&] { in_.embeddings_forward(o, ids, pos, types, wte, wpe, wtt); });

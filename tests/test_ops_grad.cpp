@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <type_traits>
+#include <vector>
 
 #include "core/cpu_backend.h"
 #include "gradcheck.h"
@@ -63,6 +65,79 @@ TEST_F(OpsGrad, LayerNorm) {
     EXPECT_LT(check_grad(x.v, dx.v, loss).rel(), kTol);
     EXPECT_LT(check_grad(w.v, dw.v, loss).rel(), kTol);
     EXPECT_LT(check_grad(b.v, db.v, loss).rel(), kTol);
+}
+
+// The fused end of a post-LN block: res = dropout(res) + x, out = LN(res), and its backward.
+// Float64 finite differences through the whole function (the dropout mask is fixed by its key),
+// then bit-for-bit equality with the separate ops it replaces (the reference), in float64 and
+// float32, dropout on and off, dres a buffer of its own or dout itself.
+TEST_F(OpsGrad, DropoutAddLayerNorm) {
+    const int B = 3, T = 5, C = 37, off = 2;
+    const double p = 0.25, eps = 1e-5;
+    const PhiloxKey key = philox_key(77, 3, dropout_site(1, 2));
+    Buf r0 = randn({B, T, C}, 41), x = randn({B, T, C}, 42), w = randn({C}, 43), b = randn({C}, 44), g = randn({B, T, C}, 45);
+    auto fwd = [&](Buf& out, Buf& mean, Buf& rstd, Buf& res) {
+        res = r0;
+        be->dropout_add_layernorm_forward(out.t(), mean.t(), rstd.t(), res.t(), x.t(), w.t(), b.t(), eps, p, key, off);
+    };
+    auto loss = [&] {
+        Buf out({B, T, C}), mean({B * T}), rstd({B * T}), res({B, T, C});
+        fwd(out, mean, rstd, res);
+        return dot(out.v, g.v);
+    };
+    Buf out({B, T, C}), mean({B * T}), rstd({B * T}), res({B, T, C});
+    fwd(out, mean, rstd, res);
+    Buf dbranch({B, T, C}), dres({B, T, C}), dw({C}), db({C});
+    be->layernorm_dropout_backward(dbranch.t(), dres.t(), dw.t(), db.t(), g.t(), res.t(), w.t(), mean.t(), rstd.t(), p, key, off);
+    EXPECT_LT(check_grad(r0.v, dbranch.v, loss).rel(), kTol);  // the branch before dropout
+    EXPECT_LT(check_grad(x.v, dres.v, loss).rel(), kTol);      // the residual
+    EXPECT_LT(check_grad(w.v, dw.v, loss).rel(), kTol);
+    EXPECT_LT(check_grad(b.v, db.v, loss).rel(), kTol);
+
+    auto same_as_reference = [&](auto zero, double prob, bool dres_is_dout) {
+        using T_ = decltype(zero);
+        const DType dt = std::is_same_v<T_, float> ? DType::F32 : DType::F64;
+        auto vec = [](const Buf& v) { return std::vector<T_>(v.v.begin(), v.v.end()); };
+        auto t = [dt](std::vector<T_>& v, Shape sh) { return Tensor{dt, sh, v.data()}; };
+        const Shape hs{B, T, C}, rs{B * T}, cs{C};
+        std::vector<T_> xv = vec(x), wv = vec(w), bv = vec(b);
+        // forward: fused vs dropout_forward + accumulate + layernorm_forward
+        std::vector<T_> res_f = vec(r0), out_f(res_f.size()), m_f(B * T), s_f(B * T);
+        std::vector<T_> res_r = vec(r0), out_r(res_r.size()), m_r(B * T), s_r(B * T);
+        be->dropout_add_layernorm_forward(t(out_f, hs), t(m_f, rs), t(s_f, rs), t(res_f, hs), t(xv, hs), t(wv, cs), t(bv, cs),
+                                          eps, prob, key, off);
+        be->dropout_forward(t(res_r, hs), t(res_r, hs), prob, key, off);
+        be->accumulate(t(res_r, hs), t(xv, hs));
+        be->layernorm_forward(t(out_r, hs), t(m_r, rs), t(s_r, rs), t(res_r, hs), t(wv, cs), t(bv, cs), eps);
+        EXPECT_EQ(res_f, res_r);
+        EXPECT_EQ(out_f, out_r);
+        EXPECT_EQ(m_f, m_r);
+        EXPECT_EQ(s_f, s_r);
+        // backward: fused vs layernorm_backward + copy + dropout_backward; dw, db accumulate
+        std::vector<T_> g_f = vec(g), dbr_f(g_f.size()), dres_f(g_f.size()), dw_f(C, T_(0.5)), db_f(C, T_(-0.25));
+        std::vector<T_> g_r = vec(g), dbr_r(g_r.size()), dres_r(g_r.size()), dw_r(C, T_(0.5)), db_r(C, T_(-0.25));
+        Tensor dres_fused = dres_is_dout ? t(g_f, hs) : t(dres_f, hs);
+        be->layernorm_dropout_backward(t(dbr_f, hs), dres_fused, t(dw_f, cs), t(db_f, cs), t(g_f, hs), t(res_f, hs), t(wv, cs),
+                                       t(m_f, rs), t(s_f, rs), prob, key, off);
+        be->layernorm_backward(t(dbr_r, hs), t(dw_r, cs), t(db_r, cs), t(g_r, hs), t(res_r, hs), t(wv, cs), t(m_r, rs),
+                               t(s_r, rs), false);
+        be->copy(t(dres_r, hs), t(dbr_r, hs));
+        be->dropout_backward(t(dbr_r, hs), t(dbr_r, hs), prob, key, off);
+        EXPECT_EQ(dbr_f, dbr_r);
+        EXPECT_EQ(dres_is_dout ? g_f : dres_f, dres_r);
+        EXPECT_EQ(dw_f, dw_r);
+        EXPECT_EQ(db_f, db_r);
+    };
+    for (double prob : {0.0, p})
+        for (bool alias : {false, true}) {
+            SCOPED_TRACE("p=" + std::to_string(prob) + (alias ? ", dres is dout" : ""));
+            same_as_reference(0.0f, prob, alias);
+            same_as_reference(0.0, prob, alias);
+        }
+    // dbranch must be a buffer of its own
+    EXPECT_THROW(be->layernorm_dropout_backward(g.t(), dres.t(), dw.t(), db.t(), g.t(), res.t(), w.t(), mean.t(), rstd.t(), p,
+                                                key, off),
+                 Error);
 }
 
 TEST_F(OpsGrad, GeluAndTanh) {

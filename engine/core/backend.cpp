@@ -327,6 +327,60 @@ void Backend::dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key
     dropout_backward_impl(dinp, dout, p, key, example_offset);
 }
 
+// ---- fused: dropout + residual + LayerNorm ---------------------------------------------------------
+
+void Backend::dropout_add_layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor res, Tensor x, Tensor w,
+                                            Tensor b, double eps, double p, PhiloxKey key, int example_offset) {
+    const Check c(*this, "dropout_add_layernorm_forward");
+    const Arg O{"out", out}, M{"mean", mean}, R{"rstd", rstd}, Re{"res", res}, X{"x", x}, W{"w", w}, Bi{"b", b};
+    c.present({O, M, R, Re, X, W, Bi});
+    c.floating({O, M, R, Re, X, W, Bi});
+    c.min_ndim(Re, 2);
+    pointwise(*this, "dropout_add_layernorm_forward", {{"res", res}, {"x", x}, {"out", out}});
+    const std::int64_t N = rows(res), C = res.dim(-1);
+    c.count(M, N, "N");
+    c.count(R, N, "N");
+    c.count(W, C, "C");
+    c.count(Bi, C, "C");
+    dropout_add_layernorm_forward_impl(out, mean, rstd, res, x, w, b, eps, p, key, example_offset);
+}
+
+void Backend::layernorm_dropout_backward(Tensor dbranch, Tensor dres, Tensor dw, Tensor db, Tensor dout, Tensor res,
+                                         Tensor w, Tensor mean, Tensor rstd, double p, PhiloxKey key,
+                                         int example_offset) {
+    const Check c(*this, "layernorm_dropout_backward");
+    const Arg DBr{"dbranch", dbranch}, DR{"dres", dres}, DW{"dw", dw}, DB{"db", db}, DO{"dout", dout}, Re{"res", res},
+        W{"w", w}, M{"mean", mean}, R{"rstd", rstd};
+    c.present({DBr, DR, DO, Re, W, M, R});
+    c.floating({DBr, DR, DW, DB, DO, Re, W, M, R});
+    c.min_ndim(Re, 2);
+    pointwise(*this, "layernorm_dropout_backward", {{"dout", dout}, {"res", res}, {"dres", dres}, {"dbranch", dbranch}});
+    if (dbranch.data == dout.data || dbranch.data == dres.data)
+        c.fail("dbranch must be a buffer of its own, not dout's or dres's");
+    const std::int64_t N = rows(res), C = res.dim(-1);
+    c.count(W, C, "C");
+    if (dw) c.count(DW, C, "C");
+    if (db) c.count(DB, C, "C");
+    c.count(M, N, "N");
+    c.count(R, N, "N");
+    layernorm_dropout_backward_impl(dbranch, dres, dw, db, dout, res, w, mean, rstd, p, key, example_offset);
+}
+
+void Backend::dropout_add_layernorm_forward_impl(Tensor out, Tensor mean, Tensor rstd, Tensor res, Tensor x, Tensor w,
+                                                 Tensor b, double eps, double p, PhiloxKey key, int example_offset) {
+    dropout_forward(res, res, p, key, example_offset);
+    accumulate(res, x);
+    layernorm_forward(out, mean, rstd, res, w, b, eps);
+}
+
+void Backend::layernorm_dropout_backward_impl(Tensor dbranch, Tensor dres, Tensor dw, Tensor db, Tensor dout,
+                                              Tensor res, Tensor w, Tensor mean, Tensor rstd, double p, PhiloxKey key,
+                                              int example_offset) {
+    layernorm_backward(dbranch, dw, db, dout, res, w, mean, rstd, false);
+    copy(dres, dbranch);
+    dropout_backward(dbranch, dbranch, p, key, example_offset);
+}
+
 // ---- embeddings -----------------------------------------------------------------------------------
 
 void Backend::embeddings_forward(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,

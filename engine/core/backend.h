@@ -96,6 +96,18 @@ public:
     void dropout_forward(Tensor out, Tensor inp, double p, PhiloxKey key, int example_offset);
     void dropout_backward(Tensor dinp, Tensor dout, double p, PhiloxKey key, int example_offset);
 
+    // ---- fused: dropout + residual + LayerNorm (a post-LN block's end) --------------------------
+    // res = dropout(res) + x, in place; out, mean, rstd = layernorm(res): dropout_forward,
+    // accumulate and layernorm_forward in one pass over each row. res is [B, ...] as dropout's
+    // inp (its first dimension the example), x the same shape.
+    void dropout_add_layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor res, Tensor x, Tensor w, Tensor b,
+                                       double eps, double p, PhiloxKey key, int example_offset);
+    // Its backward: dres = d(res) through the LayerNorm from dout (assigned; dres may be dout),
+    // dw, db += as layernorm_backward's, dbranch = dropout_backward(dres) (assigned; the gradient
+    // of the dropped branch). layernorm_backward, copy and dropout_backward in one pass.
+    void layernorm_dropout_backward(Tensor dbranch, Tensor dres, Tensor dw, Tensor db, Tensor dout, Tensor res,
+                                    Tensor w, Tensor mean, Tensor rstd, double p, PhiloxKey key, int example_offset);
+
     // ---- embeddings: out[B,T,C] = wte[ids] + wpe[pos] + wtt[types] ------------------------------
     // wpe/pos and wtt/types may be empty (absent): OPT has no token types, and with project_in
     // its token rows are gathered alone.
@@ -215,6 +227,13 @@ protected:
     virtual void channel_scale_backward_impl(Tensor dinp, Tensor dscale, Tensor dout, Tensor inp, Tensor scale) = 0;
     virtual void dropout_forward_impl(Tensor out, Tensor inp, double p, PhiloxKey key, int example_offset) = 0;
     virtual void dropout_backward_impl(Tensor dinp, Tensor dout, double p, PhiloxKey key, int example_offset) = 0;
+    // The fused ops' reference: the separate ops they replace, in order (backend.cpp). A backend
+    // overrides them where one pass is faster; the results must equal these to rounding.
+    virtual void dropout_add_layernorm_forward_impl(Tensor out, Tensor mean, Tensor rstd, Tensor res, Tensor x, Tensor w,
+                                                    Tensor b, double eps, double p, PhiloxKey key, int example_offset);
+    virtual void layernorm_dropout_backward_impl(Tensor dbranch, Tensor dres, Tensor dw, Tensor db, Tensor dout,
+                                                 Tensor res, Tensor w, Tensor mean, Tensor rstd, double p, PhiloxKey key,
+                                                 int example_offset);
     virtual void embeddings_forward_impl(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
                                          Tensor wtt) = 0;
     virtual void embedding_backward_impl(Tensor dtable, Tensor dout, Tensor ids) = 0;

@@ -254,25 +254,65 @@ template <typename T> struct Ops {
         }
     }
 
+    // The sum of f(c) over c < C in eight running sums, added in a fixed order (so it vectorises
+    // and does not depend on the thread count).
+    template <typename F> static T lane_sum(std::int64_t C, F f) {
+        constexpr int kLanes = 8;
+        T lane[kLanes] = {};
+        std::int64_t c = 0;
+        for (; c + kLanes <= C; c += kLanes)
+            for (int j = 0; j < kLanes; ++j) lane[j] += f(c + j);
+        T s = 0;
+        for (int j = 0; j < kLanes; ++j) s += lane[j];
+        for (; c < C; ++c) s += f(c);
+        return s;
+    }
+
+    // One row of layernorm_forward: o = (x - mean) * rstd * w + b over C channels.
+    static void layernorm_row(T* o, T* mean, T* rstd, const T* x, const T* w, const T* b, std::int64_t C, double eps) {
+        const T m = lane_sum(C, [x](std::int64_t c) { return x[c]; }) / T(C);
+        const T var = lane_sum(C, [x, m](std::int64_t c) { return (x[c] - m) * (x[c] - m); }) / T(C);
+        const T s = T(1) / std::sqrt(var + T(eps));
+        for (std::int64_t c = 0; c < C; ++c) o[c] = (x[c] - m) * s * w[c] + b[c];
+        *mean = m;
+        *rstd = s;
+    }
+
+    // One row of layernorm_backward's input gradient: dx (= or +=) d(x) from g = d(out).
+    static void layernorm_grad_row(T* dx, const T* g, const T* x, const T* w, T m, T s, std::int64_t C, bool acc) {
+        const T sum_dxh = lane_sum(C, [g, w](std::int64_t c) { return g[c] * w[c]; }) / T(C);
+        const T sum_dxh_xh = lane_sum(C, [g, w, x, m, s](std::int64_t c) { return g[c] * w[c] * (x[c] - m) * s; }) / T(C);
+        for (std::int64_t c = 0; c < C; ++c) {
+            const T v = s * (g[c] * w[c] - sum_dxh - (x[c] - m) * s * sum_dxh_xh);
+            dx[c] = acc ? dx[c] + v : v;
+        }
+    }
+
+    // layernorm_backward's dw += sum_rows(g * xhat), db += sum_rows(g), split by channels.
+    void layernorm_param_grads(Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor mean, Tensor rstd) {
+        if (!dw && !db) return;
+        const std::int64_t C = inp.dim(-1), N = inp.numel() / C;
+        const T *x = inp.ptr<T>(), *g = dout.ptr<T>(), *mu = mean.ptr<T>(), *rs = rstd.ptr<T>();
+        T* dww = dw ? dw.ptr<T>() : nullptr;
+        T* dbb = db ? db.ptr<T>() : nullptr;
+        pool.parallel_for(C, [&](std::int64_t c0, std::int64_t c1) {
+            for (std::int64_t r = 0; r < N; ++r) {
+                const T *xr = x + r * C, *gr = g + r * C;
+                const T m = mu[r], s = rs[r];
+                for (std::int64_t c = c0; c < c1; ++c) {
+                    if (dww) dww[c] += gr[c] * (xr[c] - m) * s;
+                    if (dbb) dbb[c] += gr[c];
+                }
+            }
+        }, 64);
+    }
+
     void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, double eps) {
         const std::int64_t C = inp.dim(-1), N = inp.numel() / C;
         const T *x = inp.ptr<T>(), *ww = w.ptr<T>(), *bb = b.ptr<T>();
         T *o = out.ptr<T>(), *mu = mean.ptr<T>(), *rs = rstd.ptr<T>();
         pool.parallel_for(N, [&](std::int64_t r0, std::int64_t r1) {
-            for (std::int64_t r = r0; r < r1; ++r) {
-                const T* xr = x + r * C;
-                T m = 0;
-                for (std::int64_t c = 0; c < C; ++c) m += xr[c];
-                m /= T(C);
-                T var = 0;
-                for (std::int64_t c = 0; c < C; ++c) var += (xr[c] - m) * (xr[c] - m);
-                var /= T(C);
-                const T s = T(1) / std::sqrt(var + T(eps));
-                T* orow = o + r * C;
-                for (std::int64_t c = 0; c < C; ++c) orow[c] = (xr[c] - m) * s * ww[c] + bb[c];
-                mu[r] = m;
-                rs[r] = s;
-            }
+            for (std::int64_t r = r0; r < r1; ++r) layernorm_row(o + r * C, mu + r, rs + r, x + r * C, ww, bb, C, eps);
         }, 8);
     }
 
@@ -283,39 +323,52 @@ template <typename T> struct Ops {
         if (dinp) {
             T* dx = dinp.ptr<T>();
             pool.parallel_for(N, [&](std::int64_t r0, std::int64_t r1) {
-                for (std::int64_t r = r0; r < r1; ++r) {
-                    const T *xr = x + r * C, *gr = g + r * C;
-                    const T m = mu[r], s = rs[r];
-                    T sum_dxh = 0, sum_dxh_xh = 0;
-                    for (std::int64_t c = 0; c < C; ++c) {
-                        const T dxh = gr[c] * ww[c];
-                        sum_dxh += dxh;
-                        sum_dxh_xh += dxh * (xr[c] - m) * s;
-                    }
-                    sum_dxh /= T(C);
-                    sum_dxh_xh /= T(C);
-                    T* dr = dx + r * C;
-                    for (std::int64_t c = 0; c < C; ++c) {
-                        const T v = s * (gr[c] * ww[c] - sum_dxh - (xr[c] - m) * s * sum_dxh_xh);
-                        dr[c] = acc ? dr[c] + v : v;
-                    }
-                }
+                for (std::int64_t r = r0; r < r1; ++r)
+                    layernorm_grad_row(dx + r * C, g + r * C, x + r * C, ww, mu[r], rs[r], C, acc);
             }, 8);
         }
-        if (dw || db) {
-            T* dww = dw ? dw.ptr<T>() : nullptr;
-            T* dbb = db ? db.ptr<T>() : nullptr;
-            pool.parallel_for(C, [&](std::int64_t c0, std::int64_t c1) {
-                for (std::int64_t r = 0; r < N; ++r) {
-                    const T *xr = x + r * C, *gr = g + r * C;
-                    const T m = mu[r], s = rs[r];
-                    for (std::int64_t c = c0; c < c1; ++c) {
-                        if (dww) dww[c] += gr[c] * (xr[c] - m) * s;
-                        if (dbb) dbb[c] += gr[c];
-                    }
-                }
-            }, 64);
-        }
+        layernorm_param_grads(dw, db, dout, inp, mean, rstd);
+    }
+
+    // The fused block end (Backend::dropout_add_layernorm_forward): per row, dropout (the same
+    // draws as dropout(): example r / rows_per_example, offset (r % rows_per_example) * C), the
+    // residual, the LayerNorm, while the row is in cache. The same bits as the three ops.
+    void dropout_add_layernorm(Tensor out, Tensor mean, Tensor rstd, Tensor res, Tensor x, Tensor w, Tensor b,
+                               double eps, double p, const PhiloxKey& key, int example_offset) {
+        const std::int64_t C = res.dim(-1), N = res.numel() / C, per = N / res.dim(0);
+        const T *xx = x.ptr<T>(), *ww = w.ptr<T>(), *bb = b.ptr<T>();
+        T *rr = res.ptr<T>(), *o = out.ptr<T>(), *mu = mean.ptr<T>(), *rs = rstd.ptr<T>();
+        const std::uint64_t th = p > 0 ? drop_threshold(p) : 0;
+        const T s = p > 0 ? T(1) / (T(1) - T(p)) : T(1);
+        pool.parallel_for(N, [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1; ++r) {
+                T* row = rr + r * C;
+                if (p > 0) dropout_span(row, row, C, (r % per) * C, static_cast<std::uint32_t>(r / per + example_offset), key, th, s);
+                const T* xr = xx + r * C;
+                for (std::int64_t c = 0; c < C; ++c) row[c] = row[c] + xr[c];
+                layernorm_row(o + r * C, mu + r, rs + r, row, ww, bb, C, eps);
+            }
+        }, 8);
+    }
+
+    // Its backward (Backend::layernorm_dropout_backward): dw, db first (they read dout, which dres
+    // may be), then per row the input gradient into dbranch, a copy into dres, dropout in place.
+    void layernorm_dropout_backward(Tensor dbranch, Tensor dres, Tensor dw, Tensor db, Tensor dout, Tensor res, Tensor w,
+                                    Tensor mean, Tensor rstd, double p, const PhiloxKey& key, int example_offset) {
+        layernorm_param_grads(dw, db, dout, res, mean, rstd);
+        const std::int64_t C = res.dim(-1), N = res.numel() / C, per = N / res.dim(0);
+        const T *x = res.ptr<T>(), *g = dout.ptr<T>(), *ww = w.ptr<T>(), *mu = mean.ptr<T>(), *rs = rstd.ptr<T>();
+        T *dbr = dbranch.ptr<T>(), *dr = dres.ptr<T>();
+        const std::uint64_t th = p > 0 ? drop_threshold(p) : 0;
+        const T s = p > 0 ? T(1) / (T(1) - T(p)) : T(1);
+        pool.parallel_for(N, [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1; ++r) {
+                T* row = dbr + r * C;
+                layernorm_grad_row(row, g + r * C, x + r * C, ww, mu[r], rs[r], C, false);
+                std::memcpy(dr + r * C, row, sizeof(T) * C);
+                if (p > 0) dropout_span(row, row, C, (r % per) * C, static_cast<std::uint32_t>(r / per + example_offset), key, th, s);
+            }
+        }, 8);
     }
 
     template <typename F> void map2(Tensor out, Tensor a, F f) {
@@ -948,6 +1001,16 @@ private:  // the ops: Backend checks their arguments, then calls these
     }
     void dropout_backward_impl(Tensor dinp, Tensor dout, double p, PhiloxKey key, int off) override {
         dispatch(dout, [&](auto ops) { ops.get().dropout(dinp, dout, p, key, off); });
+    }
+    void dropout_add_layernorm_forward_impl(Tensor out, Tensor mean, Tensor rstd, Tensor res, Tensor x, Tensor w, Tensor b,
+                                            double eps, double p, PhiloxKey key, int off) override {
+        dispatch(res, [&](auto ops) { ops.get().dropout_add_layernorm(out, mean, rstd, res, x, w, b, eps, p, key, off); });
+    }
+    void layernorm_dropout_backward_impl(Tensor dbranch, Tensor dres, Tensor dw, Tensor db, Tensor dout, Tensor res,
+                                         Tensor w, Tensor mean, Tensor rstd, double p, PhiloxKey key, int off) override {
+        dispatch(res, [&](auto ops) {
+            ops.get().layernorm_dropout_backward(dbranch, dres, dw, db, dout, res, w, mean, rstd, p, key, off);
+        });
     }
     void embeddings_forward_impl(Tensor out, Tensor ids, Tensor pos, Tensor types, Tensor wte, Tensor wpe,
                                  Tensor wtt) override {

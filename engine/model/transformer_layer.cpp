@@ -196,6 +196,11 @@ void TransformerLayer::block_forward(const Attention& w, AttnActs& a, Tensor x, 
     }
     Tensor d = after ? act({B, T, C}, "dense_out") : a.res;
     linear_forward(w.o, d, a.ctx, a.edit_kept[kO], c, name("out"));
+    if (!after && !pre_ln_) {  // res = dropout(res) + x, out = LN(res): one fused op
+        be.dropout_add_layernorm_forward(a.out, a.mean, a.rstd, a.res, x, c.ps.value(w.ln_w), c.ps.value(w.ln_b),
+                                         cfg_.layer_norm_eps, p_hidden(c), key(c, w.out_site), c.example_offset);
+        return;
+    }
     be.dropout_forward(d, d, p_hidden(c), key(c, w.out_site), c.example_offset);
     if (after) {  // a branch with its own skip: d + A(d)
         a.d = d;
@@ -217,12 +222,15 @@ void TransformerLayer::block_backward(const Attention& w, const AttnActs& a, Ten
     Tensor D1 = c.tmp.alloc(dt, hs);
     if (pre_ln_) {
         be.copy(D1, G);
+    } else if (!w.after) {  // the fused op of block_forward's end: D1 = dropout'(d(res)), G = d(res)
+        be.layernorm_dropout_backward(D1, G, ps.grad(w.ln_w), ps.grad(w.ln_b), G, a.res, ps.value(w.ln_w), a.mean,
+                                      a.rstd, p_hidden(c), key(c, w.out_site), c.example_offset);
     } else {
         be.layernorm_backward(D1, ps.grad(w.ln_w), ps.grad(w.ln_b), G, a.res, ps.value(w.ln_w), a.mean, a.rstd, false);
         be.copy(G, D1);
     }
     if (w.after) w.after->backward(edit_call(c, kAfterAttn), a.after, D1, D1);  // d(d) = D1 + A'(d)^T D1, in place
-    be.dropout_backward(D1, D1, p_hidden(c), key(c, w.out_site), c.example_offset);
+    if (pre_ln_ || w.after) be.dropout_backward(D1, D1, p_hidden(c), key(c, w.out_site), c.example_offset);
     Tensor dctx = c.tmp.alloc(dt, hs), dk = c.tmp.alloc(dt, a.k.shape), dv = c.tmp.alloc(dt, a.v.shape);
     linear_backward(w.o, dctx, D1, a.ctx, a.edit_kept[kO], c, false);
     Tensor dq = D1;  // D1 is consumed: its buffer takes the query gradient
@@ -293,6 +301,11 @@ void TransformerLayer::ffn_forward(Acts& a, Tensor h1, const LayerContext& c) co
     if (scaled) scale_act_->forward(edit_call(c, kActivation), a.act, a.act_pre);
     Tensor f = after ? act({B, T, C}, "ffn.dense_out") : a.res2;
     linear_forward(fout_, f, a.act, a.edit_fout, c, "ffn.out");
+    if (!after && !parallel && !pre_ln_) {  // res2 = dropout(res2) + h1, out = LN(res2): one fused op
+        be.dropout_add_layernorm_forward(a.out, a.mean2, a.rstd2, a.res2, a.h1, c.ps.value(ln2_w_), c.ps.value(ln2_b_),
+                                         cfg_.layer_norm_eps, p_hidden(c), key(c, kFfnOut), c.example_offset);
+        return;
+    }
     be.dropout_forward(f, f, p_hidden(c), key(c, kFfnOut), c.example_offset);
     if (after) {  // a branch with its own skip: f + A(f)
         a.f = f;
@@ -320,8 +333,13 @@ void TransformerLayer::ffn_backward(const Acts& a, Tensor G, const LayerContext&
     // G = d(out). Post-LN: D = d(res2), and G becomes d(h1) through the residual. Pre-LN:
     // d(res2) = G itself, which also stays d(h1) through the residual until the block's
     // LayerNorm adds its part at the end.
+    // Without adapters around it, the fused op of ffn_forward's end: D = dropout'(d(res2)) at once.
+    const bool fused = !pre_ln_ && !after_ffn_ && !ffn_parallel_;
     if (pre_ln_) {
         be.copy(D, G);
+    } else if (fused) {
+        be.layernorm_dropout_backward(D, G, ps.grad(ln2_w_), ps.grad(ln2_b_), G, a.res2, ps.value(ln2_w_), a.mean2,
+                                      a.rstd2, p_hidden(c), key(c, kFfnOut), c.example_offset);
     } else {
         be.layernorm_backward(D, ps.grad(ln2_w_), ps.grad(ln2_b_), G, a.res2, ps.value(ln2_w_), a.mean2, a.rstd2, false);
         be.copy(G, D);
@@ -330,7 +348,7 @@ void TransformerLayer::ffn_backward(const Acts& a, Tensor G, const LayerContext&
     if (ffn_parallel_ && !pre_ln_) ffn_parallel_->backward(edit_call(c, kFfnParallel), a.ffn_parallel, G, D);
     // res2 = h1 + f + A(f): d(f) = D + A'(f)^T D, in place
     if (after_ffn_) after_ffn_->backward(edit_call(c, kAfterFfn), a.after_ffn, D, D);
-    be.dropout_backward(D, D, p_hidden(c), key(c, kFfnOut), c.example_offset);
+    if (!fused) be.dropout_backward(D, D, p_hidden(c), key(c, kFfnOut), c.example_offset);
     linear_backward(fout_, DI, D, a.act, a.edit_fout, c, false);
     if (scale_act_) scale_act_->backward(edit_call(c, kActivation), DI, DI, a.act_pre);
     if (p_act(c) > 0) be.dropout_backward(DI, DI, p_act(c), key(c, kActivation), c.example_offset);
