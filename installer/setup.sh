@@ -12,7 +12,7 @@ MEFT_FUZZ_BUILD="${MEFT_FUZZ_BUILD:-$MEFT_ROOT/build/fuzz}"
 packages=(
   build-essential cmake ninja-build pkg-config   # toolchain (CMake >= 3.25 on Debian 12)
   libopenblas-dev                                # sgemm/dgemm for the CPU backend
-  libdnnl-dev                                    # oneDNN: the CPU backend's bf16 GEMMs, MEFT_CPU_GEMM=onednn
+  libdnnl-dev                                    # oneDNN: the CPU backend's float32 and bf16 GEMMs
   nlohmann-json3-dev                             # experiment files, safetensors headers
   libcli11-dev                                   # meft command-line parsing
   libutf8proc-dev                                # Unicode categories and normalisation for tokenizers

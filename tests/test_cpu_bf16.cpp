@@ -155,6 +155,34 @@ TEST(CpuBf16, GemmMatchesTheRoundedOperandsProduct) {
                     }
 }
 
+// Each thread keeps at most bf16_gemm_max_cached_shapes() matmuls made: more shapes than that
+// (a new one per padded batch length) evict the least recently used, and a shape made again after
+// its eviction gives the same bits as before.
+TEST(CpuBf16, MadeMatmulsAreBoundedAndRemade) {
+    REQUIRE_BF16();
+    const int N = 24, K = 40, rows = int(bf16_gemm_max_cached_shapes()) + 40;
+    const std::vector<float> af = randn(std::size_t(rows) * K, 5), bf = randn(std::size_t(K) * N, 6);
+    std::vector<std::uint16_t> a(af.size()), b(bf.size());
+    round_to_bf16(a.data(), af.data(), a.size());
+    round_to_bf16(b.data(), bf.data(), b.size());
+    auto product = [&](int M) {
+        std::vector<float> c(std::size_t(M) * N);
+        bf16_gemm(false, false, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
+        return c;
+    };
+    const std::size_t before = bf16_gemm_cached_shapes();
+    const std::vector<float> first = product(1);
+    EXPECT_EQ(bf16_gemm_cached_shapes(), std::min(before + 1, bf16_gemm_max_cached_shapes()));
+    for (int M = 2; M <= rows; ++M) (void)product(M);
+    EXPECT_EQ(bf16_gemm_cached_shapes(), bf16_gemm_max_cached_shapes());
+    const std::vector<float> again = product(1);  // evicted long ago: made again
+    ASSERT_EQ(again.size(), first.size());
+    for (std::size_t i = 0; i < first.size(); ++i) EXPECT_EQ(bits(again[i]), bits(first[i])) << i;
+    EXPECT_EQ(bf16_gemm_cached_shapes(), bf16_gemm_max_cached_shapes());
+    (void)product(rows);  // still made: no growth
+    EXPECT_EQ(bf16_gemm_cached_shapes(), bf16_gemm_max_cached_shapes());
+}
+
 // The backend's linear ops with bf16 GEMMs: close to the exact float32 ones (bf16 keeps 8 bits),
 // really rounded (not the exact result), exact where the operands are already bf16, and the
 // same bits on a second run.

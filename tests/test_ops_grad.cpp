@@ -2,6 +2,7 @@
 // the accumulate-vs-assign rules of the backward ops and float32/float64 agreement.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <random>
 #include <type_traits>
 #include <vector>
@@ -342,7 +343,11 @@ TEST_F(OpsGrad, FirstToken) {
 TEST(CpuGemm, LibrariesAgreeAndNamesParse) {
     EXPECT_EQ(parse_cpu_gemm("openblas"), CpuGemm::OpenBlas);
     EXPECT_THROW(parse_cpu_gemm("mkl"), Error);
-    EXPECT_EQ(cpu_gemm(), CpuGemm::OpenBlas);  // the default
+    (void)make_cpu_backend();  // the first backend reads MEFT_CPU_GEMM
+    if (const char* chosen = std::getenv("MEFT_CPU_GEMM"); chosen && *chosen)
+        EXPECT_EQ(cpu_gemm(), parse_cpu_gemm(chosen));
+    else  // the default: oneDNN where the build has it
+        EXPECT_EQ(cpu_gemm(), cpu_gemm_available(CpuGemm::OneDnn) ? CpuGemm::OneDnn : CpuGemm::OpenBlas);
     if (!cpu_gemm_available(CpuGemm::OneDnn)) {
         EXPECT_THROW(parse_cpu_gemm("onednn"), Error);
         GTEST_SKIP() << "this build has no oneDNN (libdnnl-dev)";
@@ -364,8 +369,9 @@ TEST(CpuGemm, LibrariesAgreeAndNamesParse) {
         out.insert(out.end(), dw.begin(), dw.end());
         return out;
     };
+    const CpuGemm before = cpu_gemm();
     const std::vector<float> ref = run(CpuGemm::OpenBlas), got = run(CpuGemm::OneDnn);
-    set_cpu_gemm(CpuGemm::OpenBlas);
+    set_cpu_gemm(before);
     EXPECT_NE(got, std::vector<float>(got.size(), 0.f));
     for (std::size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(got[i], ref[i], 1e-4 * (1 + std::abs(ref[i]))) << i;
 }

@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 
+#include "core/async_signals_held.h"
 #include "core/cpu_bf16_gemm.h"
 #include "core/cpu_philox.h"
 #include "core/cpu_vector_math.h"
@@ -32,9 +33,13 @@ namespace meft {
 namespace {
 
 // ---- BLAS -------------------------------------------------------------------------------------
-// float32 GEMMs: OpenBLAS, or oneDNN's sgemm where the build has it and MEFT_CPU_GEMM=onednn asks
-// for it; float64 always OpenBLAS. Both run single-threaded inside the pool's tasks.
+// float32 GEMMs: oneDNN's sgemm where the build has it, else OpenBLAS (MEFT_CPU_GEMM picks);
+// float64 always OpenBLAS. Both run single-threaded inside the pool's tasks.
+#if defined(MEFT_HAVE_ONEDNN)
+std::atomic<CpuGemm> sgemm_library{CpuGemm::OneDnn};
+#else
 std::atomic<CpuGemm> sgemm_library{CpuGemm::OpenBlas};
+#endif
 
 // cpu_gemm_stats(): every GEMM call's thread time and multiply-adds, summed over threads.
 std::atomic<std::int64_t> gemm_ns{0}, gemm_flops{0}, gemm_calls{0};
@@ -60,6 +65,7 @@ void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const float* A, i
         // One OpenMP thread per calling thread: the pool already runs a GEMM on every core.
         thread_local const bool single_threaded = (omp_set_num_threads(1), true);
         (void)single_threaded;
+        const AsyncSignalsHeld no_handler_on_its_stack;  // async_signals_held.h says why
         const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, static_cast<float>(alpha), A, lda,
                                             B, ldb, static_cast<float>(beta), C, ldc);
         if (st != dnnl_success) throw Error("oneDNN sgemm failed (status " + std::to_string(int(st)) + ")");

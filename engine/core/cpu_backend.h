@@ -1,7 +1,8 @@
 // cpu_backend.h — the reference backend: every op, in float32 and float64, on the host.
-// GEMMs go to OpenBLAS (sgemm/dgemm; float32 to oneDNN's sgemm with MEFT_CPU_GEMM=onednn where the
-// build found oneDNN, or to oneDNN's bf16 matmul with CpuBackendOptions::bf16_gemm); row-wise and
-// element-wise loops run on a ThreadPool.
+// float32 GEMMs go to oneDNN's sgemm where the build found oneDNN (else, or with
+// MEFT_CPU_GEMM=openblas, to OpenBLAS), float64 ones to OpenBLAS's dgemm, and the linear layers'
+// to oneDNN's bf16 matmul with CpuBackendOptions::bf16_gemm; row-wise and element-wise loops run
+// on a ThreadPool.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -27,7 +28,8 @@ inline std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool = default_thre
     return make_cpu_backend(CpuBackendOptions{}, pool);
 }
 
-// Which library runs the float32 GEMMs of every CPU backend in the process.
+// Which library runs the float32 GEMMs of every CPU backend in the process (oneDNN by default
+// where available).
 enum class CpuGemm { OpenBlas, OneDnn };
 bool cpu_gemm_available(CpuGemm g);
 CpuGemm cpu_gemm();

@@ -1,6 +1,7 @@
 #include "core/cpu_bf16_gemm.h"
 
 #include <cstring>
+#include <list>
 #include <map>
 #include <tuple>
 
@@ -14,6 +15,12 @@
 #endif
 
 namespace meft {
+
+// At most kMaxMatmuls per thread, each ~150 KB: batches padded to their longest example bring a
+// new M with every length, and an unbounded cache would grow with each for as long as the run
+// lasts (a loop over random shapes reached 23 GB). The least recently used goes first; a step's
+// few dozen shapes stay made.
+constexpr std::size_t kMaxMatmuls = 256;
 
 namespace {
 
@@ -78,8 +85,14 @@ struct Matmul {
 struct ThreadState {
     dnnl::engine engine{dnnl::engine::kind::cpu, 0};
     dnnl::stream stream{engine};
-    std::map<Shape, Matmul> matmuls;
+    std::list<std::pair<Shape, Matmul>> recent;  // most recently used first
+    std::map<Shape, std::list<std::pair<Shape, Matmul>>::iterator> matmuls;
 };
+
+ThreadState& thread_state() {
+    thread_local ThreadState state;
+    return state;
+}
 
 dnnl::memory::desc matrix(int rows, int cols, bool transposed, int ld, dnnl::memory::data_type t) {
     // A row-major rows x cols view; transposed: stored cols x rows, so element (i, j) is at j*ld + i.
@@ -124,11 +137,20 @@ void bf16_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const std::ui
     thread_local const bool single_threaded = (omp_set_num_threads(1), true);
     (void)single_threaded;
     try {
-        thread_local ThreadState state;
+        ThreadState& state = thread_state();
         const Shape key{ta, tb, M, N, K, lda, ldb, ldc, alpha, beta};
         auto it = state.matmuls.find(key);
-        if (it == state.matmuls.end()) it = state.matmuls.emplace(key, make_matmul(state, key)).first;
-        Matmul& m = it->second;
+        if (it != state.matmuls.end()) {
+            state.recent.splice(state.recent.begin(), state.recent, it->second);
+        } else {
+            if (state.matmuls.size() == kMaxMatmuls) {
+                state.matmuls.erase(state.recent.back().first);
+                state.recent.pop_back();
+            }
+            state.recent.emplace_front(key, make_matmul(state, key));
+            state.matmuls.emplace(key, state.recent.begin());
+        }
+        Matmul& m = state.recent.front().second;
         m.a.set_data_handle(const_cast<std::uint16_t*>(A));
         m.b.set_data_handle(const_cast<std::uint16_t*>(B));
         m.c.set_data_handle(C);
@@ -140,7 +162,11 @@ void bf16_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const std::ui
     }
 }
 
+std::size_t bf16_gemm_cached_shapes() { return thread_state().matmuls.size(); }
+
 #else  // no oneDNN in this build
+
+std::size_t bf16_gemm_cached_shapes() { return 0; }
 
 bool cpu_bf16_gemm_available(std::string* why) {
     if (why) *why = "this build has no oneDNN (install libdnnl-dev and rebuild)";
@@ -153,5 +179,7 @@ void bf16_gemm(bool, bool, int, int, int, float, const std::uint16_t*, int, cons
 }
 
 #endif
+
+std::size_t bf16_gemm_max_cached_shapes() { return kMaxMatmuls; }
 
 }  // namespace meft

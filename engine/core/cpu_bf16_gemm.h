@@ -23,4 +23,9 @@ void round_to_bf16(std::uint16_t* out, const float* in, std::size_t n);
 void bf16_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const std::uint16_t* A, int lda,
                const std::uint16_t* B, int ldb, float beta, float* C, int ldc);
 
+// How many shapes' matmuls the calling thread keeps made (bounded: the least recently used goes
+// past bf16_gemm_max_cached_shapes()).
+std::size_t bf16_gemm_cached_shapes();
+std::size_t bf16_gemm_max_cached_shapes();
+
 }  // namespace meft
