@@ -40,6 +40,7 @@ set(MEFT_SOURCES_model
   model/decoder.cpp
   model/sequence_classifier.cpp
   model/causal_lm.cpp
+  model/masked_lm.cpp
   model/checkpoint.cpp)
 set(MEFT_SOURCES_peft
   peft/method.cpp
@@ -66,7 +67,8 @@ set(MEFT_SOURCES_data
   data/bpe.cpp
   data/tokenizer.cpp
   data/text_task.cpp
-  data/text_encoding.cpp)
+  data/text_encoding.cpp
+  data/text_corpus.cpp)
 set(MEFT_SOURCES_train
   train/optimizer.cpp
   train/schedule.cpp

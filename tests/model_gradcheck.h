@@ -9,6 +9,7 @@
 #include <string>
 
 #include "gradcheck.h"
+#include "model/masked_lm.h"
 #include "model/model.h"
 
 namespace meft::test {
@@ -142,6 +143,24 @@ inline double host_lm_loss(Model& m, const HostBatch& b, const ForwardOptions& o
     return s;
 }
 
+// A masked LM's summed loss from its logits [M,V]: the rows are the batch's labelled positions in
+// order (example, then position t predicting its own token: labels are not shifted).
+inline double host_mlm_loss(Model& m, const HostBatch& b, const ForwardOptions& o) {
+    const Tensor logits = m.forward(b, o);
+    if (!logits) return 0.0;
+    const std::vector<double> z = m.to_host(logits);
+    const int V = m.config().vocab_size;
+    double s = 0;
+    std::size_t row = 0;
+    for (std::size_t j = 0; j < b.token_labels.size(); ++j) {
+        if (b.token_labels[j] < 0) continue;
+        s += row_cross_entropy(z.data() + row * static_cast<std::size_t>(V), V, b.token_labels[j]);
+        ++row;
+    }
+    EXPECT_EQ(row * static_cast<std::size_t>(V), z.size());
+    return s;
+}
+
 // A multiple-choice head's summed loss: each question's rows (HostBatch::choice_counts) are one
 // softmax, whose cross-entropy is taken at the gold row (label 1).
 inline double host_choice_loss(const std::vector<double>& scores, const HostBatch& b) {
@@ -162,6 +181,7 @@ inline double host_choice_loss(const std::vector<double>& scores, const HostBatc
 // The batch's summed loss (cross-entropy, squared error for one label, or per question for a
 // multiple-choice head) from the model's logits.
 inline double host_loss(Model& m, const HostBatch& b, const ForwardOptions& o) {
+    if (dynamic_cast<const MaskedLM*>(&m)) return host_mlm_loss(m, b, o);
     if (m.outputs_per_example() == 1 && !b.token_labels.empty()) return host_lm_loss(m, b, o);
     const std::vector<double> z = m.to_host(m.forward(b, o));
     if (m.config().multiple_choice) return host_choice_loss(z, b);

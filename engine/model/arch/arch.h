@@ -57,6 +57,18 @@ struct HeadNames {
     std::string out;             // "classifier" / "classifier.out_proj" / "classification_head.out_proj"
 };
 
+// The masked-LM head (BertForMaskedLM's cls.predictions, RobertaForMaskedLM's lm_head): dense ->
+// GELU -> LayerNorm -> a decoder tied to the token table, plus an output bias. Names without
+// ".weight"/".bias"; `decoder` is the tied decoder's module, whose weight and bias transformers
+// may also write as copies. Empty for families without one.
+struct MlmHeadNames {
+    std::string dense;       // "cls.predictions.transform.dense"
+    std::string layer_norm;  // "cls.predictions.transform.LayerNorm"
+    std::string bias;        // the output bias, full name: "cls.predictions.bias"
+    std::string decoder;     // "cls.predictions.decoder"
+    bool empty() const { return dense.empty(); }
+};
+
 class ArchSpec {
 public:
     virtual ~ArchSpec() = default;
@@ -90,6 +102,7 @@ public:
     virtual std::string layers() const = 0;
     virtual std::string decoder_layers() const { return {}; }
     virtual HeadNames head(const ModelConfig& c) const = 0;
+    virtual MlmHeadNames mlm_head() const { return {}; }
     // Decoders: the final LayerNorm and the output projection (OPT's project_out), without ".weight".
     virtual std::string final_layer_norm() const { return {}; }
     virtual std::string project_out() const { return {}; }

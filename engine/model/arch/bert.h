@@ -21,6 +21,13 @@ public:
     EmbeddingNames embeddings(const ModelConfig& c) const override;
     std::string layers() const override { return prefix() + "encoder.layer."; }
     HeadNames head(const ModelConfig& c) const override;
+    MlmHeadNames mlm_head() const override {
+        return {"cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.bias",
+                "cls.predictions.decoder"};
+    }
+    bool is_tied_copy(const std::string& name) const override {
+        return name == "cls.predictions.decoder.weight" || name == "cls.predictions.decoder.bias";
+    }
 
     int position_rows(const ModelConfig& c) const override { return c.max_position_embeddings; }
     int first_position(const ModelConfig&) const override { return 0; }

@@ -57,6 +57,10 @@ protected:
         return c;
     }
     bool pooler_head(const ModelConfig& c) const override { return c.multiple_choice; }
+    MlmHeadNames mlm_head() const override { return {"lm_head.dense", "lm_head.layer_norm", "lm_head.bias", "lm_head.decoder"}; }
+    bool is_tied_copy(const std::string& name) const override {
+        return name == "lm_head.decoder.weight" || name == "lm_head.decoder.bias";
+    }
 };
 }  // namespace
 
