@@ -68,7 +68,8 @@ set(MEFT_SOURCES_data
   data/tokenizer.cpp
   data/text_task.cpp
   data/text_encoding.cpp
-  data/text_corpus.cpp)
+  data/text_corpus.cpp
+  data/mlm_task.cpp)
 set(MEFT_SOURCES_train
   train/optimizer.cpp
   train/schedule.cpp

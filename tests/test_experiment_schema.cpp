@@ -123,11 +123,14 @@ TEST(ExperimentSchema, SectionsHaveTheParsersKeys) {
     EXPECT_EQ(parser_keys(lora, "method.adapter"), schema_keys("method.adapter"));
     EXPECT_EQ(parser_keys(meft, "method.meft"), schema_keys("method.meft"));
     EXPECT_EQ(parser_keys(prefix, "method.prefix"), schema_keys("method.prefix"));
-    // task: the toy task's keys and a GLUE task's keys together.
+    // task: the toy task's keys, a GLUE task's and mlm's together.
     json glue = toy;
     glue["task"] = {{"name", "rte"}, {"data_dir", "x"}};
+    json mlm = toy;
+    mlm["task"] = {{"name", "mlm"}, {"text", {"corpus.txt"}}};
     std::set<std::string> task = parser_keys(toy, "task");
     task.merge(parser_keys(glue, "task"));
+    task.merge(parser_keys(mlm, "task"));
     EXPECT_EQ(task, schema_keys("task"));
 }
 

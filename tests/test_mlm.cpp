@@ -184,6 +184,21 @@ TEST(MlmHead, NothingMaskedNoLossAndBadLabelsRefused) {
     EXPECT_THROW(m.forward_backward(b, {true, 1, 1}, 1.0), Error);
 }
 
+// Without token labels only the backbone runs (the starting-point check, predictions of hidden
+// states): no logits, the hidden states as SequenceClassifier's backbone computes them.
+TEST(MlmHead, ForwardWithoutLabelsRunsTheBackboneOnly) {
+    auto be = make_cpu_backend();
+    const ModelConfig cfg = meft::test::tiny_model_config(Arch::Bert, 2, 2);
+    MaskedLM m(cfg, *be, DType::F64, nullptr);
+    m.init_weights(4);
+    HostBatch b = mlm_batch(cfg, 2, 6, 3);
+    const std::vector<double> with_labels = (m.forward(b, {}), m.to_host(m.last_hidden()));
+    b.token_labels.clear();
+    EXPECT_FALSE(m.forward(b, {}));
+    EXPECT_EQ(m.to_host(m.last_hidden()), with_labels);
+    EXPECT_EQ(m.example_outputs(b), std::vector<double>(6, 0.0));
+}
+
 TEST(MlmHead, FamiliesWithoutTheHeadAreRefused) {
     auto be = make_cpu_backend();
     for (const ModelConfig& cfg : {meft::test::tiny_opt_config(1), meft::test::tiny_bart_config(2, 1)}) {

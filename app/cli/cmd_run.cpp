@@ -59,7 +59,8 @@ void print_table(const Experiment& e, const Model& m, const TrainResult& r) {
     row("method", meft::method_of(m).name() + (meft::method_of(m).gradient_checkpointing ? " + checkpointing" : ""));
     std::snprintf(buf, sizeof buf, "%.3g", r.start_deviation);
     row("starting-point deviation", buf);
-    row("task", e.task.name + (c.multiple_choice      ? " (multiple choice)"
+    row("task", e.task.name + (c.masked_lm            ? " (masked-LM pre-training)"
+                               : c.multiple_choice      ? " (multiple choice)"
                                : e.task.qa           ? " (choices scored by LM)"
                                : c.num_labels() == 1 ? " (regression)"
                                                      : " (" + std::to_string(c.num_labels()) + " labels)"));

@@ -55,7 +55,11 @@ void ProgressPrinter::on_reconstruction(const StepReport& r) {
 void ProgressPrinter::on_eval(const EvalReport& r) {
     if (quiet_) return;
     std::string m;
-    for (const auto& [k, v] : r.metrics) m += "  " + k + " " + std::to_string(v).substr(0, 6);
+    for (const auto& [k, v] : r.metrics) {  // as the results table prints them (rounded, not cut)
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "  %s %.4f", k.c_str(), v);
+        m += buf;
+    }
     std::fprintf(stderr, "%seval @ step %d: loss %.4f%s\n", tty_ ? "\r\033[K" : "", r.step, r.loss, m.c_str());
 }
 

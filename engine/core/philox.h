@@ -58,4 +58,10 @@ inline std::uint32_t dropout_site(int layer, int position) {
     return (static_cast<std::uint32_t>(layer + 1) << 8) | static_cast<std::uint32_t>(position);
 }
 
+// The site of masked-LM pre-training's token masks (data/text_corpus.h), above every layer's
+// dropout sites. Training masks use the optimizer step as the key's step (new masks every step,
+// as Hugging Face's collator draws them per batch); the evaluation split's use kEvalMaskStep, once.
+inline constexpr std::uint32_t kMaskingSite = 0xFFFFFF00u;
+inline constexpr std::uint32_t kEvalMaskStep = 0xFFFFFFFFu;
+
 }  // namespace meft

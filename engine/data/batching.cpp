@@ -91,7 +91,7 @@ int loss_weight(const Example& e) {
     if (is_choice_pair(e)) return e.label == 1 ? 1 : 0;
     if (e.token_labels.empty()) return 1;
     int n = 0;
-    for (std::size_t t = 1; t < e.token_labels.size(); ++t) n += e.token_labels[t] >= 0;
+    for (std::size_t t = e.masked_lm ? 0 : 1; t < e.token_labels.size(); ++t) n += e.token_labels[t] >= 0;
     return n;
 }
 

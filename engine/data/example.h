@@ -1,6 +1,7 @@
 // example.h — one tokenized example and a task's splits.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,9 @@ struct Example {
     int label = -1;                             // class id (classification); -1 = unknown
     double target = 0.0;                        // value (regression)
     // Causal LM (OPT QA): one label per token, -100 where nothing is predicted (choice_prompt.h).
+    // Masked LM (masked_lm): the original id at each masked position, not shifted.
     std::vector<std::int32_t> token_labels;
+    bool masked_lm = false;
     // Multiple choice (scored by likelihood, or a (context, choice) pair for a multiple-choice
     // head): the question this example is a choice of, and which (label is then 1 for the gold
     // choice, 0 for the others, -1 when unknown). A question's pairs are consecutive examples.
@@ -27,12 +30,18 @@ inline bool is_choice_pair(const Example& e) { return e.group >= 0 && e.token_la
 
 // How much an example weighs in a step's mean loss: 1; for a causal LM example the number of
 // tokens it predicts (positions t >= 1 with a label), so the mean is per predicted token as in
-// Hugging Face's causal LM loss; for a choice pair 1 if it is the gold choice and 0 otherwise, so
+// Hugging Face's causal LM loss; for a masked LM example its masked positions (any t); for a choice pair 1 if it is the gold choice and 0 otherwise, so
 // each question weighs 1 (the mean is per question, as in BertForMultipleChoice).
 int loss_weight(const Example& e);
 
+struct MaskingOptions;  // data/text_corpus.h
+
 struct TaskData {
     std::string name;
+    // Masked-LM pre-training: train holds unmasked blocks of text, masked anew at every step with
+    // these options (from philox_key(seed, step, kMaskingSite)); dev holds blocks masked once
+    // (token_labels: the original id at masked positions, -100 elsewhere; not shifted).
+    std::shared_ptr<const MaskingOptions> masking;
     // Causal LM multiple choice (OPT): train holds gold sequences, dev every choice of every
     // question (Example::group / choice); evaluation scores choices by log-likelihood.
     bool choice_lm = false;

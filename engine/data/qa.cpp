@@ -45,21 +45,6 @@ std::string read_text(const fs::path& file, const TextDecoding& decoding) {
     return text;
 }
 
-// Lines without their "\n" / "\r\n"; a last line without a newline counts, an empty tail does not.
-std::vector<std::string_view> split_lines(std::string_view text) {
-    std::vector<std::string_view> out;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        std::size_t nl = text.find('\n', start);
-        if (nl == std::string_view::npos) nl = text.size();
-        std::string_view line = text.substr(start, nl - start);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        out.push_back(line);
-        start = nl + 1;
-    }
-    return out;
-}
-
 bool blank(std::string_view s) { return s.find_first_not_of(" \t\r") == std::string_view::npos; }
 
 std::vector<std::string_view> split_tabs(std::string_view line) {

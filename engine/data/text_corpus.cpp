@@ -31,19 +31,6 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// Lines without their "\n"; a last line without a newline counts, an empty tail does not.
-std::vector<std::string_view> split_lines(std::string_view text) {
-    std::vector<std::string_view> out;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        std::size_t nl = text.find('\n', start);
-        if (nl == std::string_view::npos) nl = text.size();
-        out.push_back(text.substr(start, nl - start));
-        start = nl + 1;
-    }
-    return out;
-}
-
 bool is_jsonl(const fs::path& file) {
     std::string ext = file.extension().string();
     for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -2,6 +2,7 @@
 #pragma once
 #include <cctype>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace meft {
@@ -18,6 +19,21 @@ inline std::string squash(const std::string& s) {
 inline std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
     std::string out;
     for (std::size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+    return out;
+}
+
+// Lines without their "\n" / "\r\n"; a last line without a newline counts, an empty tail does not.
+inline std::vector<std::string_view> split_lines(std::string_view text) {
+    std::vector<std::string_view> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t nl = text.find('\n', start);
+        if (nl == std::string_view::npos) nl = text.size();
+        std::string_view line = text.substr(start, nl - start);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        out.push_back(line);
+        start = nl + 1;
+    }
     return out;
 }
 

@@ -73,6 +73,7 @@ std::string shape_str(const std::vector<std::int64_t>& s) {
 std::unique_ptr<Model> make_model(const ModelConfig& cfg, Backend& backend, DType dtype,
                                   std::shared_ptr<const ModelEdit> method) {
     if (is_decoder_only(cfg.arch)) return std::make_unique<CausalLM>(cfg, backend, dtype, method);
+    if (cfg.masked_lm) return std::make_unique<MaskedLM>(cfg, backend, dtype, method);
     return std::make_unique<SequenceClassifier>(cfg, backend, dtype, method);
 }
 
@@ -82,7 +83,10 @@ std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path&
     if (is_decoder_only(cfg.arch))
         throw Error((dir / "config.json").string() + ": model_type '" + arch_name(cfg.arch) +
                     "' is a causal language model; a sequence classifier (bert, roberta, bart) is needed here");
-    std::unique_ptr<Model> m = load_model(dir, backend, dtype, opts, report);
+    if (opts.masked_lm.value_or(false)) throw Error("load_classifier: a masked LM is not a classifier");
+    LoadOptions o = opts;
+    if (!o.masked_lm) o.masked_lm = false;  // a masked-LM checkpoint gets a classification head
+    std::unique_ptr<Model> m = load_model(dir, backend, dtype, o, report);
     return std::unique_ptr<SequenceClassifier>(static_cast<SequenceClassifier*>(m.release()));
 }
 
@@ -90,15 +94,26 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
                                   const LoadOptions& opts, LoadReport* report) {
     ModelConfig cfg = load_model_config(dir);
     // The task's head: a fresh one (drawn, not loaded) when its kind or size differs from the file's.
-    const bool had_mc = cfg.multiple_choice;
+    const bool had_mc = cfg.multiple_choice, had_mlm = cfg.masked_lm;
     const int had_labels = cfg.num_labels();
     if (!is_decoder_only(cfg.arch)) {
-        if (opts.multiple_choice.value_or(false)) cfg.set_multiple_choice();
-        else if (opts.multiple_choice && cfg.multiple_choice)  // 2 labels without a count: transformers' default
-            cfg.set_num_labels(opts.num_labels > 0 ? opts.num_labels : 2);
-        else if (opts.num_labels > 0 && opts.num_labels != cfg.num_labels()) cfg.set_num_labels(opts.num_labels);
+        if (opts.masked_lm.value_or(false)) {
+            if (arch_spec(cfg.arch).mlm_head().empty())
+                throw Error((dir / "config.json").string() + ": model_type '" + arch_name(cfg.arch) +
+                            "' has no masked-language-model head (bert and roberta have one)");
+            cfg.set_masked_lm();
+        } else {
+            if (opts.masked_lm && cfg.masked_lm)  // a task head replaces the MLM head
+                cfg.set_num_labels(opts.num_labels > 0 ? opts.num_labels : 2);
+            if (!cfg.masked_lm) {  // (masked_lm unset: the file's MLM head stays)
+                if (opts.multiple_choice.value_or(false)) cfg.set_multiple_choice();
+                else if (opts.multiple_choice && cfg.multiple_choice)  // 2 labels without a count: transformers' default
+                    cfg.set_num_labels(opts.num_labels > 0 ? opts.num_labels : 2);
+                else if (opts.num_labels > 0 && opts.num_labels != cfg.num_labels()) cfg.set_num_labels(opts.num_labels);
+            }
+        }
     }
-    const bool head_changes = cfg.multiple_choice != had_mc || cfg.num_labels() != had_labels;
+    const bool head_changes = cfg.multiple_choice != had_mc || cfg.masked_lm != had_mlm || cfg.num_labels() != had_labels;
     if (opts.dropout) cfg.set_dropout(*opts.dropout);
     cfg.attention = opts.attention;
     const SafetensorsReader reader = SafetensorsReader::open_dir(dir);

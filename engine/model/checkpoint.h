@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model/causal_lm.h"
+#include "model/masked_lm.h"
 #include "model/sequence_classifier.h"
 
 namespace meft {
@@ -28,17 +29,21 @@ struct LoadOptions {
     // Set: the head the task needs, whatever config.json says — true: a multiple-choice head (one
     // score per pair; num_labels is ignored), false: sequence classification.
     std::optional<bool> multiple_choice{};
+    // Set: true: the masked-LM head (pre-training; encoders), false: a task head (a masked-LM
+    // checkpoint fine-tuned for a task drops its MLM head). Unset: as config.json says.
+    std::optional<bool> masked_lm{};
     AttentionKind attention = AttentionKind::Standard;  // how the model's attention runs (not in the file)
 };
 
-// The model the config's architecture calls for: a SequenceClassifier for bert / roberta / bart, a
-// CausalLM for opt. Parameters are declared, not allocated.
+// The model the config's architecture calls for: a SequenceClassifier for bert / roberta / bart (a
+// MaskedLM when cfg.masked_lm), a CausalLM for opt. Parameters are declared, not allocated.
 std::unique_ptr<Model> make_model(const ModelConfig& cfg, Backend& backend, DType dtype,
                                   std::shared_ptr<const ModelEdit> method = nullptr);
 
 std::unique_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend, DType dtype,
                                   const LoadOptions& opts = {}, LoadReport* report = nullptr);
-// load_model for a directory that must hold a classifier (an OPT checkpoint is an Error).
+// load_model for a directory that must hold a classifier (an OPT checkpoint is an Error; a masked
+// LM's gets a classification head unless opts.masked_lm says otherwise — then it is an Error).
 std::unique_ptr<SequenceClassifier> load_classifier(const std::filesystem::path& dir, Backend& backend, DType dtype,
                                                     const LoadOptions& opts = {}, LoadReport* report = nullptr);
 

@@ -49,6 +49,7 @@ double ModelConfig::head_dropout() const { return arch_spec(arch).head_dropout(*
 
 void ModelConfig::set_num_labels(int n) {
     multiple_choice = false;
+    masked_lm = false;
     labels.clear();
     for (int i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));
 }
@@ -56,6 +57,12 @@ void ModelConfig::set_num_labels(int n) {
 void ModelConfig::set_multiple_choice() {
     set_num_labels(1);
     multiple_choice = true;
+    problem_type.clear();
+}
+
+void ModelConfig::set_masked_lm() {
+    set_num_labels(2);  // transformers' default; unused by the head
+    masked_lm = true;
     problem_type.clear();
 }
 

@@ -52,6 +52,9 @@ struct ModelConfig {
     // loss is a softmax over each question's pairs (BertForMultipleChoice / RobertaForMultipleChoice;
     // BART scores each pair with BartForSequenceClassification's head, one label). labels has one entry.
     bool multiple_choice = false;
+    // The masked-LM head instead of a task head (BertForMaskedLM / RobertaForMaskedLM:
+    // model/masked_lm.h); the labels are unused.
+    bool masked_lm = false;
     std::string torch_dtype = "float32";  // written to config.json: the checkpoint's tensor dtype
     // Decoder-only (OPT) keys; hidden_act is OPT's activation_function, intermediate_size its
     // ffn_dim, hidden_dropout its dropout, initializer_range its init_std.
@@ -94,6 +97,7 @@ struct ModelConfig {
     double head_dropout() const;
     void set_num_labels(int n);        // LABEL_0..LABEL_{n-1}: a classification head (not multiple choice)
     void set_multiple_choice();        // one score per pair (LABEL_0), no problem_type
+    void set_masked_lm();              // the masked-LM head (encoders), no task head
     // An experiment's dropout override: every dropout the architecture has (hidden states,
     // attention probabilities, the head, and BART's activation dropout) becomes p.
     void set_dropout(double p);

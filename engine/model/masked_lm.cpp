@@ -39,12 +39,12 @@ bool MaskedLM::is_head_parameter(const std::string& name) const {
 
 void MaskedLM::upload_labels(const HostBatch& b) {
     const std::size_t n = static_cast<std::size_t>(b.B) * static_cast<std::size_t>(b.T);
-    if (b.token_labels.size() != n)
+    if (!b.token_labels.empty() && b.token_labels.size() != n)
         throw Error("a masked-LM batch needs one token label per position (" + std::to_string(b.token_labels.size()) +
                     " for " + std::to_string(b.B) + " x " + std::to_string(b.T) + ")");
     std::vector<std::int32_t> rows, targets;
     row_example_.clear();
-    for (int i = 0; i < b.B; ++i)
+    for (int i = 0; i < b.B && !b.token_labels.empty(); ++i)
         for (int t = 0; t < b.T; ++t) {
             const std::size_t j = static_cast<std::size_t>(i) * static_cast<std::size_t>(b.T) + static_cast<std::size_t>(t);
             const std::int32_t label = b.token_labels[j];  // position t predicts its own original token
@@ -166,6 +166,7 @@ std::vector<double> MaskedLM::chunked_loss(bool backward, double loss_scale, std
 }
 
 double MaskedLM::forward_backward(const HostBatch& batch, const ForwardOptions& o, double loss_scale) {
+    if (batch.token_labels.empty()) throw Error("a masked-LM batch needs token labels (the masked positions' tokens)");
     head_input_forward(batch, o);
     if (M_ == 0) return 0.0;  // nothing masked: no loss, no gradient
     const int L = config_.total_layers();

@@ -29,7 +29,8 @@ public:
     // The transform and the output bias; the decoder is the token table (tied).
     bool is_head_parameter(const std::string& name) const override;
 
-    // Logits [M,V] of the M masked positions (empty when the batch masks nothing).
+    // Logits [M,V] of the M masked positions (empty when the batch masks nothing or has no token
+    // labels: then only the backbone runs).
     Tensor forward(const HostBatch& batch, const ForwardOptions& opts) override;
     // Sum over masked positions of their cross-entropy; gradients scaled by loss_scale.
     double forward_backward(const HostBatch& batch, const ForwardOptions& opts, double loss_scale) override;

@@ -64,6 +64,7 @@ void check_zero_shot_head(const Experiment& e, Preflight& p) {
 std::vector<std::string> reported_metrics(const Experiment& e) {
     std::map<std::string, double> m;
     if (e.task.qa) return task_multiple_choice(e) ? std::vector<std::string>{"acc"} : std::vector<std::string>{"acc", "acc_norm"};
+    if (e.task.is_mlm()) return {"masked_accuracy", "perplexity"};  // trainer.cpp's evaluate_masked_lm
     const int K = task_num_labels(e);
     const std::vector<double> logits(static_cast<std::size_t>(2 * K), 0.0);
     const std::vector<int> labels = {0, K > 1 ? 1 : 0};

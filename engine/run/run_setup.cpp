@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/host_memory.h"
 #include "data/glue.h"
+#include "data/mlm_task.h"
 #include "data/qa.h"
 #include "data/qa_lm_task.h"
 #include "data/qa_pair_task.h"
@@ -49,6 +50,7 @@ std::unique_ptr<Model> build_model(const Experiment& e, Backend& backend, int nu
         ModelConfig cfg = preset_config(e.backbone.arch, e.backbone.preset);
         cfg.set_num_labels(num_labels);
         if (task_multiple_choice(e)) cfg.set_multiple_choice();
+        if (e.task.is_mlm()) cfg.set_masked_lm();
         if (e.dropout) cfg.set_dropout(*e.dropout);
         cfg.attention = e.attention;
         model = make_model(cfg, backend, e.dtype, e.method);
@@ -61,6 +63,7 @@ std::unique_ptr<Model> build_model(const Experiment& e, Backend& backend, int nu
         lo.method = e.method;
         lo.dropout = e.dropout;
         lo.multiple_choice = task_multiple_choice(e);  // the task's head, whatever the folder's was
+        lo.masked_lm = e.task.is_mlm();
         lo.attention = e.attention;
         LoadReport rep;
         model = load_model(e.backbone.path, backend, e.dtype, lo, &rep);
@@ -74,6 +77,7 @@ ModelConfig experiment_model_config(const Experiment& e) {
                                                 : preset_config(e.backbone.arch, e.backbone.preset);
     cfg.set_num_labels(task_num_labels(e));
     if (task_multiple_choice(e)) cfg.set_multiple_choice();
+    if (e.task.is_mlm()) cfg.set_masked_lm();
     cfg.attention = e.attention;
     return cfg;
 }
@@ -84,6 +88,7 @@ int rows_per_unit(const Experiment& e) { return task_multiple_choice(e) ? qa_tas
 
 int task_num_labels(const Experiment& e) {
     if (e.task.is_toy()) return e.task.toy.num_labels;
+    if (e.task.is_mlm()) return 2;  // unused: the masked-LM head predicts tokens
     if (task_multiple_choice(e)) return 1;  // one score per (context, choice) pair
     if (e.task.qa) return 2;  // causal LM: the labels are tokens; 2 = gold or not, per choice
     const GlueTaskInfo& g = glue_task(e.task.name);
@@ -100,6 +105,23 @@ TaskData build_task(const Experiment& e, const ModelConfig& model, const std::fu
     if (tok->vocab_size() > model.vocab_size)
         throw Error(tok_dir.string() + ": the tokenizer has " + std::to_string(tok->vocab_size()) +
                     " tokens but the model's vocabulary has " + std::to_string(model.vocab_size));
+    if (e.task.is_mlm()) {
+        MlmTaskRequest m;
+        for (const TaskSpec::TextSource& s : e.task.text) {
+            if (s.glue.empty()) m.files.push_back({s.path, s.field});
+            else m.glue_train.emplace_back(s.glue, s.path);
+        }
+        m.held_out = e.task.held_out;
+        m.mask_probability = e.task.mask_probability;
+        m.whole_word = e.task.whole_word_masking;
+        m.block_tokens = std::min(e.train.max_seq_length, model.max_tokens());
+        m.seed = e.train.seed;
+        m.max_train_blocks = e.task.max_train_examples;
+        m.max_dev_blocks = e.task.max_dev_examples;
+        m.decoding.encoding = e.task.encoding;
+        m.decoding.advice = "the file may be Latin-1 — set task.encoding to \"latin-1\" to read it as such";
+        return load_mlm_task(m, *tok);
+    }
     if (e.task.qa) {
         QaTaskRequest q;
         q.task = e.task.name;

@@ -81,6 +81,55 @@ private:
     std::set<std::string> seen_;
 };
 
+// task.name "mlm": the text sources and the masking.
+void parse_mlm_task(Section& task, const nlohmann::json& j, TaskSpec& t) {
+    if (!task.has("text") || !j["text"].is_array() || j["text"].empty())
+        task.fail(task.key("text"), "must be a non-empty list of text sources: paths of files or folders, "
+                                    "{\"path\": FILE.jsonl, \"field\": KEY} or {\"glue\": TASK, \"data_dir\": FOLDER}");
+    for (std::size_t i = 0; i < j["text"].size(); ++i) {
+        const nlohmann::json& s = j["text"][i];
+        const std::string at = "text[" + std::to_string(i) + "]";
+        TaskSpec::TextSource src;
+        if (s.is_string()) {
+            src.path = s.get<std::string>();
+        } else if (s.is_object()) {
+            Section one(s, "", "");
+            try {
+                src.glue = one.string("glue", "");
+                src.path = one.string(src.glue.empty() ? "path" : "data_dir", "");
+                src.field = one.string("field", "text");
+                one.finish(src.glue.empty() ? "path, field" : "glue, data_dir");
+            } catch (const Error& e) {  // Section's message, placed under task.text[i]
+                task.fail(task.key(at), std::string(e.what()).substr(2));
+            }
+            if (!src.glue.empty()) {
+                try {
+                    src.glue = glue_task(src.glue).name;
+                } catch (const Error&) {
+                    std::string names;
+                    for (const GlueTaskInfo& g : glue_tasks()) names += (names.empty() ? "" : ", ") + g.name;
+                    task.fail(task.key(at + ".glue"), "must be a GLUE task (" + names + "), found \"" + src.glue + "\"");
+                }
+            }
+        } else {
+            task.fail(task.key(at), "must be a path or an object, found " + s.dump());
+        }
+        if (src.path.empty())
+            task.fail(task.key(at), src.glue.empty() ? "needs a path" : "needs \"data_dir\": the GLUE task's folder");
+        t.text.push_back(std::move(src));
+    }
+    t.held_out = task.number("held_out", t.held_out, 0.0, 0.5);
+    t.mask_probability = task.number("mask_probability", t.mask_probability, 0.01, 1.0);
+    t.whole_word_masking = task.boolean("whole_word_masking", t.whole_word_masking);
+    t.max_train_examples = static_cast<int>(task.integer("max_train_examples", 0, 0, 1 << 30));
+    t.max_dev_examples = static_cast<int>(task.integer("max_dev_examples", 0, 0, 1 << 30));
+    const std::string enc = task.string("encoding", "utf-8");
+    const std::optional<TextEncoding> te = text_encoding_from_name(enc);
+    if (!te) task.fail(task.key("encoding"), std::string("must be ") + kTextEncodingNames + ", found \"" + enc + "\"");
+    t.encoding = *te;
+    task.finish("name, text, held_out, mask_probability, whole_word_masking, max_train_examples, max_dev_examples, encoding");
+}
+
 }  // namespace
 
 Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
@@ -107,7 +156,9 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
 
     Section task = top.child("task");
     e.task.name = task.string("name", "toy");
-    if (!e.task.is_toy()) {
+    if (e.task.is_mlm()) {
+        parse_mlm_task(task, j["task"], e.task);
+    } else if (!e.task.is_toy()) {
         try {
             e.task.name = glue_task(e.task.name).name;  // canonical spelling
         } catch (const Error&) {
@@ -147,8 +198,10 @@ Experiment parse_experiment(const nlohmann::json& j, const std::string& where) {
     }
 
     // Which head a task needs: decoders train QA as causal LM; encoders and BART classify, or score
-    // (context, choice) pairs with a multiple-choice head.
-    if (is_decoder_only(e.backbone.arch) && !e.task.qa)
+    // (context, choice) pairs with a multiple-choice head; mlm needs the masked-LM head.
+    if (e.task.is_mlm() && spec->mlm_head().empty())
+        task.fail(task.key("name"), "\"mlm\" (masked-LM pre-training) needs a backbone with a masked-LM head (bert, roberta), found " + arch);
+    else if (is_decoder_only(e.backbone.arch) && !e.task.qa)
         task.fail(task.key("name"), "\"" + e.task.name + "\" is a classification task; an " + arch + " backbone trains the "
                                     "multiple-choice QA tasks (openbookqa, arc_easy, arc_challenge, piqa, sciq) as causal LM");
     top.has("method");  // validated by parse_method, which names its own keys
@@ -261,6 +314,15 @@ nlohmann::json resolved_config(const Experiment& e) {
         j["task"] = {{"name", "toy"}, {"num_labels", t.num_labels}, {"train_examples", t.train_examples},
                      {"dev_examples", t.dev_examples}, {"min_length", t.min_length}, {"max_length", t.max_length},
                      {"seed", t.seed}};
+    } else if (e.task.is_mlm()) {
+        nlohmann::json text = nlohmann::json::array();
+        for (const TaskSpec::TextSource& s : e.task.text)
+            text.push_back(s.glue.empty() ? nlohmann::json{{"path", s.path.string()}, {"field", s.field}}
+                                          : nlohmann::json{{"glue", s.glue}, {"data_dir", s.path.string()}});
+        j["task"] = {{"name", "mlm"}, {"text", text}, {"held_out", e.task.held_out},
+                     {"mask_probability", e.task.mask_probability}, {"whole_word_masking", e.task.whole_word_masking},
+                     {"max_train_examples", e.task.max_train_examples}, {"max_dev_examples", e.task.max_dev_examples},
+                     {"encoding", text_encoding_name(e.task.encoding)}};
     } else {
         j["task"] = {{"name", e.task.name}, {"data_dir", e.task.data_dir.string()}, {"dev_split", e.task.dev_split},
                      {"max_train_examples", e.task.max_train_examples}, {"max_dev_examples", e.task.max_dev_examples},
@@ -287,7 +349,9 @@ nlohmann::json resolved_config(const Experiment& e) {
 }
 
 namespace {
-bool list_by_nature(const std::string& path) { return path == "tags" || path == "method.lora.targets"; }
+bool list_by_nature(const std::string& path) {
+    return path == "tags" || path == "method.lora.targets" || path == "task.text";
+}
 
 // The largest grid expand_sweeps builds; a bigger one is an Error before it is expanded.
 constexpr std::size_t kMaxSweepRuns = 4096;
@@ -407,6 +471,14 @@ nlohmann::json rebase_paths(nlohmann::json j, const std::filesystem::path& from_
         else
             rebase(v);
     }
+    const nlohmann::json::json_pointer text("/task/text");  // mlm's sources: paths, or objects holding one
+    if (j.contains(text) && j[text].is_array())
+        for (nlohmann::json& s : j[text]) {
+            if (s.is_string()) rebase(s);
+            else if (s.is_object())
+                for (const char* k : {"path", "data_dir"})
+                    if (s.contains(k)) rebase(s[k]);
+        }
     return j;
 }
 
@@ -476,6 +548,8 @@ void resolve_paths(Experiment& e, const std::filesystem::path& file) {
     if (!e.backbone.path.empty() && e.backbone.path.is_relative()) e.backbone.path = base / e.backbone.path;
     if (!e.backbone.tokenizer.empty() && e.backbone.tokenizer.is_relative()) e.backbone.tokenizer = base / e.backbone.tokenizer;
     if (!e.task.data_dir.empty() && e.task.data_dir.is_relative()) e.task.data_dir = base / e.task.data_dir;
+    for (TaskSpec::TextSource& s : e.task.text)
+        if (s.path.is_relative()) s.path = base / s.path;
 }
 
 void check_paths(Experiment& e, const std::string& where) {
@@ -490,11 +564,27 @@ void check_paths(Experiment& e, const std::string& where) {
     }
     if (!e.backbone.tokenizer.empty() && !fs::is_directory(e.backbone.tokenizer))
         fail("backbone.tokenizer", e.backbone.tokenizer, "is not a directory");
+    for (std::size_t i = 0; i < e.task.text.size(); ++i) {
+        TaskSpec::TextSource& s = e.task.text[i];
+        const std::string key = "task.text[" + std::to_string(i) + "]";
+        if (s.glue.empty()) {
+            if (!fs::exists(s.path)) fail(key, s.path, "does not exist");
+            continue;
+        }
+        const GlueTaskInfo& g = glue_task(s.glue);
+        if (!fs::is_directory(s.path)) fail(key + ".data_dir", s.path, "is not a directory");
+        if (!fs::exists(glue_split_file(g, s.path, "train"))) {
+            if (!fs::exists(glue_split_file(g, s.path / g.dir_name, "train")))
+                fail(key + ".data_dir", s.path,
+                     "has neither " + glue_split_file(g, "", "train").string() + " nor a " + g.dir_name + "/ folder with one");
+            s.path /= g.dir_name;  // the GLUE download's root folder
+        }
+    }
     if (e.task.qa) {
         const QaTaskInfo& q = qa_task(e.task.name);
         if (!fs::is_directory(e.task.data_dir)) fail("task.data_dir", e.task.data_dir, "is not a directory");
         if (fs::is_directory(e.task.data_dir / q.dir_name)) e.task.data_dir /= q.dir_name;  // a folder of all QA tasks
-    } else if (!e.task.is_toy()) {
+    } else if (!e.task.is_toy() && !e.task.is_mlm()) {
         const GlueTaskInfo& g = glue_task(e.task.name);
         if (!fs::is_directory(e.task.data_dir)) fail("task.data_dir", e.task.data_dir, "is not a directory");
         const auto has_train = [&](const fs::path& d) { return fs::exists(glue_split_file(g, d, "train")); };

@@ -35,8 +35,21 @@ struct TaskSpec {
     std::string dev_split;             // "" = the task's dev split (MNLI: dev_matched)
     int max_train_examples = 0;        // > 0: only the first N training examples
     int max_dev_examples = 0;          // > 0: only the first N evaluation examples
-    TextEncoding encoding = TextEncoding::utf8;  // GLUE / QA: how the files' bytes are read ("utf-8", "latin-1")
+    TextEncoding encoding = TextEncoding::utf8;  // GLUE / QA / mlm: how the files' bytes are read ("utf-8", "latin-1")
+    // "mlm": masked-LM pre-training (BERT, RoBERTa) on task.text — plain-text files, .jsonl files
+    // (their `field`), folders, and GLUE tasks' training splits (`glue` with its data_dir) — with
+    // a held-out share of documents for evaluation; max_*_examples then count blocks.
+    struct TextSource {
+        std::filesystem::path path;  // a file or folder, or a GLUE task's folder
+        std::string field = "text";  // .jsonl files
+        std::string glue;            // a GLUE task's name: its training split's sentences
+    };
+    std::vector<TextSource> text;
+    double held_out = 0.05;
+    double mask_probability = 0.15;
+    bool whole_word_masking = false;
     bool is_toy() const { return name == "toy"; }
+    bool is_mlm() const { return name == "mlm"; }
 };
 
 struct Experiment {

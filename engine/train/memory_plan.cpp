@@ -28,8 +28,9 @@ HostBatch full_batch(const ModelConfig& cfg, int batch, int seq) {
         b.choice_counts.assign(static_cast<std::size_t>(batch), 1);
         b.labels.assign(static_cast<std::size_t>(batch), 1);
     }
-    // A causal LM predicts every next token (plain LM fine-tuning: the LM head's largest case).
-    if (is_decoder_only(cfg.arch)) b.token_labels.assign(b.input_ids.size(), plain);
+    // A causal LM predicts every next token (plain LM fine-tuning: the LM head's largest case); a
+    // masked LM's plan, likewise, every position (masking selects about 15% of them, at random).
+    if (is_decoder_only(cfg.arch) || cfg.masked_lm) b.token_labels.assign(b.input_ids.size(), plain);
     return b;
 }
 

@@ -11,6 +11,7 @@
 #include "core/host_memory.h"
 #include "data/batching.h"
 #include "data/choice_prompt.h"
+#include "data/mlm_task.h"
 #include "model/safetensors.h"
 #include "train/metrics.h"
 #include "train/non_finite.h"
@@ -185,8 +186,31 @@ EvalReport evaluate_choice_pairs(Model& model, const std::vector<Example>& examp
 }
 }  // namespace
 
+namespace {
+// A masked LM's held-out blocks: loss = mean negative log-likelihood per masked token (Hugging
+// Face's eval_loss), masked_accuracy = the share of masked tokens the head ranks first,
+// perplexity = exp(loss) (run_mlm.py's).
+EvalReport evaluate_masked_lm(Model& model, const std::vector<Example>& examples, int batch_size, int max_seq_length) {
+    if (model.outputs_per_example() != 3) throw Error("masked-LM examples need a masked-LM head");
+    const std::vector<double> z = predict_outputs(model, examples, batch_size, max_seq_length);
+    double ll = 0, count = 0, hits = 0;
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+        ll += z[i * 3];
+        count += z[i * 3 + 1];
+        hits += z[i * 3 + 2];
+    }
+    EvalReport r;
+    if (count == 0) return r;
+    r.loss = -ll / count;
+    r.metrics["masked_accuracy"] = hits / count;
+    r.metrics["perplexity"] = std::exp(r.loss);
+    return r;
+}
+}  // namespace
+
 EvalReport evaluate(Model& model, const std::vector<Example>& examples, int batch_size,
                     int max_seq_length, const std::string& metric_task) {
+    if (!examples.empty() && examples.front().masked_lm) return evaluate_masked_lm(model, examples, batch_size, max_seq_length);
     if (!examples.empty() && !examples.front().token_labels.empty())
         return evaluate_choices(model, examples, batch_size, max_seq_length);
     if (!examples.empty() && is_choice_pair(examples.front()))
@@ -439,8 +463,15 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
             ++epoch;
         }
         const std::size_t n = std::min(bs, order.size() - cursor);
-        const std::vector<std::size_t> idx = unit_rows(units, std::span<const std::size_t>(order.data() + cursor, n));
+        std::vector<std::size_t> idx = unit_rows(units, std::span<const std::size_t>(order.data() + cursor, n));
         cursor += n;
+        // Masked-LM pre-training: this step's blocks masked anew (mlm_task.h).
+        std::vector<Example> masked;
+        if (data.masking) {
+            masked = masked_step_examples(data.train, idx, *data.masking, cfg.seed, static_cast<std::uint32_t>(step));
+            std::iota(idx.begin(), idx.end(), std::size_t{0});
+        }
+        const std::vector<Example>& step_examples = data.masking ? masked : data.train;
 
         const bool check = cfg.reconstruction_check_every > 0 && model.stack_runner() &&
                            (step + 1) % cfg.reconstruction_check_every == 0;
@@ -450,12 +481,12 @@ TrainResult train(Model& model, const TaskData& data, const TrainConfig& cfg, Tr
         MemoryReport step_memory;
         during("step " + std::to_string(step + 1), cfg, [&] {
             ps.zero_grads();
-            loss_sum = accumulate_gradients(model, data.train, idx, cfg.gradient_accumulation, cfg.max_seq_length,
+            loss_sum = accumulate_gradients(model, step_examples, idx, cfg.gradient_accumulation, cfg.max_seq_length,
                                             cfg.seed, static_cast<std::uint32_t>(step), &tokens, check, &weight,
                                             &step_peak, &step_memory);
             // A NaN or Inf fails the run before it reaches the weights, naming where it first appears.
             const auto fail_non_finite = [&](const std::string& what, double value) {
-                const std::string where = locate_non_finite(model, data.train, idx, cfg.gradient_accumulation,
+                const std::string where = locate_non_finite(model, step_examples, idx, cfg.gradient_accumulation,
                                                             cfg.max_seq_length, cfg.seed, static_cast<std::uint32_t>(step));
                 throw Error("step " + std::to_string(step + 1) + ": the " + what + " is " + (std::isnan(value) ? "nan" : "inf") +
                             (where.empty() ? std::string("; every weight, activation and gradient looked at is finite")

@@ -106,8 +106,10 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     for (const GlueTaskInfo& g : glue_tasks()) task_->addItem(QString::fromStdString(g.name));
     // QA: causal LM on opt, a multiple-choice head on the others
     for (const QaTaskInfo& q : qa_tasks()) task_->addItem(QString::fromStdString(q.name));
-    task_->setToolTip(tr("The generated toy task (runs anywhere), a GLUE task, or a multiple-choice QA task from its folder "
-                         "(causal LM on opt, a multiple-choice head on bert, roberta and bart)"));
+    task_->addItem("mlm");  // masked-LM pre-training (bert, roberta)
+    task_->setToolTip(tr("The generated toy task (runs anywhere), a GLUE task, a multiple-choice QA task from its folder "
+                         "(causal LM on opt, a multiple-choice head on bert, roberta and bart), or mlm: masked-LM "
+                         "pre-training on text (bert, roberta)"));
     fields_.push_back({key_pointer("task.name"), task_, [this] { return json(task_->currentText().toStdString()); },
                        [this](const json& v) { if (v.is_string()) task_->setCurrentText(QString::fromStdString(v)); }});
     tv->addWidget(task_);
@@ -136,6 +138,20 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     toyf->addRow(tr("train examples"), add_int("task.train_examples", 1, 10000000));
     toyf->addRow(tr("dev examples"), add_int("task.dev_examples", 1, 10000000));
     tv->addWidget(toy_box_);
+    // mlm: its text sources are a list (files, folders, GLUE tasks' training splits) kept as the
+    // file writes them; the form shows them and edits the evaluation share and the masking.
+    mlm_box_ = new QWidget;
+    auto* mf = new QFormLayout(mlm_box_);
+    mf->setContentsMargins(0, 0, 0, 0);
+    mlm_text_ = new QLabel;
+    mlm_text_->setWordWrap(true);
+    mlm_text_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    mlm_text_->setToolTip(tr("task.text in the experiment file: paths of text files or folders, {\"path\", \"field\"} "
+                             "for .jsonl, {\"glue\", \"data_dir\"} for a GLUE task's training sentences"));
+    mf->addRow(tr("text"), mlm_text_);
+    mf->addRow(tr("held out"), add_real("task.held_out", 0, 0.5, 3));
+    mf->addRow(tr("mask share"), add_real("task.mask_probability", 0.01, 1, 3));
+    tv->addWidget(mlm_box_);
     outer->addWidget(tg);
     connect(task_, &QComboBox::currentTextChanged, this, [this] { update_task_widgets(); });
 
@@ -338,9 +354,13 @@ void ExperimentForm::browse_dir(QLineEdit* edit, const QString& title) {
 }
 
 void ExperimentForm::update_task_widgets() {
-    const bool toy = task_->currentText() == "toy";
+    const bool toy = task_->currentText() == "toy", mlm = task_->currentText() == "mlm";
     toy_box_->setVisible(toy);
-    glue_box_->setVisible(!toy);
+    glue_box_->setVisible(!toy && !mlm);
+    mlm_box_->setVisible(mlm);
+    const json::json_pointer text("/task/text");
+    mlm_text_->setText(base_.contains(text) ? QString::fromStdString(base_.at(text).dump())
+                                            : tr("none yet: set task.text in the experiment file"));
     if (!loading_) emit changed();
 }
 
@@ -355,11 +375,16 @@ json ExperimentForm::to_json() const {
         }
         j[f.at] = v;
     }
-    const bool toy = task_->currentText() == "toy";
-    for (const char* k : toy ? std::vector<const char*>{"data_dir", "max_train_examples", "dev_split", "max_dev_examples",
-                                                        "encoding"}
-                             : std::vector<const char*>{"num_labels", "train_examples", "dev_examples", "min_length",
-                                                        "max_length", "seed"})
+    const bool toy = task_->currentText() == "toy", mlm = task_->currentText() == "mlm";
+    static const std::vector<const char*> toy_keys = {"num_labels", "train_examples", "dev_examples", "min_length",
+                                                      "max_length", "seed"};
+    static const std::vector<const char*> file_keys = {"data_dir", "max_train_examples", "dev_split", "max_dev_examples",
+                                                       "encoding"};
+    static const std::vector<const char*> mlm_keys = {"text", "held_out", "mask_probability", "whole_word_masking"};
+    std::vector<const char*> dropped = toy ? file_keys : toy_keys;
+    if (!mlm) dropped.insert(dropped.end(), mlm_keys.begin(), mlm_keys.end());
+    else dropped = {"num_labels", "train_examples", "dev_examples", "min_length", "max_length", "seed", "data_dir", "dev_split"};
+    for (const char* k : dropped)
         if (j.contains("task")) j["task"].erase(k);
     // Backbone: a preset or a folder, never both.
     const json b = json::parse(backbone_->currentData().toString().toStdString());
@@ -388,7 +413,13 @@ void ExperimentForm::set_json(const json& experiment, const std::filesystem::pat
     base_ = experiment.is_object() ? experiment : json::object();
     file_ = file;
     // Keys the file leaves out show the parser's defaults (so saving changes no meaning).
-    static const json def = resolved_config(parse_experiment(json{{"backbone", {{"preset", "toy"}}}}, "defaults"));
+    static const json def = [] {
+        json d = resolved_config(parse_experiment(json{{"backbone", {{"preset", "toy"}}}}, "defaults"));
+        const json mlm = resolved_config(parse_experiment(
+            json{{"backbone", {{"preset", "toy"}}}, {"task", {{"name", "mlm"}, {"text", {"corpus.txt"}}}}}, "defaults"));
+        for (const char* k : {"held_out", "mask_probability", "whole_word_masking"}) d["task"][k] = mlm["task"][k];
+        return d;
+    }();
     for (Field& f : fields_) {
         json v = base_.contains(f.at) ? base_.at(f.at) : json();
         const bool swept = v.is_array() && f.at.to_string() != "/tags";

@@ -87,6 +87,8 @@ private:
     QLineEdit* tokenizer_ = nullptr;
     QWidget* toy_box_ = nullptr;
     QWidget* glue_box_ = nullptr;
+    QWidget* mlm_box_ = nullptr;
+    QLabel* mlm_text_ = nullptr;
     QLineEdit* tags_ = nullptr;
     QPlainTextEdit* notes_ = nullptr;
     bool loading_ = false;

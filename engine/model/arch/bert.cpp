@@ -68,7 +68,7 @@ ModelConfig BertSpec::from_json(const nlohmann::json& j, const std::string& wher
 
 nlohmann::json BertSpec::to_json(const ModelConfig& c) const {
     nlohmann::json j;
-    const std::string head = c.multiple_choice ? "ForMultipleChoice" : "ForSequenceClassification";
+    const std::string head = c.masked_lm ? "ForMaskedLM" : c.multiple_choice ? "ForMultipleChoice" : "ForSequenceClassification";
     j["architectures"] = {(arch() == Arch::Bert ? "Bert" : "Roberta") + head};
     j["model_type"] = name();
     j["vocab_size"] = c.vocab_size;

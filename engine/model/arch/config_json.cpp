@@ -97,10 +97,14 @@ void read_labels(ModelConfig& c, const nlohmann::json& j, const std::string& whe
     }
     // The head: *ForMultipleChoice in architectures (BERT, RoBERTa), or our "meft_head" key (BART,
     // which transformers has no multiple-choice class for). Its label count is not used.
-    bool mc = false;
+    // *ForMaskedLM: the masked-LM head (encoders).
+    bool mc = false, mlm = false;
     if (j.contains("architectures") && j["architectures"].is_array())
-        for (const auto& a : j["architectures"])
+        for (const auto& a : j["architectures"]) {
             if (a.is_string() && a.get<std::string>().ends_with("ForMultipleChoice")) mc = true;
+            if (a.is_string() && a.get<std::string>().ends_with("ForMaskedLM") && !arch_spec(c.arch).mlm_head().empty())
+                mlm = true;
+        }
     if (j.contains("meft_head")) {
         const std::string head = get_string(j, "meft_head", "", where);
         if (head != "multiple_choice")
@@ -108,6 +112,7 @@ void read_labels(ModelConfig& c, const nlohmann::json& j, const std::string& whe
         mc = true;
     }
     if (mc) c.set_multiple_choice();
+    if (mlm) c.set_masked_lm();
 }
 
 void write_labels(const ModelConfig& c, nlohmann::json& j) {
