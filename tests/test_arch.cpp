@@ -39,6 +39,13 @@ TEST(Arch, PresetsRoundTripThroughConfigJson) {
         }
     EXPECT_THROW(arch_spec(Arch::Opt).preset("large"), Error);
     EXPECT_THROW(arch_spec(Arch::Bert).preset("1.3b"), Error);
+    const ModelConfig mini = arch_spec(Arch::Bert).preset("mini");  // BERT-Mini: 4 layers, 256 wide, 4 heads
+    EXPECT_EQ(mini.num_layers, 4);
+    EXPECT_EQ(mini.hidden_size, 256);
+    EXPECT_EQ(mini.num_heads, 4);
+    EXPECT_EQ(mini.intermediate_size, 1024);
+    EXPECT_EQ(mini.vocab_size, 30522);
+    EXPECT_THROW(arch_spec(Arch::Opt).preset("mini"), Error);
 }
 
 TEST(Arch, PositionsStayInTheTable) {

@@ -85,6 +85,10 @@ int run(const PredictArgs& a) {
     }
     for (const std::string& n : rep.notices()) std::cerr << n << "\n";
     if (a.evaluate) return evaluate_as_recorded(a, saved, *model);
+    if (model->config().masked_lm)
+        throw Error(a.model + ": a masked language model (" + model->config().to_json()["architectures"][0].get<std::string>() +
+                    ") has no task head to predict with: fine-tune it on a task first (backbone.path), or use "
+                    "--evaluate for its held-out MLM metrics");
     const bool lm = is_decoder_only(model->config().arch);
     // The run's evaluation settings, unless given.
     int batch_size = a.batch_size, max_seq_length = a.max_seq_length;

@@ -114,7 +114,7 @@ struct ModelConfig {
 ModelConfig load_model_config(const std::filesystem::path& dir);
 void save_model_config(const ModelConfig& c, const std::filesystem::path& dir);
 
-// Built-in shapes: toy, tiny, base (BERT-base / RoBERTa-base / BART-base / OPT-125m), large
+// Built-in shapes: toy, tiny, mini (BERT-Mini: BERT, RoBERTa), base (BERT-base / RoBERTa-base / BART-base / OPT-125m), large
 // (BERT-large / RoBERTa-large / BART-large) and for OPT 1.3b (the MEFT paper's QA backbone).
 ModelConfig preset_config(Arch arch, const std::string& preset);
 std::vector<std::string> preset_names(Arch arch);

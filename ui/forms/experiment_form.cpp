@@ -292,6 +292,7 @@ void ExperimentForm::set_models(const std::vector<FoundModel>& models) {
     backbone_->clear();
     for (const std::string& p : preset_names()) {
         const char* what = p == "toy" ? "4 layers × 128" : p == "tiny" ? "2 layers × 128"
+                         : p == "mini"  ? "BERT-Mini shape, 4 × 256; bert, roberta"
                          : p == "base"  ? "BERT-base / BART-base / OPT-125m shape, 12 × 768"
                          : p == "large" ? "BERT-large / BART-large shape, 24 × 1024; not opt"
                                         : "OPT-1.3b shape, 24 × 2048; opt only";

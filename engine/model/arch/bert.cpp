@@ -33,8 +33,10 @@ ModelConfig BertSpec::preset(const std::string& name) const {
         c.num_layers = 4, c.hidden_size = 128, c.num_heads = 4, c.intermediate_size = 512;
     } else if (name == "tiny") {
         c.num_layers = 2, c.hidden_size = 128, c.num_heads = 2, c.intermediate_size = 512;
+    } else if (name == "mini") {  // BERT-Mini's shape (Turc et al. 2019): small enough to pre-train on a CPU
+        c.num_layers = 4, c.hidden_size = 256, c.num_heads = 4, c.intermediate_size = 1024;
     } else {
-        throw Error("unknown preset '" + name + "' (expected toy, tiny, base or large)");
+        throw Error("unknown preset '" + name + "' (expected toy, tiny, mini, base or large)");
     }
     return c;
 }

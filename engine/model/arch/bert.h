@@ -10,7 +10,7 @@ public:
     Arch arch() const override { return Arch::Bert; }
     StackShape shape() const override { return StackShape::Encoder; }
 
-    std::vector<std::string> presets() const override { return {"toy", "tiny", "base", "large"}; }
+    std::vector<std::string> presets() const override { return {"toy", "tiny", "mini", "base", "large"}; }
     ModelConfig preset(const std::string& name) const override;
     ModelConfig from_json(const nlohmann::json& j, const std::string& where) const override;
     nlohmann::json to_json(const ModelConfig& c) const override;
